@@ -1,0 +1,67 @@
+// The composition root of the CLI: picks the command, turns errors into messages and exit codes.
+// Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+import { createRequire } from 'node:module';
+import { RemoraError } from '../core/errors.js';
+import { runInitCommand } from './init-command.js';
+import { runProxyCommand } from './proxy-command.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+const USAGE = `remora: a transparent service-mesh sidecar
+
+Usage:
+  remora init [flags]     write the iptables rules that redirect the pod's TCP to the proxy
+  remora proxy [flags]    run the sidecar proxy
+  remora help             this text
+  remora version          print the version
+
+Run "remora <command> --help" for the command's flags. Every flag can also be set in the
+environment or in the INI file given with --config (precedence: file < environment < flag).
+`;
+
+function version(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = require('../../../package.json') as { version: string };
+  return pkg.version;
+}
+
+export function reportError(command: string, err: unknown): number {
+  if (err instanceof RemoraError) {
+    process.stderr.write(`remora ${command}: ${err.code}: ${err.message}\n`);
+    return err.code === 'REMORA_ERR_CONFIG_INVALID' || err.code === 'REMORA_ERR_USAGE' || err.code === 'REMORA_ERR_CONFIG_READ'
+      ? EXIT_USAGE : EXIT_FAILURE;
+  }
+  const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  process.stderr.write(`remora ${command}: REMORA_ERR_INTERNAL: ${message}\n`);
+  return EXIT_FAILURE;
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'init':
+      process.exitCode = await runInitCommand(rest, process.env).catch((err: unknown) => reportError('init', err));
+      return;
+    case 'proxy':
+      // The proxy keeps running; it sets process.exitCode itself when it stops.
+      await runProxyCommand(rest, process.env).catch((err: unknown) => {
+        process.exitCode = reportError('proxy', err);
+      });
+      return;
+    case 'version':
+    case '--version':
+      process.stdout.write(`${version()}\n`);
+      return;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return;
+    default:
+      process.stderr.write(`remora: REMORA_ERR_USAGE: unknown command "${command}"\n\n${USAGE}`);
+      process.exitCode = EXIT_USAGE;
+  }
+}

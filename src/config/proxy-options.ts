@@ -1,0 +1,65 @@
+// Options of `remora proxy` (section [proxy] of the config file).
+import type { OptionSpec } from './option-set.js';
+import * as v from './value-parsers.js';
+import type { LogLevel } from '../core/log.js';
+import { LOG_LEVELS } from '../core/log.js';
+import { DEFAULT_INBOUND_PORT, DEFAULT_OUTBOUND_PORT, DEFAULT_PROXY_UID } from './init-options.js';
+
+const spec = <T>(s: OptionSpec<T>): OptionSpec<T> => s;
+
+export const proxyOptionSpecs = {
+  outboundPort: spec({
+    key: 'outbound_port', flag: 'outbound-port', env: 'REMORA_OUTBOUND_PORT', valueName: 'PORT',
+    help: 'listener for redirected outbound connections',
+    defaultValue: DEFAULT_OUTBOUND_PORT, defaultText: String(DEFAULT_OUTBOUND_PORT), parse: v.port,
+  }),
+  inboundPort: spec({
+    key: 'inbound_port', flag: 'inbound-port', env: 'REMORA_INBOUND_PORT', valueName: 'PORT',
+    help: 'listener for redirected inbound connections',
+    defaultValue: DEFAULT_INBOUND_PORT, defaultText: String(DEFAULT_INBOUND_PORT), parse: v.port,
+  }),
+  listenAddress: spec({
+    key: 'listen_address', flag: 'listen-address', env: 'REMORA_LISTEN_ADDRESS', valueName: 'IP',
+    help: 'address of both capture listeners ("::" accepts IPv4 and IPv6; falls back to 0.0.0.0 without IPv6)',
+    defaultValue: '::', defaultText: '::', parse: v.ipAddress,
+  }),
+  uid: spec({
+    key: 'uid', flag: 'uid', env: 'REMORA_PROXY_UID', valueName: 'UID',
+    help: 'uid the proxy runs as; started as root it switches to it after binding; must be excluded by the rules',
+    defaultValue: DEFAULT_PROXY_UID, defaultText: String(DEFAULT_PROXY_UID), parse: v.id,
+  }),
+  gid: spec({
+    key: 'gid', flag: 'gid', env: 'REMORA_PROXY_GID', valueName: 'GID',
+    help: 'gid the proxy runs as (see uid)',
+    defaultValue: DEFAULT_PROXY_UID, defaultText: String(DEFAULT_PROXY_UID), parse: v.id,
+  }),
+  adminAddress: spec({
+    key: 'admin_address', flag: 'admin-address', env: 'REMORA_ADMIN_ADDRESS', valueName: 'HOST:PORT',
+    help: 'admin listener (/ready, /stats); keep it on loopback',
+    defaultValue: { host: '127.0.0.1', port: 15000 }, defaultText: '127.0.0.1:15000', parse: v.hostPort,
+  }),
+  inboundDelivery: spec({
+    key: 'inbound_delivery', flag: 'inbound-delivery', env: 'REMORA_INBOUND_DELIVERY', valueName: 'MODE',
+    help: 'where inbound connections go: original-dst (the pod address the client dialed) or loopback (127.0.0.1/::1)',
+    defaultValue: 'original-dst' as 'original-dst' | 'loopback', defaultText: 'original-dst',
+    parse: v.oneOf(['original-dst', 'loopback']),
+  }),
+  connectTimeout: spec({
+    key: 'connect_timeout', flag: 'connect-timeout', env: 'REMORA_CONNECT_TIMEOUT', valueName: 'DURATION',
+    help: 'upstream connect timeout', defaultValue: 10_000, defaultText: '10s', parse: v.duration(1, 600_000),
+  }),
+  idleTimeout: spec({
+    key: 'idle_timeout', flag: 'idle-timeout', env: 'REMORA_IDLE_TIMEOUT', valueName: 'DURATION',
+    help: 'close a forwarded connection after this long with no bytes either way (0 = never)',
+    defaultValue: 3_600_000, defaultText: '1h', parse: v.duration(0, 7 * 24 * 3_600_000),
+  }),
+  drainTimeout: spec({
+    key: 'drain_timeout', flag: 'drain-timeout', env: 'REMORA_DRAIN_TIMEOUT', valueName: 'DURATION',
+    help: 'on SIGTERM, how long open connections may finish before they are closed',
+    defaultValue: 15_000, defaultText: '15s', parse: v.duration(0, 3_600_000),
+  }),
+  logLevel: spec({
+    key: 'log_level', flag: 'log-level', env: 'REMORA_LOG_LEVEL', valueName: 'LEVEL',
+    help: 'log level', defaultValue: 'info' as LogLevel, defaultText: 'info', parse: v.oneOf(LOG_LEVELS),
+  }),
+} as const;

@@ -1,0 +1,81 @@
+// The one registry of remora's error codes. Every code is documented in docs/errors.md (a unit test keeps the two
+// in sync). Per-connection errors are counted by code in the proxy's stats and logged; they never reach the top.
+import { getSystemErrorName } from 'node:util';
+
+export const ERROR_CODES = {
+  REMORA_ERR_USAGE: 'the command line is not valid (unknown command or flag, missing value)',
+  REMORA_ERR_CONFIG_INVALID: 'a configuration value (file, environment or flag) is not valid',
+  REMORA_ERR_CONFIG_READ: 'the configuration file cannot be read',
+  REMORA_ERR_PERMISSION: 'the operation needs privileges the process does not have (root or CAP_NET_ADMIN)',
+  REMORA_ERR_IPTABLES_MISSING: 'no usable iptables binary for an address family that must be configured',
+  REMORA_ERR_IPV6_UNSUPPORTED: 'the pod has IPv6 addresses but IPv6 rules cannot be applied',
+  REMORA_ERR_RULES_APPLY: 'iptables-restore rejected the rules; the previous ruleset was kept',
+  REMORA_ERR_RULES_VERIFY: 'the rules read back after applying differ from the intended rules',
+  REMORA_ERR_RULES_READ: 'the current rules cannot be read with iptables-save',
+  REMORA_ERR_LOCK: 'another remora init holds the lock for this network namespace',
+  REMORA_ERR_NATIVE_LOAD: 'the native addon (native/build/Release/remora_native.node) cannot be loaded',
+  REMORA_ERR_ORIGINAL_DST: 'the original destination of an accepted connection cannot be read',
+  REMORA_ERR_NOT_REDIRECTED: 'a connection reached a capture listener without being redirected to it',
+  REMORA_ERR_UPSTREAM_CONNECT: 'connecting to the upstream failed (refused, unreachable)',
+  REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT: 'connecting to the upstream did not finish within the connect timeout',
+  REMORA_ERR_UPSTREAM_RESET: 'the upstream reset or failed the connection while forwarding',
+  REMORA_ERR_DOWNSTREAM_RESET: 'the downstream (the client) reset or failed the connection while forwarding',
+  REMORA_ERR_LISTEN: 'a listener cannot be bound',
+  REMORA_ERR_UID_MISMATCH: "the proxy runs as a uid/gid other than the one the rules exclude (traffic would loop)",
+  REMORA_ERR_DRAIN_TIMEOUT: 'connections still open at the end of the drain deadline were closed',
+  REMORA_ERR_INTERNAL: 'an unexpected internal error; please report it',
+} as const;
+
+export type RemoraErrorCode = keyof typeof ERROR_CODES;
+
+export interface RemoraErrorOptions {
+  cause?: unknown;
+  /** Extra structured fields, logged with the error. */
+  details?: Readonly<Record<string, unknown>>;
+}
+
+export class RemoraError extends Error {
+  readonly code: RemoraErrorCode;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: RemoraErrorCode, message: string, options: RemoraErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'RemoraError';
+    this.code = code;
+    this.details = options.details;
+  }
+}
+
+/** A Node-style system error (`code`, `errno` (negative), `syscall`), as node:net produces them. */
+export interface SystemError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+}
+
+export function systemError(negativeErrno: number, syscall: string): SystemError {
+  const code = getSystemErrorName(negativeErrno);
+  const err = new Error(`${syscall} ${code}`) as SystemError;
+  err.code = code;
+  err.errno = negativeErrno;
+  err.syscall = syscall;
+  return err;
+}
+
+export function isSystemError(err: unknown): err is SystemError {
+  return err instanceof Error && typeof (err as Partial<SystemError>).code === 'string'
+    && typeof (err as Partial<SystemError>).syscall === 'string';
+}
+
+export function isRemoraError(err: unknown): err is RemoraError {
+  return err instanceof RemoraError;
+}
+
+/** The code to count an error under: our code, else the system code, else REMORA_ERR_INTERNAL. */
+export function errorCodeOf(err: unknown): string {
+  if (err instanceof RemoraError) return err.code;
+  if (err instanceof Error && typeof (err as { code?: unknown }).code === 'string') {
+    return (err as unknown as { code: string }).code;
+  }
+  return 'REMORA_ERR_INTERNAL';
+}

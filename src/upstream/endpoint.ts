@@ -1,0 +1,20 @@
+// Shared vocabulary of the upstream layer: what an endpoint is and which balancers exist. Service definitions
+// (src/config/service-registry.ts), discovery (dns-discovery.ts) and balancers (balancer/*.ts) all speak it.
+
+/** One reachable address of a service, as configured or discovered. */
+export interface EndpointSpec {
+  readonly address: string;
+  readonly port: number;
+  /** Relative weight, 1-1000 (default 1). */
+  readonly weight: number;
+  /** Optional zone label ("zone-a"). */
+  readonly zone?: string;
+}
+
+export const BALANCER_KINDS = ['round-robin', 'least-connections', 'random', 'p2c', 'ring-hash', 'maglev'] as const;
+export type BalancerKind = (typeof BALANCER_KINDS)[number];
+
+/** The stable identity of an endpoint ("10.0.0.1:80", "[fd00::1]:80"). */
+export function endpointKey(e: { readonly address: string; readonly port: number }): string {
+  return e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+}

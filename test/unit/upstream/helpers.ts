@@ -1,0 +1,104 @@
+// Shared fakes for the upstream unit tests: a seeded RNG, a fake clock with timers, endpoint builders.
+import type { Clock, TimerHandle, Timers } from '../../../src/upstream/clock.js';
+import type { EndpointSpec } from '../../../src/upstream/endpoint.js';
+import type { PickerEndpoint, PickResult, RandomSource } from '../../../src/upstream/picker.js';
+import { toUpstreamEndpoint } from '../../../src/upstream/picker.js';
+
+/** mulberry32: a small deterministic PRNG in [0, 1). */
+export function seededRandom(seed: number): RandomSource {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface FakeTimer { at: number; seq: number; fn: () => void; cancelled: boolean }
+
+/** A clock that only moves when told, and timers that fire as it moves. */
+export class FakeTime implements Clock, Timers {
+  #now = 1_000;
+  #seq = 0;
+  #timers: FakeTimer[] = [];
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const t: FakeTimer = { at: this.#now + Math.max(0, ms), seq: this.#seq++, fn, cancelled: false };
+    this.#timers.push(t);
+    return t as unknown as TimerHandle;
+  }
+
+  clearTimeout(handle: TimerHandle): void {
+    (handle as unknown as FakeTimer).cancelled = true;
+  }
+
+  /** Timers scheduled and not yet fired or cancelled. */
+  get pending(): number {
+    return this.#timers.filter((t) => !t.cancelled).length;
+  }
+
+  /** Moves the clock forward, firing due timers in order (bounded). */
+  advance(ms: number): void {
+    const end = this.#now + ms;
+    for (let guard = 0; guard < 100_000; guard++) {
+      this.#timers = this.#timers.filter((t) => !t.cancelled);
+      const due = this.#timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      if (due === undefined) break;
+      this.#timers.splice(this.#timers.indexOf(due), 1);
+      this.#now = Math.max(this.#now, due.at);
+      due.fn();
+    }
+    this.#now = end;
+  }
+}
+
+/** Lets pending promise callbacks run (bounded number of turns). */
+export async function flushMicrotasks(turns = 20): Promise<void> {
+  for (let i = 0; i < turns; i++) await Promise.resolve();
+}
+
+export function spec(i: number, weight = 1, zone?: string): EndpointSpec {
+  const s = { address: `10.0.${Math.floor(i / 250)}.${(i % 250) + 1}`, port: 8080, weight };
+  return zone === undefined ? s : { ...s, zone };
+}
+
+export function specs(weights: readonly number[]): EndpointSpec[] {
+  return weights.map((w, i) => spec(i, w));
+}
+
+/** Picker inputs with mutable load counters the test controls. */
+export function pickerEndpoints(weights: readonly number[]): { endpoints: PickerEndpoint[]; loads: { active: number }[] } {
+  const loads = weights.map(() => ({ active: 0 }));
+  const endpoints = specs(weights)
+    .map((s, i) => ({ endpoint: toUpstreamEndpoint(s), load: loads[i] as { active: number } }))
+    .sort((a, b) => (a.endpoint.key < b.endpoint.key ? -1 : 1));
+  // Re-align loads with the sorted order.
+  return { endpoints, loads: endpoints.map((e) => e.load as { active: number }) };
+}
+
+export function keyOf(r: PickResult): string {
+  if (r.kind !== 'endpoint') throw new Error(`expected an endpoint, got none (${r.reason})`);
+  return r.endpoint.key;
+}
+
+export function countPicks(pick: () => PickResult, n: number): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    const k = keyOf(pick());
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** 10.x.y.z source addresses, deterministic. */
+export function sourceAddresses(n: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) out.push(`172.${16 + ((i >> 16) & 15)}.${(i >> 8) & 255}.${i & 255}`);
+  return out;
+}

@@ -60,6 +60,10 @@ export interface RetryPolicy {
   readonly backoffMaxMs: number;
   /** Prefer endpoints not tried yet in this request. */
   readonly preferOtherHosts: boolean;
+  /** Also retry requests with non-idempotent methods (POST, PATCH, ...) after they may have reached the upstream
+   *  (a response, a reset after bytes were sent, a timeout). Absent = false. Failures before any request byte was
+   *  sent are retried for every method regardless. (Added by the policies; optional, so existing literals hold.) */
+  readonly retryNonIdempotent?: boolean;
 }
 
 export interface WeightedBackend {
@@ -92,5 +96,8 @@ export type RouteDecision =
 export type AttemptOutcome =
   | { readonly kind: 'response'; readonly status: number; readonly grpcStatus?: number; readonly latencyMs: number }
   | { readonly kind: 'connect-failure' }
+  /** bytesSent=false means the request provably never reached the upstream application: no byte was written, or
+   *  an h2 stream was refused (REFUSED_STREAM) or lay above a GOAWAY's last-stream-id. Such failures are retried
+   *  for every method; bytesSent=true only for idempotent ones. */
   | { readonly kind: 'reset'; readonly bytesSent: boolean }
   | { readonly kind: 'timeout' };

@@ -1,0 +1,160 @@
+// Retry decisions: pure functions over the contract's RetryPolicy and AttemptOutcome.
+//
+// Safety rule (RFC 9110 §9.2.2: a proxy MUST NOT automatically retry a non-idempotent request that may have been
+// processed; istio/istio#13851 is what happens otherwise):
+//   * a failure BEFORE any byte of the request reached the upstream (connect failure; reset with bytesSent=false,
+//     which the engine also reports for h2 REFUSED_STREAM and for streams above a GOAWAY's last-stream-id) is safe to
+//     retry for every method;
+//   * anything that may have reached the upstream (a response, a reset after bytes were sent, a per-try timeout) is
+//     retried only for idempotent methods (GET HEAD OPTIONS TRACE PUT DELETE), unless the route explicitly says
+//     `retry_non_idempotent = true` (policy.retryNonIdempotent).
+// The policy's conditions decide whether a failure of each kind is retriable at all:
+//   connect-failure: connect failures.              reset: resets (before any response byte).
+//   gateway-error: 502/503/504 responses, connect failures, resets, per-try timeouts (Envoy's local-origin mapping).
+//   5xx: any 5xx response, connect failures, resets, per-try timeouts.
+//   retriable-status: responses whose status is in policy.statuses.
+//   grpc: responses whose grpc-status is in policy.grpcStatuses.
+// The engine also must not retry once any byte of the response was forwarded downstream, nor when the request body
+// could not be kept for replay; both are outside these functions.
+import type { AttemptOutcome, RetryPolicy } from './l7-contract.js';
+
+export type RetryCondition = RetryPolicy['on'][number];
+
+export const RETRY_CONDITIONS: readonly RetryCondition[] = Object.freeze([
+  'connect-failure', 'reset', 'gateway-error', '5xx', 'retriable-status', 'grpc',
+]);
+
+export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/** gRPC status codes by the names used in configuration. */
+export const GRPC_STATUS_CODES: Readonly<Record<string, number>> = Object.freeze({
+  ok: 0, cancelled: 1, unknown: 2, 'invalid-argument': 3, 'deadline-exceeded': 4, 'not-found': 5,
+  'already-exists': 6, 'permission-denied': 7, 'resource-exhausted': 8, 'failed-precondition': 9, aborted: 10,
+  'out-of-range': 11, unimplemented: 12, internal: 13, unavailable: 14, 'data-loss': 15, unauthenticated: 16,
+});
+
+/**
+ * Default retry policy: 2 retries (3 attempts) on connect-failure and reset, 25 ms base / 250 ms max backoff, other
+ * hosts preferred. With the safety rule above this retries every method when the request provably never reached
+ * the upstream (the keep-alive race of §3.5: a pooled connection closed by the server just as it was reused), and
+ * idempotent methods after a reset mid-request. Status-code retries (Istio's default 503 retry) are opt-in per
+ * route: a 503 is a response, and retrying it blindly is how POSTs got repeated (istio/istio#13851).
+ */
+export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({
+  maxAttempts: 3,
+  on: Object.freeze(['connect-failure', 'reset'] as const),
+  statuses: Object.freeze([]),
+  grpcStatuses: Object.freeze([]),
+  perTryTimeoutMs: 0,
+  backoffBaseMs: 25,
+  backoffMaxMs: 250,
+  preferOtherHosts: true,
+});
+
+/** A policy that never retries. */
+export const NO_RETRY_POLICY: RetryPolicy = Object.freeze({ ...DEFAULT_RETRY_POLICY, maxAttempts: 1 });
+
+export function isIdempotent(method: string): boolean {
+  return IDEMPOTENT_METHODS.has(method);
+}
+
+export type RetryVerdict =
+  | { readonly retry: true; readonly condition: RetryCondition }
+  | {
+    readonly retry: false;
+    /** success: nothing to retry; attempts-exhausted: maxAttempts reached; not-retriable: no condition of the
+     *  policy covers this outcome; not-idempotent: a condition covers it but the request may have been processed. */
+    readonly reason: 'success' | 'attempts-exhausted' | 'not-retriable' | 'not-idempotent';
+  };
+
+const SUCCESS: RetryVerdict = Object.freeze({ retry: false, reason: 'success' });
+const EXHAUSTED: RetryVerdict = Object.freeze({ retry: false, reason: 'attempts-exhausted' });
+const NOT_RETRIABLE: RetryVerdict = Object.freeze({ retry: false, reason: 'not-retriable' });
+const NOT_IDEMPOTENT: RetryVerdict = Object.freeze({ retry: false, reason: 'not-idempotent' });
+const RETRY_BY = Object.freeze(Object.fromEntries(
+  RETRY_CONDITIONS.map((c) => [c, Object.freeze({ retry: true, condition: c })]),
+)) as Readonly<Record<RetryCondition, RetryVerdict>>;
+
+function has(policy: RetryPolicy, c: RetryCondition): boolean {
+  return policy.on.includes(c);
+}
+
+/** The first condition of the policy that covers the outcome, or undefined (also for successes). */
+export function matchingCondition(policy: RetryPolicy, outcome: AttemptOutcome): RetryCondition | undefined {
+  switch (outcome.kind) {
+    case 'connect-failure':
+      return has(policy, 'connect-failure') ? 'connect-failure'
+        : has(policy, 'gateway-error') ? 'gateway-error' : has(policy, '5xx') ? '5xx' : undefined;
+    case 'reset':
+      return has(policy, 'reset') ? 'reset'
+        : has(policy, 'gateway-error') ? 'gateway-error' : has(policy, '5xx') ? '5xx' : undefined;
+    case 'timeout':
+      return has(policy, 'gateway-error') ? 'gateway-error' : has(policy, '5xx') ? '5xx' : undefined;
+    case 'response': {
+      const s = outcome.status;
+      if (has(policy, 'retriable-status') && policy.statuses.includes(s)) return 'retriable-status';
+      if (has(policy, 'gateway-error') && (s === 502 || s === 503 || s === 504)) return 'gateway-error';
+      if (has(policy, '5xx') && s >= 500 && s <= 599) return '5xx';
+      const g = outcome.grpcStatus;
+      if (g !== undefined && has(policy, 'grpc') && policy.grpcStatuses.includes(g)) return 'grpc';
+      return undefined;
+    }
+  }
+}
+
+/** True when the request cannot have reached the upstream application. */
+export function failedBeforeRequestSent(outcome: AttemptOutcome): boolean {
+  return outcome.kind === 'connect-failure' || (outcome.kind === 'reset' && !outcome.bytesSent);
+}
+
+/**
+ * Whether to make another attempt after attempt number `attempt` (1 = the first) ended with `outcome`. The
+ * retry budget and the breaker's retry limit are checked separately (CircuitBreaker.tryAcquireRetry), after this.
+ */
+export function shouldRetry(policy: RetryPolicy, attempt: number, outcome: AttemptOutcome, method: string): RetryVerdict {
+  const condition = matchingCondition(policy, outcome);
+  if (condition === undefined) return outcome.kind === 'response' && !isFailure(outcome) ? SUCCESS : NOT_RETRIABLE;
+  if (attempt >= policy.maxAttempts) return EXHAUSTED;
+  if (!failedBeforeRequestSent(outcome) && !isIdempotent(method) && policy.retryNonIdempotent !== true) {
+    return NOT_IDEMPOTENT;
+  }
+  return RETRY_BY[condition];
+}
+
+function isFailure(outcome: AttemptOutcome & { kind: 'response' }): boolean {
+  return outcome.status >= 500 || (outcome.grpcStatus !== undefined && outcome.grpcStatus !== 0);
+}
+
+/**
+ * Delay before retry number `retry` (1 = the first retry): exponential backoff with full jitter, uniformly in
+ * [0, min(backoffMaxMs, backoffBaseMs * 2^(retry-1))) — the AWS "full jitter" scheme Envoy also uses. Integer ms.
+ */
+export function backoffMs(policy: RetryPolicy, retry: number, random: () => number): number {
+  const base = Math.max(0, policy.backoffBaseMs);
+  const max = Math.max(base, policy.backoffMaxMs);
+  const exp = Math.min(Math.max(0, retry - 1), 30);
+  const ceiling = Math.min(max, base * 2 ** exp);
+  const r = random();
+  return Math.floor((r >= 0 && r < 1 ? r : 0) * ceiling);
+}
+
+/** Envoy's retry_budget: active retries must stay below max(minRetryConcurrency, budgetPercent% of active requests). */
+export interface RetryBudget {
+  /** Share of active requests (including pending ones) that may be retries, 0-100. */
+  readonly budgetPercent: number;
+  /** Retries always allowed concurrently, whatever the load. */
+  readonly minRetryConcurrency: number;
+}
+
+/** Envoy's defaults: 20 % and 3. */
+export const DEFAULT_RETRY_BUDGET: RetryBudget = Object.freeze({ budgetPercent: 20, minRetryConcurrency: 3 });
+
+/** How many retries may be active at once with `activeRequests` requests in flight. */
+export function retryBudgetLimit(budget: RetryBudget, activeRequests: number): number {
+  return Math.max(budget.minRetryConcurrency, Math.floor((budget.budgetPercent * Math.max(0, activeRequests)) / 100));
+}
+
+/** Whether one more retry may start now. */
+export function retryBudgetAllows(budget: RetryBudget, activeRetries: number, activeRequests: number): boolean {
+  return activeRetries < retryBudgetLimit(budget, activeRequests);
+}

@@ -31,6 +31,22 @@ export function hash32(text: string, seed = 0): number {
   return h >>> 0;
 }
 
+/** murmur3's 32-bit finalizer: a bijection on uint32 with full avalanche. */
+export function mix32(x: number): number {
+  let h = x | 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** The n-th derived hash of a base hash (ring points): depends only on (base, n). */
+export function derivedHash(base: number, n: number): number {
+  return mix32(mix32(base ^ Math.imul(n + 1, 0x9e3779b9)) + n);
+}
+
 /** The key a hashing balancer hashes: hashKey, else sourceAddress, else undefined (the caller picks at random). */
 export function hashInput(ctx: { readonly hashKey?: string; readonly sourceAddress?: string } | undefined): string | undefined {
   return ctx?.hashKey ?? ctx?.sourceAddress;

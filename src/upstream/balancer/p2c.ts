@@ -8,6 +8,8 @@ import { AliasTable } from './random.js';
 
 /** Redraws of the second choice when it equals the first, before falling back to a uniform other endpoint. */
 const DISTINCT_TRIES = 4;
+/** Draws tried on the retry path before falling back to an O(n) scan. */
+const EXCLUDE_REJECTION_TRIES = 8;
 
 /** Weighted choice among endpoints not excluded and not `skip`; -1 if none. O(n). */
 function weightedIndexSkipping(
@@ -53,10 +55,13 @@ export class P2cPicker implements Picker {
       for (let i = 0; b === a && i < DISTINCT_TRIES; i++) b = this.#table.sample(this.#random);
       if (b === a) b = (a + 1 + Math.floor(this.#random() * (n - 1))) % n;
     } else {
-      // Retry path (rare): the same rule over the endpoints not excluded, O(n).
-      a = weightedIndexSkipping(this.#all, exclude, -1, this.#random);
+      // Retry path: the same rule over the endpoints not excluded — rejection sampling first, O(n) scans if the
+      // exclusions cover most of the weight.
+      a = this.#sampleNotExcluded(exclude, -1);
+      if (a < 0) a = weightedIndexSkipping(this.#all, exclude, -1, this.#random);
       if (a < 0) return noneResult('all-excluded');
-      b = weightedIndexSkipping(this.#all, exclude, a, this.#random);
+      b = this.#sampleNotExcluded(exclude, a);
+      if (b < 0) b = weightedIndexSkipping(this.#all, exclude, a, this.#random);
       if (b < 0) return this.#results[a] as PickResult;
     }
     const pa = this.#all[a] as PickerEndpoint;
@@ -64,5 +69,14 @@ export class P2cPicker implements Picker {
     // (activeA + 1) / weightA <= (activeB + 1) / weightB, without division.
     const chooseA = (pa.load.active + 1) * pb.endpoint.weight <= (pb.load.active + 1) * pa.endpoint.weight;
     return this.#results[chooseA ? a : b] as PickResult;
+  }
+
+  /** A weighted draw that is neither excluded nor `skip`, or -1 after a few unlucky tries. */
+  #sampleNotExcluded(exclude: ReadonlySet<string>, skip: number): number {
+    for (let i = 0; i < EXCLUDE_REJECTION_TRIES; i++) {
+      const idx = this.#table.sample(this.#random);
+      if (idx !== skip && !exclude.has((this.#all[idx] as PickerEndpoint).endpoint.key)) return idx;
+    }
+    return -1;
   }
 }

@@ -1,27 +1,60 @@
 // Consistent hashing on a ketama-style ring. Each endpoint owns `vnodesPerWeight x weight` points (weights reduced
-// by their gcd) at hash32("<key>_<n>"); a connection goes to the owner of the first point at or after
+// by their gcd) at derivedHash(hash32(key), n); a connection goes to the owner of the first point at or after
 // hash32(hashKey ?? sourceAddress), wrapping around. Points depend only on an endpoint's own key and weight, so
 // adding or removing one of N equal endpoints moves about 1/N of the keys and no others (unless the ring has to be
 // scaled down to maxRingSize, or the weights' gcd changes). A pick is a binary search: O(log ring size).
 // With no hash input the pick is random. Excluded endpoints are skipped by walking the ring clockwise.
 import type { Picker, PickContext, PickerDeps, PickerEndpoint, PickResult, RandomSource, UpstreamEndpoint } from '../picker.js';
 import { activeExclusions, allExcluded, endpointResults, frozenEndpointList, noneResult } from '../picker.js';
-import { hash32, hashInput } from './hash.js';
+import { derivedHash, hash32, hashInput } from './hash.js';
 
 export interface RingHashOptions {
-  /** Ring points per unit of (gcd-reduced) weight. Default 256. */
+  /** Ring points per unit of (gcd-reduced) weight. Default 1024. */
   readonly vnodesPerWeight?: number;
-  /** Upper bound on ring points; larger rings are scaled down (every endpoint keeps at least one). Default 262144. */
+  /** Upper bound on ring points; larger rings are scaled down (every endpoint keeps at least one). Default 131072. */
   readonly maxRingSize?: number;
 }
 
-export const DEFAULT_VNODES_PER_WEIGHT = 256;
-export const DEFAULT_MAX_RING_SIZE = 262_144;
-const INDEX_BITS = 2 ** 20;
+export const DEFAULT_VNODES_PER_WEIGHT = 1024;
+export const DEFAULT_MAX_RING_SIZE = 131_072;
 
 function gcd(a: number, b: number): number {
   while (b !== 0) [a, b] = [b, a % b];
   return a;
+}
+
+/** Sorts uint32 keys ascending, moving vals along; stable (LSD radix, 4 passes of 8 bits): O(n). */
+export function radixSortPairs(keys: Uint32Array, vals: Uint32Array): void {
+  const n = keys.length;
+  let srcK: Uint32Array = keys;
+  let srcV: Uint32Array = vals;
+  let dstK: Uint32Array = new Uint32Array(n);
+  let dstV: Uint32Array = new Uint32Array(n);
+  const count = new Uint32Array(256);
+  for (let shift = 0; shift < 32; shift += 8) {
+    count.fill(0);
+    for (let i = 0; i < n; i++) {
+      const b = ((srcK[i] as number) >>> shift) & 255;
+      count[b] = (count[b] as number) + 1;
+    }
+    let sum = 0;
+    for (let b = 0; b < 256; b++) {
+      const c = count[b] as number;
+      count[b] = sum;
+      sum += c;
+    }
+    for (let i = 0; i < n; i++) {
+      const k = srcK[i] as number;
+      const b = (k >>> shift) & 255;
+      const pos = count[b] as number;
+      count[b] = pos + 1;
+      dstK[pos] = k;
+      dstV[pos] = srcV[i] as number;
+    }
+    [srcK, dstK] = [dstK, srcK];
+    [srcV, dstV] = [dstV, srcV];
+  }
+  // After an even number of passes the sorted data is back in the caller's arrays.
 }
 
 /** First index i with sorted[i] >= value, or sorted.length. */
@@ -46,7 +79,6 @@ export class RingHashPicker implements Picker {
   readonly #owners: Uint32Array;
 
   constructor(endpoints: readonly PickerEndpoint[], deps: PickerDeps, options: RingHashOptions = {}) {
-    if (endpoints.length >= INDEX_BITS) throw new RangeError('ring-hash: too many endpoints');
     this.#all = endpoints;
     this.endpoints = frozenEndpointList(endpoints);
     this.#results = endpointResults(endpoints);
@@ -59,23 +91,21 @@ export class RingHashPicker implements Picker {
     const total = counts.reduce((s, c) => s + c, 0);
     if (total > maxRing) counts = counts.map((c) => Math.max(1, Math.floor((c * maxRing) / total)));
     const size = counts.reduce((s, c) => s + c, 0);
-    // Pack (hash, owner) into one exact double so a typed-array sort orders by hash, then by owner (key order).
-    const packed = new Float64Array(size);
+    const hashes = new Uint32Array(size);
+    const owners = new Uint32Array(size);
     let at = 0;
     endpoints.forEach((p, idx) => {
-      const key = p.endpoint.key;
+      const base = hash32(p.endpoint.key);
       const count = counts[idx] as number;
-      for (let v = 0; v < count; v++) packed[at++] = hash32(`${key}_${v}`) * INDEX_BITS + idx;
+      for (let v = 0; v < count; v++) {
+        hashes[at] = derivedHash(base, v);
+        owners[at++] = idx;
+      }
     });
-    packed.sort();
-    this.#hashes = new Uint32Array(size);
-    this.#owners = new Uint32Array(size);
-    for (let i = 0; i < size; i++) {
-      const x = packed[i] as number;
-      const owner = x % INDEX_BITS;
-      this.#owners[i] = owner;
-      this.#hashes[i] = (x - owner) / INDEX_BITS;
-    }
+    // Stable sort: equal hashes stay in owner (= key) order, so the ring does not depend on input order.
+    radixSortPairs(hashes, owners);
+    this.#hashes = hashes;
+    this.#owners = owners;
   }
 
   /** Number of points on the ring (for tests and the admin view). */

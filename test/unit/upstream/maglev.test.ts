@@ -8,8 +8,8 @@ import {
 
 test('the same source address always maps to the same endpoint', () => checkSticky(MaglevPicker));
 
-test('equal weights give a balanced distribution (N=5..10, within 15%)', () => {
-  for (let n = 5; n <= 10; n++) checkBalanced(MaglevPicker, n, 0.15);
+test('equal weights give a balanced distribution (N=5..10, each share within 10%)', () => {
+  for (let n = 5; n <= 10; n++) checkBalanced(MaglevPicker, n, 0.1);
 });
 
 test('weights are respected (5:1:1 and 1:2:3:4)', () => {

@@ -28,8 +28,8 @@ export interface ActiveHealthOptions {
   readonly random?: RandomSource;
   /** Called when an endpoint's health flips (not for its initial state). */
   readonly onChange?: (key: string, healthy: boolean) => void;
-  /** Called when a probe throws (the probe counts as failed); for logging. */
-  readonly onProbeError?: (key: string, err: unknown) => void;
+  /** Called when a probe throws or rejects (it counts as failed) or onChange throws; for logging. */
+  readonly onError?: (key: string, err: unknown) => void;
 }
 
 export const DEFAULT_ACTIVE_HEALTH = Object.freeze({
@@ -63,7 +63,7 @@ export class ActiveHealthChecker {
   readonly #timers: Timers;
   readonly #random: RandomSource;
   readonly #onChange: ((key: string, healthy: boolean) => void) | undefined;
-  readonly #onProbeError: ((key: string, err: unknown) => void) | undefined;
+  readonly #onError: ((key: string, err: unknown) => void) | undefined;
   readonly #targets = new Map<string, Target>();
   #closed = false;
 
@@ -79,7 +79,7 @@ export class ActiveHealthChecker {
     this.#timers = options.timers ?? systemTimers;
     this.#random = options.random ?? Math.random;
     this.#onChange = options.onChange;
-    this.#onProbeError = options.onProbeError;
+    this.#onError = options.onError;
   }
 
   /** Starts probing new endpoints, stops probing removed ones; endpoints kept keep their state. */
@@ -165,11 +165,11 @@ export class ActiveHealthChecker {
     let probed: Promise<boolean>;
     try {
       probed = this.#probe(t.endpoint, ac.signal).then((ok) => ok === true, (err: unknown) => {
-        this.#onProbeError?.(t.endpoint.key, err);
+        this.#onError?.(t.endpoint.key, err);
         return false;
       });
     } catch (err) {
-      this.#onProbeError?.(t.endpoint.key, err);
+      this.#onError?.(t.endpoint.key, err);
       probed = Promise.resolve(false);
     }
     try {
@@ -195,6 +195,10 @@ export class ActiveHealthChecker {
     t.healthy = healthy;
     t.successes = 0;
     t.failures = 0;
-    this.#onChange?.(t.endpoint.key, healthy);
+    try {
+      this.#onChange?.(t.endpoint.key, healthy);
+    } catch (err) {
+      this.#onError?.(t.endpoint.key, err);
+    }
   }
 }

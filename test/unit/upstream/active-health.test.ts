@@ -105,7 +105,7 @@ test('a probe that hangs past the timeout, throws, or rejects counts as a failur
   };
   const checker = new ActiveHealthChecker({
     probe, timers: time, timeoutMs: 1_000, unhealthyThreshold: 3,
-    onProbeError: (_k, err) => errors.push((err as Error).message),
+    onError: (_k, err) => errors.push((err as Error).message),
   });
   checker.setEndpoints([A]);
   const hung = checker.checkNow(A.key);
@@ -152,5 +152,26 @@ test('endpoints can start unhealthy until their first probes pass', async () => 
   assert.equal(checker.isHealthy(A.key), false);
   await checker.checkNow(A.key);
   assert.equal(checker.isHealthy(A.key), true);
+  checker.close();
+});
+
+test('an onChange that throws is reported through onError and probing goes on', async () => {
+  const time = new FakeTime();
+  const errors: unknown[] = [];
+  let calls = 0;
+  const checker = new ActiveHealthChecker({
+    probe: () => { calls++; return Promise.resolve(false); },
+    timers: time, intervalMs: 1_000, jitter: 0, unhealthyThreshold: 1,
+    onChange: () => { throw new Error('listener bug'); },
+    onError: (_k, err) => errors.push(err),
+  });
+  checker.setEndpoints([A]);
+  for (let i = 0; i < 3; i++) {
+    time.advance(i === 0 ? 0 : 1_000);
+    await flushMicrotasks();
+  }
+  assert.equal(calls, 3);
+  assert.equal(errors.length, 1);
+  assert.equal(checker.isHealthy(A.key), false);
   checker.close();
 });

@@ -1,0 +1,146 @@
+// How the client pod reaches the server: directly, through remora, or through a peer proxy behind the same
+// `remora init` rules. To add a mode (e.g. remora in L7 mode, HAProxy in http mode): append a Mode here.
+import type { ChildProcess } from 'node:child_process';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { waitFor, type Pod } from '../test/netns/harness.js';
+import { commOf, listening } from './proc.js';
+import type { Mode, ModeContext, RunningMode } from './types.js';
+
+export const PROXY_UID = 1337;
+/** remora's default outbound port (what plain `remora init` redirects to). */
+export const REMORA_OUTBOUND_PORT = 15001;
+/** HAProxy's: it runs next to remora for the whole bench; its rules are `remora init --outbound-port 15002`. */
+export const HAPROXY_OUTBOUND_PORT = 15002;
+export const ADMIN_PORT = 15000;
+
+/**
+ * Start `cmd` in the pod with stdout+stderr appended to logFile (never through a pipe the bench must drain). The
+ * shell opens the log as root, then execs (through setpriv when uid is given), so the pid is the command's.
+ */
+function spawnToFile(pod: Pod, cmd: readonly string[], logFile: string, uid?: number): ChildProcess {
+  const asUid = uid === undefined ? [] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--'];
+  const child = pod.spawn(['sh', '-c', 'exec "$@" >>"$BENCH_LOG_FILE" 2>&1', 'sh', ...asUid, ...cmd], {
+    env: { BENCH_LOG_FILE: logFile },
+  });
+  child.stdout?.resume();
+  child.stderr?.resume();
+  return child;
+}
+
+/** Poll `ready` until true; fails at once when the child exits, with the tail of its log. */
+async function waitUntilReady(what: string, child: ChildProcess, logFile: string, ready: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const state = await waitFor(what, async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return 'exited' as const;
+    return (await ready()) ? 'ready' as const : undefined;
+  }, { timeoutMs, intervalMs: 100 });
+  if (state === 'exited') {
+    let tail = '';
+    try { tail = (await readFile(logFile, 'utf8')).trim().split('\n').slice(-5).join(' / '); } catch { /* no log */ }
+    throw new Error(`${what}: exited ${child.exitCode ?? child.signalCode} (${logFile}: ${tail.slice(-600)})`);
+  }
+}
+
+async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((res) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => { clearTimeout(t); res(); });
+    child.kill('SIGTERM');
+  });
+}
+
+function flattenNumbers(v: unknown, prefix: string, out: Record<string, number>): void {
+  if (typeof v === 'number') { out[prefix] = v; return; }
+  if (v !== null && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) flattenNumbers(x, prefix === '' ? k : `${prefix}.${k}`, out);
+  }
+}
+
+async function adminGet(pod: Pod, path: string): Promise<{ status: number; body: string }> {
+  const r = await pod.exec(['curl', '-sS', '--max-time', '5', '-o', '-', '-w', '\n%{http_code}', `http://127.0.0.1:${ADMIN_PORT}${path}`]);
+  const i = r.stdout.lastIndexOf('\n');
+  return { status: Number(r.stdout.slice(i + 1)) || 0, body: r.stdout.slice(0, Math.max(0, i)) };
+}
+
+export const direct: Mode = {
+  id: 'direct',
+  title: 'direct (no rules, no proxy)',
+  redirect: false,
+  start: () => Promise.resolve({ notes: [], stop: () => Promise.resolve() }),
+};
+
+export const remora: Mode = {
+  id: 'remora',
+  title: 'remora proxy (L4)',
+  redirect: true,
+  outboundPort: REMORA_OUTBOUND_PORT,
+  async start(ctx: ModeContext): Promise<RunningMode> {
+    const logFile = join(ctx.tmpDir, 'remora-proxy.log');
+    const bin = resolve(ctx.repoRoot, 'bin/remora');
+    const child = spawnToFile(ctx.client, [process.execPath, bin, 'proxy', ...ctx.remoraArgs], logFile);
+    await waitUntilReady('remora proxy /ready', child, logFile, async () => (await adminGet(ctx.client, '/ready')).status === 200, 20_000);
+    const pid = child.pid;
+    if (pid === undefined || commOf(pid) === undefined) throw new Error('remora proxy: no process id');
+    const levelArg = ctx.remoraArgs.findIndex((a) => a === '--log-level' || a.startsWith('--log-level='));
+    const level = levelArg < 0 ? 'default (info)' : (ctx.remoraArgs[levelArg]?.split('=')[1] ?? ctx.remoraArgs[levelArg + 1] ?? '?');
+    return {
+      pid,
+      notes: [`single Node.js process, started as root, runs as uid ${PROXY_UID}`, `log level ${level}, log to a file`,
+        ...(ctx.remoraArgs.length > 0 ? [`extra args: ${ctx.remoraArgs.join(' ')}`] : [])],
+      async counters() {
+        const r = await adminGet(ctx.client, '/stats');
+        const out: Record<string, number> = {};
+        if (r.status === 200) { try { flattenNumbers(JSON.parse(r.body), '', out); } catch { /* not JSON */ } }
+        return out;
+      },
+      stop: () => stopChild(child, 20_000),
+    };
+  },
+};
+
+function haproxyConf(port: number): string {
+  return `# remora bench: HAProxy as a transparent L4 sidecar behind remora's REDIRECT rules
+global
+  nbthread 1
+  maxconn 8000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+frontend outbound
+  # separate sockets per family: on a v4v6 socket HAProxy cannot read an IPv4 original destination
+  bind 0.0.0.0:${port}
+  bind :::${port} v6only
+  default_backend original_dst
+backend original_dst
+  # 0.0.0.0 without a port: connect to the connection's original destination (SO_ORIGINAL_DST) and port
+  server orig 0.0.0.0
+`;
+}
+
+export const haproxyL4: Mode = {
+  id: 'haproxy-l4',
+  title: 'HAProxy mode tcp, server orig 0.0.0.0',
+  redirect: true,
+  outboundPort: HAPROXY_OUTBOUND_PORT,
+  async start(ctx: ModeContext): Promise<RunningMode> {
+    const conf = join(ctx.tmpDir, 'haproxy.cfg');
+    const logFile = join(ctx.tmpDir, 'haproxy.log');
+    await writeFile(conf, haproxyConf(HAPROXY_OUTBOUND_PORT));
+    await chmod(conf, 0o644);
+    const child = spawnToFile(ctx.client, ['haproxy', '-f', conf, '-db'], logFile, PROXY_UID);
+    await waitUntilReady(`haproxy listening on ${HAPROXY_OUTBOUND_PORT}`, child, logFile, () => listening(ctx.client, HAPROXY_OUTBOUND_PORT), 10_000);
+    const pid = child.pid;
+    if (pid === undefined || commOf(pid) === undefined) throw new Error('haproxy: no process id');
+    return {
+      pid,
+      notes: ['nbthread 1', 'mode tcp, `server orig 0.0.0.0` (original destination)', `runs as uid ${PROXY_UID}`,
+        `listens on ${HAPROXY_OUTBOUND_PORT} (rules: remora init --outbound-port ${HAPROXY_OUTBOUND_PORT})`],
+      stop: () => stopChild(child, 5_000),
+    };
+  },
+};
+
+export const MODES: readonly Mode[] = [direct, remora, haproxyL4];

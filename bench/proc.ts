@@ -1,0 +1,64 @@
+// Sampling a proxy process (RSS, CPU time) and the client pod's nat counters. PIDs are global (pods share the
+// host's PID namespace), so /proc/<pid> is read directly.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import type { Pod } from '../test/netns/harness.js';
+
+let clkTck: number | undefined;
+function ticksPerSecond(): number {
+  if (clkTck === undefined) {
+    try { clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100; } catch { clkTck = 100; }
+  }
+  return clkTck;
+}
+
+/** VmRSS in MB (1 MB = 1024 kB as the kernel reports it), or undefined if the process is gone. */
+export function rssMb(pid: number): number | undefined {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m === null ? undefined : Number(m[1]) / 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+/** utime + stime of the process (all threads) in seconds. */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (state); utime is field 14, stime field 15.
+    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+  } catch {
+    return undefined;
+  }
+}
+
+export function commOf(pid: number): string | undefined {
+  try { return readFileSync(`/proc/${pid}/comm`, 'utf8').trim(); } catch { return undefined; }
+}
+
+/** Sum of the packet counters of every REDIRECT rule in the pod's nat tables (= connections redirected). */
+export function parseRedirectCounters(iptablesSave: string): number {
+  let sum = 0;
+  for (const line of iptablesSave.split('\n')) {
+    const m = /^\[(\d+):\d+\] -A \S+ .*-j REDIRECT\b/.exec(line);
+    if (m !== null) sum += Number(m[1]);
+  }
+  return sum;
+}
+
+export async function redirectedConnections(pod: Pod): Promise<number> {
+  let sum = 0;
+  for (const cmd of ['iptables-save', 'ip6tables-save']) {
+    const r = await pod.exec([cmd, '-c', '-t', 'nat']);
+    if (r.code === 0) sum += parseRedirectCounters(r.stdout);
+  }
+  return sum;
+}
+
+/** Whether something in the pod listens on TCP `port`. */
+export async function listening(pod: Pod, port: number): Promise<boolean> {
+  const r = await pod.exec(['ss', '-Hltn', `sport = :${port}`]);
+  return r.code === 0 && r.stdout.trim() !== '';
+}

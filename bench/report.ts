@@ -1,0 +1,213 @@
+// Markdown for the terminal and docs/benchmarks.md: absolute numbers, ratios to direct and to the peer proxy,
+// the proxies' memory, and the goals (stated and reported, never asserted).
+import type { Cell, Measurement, ModeSummary, Scenario } from './types.js';
+import type { MachineInfo } from './tools.js';
+
+export interface ReportInput {
+  readonly machine: MachineInfo;
+  readonly scenarios: readonly Scenario[];
+  readonly loads: Readonly<Record<string, string>>;
+  readonly modes: readonly ModeSummary[];
+  readonly cells: readonly Cell[];
+  readonly durationS: number;
+  readonly warmupS: number;
+  readonly elapsedS: number;
+  /** /proc/loadavg (1, 5, 15 min) before and after: the machine may be shared. */
+  readonly loadBefore: string;
+  readonly loadAfter: string;
+  readonly fixedRateTool: string;
+  /** Mode every ratio is formed against. */
+  readonly baseline: string;
+  /** The peer proxy for the second ratio. */
+  readonly peer: string;
+  /** The mode the goals are about. */
+  readonly subject: string;
+}
+
+const fmt = (n: number, digits: number): string => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const signed = (n: number, digits: number): string => `${n >= 0 ? '+' : '−'}${fmt(Math.abs(n), digits)}`;
+const ratio = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined || b === 0 ? '—' : `${fmt(a / b, 2)}×`);
+
+function headline(m: Measurement, metric: Scenario['metric']): number | undefined {
+  return metric === 'gbps' ? m.gbps : m.rps;
+}
+
+function result(m: Measurement, metric: Scenario['metric']): string {
+  if (metric === 'gbps') return m.gbps === undefined ? '—' : `${fmt(m.gbps, 2)} Gbit/s`;
+  return m.rps === undefined ? '—' : `${fmt(m.rps, 0)} rps`;
+}
+
+export function findCell(cells: readonly Cell[], scenario: string, mode: string): Cell | undefined {
+  return cells.find((c) => c.scenario === scenario && c.mode === mode);
+}
+
+/** The main table: one row per scenario × mode. */
+export function resultsTable(input: ReportInput): string {
+  const peerTitle = input.peer;
+  const rows: string[] = [
+    `| scenario | mode | result | vs ${input.baseline} | vs ${peerTitle} | p50 ms | p99 ms | Δp50 ms | Δp99 ms | proxy CPU (cores) | redirected conns | errors |`,
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const s of input.scenarios) {
+    const base = findCell(input.cells, s.id, input.baseline)?.measurement;
+    const peer = findCell(input.cells, s.id, input.peer)?.measurement;
+    for (const mode of input.modes) {
+      const cell = findCell(input.cells, s.id, mode.mode);
+      if (cell === undefined) continue;
+      const m = cell.measurement;
+      if (m === undefined) {
+        rows.push(`| ${s.id} | ${mode.mode} | failed: ${(cell.failure ?? 'unknown').replace(/\|/g, '/').replace(/\s+/g, ' ').slice(0, 160)} | | | | | | | | | |`);
+        continue;
+      }
+      let vsBase: string;
+      let vsPeer: string;
+      if (s.metric === 'latency') {
+        vsBase = '—';
+        vsPeer = m.p99Ms !== undefined && peer?.p99Ms !== undefined ? `p99 ${signed(m.p99Ms - peer.p99Ms, 3)} ms` : '—';
+      } else {
+        vsBase = ratio(headline(m, s.metric), base === undefined ? undefined : headline(base, s.metric));
+        vsPeer = ratio(headline(m, s.metric), peer === undefined ? undefined : headline(peer, s.metric));
+      }
+      const d = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined ? '—' : signed(a - b, 3));
+      rows.push(`| ${s.id} | ${mode.mode} | ${result(m, s.metric)} | ${vsBase} | ${vsPeer} | ${m.p50Ms === undefined ? '—' : fmt(m.p50Ms, 3)} | ${m.p99Ms === undefined ? '—' : fmt(m.p99Ms, 3)} | ${d(m.p50Ms, base?.p50Ms)} | ${d(m.p99Ms, base?.p99Ms)} | ${cell.proxyCores === undefined ? '—' : fmt(cell.proxyCores, 2)} | ${cell.redirected === undefined ? '—' : fmt(cell.redirected, 0)} | ${m.errors} |`);
+    }
+  }
+  return rows.join('\n');
+}
+
+export function memoryTable(input: ReportInput): string {
+  const rows = ['| mode | settings | RSS idle MB | RSS after runs MB | transparency check |', '|---|---|---:|---:|---|'];
+  for (const m of input.modes) {
+    const mb = (x: number | undefined): string => (x === undefined ? '—' : fmt(x, 1));
+    const settings = m.failure !== undefined ? `failed: ${m.failure.replace(/\|/g, '/').replace(/\s+/g, ' ').slice(0, 200)}` : (m.notes.join('; ') || '—');
+    rows.push(`| ${m.mode} | ${settings} | ${mb(m.rssIdleMb)} | ${mb(m.rssAfterMb)} | ${m.transparency ?? '—'} |`);
+  }
+  return rows.join('\n');
+}
+
+interface Goal { readonly what: string; readonly target: string; readonly measured: string; readonly met: boolean | undefined }
+
+export function goals(input: ReportInput): Goal[] {
+  const subj = (id: string): Measurement | undefined => findCell(input.cells, id, input.subject)?.measurement;
+  const peer = (id: string): Measurement | undefined => findCell(input.cells, id, input.peer)?.measurement;
+  const base = (id: string): Measurement | undefined => findCell(input.cells, id, input.baseline)?.measurement;
+  const vsPeer = (id: string, metric: 'rps' | 'gbps', what: string): Goal => {
+    const a = metric === 'rps' ? subj(id)?.rps : subj(id)?.gbps;
+    const b = metric === 'rps' ? peer(id)?.rps : peer(id)?.gbps;
+    const r = a !== undefined && b !== undefined && b > 0 ? a / b : undefined;
+    return { what, target: `≥ 1.00× ${input.peer}`, measured: r === undefined ? 'not measured' : `${fmt(r, 2)}×`, met: r === undefined ? undefined : r >= 1.0 };
+  };
+  const out: Goal[] = [];
+  if (input.scenarios.some((s) => s.id === 'http1-keepalive')) out.push(vsPeer('http1-keepalive', 'rps', 'HTTP/1.1 keep-alive rps'));
+  if (input.scenarios.some((s) => s.id === 'http1-conn-per-request')) out.push(vsPeer('http1-conn-per-request', 'rps', 'one connection per request rps'));
+  if (input.scenarios.some((s) => s.id === 'tcp-bulk')) out.push(vsPeer('tcp-bulk', 'gbps', 'bulk TCP throughput'));
+  if (input.scenarios.some((s) => s.id === 'latency-1k')) {
+    const a = subj('latency-1k')?.p99Ms;
+    const b = base('latency-1k')?.p99Ms;
+    const dlt = a !== undefined && b !== undefined ? a - b : undefined;
+    out.push({ what: 'added p99 latency at 1,000 rps', target: '≤ +0.300 ms over direct', measured: dlt === undefined ? 'not measured' : `${signed(dlt, 3)} ms`, met: dlt === undefined ? undefined : dlt <= 0.3 });
+  }
+  const rss = input.modes.find((m) => m.mode === input.subject)?.rssIdleMb;
+  out.push({ what: 'RSS idle', target: '≤ 30 MB', measured: rss === undefined ? 'not measured' : `${fmt(rss, 1)} MB`, met: rss === undefined ? undefined : rss <= 30 });
+  return out;
+}
+
+export function goalsTable(input: ReportInput): string {
+  const rows = [`| goal (${input.subject}) | target | measured | status |`, '|---|---|---:|---|'];
+  for (const g of goals(input)) rows.push(`| ${g.what} | ${g.target} | ${g.measured} | ${g.met === undefined ? 'n/a' : g.met ? 'met' : 'not met'} |`);
+  return rows.join('\n');
+}
+
+function notesList(input: ReportInput): string {
+  const lines: string[] = [];
+  for (const c of input.cells) {
+    const note = c.measurement?.note;
+    if (note !== undefined && note !== '') lines.push(`- ${c.scenario} / ${c.mode}: ${note}`);
+  }
+  return lines.join('\n');
+}
+
+function countersList(input: ReportInput): string {
+  const lines: string[] = [];
+  for (const m of input.modes) {
+    if (m.counters === undefined || Object.keys(m.counters).length === 0) continue;
+    const shown = Object.entries(m.counters).filter(([k, v]) => v !== 0 && k !== 'uptimeMs').map(([k, v]) => `${k} ${v}`);
+    lines.push(`- ${m.mode}: ${shown.length === 0 ? 'all zero' : shown.join(', ')}`);
+  }
+  return lines.join('\n');
+}
+
+function loadNote(input: ReportInput): string {
+  const n = Number(input.machine.nproc);
+  const l = Number(input.loadBefore.split(' ')[0]);
+  if (!Number.isFinite(n) || !Number.isFinite(l) || n <= 0) return '';
+  // "after" includes the bench's own load; "before" is other work on the machine.
+  return l > n / 2 ? ' — the machine was busy with other work before the run; treat the numbers as noisy.' : '';
+}
+
+/** The terminal summary: the main table and goals. */
+export function renderSummary(input: ReportInput): string {
+  return `${resultsTable(input)}\n\n${memoryTable(input)}\n\n${goalsTable(input)}\n`;
+}
+
+/** The whole docs/benchmarks.md. */
+export function renderDocument(input: ReportInput): string {
+  const m = input.machine;
+  const loads = input.scenarios.map((s) => `- **${s.id}** — ${s.title}: \`${input.loads[s.id] ?? ''}\``).join('\n');
+  const notes = notesList(input);
+  const counters = countersList(input);
+  return `# Benchmarks
+
+Generated by \`npm run bench\` (bench/run.ts) — do not edit by hand; re-run to refresh.
+
+- Date: ${m.date}
+- Machine: ${m.nproc} CPUs (\`nproc\`), ${m.cpuModel}; kernel ${m.kernel}; ${m.os}
+- Node.js ${m.node}; remora ${m.remoraCommit}
+- Tools: ${Object.values(m.tools).join('; ')}
+- Whole run: ${fmt(input.elapsedS, 0)} s; each load ${input.durationS} s measured after ${input.warmupS} s unmeasured warm-up.
+- Load average (1/5/15 min) before: ${input.loadBefore}; after: ${input.loadAfter}${loadNote(input)}
+
+## Setup
+
+Two network namespaces (client pod, server pod) on a bridge (test/netns/harness.ts), IPv4 traffic. The server pod
+runs nginx (one process, keep-alive, tiny body) and \`iperf3 -s\`; it has no rules and no proxy. The client pod runs
+the load generators as root:
+
+- **direct**: no rules, no proxy (\`remora init --cleanup\`).
+- **remora**: the rules of the real \`remora init\` (outbound TCP → 15001, uid/gid 1337 excluded) and \`remora proxy\`.
+- **haproxy-l4**: the same \`remora init\` rules with \`--outbound-port 15002\`; HAProxy (uid 1337, \`nbthread 1\`,
+  \`mode tcp\`, \`server orig 0.0.0.0\`, i.e. forwarding to the original destination) listening on 15002.
+
+Both proxies run for the whole bench; for each scenario the modes run back to back (order alternating between
+scenarios) and the rules are switched by \`remora init\` before each load, so background load on a shared machine
+does not land on one mode only. One hop (the client's sidecar only), no TLS. Load generators, proxy and server share
+the same ${m.nproc} CPUs: compare ratios within one run, not absolute numbers across machines. This is a single run;
+expect 5–15 % run-to-run spread on ratios, more when the machine is busy.
+
+Loads:
+
+${loads}
+
+The fixed-rate generator is ${input.fixedRateTool}.
+
+Columns: *vs ${input.baseline}* and *vs ${input.peer}* are throughput ratios (rps or Gbit/s); for the latency row the
+peer column is the p99 difference. Δp50/Δp99 are differences to direct (for the wrk rows these are latencies of a
+saturated server, not added latency). *proxy CPU* is user+system time of the proxy process divided by the load's
+wall time (warm-up included). *redirected conns* counts connections through the nat REDIRECT rules during the load
+(warm-up included; iperf3 uses two). *RSS* is VmRSS of the proxy process, idle = 1 s after it is ready.
+
+## Results
+
+${resultsTable(input)}
+
+## Memory and settings
+
+${memoryTable(input)}
+
+## Goals
+
+Stated targets for remora; reported, not enforced.
+
+${goalsTable(input)}
+${notes === '' ? '' : `\n## Load generator notes\n\n${notes}\n`}${counters === '' ? '' : `\n## Proxy counters after the runs\n\n${counters}\n`}`;
+}

@@ -1,0 +1,56 @@
+// The server pod's services: nginx (one process, HTTP/1.1 keep-alive, tiny bodies) on two ports, and iperf3.
+// Both are killed with the mesh (Pod.spawn).
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { waitFor, type Pod } from '../test/netns/harness.js';
+import { listening } from './proc.js';
+import type { ServerInfo } from './types.js';
+
+export const HTTP_PORT = 8080;
+export const HTTP_PORT2 = 8081;
+export const IPERF_PORT = 5201;
+export const BODY = 'hello from upstream\n';
+export const BODY2 = 'hello from upstream 8081\n';
+
+function nginxConf(dir: string): string {
+  return `# remora bench: one nginx process (master_process off = a single worker), keep-alive, tiny bodies
+daemon off;
+master_process off;
+worker_processes 1;
+worker_rlimit_nofile 16384;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/nginx-body;
+  proxy_temp_path ${dir}/nginx-proxy;
+  fastcgi_temp_path ${dir}/nginx-fastcgi;
+  uwsgi_temp_path ${dir}/nginx-uwsgi;
+  scgi_temp_path ${dir}/nginx-scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 65s;
+  default_type text/plain;
+  server { listen ${HTTP_PORT} reuseport backlog=4096; listen [::]:${HTTP_PORT} reuseport backlog=4096; location / { return 200 "${BODY.replace('\n', '\\n')}"; } }
+  server { listen ${HTTP_PORT2}; listen [::]:${HTTP_PORT2}; location / { return 200 "${BODY2.replace('\n', '\\n')}"; } }
+}
+`;
+}
+
+/** Start nginx and iperf3 in `pod`; resolves when both listen. */
+export async function startServerPod(pod: Pod, tmpDir: string): Promise<ServerInfo> {
+  const conf = join(tmpDir, 'nginx.conf');
+  await writeFile(conf, nginxConf(tmpDir));
+  const nginxLog: string[] = [];
+  const nginx = pod.spawn(['nginx', '-c', conf, '-e', join(tmpDir, 'nginx-error.log')]);
+  nginx.stderr?.setEncoding('utf8').on('data', (d: string) => { if (nginxLog.length < 50) nginxLog.push(d); });
+  const iperf = pod.spawn(['iperf3', '-s', '-p', String(IPERF_PORT)]);
+  iperf.stdout?.resume();
+  iperf.stderr?.resume();
+  await waitFor('nginx and iperf3 in the server pod', async () => {
+    if (nginx.exitCode !== null) throw new Error(`nginx exited ${nginx.exitCode}: ${nginxLog.join('')}`);
+    if (iperf.exitCode !== null) throw new Error(`iperf3 exited ${iperf.exitCode}`);
+    return (await listening(pod, HTTP_PORT)) && (await listening(pod, HTTP_PORT2)) && (await listening(pod, IPERF_PORT)) ? true : undefined;
+  }, { timeoutMs: 10_000, intervalMs: 100 });
+  return { pod, ip4: pod.ip4, ip6: pod.ip6, httpPort: HTTP_PORT, httpPort2: HTTP_PORT2, iperfPort: IPERF_PORT };
+}

@@ -1,0 +1,115 @@
+// The vocabulary of the benchmark: scenarios (a load against a server) × modes (how the client pod reaches the
+// server: directly, through remora, through a peer proxy). Adding a row later (L7 HTTP, h2c, server-first,
+// multi-endpoint) means adding a Scenario to bench/scenarios.ts or a Mode to bench/modes.ts; run.ts, the
+// measurements of the proxy process and the report stay as they are.
+import type { Pod } from '../test/netns/harness.js';
+
+/** What a scenario's headline number is; decides how ratios are formed in the report. */
+export type Metric = 'rps' | 'latency' | 'gbps';
+
+/** One load run's result. Undefined fields were not measured by this scenario. */
+export interface Measurement {
+  /** Requests per second achieved (rps and latency scenarios). */
+  readonly rps?: number;
+  readonly p50Ms?: number;
+  readonly p99Ms?: number;
+  /** Bulk throughput in Gbit/s (gbps scenarios). */
+  readonly gbps?: number;
+  /** Failed requests / socket errors / non-2xx reported by the load generator. */
+  readonly errors: number;
+  /** Short free text for the report (e.g. "socket errors: read 3"). */
+  readonly note?: string;
+}
+
+/** Addresses and ports of the services started in the server pod (shared by all scenarios). */
+export interface ServerInfo {
+  readonly pod: Pod;
+  readonly ip4: string;
+  readonly ip6: string;
+  /** nginx, HTTP/1.1, keep-alive, tiny body "hello from upstream\n". */
+  readonly httpPort: number;
+  /** A second nginx port with a different body ("hello from upstream 8081\n"): proves original-destination forwarding. */
+  readonly httpPort2: number;
+  readonly iperfPort: number;
+}
+
+export interface RunContext {
+  readonly client: Pod;
+  readonly server: ServerInfo;
+  /** Measured seconds of each load. */
+  readonly durationS: number;
+  /** Unmeasured seconds before each load. */
+  readonly warmupS: number;
+  /** Private scratch directory of this run (readable by uid 1337). */
+  readonly tmpDir: string;
+}
+
+export interface Scenario {
+  /** Stable id, used on the command line (--scenarios) and in the report. */
+  readonly id: string;
+  readonly title: string;
+  readonly metric: Metric;
+  /** The exact load, for the report ("wrk -t2 -c64 -d6s ..."). */
+  describe(ctx: RunContext): string;
+  /** Optional one-time preparation in the server pod before any mode runs (e.g. a server-first daemon). */
+  setup?(ctx: RunContext): Promise<void>;
+  run(ctx: RunContext): Promise<Measurement>;
+}
+
+export interface ModeContext extends RunContext {
+  readonly repoRoot: string;
+  /** Extra arguments for `remora proxy` (from --remora-args). */
+  readonly remoraArgs: readonly string[];
+}
+
+/** A started mode; `pid` is the proxy process (for RSS and CPU), absent for direct. */
+export interface RunningMode {
+  readonly pid?: number;
+  /** Settings worth stating in the report (threads, log level, ...). */
+  readonly notes: readonly string[];
+  /** Proxy-side counters worth reporting after the runs (e.g. remora /stats). */
+  counters?(): Promise<Readonly<Record<string, number>>>;
+  stop(): Promise<void>;
+}
+
+export interface Mode {
+  /** Stable id: direct, remora, haproxy-l4, ... */
+  readonly id: string;
+  readonly title: string;
+  /** Whether the client pod needs remora's redirect rules (`remora init`) for this mode. */
+  readonly redirect: boolean;
+  /**
+   * The port this mode's proxy listens on for redirected outbound connections (redirect modes). All modes' proxies
+   * run side by side for the whole bench; before each load the rules are re-applied with
+   * `remora init --outbound-port <port>`, so the modes can be interleaved per scenario.
+   */
+  readonly outboundPort?: number;
+  /** Scenario ids this mode supports; undefined = all. */
+  readonly scenarios?: readonly string[];
+  start(ctx: ModeContext): Promise<RunningMode>;
+}
+
+/** One cell of the result matrix. */
+export interface Cell {
+  readonly scenario: string;
+  readonly mode: string;
+  readonly measurement?: Measurement;
+  /** Why there is no measurement (mode failed to start, load failed, ...). */
+  readonly failure?: string;
+  /** Connections redirected by the nat table during the load (incl. warm-up); undefined in direct mode. */
+  readonly redirected?: number;
+  /** CPU cores used by the proxy process during the load (incl. warm-up). */
+  readonly proxyCores?: number;
+}
+
+export interface ModeSummary {
+  readonly mode: string;
+  readonly title: string;
+  readonly notes: readonly string[];
+  readonly failure?: string;
+  readonly rssIdleMb?: number;
+  readonly rssAfterMb?: number;
+  readonly counters?: Readonly<Record<string, number>>;
+  /** Result of the transparency check (":8080 and :8081 reached their own servers"). */
+  readonly transparency?: string;
+}

@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# Usage: sudo test/netns/scripts/demo-up.sh [--recreate] [--help]      (or: sudo npm run demo)
+#
+# Brings up a demo mesh and leaves it running: two pods (network namespaces remora-demo-client and
+# remora-demo-server, joined by a bridge in remora-demo-hub; 10.250.0.0/24 and fd52:250::/64, which exist
+# only inside these namespaces), `remora init` rules and a `remora proxy` in both pods, an HTTP server
+# (nginx, or node when nginx is missing) on :8080 in the server pod. Then it sends one request from the
+# client pod to the server pod and shows that it went through remora on both sides.
+#
+# Installs missing tools with apt-get, runs `npm ci` when node_modules/ or dist/ is missing. Logs and pid
+# files: /tmp/remora-demo/. Tear down with test/netns/scripts/demo-down.sh.
+#
+#   --recreate   if the demo is already up, tear it down first (default: refuse)
+
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+RECREATE=0
+for arg in "$@"; do
+  case "$arg" in
+    -h|--help) usage; exit 0 ;;
+    --recreate) RECREATE=1 ;;
+    *) usage >&2; die "unknown argument: $arg" ;;
+  esac
+done
+
+need_root
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+# --- already up? ---------------------------------------------------------------------------------------------
+if ns_exists "$DEMO_CLIENT_NS" || ns_exists "$DEMO_SERVER_NS" || ns_exists "$DEMO_HUB_NS"; then
+  if [ "$RECREATE" -eq 1 ]; then
+    step "demo already up: tearing it down first (--recreate)"
+    "$SCRIPTS_DIR/demo-down.sh"
+  else
+    echo "The demo is already up (namespaces remora-demo-*). Use it, or:"
+    echo "  sudo $SCRIPTS_DIR/demo-down.sh            # tear down"
+    echo "  sudo $SCRIPTS_DIR/demo-up.sh --recreate   # tear down and bring up again"
+    exit 1
+  fi
+fi
+
+# --- tools ---------------------------------------------------------------------------------------------------
+step "checking tools"
+need_pkgs=()
+for pair in ip:iproute2 iptables:iptables curl:curl setpriv:util-linux tcpdump:tcpdump conntrack:conntrack \
+            nginx:nginx-light ss:iproute2; do
+  cmd=${pair%%:*}; pkg=${pair#*:}
+  command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  pkgs=$(printf '%s\n' "${need_pkgs[@]}" | sort -u | tr '\n' ' ')
+  echo "installing with apt-get: $pkgs"
+  if command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || echo "warning: apt-get update failed" >&2
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $pkgs >/dev/null || echo "warning: apt-get install failed" >&2
+    # a freshly installed nginx package starts a host nginx; the demo runs its own inside the server pod
+    case " $pkgs " in *" nginx-light "*) (service nginx stop >/dev/null 2>&1 || true) ;; esac
+  else
+    echo "warning: no apt-get; install these yourself: $pkgs" >&2
+  fi
+fi
+for cmd in ip iptables curl setpriv node; do
+  command -v "$cmd" >/dev/null 2>&1 || die "missing $cmd"
+done
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 20 ] || die "needs Node.js 20 or newer (found $(node -v))"
+echo "ok: node $(node -v), $(ip -V), $(iptables -V)"
+
+# --- build ---------------------------------------------------------------------------------------------------
+cd "$REPO_ROOT"
+if [ ! -d node_modules ]; then
+  step "npm ci (node_modules/ missing)"
+  npm ci --no-audit --no-fund || echo "warning: npm ci reported an error (type errors still emit dist/)" >&2
+fi
+if [ ! -f dist/src/cli/main.js ]; then
+  step "building dist/ (missing)"
+  npx tsc -p . || echo "warning: tsc reported errors (it still emits dist/)" >&2
+fi
+[ -f dist/src/cli/main.js ] || die "dist/src/cli/main.js is missing after the build"
+REMORA=("$(command -v node)" "$REPO_ROOT/bin/remora")
+
+# From here on, a failure tears down what was built.
+SETUP_OK=0
+on_exit() {
+  if [ "$SETUP_OK" -eq 0 ]; then
+    echo >&2
+    echo "demo-up failed; removing the partial demo (logs stay in $DEMO_DIR)" >&2
+    "$SCRIPTS_DIR/demo-down.sh" >/dev/null 2>&1 || true
+  fi
+}
+trap on_exit EXIT
+
+mkdir -p "$DEMO_DIR"
+rm -f "$DEMO_DIR"/*.pid
+
+# --- namespaces ----------------------------------------------------------------------------------------------
+step "creating namespaces $DEMO_CLIENT_NS, $DEMO_SERVER_NS (hub $DEMO_HUB_NS with bridge br0)"
+ip netns add "$DEMO_HUB_NS"
+ip -n "$DEMO_HUB_NS" link set lo up
+ip -n "$DEMO_HUB_NS" link add br0 type bridge
+ip -n "$DEMO_HUB_NS" link set br0 up
+add_pod() { # ns hub-side-ifname ip4 ip6
+  local ns=$1 hif=$2 ip4=$3 ip6=$4
+  ip netns add "$ns"
+  ip -n "$ns" link set lo up
+  ip -n "$DEMO_HUB_NS" link add "$hif" type veth peer name eth0 netns "$ns"
+  ip -n "$DEMO_HUB_NS" link set "$hif" master br0 up
+  ip -n "$ns" addr add "$ip4/24" dev eth0
+  ip -n "$ns" addr add "$ip6/64" dev eth0 nodad
+  ip -n "$ns" link set eth0 up
+  echo "  $ns: eth0 $ip4/24 $ip6/64"
+}
+add_pod "$DEMO_CLIENT_NS" vclient "$DEMO_CLIENT_IP4" "$DEMO_CLIENT_IP6"
+add_pod "$DEMO_SERVER_NS" vserver "$DEMO_SERVER_IP4" "$DEMO_SERVER_IP6"
+
+# --- remora init ---------------------------------------------------------------------------------------------
+for ns in "$DEMO_CLIENT_NS" "$DEMO_SERVER_NS"; do
+  step "remora init in $ns"
+  # warn level keeps the rule dump out of the way; show-rules.sh prints the rules with counters
+  ip netns exec "$ns" "${REMORA[@]}" init --log-level warn
+  echo "  rules applied and verified (IPv4 and IPv6): outbound TCP -> 15001, inbound TCP -> 15006, uid/gid 1337 excluded"
+done
+
+# --- processes -----------------------------------------------------------------------------------------------
+# start_bg NAME NS CMD...: run CMD in NS detached from this shell; the shell writes its pid (= CMD's pid after
+# exec) to $DEMO_DIR/NAME.pid and appends output to $DEMO_DIR/NAME.log.
+start_bg() {
+  local name=$1 ns=$2; shift 2
+  : >"$DEMO_DIR/$name.log"
+  setsid -f ip netns exec "$ns" sh -c 'echo $$ >"$1"; log=$2; shift 2; exec "$@" >>"$log" 2>&1 </dev/null' \
+    sh "$DEMO_DIR/$name.pid" "$DEMO_DIR/$name.log" "$@"
+  local i
+  for i in $(seq 1 50); do [ -s "$DEMO_DIR/$name.pid" ] && return 0; sleep 0.1; done
+  die "$name did not start (see $DEMO_DIR/$name.log)"
+}
+
+wait_ready() { # ns name
+  local i
+  for i in $(seq 1 150); do
+    if [ "$(ip netns exec "$1" curl -s --max-time 1 "http://127.0.0.1:$DEMO_ADMIN_PORT/ready" 2>/dev/null || true)" = ready ]; then
+      echo "  $2 ready (pid $(cat "$DEMO_DIR/$2.pid"), log $DEMO_DIR/$2.log)"
+      return 0
+    fi
+    kill -0 "$(cat "$DEMO_DIR/$2.pid")" 2>/dev/null || { tail -n 20 "$DEMO_DIR/$2.log" >&2; die "$2 exited"; }
+    sleep 0.1
+  done
+  tail -n 20 "$DEMO_DIR/$2.log" >&2
+  die "$2: /ready did not answer 200 within 15 s"
+}
+
+step "starting remora proxy in both pods (as root; it drops to uid/gid 1337)"
+start_bg client "$DEMO_CLIENT_NS" "${REMORA[@]}" proxy --log-level debug
+start_bg server "$DEMO_SERVER_NS" "${REMORA[@]}" proxy --log-level debug
+wait_ready "$DEMO_CLIENT_NS" client
+wait_ready "$DEMO_SERVER_NS" server
+
+step "starting an HTTP server on :$DEMO_HTTP_PORT in $DEMO_SERVER_NS"
+if command -v nginx >/dev/null 2>&1; then
+  mkdir -p "$DEMO_DIR/nginx-tmp"
+  cat >"$DEMO_DIR/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $DEMO_DIR/nginx-tmp/nginx.pid;
+error_log $DEMO_DIR/http.log info;
+events { worker_connections 1024; }
+http {
+  access_log $DEMO_DIR/http.log;
+  client_body_temp_path $DEMO_DIR/nginx-tmp;
+  proxy_temp_path $DEMO_DIR/nginx-tmp;
+  fastcgi_temp_path $DEMO_DIR/nginx-tmp;
+  uwsgi_temp_path $DEMO_DIR/nginx-tmp;
+  scgi_temp_path $DEMO_DIR/nginx-tmp;
+  default_type text/plain;
+  server {
+    listen $DEMO_HTTP_PORT;
+    listen [::]:$DEMO_HTTP_PORT;
+    location / { return 200 "hello from remora-demo-server (nginx): you are \$remote_addr:\$remote_port, you dialed \$server_addr:\$server_port\n"; }
+  }
+}
+EOF
+  start_bg http "$DEMO_SERVER_NS" nginx -c "$DEMO_DIR/nginx.conf" -e "$DEMO_DIR/http.log"
+  http_kind=nginx
+else
+  start_bg http "$DEMO_SERVER_NS" node -e '
+    require("node:http").createServer((req, res) => {
+      console.log(`${req.socket.remoteAddress}:${req.socket.remotePort} ${req.method} ${req.url}`);
+      res.end(`hello from remora-demo-server (node): you are ${req.socket.remoteAddress}:${req.socket.remotePort}, you dialed ${req.socket.localAddress}:${req.socket.localPort}\n`);
+    }).listen(Number(process.argv[1]), "::");' "$DEMO_HTTP_PORT"
+  http_kind=node
+fi
+for i in $(seq 1 50); do
+  ip netns exec "$DEMO_SERVER_NS" ss -Hltn "sport = :$DEMO_HTTP_PORT" | grep -q . && break
+  [ "$i" -eq 50 ] && { tail -n 20 "$DEMO_DIR/http.log" >&2; die "the HTTP server does not listen on :$DEMO_HTTP_PORT"; }
+  sleep 0.1
+done
+echo "  $http_kind listening (pid $(cat "$DEMO_DIR/http.pid"), log $DEMO_DIR/http.log)"
+SETUP_OK=1
+
+# --- show one request going through both proxies -------------------------------------------------------------
+# accepted NS LISTENER: the listener's accepted-connection counter from /stats
+accepted() {
+  local body
+  body=$(ip netns exec "$1" curl -s --max-time 2 "http://127.0.0.1:$DEMO_ADMIN_PORT/stats" || true)
+  printf '%s' "$body" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{const j=JSON.parse(s);console.log(j.listeners?.[process.argv[1]]?.connections?.accepted ?? 0)}catch{console.log("?")}})' "$2"
+}
+c_before=$(accepted "$DEMO_CLIENT_NS" outbound)
+s_before=$(accepted "$DEMO_SERVER_NS" inbound)
+c_log_lines=$(wc -l <"$DEMO_DIR/client.log")
+s_log_lines=$(wc -l <"$DEMO_DIR/server.log")
+
+step "request: ip netns exec $DEMO_CLIENT_NS curl -sS -v http://$DEMO_SERVER_IP4:$DEMO_HTTP_PORT/"
+curl_ok=1
+ip netns exec "$DEMO_CLIENT_NS" curl -sS -v --max-time 5 "http://$DEMO_SERVER_IP4:$DEMO_HTTP_PORT/" 2>&1 | sed 's/^/  /' || curl_ok=0
+step "request over IPv6: curl -sS http://[$DEMO_SERVER_IP6]:$DEMO_HTTP_PORT/"
+ip netns exec "$DEMO_CLIENT_NS" curl -sS --max-time 5 "http://[$DEMO_SERVER_IP6]:$DEMO_HTTP_PORT/" 2>&1 | sed 's/^/  /' || curl_ok=0
+sleep 0.3
+
+c_after=$(accepted "$DEMO_CLIENT_NS" outbound)
+s_after=$(accepted "$DEMO_SERVER_NS" inbound)
+
+step "client pod's remora (outbound listener :15001): log lines written during the requests"
+tail -n +"$((c_log_lines + 1))" "$DEMO_DIR/client.log" | head -n 12 | cut -c1-400 | sed 's/^/  /' || true
+step "server pod's remora (inbound listener :15006): log lines written during the requests"
+tail -n +"$((s_log_lines + 1))" "$DEMO_DIR/server.log" | head -n 12 | cut -c1-400 | sed 's/^/  /' || true
+
+step "/stats counters"
+echo "  client remora, outbound connections accepted: $c_before -> $c_after"
+echo "  server remora, inbound connections accepted:  $s_before -> $s_after"
+echo "  full: ip netns exec $DEMO_CLIENT_NS curl -s 127.0.0.1:$DEMO_ADMIN_PORT/stats"
+ip netns exec "$DEMO_CLIENT_NS" curl -s --max-time 2 "http://127.0.0.1:$DEMO_ADMIN_PORT/stats" | sed 's/^/  /' || true; echo
+
+verdict=0
+if [ "$curl_ok" -eq 1 ] && [[ "$c_before" =~ ^[0-9]+$ && "$c_after" =~ ^[0-9]+$ && "$s_before" =~ ^[0-9]+$ && "$s_after" =~ ^[0-9]+$ ]] \
+   && [ "$c_after" -gt "$c_before" ] && [ "$s_after" -gt "$s_before" ]; then
+  printf '\n\033[32mOK\033[0m: curl (client pod) -> iptables REDIRECT -> remora :15001 (client pod) -> server pod -> iptables REDIRECT -> remora :15006 (server pod) -> %s :%s\n' "$http_kind" "$DEMO_HTTP_PORT"
+else
+  printf '\n\033[31mNOT CONFIRMED\033[0m: the requests did not show up on both proxies (see the logs above and in %s)\n' "$DEMO_DIR"
+  verdict=1
+fi
+
+cat <<EOF
+
+The demo stays up. Next things to try:
+  sudo $SCRIPTS_DIR/pod-exec.sh client -- curl -sS http://$DEMO_SERVER_IP4:$DEMO_HTTP_PORT/
+  sudo $SCRIPTS_DIR/pod-exec.sh client --uid 1337 -- curl -sS http://$DEMO_SERVER_IP4:$DEMO_HTTP_PORT/   # uid 1337 bypasses the client's remora
+  sudo $SCRIPTS_DIR/show-rules.sh client          # remora's iptables chains with packet counters (v4 and v6)
+  sudo $SCRIPTS_DIR/conntrack.sh server           # the NAT'd (redirected) connections
+  sudo $SCRIPTS_DIR/capture.sh server --lo port $DEMO_HTTP_PORT or port 15006   # then curl again from another terminal
+  sudo ip netns exec $DEMO_CLIENT_NS curl -s 127.0.0.1:$DEMO_ADMIN_PORT/stats     # client proxy counters
+  tail -f $DEMO_DIR/client.log $DEMO_DIR/server.log $DEMO_DIR/http.log
+  sudo $SCRIPTS_DIR/demo-down.sh                  # tear everything down
+EOF
+exit "$verdict"

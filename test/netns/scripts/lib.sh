@@ -1,0 +1,40 @@
+# shellcheck shell=bash disable=SC2034
+# Shared by the debug scripts in this directory (sourced, not run). Bash; the caller sets -euo pipefail.
+
+DEMO_CLIENT_NS=remora-demo-client
+DEMO_SERVER_NS=remora-demo-server
+DEMO_HUB_NS=remora-demo-hub
+DEMO_DIR=/tmp/remora-demo
+DEMO_CLIENT_IP4=10.250.0.2
+DEMO_SERVER_IP4=10.250.0.3
+DEMO_CLIENT_IP6=fd52:250::2
+DEMO_SERVER_IP6=fd52:250::3
+DEMO_HTTP_PORT=8080
+DEMO_ADMIN_PORT=15000
+
+SCRIPTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPTS_DIR/../../.." && pwd)
+
+die() { echo "$(basename "$0"): $*" >&2; exit 1; }
+
+# Print the usage comment at the top of the calling script (the lines after the shebang up to the first blank line).
+usage() { sed -n '2,/^$/{s/^# \{0,1\}//;p}' "$0"; }
+
+need_root() {
+  [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, iptables): run it with sudo"
+}
+
+ns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qx -- "$1"; }
+
+# "client"/"server" -> the demo namespaces; anything else is taken as a namespace name (e.g. a test run's
+# rmr1234-abc-client). Fails when the namespace does not exist.
+resolve_pod() {
+  local name=$1 ns
+  case "$name" in
+    client) ns=$DEMO_CLIENT_NS ;;
+    server) ns=$DEMO_SERVER_NS ;;
+    *) ns=$name ;;
+  esac
+  ns_exists "$ns" || die "no network namespace \"$ns\" (is the demo up? sudo $SCRIPTS_DIR/demo-up.sh; or list them: ip netns list)"
+  printf '%s\n' "$ns"
+}

@@ -209,5 +209,5 @@ ${memoryTable(input)}
 Stated targets for remora; reported, not enforced.
 
 ${goalsTable(input)}
-${notes === '' ? '' : `\n## Load generator notes\n\n${notes}\n`}${counters === '' ? '' : `\n## Proxy counters after the runs\n\n${counters}\n`}`;
+${notes === '' ? '' : `\n## Load generator notes\n\n${notes}\n`}${counters === '' ? '' : `\n## Proxy counters after the runs\n\n${counters}\n\nwrk ends each run by resetting its open connections (64 per run, warm-up included), which a proxy sees as\nresets from the downstream.\n`}`;
 }

@@ -247,7 +247,7 @@ export const grpcStatusList: v.ValueParser<number[]> = (text) => {
 export const headerAdds: v.ValueParser<[string, string][]> = list<[string, string]>('headers like "x-env: canary, x-team: web"', (it) => {
   const colon = it.indexOf(':', 1);
   if (colon < 0) return bad(`headers as "name: value" ("${it}" is not)`);
-  const name = it.slice(0, colon).trim().toLowerCase();
+  const name = it.slice(0, colon).trim(); // case kept as written (HTTP/1 peers see it; names compare case-insensitively)
   const value = it.slice(colon + 1).trim();
   const e = checkMutableHeader(name) ?? checkHeaderValue(value);
   return e === undefined ? ok([name, value] as [string, string]) : bad(`${e} ("${it}")`);

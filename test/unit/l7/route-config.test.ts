@@ -31,7 +31,7 @@ per_try_timeout = 1s
 retry_backoff_base = 50ms
 retry_backoff_max = 1s
 retry_other_hosts = false
-request_headers_add = x-env: canary, x-note: a\\,b
+request_headers_add = X-Env: canary, x-note: a\\,b
 request_headers_remove = x-debug
 response_headers_add = x-served-by: remora
 response_headers_remove = server
@@ -83,7 +83,7 @@ test('a full example parses into the expected specs', () => {
     maxAttempts: 4, on: ['connect-failure', 'reset', 'gateway-error', 'retriable-status'], statuses: [429, 500, 501, 502],
     grpcStatuses: [], perTryTimeoutMs: 1000, backoffBaseMs: 50, backoffMaxMs: 1000, preferOtherHosts: false,
   });
-  assert.deepEqual(c.requestHeaders, { add: [['x-env', 'canary'], ['x-note', 'a,b']], remove: ['x-debug'] });
+  assert.deepEqual(c.requestHeaders, { add: [['X-Env', 'canary'], ['x-note', 'a,b']], remove: ['x-debug'] });
   assert.deepEqual(c.responseHeaders, { add: [['x-served-by', 'remora']], remove: ['server'] });
 
   const s = r.routes[1] as RouteSpec;

@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  fromH2Headers,
+  headerCount,
+  headerValue,
+  newHopByHopInfo,
+  removeHeader,
+  stripHopByHop,
+  toH2Headers,
+} from '../../../src/l7/hop-by-hop.js';
+import { ensureRequestId } from '../../../src/l7/request-id.js';
+
+test('hop-by-hop fields and the fields Connection lists are removed; case and order of the rest kept', () => {
+  const info = newHopByHopInfo();
+  const out = stripHopByHop(
+    [
+      'Host', 'a',
+      'Connection', 'X-Foo, close',
+      'X-Foo', '1',
+      'x-foo', '2',
+      'Keep-Alive', 'timeout=5',
+      'Proxy-Connection', 'keep-alive',
+      'TE', 'gzip, trailers',
+      'Transfer-Encoding', 'chunked',
+      'Upgrade', 'websocket',
+      'X-Keep', 'yes',
+      'traceparent', '00-abc-def-01',
+    ],
+    false,
+    info,
+  );
+  assert.deepEqual(out, ['Host', 'a', 'TE', 'trailers', 'X-Keep', 'yes', 'traceparent', '00-abc-def-01']);
+  assert.equal(info.close, true);
+  assert.equal(info.teTrailers, true);
+  assert.equal(info.upgrade, 'websocket');
+});
+
+test('TE without trailers is dropped', () => {
+  assert.deepEqual(stripHopByHop(['TE', 'gzip', 'A', 'b'], false), ['A', 'b']);
+});
+
+test('Connection cannot remove Host or Content-Length', () => {
+  assert.deepEqual(
+    stripHopByHop(['Host', 'a', 'Content-Length', '3', 'Connection', 'host, content-length, x-a', 'X-A', '1'], false),
+    ['Host', 'a', 'Content-Length', '3'],
+  );
+});
+
+test('upgrade requests keep Upgrade and Connection: upgrade', () => {
+  assert.deepEqual(
+    stripHopByHop(['Host', 'a', 'Connection', 'Upgrade, X-B', 'Upgrade', 'websocket', 'X-B', '1', 'Sec-WebSocket-Key', 'k'], true),
+    ['Host', 'a', 'Connection', 'upgrade', 'Upgrade', 'websocket', 'Sec-WebSocket-Key', 'k'],
+  );
+});
+
+test('HTTP/1 -> HTTP/2 headers: lower case, connection-specific fields and Host dropped', () => {
+  assert.deepEqual(
+    toH2Headers(['Host', 'a', 'X-Up', '1', 'TE', 'trailers', 'Content-Type', 'text/plain', 'HTTP2-Settings', 'x']),
+    ['x-up', '1', 'te', 'trailers', 'content-type', 'text/plain'],
+  );
+});
+
+test('HTTP/2 -> HTTP/1 headers: cookies joined, pseudo-headers skipped', () => {
+  assert.deepEqual(
+    fromH2Headers([':path', '/', 'cookie', 'a=1', 'x-a', 'b', 'cookie', 'b=2', 'host', 'h']),
+    ['cookie', 'a=1; b=2', 'x-a', 'b', 'host', 'h'],
+  );
+});
+
+test('header helpers are case-insensitive', () => {
+  const h = ['Host', 'a', 'X-A', '1', 'x-a', '2'];
+  assert.equal(headerValue(h, 'x-a'), '1');
+  assert.equal(headerCount(h, 'x-a'), 2);
+  assert.equal(removeHeader(h, 'x-a'), 2);
+  assert.deepEqual(h, ['Host', 'a']);
+});
+
+test('x-request-id: added when missing (UUIDv4), kept when present, fills an empty one', () => {
+  const a = ['Host', 'x'];
+  const id = ensureRequestId(a);
+  assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.deepEqual(a, ['Host', 'x', 'x-request-id', id]);
+  const b = ['X-Request-ID', 'given'];
+  assert.equal(ensureRequestId(b), 'given');
+  assert.deepEqual(b, ['X-Request-ID', 'given']);
+  const c = ['x-request-id', ''];
+  const idc = ensureRequestId(c);
+  assert.deepEqual(c, ['x-request-id', idc]);
+});

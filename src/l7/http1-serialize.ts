@@ -1,0 +1,28 @@
+// Serialising HTTP/1.1 heads and chunked framing for raw sockets. Heads are built as one latin1 string (header
+// values are latin1 byte strings end to end: what llhttp and our parser decode is written back byte for byte).
+// Names and values were validated when they were parsed (llhttp downstream, ResponseParser upstream) or come from
+// HTTP/2 (nghttp2 validates), so no re-validation happens here.
+
+export function requestHead(method: string, target: string, headers: readonly string[]): string {
+  let s = `${method} ${target} HTTP/1.1\r\n`;
+  for (let i = 0; i < headers.length; i += 2) s += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`;
+  return `${s}\r\n`;
+}
+
+export function responseHead(statusCode: number, statusText: string, headers: readonly string[]): string {
+  let s = `HTTP/1.1 ${statusCode} ${statusText}\r\n`;
+  for (let i = 0; i < headers.length; i += 2) s += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`;
+  return `${s}\r\n`;
+}
+
+/** "<hex size>\r\n" before a chunk of `length` bytes (length > 0). */
+export function chunkHeader(length: number): string {
+  return `${length.toString(16)}\r\n`;
+}
+
+/** The last chunk with its trailer section. */
+export function lastChunk(trailers: readonly string[]): string {
+  let s = '0\r\n';
+  for (let i = 0; i < trailers.length; i += 2) s += `${trailers[i] as string}: ${trailers[i + 1] as string}\r\n`;
+  return `${s}\r\n`;
+}

@@ -11,7 +11,20 @@ export const DEFAULT_ADMIN_PORT = 15000;
 /** Ports remora's own listeners use or reserve (admin, health, merged metrics, Prometheus): never captured inbound. */
 export const DEFAULT_PROXY_PORTS = '15000,15020,15021,15090';
 
+/** Where `remora init` keeps its per-network-namespace lock (and the xtables lock of iptables-legacy). */
+export const DEFAULT_LOCK_DIR = '/run/remora';
+
 const spec = <T>(s: OptionSpec<T>): OptionSpec<T> => s;
+
+/** An absolute path; "" only when `emptyOk` (meaning "not set"). */
+function absolutePath(emptyOk: boolean): v.ValueParser<string> {
+  return (text) => {
+    const t = text.trim();
+    if (t === '' && emptyOk) return { ok: true, value: '' };
+    if (t.startsWith('/') && !t.includes('\0')) return { ok: true, value: t.replace(/(.)\/+$/, '$1') };
+    return { ok: false, expected: emptyOk ? 'an absolute directory path, or "" for none' : 'an absolute directory path' };
+  };
+}
 
 export const initOptionSpecs = {
   outboundPort: spec({
@@ -79,6 +92,16 @@ export const initOptionSpecs = {
     key: 'lock_timeout', flag: 'lock-timeout', env: 'REMORA_LOCK_TIMEOUT', valueName: 'DURATION',
     help: 'how long to wait for another remora init in the same network namespace',
     defaultValue: 30_000, defaultText: '30s', parse: v.duration(0, 600_000),
+  }),
+  lockDir: spec({
+    key: 'lock_dir', flag: 'lock-dir', env: 'REMORA_LOCK_DIR', valueName: 'DIR',
+    help: 'directory of the lock that serialises remora init runs per network namespace (also holds the xtables lock)',
+    defaultValue: DEFAULT_LOCK_DIR, defaultText: DEFAULT_LOCK_DIR, parse: absolutePath(false),
+  }),
+  iptablesBinDir: spec({
+    key: 'iptables_bin_dir', flag: 'iptables-bin-dir', env: 'REMORA_IPTABLES_BIN_DIR', valueName: 'DIR',
+    help: 'directory holding the iptables-*-save/-restore binaries ("" = search PATH)',
+    defaultValue: '', defaultText: '', parse: absolutePath(true),
   }),
   dryRun: spec({
     key: 'dry_run', flag: 'dry-run', env: 'REMORA_DRY_RUN', isSwitch: true,

@@ -54,7 +54,7 @@ export const initOptionSpecs = {
   }),
   excludeInboundPorts: spec({
     key: 'exclude_inbound_ports', flag: 'exclude-inbound-ports', env: 'REMORA_EXCLUDE_INBOUND_PORTS', valueName: 'PORTS',
-    help: 'inbound ports never captured (with inbound_ports = *); ports and ranges',
+    help: 'inbound ports never captured (taken out of inbound_ports, "*" or a list); ports and ranges',
     defaultValue: [] as readonly { from: number; to: number }[], defaultText: '', parse: v.portList,
   }),
   proxyPorts: spec({

@@ -158,8 +158,8 @@ class InitRun {
     }));
     this.#log.info({ backend: choice.backend, reason: choice.reason, probes }, `iptables backend: ${choice.backend} (${choice.reason})`);
     if (choice.conflict) {
-      this.#log.warn({ probes }, 'both iptables-nft and iptables-legacy hold rules in this network namespace; rules of the '
-        + `other backend are evaluated too and may bypass or duplicate remora's (using ${choice.backend})`);
+      this.#log.warn({ probes }, `the ${choice.backend === 'nft' ? 'iptables-legacy' : 'iptables-nft'} backend also holds rules in `
+        + `this network namespace; they are evaluated too and may bypass or duplicate remora's (using ${choice.backend})`);
     }
     return choice;
   }
@@ -250,6 +250,10 @@ class InitRun {
     const choice = await this.#detect();
     this.#checkNetAdmin(choice.backend);
     const ctx = this.#ctx(choice.backend);
+    for (const p of choice.probes.filter((x) => x.ours && x.backend !== choice.backend)) {
+      this.#log.warn(`${familyLabel(p.family)}: remora rules from an earlier run are still in the ${p.backend} backend and stay `
+        + `active next to the new ${choice.backend} rules; remove them with remora init --cleanup --backend ${p.backend}`);
+    }
 
     // 1. read, plan, render, validate: nothing is changed yet.
     const read = await this.#readFamilies(ctx, choice.backend, decisions.families);

@@ -35,7 +35,7 @@ export interface BackendChoice {
   /** Why, for the log. */
   readonly reason: string;
   readonly probes: readonly BackendProbe[];
-  /** Both nft and legacy hold rules: some of them are probably bypassed. */
+  /** Both nft and legacy hold rules (or the one not configured does): some of them are probably bypassed. */
   readonly conflict: boolean;
   /** No save binary worked at all (not root, or no iptables): the choice is a guess. */
   readonly guessed: boolean;
@@ -80,7 +80,11 @@ export function chooseBackend(requested: 'auto' | 'nft' | 'legacy', probes: read
   const conflict = nft > 0 && legacy > 0;
   const guessed = !works('nft') && !works('legacy');
   const base = { probes, conflict, guessed };
-  if (requested !== 'auto') return { ...base, backend: requested, reason: `backend = ${requested} (configured)` };
+  if (requested !== 'auto') {
+    // A configured backend conflicts when the other one holds rules (they would be evaluated too).
+    const other = requested === 'nft' ? legacy : nft;
+    return { ...base, conflict: other > 0, backend: requested, reason: `backend = ${requested} (configured)` };
+  }
   if (legacy > nft) return { ...base, backend: 'legacy', reason: `existing rules: ${legacy} in iptables-legacy, ${nft} in iptables-nft` };
   if (nft > legacy) return { ...base, backend: 'nft', reason: `existing rules: ${nft} in iptables-nft, ${legacy} in iptables-legacy` };
   if (works('nft')) return { ...base, backend: 'nft', reason: 'no existing rules; iptables-nft works' };

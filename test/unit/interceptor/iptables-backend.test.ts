@@ -33,6 +33,8 @@ test('a configured backend is used even when the other has rules', () => {
   const c = chooseBackend('nft', [probe('nft', 4, 0), probe('legacy', 4, 9)]);
   assert.equal(c.backend, 'nft');
   assert.match(c.reason, /configured/);
+  assert.equal(c.conflict, true, 'the other backend holds rules');
+  assert.equal(chooseBackend('legacy', [probe('nft', 4, 0), probe('legacy', 4, 9)]).conflict, false);
 });
 
 test('detection runs the four save binaries without -t and counts -A lines', async () => {

@@ -294,3 +294,26 @@ test('serviceRegistryOrThrow throws REMORA_ERR_CONFIG_INVALID listing every issu
     return true;
   });
 });
+
+test('the invalid fixture: every problem of every section reported together, each at its line', () => {
+  const file = resolve(ROOT, 'test/fixtures/config/services-invalid.ini');
+  const { doc, issues: iniIssues } = parseIni(readFileSync(file, 'utf8'), 'services-invalid.ini');
+  assert.deepEqual(iniIssues, []);
+  const r = parseServiceRegistry(doc);
+  assert.equal(r.ok, false);
+  assert.deepEqual(r.ok ? [] : r.issues.map((i) => `${i.source.replace('services-invalid.ini:', '')} ${i.key}`), [
+    '8 [registry] mode', '9 [registry] resolver', '10 [registry] port_protocols',
+    '13 [service web] addresses', '15 [service web] balancer', '16 [service web] endpoints',
+    '20 [service web] health_interval', '21 [service web] tls_sni',
+    '27 [service api] tls_cert_file', '29 [service api] tls_ca_file', '31 [service api] eject_max_time', '32 [service api] colour',
+    '35 [service api2] addresses', '39 [service api2] dns_port', '41 [service api2] dns_refresh_max',
+    '43 [service]', '46 [services extra]',
+  ]);
+});
+
+test('docs/configuration-services.md shows the example file verbatim', () => {
+  const doc = readFileSync(resolve(ROOT, 'docs/configuration-services.md'), 'utf8');
+  const m = /<!-- example:start -->\n```ini\n([\s\S]*?)```\n<!-- example:end -->/.exec(doc);
+  assert.ok(m, 'the doc has an example block between <!-- example:start --> and <!-- example:end -->');
+  assert.equal(m[1], readFileSync(EXAMPLE, 'utf8'));
+});

@@ -71,9 +71,11 @@ export interface TlsDefaults {
 
 /** Reads the tls_* keys of a service section; undefined when TLS origination is off (or invalid). */
 export function readTlsOrigination(r: SectionReader, defaults: TlsDefaults): TlsOriginationSpec | undefined {
-  const on = r.get('tls_origination', v.boolean, false);
+  const on = r.optional('tls_origination', v.boolean);
   const others = TLS_KEYS.filter((k) => k !== 'tls_origination' && r.has(k));
-  if (!on) {
+  // An invalid tls_origination is reported by itself; whether the other keys belong cannot be known.
+  if (on === undefined && r.has('tls_origination')) return undefined;
+  if (on !== true) {
     // Values are still validated so that every mistake is reported at once.
     for (const k of others) {
       r.issue(k, r.has('tls_origination')

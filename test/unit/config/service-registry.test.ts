@@ -209,7 +209,7 @@ const BAD: readonly BadCase[] = [
   { name: 'balancer with original-dst', text: `${SVC}discovery = original-dst\nbalancer = random\n`, line: 4, key: '[service a] balancer', expected: /no balancer with discovery = original-dst/ },
   { name: 'tls keys without tls_origination', text: `${SVC}endpoints = 10.1.0.1:80\ntls_sni = a.example\n`, line: 4, key: '[service a] tls_sni', expected: /tls_origination = on in this section/ },
   { name: 'tls keys with tls_origination = off', text: `${SVC}endpoints = 10.1.0.1:80\ntls_origination = off\ntls_port = 443\n`, line: 5, key: '[service a] tls_port', expected: /no tls_\* keys while tls_origination = off/ },
-  { name: 'bad tls_origination', text: `${SVC}endpoints = 10.1.0.1:80\ntls_origination = maybe\n`, line: 4, key: '[service a] tls_origination', expected: /true or false/ },
+  { name: 'bad tls_origination (the other tls keys are not blamed)', text: `${SVC}endpoints = 10.1.0.1:80\ntls_origination = maybe\ntls_sni = a.example\n`, line: 4, key: '[service a] tls_origination', expected: /true or false/ },
   { name: 'client cert without key', text: `${SVC}endpoints = 10.1.0.1:80\ntls_origination = on\ntls_cert_file = /c.pem\n`, line: 5, key: '[service a] tls_cert_file', expected: /tls_key_file as well/ },
   { name: 'client key without cert', text: `${SVC}endpoints = 10.1.0.1:80\ntls_origination = on\ntls_key_file = /k.pem\n`, line: 5, key: '[service a] tls_key_file', expected: /tls_cert_file as well/ },
   { name: 'skip verify with a CA file', text: `${SVC}endpoints = 10.1.0.1:80\ntls_origination = on\ntls_ca_file = /ca.pem\ntls_insecure_skip_verify = true\n`, line: 5, key: '[service a] tls_ca_file', expected: /no tls_ca_file when tls_insecure_skip_verify = true/ },

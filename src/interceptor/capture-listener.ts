@@ -1,0 +1,177 @@
+// Accept stage: a capture listener (outbound 15001 / inbound 15006) that takes connections redirected by the
+// iptables rules of `remora init`, recovers each one's original destination synchronously in the 'connection'
+// handler and hands it on. Connections that cannot be forwarded are reset here, with a reason:
+//   - no NAT entry (ENOENT: not redirected, e.g. a direct connection to the capture port) -> REMORA_ERR_NOT_REDIRECTED
+//   - original destination = one of remora's own listeners at a local address (loop guard) -> REMORA_ERR_NOT_REDIRECTED
+//   - getsockopt failed otherwise                                                          -> REMORA_ERR_ORIGINAL_DST
+// "::" listens dual-stack (IPv4 clients arrive as ::ffff:a.b.c.d); without IPv6 in the kernel it falls back to 0.0.0.0.
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { networkInterfaces, constants as osConstants } from 'node:os';
+import { canonicalIp, unmapIpv4 } from '../core/addr.js';
+import { isSystemError, RemoraError, systemError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { OriginalDst, OriginalDstReader } from './original-dst.js';
+import { socketFd } from './socket-fd.js';
+
+export type CaptureRejectCode = 'REMORA_ERR_NOT_REDIRECTED' | 'REMORA_ERR_ORIGINAL_DST';
+
+export interface CaptureHandlers {
+  /**
+   * A redirected connection, called synchronously inside the 'connection' event. The socket already has a safety
+   * 'error' listener (it destroys the socket); the handler adds its own before returning.
+   */
+  accepted(socket: Socket, origDst: OriginalDst): void;
+  /** A connection that cannot be forwarded; it is reset right after this returns. */
+  rejected(socket: Socket, code: CaptureRejectCode, reason: string, err?: Error): void;
+  /** The listening socket reported an error after it was bound (e.g. accept() failing with EMFILE). */
+  listenerError(err: Error): void;
+}
+
+export interface CaptureListenerOptions {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly readOriginalDst: OriginalDstReader;
+  /**
+   * Ports of remora's own capture listeners (this one's is always included): an original destination on one of them
+   * at a local address is a loop.
+   */
+  readonly selfPorts: readonly number[];
+  readonly handlers: CaptureHandlers;
+  readonly log: Logger;
+}
+
+export interface BoundAddress {
+  readonly address: string;
+  readonly port: number;
+  readonly family: string;
+  /** True when "::" was asked for but the kernel has no IPv6 and 0.0.0.0 was bound instead. */
+  readonly ipv4Fallback: boolean;
+}
+
+/** Errors of listen("::") that mean "this kernel has no IPv6". */
+const NO_IPV6_CODES: ReadonlySet<string> = new Set(['EAFNOSUPPORT', 'EPROTONOSUPPORT', 'EADDRNOTAVAIL']);
+const EBADF = -osConstants.errno.EBADF;
+
+/** The first 'error' listener of every accepted socket: never let an error go unhandled, never keep the socket. */
+function destroyOnError(this: Socket): void {
+  this.destroy();
+}
+
+function localAddressSet(): Set<string> {
+  const out = new Set<string>(['0.0.0.0', '::', '::1']);
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) out.add(canonicalIp(a.address) ?? a.address);
+  }
+  return out;
+}
+
+export class CaptureListener {
+  readonly name: string;
+  readonly #opts: CaptureListenerOptions;
+  readonly #selfPorts: Set<number>;
+  #server: Server | undefined;
+  #bound: BoundAddress | undefined;
+  #localAddresses: Set<string> = new Set();
+
+  constructor(opts: CaptureListenerOptions) {
+    this.name = opts.name;
+    this.#opts = opts;
+    this.#selfPorts = new Set(opts.selfPorts);
+  }
+
+  get bound(): BoundAddress | undefined {
+    return this.#bound;
+  }
+
+  /** Bind and start accepting. REMORA_ERR_LISTEN when the port cannot be bound. */
+  async listen(): Promise<BoundAddress> {
+    const { host, log } = this.#opts;
+    this.#localAddresses = localAddressSet();
+    let ipv4Fallback = false;
+    try {
+      this.#server = await this.#listenOn(host);
+    } catch (err) {
+      if (host === '::' && isSystemError(err) && NO_IPV6_CODES.has(err.code)) {
+        log.warn({ listener: this.name, err }, 'no IPv6 in this kernel: listening on 0.0.0.0 (IPv4 only)');
+        ipv4Fallback = true;
+        try {
+          this.#server = await this.#listenOn('0.0.0.0');
+        } catch (err2) {
+          throw this.#listenError('0.0.0.0', err2);
+        }
+      } else {
+        throw this.#listenError(host, err);
+      }
+    }
+    const a = this.#server.address() as AddressInfo;
+    this.#bound = { address: a.address, port: a.port, family: a.family, ipv4Fallback };
+    this.#selfPorts.add(a.port);
+    return this.#bound;
+  }
+
+  /** Stop accepting (the port is closed at once); connections already accepted are not touched. */
+  close(): void {
+    this.#server?.close();
+  }
+
+  #listenError(host: string, err: unknown): RemoraError {
+    const code = isSystemError(err) ? err.code : 'unknown';
+    return new RemoraError('REMORA_ERR_LISTEN', `the ${this.name} listener cannot bind ${host}:${this.#opts.port} (${code})`,
+      { cause: err, details: { listener: this.name, host, port: this.#opts.port } });
+  }
+
+  #listenOn(host: string): Promise<Server> {
+    return new Promise((resolve, reject) => {
+      const server = createServer({ allowHalfOpen: true, noDelay: true }, this.#onConnection);
+      const onError = (err: Error): void => {
+        server.close();
+        reject(err);
+      };
+      server.once('error', onError);
+      server.listen({ host, port: this.#opts.port, ipv6Only: false, backlog: 1024 }, () => {
+        server.off('error', onError);
+        server.on('error', (err: Error) => this.#opts.handlers.listenerError(err));
+        resolve(server);
+      });
+    });
+  }
+
+  // === hot path: one call per accepted connection ===
+  readonly #onConnection = (socket: Socket): void => {
+    socket.on('error', destroyOnError);
+    let origDst: OriginalDst | null;
+    try {
+      const fd = socketFd(socket);
+      if (fd === undefined) throw systemError(EBADF, 'getsockopt');
+      origDst = this.#opts.readOriginalDst(fd);
+    } catch (err) {
+      this.#reject(socket, 'REMORA_ERR_ORIGINAL_DST', 'the original destination cannot be read', err as Error);
+      return;
+    }
+    if (origDst === null) {
+      this.#reject(socket, 'REMORA_ERR_NOT_REDIRECTED', 'no NAT entry: the connection was not redirected to this listener');
+      return;
+    }
+    if (this.#selfPorts.has(origDst.port) && this.#isLocal(origDst.address, socket)) {
+      this.#reject(socket, 'REMORA_ERR_NOT_REDIRECTED', 'the original destination is remora itself (loop guard)');
+      return;
+    }
+    this.#opts.handlers.accepted(socket, origDst);
+  };
+
+  #isLocal(address: string, socket: Socket): boolean {
+    const a = canonicalIp(address) ?? address;
+    if (a.startsWith('127.') || this.#localAddresses.has(a)) return true;
+    const local = socket.localAddress;
+    return local !== undefined && (canonicalIp(unmapIpv4(local)) ?? local) === a;
+  }
+
+  #reject(socket: Socket, code: CaptureRejectCode, reason: string, err?: Error): void {
+    try {
+      this.#opts.handlers.rejected(socket, code, reason, err);
+    } finally {
+      if (!socket.destroyed) socket.resetAndDestroy();
+    }
+  }
+}

@@ -1,0 +1,90 @@
+// The capture listener with a fake original-destination reader, on loopback (no iptables): what is forwarded, what
+// is reset, and with which reason.
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { test } from 'node:test';
+import { systemError } from '../../../src/core/errors.js';
+import { silentLogger } from '../../../src/core/log.js';
+import { CaptureListener, type CaptureHandlers } from '../../../src/interceptor/capture-listener.js';
+import type { OriginalDst } from '../../../src/interceptor/original-dst.js';
+
+interface Seen {
+  accepted: OriginalDst[];
+  rejected: { code: string; reason: string }[];
+}
+
+async function withListener(result: (port: number) => OriginalDst | null | Error, run: (port: number, seen: Seen) => Promise<void>): Promise<void> {
+  const seen: Seen = { accepted: [], rejected: [] };
+  let port = 0;
+  const handlers: CaptureHandlers = {
+    accepted: (socket: Socket, origDst: OriginalDst) => { seen.accepted.push(origDst); socket.end('ok'); },
+    rejected: (_s, code, reason) => { seen.rejected.push({ code, reason }); },
+    listenerError: () => undefined,
+  };
+  const l = new CaptureListener({
+    name: 'outbound', host: '127.0.0.1', port: 0, selfPorts: [], handlers, log: silentLogger(),
+    readOriginalDst: () => { const r = result(port); if (r instanceof Error) throw r; return r; },
+  });
+  const bound = await l.listen();
+  port = bound.port;
+  try {
+    await run(port, seen);
+  } finally {
+    l.close();
+  }
+}
+
+/** Connect, read until the server closes; 'reset' when the connection was reset. */
+async function talk(port: number): Promise<string> {
+  const c = connect(port, '127.0.0.1');
+  let data = '';
+  c.setEncoding('utf8').on('data', (d: string) => { data += d; });
+  const outcome = await new Promise<string>((resolve) => {
+    c.once('end', () => resolve(data));
+    c.once('error', (e: NodeJS.ErrnoException) => resolve(String(e.code)));
+  });
+  c.destroy();
+  return outcome;
+}
+
+test('a redirected connection is handed on with its original destination', { timeout: 20_000 }, async () => {
+  const dst = { family: 4, address: '10.9.8.7', port: 443 } as const;
+  await withListener(() => dst, async (port, seen) => {
+    assert.equal(await talk(port), 'ok');
+    assert.deepEqual(seen.accepted, [dst]);
+    assert.deepEqual(seen.rejected, []);
+  });
+});
+
+test('no NAT entry: reset, REMORA_ERR_NOT_REDIRECTED', { timeout: 20_000 }, async () => {
+  await withListener(() => null, async (port, seen) => {
+    assert.equal(await talk(port), 'ECONNRESET');
+    assert.equal(seen.rejected[0]?.code, 'REMORA_ERR_NOT_REDIRECTED');
+    assert.deepEqual(seen.accepted, []);
+  });
+});
+
+test('loop guard: an original destination equal to the listener itself is reset, never forwarded', { timeout: 20_000 }, async () => {
+  await withListener((port) => ({ family: 4, address: '127.0.0.1', port }), async (port, seen) => {
+    assert.equal(await talk(port), 'ECONNRESET');
+    assert.equal(seen.rejected[0]?.code, 'REMORA_ERR_NOT_REDIRECTED');
+    assert.match(seen.rejected[0]?.reason ?? '', /loop/);
+  });
+});
+
+test('a getsockopt failure is reset with REMORA_ERR_ORIGINAL_DST', { timeout: 20_000 }, async () => {
+  await withListener(() => systemError(-92, 'getsockopt'), async (port, seen) => {
+    assert.equal(await talk(port), 'ECONNRESET');
+    assert.equal(seen.rejected[0]?.code, 'REMORA_ERR_ORIGINAL_DST');
+  });
+});
+
+test('a port in use is REMORA_ERR_LISTEN', { timeout: 20_000 }, async () => {
+  await withListener(() => null, async (port) => {
+    const again = new CaptureListener({
+      name: 'inbound', host: '127.0.0.1', port, selfPorts: [], log: silentLogger(), readOriginalDst: () => null,
+      handlers: { accepted: () => undefined, rejected: () => undefined, listenerError: () => undefined },
+    });
+    await assert.rejects(again.listen(), (err: unknown) => (err as { code?: string }).code === 'REMORA_ERR_LISTEN');
+  });
+});

@@ -1,0 +1,180 @@
+// Forward stage: copies bytes both ways between the downstream (the side that connected to us) and the upstream
+// (the side we connected to), for opaque TCP. The policy, also in docs/proxy.md:
+//
+//   data       read from one side -> written to the other; when write() says the other side's buffer is full, the
+//              reading side is paused until the other side emits 'drain' (backpressure; no buffering of our own).
+//   FIN        'end' from one side -> end() on the other: its write side is shut down once everything queued is
+//              written (FIN). The reverse direction keeps flowing until it ends too (half-close, both ways).
+//              Both sockets are allowHalfOpen; each closes when it has both received and sent a FIN.
+//   error/RST  an error on one side (ECONNRESET, EPIPE, ETIMEDOUT, a failed or timed-out connect) resets the other
+//              side (resetAndDestroy: RST, so the peer sees an abort rather than a clean end of stream).
+//   idle       no byte either way for idleTimeoutMs (0 = never) -> both sides are closed (FIN); not an error.
+//   abort()    the owner (drain deadline) resets both sides.
+// The forward is over when both sockets have emitted 'close'; then onEnd runs once. Listeners are created once per
+// connection; nothing is allocated per chunk except what Node itself allocates.
+import type { Socket } from 'node:net';
+import { RemoraError, type RemoraErrorCode } from '../core/errors.js';
+import type { ListenerCounters } from '../core/stats.js';
+
+export interface TcpForwardOptions {
+  /** Close after this long without a byte in either direction; 0 = never. */
+  readonly idleTimeoutMs: number;
+  /** Live byte counters of the listener the connection came from. */
+  readonly counters: ListenerCounters;
+  /** Called once, after both sockets have closed. */
+  readonly onEnd: (forward: TcpForward) => void;
+}
+
+/** Reset a socket (RST) unless it is already gone; a socket still connecting is simply destroyed. */
+function reset(socket: Socket): void {
+  if (socket.destroyed) return;
+  if (socket.connecting) socket.destroy();
+  else socket.resetAndDestroy();
+}
+
+export class TcpForward {
+  readonly #down: Socket;
+  readonly #up: Socket;
+  readonly #counters: ListenerCounters;
+  readonly #onEnd: (forward: TcpForward) => void;
+  #bytesDownToUp = 0;
+  #bytesUpToDown = 0;
+  #upConnected = false;
+  #downClosed = false;
+  #upClosed = false;
+  #ended = false;
+  #idleTimedOut = false;
+  #errorCode: RemoraErrorCode | undefined;
+  #error: Error | undefined;
+
+  /** Wires both sockets at once; the upstream may still be connecting (writes are queued until it connects). */
+  constructor(downstream: Socket, upstream: Socket, opts: TcpForwardOptions) {
+    this.#down = downstream;
+    this.#up = upstream;
+    this.#counters = opts.counters;
+    this.#onEnd = opts.onEnd;
+
+    downstream.on('error', this.#onDownError);
+    upstream.on('error', this.#onUpError);
+    downstream.on('close', this.#onDownClose);
+    upstream.on('close', this.#onUpClose);
+    upstream.once('connect', this.#onUpConnect);
+
+    downstream.on('data', this.#onDownData);
+    upstream.on('data', this.#onUpData);
+    downstream.on('end', this.#onDownEnd);
+    upstream.on('end', this.#onUpEnd);
+    downstream.on('drain', this.#onDownDrain);
+    upstream.on('drain', this.#onUpDrain);
+
+    if (opts.idleTimeoutMs > 0) {
+      // Every byte either way passes through the downstream socket, so its timer alone measures idleness.
+      downstream.setTimeout(opts.idleTimeoutMs);
+      downstream.on('timeout', this.#onIdle);
+    }
+  }
+
+  get bytesDownstreamToUpstream(): number { return this.#bytesDownToUp; }
+  get bytesUpstreamToDownstream(): number { return this.#bytesUpToDown; }
+  /** Whether the upstream connection was ever established. */
+  get upstreamConnected(): boolean { return this.#upConnected; }
+  get idleTimedOut(): boolean { return this.#idleTimedOut; }
+  /** Why the forward ended abnormally, or undefined for a clean end (both sides FIN'd, or idle timeout). */
+  get errorCode(): RemoraErrorCode | undefined { return this.#errorCode; }
+  /** The underlying error (a SystemError such as ECONNRESET/ECONNREFUSED, or a RemoraError). */
+  get error(): Error | undefined { return this.#error; }
+  get ended(): boolean { return this.#ended; }
+
+  /** Reset both sides now (drain deadline); recorded under `code` unless an error was already recorded. */
+  abort(code: RemoraErrorCode): void {
+    if (this.#ended) return;
+    this.#record(code, new RemoraError(code, 'the connection was aborted'));
+    reset(this.#down);
+    reset(this.#up);
+  }
+
+  #record(code: RemoraErrorCode, err: Error): void {
+    if (this.#errorCode !== undefined) return;
+    this.#errorCode = code;
+    this.#error = err;
+  }
+
+  // === data: backpressure via pause/resume ===
+  readonly #onDownData = (chunk: Buffer): void => {
+    const n = chunk.length;
+    this.#bytesDownToUp += n;
+    this.#counters.downstreamToUpstream += n;
+    if (!this.#up.write(chunk)) this.#down.pause();
+  };
+
+  readonly #onUpData = (chunk: Buffer): void => {
+    const n = chunk.length;
+    this.#bytesUpToDown += n;
+    this.#counters.upstreamToDownstream += n;
+    if (!this.#down.write(chunk)) this.#up.pause();
+  };
+
+  readonly #onUpDrain = (): void => { this.#down.resume(); };
+  readonly #onDownDrain = (): void => { this.#up.resume(); };
+
+  // === half-close: a FIN from one side shuts down the write side of the other ===
+  readonly #onDownEnd = (): void => { this.#up.end(); };
+  readonly #onUpEnd = (): void => { this.#down.end(); };
+
+  readonly #onUpConnect = (): void => { this.#upConnected = true; };
+
+  // === errors: RST the other side ===
+  readonly #onDownError = (err: Error): void => {
+    this.#record('REMORA_ERR_DOWNSTREAM_RESET', err);
+    reset(this.#up);
+    this.#down.destroy();
+  };
+
+  readonly #onUpError = (err: Error): void => {
+    let code: RemoraErrorCode = 'REMORA_ERR_UPSTREAM_RESET';
+    if (!this.#upConnected) {
+      code = err instanceof RemoraError && err.code === 'REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT'
+        ? 'REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT' : 'REMORA_ERR_UPSTREAM_CONNECT';
+    }
+    this.#record(code, err);
+    reset(this.#down);
+    this.#up.destroy();
+  };
+
+  readonly #onIdle = (): void => {
+    if (this.#ended) return;
+    this.#idleTimedOut = true;
+    this.#counters.idleTimeouts++;
+    this.#down.destroy();
+    this.#up.destroy();
+  };
+
+  // === close: the forward ends when both sockets are closed ===
+  readonly #onDownClose = (): void => {
+    this.#downClosed = true;
+    this.#closeOtherIfAbandoned(this.#down, this.#up);
+    this.#maybeEnd();
+  };
+
+  readonly #onUpClose = (): void => {
+    this.#upClosed = true;
+    this.#closeOtherIfAbandoned(this.#up, this.#down);
+    this.#maybeEnd();
+  };
+
+  /**
+   * A socket that closed after a FIN both ways leaves the other one to finish on its own (it may still be flushing
+   * bytes the closed side sent). One that closed any other way (destroyed) must not leave its peer open forever.
+   */
+  #closeOtherIfAbandoned(closed: Socket, other: Socket): void {
+    if (other.destroyed) return;
+    if (closed.readableEnded && closed.writableFinished) return;
+    other.destroy();
+  }
+
+  #maybeEnd(): void {
+    if (this.#ended || !this.#downClosed || !this.#upClosed) return;
+    this.#ended = true;
+    this.#onEnd(this);
+  }
+}

@@ -1,0 +1,82 @@
+// Admin listener (node:http, loopback by default): GET /ready and GET /stats. Nothing here is on the data path.
+//   GET /ready -> 200 "ready" | 503 "starting" | 503 "draining" (text/plain)
+//   GET /stats -> 200 JSON (src/core/stats.ts ProxyStatsJson)
+//   any other path -> 404; a known path with a method other than GET/HEAD -> 405 with Allow.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { RemoraError, isSystemError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { ProxyStatsJson } from '../core/stats.js';
+
+export type ProxyState = 'starting' | 'ready' | 'draining' | 'stopped';
+
+export interface AdminServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly state: () => ProxyState;
+  readonly stats: () => ProxyStatsJson;
+  readonly log: Logger;
+}
+
+const ALLOW = 'GET, HEAD';
+
+function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', ...headers });
+  res.end(body);
+}
+
+export class AdminServer {
+  readonly #opts: AdminServerOptions;
+  readonly #server: Server;
+
+  constructor(opts: AdminServerOptions) {
+    this.#opts = opts;
+    this.#server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => this.#handle(req, res));
+    this.#server.on('clientError', (_err, socket) => { socket.destroy(); });
+  }
+
+  listen(): Promise<AddressInfo> {
+    const { host, port } = this.#opts;
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => {
+        const code = isSystemError(err) ? err.code : 'unknown';
+        reject(new RemoraError('REMORA_ERR_LISTEN', `the admin listener cannot bind ${host}:${port} (${code})`, { cause: err }));
+      };
+      this.#server.once('error', onError);
+      this.#server.listen({ host, port }, () => {
+        this.#server.off('error', onError);
+        this.#server.on('error', (err: Error) => this.#opts.log.warn({ err, listener: 'admin' }, 'admin listener error'));
+        resolve(this.#server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Stop listening and close every admin connection (idle or not). */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+  }
+
+  #handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    if (path !== '/ready' && path !== '/stats') {
+      send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { allow: ALLOW });
+      return;
+    }
+    if (path === '/ready') {
+      const state = this.#opts.state();
+      if (state === 'ready') send(res, 200, 'text/plain; charset=utf-8', 'ready');
+      else send(res, 503, 'text/plain; charset=utf-8', state === 'stopped' ? 'draining' : state);
+      return;
+    }
+    send(res, 200, 'application/json', JSON.stringify(this.#opts.stats()));
+  }
+}

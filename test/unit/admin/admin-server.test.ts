@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { test } from 'node:test';
+import { AdminServer, type ProxyState } from '../../../src/admin/admin-server.js';
+import { silentLogger } from '../../../src/core/log.js';
+import { Stats } from '../../../src/core/stats.js';
+
+function get(port: number, path: string, method = 'GET'): Promise<{ status: number; body: string; allow: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, allow: res.headers.allow }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('GET /ready follows the state; /stats is JSON; unknown paths 404; other methods 405', { timeout: 20_000 }, async (t) => {
+  let state: ProxyState = 'starting';
+  const stats = new Stats();
+  stats.listener('outbound').accepted = 3;
+  stats.countError('REMORA_ERR_NOT_REDIRECTED');
+  const admin = new AdminServer({ host: '127.0.0.1', port: 0, log: silentLogger(), state: () => state, stats: () => stats.snapshot(state) });
+  const { port } = await admin.listen();
+  t.after(() => admin.close());
+
+  assert.deepEqual(await get(port, '/ready'), { status: 503, body: 'starting', allow: undefined });
+  state = 'ready';
+  assert.deepEqual(await get(port, '/ready'), { status: 200, body: 'ready', allow: undefined });
+  state = 'draining';
+  assert.deepEqual(await get(port, '/ready?verbose=1'), { status: 503, body: 'draining', allow: undefined });
+
+  const s = await get(port, '/stats');
+  assert.equal(s.status, 200);
+  const json = JSON.parse(s.body) as { connections: { accepted: number }; errors: Record<string, number>; state: string };
+  assert.equal(json.connections.accepted, 3);
+  assert.equal(json.errors['REMORA_ERR_NOT_REDIRECTED'], 1);
+  assert.equal(json.state, 'draining');
+
+  assert.equal((await get(port, '/nope')).status, 404);
+  assert.equal((await get(port, '/')).status, 404);
+  const post = await get(port, '/ready', 'POST');
+  assert.equal(post.status, 405);
+  assert.equal(post.allow, 'GET, HEAD');
+  assert.equal((await get(port, '/stats', 'DELETE')).status, 405);
+});

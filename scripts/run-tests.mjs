@@ -29,5 +29,6 @@ function runTier(name, files, concurrency) {
 
 let status = 0;
 if (tier === 'all' || tier === 'unit') status |= runTier('unit', find(join(root, 'dist/test/unit')), 2);
+if (tier === 'all' || tier === 'integration') status |= runTier('integration', find(join(root, 'dist/test/integration')), 1);
 if (tier === 'all' || tier === 'netns') status |= runTier('netns', find(join(root, 'dist/test/netns')), 1);
 process.exit(status === 0 ? 0 : 1);

@@ -1,0 +1,293 @@
+// HTTP/2 (h2c prior knowledge) through the engine: curl and nghttp as clients, Node http2 servers as backends;
+// trailers, resets both ways, flow control, GOAWAY on shutdown, and h2 <-> h1 translation through a routed service.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http from 'node:http';
+import http2 from 'node:http2';
+import { after, before, describe, test } from 'node:test';
+import type { RouteDecision } from '../../../src/l7/l7-contract.js';
+import { PASSTHROUGH_DECISION, type UpstreamCluster } from '../../../src/l7/http-engine.js';
+import { resetStream } from '../../../src/l7/http2-reset.js';
+import { listen, run, sleep, startProxy, type ProxyUnderTest } from './harness.js';
+
+const { NGHTTP2_REFUSED_STREAM, NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
+
+function h2Request(
+  client: http2.ClientHttp2Session,
+  headers: http2.OutgoingHttpHeaders,
+  body?: Buffer,
+): Promise<{ headers: http2.IncomingHttpHeaders; body: Buffer; trailers: http2.IncomingHttpHeaders | undefined; rstCode: number | undefined }> {
+  return new Promise((resolve) => {
+    const req = client.request(headers, { endStream: body === undefined });
+    const chunks: Buffer[] = [];
+    let head: http2.IncomingHttpHeaders = {};
+    let trailers: http2.IncomingHttpHeaders | undefined;
+    req.on('response', (h) => {
+      head = h;
+    });
+    req.on('trailers', (t) => {
+      trailers = t;
+    });
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.on('error', () => {});
+    req.on('close', () => resolve({ headers: head, body: Buffer.concat(chunks), trailers, rstCode: req.rstCode }));
+    if (body !== undefined) req.end(body);
+  });
+}
+
+describe('HTTP/2 passthrough to an h2c backend', () => {
+  let backend: http2.Http2Server;
+  let proxy: ProxyUnderTest;
+  let port = 0;
+  const seen: { path: string; raw: string[] }[] = [];
+  let refusals = 0;
+  let cancelled = 0;
+  let pausedWritten = 0;
+
+  before(async () => {
+    backend = http2.createServer();
+    backend.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
+      stream.on('error', () => {});
+      const path = String(headers[':path']);
+      seen.push({ path, raw: rawHeaders });
+      const chunks: Buffer[] = [];
+      stream.on('data', (d: Buffer) => chunks.push(d));
+      if (path === '/refuse') {
+        refusals++;
+        stream.close(NGHTTP2_REFUSED_STREAM);
+        return;
+      }
+      if (path === '/reset-after-headers') {
+        stream.respond({ ':status': 200 });
+        stream.write('partial');
+        setTimeout(() => resetStream(stream, NGHTTP2_ENHANCE_YOUR_CALM), 50);
+        return;
+      }
+      if (path === '/slow') {
+        stream.respond({ ':status': 200 });
+        stream.write('first');
+        stream.on('close', () => {
+          if (stream.rstCode === NGHTTP2_CANCEL) cancelled++;
+        });
+        return;
+      }
+      if (path === '/flood') {
+        // Write as long as the window lets us; count what got accepted while the client does not read.
+        stream.respond({ ':status': 200 });
+        const chunk = Buffer.alloc(16384, 0x66);
+        const pump = (): void => {
+          while (pausedWritten < 64 * 1024 * 1024) {
+            pausedWritten += chunk.length;
+            if (!stream.write(chunk)) {
+              stream.once('drain', pump);
+              return;
+            }
+          }
+          stream.end();
+        };
+        pump();
+        return;
+      }
+      stream.on('end', () => {
+        const body = Buffer.concat(chunks);
+        stream.respond({ ':status': 200, 'content-type': 'text/plain', 'x-seen-method': String(headers[':method']) }, { waitForTrailers: true });
+        stream.on('wantTrailers', () => stream.sendTrailers({ 'x-trailer': 'done', 'x-body-length': String(body.length) }));
+        stream.end(`${headers[':method']} ${path} ${body.length}\n`);
+      });
+    });
+    port = await listen(backend as unknown as import('node:net').Server);
+    proxy = await startProxy({ address: '127.0.0.1', port });
+  });
+
+  after(async () => {
+    await proxy.close();
+    backend.close();
+  });
+
+  test('curl --http2-prior-knowledge: GET and POST', async () => {
+    const r = await run('curl', ['-sS', '--http2-prior-knowledge', `http://127.0.0.1:${proxy.port}/a`, '-H', 'X-Up: 1']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'GET /a 0\n');
+    const p = await run('curl', ['-sS', '--http2-prior-knowledge', '--data-binary', '@-', `http://127.0.0.1:${proxy.port}/post`], 15_000, 'z'.repeat(300_000));
+    assert.equal(p.code, 0, p.stderr);
+    assert.equal(p.stdout, 'POST /post 300000\n');
+    const raw = seen.find((s) => s.path === '/a')?.raw ?? [];
+    assert.equal(raw[raw.indexOf('x-up') + 1], '1');
+    assert.ok(raw.includes('x-request-id'));
+  });
+
+  test('nghttp: response and trailers arrive', async () => {
+    const r = await run('nghttp', ['-v', `http://127.0.0.1:${proxy.port}/ng`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /:status: 200/);
+    assert.match(r.stdout, /x-trailer: done/);
+    assert.match(r.stdout, /GET \/ng 0/);
+  });
+
+  test('many concurrent streams on one session', async () => {
+    const client = http2.connect(`http://127.0.0.1:${proxy.port}`);
+    client.on('error', () => {});
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => h2Request(client, { ':path': `/c${i}`, ':method': 'POST' }, Buffer.alloc(i * 100, 0x41))),
+    );
+    results.forEach((r, i) => {
+      assert.equal(r.headers[':status'], 200);
+      assert.equal(r.body.toString(), `POST /c${i} ${i * 100}\n`);
+      assert.equal(r.trailers?.['x-trailer'], 'done');
+    });
+    client.close();
+  });
+
+  test('REFUSED_STREAM from upstream: retried once, then passed on so the client may retry', async () => {
+    const before = refusals;
+    const client = http2.connect(`http://127.0.0.1:${proxy.port}`);
+    client.on('error', () => {});
+    const r = await h2Request(client, { ':path': '/refuse' });
+    assert.equal(r.rstCode, NGHTTP2_REFUSED_STREAM);
+    assert.equal(refusals, before + 2);
+    client.close();
+  });
+
+  test('an upstream reset after the response started resets the client stream with the same code', async () => {
+    const client = http2.connect(`http://127.0.0.1:${proxy.port}`);
+    client.on('error', () => {});
+    const r = await h2Request(client, { ':path': '/reset-after-headers' });
+    assert.equal(r.headers[':status'], 200);
+    assert.equal(r.rstCode, NGHTTP2_ENHANCE_YOUR_CALM);
+    client.close();
+  });
+
+  test('a client reset cancels the upstream stream', async () => {
+    const before = cancelled;
+    const client = http2.connect(`http://127.0.0.1:${proxy.port}`);
+    client.on('error', () => {});
+    const req = client.request({ ':path': '/slow' });
+    req.on('error', () => {});
+    await once(req, 'response');
+    req.close(NGHTTP2_CANCEL);
+    for (let i = 0; i < 100 && cancelled === before; i++) await sleep(10);
+    assert.equal(cancelled, before + 1);
+    client.close();
+  });
+
+  test('flow control: a client that does not read holds the upstream back (bounded buffering)', async () => {
+    pausedWritten = 0;
+    const client = http2.connect(`http://127.0.0.1:${proxy.port}`);
+    client.on('error', () => {});
+    const req = client.request({ ':path': '/flood' });
+    req.on('error', () => {});
+    req.pause();
+    await once(req, 'response');
+    await sleep(300);
+    const whilePaused = pausedWritten;
+    assert.ok(whilePaused < 8 * 1024 * 1024, `upstream wrote ${whilePaused} bytes while the client was not reading`);
+    let got = 0;
+    req.on('data', (d: Buffer) => {
+      got += d.length;
+    });
+    req.resume();
+    await once(req, 'end');
+    assert.equal(got, 64 * 1024 * 1024);
+    client.close();
+  });
+
+  test('shutdown sends GOAWAY; the stream in flight completes', async () => {
+    const p2 = await startProxy({ address: '127.0.0.1', port });
+    const client = http2.connect(`http://127.0.0.1:${p2.port}`);
+    client.on('error', () => {});
+    const goaway = once(client, 'goaway');
+    const req = client.request({ ':path': '/slow' });
+    req.on('error', () => {});
+    await once(req, 'response');
+    const shut = p2.engine.shutdown(300);
+    await goaway;
+    await shut;
+    client.destroy();
+    await p2.close();
+  });
+});
+
+describe('HTTP/2 <-> HTTP/1.1 translation through a routed service', () => {
+  let h1backend: http.Server;
+  let h2backend: http2.Http2Server;
+  let proxyToH1: ProxyUnderTest;
+  let proxyToH2: ProxyUnderTest;
+  const h1seen: string[][] = [];
+
+  function routedTo(port: number, protocol: 'http1' | 'http2'): {
+    route: () => RouteDecision;
+    cluster: () => UpstreamCluster;
+  } {
+    const decision: RouteDecision = { ...PASSTHROUGH_DECISION, route: 'svc', backend: { service: 'svc', weight: 1 } } as RouteDecision;
+    return {
+      route: () => decision,
+      cluster: () => ({ name: `svc-${protocol}`, protocol, pick: () => ({ address: '127.0.0.1', port }) }),
+    };
+  }
+
+  before(async () => {
+    h1backend = http.createServer((req, res) => {
+      h1seen.push(req.rawHeaders);
+      const chunks: Buffer[] = [];
+      req.on('data', (d: Buffer) => chunks.push(d));
+      req.on('end', () => {
+        res.setHeader('Set-Cookie', ['a=1', 'b=2']);
+        res.writeHead(201, { 'X-From': 'h1' });
+        res.write('h1:');
+        res.addTrailers({ 'X-H1-Trailer': 'yes' });
+        res.end(`${req.method} ${req.url} ${Buffer.concat(chunks).length}\n`);
+      });
+    });
+    const p1 = await listen(h1backend);
+    h2backend = http2.createServer();
+    h2backend.on('stream', (stream, headers) => {
+      stream.on('error', () => {});
+      let n = 0;
+      stream.on('data', (d: Buffer) => {
+        n += d.length;
+      });
+      stream.on('end', () => {
+        stream.respond({ ':status': 200, 'x-from': 'h2', 'x-authority': String(headers[':authority']) }, { waitForTrailers: true });
+        stream.on('wantTrailers', () => stream.sendTrailers({ 'x-h2-trailer': 'yes' }));
+        stream.end(`${headers[':method']} ${headers[':path']} ${n}\n`);
+      });
+    });
+    const p2 = await listen(h2backend as unknown as import('node:net').Server);
+    proxyToH1 = await startProxy({ address: '127.0.0.1', port: 1 }, routedTo(p1, 'http1'));
+    proxyToH2 = await startProxy({ address: '127.0.0.1', port: 1 }, routedTo(p2, 'http2'));
+  });
+
+  after(async () => {
+    await proxyToH1.close();
+    await proxyToH2.close();
+    h1backend.closeAllConnections();
+    h1backend.close();
+    h2backend.close();
+  });
+
+  test('h2 client -> HTTP/1.1 service: Host from :authority, body re-framed, trailers carried', async () => {
+    const client = http2.connect(`http://127.0.0.1:${proxyToH1.port}`);
+    client.on('error', () => {});
+    const r = await h2Request(client, { ':path': '/x?y=1', ':method': 'POST', cookie: ['c=1', 'd=2'] }, Buffer.from('abc'));
+    assert.equal(r.headers[':status'], 201);
+    assert.equal(r.headers['x-from'], 'h1');
+    assert.deepEqual(r.headers['set-cookie'], ['a=1', 'b=2']);
+    assert.equal(r.body.toString(), 'h1:POST /x?y=1 3\n');
+    assert.equal(r.trailers?.['x-h1-trailer'], 'yes');
+    const raw = h1seen.at(-1) ?? [];
+    assert.equal(raw[raw.indexOf('host') + 1], `127.0.0.1:${proxyToH1.port}`);
+    assert.equal(raw[raw.indexOf('cookie') + 1], 'c=1; d=2');
+    assert.equal(raw[raw.findIndex((x) => x.toLowerCase() === 'transfer-encoding') + 1], 'chunked');
+    client.close();
+  });
+
+  test('HTTP/1.1 client -> h2 service: :authority from Host, trailers relayed in chunked encoding', async () => {
+    const r = await run('curl', ['-sS', '-i', '--raw', '-H', 'Connection: keep-alive, X-Drop', '-H', 'X-Drop: 1', '--data-binary', 'hello', `http://127.0.0.1:${proxyToH2.port}/y`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(r.stdout, /\r\nx-from: h2\r\n/);
+    assert.match(r.stdout, new RegExp(`\\r\\nx-authority: 127\\.0\\.0\\.1:${proxyToH2.port}\\r\\n`));
+    assert.match(r.stdout, /POST \/y 5\n/);
+    assert.match(r.stdout, /\r\nx-h2-trailer: yes\r\n/);
+  });
+});

@@ -5,8 +5,8 @@
 // start()/finish() around every attempt.
 //
 //   least-request (default; Envoy/Istio's LEAST_REQUEST): power of two choices — two distinct endpoints drawn at
-//       random in proportion to weight, the one with fewer active requests per unit of weight wins.
-//   peak-ewma (Finagle / linkerd2-proxy): P2C on cost = rtt_estimate * (active + 1) / weight, where the estimate
+//       random in proportion to weight, the one with fewer active requests wins (ties: the first drawn).
+//   peak-ewma (Finagle / linkerd2-proxy): P2C on cost = rtt_estimate * (active + 1), where the estimate
 //       jumps up to any slower observation at once (peak) and decays toward newer, faster ones with time constant
 //       decayMs (10 s); an endpoint without observations starts at defaultRttMs (30 ms); a failed attempt counts as
 //       an observation of failurePenaltyMs (so a fast-failing endpoint does not attract traffic).
@@ -210,7 +210,11 @@ function weightedIndex(cs: readonly RequestCandidate[], random: () => number, sk
   return last;
 }
 
-/** Power of two choices: two distinct weighted draws, `better(a, b)` true keeps a. */
+/**
+ * Power of two choices: two distinct draws in proportion to weight, the lower score wins (ties keep the first
+ * draw). Weight acts through the draw only: dividing the score by the weight as well would starve a low-weight
+ * (slow-starting) endpoint completely whenever its peers are idle.
+ */
 function p2c(
   cs: readonly RequestCandidate[], random: () => number, score: (c: RequestCandidate) => number,
 ): RequestCandidate | undefined {
@@ -232,7 +236,7 @@ export class LeastRequestBalancer implements RequestBalancer {
 
   pick(candidates: readonly RequestCandidate[], ctx?: RequestPickContext): RequestCandidate | undefined {
     const cs = usable(candidates, ctx?.exclude);
-    return p2c(cs, this.#random, (c) => (this.#load.active(c.key) + 1) / (c.weight > 0 ? c.weight : 1e-9));
+    return p2c(cs, this.#random, (c) => this.#load.active(c.key));
   }
 }
 
@@ -248,7 +252,7 @@ export class PeakEwmaBalancer implements RequestBalancer {
 
   pick(candidates: readonly RequestCandidate[], ctx?: RequestPickContext): RequestCandidate | undefined {
     const cs = usable(candidates, ctx?.exclude);
-    return p2c(cs, this.#random, (c) => this.#load.cost(c.key) / (c.weight > 0 ? c.weight : 1e-9));
+    return p2c(cs, this.#random, (c) => this.#load.cost(c.key));
   }
 }
 

@@ -16,7 +16,7 @@
 //   grpc: responses whose grpc-status is in policy.grpcStatuses.
 // The engine also must not retry once any byte of the response was forwarded downstream, nor when the request body
 // could not be kept for replay; both are outside these functions.
-import type { AttemptOutcome, RetryPolicy } from './l7-contract.js';
+import type { AttemptOutcome, LocalReplyReason, RetryPolicy } from './l7-contract.js';
 
 export type RetryCondition = RetryPolicy['on'][number];
 
@@ -157,4 +157,34 @@ export function retryBudgetLimit(budget: RetryBudget, activeRequests: number): n
 /** Whether one more retry may start now. */
 export function retryBudgetAllows(budget: RetryBudget, activeRetries: number, activeRequests: number): boolean {
   return activeRetries < retryBudgetLimit(budget, activeRequests);
+}
+
+/** What the engine knows about a request when it asks whether to retry (structurally http-deps.ts RetryState). */
+export interface RetryRequestState {
+  /** Attempts made so far (1 after the first). */
+  readonly attempts: number;
+  readonly method: string;
+  /** The request, body included, can be sent again. */
+  readonly replayable: boolean;
+}
+
+export type RetryDecision =
+  | { readonly retry: true; readonly backoffMs: number }
+  | { readonly retry: false; readonly reply?: LocalReplyReason };
+
+/**
+ * The engine-facing retry decider (the shape of http-deps.ts RetryDecider): shouldRetry() plus the replay check
+ * and the backoff of the next retry. The breaker's retry slot / budget is asked separately by the engine.
+ */
+export function createRetryDecider(random: () => number): {
+  decide(policy: RetryPolicy, outcome: AttemptOutcome, state: RetryRequestState): RetryDecision;
+} {
+  const no: RetryDecision = Object.freeze({ retry: false });
+  return {
+    decide(policy, outcome, state) {
+      if (!state.replayable) return no;
+      const v = shouldRetry(policy, state.attempts, outcome, state.method);
+      return v.retry ? { retry: true, backoffMs: backoffMs(policy, state.attempts, random) } : no;
+    },
+  };
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AttemptOutcome, RetryPolicy } from '../../../src/l7/l7-contract.js';
 import {
-  DEFAULT_RETRY_BUDGET, DEFAULT_RETRY_POLICY, IDEMPOTENT_METHODS, NO_RETRY_POLICY, backoffMs, isIdempotent,
+  DEFAULT_RETRY_BUDGET, DEFAULT_RETRY_POLICY, IDEMPOTENT_METHODS, NO_RETRY_POLICY, backoffMs, createRetryDecider, isIdempotent,
   matchingCondition, retryBudgetAllows, retryBudgetLimit, shouldRetry,
 } from '../../../src/l7/retry-policy.js';
 import { seededRandom } from './helpers.js';
@@ -127,4 +127,14 @@ test('retry budget: max(minRetryConcurrency, budgetPercent of active requests), 
   assert.equal(retryBudgetAllows(b, 19, 100), true);
   assert.equal(retryBudgetAllows(b, 20, 100), false);
   assert.equal(retryBudgetAllows({ budgetPercent: 0, minRetryConcurrency: 0 }, 0, 1000), false);
+});
+
+test('the engine-facing decider: replay check, shouldRetry and the backoff of the next retry', () => {
+  const d = createRetryDecider(() => 0.5);
+  const p: RetryPolicy = { ...DEFAULT_RETRY_POLICY, backoffBaseMs: 100, backoffMaxMs: 1000 };
+  assert.deepEqual(d.decide(p, { kind: 'connect-failure' }, { attempts: 1, method: 'POST', replayable: true }), { retry: true, backoffMs: 50 });
+  assert.deepEqual(d.decide(p, { kind: 'connect-failure' }, { attempts: 2, method: 'POST', replayable: true }), { retry: true, backoffMs: 100 });
+  assert.deepEqual(d.decide(p, { kind: 'connect-failure' }, { attempts: 3, method: 'POST', replayable: true }), { retry: false });
+  assert.deepEqual(d.decide(p, { kind: 'connect-failure' }, { attempts: 1, method: 'GET', replayable: false }), { retry: false });
+  assert.deepEqual(d.decide(p, { kind: 'reset', bytesSent: true }, { attempts: 1, method: 'POST', replayable: true }), { retry: false });
 });

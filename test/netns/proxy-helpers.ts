@@ -93,6 +93,14 @@ export function logRecords(proxy: RunningProxy): LogRecord[] {
   return out;
 }
 
+/** Wait (bounded) until the proxy's logs hold at least `count` records matching `match`; log lines can trail /stats. */
+export async function waitForLog(proxy: RunningProxy, what: string, match: (r: LogRecord) => boolean, count = 1): Promise<LogRecord[]> {
+  return waitFor(`log: ${what}`, async () => {
+    const found = logRecords(proxy).filter(match);
+    return found.length >= count ? found : undefined;
+  }, { timeoutMs: 10_000, intervalMs: 50 });
+}
+
 export async function initOk(pod: Pod, args: readonly string[] = []): Promise<void> {
   const r = await remoraInit(pod, args);
   assert.equal(r.code, 0, `remora init ${args.join(' ')} in ${pod.name} failed: ${r.stderr}`);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Mesh, netnsTestOptions, type Pod } from './harness.js';
-import { curl, curlApp, logRecords, startTool, statsWhere } from './proxy-helpers.js';
+import { curl, curlApp, startTool, statsWhere, waitForLog } from './proxy-helpers.js';
 import { remoraInit, startProxy, type RunningProxy } from './remora-process.js';
 
 const opts = netnsTestOptions();
@@ -54,10 +54,9 @@ describe('inbound through remora', opts, () => {
     const s = await statsWhere(proxy, 'the inbound connection', (x) => x.connections.accepted === before.connections.accepted + 1
       && x.connections.active === 0);
     assert.deepEqual(s.errors, before.errors);
-    const line = logRecords(proxy).find((r) => r.msg === 'connection accepted' && r['listener'] === 'inbound'
-      && r['origDst'] === `${server.ip4}:8080`);
-    assert.ok(line !== undefined, 'a debug line for the inbound connection with its original destination');
-    assert.equal(line['source'], '127.0.0.6');
+    const [line] = await waitForLog(proxy, `inbound connection accepted, origDst ${server.ip4}:8080`,
+      (r) => r.msg === 'connection accepted' && r['listener'] === 'inbound' && r['origDst'] === `${server.ip4}:8080`);
+    assert.equal(line?.['source'], '127.0.0.6');
   });
 
   test('IPv6: the app gets the connection on the pod address, from ::6', opts, async () => {

@@ -57,6 +57,10 @@ switch (tool) {
       s.end('bye');
     });
     break;
+  // reset-on-data HOST PORT: resets (RST) the connection as soon as the first bytes arrive.
+  case 'reset-on-data':
+    listenTcp(arg(0, 'HOST'), Number(arg(1, 'PORT')), (s) => { s.once('data', () => s.resetAndDestroy()); });
+    break;
   // send-then-end HOST PORT TEXT: sends TEXT, shuts its write side, reads the whole reply.
   case 'send-then-end': {
     const s = dial(arg(0, 'HOST'), Number(arg(1, 'PORT')));

@@ -1,0 +1,118 @@
+// Lifecycle of remora on a real kernel: many short connections leave nothing open (stats and `ss`), and SIGTERM
+// drains: new connections are refused and /ready says "draining", an open connection can still finish, the process
+// exits 0; a connection still open at the drain deadline is reset and counted as REMORA_ERR_DRAIN_TIMEOUT.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Mesh, netnsTestOptions, waitFor, type Pod } from './harness.js';
+import { curl, runTool, startTool, statsWhere, waitForLog } from './proxy-helpers.js';
+import { remoraInit, startProxy, type ProxyStats, type RunningProxy } from './remora-process.js';
+
+const opts = netnsTestOptions();
+const lockDir = mkdtempSync(join(tmpdir(), 'remora-proxy-lifecycle-'));
+after(() => rmSync(lockDir, { recursive: true, force: true }));
+
+async function init(pod: Pod): Promise<void> {
+  const r = await remoraInit(pod, [], { REMORA_LOCK_DIR: lockDir });
+  assert.equal(r.code, 0, r.stderr);
+}
+
+/** The proxy's TCP sockets as `ss` shows them: "STATE local" for each line owned by its pid. */
+async function proxySockets(pod: Pod, proxy: RunningProxy): Promise<string[]> {
+  const pid = proxy.child.pid;
+  assert.ok(pid !== undefined);
+  const out = await pod.execOk(['ss', '-tanpH']);
+  return out.split('\n').filter((l) => l.includes(`pid=${pid},`)).map((l) => {
+    const [state = '', , , local = ''] = l.trim().split(/\s+/);
+    return `${state} ${local}`;
+  });
+}
+
+async function exited(proxy: RunningProxy): Promise<number | null> {
+  await waitFor('the proxy to exit', async () => (proxy.child.exitCode !== null || proxy.child.signalCode !== null ? true : undefined),
+    { timeoutMs: 30_000, intervalMs: 100 });
+  return proxy.stop(); // already exited: returns its exit code without signalling again
+}
+
+/** The counters the proxy logged when it stopped (the line can arrive after the exit event). */
+async function finalStats(proxy: RunningProxy): Promise<ProxyStats | undefined> {
+  const [stopped] = await waitForLog(proxy, 'the "stopped" line', (r) => r.msg === 'stopped');
+  return stopped?.['stats'] as ProxyStats | undefined;
+}
+
+describe('proxy lifecycle', opts, () => {
+  let mesh: Mesh;
+  let client: Pod;
+  let server: Pod;
+  let meshed: Pod;
+
+  before(async () => {
+    if (opts.skip !== undefined) return;
+    mesh = await Mesh.create();
+    client = await mesh.addPod('client');
+    server = await mesh.addPod('server'); // no rules: the far end of the drain tests
+    meshed = await mesh.addPod('meshed'); // rules + inbound proxy in the first test
+    await startTool(server, ['http-app', '::', '8080', 'server']);
+    await startTool(server, ['reply-after-end', '::', '9000']);
+    await startTool(meshed, ['http-app', '::', '8080', 'meshed']);
+    await init(client);
+    await init(meshed);
+  });
+  after(async () => { await mesh?.destroy(); });
+
+  test('1,000 short connections (outbound and inbound proxies) leave no socket open', opts, async () => {
+    const out = await startProxy(client);
+    const inb = await startProxy(meshed);
+    const r = await runTool<{ ok: number; failed: number; errors: Record<string, number> }>(client,
+      ['many', meshed.ip4, '8080', '1000', '20'], { timeoutMs: 120_000 });
+    assert.deepEqual(r, { ok: 1000, failed: 0, errors: {} });
+    for (const [name, proxy] of [['outbound', out], ['inbound', inb]] as const) {
+      const s = await statsWhere(proxy, `${name} proxy: 1,000 closed, none active`,
+        (x) => x.connections.accepted === 1000 && x.connections.closed === 1000 && x.connections.active === 0);
+      assert.deepEqual(s.errors, {}, `${name}: no errors`);
+    }
+    for (const [pod, proxy] of [[client, out], [meshed, inb]] as const) {
+      const sockets = await waitFor(`only listeners left for the proxy in ${pod.name}`, async () => {
+        const list = await proxySockets(pod, proxy);
+        return list.every((l) => l.startsWith('LISTEN ')) ? list : undefined;
+      }, { timeoutMs: 10_000, intervalMs: 200 });
+      assert.deepEqual(sockets.sort(), ['LISTEN *:15001', 'LISTEN *:15006', 'LISTEN 127.0.0.1:15000'].sort());
+    }
+    assert.equal(await out.stop(), 0);
+    assert.equal(await inb.stop(), 0);
+  });
+
+  test('SIGTERM: /ready turns 503, new connections are refused, an open one finishes, exit code 0', opts, async () => {
+    const proxy = await startProxy(client, ['--drain-timeout', '60s']);
+    const held = await startTool(client, ['hold', server.ip4, '9000'], { readyLine: 'holding' });
+    await statsWhere(proxy, 'the held connection', (x) => x.connections.active === 1);
+    proxy.child.kill('SIGTERM');
+    await waitFor('/ready to say draining', async () => {
+      const r = await proxy.admin('/ready');
+      return r.status === 503 && r.body === 'draining' ? true : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 100 });
+    const refused = await curl(client, server.ip4, 8080);
+    assert.equal(refused.code, 7, 'a new connection is refused while draining (curl: could not connect)');
+    assert.equal(proxy.child.exitCode, null, 'still running while the connection is open');
+    held.child.kill('SIGUSR1'); // the client sends the rest and its FIN; the server answers after the FIN
+    assert.deepEqual(await held.json(), { reply: 'got 10 bytes: part1part2', end: true });
+    assert.equal(await exited(proxy), 0);
+    const stats = await finalStats(proxy);
+    assert.equal(stats?.connections.active, 0);
+    assert.equal(stats?.errors['REMORA_ERR_DRAIN_TIMEOUT'], undefined);
+  });
+
+  test('SIGTERM: a connection still open at the drain deadline is reset and counted; exit code 0', opts, async () => {
+    const proxy = await startProxy(client, ['--drain-timeout', '1s']);
+    const held = await startTool(client, ['hold', server.ip4, '9000'], { readyLine: 'holding' });
+    await statsWhere(proxy, 'the held connection', (x) => x.connections.active === 1);
+    proxy.child.kill('SIGTERM');
+    assert.deepEqual(await held.json(), { reply: '', end: false, error: 'ECONNRESET' });
+    assert.equal(await exited(proxy), 0);
+    const stats = await finalStats(proxy);
+    assert.equal(stats?.errors['REMORA_ERR_DRAIN_TIMEOUT'], 1);
+    assert.equal(stats?.connections.active, 0);
+  });
+});

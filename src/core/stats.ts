@@ -16,6 +16,10 @@ export class ListenerCounters {
   upstreamToDownstream = 0;
   /** Connections closed by the idle timeout (not an error). */
   idleTimeouts = 0;
+  /** Where the listener is bound ("[::]:15001"); set once after binding. */
+  address = '';
+  /** True when "::" was asked for but the kernel has no IPv6 and 0.0.0.0 was bound (degraded: IPv4 only). */
+  ipv4Only = false;
 }
 
 export interface ConnectionCountsJson {
@@ -30,6 +34,8 @@ export interface BytesJson {
 }
 
 export interface ListenerStatsJson {
+  readonly address: string;
+  readonly ipv4Only: boolean;
   readonly connections: ConnectionCountsJson;
   readonly bytes: BytesJson;
   readonly idleTimeouts: number;
@@ -109,6 +115,8 @@ export class Stats {
       u2d += c.upstreamToDownstream;
       idle += c.idleTimeouts;
       listeners[name] = {
+        address: c.address,
+        ipv4Only: c.ipv4Only,
         connections: { accepted: c.accepted, active: c.active, closed: c.closed },
         bytes: { downstreamToUpstream: c.downstreamToUpstream, upstreamToDownstream: c.upstreamToDownstream },
         idleTimeouts: c.idleTimeouts,

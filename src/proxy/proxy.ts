@@ -119,7 +119,12 @@ export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Prom
     throw err;
   }
 
-  const bound = listeners.map((l) => `${l.name}=${formatHostPort(l.bound?.address ?? '?', l.bound?.port ?? 0)}`);
+  for (const l of listeners) {
+    const c = stats.listener(l.name);
+    c.address = formatHostPort(l.bound?.address ?? '?', l.bound?.port ?? 0);
+    c.ipv4Only = l.bound?.ipv4Fallback ?? false;
+  }
+  const bound = listeners.map((l) => `${l.name}=${stats.listener(l.name).address}`);
   if (listeners.some((l) => l.bound?.family === 'IPv6') && !loopbackHasInboundV6Source()) {
     log.warn(`${INBOUND_SOURCE_V6} is not an address of lo: inbound IPv6 connections cannot be delivered`
       + ' (remora init adds it; without it connect fails with EADDRNOTAVAIL)');

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Mesh, netnsTestOptions, waitFor, type Pod } from './harness.js';
 import { curl, runTool, startTool, statsWhere, waitForLog } from './proxy-helpers.js';
-import { remoraInit, startProxy, type ProxyStats, type RunningProxy } from './remora-process.js';
+import { REMORA_BIN, remoraInit, startProxy, type ProxyStats, type RunningProxy } from './remora-process.js';
 
 const opts = netnsTestOptions();
 const lockDir = mkdtempSync(join(tmpdir(), 'remora-proxy-lifecycle-'));
@@ -82,6 +82,28 @@ describe('proxy lifecycle', opts, () => {
     }
     assert.equal(await out.stop(), 0);
     assert.equal(await inb.stop(), 0);
+  });
+
+  test('started as 1337:1337 (the container USER) it runs as is; as another non-root uid it refuses to start', opts, async () => {
+    const lines: string[] = [];
+    const child = client.spawn([process.execPath, REMORA_BIN, 'proxy'], { uid: 1337 });
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => lines.push(d));
+    const ready = await waitFor('the uid 1337 proxy to be ready', async () => {
+      if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${lines.join('')}`);
+      const r = await client.exec(['curl', '-sS', '--max-time', '2', 'http://127.0.0.1:15000/stats']);
+      return r.code === 0 ? JSON.parse(r.stdout) as { state: string; listeners: Record<string, { address: string }> } : undefined;
+    }, { timeoutMs: 15_000, intervalMs: 100 });
+    assert.equal(ready.state, 'ready');
+    assert.equal(ready.listeners['outbound']?.address, '[::]:15001');
+    assert.equal((await curl(client, server.ip4, 8080)).code, 0, 'forwarding works without any privilege');
+    assert.doesNotMatch(lines.join(''), /switched to the proxy uid/);
+    child.kill('SIGTERM');
+    await waitFor('the uid 1337 proxy to exit', async () => (child.exitCode !== null ? true : undefined), { timeoutMs: 20_000 });
+    assert.equal(child.exitCode, 0);
+
+    const wrong = await client.exec([process.execPath, REMORA_BIN, 'proxy'], { uid: 1000, timeoutMs: 15_000 });
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /REMORA_ERR_UID_MISMATCH/);
   });
 
   test('SIGTERM: /ready turns 503, new connections are refused, an open one finishes, exit code 0', opts, async () => {

@@ -19,6 +19,9 @@ test('totals are the sums over listeners; per-listener counters are kept', () =>
   assert.equal(snap.idleTimeouts, 1);
   assert.deepEqual(snap.listeners['outbound']?.connections, { accepted: 3, active: 1, closed: 2 });
   assert.deepEqual(snap.listeners['inbound']?.bytes, { downstreamToUpstream: 5, upstreamToDownstream: 0 });
+  out.address = '[::]:15001';
+  assert.equal(s.snapshot('ready').listeners['outbound']?.address, '[::]:15001');
+  assert.equal(s.snapshot('ready').listeners['outbound']?.ipv4Only, false);
 });
 
 test('errors are counted by code, their system causes separately', () => {

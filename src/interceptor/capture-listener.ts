@@ -157,7 +157,13 @@ export class CaptureListener {
       this.#reject(socket, 'REMORA_ERR_NOT_REDIRECTED', 'the original destination is remora itself (loop guard)');
       return;
     }
-    this.#opts.handlers.accepted(socket, origDst);
+    try {
+      this.#opts.handlers.accepted(socket, origDst);
+    } catch (err) {
+      // Last line of defence: a bad connection must never take the listener (or the process) down.
+      this.#opts.handlers.listenerError(err as Error);
+      if (!socket.destroyed) socket.destroy();
+    }
   };
 
   #isLocal(address: string, socket: Socket): boolean {

@@ -37,6 +37,7 @@ export class TcpForward {
   readonly #up: Socket;
   readonly #counters: ListenerCounters;
   readonly #onEnd: (forward: TcpForward) => void;
+  readonly #idleTimeoutMs: number;
   #bytesDownToUp = 0;
   #bytesUpToDown = 0;
   #upConnected = false;
@@ -53,6 +54,7 @@ export class TcpForward {
     this.#up = upstream;
     this.#counters = opts.counters;
     this.#onEnd = opts.onEnd;
+    this.#idleTimeoutMs = opts.idleTimeoutMs;
 
     downstream.on('error', this.#onDownError);
     upstream.on('error', this.#onUpError);
@@ -142,7 +144,7 @@ export class TcpForward {
   };
 
   readonly #onIdle = (): void => {
-    if (this.#ended) return;
+    if (this.#ended || this.#idleTimedOut) return;
     this.#idleTimedOut = true;
     this.#counters.idleTimeouts++;
     this.#down.destroy();
@@ -168,7 +170,14 @@ export class TcpForward {
    */
   #closeOtherIfAbandoned(closed: Socket, other: Socket): void {
     if (other.destroyed) return;
-    if (closed.readableEnded && closed.writableFinished) return;
+    if (closed.readableEnded && closed.writableFinished) {
+      // The idle timer lived on the downstream; the socket still finishing gets its own so it cannot linger.
+      if (closed === this.#down && this.#idleTimeoutMs > 0) {
+        other.setTimeout(this.#idleTimeoutMs);
+        other.on('timeout', this.#onIdle);
+      }
+      return;
+    }
     other.destroy();
   }
 

@@ -96,12 +96,23 @@ export class ConnectionHandler implements CaptureHandlers {
       id: o.nextId(), peer: downstream.remoteAddress, peerPort: downstream.remotePort, origDst, startedAt: Date.now(),
     };
     const target = routeConnection(o.direction, origDst, o.route);
-    const upstream = connectUpstream(target, o.connectTimeoutMs);
-    const forward = new TcpForward(downstream, upstream, {
-      idleTimeoutMs: o.idleTimeoutMs,
-      counters: o.counters,
-      onEnd: (f) => { this.#ended(f, info); },
-    });
+    let forward: TcpForward;
+    try {
+      const upstream = connectUpstream(target, o.connectTimeoutMs);
+      forward = new TcpForward(downstream, upstream, {
+        idleTimeoutMs: o.idleTimeoutMs,
+        counters: o.counters,
+        onEnd: (f) => { this.#ended(f, info); },
+      });
+    } catch (err) {
+      // A bug or an unexpected synchronous throw from node:net: this connection fails, the proxy does not.
+      o.counters.active--;
+      o.counters.closed++;
+      o.stats.countError('REMORA_ERR_INTERNAL', systemCode(err as Error));
+      o.log.error({ ...this.#fields(info), err }, 'cannot set up forwarding; connection reset');
+      if (!downstream.destroyed) downstream.resetAndDestroy();
+      return;
+    }
     o.tracker.add(forward);
     if (this.#debug) {
       o.log.debug({ ...this.#fields(info), upstream: formatHostPort(target.host, target.port), source: target.localAddress },

@@ -146,6 +146,10 @@ async function main(): Promise<number> {
     const client = await mesh.addPod('client');
     const serverPod = await mesh.addPod('server');
     log(`mesh ${mesh.id}: client ${client.ip4}, server ${serverPod.ip4}; scratch ${tmpDir}; load average ${loadBefore}`);
+    // Behind a REDIRECT, wrk closes first and its sockets (client -> server:8080, the same 4-tuples the proxy's
+    // upstream connections use) sit in TIME_WAIT for 60 s: ~28k ephemeral ports run out within seconds of
+    // connection-per-request load and connect() crawls. Let connect() reuse TIME_WAIT ports (this pod only).
+    await client.execOk(['sysctl', '-q', '-w', 'net.ipv4.tcp_tw_reuse=1']);
     const server = await startServerPod(serverPod, tmpDir);
     const ctx: RunContext = { client, server, durationS, warmupS, tmpDir };
     const modeCtx: ModeContext = { ...ctx, repoRoot: REPO_ROOT, remoraArgs };

@@ -63,8 +63,11 @@ export function machineInfo(repoRoot: string): MachineInfo {
   let commit = 'unknown';
   try {
     commit = execFileSync('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['-C', repoRoot, 'status', '--porcelain', '--', 'src', 'native'], { encoding: 'utf8' }).trim();
-    if (dirty !== '') commit += ' (+ uncommitted changes in src/ or native/)';
+    const dirty = execFileSync('git', ['-C', repoRoot, 'status', '--porcelain', '--untracked-files=all', '--', 'src', 'native'], { encoding: 'utf8' })
+      .split('\n').map((l) => l.slice(3).trim()).filter((l) => l !== '');
+    if (dirty.length > 0) {
+      commit += ` + uncommitted changes in ${dirty.slice(0, 6).join(', ')}${dirty.length > 6 ? ` and ${dirty.length - 6} more` : ''}`;
+    }
   } catch { /* not a git checkout */ }
   return {
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),

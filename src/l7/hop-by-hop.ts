@@ -27,8 +27,6 @@ export interface HopByHopInfo {
   teTrailers: boolean;
   /** The Upgrade header value(s), joined with ", " ("" when absent). */
   upgrade: string;
-  /** The Keep-Alive header value ("" when absent): responses carry the server's `timeout=N` hint here. */
-  keepAliveHeader: string;
 }
 
 /** Split a comma-separated list header value into lower-cased tokens, skipping empty elements. */
@@ -79,7 +77,6 @@ export function stripHopByHop(raw: readonly string[], keepUpgrade: boolean, info
         if (keepUpgrade) out.push(name, value);
         continue;
       }
-      if (lower === 'keep-alive' && info !== undefined) info.keepAliveHeader = value;
       if (lower === 'connection' && keepUpgrade && listTokens(value).includes('upgrade')) out.push(name, 'upgrade');
       continue;
     }
@@ -90,7 +87,7 @@ export function stripHopByHop(raw: readonly string[], keepUpgrade: boolean, info
 }
 
 export function newHopByHopInfo(): HopByHopInfo {
-  return { close: false, keepAlive: false, teTrailers: false, upgrade: '', keepAliveHeader: '' };
+  return { close: false, keepAlive: false, teTrailers: false, upgrade: '' };
 }
 
 /**
@@ -175,17 +172,4 @@ export function removeHeader(raw: string[], lowerName: string): number {
   }
   raw.length = w;
   return removed;
-}
-
-/** Parse a `Keep-Alive: timeout=N, max=M` value; returns the timeout in ms, or undefined. */
-export function keepAliveTimeoutMs(value: string): number | undefined {
-  if (value === '') return undefined;
-  for (const part of value.split(',')) {
-    const eq = part.indexOf('=');
-    if (eq < 0) continue;
-    if (part.slice(0, eq).trim().toLowerCase() !== 'timeout') continue;
-    const n = Number(part.slice(eq + 1).trim());
-    if (Number.isFinite(n) && n >= 0) return Math.floor(n * 1000);
-  }
-  return undefined;
 }

@@ -30,7 +30,8 @@ export interface HttpEngine {
   /**
    * Take over `socket` (paused, with no 'data'/'readable' listener of the caller left on it) whose first bytes,
    * already read by the sniffer, are `initialBytes` (may be empty). Never throws; every error of the connection is
-   * counted and logged. The engine sets `socket.allowHalfOpen = true` (half-closed clients still get answers).
+   * counted and logged. The engine sets `socket.allowHalfOpen` (true for HTTP/1.x: half-closed clients still get
+   * answers; false for HTTP/2, which has no half-close).
    */
   handleConnection(socket: Socket, initialBytes: Buffer, ctx: HttpConnectionContext): void;
   /**
@@ -62,7 +63,8 @@ export function createHttpEngine(deps: L7Deps, options: Partial<HttpEngineOption
   return {
     handleConnection(socket, initialBytes, ctx) {
       try {
-        socket.allowHalfOpen = true;
+        // HTTP/1.1: a half-closed client still gets its answers. HTTP/2 has no half-close: a FIN ends the session.
+        socket.allowHalfOpen = ctx.protocol === 'http1';
         if (ctx.protocol === 'http2') h2.handle(socket, initialBytes, ctx);
         else h1.handle(socket, initialBytes, ctx);
       } catch (err) {

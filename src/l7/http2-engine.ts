@@ -32,6 +32,11 @@ interface SessionState {
 
 function noop(): void {}
 
+// `sendDate: false` (honoured by Node's respond(), absent from its types): the upstream's Date, or none, passes as is.
+const END_STREAM = { endStream: true, sendDate: false } as http2.ServerStreamResponseOptions;
+const WITH_TRAILERS = { waitForTrailers: true, sendDate: false } as http2.ServerStreamResponseOptions;
+const PLAIN = { sendDate: false } as http2.ServerStreamResponseOptions;
+
 /** gRPC status for a local reply (the names are in the gRPC status code table). */
 const GRPC_STATUS: Readonly<Record<LocalReplyReason, number>> = {
   'no-route': 12, // UNIMPLEMENTED
@@ -78,7 +83,7 @@ class Http2Responder implements DownstreamResponder {
     }
     try {
       // A bodyless upstream response (gRPC trailers-only, 204, HEAD) stays one HEADERS frame with END_STREAM.
-      s.respond(headersObject(headers, { ':status': statusCode }), bodyless ? { endStream: true } : { waitForTrailers: true });
+      s.respond(headersObject(headers, { ':status': statusCode }), bodyless ? END_STREAM : WITH_TRAILERS);
     } catch {
       return false;
     }
@@ -128,16 +133,19 @@ class Http2Responder implements DownstreamResponder {
             'grpc-message': encodeURIComponent(body.trim()),
             'x-remora-error': reason,
           },
-          { endStream: true },
+          END_STREAM,
         );
         return;
       }
-      s.respond({
-        ':status': status,
-        'content-type': 'text/plain; charset=utf-8',
-        'content-length': Buffer.byteLength(body),
-        'x-remora-error': reason,
-      });
+      s.respond(
+        {
+          ':status': status,
+          'content-type': 'text/plain; charset=utf-8',
+          'content-length': Buffer.byteLength(body),
+          'x-remora-error': reason,
+        },
+        PLAIN,
+      );
       s.end(body);
     } catch {
       resetStream(s, NGHTTP2_INTERNAL_ERROR);
@@ -156,7 +164,7 @@ class Http2Responder implements DownstreamResponder {
       return;
     }
     try {
-      s.respond(headersObject(toH2Headers(headers), { ':status': statusCode }));
+      s.respond(headersObject(toH2Headers(headers), { ':status': statusCode }), PLAIN);
     } catch {
       upstream.destroy();
       resetStream(s, NGHTTP2_INTERNAL_ERROR);

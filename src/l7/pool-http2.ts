@@ -97,6 +97,7 @@ export function flattenIncoming(h: http2.IncomingHttpHeaders): string[] {
 
 class Entry {
   readonly session: http2.ClientHttp2Session;
+  readonly socket: Socket;
   ready = false;
   draining = false;
   active = 0;
@@ -104,8 +105,18 @@ class Entry {
   opened = 0;
   idleTimer: NodeJS.Timeout | undefined;
 
-  constructor(session: http2.ClientHttp2Session) {
+  constructor(session: http2.ClientHttp2Session, socket: Socket) {
     this.session = session;
+    this.socket = socket;
+  }
+
+  /**
+   * Tear the session down with its socket. Node's destroy() of a session that is already closing (it got GOAWAY)
+   * only half-closes the socket and waits for the peer, which may never come.
+   */
+  retire(): void {
+    this.session.destroy();
+    this.socket.destroy();
   }
 
   get maxStreams(): number {
@@ -251,14 +262,15 @@ export class Http2Pool {
     for (const a of this.#queue.splice(0)) a.fail(failure('connect-failure', new Error('pool closed')));
     for (const e of this.#entries) {
       e.draining = true;
-      if (!e.session.closed) e.session.close();
+      if (e.active === 0) e.retire();
+      else if (!e.session.closed) e.session.close();
     }
     this.#checkEmpty();
   }
 
   destroy(): void {
     this.close();
-    for (const e of [...this.#entries]) e.session.destroy();
+    for (const e of [...this.#entries]) e.retire();
   }
 
   #pickEntry(): Entry | undefined {
@@ -289,6 +301,12 @@ export class Http2Pool {
         this.#checkEmpty();
         return;
       }
+      if (this.#closed) {
+        this.#connecting--;
+        socket.destroy();
+        this.#checkEmpty();
+        return;
+      }
       this.#attach(socket);
     };
     let p: Promise<Socket>;
@@ -306,13 +324,15 @@ export class Http2Pool {
 
   #attach(socket: Socket): void {
     const authority = this.target.address.includes(':') ? `[${this.target.address}]:${this.target.port}` : `${this.target.address}:${this.target.port}`;
+    // HTTP/2 has no half-close: a FIN from the server must close the connection (and the session with it).
+    socket.allowHalfOpen = false;
     const session = http2.connect(`http://${authority}`, {
       createConnection: () => socket,
       maxSessionMemory: this.#options.maxSessionMemoryMb,
       maxHeaderListPairs: this.#options.maxHeaderListPairs,
       settings: { enablePush: false },
     });
-    const e = new Entry(session);
+    const e = new Entry(session, socket);
     this.#entries.add(e);
     session.on('error', noop);
     session.once('connect', () => {
@@ -324,9 +344,9 @@ export class Http2Pool {
     session.on('goaway', () => {
       e.draining = true;
       this.#stats.increment('pool.http2.goaway');
-      if (e.active === 0) session.close();
+      if (e.active === 0) e.retire();
       // Requests still waiting need another session.
-      if (this.#queue.length > 0 && this.#connecting === 0 && this.sessions - 1 < this.#options.maxSessions) this.#open();
+      if (this.#queue.length > 0 && this.#connecting === 0 && !this.#closed) this.#open();
     });
     session.once('close', () => {
       if (!e.ready) this.#connecting--;
@@ -334,7 +354,7 @@ export class Http2Pool {
       if (e.idleTimer !== undefined) clearTimeout(e.idleTimer);
       if (!e.ready) {
         for (const a of this.#queue.splice(0)) a.fail(failure('connect-failure', new Error('upstream session closed during setup')));
-      } else if (this.#queue.length > 0 && !this.#closed) {
+      } else if (this.#queue.length > 0 && !this.#closed && this.#connecting === 0) {
         this.#open();
       }
       this.#checkEmpty();
@@ -446,7 +466,9 @@ export class Http2Pool {
       return;
     }
     if (e.draining || this.#closed) {
-      if (!e.session.closed) e.session.close();
+      // Node's session.close() leaves a session that got GOAWAY open after its last stream: destroy it (nothing is
+      // in flight any more).
+      e.retire();
       return;
     }
     if (this.#queue.length > 0) {
@@ -458,7 +480,7 @@ export class Http2Pool {
       if (e.active === 0) {
         this.#stats.increment('pool.http2.idle_retired');
         e.draining = true;
-        e.session.close();
+        e.retire();
       }
     }, this.#options.idleTimeoutMs);
     e.idleTimer.unref();

@@ -43,6 +43,9 @@ describe('HTTP/2 passthrough to an h2c backend', () => {
   let refusals = 0;
   let cancelled = 0;
   let pausedWritten = 0;
+  let uploadEnded = 0;
+  let uploadAborted = 0;
+  let sessions = 0;
 
   before(async () => {
     backend = http2.createServer();
@@ -61,6 +64,27 @@ describe('HTTP/2 passthrough to an h2c backend', () => {
         stream.respond({ ':status': 200 });
         stream.write('partial');
         setTimeout(() => resetStream(stream, NGHTTP2_ENHANCE_YOUR_CALM), 50);
+        return;
+      }
+      if (path === '/upload-hold') {
+        stream.on('end', () => {
+          // Node also ends the readable side of a reset stream: only an end without an error code is END_STREAM.
+          if (stream.rstCode === undefined || stream.rstCode === 0) uploadEnded++;
+        });
+        stream.on('aborted', () => {
+          uploadAborted++;
+        });
+        return;
+      }
+      if (path === '/goaway') {
+        stream.respond({ ':status': 200 });
+        stream.end('bye');
+        stream.session?.goaway(0, stream.id ?? 0);
+        return;
+      }
+      if (path === '/delayed') {
+        stream.respond({ ':status': 200 });
+        setTimeout(() => stream.end('late'), 150);
         return;
       }
       if (path === '/slow') {
@@ -94,6 +118,9 @@ describe('HTTP/2 passthrough to an h2c backend', () => {
         stream.on('wantTrailers', () => stream.sendTrailers({ 'x-trailer': 'done', 'x-body-length': String(body.length) }));
         stream.end(`${headers[':method']} ${path} ${body.length}\n`);
       });
+    });
+    backend.on('session', () => {
+      sessions++;
     });
     port = await listen(backend as unknown as import('node:net').Server);
     proxy = await startProxy({ address: '127.0.0.1', port });
@@ -170,6 +197,34 @@ describe('HTTP/2 passthrough to an h2c backend', () => {
     client.close();
   });
 
+  test('a client reset during an upload reaches the upstream as a reset, never as a complete body', async () => {
+    const client = http2.connect(`http://127.0.0.1:${proxy.port}`);
+    client.on('error', () => {});
+    const req = client.request({ ':path': '/upload-hold', ':method': 'POST' });
+    req.on('error', () => {});
+    req.write(Buffer.alloc(10_000, 0x75));
+    for (let i = 0; i < 100 && !seen.some((x) => x.path === '/upload-hold'); i++) await sleep(10);
+    await sleep(50);
+    resetStream(req, NGHTTP2_CANCEL);
+    for (let i = 0; i < 100 && uploadAborted === 0; i++) await sleep(10);
+    assert.equal(uploadAborted, 1);
+    assert.equal(uploadEnded, 0);
+    client.close();
+  });
+
+  test('an upstream GOAWAY: the next request opens a new session', async () => {
+    const client = http2.connect(`http://127.0.0.1:${proxy.port}`);
+    client.on('error', () => {});
+    const a = await h2Request(client, { ':path': '/goaway' });
+    assert.equal(a.body.toString(), 'bye');
+    const before = sessions;
+    await sleep(50);
+    const b = await h2Request(client, { ':path': '/after-goaway' });
+    assert.equal(b.headers[':status'], 200);
+    assert.equal(sessions, before + 1);
+    client.close();
+  });
+
   test('flow control: a client that does not read holds the upstream back (bounded buffering)', async () => {
     pausedWritten = 0;
     const client = http2.connect(`http://127.0.0.1:${proxy.port}`);
@@ -196,13 +251,17 @@ describe('HTTP/2 passthrough to an h2c backend', () => {
     const client = http2.connect(`http://127.0.0.1:${p2.port}`);
     client.on('error', () => {});
     const goaway = once(client, 'goaway');
-    const req = client.request({ ':path': '/slow' });
-    req.on('error', () => {});
-    await once(req, 'response');
-    const shut = p2.engine.shutdown(300);
+    const inflight = h2Request(client, { ':path': '/delayed' });
+    await sleep(50);
+    const shut = p2.engine.shutdown(5_000);
     await goaway;
+    const r = await inflight;
+    assert.equal(r.headers[':status'], 200);
+    assert.equal(r.body.toString(), 'late');
+    assert.equal(r.rstCode, 0);
+    client.close();
     await shut;
-    client.destroy();
+    assert.equal(p2.engine.activeConnections, 0);
     await p2.close();
   });
 });

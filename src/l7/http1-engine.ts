@@ -71,6 +71,8 @@ class Http1Responder implements DownstreamResponder {
   constructor(res: ServerResponse, engine: Http1Engine) {
     this.#res = res;
     this.#engine = engine;
+    // A write racing a closed connection must never become an unhandled 'error'.
+    res.on('error', noop);
   }
 
   get headersSent(): boolean {
@@ -250,6 +252,7 @@ export class Http1Engine {
       return;
     }
     res.sendDate = false;
+    req.on('error', noop);
     state.inflight++;
     let counted = true;
     const done = (): void => {

@@ -13,6 +13,7 @@ import {
   type UpstreamCluster,
 } from '../../../src/l7/http-engine.js';
 import { backoffMs, shouldRetry } from '../../../src/l7/retry-policy.js';
+import { DEFAULT_POOL_OPTIONS } from '../../../src/l7/upstream-pool.js';
 import { listen, rawExchange, run, sleep, startProxy, type ProxyUnderTest } from './harness.js';
 
 /** The real retry policy (src/l7/retry-policy.ts) behind the engine's RetryDecider interface. */
@@ -298,5 +299,32 @@ describe('routed requests with stand-in policies', () => {
       assert.equal(p.stats.get('http.downstream_aborts'), 1);
       assert.equal(p.engine.activeConnections, 0);
     });
+  });
+});
+
+describe('connect timeout', () => {
+  test('a connector that does not finish in time: 503 upstream-connect-failure, the attempt is aborted', async () => {
+    let aborted = 0;
+    const p = await startProxy(
+      { address: '127.0.0.1', port: 1 },
+      {
+        connect: (_target, signal) =>
+          new Promise((_resolve, reject) => {
+            signal.addEventListener('abort', () => {
+              aborted++;
+              reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+            });
+          }),
+      },
+      { pools: { ...DEFAULT_POOL_OPTIONS, http1: { ...DEFAULT_POOL_OPTIONS.http1, connectTimeoutMs: 100 } } },
+    );
+    try {
+      const r = await run('curl', ['-sS', '-i', `http://127.0.0.1:${p.port}/x`]);
+      assert.match(r.stdout, /^HTTP\/1\.1 503 Service Unavailable\r\n[\s\S]*x-remora-error: upstream-connect-failure\r\n/);
+      assert.equal(aborted, 1);
+      assert.equal(p.stats.get('pool.http1.connect_failure'), 1);
+    } finally {
+      await p.close();
+    }
   });
 });

@@ -313,3 +313,41 @@ describe('HTTP/1.1 local replies', () => {
     }
   });
 });
+
+describe('HTTP/1.1 shutdown', () => {
+  test('idle connections close at once; a request in flight completes with Connection: close; nothing is left', async () => {
+    const backend = http.createServer((req, res) => {
+      req.resume();
+      setTimeout(() => res.end(`late ${req.url}\n`), 150);
+    });
+    const port = await listen(backend);
+    const proxy = await startProxy({ address: '127.0.0.1', port });
+    try {
+      const idle = net.connect(proxy.port, '127.0.0.1');
+      idle.on('error', () => {});
+      await once(idle, 'connect');
+      idle.write('GET /idle HTTP/1.1\r\nHost: h\r\n\r\n');
+      await readUntil(idle, (t) => t.includes('late /idle\n'));
+      const busy = net.connect(proxy.port, '127.0.0.1');
+      busy.on('error', () => {});
+      await once(busy, 'connect');
+      busy.write('GET /busy HTTP/1.1\r\nHost: h\r\n\r\n');
+      await new Promise((r) => setTimeout(r, 50));
+      const idleClosed = once(idle, 'end');
+      const answer = readUntil(busy, (t) => t.includes('late /busy\n'));
+      const shut = proxy.engine.shutdown(5_000);
+      await idleClosed;
+      const text = await answer;
+      assert.match(text, /\r\nConnection: close\r\n/i);
+      busy.end();
+      idle.end();
+      await shut;
+      assert.equal(proxy.engine.activeConnections, 0);
+      assert.deepEqual(proxy.engine.poolSnapshot(), { http1Pools: 0, http1Connections: 0, http1Idle: 0, http2Pools: 0, http2Sessions: 0 });
+    } finally {
+      await proxy.close();
+      backend.closeAllConnections();
+      backend.close();
+    }
+  });
+});

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -157,6 +158,38 @@ describe('CONNECT through the engine', () => {
     assert.ok(Buffer.concat(tail).toString().endsWith('<echo-bye>'));
     assert.equal(echoSawEnd, 1);
     s.destroy();
+  });
+
+  test('HTTP/2 CONNECT is carried as an HTTP/1.1 CONNECT upstream and bridged to the stream', async () => {
+    // h2 prior knowledge to the proxy, whose original destination speaks HTTP/1.1: a routed service would do the
+    // same; passthrough keeps the downstream protocol, so route through a cluster pinned to http1.
+    const { PASSTHROUGH_DECISION } = await import('../../../src/l7/http-engine.js');
+    const port = (backend.address() as net.AddressInfo).port;
+    const p2 = await startProxy({ address: '127.0.0.1', port }, {
+      route: () => ({ ...PASSTHROUGH_DECISION, backend: { service: 'proxy', weight: 1 } }) as typeof PASSTHROUGH_DECISION,
+      cluster: () => ({ name: 'proxy', protocol: 'http1', pick: () => ({ address: '127.0.0.1', port }) }),
+    });
+    try {
+      const client = http2.connect(`http://127.0.0.1:${p2.port}`);
+      client.on('error', () => {});
+      const req = client.request({ ':method': 'CONNECT', ':authority': `127.0.0.1:${echoPort}` });
+      req.on('error', () => {});
+      const [headers] = (await once(req, 'response')) as [http2.IncomingHttpHeaders];
+      assert.equal(headers[':status'], 200);
+      req.write('over-h2');
+      const got = await new Promise<string>((resolve) => {
+        let all = '';
+        req.on('data', (d: Buffer) => {
+          all += d.toString();
+          if (all.includes('over-h2')) resolve(all);
+        });
+      });
+      assert.equal(got, 'over-h2');
+      req.close();
+      client.close();
+    } finally {
+      await p2.close();
+    }
   });
 
   test('a refused CONNECT is relayed and the connection closed', async () => {

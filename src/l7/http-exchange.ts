@@ -200,6 +200,17 @@ export class Exchange {
   }
 
   start(): void {
+    try {
+      this.#start();
+    } catch (err) {
+      // A policy or a bug threw: this request fails, the process and the connection's other requests do not.
+      this.#core.stats.increment('errors.REMORA_ERR_INTERNAL');
+      this.#req.log.error({ err, code: 'REMORA_ERR_INTERNAL' }, 'request handling failed');
+      if (!this.#done) this.#reply('upstream-reset', err);
+    }
+  }
+
+  #start(): void {
     const core = this.#core;
     const req = this.#req;
     core.stats.increment('http.requests');
@@ -263,7 +274,7 @@ export class Exchange {
       return { name: PASSTHROUGH_SERVICE, protocol: this.#protocolFor(downstreamProto), cluster: undefined };
     }
     const lookup = this.#core.deps.cluster;
-    const cluster = lookup === undefined ? undefined : lookup(d.backend, this.#head);
+    const cluster = lookup === undefined ? undefined : lookup(d.backend, this.#head); // a throw is caught by start()
     if (cluster === undefined) return undefined;
     const p = cluster.protocol === 'downstream' ? downstreamProto : cluster.protocol;
     return { name: cluster.name, protocol: this.#protocolFor(p), cluster };

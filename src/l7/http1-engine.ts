@@ -27,6 +27,17 @@ interface ConnState {
 
 function noop(): void {}
 
+/** Run a request handler so that a throw destroys that connection only. */
+function guard<T extends unknown[]>(fn: (req: IncomingMessage, ...rest: T) => void): (req: IncomingMessage, ...rest: T) => void {
+  return (req, ...rest) => {
+    try {
+      fn(req, ...rest);
+    } catch {
+      req.socket.destroy();
+    }
+  };
+}
+
 /** llhttp error codes that mean the message framing is ambiguous or broken (possible smuggling). */
 const SMUGGLING_CODES = new Set([
   'HPE_INVALID_TRANSFER_ENCODING',
@@ -189,11 +200,13 @@ export class Http1Engine {
     // Let half-closed clients get their answers (RFC 9112 §9.6); Node's default aborts them.
     (server as unknown as { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     server.maxHeadersCount = 0;
-    server.on('request', this.#onRequest);
-    server.on('checkContinue', this.#onRequest); // forward the expectation; the upstream's 100 is relayed
-    server.on('checkExpectation', this.#onRequest);
-    server.on('upgrade', this.#onRawRequest);
-    server.on('connect', this.#onRawRequest);
+    const onRequest = guard(this.#onRequest);
+    const onRaw = guard(this.#onRawRequest);
+    server.on('request', onRequest);
+    server.on('checkContinue', onRequest); // forward the expectation; the upstream's 100 is relayed
+    server.on('checkExpectation', onRequest);
+    server.on('upgrade', onRaw);
+    server.on('connect', onRaw);
     server.on('clientError', this.#onClientError);
     this.#server = server;
   }

@@ -206,7 +206,14 @@ export class Http2Engine {
       },
     });
     server.on('session', this.#onSession);
-    server.on('stream', this.#onStream);
+    server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, raw?: string[]) => {
+      try {
+        this.#onStream(stream, headers, flags, raw);
+      } catch {
+        // a throw fails this stream only
+        resetStream(stream, NGHTTP2_INTERNAL_ERROR);
+      }
+    });
     server.on('sessionError', noop);
     this.#server = server;
   }

@@ -226,6 +226,31 @@ describe('routed requests with stand-in policies', () => {
     );
   });
 
+  test('a policy that throws fails that request only', async () => {
+    await withProxy(
+      {
+        route: (h) => {
+          if (h.path === '/route-throws') throw new Error('router bug');
+          return decision();
+        },
+        cluster: (_b, h) => {
+          if (h.path === '/cluster-throws') throw new Error('registry bug');
+          return cluster([ep(good.port)]);
+        },
+      },
+      async (p) => {
+        const r = await rawExchange(
+          p.port,
+          'GET /route-throws HTTP/1.1\r\nHost: h\r\n\r\nGET /cluster-throws HTTP/1.1\r\nHost: h\r\n\r\nGET /fine HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n',
+        );
+        assert.match(r.text, /^HTTP\/1\.1 404 Not Found\r\n[\s\S]*x-remora-error: no-route\r\n/);
+        assert.match(r.text, /HTTP\/1\.1 502 Bad Gateway\r\n[\s\S]*x-remora-error: upstream-reset\r\n/);
+        assert.match(r.text, /HTTP\/1\.1 200 OK\r\n[\s\S]*ok GET \/fine \n/);
+        assert.equal(p.stats.get('errors.REMORA_ERR_INTERNAL'), 1);
+      },
+    );
+  });
+
   test('request and response header mutations', async () => {
     good.hits.length = 0;
     await withProxy(

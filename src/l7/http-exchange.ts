@@ -16,6 +16,7 @@
 import { performance } from 'node:perf_hooks';
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
+import { errorCodeOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { AttemptOutcome, HeaderList, LocalReply, LocalReplyReason, RequestHead, RouteDecision } from './l7-contract.js';
 import {
@@ -459,6 +460,8 @@ export class Exchange {
       this.#runAttempt(true, a.endpoint);
       return;
     }
+    // Counted by code like every per-connection error: ECONNREFUSED, REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT, ECONNRESET...
+    this.#core.stats.increment(`errors.${f.kind === 'protocol-error' ? 'REMORA_ERR_UPSTREAM_RESET' : errorCodeOf(f.error)}`);
     const outcome: AttemptOutcome =
       f.kind === 'connect-failure' ? { kind: 'connect-failure' } : { kind: 'reset', bytesSent: f.requestSent && !f.refused };
     this.#report(a, outcome);

@@ -10,6 +10,7 @@
 // - `fresh` requests (the retry of a request that failed on a reused connection) never take an idle connection:
 //   they open a new one, or take a connection handed over directly by an exchange that just finished on it.
 import type { Socket } from 'node:net';
+import { RemoraError } from '../core/errors.js';
 import { Http1Connection, type Http1ConnectionOwner } from './pool-http1-connection.js';
 import type {
   AttemptControl,
@@ -247,7 +248,7 @@ export class Http1Pool implements Http1ConnectionOwner {
     this.#stats.increment('pool.http1.connect');
     const ac = new AbortController();
     const timer = setTimeout(() => {
-      ac.abort(Object.assign(new Error(`connect timeout after ${this.#options.connectTimeoutMs} ms`), { code: 'ETIMEDOUT' }));
+      ac.abort(new RemoraError('REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT', `connect timeout after ${this.#options.connectTimeoutMs} ms`));
     }, this.#options.connectTimeoutMs);
     let done = false;
     const settle = (err: Error | undefined, socket: Socket | undefined): void => {

@@ -11,6 +11,7 @@
 // `refused: true`: it was not processed and can be sent again whatever its method.
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
+import { RemoraError } from '../core/errors.js';
 import type { BodySink } from './http-request-body.js';
 import { resetStream } from './http2-reset.js';
 import type {
@@ -283,7 +284,7 @@ export class Http2Pool {
     this.#stats.increment('pool.http2.connect');
     const ac = new AbortController();
     const timer = setTimeout(() => {
-      ac.abort(Object.assign(new Error(`connect timeout after ${this.#options.connectTimeoutMs} ms`), { code: 'ETIMEDOUT' }));
+      ac.abort(new RemoraError('REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT', `connect timeout after ${this.#options.connectTimeoutMs} ms`));
     }, this.#options.connectTimeoutMs);
     let done = false;
     const settle = (err: Error | undefined, socket: Socket | undefined): void => {

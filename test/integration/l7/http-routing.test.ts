@@ -348,6 +348,7 @@ describe('connect timeout', () => {
       assert.match(r.stdout, /^HTTP\/1\.1 503 Service Unavailable\r\n[\s\S]*x-remora-error: upstream-connect-failure\r\n/);
       assert.equal(aborted, 1);
       assert.equal(p.stats.get('pool.http1.connect_failure'), 1);
+      assert.equal(p.stats.get('errors.REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT'), 1);
     } finally {
       await p.close();
     }

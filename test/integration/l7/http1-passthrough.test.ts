@@ -308,6 +308,7 @@ describe('HTTP/1.1 local replies', () => {
       assert.match(r.stdout, /^HTTP\/1\.1 503 Service Unavailable\r\n/);
       assert.match(r.stdout, /\r\nx-remora-error: upstream-connect-failure\r\n/);
       assert.equal(proxy.stats.get('http.local_replies.upstream-connect-failure'), 1);
+      assert.equal(proxy.stats.get('errors.ECONNREFUSED'), 1);
     } finally {
       await proxy.close();
     }

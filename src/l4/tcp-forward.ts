@@ -23,13 +23,32 @@ export interface TcpForwardOptions {
   readonly counters: ListenerCounters;
   /** Called once, after both sockets have closed. */
   readonly onEnd: (forward: TcpForward) => void;
+  /**
+   * Bytes already read from the downstream (by protocol detection), written to the upstream before anything else.
+   * Counted like forwarded bytes.
+   */
+  readonly head?: Buffer | undefined;
+  /** The downstream's FIN was already read (detection ended on it): the upstream is ended after `head`. */
+  readonly downstreamEnded?: boolean;
+  /** The upstream is already connected (the dialer waited for it); its errors are then resets, not connect failures. */
+  readonly upstreamConnected?: boolean;
 }
 
-/** Reset a socket (RST) unless it is already gone; a socket still connecting is simply destroyed. */
+/**
+ * Reset a socket (RST) unless it is already gone; a socket still connecting is simply destroyed, and so is a TLS
+ * socket (TLS origination), whose handle cannot be reset (it is closed without close_notify: still an abort to TLS).
+ */
 function reset(socket: Socket): void {
   if (socket.destroyed) return;
-  if (socket.connecting) socket.destroy();
-  else socket.resetAndDestroy();
+  if (socket.connecting) {
+    socket.destroy();
+    return;
+  }
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
 }
 
 export class TcpForward {
@@ -74,6 +93,28 @@ export class TcpForward {
       downstream.setTimeout(opts.idleTimeoutMs);
       downstream.on('timeout', this.#onIdle);
     }
+    if (opts.upstreamConnected === true) this.#upConnected = true;
+    if (opts.head !== undefined || opts.downstreamEnded === true) this.#takeOver(opts.head, opts.downstreamEnded === true);
+  }
+
+  /**
+   * After detection: both sockets may have been paused (explicitly, so 'data' listeners alone do not restart them),
+   * and either may already have emitted 'end'. The head goes first; the downstream resumes unless the upstream's
+   * buffer is already full ('drain' resumes it).
+   */
+  #takeOver(head: Buffer | undefined, downEndedSeen: boolean): void {
+    // A paused socket still emits 'end' when nothing is buffered: it may have ended while nobody listened.
+    const downEnded = downEndedSeen || this.#down.readableEnded;
+    if (this.#up.readableEnded) this.#down.end();
+    let room = true;
+    if (head !== undefined && head.length > 0) {
+      this.#bytesDownToUp += head.length;
+      this.#counters.downstreamToUpstream += head.length;
+      room = this.#up.write(head);
+    }
+    if (downEnded) this.#up.end();
+    else if (room) this.#down.resume();
+    this.#up.resume();
   }
 
   get bytesDownstreamToUpstream(): number { return this.#bytesDownToUp; }

@@ -53,6 +53,11 @@ export const proxyOptionSpecs = {
     help: 'close a forwarded connection after this long with no bytes either way (0 = never)',
     defaultValue: 3_600_000, defaultText: '1h', parse: v.duration(0, 7 * 24 * 3_600_000),
   }),
+  detectTimeout: spec({
+    key: 'detect_timeout', flag: 'detect-timeout', env: 'REMORA_DETECT_TIMEOUT', valueName: 'DURATION',
+    help: 'protocol detection deadline: a connection still undecided then (client and server silent) continues as opaque TCP, never closed',
+    defaultValue: 5_000, defaultText: '5s', parse: v.duration(1, 3_600_000),
+  }),
   drainTimeout: spec({
     key: 'drain_timeout', flag: 'drain-timeout', env: 'REMORA_DRAIN_TIMEOUT', valueName: 'DURATION',
     help: 'on SIGTERM, how long open connections may finish before they are closed',

@@ -31,6 +31,11 @@ export const DEFAULT_DNS_REFRESH_MAX_MS = 300_000;
 export const DEFAULT_RESOLVER_TIMEOUT_MS = 2_000;
 /** Sections parsed by someone else; left alone here. */
 export const OTHER_SECTIONS: readonly string[] = ['proxy', 'init'];
+/**
+ * Kinds of named sections parsed by someone else: `[route NAME]` and `[traffic-policy SERVICE]` belong to the L7
+ * parsers (src/l7/route-config.ts, traffic-policy-config.ts), which report their own issues.
+ */
+export const OTHER_SECTION_KINDS: readonly string[] = ['route', 'traffic-policy'];
 
 /** A virtual address (VIP) of a service: connections whose original destination is exactly this address:port. */
 export interface ServiceAddress {
@@ -138,6 +143,8 @@ export type ServiceRegistryResult =
 export interface ServiceRegistryParseOptions {
   /** Section names owned by other parsers (default OTHER_SECTIONS: proxy, init). */
   readonly otherSections?: readonly string[];
+  /** Kinds of named sections (`[KIND NAME]`) owned by other parsers (default OTHER_SECTION_KINDS: route, traffic-policy). */
+  readonly otherSectionKinds?: readonly string[];
   /** Optional I/O check for tls_*_file keys; without it file names are only checked for syntax. */
   readonly checkFile?: (path: string) => boolean;
 }
@@ -446,6 +453,7 @@ function readService(r: SectionReader, name: string, checkFile: ((p: string) => 
 export function parseServiceRegistry(doc: IniDocument, opts: ServiceRegistryParseOptions = {}): ServiceRegistryResult {
   const issues: ConfigIssue[] = [];
   const other = opts.otherSections ?? OTHER_SECTIONS;
+  const otherKinds = opts.otherSectionKinds ?? OTHER_SECTION_KINDS;
   const seen = new Set<string>();
   const services: ServiceSpec[] = [];
   let registry = DEFAULT_REGISTRY_OPTIONS;
@@ -459,6 +467,7 @@ export function parseServiceRegistry(doc: IniDocument, opts: ServiceRegistryPars
     seen.add(section.name);
     const [kind = '', ...rest] = section.name.split(' ');
     const rest1 = rest.join(' ');
+    if (rest1 !== '' && otherKinds.includes(kind)) continue;
     if (kind === 'registry') {
       if (rest1 !== '') {
         issues.push(sectionIssue(doc, section, '[registry] (it takes no name)'));
@@ -469,7 +478,8 @@ export function parseServiceRegistry(doc: IniDocument, opts: ServiceRegistryPars
     }
     if (kind !== 'service') {
       const known = [...other.map((o) => `[${o}]`), '[registry]', '[service NAME]'].join(', ');
-      issues.push(sectionIssue(doc, section, `a known section (${known})`));
+      const more = otherKinds.length === 0 ? '' : ` or ${otherKinds.map((k) => `[${k} NAME]`).join(', ')}`;
+      issues.push(sectionIssue(doc, section, `a known section (${known})${more}`));
       continue;
     }
     if (!SERVICE_NAME_RE.test(rest1)) {

@@ -41,6 +41,41 @@ export interface ListenerStatsJson {
   readonly idleTimeouts: number;
 }
 
+/** One endpoint of a service, as /stats shows it. */
+export interface EndpointStatsJson {
+  readonly endpoint: string;
+  readonly weight: number;
+  readonly activeConnections: number;
+  /** Active health (true when active checks are off). */
+  readonly healthy: boolean;
+  /** Passively ejected (consecutive connect failures). */
+  readonly ejected: boolean;
+  /** In the current picker: a member, healthy and not ejected. */
+  readonly inRotation: boolean;
+  readonly consecutiveFailures: number;
+  readonly totalEjections: number;
+}
+
+/** One [service NAME], as /stats shows it. */
+export interface ServiceStatsJson {
+  readonly protocol: string;
+  readonly discovery: string;
+  /** undefined for discovery = original-dst. */
+  readonly balancer: string | undefined;
+  readonly tlsOrigination: boolean;
+  /** Connect attempts that failed (each retried or not). */
+  readonly connectFailures: number;
+  readonly ejections: number;
+  readonly endpoints: readonly EndpointStatsJson[];
+  readonly dns?: {
+    readonly name: string;
+    readonly type: string;
+    readonly lastSuccessAt: number | undefined;
+    readonly consecutiveFailures: number;
+    readonly lastError: string | undefined;
+  };
+}
+
 /** The body of GET /stats (test/netns/remora-process.ts ProxyStats is a subset of it). */
 export interface ProxyStatsJson {
   readonly state: string;
@@ -53,8 +88,14 @@ export interface ProxyStatsJson {
   /** The system error codes behind counted failures (ECONNREFUSED, ECONNRESET, EPIPE, ...). */
   readonly errorCauses: Readonly<Record<string, number>>;
   readonly listeners: Readonly<Record<string, ListenerStatsJson>>;
-  /** Protocol-detection outcomes ("http1", "tls", "opaque", ...), filled in once sniffing exists. */
+  /**
+   * Protocol-detection outcomes: "tls", "http1", "http2", "opaque:<reason>" (unrecognized, server-first, timeout,
+   * eof, too-large, tls-malformed), and "declared:<protocol>" for connections whose port or service declares the
+   * protocol (no detection).
+   */
   readonly sniff: Readonly<Record<string, number>>;
+  /** Per [service NAME]: endpoints with load and health (absent when the proxy has no services). */
+  readonly services?: Readonly<Record<string, ServiceStatsJson>>;
 }
 
 function sortedObject(m: ReadonlyMap<string, number>): Record<string, number> {

@@ -14,7 +14,11 @@ import { Stats, type ProxyStatsJson } from '../core/stats.js';
 import { CaptureListener } from '../interceptor/capture-listener.js';
 import { createOriginalDstReader, type OriginalDstReader } from '../interceptor/original-dst.js';
 import { ConnectionHandler, ConnectionTracker } from './connection-handler.js';
+import type { HttpHandoff } from './proxied-connection.js';
+import { loadServiceConfig, type ProxyServiceConfig } from './proxy-config.js';
 import { INBOUND_SOURCE_V6, type Direction } from './route.js';
+import { ServiceRouter } from './service-route.js';
+import { Services } from './services.js';
 
 export type ProxyOptions = OptionValues<typeof proxyOptionSpecs>;
 
@@ -26,6 +30,13 @@ export interface ProxyContext {
   readonly readOriginalDst?: OriginalDstReader;
   /** Install SIGTERM/SIGINT handlers (default true). */
   readonly handleSignals?: boolean;
+  /** Services, read from `document` when absent (tests may pass them). */
+  readonly services?: ProxyServiceConfig;
+  /**
+   * Where connections detected (or declared) as HTTP/1 or HTTP/2 go, per listener: the L7 engine's hook. Until one is
+   * set, HTTP is forwarded as opaque TCP (through the service's balancer, per connection).
+   */
+  readonly httpHandlers?: Partial<Record<Direction, HttpHandoff>>;
 }
 
 export interface Proxy {
@@ -81,7 +92,17 @@ function loopbackHasInboundV6Source(): boolean {
 export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Promise<Proxy> {
   const { log } = ctx;
   checkIdentity(options);
+  // Every problem in the file is reported before anything starts (REMORA_ERR_CONFIG_INVALID, exit code 2).
+  const serviceConfig = ctx.services ?? loadServiceConfig(ctx.document);
   const readOriginalDst = ctx.readOriginalDst ?? createOriginalDstReader();
+  const services = new Services(serviceConfig.registry, { log, connectTimeoutMs: options.connectTimeout, tls: serviceConfig.tls });
+  for (const s of serviceConfig.registry.services) {
+    if (s.tls !== undefined && !s.tls.verify) {
+      log.warn({ service: s.name, source: s.source },
+        'tls_insecure_skip_verify = true: the upstream certificate of this service is NOT verified (anyone on the path can impersonate it)');
+    }
+  }
+  const router = new ServiceRouter(services, { inboundDelivery: options.inboundDelivery });
 
   let state: ProxyState = 'starting';
   const stats = new Stats();
@@ -91,8 +112,10 @@ export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Prom
 
   const admin = new AdminServer({
     host: options.adminAddress.host, port: options.adminAddress.port, log,
-    state: () => state, stats: () => stats.snapshot(state),
+    state: () => state, stats: () => snapshot(),
   });
+  const snapshot = (): ProxyStatsJson => (serviceConfig.registry.services.length === 0
+    ? stats.snapshot(state) : { ...stats.snapshot(state), services: services.status() });
 
   const selfPorts = [options.outboundPort, options.inboundPort];
   const listeners = (['outbound', 'inbound'] as const).map((direction: Direction) => new CaptureListener({
@@ -104,8 +127,8 @@ export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Prom
     log,
     handlers: new ConnectionHandler({
       direction, listener: direction, counters: stats.listener(direction), stats, tracker,
-      route: { inboundDelivery: options.inboundDelivery },
-      connectTimeoutMs: options.connectTimeout, idleTimeoutMs: options.idleTimeout, log, nextId,
+      router, connectTimeoutMs: options.connectTimeout, idleTimeoutMs: options.idleTimeout,
+      detectTimeoutMs: options.detectTimeout, httpHandler: ctx.httpHandlers?.[direction], log, nextId,
     }),
   }));
 
@@ -116,8 +139,10 @@ export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Prom
   } catch (err) {
     for (const l of listeners) l.close();
     await admin.close();
+    services.close();
     throw err;
   }
+  services.start();
 
   for (const l of listeners) {
     const c = stats.listener(l.name);
@@ -163,9 +188,10 @@ export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Prom
         if (tracker.size > 0) log.error({ connections: tracker.size }, 'connections did not close after being reset');
       }
       state = 'stopped';
+      services.close();
       await admin.close();
       removeSignalHandlers();
-      log.info({ stats: stats.snapshot(state) }, 'stopped');
+      log.info({ stats: snapshot() }, 'stopped');
       process.exitCode = 0;
       resolveStopped();
     })();
@@ -185,10 +211,12 @@ export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Prom
   }
 
   state = 'ready';
+  const reg = serviceConfig.registry;
   log.info({
     listeners: bound, admin: formatHostPort(options.adminAddress.host, options.adminAddress.port),
-    inboundDelivery: options.inboundDelivery, configFile: ctx.configFile,
+    inboundDelivery: options.inboundDelivery, configFile: ctx.configFile, detectTimeoutMs: options.detectTimeout,
+    services: reg.services.map((s) => s.name), registryMode: reg.registry.mode,
   }, 'remora proxy ready');
 
-  return { state: () => state, stats: () => stats.snapshot(state), shutdown, stopped };
+  return { state: () => state, stats: snapshot, shutdown, stopped };
 }

@@ -12,17 +12,12 @@ import {
   type RetryDecider,
   type UpstreamCluster,
 } from '../../../src/l7/http-engine.js';
-import { backoffMs, shouldRetry } from '../../../src/l7/retry-policy.js';
+import { createRetryDecider } from '../../../src/l7/retry-policy.js';
 import { DEFAULT_POOL_OPTIONS } from '../../../src/l7/upstream-pool.js';
 import { listen, rawExchange, run, sleep, startProxy, type ProxyUnderTest } from './harness.js';
 
-/** The real retry policy (src/l7/retry-policy.ts) behind the engine's RetryDecider interface. */
-const realRetry: RetryDecider = {
-  decide(policy, outcome, state) {
-    const v = shouldRetry(policy, state.attempts, outcome, state.method);
-    return v.retry ? { retry: true, backoffMs: backoffMs(policy, state.attempts, () => 0.5) } : { retry: false };
-  },
-};
+/** The real retry policy (src/l7/retry-policy.ts), typed as the engine's RetryDecider: the shapes must agree. */
+const realRetry: RetryDecider = createRetryDecider(() => 0.5);
 
 const RETRY: RetryPolicy = {
   maxAttempts: 3,

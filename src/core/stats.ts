@@ -76,6 +76,42 @@ export interface ServiceStatsJson {
   };
 }
 
+/** One service as the HTTP layer sees it (src/proxy/http-handoff.ts): request balancing, breaker, outlier detection. */
+export interface HttpServiceStatsJson {
+  /** 'downstream', 'http1' or 'http2' ([traffic-policy] upstream_protocol). */
+  readonly upstreamProtocol: string;
+  /** The request balancer; undefined for discovery = original-dst. */
+  readonly balancer: string | undefined;
+  readonly breaker: {
+    readonly active: Readonly<Record<string, number>>;
+    readonly overflow: Readonly<Record<string, number>>;
+    readonly retryBudgetOverflow: number;
+  };
+  readonly outlier: {
+    readonly ejected: number;
+    readonly ejections: Readonly<Record<string, number>>;
+    readonly ejectionsRefused: number;
+  };
+  readonly endpoints: readonly {
+    readonly endpoint: string;
+    readonly activeRequests: number;
+    readonly ejected: boolean;
+    readonly ejectionCount: number;
+    /** Slow start after an ejection: below 1 while the endpoint's share grows back. */
+    readonly weightFactor: number;
+  }[];
+}
+
+/** The HTTP engines' counters (names in docs/l7-engines.md) per listener, their pools, and the services. */
+export interface HttpStatsJson {
+  readonly outbound: Readonly<Record<string, number>>;
+  readonly inbound: Readonly<Record<string, number>>;
+  readonly pools: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /** 1 at startup, +1 for every route weight change through the admin API. */
+  readonly routeTableVersion: number;
+  readonly services: Readonly<Record<string, HttpServiceStatsJson>>;
+}
+
 /** The body of GET /stats (test/netns/remora-process.ts ProxyStats is a subset of it). */
 export interface ProxyStatsJson {
   readonly state: string;
@@ -96,6 +132,8 @@ export interface ProxyStatsJson {
   readonly sniff: Readonly<Record<string, number>>;
   /** Per [service NAME]: endpoints with load and health (absent when the proxy has no services). */
   readonly services?: Readonly<Record<string, ServiceStatsJson>>;
+  /** The HTTP layer (absent when http_engine = off). */
+  readonly http?: HttpStatsJson;
 }
 
 function sortedObject(m: ReadonlyMap<string, number>): Record<string, number> {

@@ -9,14 +9,12 @@
 //   `maxPending`, beyond which they fail at once with kind 'overflow'.
 // - `fresh` requests (the retry of a request that failed on a reused connection) never take an idle connection:
 //   they open a new one, or take a connection handed over directly by an exchange that just finished on it.
-import type { Socket } from 'node:net';
-import { RemoraError } from '../core/errors.js';
 import { Http1Connection, type Http1ConnectionOwner } from './pool-http1-connection.js';
+import { connectUpstream, poolFailure } from './pool-common.js';
 import type {
   AttemptControl,
   PoolStatsSink,
   UpstreamConnector,
-  UpstreamFailure,
   UpstreamHandler,
   UpstreamRequest,
   UpstreamTarget,
@@ -67,10 +65,6 @@ class Waiter implements AttemptControl {
   }
 }
 
-function failure(kind: UpstreamFailure['kind'], error: Error): UpstreamFailure {
-  return { kind, error, responseStarted: false, responseBytes: false, reusedConnection: false, requestSent: false, refused: false };
-}
-
 export class Http1Pool implements Http1ConnectionOwner {
   readonly target: UpstreamTarget;
   readonly #connector: UpstreamConnector;
@@ -114,7 +108,7 @@ export class Http1Pool implements Http1ConnectionOwner {
   dispatch(request: UpstreamRequest, handler: UpstreamHandler, fresh: boolean): AttemptControl {
     const w = new Waiter(this, request, handler, fresh);
     if (this.#closed) {
-      handler.onError(failure('connect-failure', new Error('pool closed')));
+      handler.onError(poolFailure('connect-failure', new Error('pool closed')));
       return w;
     }
     if (!fresh) {
@@ -140,7 +134,7 @@ export class Http1Pool implements Http1ConnectionOwner {
     }
     if (this.#queue.length >= this.#options.maxPending) {
       this.#stats.increment('pool.http1.overflow');
-      handler.onError(failure('overflow', new Error('upstream pool queue is full')));
+      handler.onError(poolFailure('overflow', new Error('upstream pool queue is full')));
       return w;
     }
     this.#queue.push(w);
@@ -160,7 +154,7 @@ export class Http1Pool implements Http1ConnectionOwner {
     for (const c of this.#idle.splice(0)) c.destroy();
     for (const w of this.#queue.splice(0)) {
       w.cancelled = true;
-      w.handler.onError(failure('connect-failure', new Error('pool closed')));
+      w.handler.onError(poolFailure('connect-failure', new Error('pool closed')));
     }
     this.#checkEmpty();
   }
@@ -246,24 +240,13 @@ export class Http1Pool implements Http1ConnectionOwner {
   #open(w: Waiter): void {
     this.#connecting++;
     this.#stats.increment('pool.http1.connect');
-    const ac = new AbortController();
-    const timer = setTimeout(() => {
-      ac.abort(new RemoraError('REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT', `connect timeout after ${this.#options.connectTimeoutMs} ms`));
-    }, this.#options.connectTimeoutMs);
-    let done = false;
-    const settle = (err: Error | undefined, socket: Socket | undefined): void => {
-      if (done) {
-        socket?.destroy();
-        return;
-      }
-      done = true;
-      clearTimeout(timer);
+    connectUpstream(this.#connector, this.target, this.#options.connectTimeoutMs, (err, socket) => {
       this.#connecting--;
       if (err !== undefined || socket === undefined) {
         this.#stats.increment('pool.http1.connect_failure');
         if (!w.cancelled) {
           w.cancelled = true;
-          w.handler.onError(failure('connect-failure', err ?? new Error('connect failed')));
+          w.handler.onError(poolFailure('connect-failure', err ?? new Error('connect failed')));
         }
         // A waiter queued behind this attempt would wait forever if nothing else frees capacity: give it its own try.
         if (this.#queue.length > 0 && this.connections < this.#options.maxConnections && !this.#closed) {
@@ -277,7 +260,7 @@ export class Http1Pool implements Http1ConnectionOwner {
       this.#all.add(conn);
       if (this.#closed) {
         conn.destroy();
-        if (!w.cancelled) w.handler.onError(failure('connect-failure', new Error('pool closed')));
+        if (!w.cancelled) w.handler.onError(poolFailure('connect-failure', new Error('pool closed')));
         return;
       }
       if (w.cancelled) {
@@ -287,18 +270,7 @@ export class Http1Pool implements Http1ConnectionOwner {
         return;
       }
       this.#run(w, conn);
-    };
-    let p: Promise<Socket>;
-    try {
-      p = this.#connector(this.target, ac.signal);
-    } catch (err) {
-      settle(err as Error, undefined);
-      return;
-    }
-    p.then(
-      (socket) => settle(undefined, socket),
-      (err: unknown) => settle(err instanceof Error ? err : new Error(String(err)), undefined),
-    );
+    });
   }
 
   #checkEmpty(): void {

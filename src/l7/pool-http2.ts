@@ -11,9 +11,9 @@
 // `refused: true`: it was not processed and can be sent again whatever its method.
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
-import { RemoraError } from '../core/errors.js';
 import type { BodySink } from './http-request-body.js';
 import { resetStream } from './http2-reset.js';
+import { connectUpstream, poolFailure } from './pool-common.js';
 import type {
   AttemptControl,
   PoolStatsSink,
@@ -46,19 +46,6 @@ export interface Http2PoolOptions {
 const DEFAULT_MAX_STREAMS = 100;
 
 function noop(): void {}
-
-function failure(kind: UpstreamFailure['kind'], error: Error, more: Partial<UpstreamFailure> = {}): UpstreamFailure {
-  return {
-    kind,
-    error,
-    responseStarted: false,
-    responseBytes: false,
-    reusedConnection: false,
-    requestSent: false,
-    refused: false,
-    ...more,
-  };
-}
 
 /** Flat [name, value, ...] -> the object form node:http2 takes (duplicates as arrays, order of first appearance). */
 export function headersObject(flat: readonly string[], into: http2.OutgoingHttpHeaders = {}): http2.OutgoingHttpHeaders {
@@ -232,7 +219,7 @@ export class Http2Pool {
   dispatch(request: UpstreamRequest, handler: UpstreamHandler): AttemptControl {
     const a = new StreamAttempt(this, request, handler);
     if (this.#closed) {
-      handler.onError(failure('connect-failure', new Error('pool closed')));
+      handler.onError(poolFailure('connect-failure', new Error('pool closed')));
       return a;
     }
     const e = this.#pickEntry();
@@ -242,7 +229,7 @@ export class Http2Pool {
     }
     if (this.#queue.length >= this.#options.maxPending) {
       this.#stats.increment('pool.http2.overflow');
-      handler.onError(failure('overflow', new Error('upstream pool queue is full')));
+      handler.onError(poolFailure('overflow', new Error('upstream pool queue is full')));
       return a;
     }
     this.#queue.push(a);
@@ -260,7 +247,7 @@ export class Http2Pool {
   /** GOAWAY every session (streams in flight finish); refuse new requests. */
   close(): void {
     this.#closed = true;
-    for (const a of this.#queue.splice(0)) a.fail(failure('connect-failure', new Error('pool closed')));
+    for (const a of this.#queue.splice(0)) a.fail(poolFailure('connect-failure', new Error('pool closed')));
     for (const e of this.#entries) {
       e.draining = true;
       if (e.active === 0) e.retire();
@@ -282,23 +269,12 @@ export class Http2Pool {
   #open(): void {
     this.#connecting++;
     this.#stats.increment('pool.http2.connect');
-    const ac = new AbortController();
-    const timer = setTimeout(() => {
-      ac.abort(new RemoraError('REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT', `connect timeout after ${this.#options.connectTimeoutMs} ms`));
-    }, this.#options.connectTimeoutMs);
-    let done = false;
-    const settle = (err: Error | undefined, socket: Socket | undefined): void => {
-      if (done) {
-        socket?.destroy();
-        return;
-      }
-      done = true;
-      clearTimeout(timer);
+    connectUpstream(this.#connector, this.target, this.#options.connectTimeoutMs, (err, socket) => {
       if (err !== undefined || socket === undefined) {
         this.#connecting--;
         this.#stats.increment('pool.http2.connect_failure');
         // Everything waiting for this endpoint fails: the next request will try again.
-        for (const a of this.#queue.splice(0)) a.fail(failure('connect-failure', err ?? new Error('connect failed')));
+        for (const a of this.#queue.splice(0)) a.fail(poolFailure('connect-failure', err ?? new Error('connect failed')));
         this.#checkEmpty();
         return;
       }
@@ -309,18 +285,7 @@ export class Http2Pool {
         return;
       }
       this.#attach(socket);
-    };
-    let p: Promise<Socket>;
-    try {
-      p = this.#connector(this.target, ac.signal);
-    } catch (err) {
-      settle(err as Error, undefined);
-      return;
-    }
-    p.then(
-      (socket) => settle(undefined, socket),
-      (err: unknown) => settle(err instanceof Error ? err : new Error(String(err)), undefined),
-    );
+    });
   }
 
   #attach(socket: Socket): void {
@@ -354,7 +319,7 @@ export class Http2Pool {
       this.#entries.delete(e);
       if (e.idleTimer !== undefined) clearTimeout(e.idleTimer);
       if (!e.ready) {
-        for (const a of this.#queue.splice(0)) a.fail(failure('connect-failure', new Error('upstream session closed during setup')));
+        for (const a of this.#queue.splice(0)) a.fail(poolFailure('connect-failure', new Error('upstream session closed during setup')));
       } else if (this.#queue.length > 0 && !this.#closed && this.#connecting === 0) {
         this.#open();
       }
@@ -389,7 +354,7 @@ export class Http2Pool {
     try {
       stream = e.session.request(headers, { endStream: !hasBody, waitForTrailers: hasBody });
     } catch (err) {
-      a.fail(failure('reset', err as Error, { refused: true }));
+      a.fail(poolFailure('reset', err as Error, { refused: true }));
       return;
     }
     a.stream = stream;
@@ -445,7 +410,7 @@ export class Http2Pool {
         const code = stream.rstCode ?? NGHTTP2_NO_ERROR;
         const refused = code === NGHTTP2_REFUSED_STREAM || (stream.id === undefined && !a.responseBytes);
         a.fail(
-          failure('reset', Object.assign(new Error(`upstream stream closed (code ${code})`), { code: 'ERR_HTTP2_STREAM_ERROR' }), {
+          poolFailure('reset', Object.assign(new Error(`upstream stream closed (code ${code})`), { code: 'ERR_HTTP2_STREAM_ERROR' }), {
             responseStarted: a.responseStarted,
             responseBytes: a.responseBytes,
             reusedConnection: a.reused,

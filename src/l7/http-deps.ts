@@ -60,6 +60,12 @@ export interface UpstreamCluster {
   admit?(kind: 'request' | 'retry'): (() => void) | undefined;
   /** Every attempt's outcome, for outlier detection and load-aware balancing. */
   report?(endpoint: L7Endpoint, outcome: AttemptOutcome): void;
+  /**
+   * An attempt on a picked endpoint ended without an outcome to report (the client went away, the route timeout
+   * fired, the pool's queue overflowed): load-aware balancers stop counting it. Every pick() is followed by exactly
+   * one report() or abandon() (a transparent stale-connection retry continues the same pick).
+   */
+  abandon?(endpoint: L7Endpoint): void;
 }
 
 export interface RetryState {

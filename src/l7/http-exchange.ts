@@ -166,6 +166,8 @@ interface Attempt {
   readonly startedAt: number;
   control: AttemptControl | undefined;
   over: boolean;
+  /** Its outcome went to the cluster (report), or it was abandoned (abandon): the pick is settled. */
+  settled: boolean;
 }
 
 type Forward = Extract<RouteDecision, { kind: 'forward' }>;
@@ -353,7 +355,7 @@ export class Exchange {
       this.#reply('upstream-reset', undefined);
       return;
     }
-    const attempt: Attempt = { endpoint: ep, startedAt: performance.now(), control: undefined, over: false };
+    const attempt: Attempt = { endpoint: ep, startedAt: performance.now(), control: undefined, over: false, settled: false };
     this.#current = attempt;
     const perTry = this.#decision.retry.perTryTimeoutMs;
     if (perTry > 0) this.#tryTimer = setTimeout(() => this.#onTryTimeout(attempt), perTry);
@@ -552,6 +554,7 @@ export class Exchange {
   }
 
   #report(a: Attempt, outcome: AttemptOutcome): void {
+    a.settled = true;
     const c = this.#cluster.cluster;
     if (c?.report === undefined) return;
     try {
@@ -587,7 +590,20 @@ export class Exchange {
       a.over = true;
       a.control?.abort(h2Code);
     }
+    if (a !== undefined && !a.settled) this.#abandon(a);
     this.#current = undefined;
+  }
+
+  /** The attempt's pick gets no outcome (client gone, route timeout, pool overflow): tell the cluster. */
+  #abandon(a: Attempt): void {
+    a.settled = true;
+    const c = this.#cluster?.cluster;
+    if (c?.abandon === undefined) return;
+    try {
+      c.abandon(a.endpoint);
+    } catch (err) {
+      this.#req.log.error({ err }, 'abandon threw');
+    }
   }
 
   #reply(reason: LocalReplyReason, cause: unknown, given?: LocalReply): void {

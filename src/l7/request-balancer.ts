@@ -104,6 +104,12 @@ export class EndpointLoadTracker {
     }
   }
 
+  /** The attempt was abandoned without an outcome (client went away, route timeout): no latency observed. */
+  cancel(key: string): void {
+    const l = this.#loads.get(key);
+    if (l !== undefined && l.active > 0) l.active--;
+  }
+
   active(key: string): number {
     return this.#loads.get(key)?.active ?? 0;
   }

@@ -92,6 +92,11 @@ export class ServicePolicies {
     return this.outlier.record(key, outcome);
   }
 
+  /** An attempt started by pick() ended without an outcome (abandoned): it stops counting as active, nothing is recorded. */
+  abandon(endpoint: { readonly key?: string; readonly address: string; readonly port: number }): void {
+    this.load.cancel(endpoint.key ?? this.#keyOf(endpoint));
+  }
+
   /** Call every outlier interval (returns and success-rate ejections). */
   tick(): OutlierEvent[] {
     return this.outlier.tick();

@@ -16,11 +16,22 @@ import {
 import { DEFAULT_RETRY_BUDGET } from './retry-policy.js';
 import { ROUTE_NAME_RE } from './router.js';
 
+/** Upstream HTTP protocol of a service: 'downstream' = the protocol each request arrived with. */
+export const UPSTREAM_PROTOCOLS = ['downstream', 'http1', 'http2'] as const;
+export type UpstreamProtocolSetting = (typeof UPSTREAM_PROTOCOLS)[number];
+
 export interface TrafficPolicySpec {
   readonly service: string;
   /** "file:line" of the section; undefined for defaults. */
   readonly source: string | undefined;
   readonly balancer: RequestBalancerKind;
+  /**
+   * `http_balancer` was written in the section. When it was not, the proxy may derive the request balancer from the
+   * service's L4 `balancer` (round-robin -> round-robin, ring-hash/maglev -> ring-hash on the source address).
+   */
+  readonly balancerExplicit: boolean;
+  /** The protocol requests are sent upstream with (gRPC always uses http2; Upgrade/CONNECT always http1). */
+  readonly upstreamProtocol: UpstreamProtocolSetting;
   readonly ewma: { readonly decayMs: number; readonly defaultRttMs: number; readonly failurePenaltyMs: number };
   /** ring-hash points per unit of endpoint weight. */
   readonly ringPointsPerWeight: number;
@@ -29,7 +40,7 @@ export interface TrafficPolicySpec {
 }
 
 export const TRAFFIC_POLICY_KEYS = [
-  'http_balancer', 'ewma_decay', 'ewma_default_rtt', 'ewma_failure_penalty', 'ring_points_per_weight',
+  'upstream_protocol', 'http_balancer', 'ewma_decay', 'ewma_default_rtt', 'ewma_failure_penalty', 'ring_points_per_weight',
   'max_connections', 'max_pending_requests', 'max_requests', 'max_retries',
   'retry_budget', 'retry_budget_percent', 'retry_budget_min_concurrency',
   'outlier_consecutive_5xx', 'outlier_consecutive_gateway_errors', 'outlier_interval', 'outlier_base_ejection_time',
@@ -48,6 +59,8 @@ export function defaultTrafficPolicy(service: string): TrafficPolicySpec {
     service,
     source: undefined,
     balancer: DEFAULT_REQUEST_BALANCER,
+    balancerExplicit: false,
+    upstreamProtocol: 'downstream',
     ewma: { decayMs: DEFAULT_EWMA_DECAY_MS, defaultRttMs: DEFAULT_EWMA_RTT_MS, failurePenaltyMs: DEFAULT_EWMA_FAILURE_PENALTY_MS },
     ringPointsPerWeight: DEFAULT_RING_POINTS_PER_WEIGHT,
     breaker: DEFAULT_CIRCUIT_BREAKER_LIMITS,
@@ -74,6 +87,8 @@ function readPolicy(r: SectionReader, service: string): TrafficPolicySpec {
   r.reportUnknownKeys('[traffic-policy SERVICE]');
   const d = defaultTrafficPolicy(service);
   const balancer = r.get('http_balancer', v.oneOf(REQUEST_BALANCER_KINDS), d.balancer);
+  const balancerExplicit = r.has('http_balancer');
+  const upstreamProtocol = r.get('upstream_protocol', v.oneOf(UPSTREAM_PROTOCOLS), d.upstreamProtocol);
   if (balancer !== 'peak-ewma') {
     for (const k of EWMA_KEYS) if (r.has(k)) r.issue(k, `http_balancer = peak-ewma for ${k} (this policy uses ${balancer})`);
   }
@@ -132,7 +147,7 @@ function readPolicy(r: SectionReader, service: string): TrafficPolicySpec {
     slowStartMinWeightPercent: r.get('outlier_slow_start_min_weight_percent', v.integer(1, 100), o.slowStartMinWeightPercent),
     probation: r.get('outlier_probation', v.boolean, o.probation),
   };
-  return { service, source: r.where(), balancer, ewma, ringPointsPerWeight, breaker, outlier };
+  return { service, source: r.where(), balancer, balancerExplicit, upstreamProtocol, ewma, ringPointsPerWeight, breaker, outlier };
 }
 
 export interface TrafficPolicyOptions {

@@ -1,12 +1,14 @@
 // Admin listener (node:http, loopback by default): GET /ready and GET /stats. Nothing here is on the data path.
 //   GET /ready -> 200 "ready" | 503 "starting" | 503 "draining" (text/plain)
 //   GET /stats -> 200 JSON (src/core/stats.ts ProxyStatsJson)
+//   /routes, /routes/NAME, POST /routes/NAME/weights -> src/admin/route-weights.ts
 //   any other path -> 404; a known path with a method other than GET/HEAD -> 405 with Allow.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RemoraError, isSystemError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { ProxyStatsJson } from '../core/stats.js';
+import { handleRoutesRequest, isRoutesPath, type RouteAdmin } from './route-weights.js';
 
 export type ProxyState = 'starting' | 'ready' | 'draining' | 'stopped';
 
@@ -16,6 +18,8 @@ export interface AdminServerOptions {
   readonly state: () => ProxyState;
   readonly stats: () => ProxyStatsJson;
   readonly log: Logger;
+  /** The route table's owner (HTTP layer), for /routes; absent: /routes answers 404. */
+  readonly routes?: RouteAdmin | undefined;
 }
 
 const ALLOW = 'GET, HEAD';
@@ -63,6 +67,10 @@ export class AdminServer {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
+    if (isRoutesPath(path)) {
+      handleRoutesRequest(req, res, path, this.#opts.routes);
+      return;
+    }
     if (path !== '/ready' && path !== '/stats') {
       send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
       return;

@@ -58,6 +58,11 @@ export const proxyOptionSpecs = {
     help: 'protocol detection deadline: a connection still undecided then (client and server silent) continues as opaque TCP, never closed',
     defaultValue: 5_000, defaultText: '5s', parse: v.duration(1, 3_600_000),
   }),
+  httpEngine: spec({
+    key: 'http_engine', flag: 'http-engine', env: 'REMORA_HTTP_ENGINE', valueName: 'BOOL',
+    help: 'proxy connections detected or declared as HTTP/1.1 or h2c per request (routes, balancing, retries); off = forward them as opaque TCP',
+    defaultValue: true, defaultText: 'on', parse: v.boolean,
+  }),
   drainTimeout: spec({
     key: 'drain_timeout', flag: 'drain-timeout', env: 'REMORA_DRAIN_TIMEOUT', valueName: 'DURATION',
     help: 'on SIGTERM, how long open connections may finish before they are closed',

@@ -414,9 +414,8 @@ function readService(r: SectionReader, name: string, checkFile: ((p: string) => 
   r.reportUnknownKeys('[service NAME]');
   const addresses = r.get('addresses', serviceAddresses, []);
   const hostnames = r.get('hostnames', serviceHostnames, []);
-  if (!r.has('addresses') && !r.has('hostnames')) {
-    r.issue(undefined, 'addresses (VIP:port) and/or hostnames (SNI/Host names) so that connections can match the service');
-  }
+  // A service with neither is reachable only as the backend of a [route NAME] (e.g. the versions of a canary); the
+  // proxy's HTTP config reader (src/proxy/http-config.ts) reports one that no route names.
   const protocol = r.get('protocol', v.oneOf(SERVICE_PROTOCOLS), 'auto');
   if (protocol === 'opaque' && r.has('hostnames')) {
     r.issue('hostnames', 'no hostnames with protocol = opaque (opaque bytes carry no SNI or Host to match; use addresses)', false);

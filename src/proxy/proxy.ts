@@ -14,6 +14,8 @@ import { Stats, type ProxyStatsJson } from '../core/stats.js';
 import { CaptureListener } from '../interceptor/capture-listener.js';
 import { createOriginalDstReader, type OriginalDstReader } from '../interceptor/original-dst.js';
 import { ConnectionHandler, ConnectionTracker } from './connection-handler.js';
+import { EMPTY_HTTP_CONFIG, loadHttpConfig } from './http-config.js';
+import { HttpLayer } from './http-handoff.js';
 import type { HttpHandoff } from './proxied-connection.js';
 import { loadServiceConfig, type ProxyServiceConfig } from './proxy-config.js';
 import { INBOUND_SOURCE_V6, type Direction } from './route.js';
@@ -33,8 +35,9 @@ export interface ProxyContext {
   /** Services, read from `document` when absent (tests may pass them). */
   readonly services?: ProxyServiceConfig;
   /**
-   * Where connections detected (or declared) as HTTP/1 or HTTP/2 go, per listener: the L7 engine's hook. Until one is
-   * set, HTTP is forwarded as opaque TCP (through the service's balancer, per connection).
+   * Where connections detected (or declared) as HTTP/1 or HTTP/2 go, per listener. By default (http_engine = on) the
+   * HTTP layer built here (src/proxy/http-handoff.ts); tests may inject their own. With http_engine = off and no
+   * handler, HTTP is forwarded as opaque TCP (through the service's balancer, per connection).
    */
   readonly httpHandlers?: Partial<Record<Direction, HttpHandoff>>;
 }
@@ -94,6 +97,8 @@ export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Prom
   checkIdentity(options);
   // Every problem in the file is reported before anything starts (REMORA_ERR_CONFIG_INVALID, exit code 2).
   const serviceConfig = ctx.services ?? loadServiceConfig(ctx.document);
+  // Routes and traffic policies (validated with the rest of the file; this adds the checks that need the registry).
+  const httpConfig = ctx.httpHandlers === undefined ? loadHttpConfig(ctx.document, serviceConfig.registry) : EMPTY_HTTP_CONFIG;
   const readOriginalDst = ctx.readOriginalDst ?? createOriginalDstReader();
   const services = new Services(serviceConfig.registry, { log, connectTimeoutMs: options.connectTimeout, tls: serviceConfig.tls });
   for (const s of serviceConfig.registry.services) {
@@ -103,6 +108,11 @@ export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Prom
     }
   }
   const router = new ServiceRouter(services, { inboundDelivery: options.inboundDelivery });
+  const http = options.httpEngine && ctx.httpHandlers === undefined ? new HttpLayer({
+    services, routes: httpConfig.routes, policies: httpConfig.policies, log, inboundDelivery: options.inboundDelivery,
+    connectTimeoutMs: options.connectTimeout, idleTimeoutMs: options.idleTimeout,
+  }) : undefined;
+  const httpHandlers = ctx.httpHandlers ?? (http === undefined ? undefined : { outbound: http.outbound, inbound: http.inbound });
 
   let state: ProxyState = 'starting';
   const stats = new Stats();
@@ -112,10 +122,13 @@ export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Prom
 
   const admin = new AdminServer({
     host: options.adminAddress.host, port: options.adminAddress.port, log,
-    state: () => state, stats: () => snapshot(),
+    state: () => state, stats: () => snapshot(), routes: http,
   });
-  const snapshot = (): ProxyStatsJson => (serviceConfig.registry.services.length === 0
-    ? stats.snapshot(state) : { ...stats.snapshot(state), services: services.status() });
+  const snapshot = (): ProxyStatsJson => ({
+    ...stats.snapshot(state),
+    ...(serviceConfig.registry.services.length === 0 ? {} : { services: services.status() }),
+    ...(http === undefined ? {} : { http: http.stats() }),
+  });
 
   const selfPorts = [options.outboundPort, options.inboundPort];
   const listeners = (['outbound', 'inbound'] as const).map((direction: Direction) => new CaptureListener({
@@ -128,7 +141,7 @@ export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Prom
     handlers: new ConnectionHandler({
       direction, listener: direction, counters: stats.listener(direction), stats, tracker,
       router, connectTimeoutMs: options.connectTimeout, idleTimeoutMs: options.idleTimeout,
-      detectTimeoutMs: options.detectTimeout, httpHandler: ctx.httpHandlers?.[direction], log, nextId,
+      detectTimeoutMs: options.detectTimeout, httpHandler: httpHandlers?.[direction], log, nextId,
     }),
   }));
 
@@ -140,9 +153,11 @@ export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Prom
     for (const l of listeners) l.close();
     await admin.close();
     services.close();
+    http?.close();
     throw err;
   }
   services.start();
+  http?.start();
 
   for (const l of listeners) {
     const c = stats.listener(l.name);
@@ -169,6 +184,9 @@ export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Prom
       state = 'draining';
       for (const l of listeners) l.close();
       log.info({ reason, open: tracker.size, drainTimeoutMs: options.drainTimeout }, 'draining: not accepting new connections');
+      // HTTP connections: Connection: close after the response in flight (idle ones at once), GOAWAY on HTTP/2; what
+      // is still open at the deadline is destroyed by the engine (and reset below).
+      const httpDrain = http?.shutdown(options.drainTimeout);
       if (tracker.size > 0) {
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([
@@ -187,8 +205,10 @@ export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Prom
         clearTimeout(guard);
         if (tracker.size > 0) log.error({ connections: tracker.size }, 'connections did not close after being reset');
       }
+      await httpDrain;
       state = 'stopped';
       services.close();
+      http?.close();
       await admin.close();
       removeSignalHandlers();
       log.info({ stats: snapshot() }, 'stopped');
@@ -216,6 +236,7 @@ export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Prom
     listeners: bound, admin: formatHostPort(options.adminAddress.host, options.adminAddress.port),
     inboundDelivery: options.inboundDelivery, configFile: ctx.configFile, detectTimeoutMs: options.detectTimeout,
     services: reg.services.map((s) => s.name), registryMode: reg.registry.mode,
+    httpEngine: http !== undefined, routes: httpConfig.routes.length,
   }, 'remora proxy ready');
 
   return { state: () => state, stats: snapshot, shutdown, stopped };

@@ -166,7 +166,6 @@ const BAD: readonly BadCase[] = [
   { name: 'resolver is a name', text: '[registry]\nresolver = dns.local:53\n', line: 2, key: '[registry] resolver', expected: /IP or IP:port/ },
   { name: 'bad port protocol', text: '[registry]\nport_protocols = 3306=mysql\n', line: 2, key: '[registry] port_protocols', expected: /PORT=PROTOCOL.*"3306=mysql" is not/ },
   { name: 'overlapping port protocols', text: '[registry]\nport_protocols = 8000-8100=http, 8080=http2\n', line: 2, key: '[registry] port_protocols', expected: /overlaps/ },
-  { name: 'no addresses and no hostnames', text: '[service a]\nendpoints = 10.1.0.1:80\n', line: 1, key: '[service a]', expected: /addresses \(VIP:port\) and\/or hostnames/ },
   { name: 'address is a name', text: '[service a]\naddresses = web.local:80\nendpoints = 10.1.0.1:80\n', line: 2, key: '[service a] addresses', expected: /names go in hostnames/ },
   { name: 'IPv6 address without brackets', text: '[service a]\naddresses = fd00::1:80\nendpoints = 10.1.0.1:80\n', line: 2, key: '[service a] addresses', expected: /\[fd00::1\]:80/ },
   { name: 'address without port', text: '[service a]\naddresses = 10.0.0.1\nendpoints = 10.1.0.1:80\n', line: 2, key: '[service a] addresses', expected: /IP:port/ },

@@ -65,6 +65,8 @@ async function rig(t: TestContext, ini: string, opts: { detectTimeout?: number; 
     outboundPort: 0, inboundPort: 0, listenAddress: '127.0.0.1', uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0,
     adminAddress: { host: '127.0.0.1', port: 0 }, inboundDelivery: 'original-dst', connectTimeout: 1_000,
     idleTimeout: 20_000, detectTimeout: opts.detectTimeout ?? 60_000, drainTimeout: 500, logLevel: 'debug',
+    // These tests are about the L4 stages: HTTP without the engine is forwarded as opaque TCP.
+    httpEngine: false,
   }, {
     log, handleSignals: false, services: loadServiceConfig(doc), readOriginalDst: () => dst,
     ...(opts.httpHandler === undefined ? {} : { httpHandlers: { outbound: opts.httpHandler } }),

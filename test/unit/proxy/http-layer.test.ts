@@ -1,0 +1,230 @@
+// The proxy's HTTP layer on loopback (no iptables): a real startProxy() with http_engine on, whose original-destination
+// reader is injected. Requests to a service VIP are balanced per request over its endpoints, routes split by weight,
+// the admin API changes weights for the next requests (bad input -> 400, old table kept), registry-only answers
+// 404 no-route, destinations without a service pass through, route header mutations apply, and SIGTERM-style
+// shutdown closes keep-alive connections. Bounded: every wait has a deadline.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Server } from 'node:net';
+import { test as nodeTest, type TestContext } from 'node:test';
+import { parseIni } from '../../../src/config/ini-file.js';
+import { silentLogger } from '../../../src/core/log.js';
+import type { OriginalDst } from '../../../src/interceptor/original-dst.js';
+import { loadServiceConfig } from '../../../src/proxy/proxy-config.js';
+import { startProxy, type Proxy } from '../../../src/proxy/proxy.js';
+
+const test = (name: string, fn: (t: TestContext) => Promise<void>): void => {
+  nodeTest(name, { timeout: 30_000 }, fn);
+};
+
+async function listen(t: TestContext, server: Server | http.Server): Promise<number> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => {
+    if (server instanceof http.Server) server.closeAllConnections();
+    server.close();
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+/** An HTTP backend answering "<tag>\n" with the request headers it saw in x-seen. */
+async function backend(t: TestContext, tag: string, status = 200): Promise<number> {
+  const server = http.createServer((req, res) => {
+    res.writeHead(status, { 'x-tag': tag, 'x-seen-canary': String(req.headers['x-canary-seen'] ?? ''), 'x-debug': 'yes' });
+    res.end(`${tag}\n`);
+  });
+  return listen(t, server);
+}
+
+async function freePort(): Promise<number> {
+  const s = createNetServer();
+  s.listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => { s.close(() => { resolve(); }); });
+  return port;
+}
+
+interface Rig {
+  readonly proxy: Proxy;
+  readonly port: number;
+  readonly adminPort: number;
+  dst(address: string, port: number): void;
+}
+
+async function rig(t: TestContext, ini: string): Promise<Rig> {
+  let dst: OriginalDst = { family: 4, address: '127.0.0.1', port: 1 };
+  const { doc, issues } = parseIni(ini, 'test.ini');
+  assert.deepEqual(issues, []);
+  const adminPort = await freePort();
+  const proxy = await startProxy({
+    outboundPort: 0, inboundPort: 0, listenAddress: '127.0.0.1', uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0,
+    adminAddress: { host: '127.0.0.1', port: adminPort }, inboundDelivery: 'original-dst', connectTimeout: 1_000,
+    idleTimeout: 20_000, detectTimeout: 5_000, drainTimeout: 2_000, logLevel: 'info', httpEngine: true,
+  }, {
+    log: silentLogger(), handleSignals: false, document: doc, services: loadServiceConfig(doc), readOriginalDst: () => dst,
+  });
+  t.after(async () => { await proxy.shutdown(); });
+  const address = proxy.stats().listeners['outbound']?.address ?? '';
+  return {
+    proxy, adminPort, port: Number(address.slice(address.lastIndexOf(':') + 1)),
+    dst: (a, p) => { dst = { family: a.includes(':') ? 6 : 4, address: a, port: p }; },
+  };
+}
+
+interface Reply { status: number; body: string; headers: http.IncomingHttpHeaders }
+
+function request(port: number, opts: { path?: string; method?: string; headers?: Record<string, string>; body?: string; agent?: http.Agent } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port, path: opts.path ?? '/', method: opts.method ?? 'GET', headers: opts.headers ?? {}, agent: opts.agent ?? false,
+    }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => { body += d; });
+      res.on('end', () => { resolve({ status: res.statusCode ?? 0, body, headers: res.headers }); });
+    });
+    req.on('error', reject);
+    req.setTimeout(10_000, () => { req.destroy(new Error('request timed out')); });
+    req.end(opts.body);
+  });
+}
+
+function count(values: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const v of [...values].sort()) out[v] = (out[v] ?? 0) + 1;
+  return out;
+}
+
+const VIP = '10.255.0.10';
+
+test('a service VIP: requests are balanced over its endpoints (round robin from the L4 balancer), not per connection', async (t) => {
+  const ports = [await backend(t, 'a'), await backend(t, 'b'), await backend(t, 'c')];
+  const r = await rig(t, `[service web]\naddresses = ${VIP}:80\nbalancer = round-robin\nendpoints = ${ports.map((p) => `127.0.0.1:${p}`).join(', ')}\n`);
+  r.dst(VIP, 80);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => { agent.destroy(); });
+  const tags: string[] = [];
+  for (let i = 0; i < 9; i++) tags.push((await request(r.port, { agent })).body.trim());
+  assert.deepEqual(count(tags), { a: 3, b: 3, c: 3 }, 'one keep-alive connection, three endpoints');
+  const s = r.proxy.stats();
+  assert.equal(s.http?.outbound['http.requests'], 9);
+  assert.equal(s.http?.services['web']?.balancer, 'round-robin');
+  assert.equal(s.sniff['http1'], 1);
+});
+
+test('weighted routes, header mutations, and weight changes over the admin API take effect at the next request', async (t) => {
+  const v1 = await backend(t, 'v1');
+  const v2 = await backend(t, 'v2');
+  const r = await rig(t, [
+    '[service web]', `addresses = ${VIP}:80`, 'protocol = http', `endpoints = 127.0.0.1:${v1}`,
+    '[service web-v1]', `endpoints = 127.0.0.1:${v1}`,
+    '[service web-v2]', `endpoints = 127.0.0.1:${v2}`,
+    '[route forced]', 'service = web', 'match_header = x-canary=1', 'backends = web-v2',
+    'request_headers_add = x-canary-seen: yes', 'response_headers_remove = x-debug',
+    '[route split]', 'service = web', 'backends = web-v1=100, web-v2=0',
+  ].join('\n'));
+  r.dst(VIP, 80);
+  for (let i = 0; i < 5; i++) assert.equal((await request(r.port)).body, 'v1\n');
+  const forced = await request(r.port, { headers: { 'x-canary': '1' } });
+  assert.equal(forced.body, 'v2\n');
+  assert.equal(forced.headers['x-seen-canary'], 'yes', 'the request header was added');
+  assert.equal(forced.headers['x-debug'], undefined, 'the response header was removed');
+
+  const list = await request(r.adminPort, { path: '/routes' });
+  assert.equal(list.status, 200);
+  assert.deepEqual(JSON.parse(list.body), {
+    version: 1,
+    routes: [
+      { name: 'forced', service: 'web', order: 0, source: 'test.ini:9', weights: { 'web-v2': 1 } },
+      { name: 'split', service: 'web', order: 0, source: 'test.ini:15', weights: { 'web-v1': 100, 'web-v2': 0 } },
+    ],
+  });
+  for (const [body, status, reason] of [
+    ['web-v1=50', 400, /give a weight for every backend/],
+    ['web-v1=0,web-v2=0', 400, /at least one backend with a weight above 0/],
+    ['web-v1=x', 400, /BACKEND=WEIGHT/],
+    ['web-v1=50,web-v3=50', 400, /has no backend web-v3/],
+  ] as const) {
+    const bad = await request(r.adminPort, { path: '/routes/split/weights', method: 'POST', body });
+    assert.equal(bad.status, status, body);
+    assert.match(bad.body, reason);
+    assert.match(bad.body, /^bad weights: [^\n]*\n$/, 'one line');
+  }
+  assert.equal((await request(r.adminPort, { path: '/routes/nope/weights', method: 'POST', body: 'a=1' })).status, 404);
+  assert.equal((await request(r.adminPort, { path: '/routes/split/weights' })).status, 405);
+  assert.equal((await request(r.port)).body, 'v1\n', 'the old table still serves');
+
+  const ok = await request(r.adminPort, { path: '/routes/split/weights', method: 'POST', body: 'web-v1=0, web-v2=100' });
+  assert.equal(ok.status, 200);
+  assert.deepEqual(JSON.parse(ok.body), { route: 'split', version: 2, weights: { 'web-v1': 0, 'web-v2': 100 } });
+  for (let i = 0; i < 5; i++) assert.equal((await request(r.port)).body, 'v2\n');
+  assert.equal(r.proxy.stats().http?.routeTableVersion, 2);
+});
+
+test('registry-only: a Host that matches no service gets 404 no-route; a service Host is routed; no service passes through', async (t) => {
+  const app = await backend(t, 'app');
+  const only = await rig(t, `[registry]\nmode = registry-only\n[service api]\nhostnames = api.test\nprotocol = http\nendpoints = 127.0.0.1:${app}\n`);
+  only.dst('127.0.0.1', 9);
+  const refused = await request(only.port, { headers: { host: 'other.test' } });
+  assert.equal(refused.status, 404);
+  assert.equal(refused.headers['x-remora-error'], 'no-route');
+  assert.equal((await request(only.port, { headers: { host: 'api.test' } })).body, 'app\n');
+  assert.equal(only.proxy.stats().http?.outbound['http.unknown_destination'], 1);
+
+  const open = await rig(t, '[proxy]\nlog_level = info\n');
+  open.dst('127.0.0.1', app);
+  const r = await request(open.port);
+  assert.equal(r.body, 'app\n');
+  assert.equal(open.proxy.stats().http?.outbound['http.requests'], 1);
+});
+
+test('a service without addresses or hostnames must be a route backend', async (t) => {
+  const { doc } = parseIni('[service lonely]\nendpoints = 127.0.0.1:1\n', 'x.ini');
+  await assert.rejects(startProxy({
+    outboundPort: 0, inboundPort: 0, listenAddress: '127.0.0.1', uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0,
+    adminAddress: { host: '127.0.0.1', port: await freePort() }, inboundDelivery: 'original-dst', connectTimeout: 1_000,
+    idleTimeout: 0, detectTimeout: 5_000, drainTimeout: 0, logLevel: 'info', httpEngine: true,
+  }, { log: silentLogger(), handleSignals: false, document: doc, services: loadServiceConfig(doc), readOriginalDst: () => ({ family: 4, address: '127.0.0.1', port: 1 }) }),
+  /x\.ini:1: \[service lonely\]: expected addresses \(VIP:port\) and\/or hostnames .* or a \[route NAME\] whose backends name it/);
+  void t;
+});
+
+test('a route timeout answers 504 with x-remora-error; a dead endpoint is retried on another one', async (t) => {
+  const hanging = http.createServer(() => undefined);
+  const slow = await listen(t, hanging);
+  const good = await backend(t, 'good');
+  const deadServer = createNetServer();
+  const dead = await listen(t, deadServer);
+  deadServer.close();
+  const r = await rig(t, [
+    '[service slow]', `addresses = ${VIP}:81`, 'protocol = http', `endpoints = 127.0.0.1:${slow}`,
+    '[route slow-r]', 'service = slow', 'timeout = 200ms',
+    '[service mixed]', `addresses = ${VIP}:82`, 'protocol = http', 'balancer = round-robin', `endpoints = 127.0.0.1:${dead}, 127.0.0.1:${good}`,
+  ].join('\n'));
+  r.dst(VIP, 81);
+  const t504 = await request(r.port);
+  assert.equal(t504.status, 504);
+  assert.equal(t504.headers['x-remora-error'], 'upstream-timeout');
+  assert.equal(t504.body, 'upstream-timeout: upstream request timeout\n');
+  r.dst(VIP, 82);
+  for (let i = 0; i < 4; i++) assert.equal((await request(r.port)).body, 'good\n');
+  const s = r.proxy.stats();
+  assert.ok((s.http?.outbound['http.retries'] ?? 0) >= 1);
+  assert.equal(s.http?.outbound['http.local_replies.upstream-timeout'], 1);
+});
+
+test('shutdown closes idle keep-alive HTTP connections and finishes', async (t) => {
+  const app = await backend(t, 'app');
+  const r = await rig(t, `[service web]\naddresses = ${VIP}:80\nprotocol = http\nendpoints = 127.0.0.1:${app}\n`);
+  r.dst(VIP, 80);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => { agent.destroy(); });
+  assert.equal((await request(r.port, { agent })).body, 'app\n');
+  const sockets = Object.values(agent.freeSockets).flat();
+  assert.equal(sockets.length, 1);
+  const closed = once(sockets[0] as NonNullable<(typeof sockets)[0]>, 'close');
+  await r.proxy.shutdown();
+  await closed;
+  assert.equal(r.proxy.stats().errors['REMORA_ERR_DRAIN_TIMEOUT'], undefined, 'closed by the drain, not reset at the deadline');
+});

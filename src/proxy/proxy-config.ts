@@ -31,6 +31,11 @@ function lineOf(issue: ConfigIssue): number {
   return Number(/:(\d+)$/.exec(issue.source)?.[1] ?? 0);
 }
 
+/** Issues in file order (by line; issues without a line, from the command line or environment, first; stable). */
+export function sortIssues(issues: readonly ConfigIssue[]): ConfigIssue[] {
+  return issues.map((issue, n) => ({ issue, n })).sort((a, b) => lineOf(a.issue) - lineOf(b.issue) || a.n - b.n).map((x) => x.issue);
+}
+
 /**
  * Parse and check everything the proxy needs from the document. Throws REMORA_ERR_CONFIG_INVALID listing every
  * problem (nothing is started then).
@@ -76,10 +81,7 @@ export function loadServiceConfig(doc: IniDocument | undefined, readFile: ReadFi
       if (o !== undefined) tls.set(spec.name, o);
     }
   }
-  if (issues.length > 0) {
-    throw configError(issues.map((issue, n) => ({ issue, n })).sort((a, b) => lineOf(a.issue) - lineOf(b.issue) || a.n - b.n)
-      .map((x) => x.issue));
-  }
+  if (issues.length > 0) throw configError(sortIssues(issues));
   if (!reg.ok) return EMPTY_SERVICE_CONFIG; // unreachable: issues were thrown
   return { registry: { services: reg.services, registry: reg.registry }, tls };
 }

@@ -4,42 +4,24 @@
 // the herd behaviour of a strict least-connections choice when many sidecars see the same stale counts.
 import type { Picker, PickContext, PickerDeps, PickerEndpoint, PickResult, RandomSource, UpstreamEndpoint } from '../picker.js';
 import { activeExclusions, endpointResults, frozenEndpointList, noneResult } from '../picker.js';
-import { AliasTable } from './random.js';
+import { WeightedSampler } from './random.js';
 
 /** Redraws of the second choice when it equals the first, before falling back to a uniform other endpoint. */
 const DISTINCT_TRIES = 4;
-/** Draws tried on the retry path before falling back to an O(n) scan. */
-const EXCLUDE_REJECTION_TRIES = 8;
-
-/** Weighted choice among endpoints not excluded and not `skip`; -1 if none. O(n). */
-function weightedIndexSkipping(
-  all: readonly PickerEndpoint[], exclude: ReadonlySet<string>, skip: number, random: RandomSource,
-): number {
-  let total = 0;
-  let chosen = -1;
-  for (let i = 0; i < all.length; i++) {
-    if (i === skip) continue;
-    const e = (all[i] as PickerEndpoint).endpoint;
-    if (exclude.has(e.key)) continue;
-    total += e.weight;
-    if (random() * total < e.weight) chosen = i;
-  }
-  return chosen;
-}
 
 export class P2cPicker implements Picker {
   readonly endpoints: readonly UpstreamEndpoint[];
   readonly #all: readonly PickerEndpoint[];
   readonly #results: readonly PickResult[];
   readonly #random: RandomSource;
-  readonly #table: AliasTable;
+  readonly #sampler: WeightedSampler;
 
   constructor(endpoints: readonly PickerEndpoint[], deps: PickerDeps) {
     this.#all = endpoints;
     this.endpoints = frozenEndpointList(endpoints);
     this.#results = endpointResults(endpoints);
     this.#random = deps.random;
-    this.#table = new AliasTable(endpoints.map((p) => p.endpoint.weight));
+    this.#sampler = new WeightedSampler(endpoints, deps.random);
   }
 
   pick(ctx?: PickContext): PickResult {
@@ -50,18 +32,16 @@ export class P2cPicker implements Picker {
     let b: number;
     if (exclude === undefined) {
       if (n === 1) return this.#results[0] as PickResult;
-      a = this.#table.sample(this.#random);
-      b = this.#table.sample(this.#random);
-      for (let i = 0; b === a && i < DISTINCT_TRIES; i++) b = this.#table.sample(this.#random);
+      a = this.#sampler.sample();
+      b = this.#sampler.sample();
+      for (let i = 0; b === a && i < DISTINCT_TRIES; i++) b = this.#sampler.sample();
       if (b === a) b = (a + 1 + Math.floor(this.#random() * (n - 1))) % n;
     } else {
       // Retry path: the same rule over the endpoints not excluded — rejection sampling first, O(n) scans if the
       // exclusions cover most of the weight.
-      a = this.#sampleNotExcluded(exclude, -1);
-      if (a < 0) a = weightedIndexSkipping(this.#all, exclude, -1, this.#random);
+      a = this.#sampler.sampleExcluding(exclude);
       if (a < 0) return noneResult('all-excluded');
-      b = this.#sampleNotExcluded(exclude, a);
-      if (b < 0) b = weightedIndexSkipping(this.#all, exclude, a, this.#random);
+      b = this.#sampler.sampleExcluding(exclude, a);
       if (b < 0) return this.#results[a] as PickResult;
     }
     const pa = this.#all[a] as PickerEndpoint;
@@ -69,14 +49,5 @@ export class P2cPicker implements Picker {
     // (activeA + 1) / weightA <= (activeB + 1) / weightB, without division.
     const chooseA = (pa.load.active + 1) * pb.endpoint.weight <= (pb.load.active + 1) * pa.endpoint.weight;
     return this.#results[chooseA ? a : b] as PickResult;
-  }
-
-  /** A weighted draw that is neither excluded nor `skip`, or -1 after a few unlucky tries. */
-  #sampleNotExcluded(exclude: ReadonlySet<string>, skip: number): number {
-    for (let i = 0; i < EXCLUDE_REJECTION_TRIES; i++) {
-      const idx = this.#table.sample(this.#random);
-      if (idx !== skip && !exclude.has((this.#all[idx] as PickerEndpoint).endpoint.key)) return idx;
-    }
-    return -1;
   }
 }

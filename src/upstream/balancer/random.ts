@@ -1,9 +1,7 @@
 // Weighted random: each pick is an independent draw with probability weight / total weight. Uses Vose's alias
 // method, so a pick is O(1) whatever the weights (one random number, one table read).
 import type { Picker, PickContext, PickerDeps, PickerEndpoint, PickResult, RandomSource, UpstreamEndpoint } from '../picker.js';
-import {
-  activeExclusions, endpointResults, frozenEndpointList, noneResult, weightedIndexExcluding,
-} from '../picker.js';
+import { activeExclusions, endpointResults, frozenEndpointList, noneResult } from '../picker.js';
 
 /** O(1) weighted sampling of an index (Vose's alias method). Equal weights skip the tables. */
 export class AliasTable {
@@ -49,33 +47,71 @@ export class AliasTable {
   }
 }
 
-/** Rejection-sampling attempts before a pick with exclusions falls back to an O(n) weighted scan. */
+/** Rejection-sampling attempts before a draw with exclusions falls back to an O(n) weighted scan. */
 const EXCLUDE_REJECTION_TRIES = 8;
 
-export class RandomPicker implements Picker {
-  readonly endpoints: readonly UpstreamEndpoint[];
+/** Weighted draws of an endpoint index (probability weight / total weight), used by the random and p2c pickers. */
+export class WeightedSampler {
   readonly #all: readonly PickerEndpoint[];
-  readonly #results: readonly PickResult[];
   readonly #random: RandomSource;
   readonly #table: AliasTable;
 
-  constructor(endpoints: readonly PickerEndpoint[], deps: PickerDeps) {
+  constructor(endpoints: readonly PickerEndpoint[], random: RandomSource) {
     this.#all = endpoints;
+    this.#random = random;
+    this.#table = new AliasTable(endpoints.map((p) => p.endpoint.weight));
+  }
+
+  /** One draw over all endpoints: O(1). */
+  sample(): number {
+    return this.#table.sample(this.#random);
+  }
+
+  /**
+   * A draw among the endpoints neither excluded nor at index `skip` (-1: none), or -1 if there is none: rejection
+   * sampling first, an O(n) scan if the exclusions cover most of the weight.
+   */
+  sampleExcluding(exclude: ReadonlySet<string>, skip = -1): number {
+    for (let i = 0; i < EXCLUDE_REJECTION_TRIES; i++) {
+      const idx = this.#table.sample(this.#random);
+      if (idx !== skip && !exclude.has((this.#all[idx] as PickerEndpoint).endpoint.key)) return idx;
+    }
+    return weightedIndexSkipping(this.#all, exclude, skip, this.#random);
+  }
+}
+
+/** Weighted choice among endpoints not excluded and not `skip`; -1 if none. O(n). */
+function weightedIndexSkipping(
+  all: readonly PickerEndpoint[], exclude: ReadonlySet<string>, skip: number, random: RandomSource,
+): number {
+  let total = 0;
+  let chosen = -1;
+  for (let i = 0; i < all.length; i++) {
+    if (i === skip) continue;
+    const e = (all[i] as PickerEndpoint).endpoint;
+    if (exclude.has(e.key)) continue;
+    total += e.weight;
+    if (random() * total < e.weight) chosen = i;
+  }
+  return chosen;
+}
+
+export class RandomPicker implements Picker {
+  readonly endpoints: readonly UpstreamEndpoint[];
+  readonly #results: readonly PickResult[];
+  readonly #sampler: WeightedSampler;
+
+  constructor(endpoints: readonly PickerEndpoint[], deps: PickerDeps) {
     this.endpoints = frozenEndpointList(endpoints);
     this.#results = endpointResults(endpoints);
-    this.#random = deps.random;
-    this.#table = new AliasTable(endpoints.map((p) => p.endpoint.weight));
+    this.#sampler = new WeightedSampler(endpoints, deps.random);
   }
 
   pick(ctx?: PickContext): PickResult {
     if (this.#results.length === 0) return noneResult('no-endpoints');
     const exclude = activeExclusions(ctx);
-    if (exclude === undefined) return this.#results[this.#table.sample(this.#random)] as PickResult;
-    for (let i = 0; i < EXCLUDE_REJECTION_TRIES; i++) {
-      const idx = this.#table.sample(this.#random);
-      if (!exclude.has((this.#all[idx] as PickerEndpoint).endpoint.key)) return this.#results[idx] as PickResult;
-    }
-    const idx = weightedIndexExcluding(this.#all, exclude, this.#random);
+    if (exclude === undefined) return this.#results[this.#sampler.sample()] as PickResult;
+    const idx = this.#sampler.sampleExcluding(exclude);
     return idx < 0 ? noneResult('all-excluded') : (this.#results[idx] as PickResult);
   }
 }

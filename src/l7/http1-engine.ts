@@ -74,6 +74,25 @@ function validateRequest(req: IncomingMessage): LocalReplyReason | undefined {
   return undefined;
 }
 
+/** The Exchange's view of a request: `headers` already without hop-by-hop fields. */
+function downstreamRequest(
+  req: IncomingMessage, state: ConnState, headers: string[], body: RequestBody | undefined, tunnel: boolean,
+): DownstreamRequest {
+  return {
+    protocol: 'http/1.1',
+    method: req.method ?? 'GET',
+    target: req.url ?? '/',
+    authority: headerValue(req.rawHeaders, 'host') ?? '',
+    scheme: 'http',
+    headers,
+    body,
+    tunnel,
+    grpc: false,
+    conn: state.ctx,
+    log: state.log,
+  };
+}
+
 class Http1Responder implements DownstreamResponder {
   readonly #res: ServerResponse;
   readonly #engine: Http1Engine;
@@ -298,20 +317,7 @@ export class Http1Engine {
         body = new RequestBody(req, Number(cl), () => req.rawTrailers, this.#core.options.replayBufferBytes);
       }
     }
-    const dreq: DownstreamRequest = {
-      protocol: 'http/1.1',
-      method: req.method ?? 'GET',
-      target: req.url ?? '/',
-      authority: headerValue(raw, 'host') ?? '',
-      scheme: 'http',
-      headers,
-      body,
-      tunnel: false,
-      grpc: false,
-      conn: state.ctx,
-      log: state.log,
-    };
-    const ex = new Exchange(this.#core, dreq, responder);
+    const ex = new Exchange(this.#core, downstreamRequest(req, state, headers, body, false), responder);
     res.once('close', () => {
       done();
       if (!ex.done) ex.downstreamAborted();
@@ -350,21 +356,8 @@ export class Http1Engine {
       this.#core.stats.increment('http1.h2c_upgrades_refused');
     }
     responder.setBodyless(req.method === 'HEAD');
-    const dreq: DownstreamRequest = {
-      protocol: 'http/1.1',
-      method: req.method ?? 'GET',
-      target: req.url ?? '/',
-      authority: headerValue(raw, 'host') ?? '',
-      scheme: 'http',
-      headers,
-      // The client's bytes after the head are held and sent once the tunnel is up (a body is not expected before).
-      body: undefined,
-      tunnel,
-      grpc: false,
-      conn: state.ctx,
-      log: state.log,
-    };
-    const ex = new Exchange(this.#core, dreq, responder);
+    // The client's bytes after the head are held and sent once the tunnel is up (a body is not expected before).
+    const ex = new Exchange(this.#core, downstreamRequest(req, state, headers, undefined, tunnel), responder);
     socket.once('close', () => {
       if (!ex.done) ex.downstreamAborted();
     });

@@ -1,5 +1,5 @@
 // L4 balancing through remora on a real kernel: three server pods behind VIPs of the client pod's [service NAME]
-// sections, reached with curl (HTTP, detected and forwarded as opaque TCP: no HTTP engine is installed) and
+// sections, reached with curl (HTTP, detected and forwarded as opaque TCP: http_engine = off) and
 // redis-cli (port 6379: opaque by default). Round robin spreads evenly, ring-hash keeps one source on one endpoint,
 // weights are respected; a killed endpoint is ejected on connect failures while its traffic is retried on the
 // others, and comes back once it recovers; active TCP health checks take an endpoint out and back without traffic;
@@ -54,6 +54,8 @@ describe('L4 balancing through remora', opts, () => {
     const eps = (port: number, attrs: readonly string[] = []): string =>
       `endpoints = ${servers.map((s, i) => `${s.ip4}:${port}${attrs[i] === undefined ? '' : ` ${attrs[i]}`}`).join(', ')}`;
     const config = writeConfig(tmp.dir, 'client.ini', [
+      // L4 behaviour under test: HTTP is detected and forwarded as opaque TCP per connection, not by the HTTP engine.
+      '[proxy]', 'http_engine = off',
       '[service web-rr]', `addresses = ${vip(0)}:80`, 'balancer = round-robin', eps(8080),
       '[service web-hash]', `addresses = ${vip(1)}:80`, 'balancer = ring-hash', eps(8080),
       '[service web-weighted]', `addresses = ${vip(2)}:80`, 'balancer = round-robin', eps(8080, ['weight=3', 'weight=1', 'weight=1']),
@@ -64,6 +66,7 @@ describe('L4 balancing through remora', opts, () => {
       'health_check = tcp', 'health_interval = 300ms', 'health_timeout = 200ms', 'healthy_threshold = 2', 'unhealthy_threshold = 2',
     ]);
     const config2 = writeConfig(tmp.dir, 'client2.ini', [
+      '[proxy]', 'http_engine = off',
       '[registry]', 'mode = registry-only',
       '[service web]', `addresses = ${vip(0)}:80`, 'balancer = round-robin', eps(8080),
     ]);

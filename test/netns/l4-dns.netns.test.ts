@@ -45,6 +45,8 @@ describe('DNS discovery through remora', opts, () => {
     ]);
     // No readiness check needed: discovery retries (backing off from dns_refresh_min) until dnsmasq answers.
     const config = writeConfig(tmp.dir, 'client.ini', [
+      // L4 behaviour under test: HTTP is detected and forwarded as opaque TCP per connection, not by the HTTP engine.
+      '[proxy]', 'http_engine = off',
       '[registry]', `resolver = ${dns.ip4}:53`, 'resolver_timeout = 500ms',
       '[service web]', `addresses = ${vip}:80`, 'balancer = round-robin', 'discovery = dns', 'dns_name = web.svc.test',
       'dns_port = 8080', 'dns_refresh_min = 100ms', 'dns_refresh_max = 1s',

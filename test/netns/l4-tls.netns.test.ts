@@ -50,6 +50,8 @@ describe('TLS through remora: SNI routing and TLS origination', opts, () => {
     await sServer(b, 4433, ca.issue('beta', ['beta.test']));
     await sServer(a, 8443, ca.issue('origin', ['origin.test']));
     const config = writeConfig(tmp.dir, 'client.ini', [
+      // L4 behaviour under test: HTTP is detected and forwarded as opaque TCP per connection, not by the HTTP engine.
+      '[proxy]', 'http_engine = off',
       '[service alpha]', 'hostnames = alpha.test:443', 'protocol = tls', `endpoints = ${a.ip4}:4433`,
       '[service beta]', 'hostnames = beta.test:443', 'protocol = tls', `endpoints = ${b.ip4}:4433`,
       '[service origin]', `addresses = ${vip(1)}:80`, `endpoints = ${a.ip4}:80`, 'tls_origination = on', 'tls_port = 8443',

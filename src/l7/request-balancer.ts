@@ -230,35 +230,21 @@ function p2c(
   return score(b) < score(a) ? b : a;
 }
 
-export class LeastRequestBalancer implements RequestBalancer {
-  readonly kind = 'least-request' as const;
-  readonly #load: EndpointLoadTracker;
+/** least-request (score: active requests) and peak-ewma (score: the tracker's cost): P2C over the usable candidates. */
+export class P2cBalancer implements RequestBalancer {
+  readonly kind: 'least-request' | 'peak-ewma';
   readonly #random: () => number;
+  readonly #score: (c: RequestCandidate) => number;
 
-  constructor(load: EndpointLoadTracker, random: () => number) {
-    this.#load = load;
+  constructor(kind: 'least-request' | 'peak-ewma', load: EndpointLoadTracker, random: () => number) {
+    this.kind = kind;
     this.#random = random;
+    this.#score = kind === 'least-request' ? (c) => load.active(c.key) : (c) => load.cost(c.key);
   }
 
   pick(candidates: readonly RequestCandidate[], ctx?: RequestPickContext): RequestCandidate | undefined {
     const cs = usable(candidates, ctx?.exclude);
-    return p2c(cs, this.#random, (c) => this.#load.active(c.key));
-  }
-}
-
-export class PeakEwmaBalancer implements RequestBalancer {
-  readonly kind = 'peak-ewma' as const;
-  readonly #load: EndpointLoadTracker;
-  readonly #random: () => number;
-
-  constructor(load: EndpointLoadTracker, random: () => number) {
-    this.#load = load;
-    this.#random = random;
-  }
-
-  pick(candidates: readonly RequestCandidate[], ctx?: RequestPickContext): RequestCandidate | undefined {
-    const cs = usable(candidates, ctx?.exclude);
-    return p2c(cs, this.#random, (c) => this.#load.cost(c.key));
+    return p2c(cs, this.#random, this.#score);
   }
 }
 
@@ -390,8 +376,8 @@ export interface RequestBalancerOptions {
 
 export function createRequestBalancer(kind: RequestBalancerKind, opts: RequestBalancerOptions): RequestBalancer {
   switch (kind) {
-    case 'least-request': return new LeastRequestBalancer(opts.load, opts.random);
-    case 'peak-ewma': return new PeakEwmaBalancer(opts.load, opts.random);
+    case 'least-request': return new P2cBalancer('least-request', opts.load, opts.random);
+    case 'peak-ewma': return new P2cBalancer('peak-ewma', opts.load, opts.random);
     case 'round-robin': return new RoundRobinBalancer();
     case 'ring-hash': return new RingHashBalancer(opts.random, opts.ringPointsPerWeight);
   }

@@ -376,11 +376,18 @@ export class ProxiedConnection {
     const http = this.#phase === 'http';
     this.#phase = 'ended';
     const dial = this.#lastDial;
+    // An HTTP connection's bytes are the client socket's (read from it, written to it), counted once at its close.
+    const bytesIn = f?.bytesDownstreamToUpstream ?? (http ? this.#down.bytesRead : 0);
+    const bytesOut = f?.bytesUpstreamToDownstream ?? (http ? this.#down.bytesWritten : 0);
+    if (http) {
+      this.#deps.counters.downstreamToUpstream += bytesIn;
+      this.#deps.counters.upstreamToDownstream += bytesOut;
+    }
     this.#onEnd(this, {
       code: this.#code,
       error: this.#error,
-      bytesIn: f?.bytesDownstreamToUpstream ?? 0,
-      bytesOut: f?.bytesUpstreamToDownstream ?? 0,
+      bytesIn,
+      bytesOut,
       idleTimeout: f?.idleTimedOut ?? false,
       protocol: this.#protocol,
       service: this.#service,

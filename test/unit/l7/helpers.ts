@@ -1,17 +1,7 @@
 // Shared helpers for the L7 policy tests: a seeded random source, a fake clock and a request-head builder.
 import type { RequestHead } from '../../../src/l7/l7-contract.js';
 
-/** mulberry32: a small, fast, seeded PRNG with uniform output in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../helpers/seeded-random.js';
 
 export class FakeClock {
   t = 0;

@@ -1,20 +1,10 @@
 // Shared fakes for the upstream unit tests: a seeded RNG, a fake clock with timers, endpoint builders.
 import type { Clock, TimerHandle, Timers } from '../../../src/upstream/clock.js';
 import type { EndpointSpec } from '../../../src/upstream/endpoint.js';
-import type { PickerEndpoint, PickResult, RandomSource } from '../../../src/upstream/picker.js';
+import type { PickerEndpoint, PickResult } from '../../../src/upstream/picker.js';
 import { toUpstreamEndpoint } from '../../../src/upstream/picker.js';
 
-/** mulberry32: a small deterministic PRNG in [0, 1). */
-export function seededRandom(seed: number): RandomSource {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../helpers/seeded-random.js';
 
 interface FakeTimer { at: number; seq: number; fn: () => void; cancelled: boolean }
 

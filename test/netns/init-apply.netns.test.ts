@@ -3,19 +3,17 @@
 // sanity check: after init, a TCP connect from an application uid to another pod lands on the pod's port 15001,
 // while the proxy uid's connect is not redirected.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, test } from 'node:test';
 import { stableSaveText } from '../../src/interceptor/rule-readback.js';
-import { Mesh, netnsTestOptions, waitFor, type Pod } from './harness.js';
+import { netnsTestOptions, waitFor, type Pod } from './harness.js';
+import { meshPerSuite, privateLockEnv } from './init-helpers.js';
 import { REPO_ROOT, remoraInit } from './remora-process.js';
 
 const opts = netnsTestOptions();
-const lockDir = mkdtempSync(join(tmpdir(), 'remora-init-apply-'));
-const env = { REMORA_LOCK_DIR: lockDir };
+const env = privateLockEnv('remora-init-apply-');
 const golden = readFileSync(resolve(REPO_ROOT, 'test/netns/golden/defaults.rules'), 'utf8');
-after(() => rmSync(lockDir, { recursive: true, force: true }));
 
 function goldenRules(family: 4 | 6): string[] {
   const block = golden.split(/^# IPv6: .*$/m)[family === 4 ? 0 : 1] ?? '';
@@ -28,14 +26,8 @@ async function save(pod: Pod, backend: string, family: 4 | 6): Promise<string> {
 
 for (const backend of ['nft', 'legacy'] as const) {
   describe(`backend ${backend}`, opts, () => {
-    let mesh: Mesh;
     let pod: Pod;
-    before(async () => {
-      if (opts.skip !== undefined) return;
-      mesh = await Mesh.create();
-      pod = await mesh.addPod('app');
-    });
-    after(async () => { await mesh?.destroy(); });
+    meshPerSuite(opts, async (mesh) => { pod = await mesh.addPod('app'); });
 
     test('apply 3x gives the identical ruleset for IPv4 and IPv6, in canonical form', opts, async () => {
       const seen: string[][] = [];
@@ -61,16 +53,12 @@ for (const backend of ['nft', 'legacy'] as const) {
 }
 
 describe('traffic sanity', opts, () => {
-  let mesh: Mesh;
   let a: Pod;
   let b: Pod;
-  before(async () => {
-    if (opts.skip !== undefined) return;
-    mesh = await Mesh.create();
+  meshPerSuite(opts, async (mesh) => {
     a = await mesh.addPod('a');
     b = await mesh.addPod('b');
   });
-  after(async () => { await mesh?.destroy(); });
 
   const client = `const s = require('net').connect(80, process.argv[1]); let d = '';
 s.on('data', (x) => { d += x; }); s.on('end', () => console.log(d.trim()));

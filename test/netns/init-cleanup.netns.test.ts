@@ -2,18 +2,14 @@
 // chain and rules added before init survive, and the save output is identical to the one before init. Cleanup of a
 // namespace without remora's rules succeeds and changes nothing. Both backends.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { stableSaveText } from '../../src/interceptor/rule-readback.js';
-import { Mesh, netnsTestOptions, type Pod } from './harness.js';
+import { netnsTestOptions, type Pod } from './harness.js';
+import { meshPerSuite, privateLockEnv } from './init-helpers.js';
 import { remoraInit } from './remora-process.js';
 
 const opts = netnsTestOptions();
-const lockDir = mkdtempSync(join(tmpdir(), 'remora-init-cleanup-'));
-const env = { REMORA_LOCK_DIR: lockDir };
-after(() => rmSync(lockDir, { recursive: true, force: true }));
+const env = privateLockEnv('remora-init-cleanup-');
 
 async function saveAll(pod: Pod, backend: string): Promise<string> {
   const v4 = await pod.execOk([`iptables-${backend}-save`]);
@@ -23,14 +19,8 @@ async function saveAll(pod: Pod, backend: string): Promise<string> {
 
 for (const backend of ['nft', 'legacy'] as const) {
   describe(`cleanup, backend ${backend}`, opts, () => {
-    let mesh: Mesh;
     let pod: Pod;
-    before(async () => {
-      if (opts.skip !== undefined) return;
-      mesh = await Mesh.create();
-      pod = await mesh.addPod('app');
-    });
-    after(async () => { await mesh?.destroy(); });
+    meshPerSuite(opts, async (mesh) => { pod = await mesh.addPod('app'); });
 
     test('cleanup of a namespace without remora rules succeeds and changes nothing', opts, async () => {
       const before = await saveAll(pod, backend);

@@ -4,22 +4,17 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { Mesh, netnsTestOptions, type Pod } from './harness.js';
+import { describe, test } from 'node:test';
+import { netnsTestOptions, type Pod } from './harness.js';
+import { meshPerSuite } from './init-helpers.js';
 import { REMORA_BIN, REPO_ROOT, remoraInit } from './remora-process.js';
 
 const opts = netnsTestOptions();
 const golden = readFileSync(resolve(REPO_ROOT, 'test/netns/golden/defaults.rules'), 'utf8');
 
 describe('init --dry-run', opts, () => {
-  let mesh: Mesh;
   let pod: Pod;
-  before(async () => {
-    if (opts.skip !== undefined) return;
-    mesh = await Mesh.create();
-    pod = await mesh.addPod('app');
-  });
-  after(async () => { await mesh?.destroy(); });
+  meshPerSuite(opts, async (mesh) => { pod = await mesh.addPod('app'); });
 
   test('the CLI prints the golden defaults byte for byte and changes nothing', opts, async () => {
     const before = await pod.execOk(['iptables-nft-save']);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { waitFor, type Pod } from './harness.js';
-import { REPO_ROOT, remoraInit, type RunningProxy } from './remora-process.js';
+import { REPO_ROOT, outputLines, remoraInit, type RunningProxy } from './remora-process.js';
 
 export const TOOLS = resolve(REPO_ROOT, 'dist/test/netns/proxy-tools.js');
 
@@ -17,15 +17,7 @@ export interface Tool {
 /** Start a proxy-tools server/client in the pod; resolves once it printed `readyLine`. */
 export async function startTool(pod: Pod, args: readonly string[], opts: { uid?: number; readyLine?: string } = {}): Promise<Tool> {
   const child = pod.spawn([process.execPath, TOOLS, ...args], opts.uid === undefined ? {} : { uid: opts.uid });
-  const lines: string[] = [];
-  let buf = '';
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-    buf += d;
-    const parts = buf.split('\n');
-    buf = parts.pop() ?? '';
-    lines.push(...parts);
-  });
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => { lines.push(`[stderr] ${d}`); });
+  const lines = outputLines(child);
   const readyLine = opts.readyLine ?? 'ready';
   await waitFor(`${args[0] ?? 'tool'} in ${pod.name} to print "${readyLine}"`, async () => {
     if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${lines.join('\n')}`);

@@ -12,6 +12,20 @@ export function remoraInit(pod: Pod, args: readonly string[] = [], env: Record<s
   return pod.exec([process.execPath, REMORA_BIN, 'init', ...args], { env, timeoutMs: 60_000 });
 }
 
+/** The child's complete stdout lines and its stderr chunks (`[stderr] ...`), appended as they arrive. */
+export function outputLines(child: ChildProcess): string[] {
+  const lines: string[] = [];
+  let buf = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    buf += d;
+    const parts = buf.split('\n');
+    buf = parts.pop() ?? '';
+    lines.push(...parts);
+  });
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => { lines.push(`[stderr] ${d}`); });
+  return lines;
+}
+
 export interface RunningProxy {
   readonly child: ChildProcess;
   /** Everything the proxy logged so far (NDJSON lines). */
@@ -36,15 +50,7 @@ export interface ProxyStats {
 export async function startProxy(pod: Pod, args: readonly string[] = [], opts: { adminPort?: number } = {}): Promise<RunningProxy> {
   const adminPort = opts.adminPort ?? 15000;
   const child = pod.spawn([process.execPath, REMORA_BIN, 'proxy', '--log-level', 'debug', ...args]);
-  const lines: string[] = [];
-  let buf = '';
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-    buf += d;
-    const parts = buf.split('\n');
-    buf = parts.pop() ?? '';
-    lines.push(...parts);
-  });
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => { lines.push(`[stderr] ${d}`); });
+  const lines = outputLines(child);
   const admin = async (path: string): Promise<{ status: number; body: string }> => {
     const r = await pod.exec(['curl', '-sS', '--max-time', '5', '-o', '-', '-w', '\n%{http_code}', `http://127.0.0.1:${adminPort}${path}`]);
     const i = r.stdout.lastIndexOf('\n');

@@ -2,6 +2,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Pod } from '../test/netns/harness.js';
+import { REPO_ROOT } from '../test/netns/remora-process.js';
 import type { Measurement } from './types.js';
 
 /** "600.00us" / "1.20ms" / "2.00s" -> milliseconds. */
@@ -168,4 +169,38 @@ export async function runIperf3(client: Pod, load: BulkLoad, durationS: number, 
   const r = await client.exec(iperf3Args(load, durationS, warmupS), { timeoutMs: (durationS + warmupS + 20) * 1000 });
   if (r.code !== 0 && r.stdout.trim().startsWith('{')) return parseIperf3(r.stdout); // reports its own error field
   return parseIperf3(must(r, 'iperf3'));
+}
+
+/** The time-to-first-byte client (test/netns/l4-tools.ts ttfb), as run in the client pod. */
+export function ttfbArgs(host: string, port: number, durationS: number, warmupS: number): string[] {
+  return ['node', 'dist/test/netns/l4-tools.js', 'ttfb', host, String(port), String(durationS), String(warmupS)];
+}
+
+interface TtfbResult {
+  readonly count: number;
+  readonly p50Ms?: number;
+  readonly p99Ms?: number;
+  readonly errors: number;
+}
+
+/** Parse the ttfb tool's JSON line: connections per second, and the p50/p99 time to the server's first byte. */
+export function parseTtfb(out: string, durationS: number): Measurement {
+  const line = out.split('\n').find((l) => l.startsWith('{'));
+  if (line === undefined) throw new Error(`ttfb printed no result:\n${out.slice(0, 2000)}`);
+  const r = JSON.parse(line) as TtfbResult;
+  if (r.count === 0) throw new Error(`ttfb: no successful connection (${r.errors} errors)`);
+  return {
+    rps: r.count / durationS,
+    ...(r.p50Ms === undefined ? {} : { p50Ms: r.p50Ms }),
+    ...(r.p99Ms === undefined ? {} : { p99Ms: r.p99Ms }),
+    errors: r.errors,
+    note: `${r.count} connections, each closed at the greeting`,
+  };
+}
+
+/** Sequential connections to a server-first server, each timed from connect() to the greeting. */
+export async function runTtfb(client: Pod, host: string, port: number, durationS: number, warmupS: number): Promise<Measurement> {
+  const [, ...rest] = ttfbArgs(host, port, durationS, warmupS);
+  const r = await client.exec([process.execPath, join(REPO_ROOT, rest[0] ?? ''), ...rest.slice(1)], { timeoutMs: (durationS + warmupS + 20) * 1000 });
+  return parseTtfb(must(r, 'ttfb'), durationS);
 }

@@ -78,7 +78,13 @@ export const remora: Mode = {
   async start(ctx: ModeContext): Promise<RunningMode> {
     const logFile = join(ctx.tmpDir, 'remora-proxy.log');
     const bin = resolve(ctx.repoRoot, 'bin/remora');
-    const child = spawnToFile(ctx.client, [process.execPath, bin, 'proxy', ...ctx.remoraArgs], logFile);
+    // The multi-endpoint service; passthrough for every other destination. protocol = opaque: L4 balancing per
+    // connection (no detection, no HTTP engine), as HAProxy's mode tcp does.
+    const config = join(ctx.tmpDir, 'remora.ini');
+    await writeFile(config, remoraServices(ctx));
+    await chmod(config, 0o644);
+    const configArgs = ctx.remoraArgs.some((a) => a === '--config' || a.startsWith('--config=')) ? [] : ['--config', config];
+    const child = spawnToFile(ctx.client, [process.execPath, bin, 'proxy', ...configArgs, ...ctx.remoraArgs], logFile);
     await waitUntilReady('remora proxy /ready', child, logFile, async () => (await adminGet(ctx.client, '/ready')).status === 200, 20_000);
     const pid = child.pid;
     if (pid === undefined || commOf(pid) === undefined) throw new Error('remora proxy: no process id');
@@ -87,6 +93,7 @@ export const remora: Mode = {
     return {
       pid,
       notes: [`single Node.js process, started as root, runs as uid ${PROXY_UID}`, `log level ${level}, log to a file`,
+        `[service bench-l4]: VIP ${ctx.server.serviceVip}:${ctx.server.servicePort}, 3 endpoints, round-robin, protocol opaque`,
         ...(ctx.remoraArgs.length > 0 ? [`extra args: ${ctx.remoraArgs.join(' ')}`] : [])],
       async counters() {
         const r = await adminGet(ctx.client, '/stats');
@@ -99,7 +106,19 @@ export const remora: Mode = {
   },
 };
 
-function haproxyConf(port: number): string {
+function remoraServices(ctx: ModeContext): string {
+  const s = ctx.server;
+  return `; remora bench: the multi-endpoint service (every other destination is passthrough)
+[service bench-l4]
+addresses = ${s.serviceVip}:${s.servicePort}
+protocol = opaque
+balancer = round-robin
+endpoints = ${s.serviceEndpoints.map((e) => `${e}:${s.servicePort}`).join(', ')}
+`;
+}
+
+function haproxyConf(port: number, ctx: ModeContext): string {
+  const s = ctx.server;
   return `# remora bench: HAProxy as a transparent L4 sidecar behind remora's REDIRECT rules
 global
   nbthread 1
@@ -113,10 +132,15 @@ frontend outbound
   # separate sockets per family: on a v4v6 socket HAProxy cannot read an IPv4 original destination
   bind 0.0.0.0:${port}
   bind :::${port} v6only
+  # the multi-endpoint service: dst is the original destination (SO_ORIGINAL_DST) of the redirected connection
+  use_backend service if { dst ${s.serviceVip} } { dst_port ${s.servicePort} }
   default_backend original_dst
 backend original_dst
   # 0.0.0.0 without a port: connect to the connection's original destination (SO_ORIGINAL_DST) and port
   server orig 0.0.0.0
+backend service
+  balance roundrobin
+${s.serviceEndpoints.map((e, i) => `  server e${i + 1} ${e}:${s.servicePort}`).join('\n')}
 `;
 }
 
@@ -128,7 +152,7 @@ export const haproxyL4: Mode = {
   async start(ctx: ModeContext): Promise<RunningMode> {
     const conf = join(ctx.tmpDir, 'haproxy.cfg');
     const logFile = join(ctx.tmpDir, 'haproxy.log');
-    await writeFile(conf, haproxyConf(HAPROXY_OUTBOUND_PORT));
+    await writeFile(conf, haproxyConf(HAPROXY_OUTBOUND_PORT, ctx));
     await chmod(conf, 0o644);
     const child = spawnToFile(ctx.client, ['haproxy', '-f', conf, '-db'], logFile, PROXY_UID);
     await waitUntilReady(`haproxy listening on ${HAPROXY_OUTBOUND_PORT}`, child, logFile, () => listening(ctx.client, HAPROXY_OUTBOUND_PORT), 10_000);
@@ -136,7 +160,8 @@ export const haproxyL4: Mode = {
     if (pid === undefined || commOf(pid) === undefined) throw new Error('haproxy: no process id');
     return {
       pid,
-      notes: ['nbthread 1', 'mode tcp, `server orig 0.0.0.0` (original destination)', `runs as uid ${PROXY_UID}`,
+      notes: ['nbthread 1', 'mode tcp, `server orig 0.0.0.0` (original destination)',
+        `the VIP ${ctx.server.serviceVip}:${ctx.server.servicePort} (\`dst\` ACL): \`balance roundrobin\` over the 3 endpoints`, `runs as uid ${PROXY_UID}`,
         `listens on ${HAPROXY_OUTBOUND_PORT} (rules: remora init --outbound-port ${HAPROXY_OUTBOUND_PORT})`],
       stop: () => stopChild(child, 5_000),
     };

@@ -18,7 +18,7 @@ import { MODES } from './modes.js';
 import { cpuSeconds, redirectedConnections, rssMb } from './proc.js';
 import { renderDocument, renderSummary, type ReportInput } from './report.js';
 import { SCENARIOS } from './scenarios.js';
-import { BODY, BODY2, startServerPod } from './server-pod.js';
+import { BANNER_PORT, BODY, BODY2, HTTP_PORT, startEndpointPod, startServerPod } from './server-pod.js';
 import { ensureTools, machineInfo } from './tools.js';
 import type { Cell, Mode, ModeContext, ModeSummary, RunContext, RunningMode } from './types.js';
 
@@ -71,10 +71,13 @@ function loadAverage(): string {
   try { return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '); } catch { return 'unknown'; }
 }
 
-async function transparencyCheck(client: Pod, ctx: RunContext): Promise<string | undefined> {
-  for (const [port, body] of [[ctx.server.httpPort, BODY], [ctx.server.httpPort2, BODY2]] as const) {
-    const r = await client.exec(['curl', '-sS', '--max-time', '5', `http://${ctx.server.ip4}:${port}/`]);
-    if (r.code !== 0 || r.stdout !== body) return `:${port} answered ${JSON.stringify(r.stdout.slice(0, 60))} ${r.stderr.trim().slice(0, 120)}`;
+async function transparencyCheck(client: Pod, ctx: RunContext, mode: Mode): Promise<string | undefined> {
+  const targets: [string, number, string][] = [[ctx.server.ip4, ctx.server.httpPort, BODY], [ctx.server.ip4, ctx.server.httpPort2, BODY2]];
+  // The service's VIP exists only in the proxies' configuration.
+  if (mode.redirect) targets.push([ctx.server.serviceVip, ctx.server.servicePort, BODY]);
+  for (const [host, port, body] of targets) {
+    const r = await client.exec(['curl', '-sS', '--max-time', '5', `http://${host}:${port}/`]);
+    if (r.code !== 0 || r.stdout !== body) return `${host}:${port} answered ${JSON.stringify(r.stdout.slice(0, 60))} ${r.stderr.trim().slice(0, 120)}`;
   }
   return undefined;
 }
@@ -145,12 +148,20 @@ async function main(): Promise<number> {
   try {
     const client = await mesh.addPod('client');
     const serverPod = await mesh.addPod('server');
-    log(`mesh ${mesh.id}: client ${client.ip4}, server ${serverPod.ip4}; scratch ${tmpDir}; load average ${loadBefore}`);
+    // Two more endpoints of the multi-endpoint service (the server pod's nginx is the first).
+    const endpointPods = [await mesh.addPod('endpoint2'), await mesh.addPod('endpoint3')];
+    const serviceVip = `${mesh.prefix4}.200`;
+    log(`mesh ${mesh.id}: client ${client.ip4}, server ${serverPod.ip4}, endpoints ${endpointPods.map((p) => p.ip4).join(' ')}, `
+      + `service VIP ${serviceVip}; scratch ${tmpDir}; load average ${loadBefore}`);
     // Behind a REDIRECT, wrk closes first and its sockets (client -> server:8080, the same 4-tuples the proxy's
     // upstream connections use) sit in TIME_WAIT for 60 s: ~28k ephemeral ports run out within seconds of
     // connection-per-request load and connect() crawls. Let connect() reuse TIME_WAIT ports (this pod only).
     await client.execOk(['sysctl', '-q', '-w', 'net.ipv4.tcp_tw_reuse=1']);
-    const server = await startServerPod(serverPod, tmpDir);
+    const server = {
+      ...(await startServerPod(serverPod, tmpDir)),
+      bannerPort: BANNER_PORT, serviceVip, servicePort: HTTP_PORT, serviceEndpoints: [serverPod.ip4, ...endpointPods.map((p) => p.ip4)],
+    };
+    for (const p of endpointPods) await startEndpointPod(p, tmpDir);
     const ctx: RunContext = { client, server, durationS, warmupS, tmpDir };
     const modeCtx: ModeContext = { ...ctx, repoRoot: REPO_ROOT, remoraArgs };
     const rules = new ClientRules(client);
@@ -167,10 +178,10 @@ async function main(): Promise<number> {
         running = await mode.start(modeCtx);
         await new Promise((r) => setTimeout(r, 1000));
         const rssIdleMb = running.pid === undefined ? undefined : rssMb(running.pid);
-        const bad = await transparencyCheck(client, ctx);
+        const bad = await transparencyCheck(client, ctx, mode);
         if (bad !== undefined) throw new Error(`transparency check failed: ${bad}`);
         live.push({ mode, running, ...(rssIdleMb === undefined ? {} : { rssIdleMb }) });
-        log(`${mode.id}: ready${running.pid === undefined ? '' : ` (pid ${running.pid}, RSS ${rssIdleMb?.toFixed(1)} MB)`}; :8080 and :8081 reach their own servers`);
+        log(`${mode.id}: ready${running.pid === undefined ? '' : ` (pid ${running.pid}, RSS ${rssIdleMb?.toFixed(1)} MB)`}; :8080 and :8081 reach their own servers${mode.redirect ? ', the VIP answers' : ''}`);
       } catch (err) {
         const why = errText(err);
         log(`${mode.id}: ${why}`);
@@ -186,6 +197,7 @@ async function main(): Promise<number> {
       const order = i % 2 === 0 ? live : [...live].reverse();
       for (const { mode, running } of order) {
         if (mode.scenarios !== undefined && !mode.scenarios.includes(s.id)) continue;
+        if (s.modes !== undefined && !s.modes.includes(mode.id)) continue;
         const pid = running.pid;
         try {
           await rules.use(mode);
@@ -220,7 +232,7 @@ async function main(): Promise<number> {
         ...(rssIdleMb === undefined ? {} : { rssIdleMb }),
         ...(rssAfterMb === undefined ? {} : { rssAfterMb }),
         ...(counters === undefined ? {} : { counters }),
-        transparency: ':8080 and :8081 reached their own servers',
+        transparency: mode.redirect ? ':8080 and :8081 reached their own servers; the service VIP answered' : ':8080 and :8081 reached their own servers',
       });
     }
   } finally {

@@ -1,7 +1,11 @@
 // The loads. Each scenario runs the same way in every mode; the client pod's rules and proxy decide the path.
-// To add a row (L7 HTTP, h2c, server-first, multi-endpoint): append a Scenario here; use `setup` for a server of
-// its own in the server pod.
-import { runH2loadFixedRate, runIperf3, runWrk, h2loadArgs, iperf3Args, wrkArgs, type FixedRateLoad, type WrkLoad } from './loads.js';
+// To add a row (L7 HTTP, h2c, ...): append a Scenario here; use `setup` for a server of its own in the server pod,
+// `modes` when only some modes can reach its target (a VIP only a proxy's configuration knows).
+import { REPO_ROOT } from '../test/netns/remora-process.js';
+import {
+  runH2loadFixedRate, runIperf3, runTtfb, runWrk, h2loadArgs, iperf3Args, ttfbArgs, wrkArgs, type FixedRateLoad, type WrkLoad,
+} from './loads.js';
+import { startBanner } from './server-pod.js';
 import type { RunContext, Scenario } from './types.js';
 
 const httpUrl = (ctx: RunContext): string => `http://${ctx.server.ip4}:${ctx.server.httpPort}/`;
@@ -10,6 +14,12 @@ const keepAlive = (ctx: RunContext): WrkLoad => ({ url: httpUrl(ctx), threads: 2
 const connClose = (ctx: RunContext): WrkLoad => ({ url: httpUrl(ctx), threads: 2, connections: 64, headers: ['Connection: close'] });
 const fixedRate = (ctx: RunContext): FixedRateLoad => ({ url: httpUrl(ctx), connections: 8, totalRps: 1000 });
 const bulk = (ctx: RunContext): { host: string; port: number; streams: number } => ({ host: ctx.server.ip4, port: ctx.server.iperfPort, streams: 1 });
+const serviceUrl = (ctx: RunContext): string => `http://${ctx.server.serviceVip}:${ctx.server.servicePort}/`;
+const serviceKeepAlive = (ctx: RunContext): WrkLoad => ({ url: serviceUrl(ctx), threads: 2, connections: 64 });
+const serviceConnClose = (ctx: RunContext): WrkLoad => ({ url: serviceUrl(ctx), threads: 2, connections: 64, headers: ['Connection: close'] });
+const quote = (args: readonly string[]): string => args.map((a) => (a.includes(' ') ? `'${a}'` : a)).join(' ');
+/** The VIP of the multi-endpoint service exists only in the proxies' configuration: no direct mode. */
+const PROXY_MODES = ['remora', 'haproxy-l4'] as const;
 
 export const SCENARIOS: readonly Scenario[] = [
   {
@@ -32,6 +42,30 @@ export const SCENARIOS: readonly Scenario[] = [
     metric: 'latency',
     describe: (ctx) => h2loadArgs(fixedRate(ctx), ctx.durationS, ctx.warmupS, '<log>').join(' '),
     run: (ctx) => runH2loadFixedRate(ctx.client, fixedRate(ctx), ctx.durationS, ctx.warmupS, ctx.tmpDir),
+  },
+  {
+    id: 'l4-service-keepalive',
+    title: 'L4 service, 3 endpoints behind one VIP, HTTP/1.1 keep-alive, max rps',
+    metric: 'rps',
+    modes: PROXY_MODES,
+    describe: (ctx) => wrkArgs(serviceKeepAlive(ctx), ctx.durationS).join(' '),
+    run: (ctx) => runWrk(ctx.client, serviceKeepAlive(ctx), ctx.durationS, ctx.warmupS),
+  },
+  {
+    id: 'l4-service-conn-per-request',
+    title: 'L4 service, 3 endpoints behind one VIP, one connection per request (a pick + connect each), max rps',
+    metric: 'rps',
+    modes: PROXY_MODES,
+    describe: (ctx) => quote(wrkArgs(serviceConnClose(ctx), ctx.durationS)),
+    run: (ctx) => runWrk(ctx.client, serviceConnClose(ctx), ctx.durationS, ctx.warmupS),
+  },
+  {
+    id: 'server-first-ttfb',
+    title: 'server-first protocol (banner on connect), time from connect() to the greeting, one connection after the other',
+    metric: 'latency',
+    setup: (ctx) => startBanner(ctx.server.pod, REPO_ROOT),
+    describe: (ctx) => ttfbArgs(ctx.server.ip4, ctx.server.bannerPort, ctx.durationS, ctx.warmupS).join(' '),
+    run: (ctx) => runTtfb(ctx.client, ctx.server.ip4, ctx.server.bannerPort, ctx.durationS, ctx.warmupS),
   },
   {
     id: 'tcp-bulk',

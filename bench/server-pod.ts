@@ -1,6 +1,6 @@
 // The server pod's services: nginx (one process, HTTP/1.1 keep-alive, tiny bodies) on two ports, and iperf3.
 // Both are killed with the mesh (Pod.spawn).
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { waitFor, type Pod } from '../test/netns/harness.js';
 import { listening } from './proc.js';
@@ -11,6 +11,8 @@ export const HTTP_PORT2 = 8081;
 export const IPERF_PORT = 5201;
 export const BODY = 'hello from upstream\n';
 export const BODY2 = 'hello from upstream 8081\n';
+/** The server-first banner server's port (not a default opaque port: remora detects, with the upstream pre-dialed). */
+export const BANNER_PORT = 2525;
 
 function nginxConf(dir: string): string {
   return `# remora bench: one nginx process (master_process off = a single worker), keep-alive, tiny bodies
@@ -38,7 +40,10 @@ http {
 }
 
 /** Start nginx and iperf3 in `pod`; resolves when both listen. */
-export async function startServerPod(pod: Pod, tmpDir: string): Promise<ServerInfo> {
+/** The server pod's part of ServerInfo (the multi-endpoint service and the banner are added by the caller). */
+export type ServerPodInfo = Omit<ServerInfo, 'bannerPort' | 'serviceVip' | 'servicePort' | 'serviceEndpoints'>;
+
+export async function startServerPod(pod: Pod, tmpDir: string): Promise<ServerPodInfo> {
   const conf = join(tmpDir, 'nginx.conf');
   await writeFile(conf, nginxConf(tmpDir));
   const nginxLog: string[] = [];
@@ -53,4 +58,50 @@ export async function startServerPod(pod: Pod, tmpDir: string): Promise<ServerIn
     return (await listening(pod, HTTP_PORT)) && (await listening(pod, HTTP_PORT2)) && (await listening(pod, IPERF_PORT)) ? true : undefined;
   }, { timeoutMs: 10_000, intervalMs: 100 });
   return { pod, ip4: pod.ip4, ip6: pod.ip6, httpPort: HTTP_PORT, httpPort2: HTTP_PORT2, iperfPort: IPERF_PORT };
+}
+
+/** An extra endpoint of the multi-endpoint service: one nginx process on HTTP_PORT answering BODY, files under its name. */
+export async function startEndpointPod(pod: Pod, tmpDir: string): Promise<void> {
+  const dir = join(tmpDir, `endpoint-${pod.name}`);
+  await mkdir(dir, { recursive: true });
+  const conf = join(dir, 'nginx.conf');
+  await writeFile(conf, `# remora bench: an extra endpoint of the multi-endpoint service
+daemon off;
+master_process off;
+worker_processes 1;
+worker_rlimit_nofile 16384;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/nginx-body;
+  proxy_temp_path ${dir}/nginx-proxy;
+  fastcgi_temp_path ${dir}/nginx-fastcgi;
+  uwsgi_temp_path ${dir}/nginx-uwsgi;
+  scgi_temp_path ${dir}/nginx-scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 65s;
+  default_type text/plain;
+  server { listen ${HTTP_PORT} reuseport backlog=4096; location / { return 200 "${BODY.replace('\n', '\\n')}"; } }
+}
+`);
+  const nginx = pod.spawn(['nginx', '-c', conf, '-e', join(dir, 'nginx-error.log')]);
+  nginx.stdout?.resume();
+  nginx.stderr?.resume();
+  await waitFor(`nginx in ${pod.name}`, async () => {
+    if (nginx.exitCode !== null) throw new Error(`nginx in ${pod.name} exited ${nginx.exitCode}`);
+    return (await listening(pod, HTTP_PORT)) ? true : undefined;
+  }, { timeoutMs: 10_000, intervalMs: 100 });
+}
+
+/** The banner server (test/netns/l4-tools.ts) in the server pod: greets every connection at once. */
+export async function startBanner(pod: Pod, repoRoot: string): Promise<void> {
+  const child = pod.spawn([process.execPath, join(repoRoot, 'dist/test/netns/l4-tools.js'), 'banner', '0.0.0.0', String(BANNER_PORT), '220 bench ESMTP ready']);
+  child.stdout?.resume();
+  child.stderr?.resume();
+  await waitFor('the banner server', async () => {
+    if (child.exitCode !== null) throw new Error(`banner server exited ${child.exitCode}`);
+    return (await listening(pod, BANNER_PORT)) ? true : undefined;
+  }, { timeoutMs: 10_000, intervalMs: 100 });
 }

@@ -31,6 +31,15 @@ export interface ServerInfo {
   /** A second nginx port with a different body ("hello from upstream 8081\n"): proves original-destination forwarding. */
   readonly httpPort2: number;
   readonly iperfPort: number;
+  /** A server-first banner server (greets at once) in the server pod. */
+  readonly bannerPort: number;
+  /**
+   * The multi-endpoint service: a VIP (nothing listens there; only a proxy's service configuration makes it
+   * reachable) whose endpoints are nginx on `servicePort` in the server pod and two more endpoint pods.
+   */
+  readonly serviceVip: string;
+  readonly servicePort: number;
+  readonly serviceEndpoints: readonly string[];
 }
 
 export interface RunContext {
@@ -53,6 +62,8 @@ export interface Scenario {
   describe(ctx: RunContext): string;
   /** Optional one-time preparation in the server pod before any mode runs (e.g. a server-first daemon). */
   setup?(ctx: RunContext): Promise<void>;
+  /** Modes this scenario runs in (e.g. not `direct` for a VIP only a proxy knows); undefined = all. */
+  readonly modes?: readonly string[];
   run(ctx: RunContext): Promise<Measurement>;
 }
 

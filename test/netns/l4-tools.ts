@@ -58,6 +58,45 @@ switch (tool) {
     s.on('end', () => { clearTimeout(t); result({ connectedMs, firstByteMs, greeting, rest }); s.destroy(); });
     break;
   }
+  // ttfb HOST PORT SECONDS WARMUP: one connection after the other, each closed as soon as the server's first bytes
+  // (its greeting) arrive; WARMUP seconds unmeasured, then SECONDS measured. Prints {count, p50Ms, p99Ms, errors}:
+  // the time from connect() to the first byte, for a server-first protocol.
+  case 'ttfb': {
+    const host = arg(0, 'HOST');
+    const port = Number(arg(1, 'PORT'));
+    const seconds = Number(arg(2, 'SECONDS'));
+    const warmup = Number(arg(3, 'WARMUP'));
+    const samples: number[] = [];
+    let errors = 0;
+    const startedAt = performance.now();
+    const measureFrom = startedAt + warmup * 1000;
+    const endAt = measureFrom + seconds * 1000;
+    const finish = (): void => {
+      samples.sort((x, y) => x - y);
+      const pct = (p: number): number | undefined => samples[Math.min(samples.length, Math.max(1, Math.ceil((p / 100) * samples.length))) - 1];
+      result({ count: samples.length, p50Ms: pct(50), p99Ms: pct(99), errors });
+    };
+    const one = (): void => {
+      const t0 = performance.now();
+      if (t0 >= endAt) { finish(); return; }
+      const s = connect({ host, port });
+      let done = false;
+      const next = (ok: boolean): void => {
+        if (done) return;
+        done = true;
+        const t1 = performance.now();
+        if (t0 >= measureFrom) { if (ok) samples.push(t1 - t0); else errors++; }
+        s.destroy();
+        setImmediate(one);
+      };
+      s.once('data', () => { next(true); });
+      s.on('error', () => { next(false); });
+      s.on('close', () => { next(false); });
+      s.setTimeout(5_000, () => { next(false); });
+    };
+    one();
+    break;
+  }
   default:
     process.stderr.write(`l4-tools: unknown tool "${tool}"\n`);
     process.exit(2);

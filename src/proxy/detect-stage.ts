@@ -2,7 +2,8 @@
 // order, by whoever takes the connection) and decides what the connection carries with the sniffer
 // (src/l4/protocol-sniffer.ts). It ends at the first of:
 //   * the sniffer decides (TLS ClientHello complete, HTTP/2 preface, HTTP/1 request line, or opaque);
-//   * the pre-dialed upstream has something to say first (data or its FIN): server-first -> opaque, at once;
+//   * the pre-dialed upstream has something to say first (data or its FIN): server-first -> opaque, at once; except an
+//     HTTP/2 server's preface (SETTINGS, sent at once by every h2c server), after which the client still decides;
 //   * the client half-closes (FIN) -> opaque 'eof';
 //   * the deadline (detect_timeout) -> opaque 'timeout'. Not a close: the connection goes on as opaque TCP.
 // With `wantHost`, an HTTP/1 decision is followed by reading the rest of the request head (bounded) for its Host,
@@ -40,6 +41,13 @@ export const HOLD_LIMIT = 64 * 1024;
 /** Longest HTTP/1 request head read for its Host. */
 export const HOST_SCAN_LIMIT = 16 * 1024;
 const EMPTY = Buffer.alloc(0);
+
+/** The first bytes of an HTTP/2 server: a SETTINGS frame (type 4) on stream 0, without ACK, of whole settings. */
+export function isHttp2ServerPreface(b: Buffer): boolean {
+  if (b.length < 9) return false;
+  const length = b.readUIntBE(0, 3);
+  return b[3] === 0x04 && ((b[4] ?? 0) & 0x01) === 0 && (b.readUInt32BE(5) & 0x7fffffff) === 0 && length % 6 === 0;
+}
 
 export class DetectStage {
   readonly #down: Socket;
@@ -124,8 +132,16 @@ export class DetectStage {
   };
 
   readonly #onServerFirst = (): void => {
+    const upstream = this.#upstream;
     this.#upstream = undefined;
     if (this.#finished || this.#scanningHost) return;
+    // An HTTP/2 server sends its connection preface (a SETTINGS frame) as soon as the connection is up, without
+    // waiting for the client: that is not a server-first protocol. Put the bytes back and keep listening to the client.
+    const chunk = upstream?.read() as Buffer | null | undefined;
+    if (chunk !== null && chunk !== undefined) {
+      upstream?.unshift(chunk);
+      if (isHttp2ServerPreface(chunk)) return;
+    }
     this.#decided((this.#sniffer ??= createSniffer(this.#opts.sniffer)).finish('server-first'));
   };
 

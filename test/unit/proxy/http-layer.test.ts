@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
-import { createServer as createNetServer, type AddressInfo, type Server } from 'node:net';
+import { createConnection, createServer as createNetServer, type AddressInfo, type Server } from 'node:net';
 import { test as nodeTest, type TestContext } from 'node:test';
 import { parseIni } from '../../../src/config/ini-file.js';
 import { silentLogger } from '../../../src/core/log.js';
@@ -227,4 +227,29 @@ test('shutdown closes idle keep-alive HTTP connections and finishes', async (t) 
   await r.proxy.shutdown();
   await closed;
   assert.equal(r.proxy.stats().errors['REMORA_ERR_DRAIN_TIMEOUT'], undefined, 'closed by the drain, not reset at the deadline');
+});
+
+test('an h2c service with protocol auto: the server\'s SETTINGS preface is not "server-first"; h2 goes to the engine', async (t) => {
+  const http2 = await import('node:http2');
+  const app = http2.createServer();
+  app.on('stream', (s) => { s.respond({ ':status': 200, 'x-tag': 'h2app' }); s.end('h2app\n'); });
+  const port = await listen(t, app as unknown as Server);
+  const r = await rig(t, `[service web-h2]\naddresses = ${VIP}:80\nendpoints = 127.0.0.1:${port}\n`);
+  r.dst(VIP, 80);
+  // Connect and stay silent long enough for the pre-dialed upstream to connect and send its SETTINGS first.
+  const sock = createConnection({ host: '127.0.0.1', port: r.port });
+  await once(sock, 'connect');
+  await new Promise((resolve) => { setTimeout(resolve, 200); });
+  const session = http2.connect(`http://127.0.0.1:${r.port}`, { createConnection: () => sock });
+  t.after(() => { session.destroy(); });
+  const body = await new Promise<string>((resolve, reject) => {
+    const st = session.request({ ':path': '/' });
+    let b = '';
+    st.setEncoding('utf8').on('data', (d: string) => { b += d; });
+    st.on('end', () => { resolve(b); });
+    st.on('error', reject);
+  });
+  assert.equal(body, 'h2app\n');
+  assert.equal(r.proxy.stats().sniff['http2'], 1);
+  assert.equal(r.proxy.stats().http?.outbound['http.requests'], 1);
 });

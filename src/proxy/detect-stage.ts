@@ -61,6 +61,7 @@ export class DetectStage {
   #scanningHost = false;
   #hostname: string | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #deadlineAt = Infinity;
   #upstream: Socket | undefined;
   #finished = false;
 
@@ -70,7 +71,20 @@ export class DetectStage {
     this.#onDone = onDone;
     downstream.on('data', this.#onData);
     downstream.on('end', this.#onEnd);
-    if (opts.sniff && opts.timeoutMs > 0) this.#timer = setTimeout(this.#onTimeout, opts.timeoutMs);
+    if (opts.sniff && opts.timeoutMs > 0) {
+      this.#deadlineAt = Date.now() + opts.timeoutMs;
+      this.#timer = setTimeout(this.#onTimeout, opts.timeoutMs);
+    }
+  }
+
+  /** Bring the deadline forward to at most `ms` from now (e.g. the pre-dialed upstream failed: nobody will speak first). */
+  shortenDeadline(ms: number): void {
+    if (this.#finished || !this.#opts.sniff || this.#scanningHost) return;
+    const at = Date.now() + ms;
+    if (at >= this.#deadlineAt) return;
+    this.#deadlineAt = at;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = setTimeout(this.#onTimeout, ms);
   }
 
   get finished(): boolean { return this.#finished; }

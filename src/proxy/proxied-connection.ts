@@ -74,6 +74,13 @@ export function sniffLabel(d: SniffDecision): string {
 
 type Phase = 'pre' | 'forward' | 'http' | 'ended';
 
+/**
+ * After the pre-dialed upstream failed, how long a connection that only the HTTP engine could still serve waits for
+ * the client's first bytes before it is reset (an HTTP client sends at once; a silent one must not wait out the whole
+ * detection deadline for a connect that already failed).
+ */
+export const PREDIAL_FAILED_GRACE_MS = 1_000;
+
 export class ProxiedConnection {
   readonly #deps: PipelineDeps;
   readonly #down: Socket;
@@ -208,8 +215,14 @@ export class ProxiedConnection {
       return;
     }
     if (dial.state === 'failed') {
-      // Still waiting for the client, and the client's bytes could still lead elsewhere: decide later.
-      if (this.#stage !== undefined && !this.#stage.finished && this.#detected === undefined && this.#hasAlternatives()) return;
+      // Still waiting for the client, and the client's bytes could still lead elsewhere: decide later. A name may
+      // select another service (full deadline); the HTTP engine answers an HTTP client itself (a 503 instead of a
+      // reset), and an HTTP client speaks at once: a short grace, then the client is reset as the connect failed.
+      const stage = this.#stage;
+      if (stage !== undefined && !stage.finished && this.#detected === undefined && this.#hasAlternatives()) {
+        if (!this.#route.needName) stage.shortenDeadline(PREDIAL_FAILED_GRACE_MS);
+        return;
+      }
       this.#failDial(dial);
       return;
     }
@@ -244,7 +257,10 @@ export class ProxiedConnection {
     up?.off('close', this.#onUpClose);
     this.#upLost ??= new Error('the upstream closed the connection before forwarding began');
     if (this.#phase !== 'pre') return;
-    if (this.#detected === undefined && this.#hasAlternatives()) return;
+    if (this.#detected === undefined && this.#hasAlternatives()) {
+      if (!this.#route.needName) this.#stage?.shortenDeadline(PREDIAL_FAILED_GRACE_MS);
+      return;
+    }
     this.#stage?.cancel();
     this.#record('REMORA_ERR_UPSTREAM_RESET', this.#upLost);
     this.#teardown();

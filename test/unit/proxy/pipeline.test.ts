@@ -217,6 +217,16 @@ test('a service: round robin over its endpoints, a dead endpoint is retried else
     'connect_attempts = 3', 'eject_after_failures = 2', 'eject_base_time = 1m',
   ].join('\n'));
   r.dst('10.255.0.1', 80);
+  const deadKey = `127.0.0.1:${deadPort}`;
+  const ejected = (): boolean => r.proxy.stats().services?.['web']?.endpoints.find((e) => e.endpoint === deadKey)?.ejected === true;
+  // Until the dead endpoint is ejected, every connection still succeeds (its attempts are retried elsewhere).
+  for (let i = 0; i < 40 && !ejected(); i++) {
+    const x = await exchange(r.port, { send: 'hi\n' });
+    assert.equal(x.error, undefined);
+    assert.match(x.reply, /^[abc]\n$/);
+  }
+  assert.ok(ejected(), 'ejected after two failed attempts');
+  // Then round robin over the three live endpoints: exactly even.
   const tags: string[] = [];
   for (let i = 0; i < 12; i++) {
     const x = await exchange(r.port, { send: 'hi\n' });
@@ -227,7 +237,7 @@ test('a service: round robin over its endpoints, a dead endpoint is retried else
   assert.deepEqual(counts, { a: 4, b: 4, c: 4 }, `spread: ${tags.join(' ')}`);
   const s = await statsWhere(r.proxy, (st) => st.connections.active === 0);
   const web = s.services?.['web'];
-  const deadRow = web?.endpoints.find((e) => e.endpoint === `127.0.0.1:${deadPort}`);
+  const deadRow = web?.endpoints.find((e) => e.endpoint === deadKey);
   assert.equal(deadRow?.ejected, true);
   assert.equal(deadRow?.inRotation, false);
   assert.equal(web?.ejections, 1);
@@ -324,3 +334,37 @@ test('TLS origination: plaintext in, verified TLS out; a CA mismatch closes the 
   assert.equal(line?.['tlsCode'], 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
   assert.equal(line?.['service'], 'bad');
 }, { skip: noOpenssl });
+
+test('upstream refused, HTTP engine installed: an HTTP client is handed over; a silent client is reset after a short grace', async (t) => {
+  const closed = createServer();
+  await new Promise<void>((resolve) => { closed.listen(0, '127.0.0.1', resolve); });
+  const refusedPort = (closed.address() as AddressInfo).port;
+  closed.close();
+  const handed: string[] = [];
+  const handler: HttpHandoff = {
+    handleConnection(socket, initialBytes) {
+      handed.push(initialBytes.toString('latin1'));
+      socket.on('error', ignore);
+      socket.end('HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n');
+      socket.resume();
+    },
+  };
+  const r = await rig(t, '', { httpHandler: handler, detectTimeout: 60_000 });
+  r.dst('127.0.0.1', refusedPort);
+  const http = await exchange(r.port, { send: 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' });
+  assert.match(http.reply, /^HTTP\/1.1 503/);
+  assert.equal(handed.length, 1);
+  // A client that says nothing: nobody can speak first (the connect failed), so it is not kept for the 60 s deadline.
+  const silent = await new Promise<{ error?: string; ms: number }>((resolve) => {
+    const started = performance.now();
+    const s = connect({ port: r.port, host: '127.0.0.1' });
+    const done = (error?: string): void => { resolve({ ms: performance.now() - started, ...(error === undefined ? {} : { error }) }); s.destroy(); };
+    s.on('error', (err: NodeJS.ErrnoException) => { done(err.code); });
+    s.on('close', () => { done(); });
+    s.resume();
+  });
+  assert.ok(silent.ms < 30_000, 'closed long before the detection deadline');
+  const s = await statsWhere(r.proxy, (st) => st.connections.active === 0);
+  assert.equal(s.errors['REMORA_ERR_UPSTREAM_CONNECT'], 1);
+  assert.equal(s.sniff['opaque:timeout'], 1);
+});

@@ -78,8 +78,8 @@ export const remora: Mode = {
   async start(ctx: ModeContext): Promise<RunningMode> {
     const logFile = join(ctx.tmpDir, 'remora-proxy.log');
     const bin = resolve(ctx.repoRoot, 'bin/remora');
-    // The multi-endpoint service; passthrough for every other destination. protocol = opaque: L4 balancing per
-    // connection (no detection, no HTTP engine), as HAProxy's mode tcp does.
+    // L4 like the peer (http_engine = off), and the multi-endpoint service; passthrough for every other
+    // destination. protocol = opaque: L4 balancing per connection (no detection), as HAProxy's mode tcp does.
     const config = join(ctx.tmpDir, 'remora.ini');
     await writeFile(config, remoraServices(ctx));
     await chmod(config, 0o644);
@@ -93,6 +93,7 @@ export const remora: Mode = {
     return {
       pid,
       notes: [`single Node.js process, started as root, runs as uid ${PROXY_UID}`, `log level ${level}, log to a file`,
+        'http_engine = off (HTTP detected, forwarded as opaque TCP)',
         `[service bench-l4]: VIP ${ctx.server.serviceVip}:${ctx.server.servicePort}, 3 endpoints, round-robin, protocol opaque`,
         ...(ctx.remoraArgs.length > 0 ? [`extra args: ${ctx.remoraArgs.join(' ')}`] : [])],
       async counters() {
@@ -108,7 +109,11 @@ export const remora: Mode = {
 
 function remoraServices(ctx: ModeContext): string {
   const s = ctx.server;
-  return `; remora bench: the multi-endpoint service (every other destination is passthrough)
+  return `; remora bench: L4 (HTTP is detected and forwarded as opaque TCP, as by HAProxy in mode tcp), and the
+; multi-endpoint service (every other destination is passthrough)
+[proxy]
+http_engine = off
+
 [service bench-l4]
 addresses = ${s.serviceVip}:${s.servicePort}
 protocol = opaque

@@ -191,7 +191,8 @@ connection-per-request load, throttling whichever mode runs later):
 
 - **direct**: no rules, no proxy (\`remora init --cleanup\`).
 - **remora**: the rules of the real \`remora init\` (outbound TCP → 15001, uid/gid 1337 excluded) and \`remora proxy\`
-  with a config file holding one \`[service bench-l4]\` (the VIP, the 3 endpoints, \`balancer = round-robin\`,
+  at L4 like its peer (\`http_engine = off\`: HTTP is detected and forwarded as opaque TCP) with a config file
+  holding one \`[service bench-l4]\` (the VIP, the 3 endpoints, \`balancer = round-robin\`,
   \`protocol = opaque\`: balanced per connection at L4); every other destination is passthrough.
 - **haproxy-l4**: the same \`remora init\` rules with \`--outbound-port 15002\`; HAProxy (uid 1337, \`nbthread 1\`,
   \`mode tcp\`, \`server orig 0.0.0.0\`, i.e. forwarding to the original destination) listening on 15002; connections

@@ -368,3 +368,33 @@ test('upstream refused, HTTP engine installed: an HTTP client is handed over; a 
   assert.equal(s.errors['REMORA_ERR_UPSTREAM_CONNECT'], 1);
   assert.equal(s.sniff['opaque:timeout'], 1);
 });
+
+test('TLS origination: client certificate (mutual TLS), ALPN offered, and a minimum version the server cannot meet', async (t) => {
+  const ca = createTestCa('remora mtls CA');
+  t.after(() => { ca.remove(); });
+  const srv = ca.issue('mtls-server', ['mtls.test']);
+  const cli = ca.issue('mtls-client', ['client.test']);
+  const server = tls.createServer({
+    cert: readFileSync(srv.certFile), key: readFileSync(srv.keyFile), ca: readFileSync(ca.caFile),
+    requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2', 'http/1.1'], maxVersion: 'TLSv1.2',
+  }, (s) => {
+    s.on('error', ignore);
+    const peer = s.getPeerCertificate();
+    s.end(`alpn=${String(s.alpnProtocol)} client=${String(peer.subject?.CN)} ${s.getProtocol() ?? '?'}\n`);
+  });
+  const port = await listen(t, server);
+  const r = await rig(t, [
+    '[service mtls]', 'addresses = 10.255.0.8:80', `endpoints = 127.0.0.1:${port}`, 'tls_origination = on', 'tls_sni = mtls.test',
+    `tls_ca_file = ${ca.caFile}`, `tls_cert_file = ${cli.certFile}`, `tls_key_file = ${cli.keyFile}`, 'tls_alpn = http/1.1',
+    '[service tls13]', 'addresses = 10.255.0.9:80', `endpoints = 127.0.0.1:${port}`, 'tls_origination = on', 'tls_sni = mtls.test',
+    `tls_ca_file = ${ca.caFile}`, `tls_cert_file = ${cli.certFile}`, `tls_key_file = ${cli.keyFile}`, 'tls_min_version = TLSv1.3',
+  ].join('\n'));
+  r.dst('10.255.0.8', 80);
+  assert.equal((await exchange(r.port, { send: 'x' })).reply, 'alpn=http/1.1 client=client.test TLSv1.2\n');
+  r.dst('10.255.0.9', 80);
+  assert.equal((await exchange(r.port, { send: 'x' })).reply, '');
+  const s = await statsWhere(r.proxy, (st) => st.connections.active === 0);
+  assert.equal(s.errors['REMORA_ERR_UPSTREAM_TLS'], 1);
+  const line = r.logs.find((l) => l['code'] === 'REMORA_ERR_UPSTREAM_TLS');
+  assert.match(String(line?.['tlsCode']), /PROTOCOL_VERSION|VERSION/, String(line?.['tlsCode']));
+}, { skip: noOpenssl });

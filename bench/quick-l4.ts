@@ -1,0 +1,167 @@
+// A quick A/B measurement of remora's L4 path (about a minute): several builds of remora ("variants", each a
+// directory holding bin/remora, e.g. a copy of the tree at an older commit) run side by side in one client pod, on
+// different ports, behind the real `remora init` rules; for each round every variant gets the same wrk loads back
+// to back (order alternating between rounds), so background load on the shared machine lands on all of them alike.
+// Same topology and remora configuration as `npm run bench` (bench/modes.ts): http_engine = off, one [service] so
+// the staged path (detection with the upstream pre-dialed) is what runs, log level info, log to a file.
+//
+// Usage (root): node dist/bench/quick-l4.js [--variant NAME=DIR]... [--rounds N] [--duration S] [--loads ka,close]
+//                                           [--node-args "..."] [--cpu-prof DIR]
+//   default: one variant "current" = this tree; 3 rounds of 5 s (+1 s warm-up) per load; prints medians.
+//   loads: ka (wrk -t2 -c64 keep-alive), close (the same with Connection: close), lat (h2load --h1, 8 conns, 1,000 rps: p99).
+//   --cpu-prof DIR: every variant runs with `node --cpu-prof --cpu-prof-dir=DIR/<variant>` (written at its exit).
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { ChildProcess } from 'node:child_process';
+import { Mesh, netnsUnavailableReason, waitFor, type Pod } from '../test/netns/harness.js';
+import { REPO_ROOT, remoraInit } from '../test/netns/remora-process.js';
+import { runH2loadFixedRate, runWrk } from './loads.js';
+import { cpuSeconds, rssMb } from './proc.js';
+import { HTTP_PORT, startEndpointPod, startServerPod } from './server-pod.js';
+
+interface Variant {
+  readonly name: string;
+  readonly root: string;
+  readonly outboundPort: number;
+  readonly inboundPort: number;
+  readonly adminPort: number;
+  child?: ChildProcess;
+  rssIdleMb?: number;
+  readonly results: Record<string, { rps: number; p99Ms: number; cores: number; load: string }[]>;
+}
+
+function log(s: string): void {
+  process.stderr.write(`[quick-l4] ${s}\n`);
+}
+
+function loadAverage(): string {
+  try { return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '); } catch { return '?'; }
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
+}
+
+async function admin(pod: Pod, port: number, path: string): Promise<number> {
+  const r = await pod.exec(['curl', '-sS', '--max-time', '5', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}${path}`]);
+  return Number(r.stdout) || 0;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      variant: { type: 'string', multiple: true }, rounds: { type: 'string' }, duration: { type: 'string' },
+      loads: { type: 'string' }, 'node-args': { type: 'string' }, 'cpu-prof': { type: 'string' },
+    },
+  });
+  const reason = netnsUnavailableReason();
+  if (reason !== undefined) { log(`cannot run: ${reason}`); return 2; }
+  const rounds = Number(values.rounds ?? 3);
+  const durationS = Number(values.duration ?? 5);
+  const loads = (values.loads ?? 'ka,close').split(',');
+  const nodeArgs = (values['node-args'] ?? '').split(/\s+/).filter((s) => s !== '');
+  const variants: Variant[] = (values.variant ?? [`current=${REPO_ROOT}`]).map((v, i) => {
+    const [name, dir] = v.split('=');
+    return {
+      name: name ?? `v${i}`, root: resolve(dir ?? REPO_ROOT),
+      outboundPort: 15101 + i * 10, inboundPort: 15106 + i * 10, adminPort: 15100 + i * 10, results: {},
+    };
+  });
+  const tmpDir = mkdtempSync('/tmp/remora-quick-');
+  chmodSync(tmpDir, 0o755);
+  const mesh = await Mesh.create({ ipv6: false });
+  try {
+    const client = await mesh.addPod('client');
+    const serverPod = await mesh.addPod('server');
+    const endpointPods = [await mesh.addPod('endpoint2'), await mesh.addPod('endpoint3')];
+    const vip = `${mesh.prefix4}.200`;
+    await client.execOk(['sysctl', '-q', '-w', 'net.ipv4.tcp_tw_reuse=1']);
+    await startServerPod(serverPod, tmpDir);
+    for (const p of endpointPods) await startEndpointPod(p, tmpDir);
+    const config = join(tmpDir, 'remora.ini');
+    writeFileSync(config, `[proxy]\nhttp_engine = off\n\n[service bench-l4]\naddresses = ${vip}:${HTTP_PORT}\nprotocol = opaque\n`
+      + `balancer = round-robin\nendpoints = ${[serverPod.ip4, ...endpointPods.map((p) => p.ip4)].map((a) => `${a}:${HTTP_PORT}`).join(', ')}\n`);
+    chmodSync(config, 0o644);
+    for (const v of variants) {
+      const prof: string[] = [];
+      if (values['cpu-prof'] !== undefined) {
+        const dir = join(resolve(values['cpu-prof']), v.name);
+        mkdirSync(dir, { recursive: true });
+        chmodSync(dir, 0o777);
+        prof.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
+      }
+      const logFile = join(tmpDir, `${v.name}.log`);
+      const child = client.spawn(['sh', '-c', 'exec "$@" >>"$LOG" 2>&1', 'sh', process.execPath, ...nodeArgs, ...prof,
+        join(v.root, 'bin/remora'), 'proxy', '--config', config, '--log-level', 'info',
+        '--outbound-port', String(v.outboundPort), '--inbound-port', String(v.inboundPort),
+        '--admin-address', `127.0.0.1:${v.adminPort}`], { env: { LOG: logFile } });
+      child.stdout?.resume();
+      child.stderr?.resume();
+      v.child = child;
+      await waitFor(`${v.name} ready`, async () => {
+        if (child.exitCode !== null) throw new Error(`${v.name} exited: ${readFileSync(logFile, 'utf8').slice(-800)}`);
+        return (await admin(client, v.adminPort, '/ready')) === 200 ? true : undefined;
+      }, { timeoutMs: 20_000, intervalMs: 100 });
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    for (const v of variants) {
+      const pid = v.child?.pid;
+      if (pid !== undefined) {
+        const rss = rssMb(pid);
+        if (rss !== undefined) v.rssIdleMb = rss;
+      }
+    }
+    const url = `http://${serverPod.ip4}:${HTTP_PORT}/`;
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? variants : [...variants].reverse();
+      for (const v of order) {
+        const r = await remoraInit(client, ['--log-level', 'warn', '--outbound-port', String(v.outboundPort)]);
+        if (r.code !== 0) throw new Error(`remora init: ${r.stderr}`);
+        for (const l of loads) {
+          const pid = v.child?.pid ?? 0;
+          const load = loadAverage();
+          const cpu0 = cpuSeconds(pid) ?? 0;
+          const t0 = Date.now();
+          const m = l === 'lat'
+            ? await runH2loadFixedRate(client, { url, connections: 8, totalRps: 1000 }, durationS, 1, tmpDir)
+            : await runWrk(client, { url, threads: 2, connections: 64, headers: l === 'close' ? ['Connection: close'] : [] }, durationS, 1);
+          const cores = ((cpuSeconds(pid) ?? 0) - cpu0) / ((Date.now() - t0) / 1000);
+          (v.results[l] ??= []).push({ rps: m.rps ?? 0, p99Ms: m.p99Ms ?? 0, cores, load });
+          log(`round ${round + 1} ${v.name} ${l}: ${(m.rps ?? 0).toFixed(0)} rps, p50 ${m.p50Ms?.toFixed(3)} ms, p99 ${m.p99Ms?.toFixed(3)} ms, `
+            + `proxy ${cores.toFixed(2)} cores, errors ${m.errors}, load ${load}`);
+        }
+      }
+    }
+    process.stdout.write(`\n| variant | ${loads.map((l) => (l === 'lat' ? 'lat (1k rps) p99 ms median (runs)' : `${l} rps median (runs)`)).join(' | ')} | RSS idle MB | RSS after MB |\n`);
+    process.stdout.write(`|---|${loads.map(() => '---:').join('|')}|---:|---:|\n`);
+    for (const v of variants) {
+      const cols = loads.map((l) => {
+        const rs = v.results[l] ?? [];
+        if (l === 'lat') return `${median(rs.map((x) => x.p99Ms)).toFixed(3)} (${rs.map((x) => x.p99Ms.toFixed(3)).join(' / ')})`;
+        return `${median(rs.map((x) => x.rps)).toFixed(0)} (${rs.map((x) => x.rps.toFixed(0)).join(' / ')})`;
+      });
+      const after = v.child?.pid === undefined ? undefined : rssMb(v.child.pid);
+      process.stdout.write(`| ${v.name} | ${cols.join(' | ')} | ${v.rssIdleMb?.toFixed(1) ?? '?'} | ${after?.toFixed(1) ?? '?'} |\n`);
+    }
+    process.stdout.write(`load average at the end: ${loadAverage()}\n`);
+  } finally {
+    await Promise.all(variants.map((v) => new Promise<void>((res) => {
+      const c = v.child;
+      if (c === undefined || c.exitCode !== null) { res(); return; }
+      const t = setTimeout(() => c.kill('SIGKILL'), 20_000);
+      c.once('exit', () => { clearTimeout(t); res(); });
+      c.kill('SIGTERM');
+    })));
+    await mesh.destroy();
+    rmSync(tmpDir, { recursive: true, force: true });
+  }
+  return 0;
+}
+
+main().then((code) => { process.exitCode = code; }, (err: unknown) => {
+  log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  process.exitCode = 1;
+});

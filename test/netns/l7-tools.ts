@@ -89,10 +89,12 @@ switch (tool) {
     listenOn(server, arg(0, 'HOST'), Number(arg(1, 'PORT')));
     break;
   }
-  // idle-close HOST PORT TAG: a raw HTTP/1.1 server (GET only, no bodies) that answers "TAG\n" with Content-Length and
-  // no Keep-Alive hint, and closes every connection that stays idle for 1 s (the keep-alive race of the tests).
+  // idle-close HOST PORT TAG [DELAY_MS]: a raw HTTP/1.1 server (GET only, no bodies) that answers "TAG\n" after
+  // DELAY_MS (default 0) with Content-Length and no Keep-Alive hint, and closes every connection that stays idle for
+  // 1 s (the keep-alive race of the tests).
   case 'idle-close': {
     const tag = arg(2, 'TAG');
+    const delay = Number(args[3] ?? '0');
     const body = `${tag}\n`;
     const server = createServer((s: Socket) => {
       s.on('error', () => undefined);
@@ -107,11 +109,15 @@ switch (tool) {
         clearTimeout(timer);
         buf += d;
         let i: number;
+        const answer = (): void => {
+          s.write(`HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+          arm();
+        };
         while ((i = buf.indexOf('\r\n\r\n')) >= 0) {
           buf = buf.slice(i + 4);
-          s.write(`HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+          if (delay > 0) setTimeout(answer, delay);
+          else answer();
         }
-        arm();
       });
       s.on('close', () => { clearTimeout(timer); });
     });
@@ -227,7 +233,9 @@ switch (tool) {
     break;
   }
   // race URL CLIENTS PER_CLIENT MIN_MS MAX_MS: CLIENTS clients, each on one keep-alive connection, sending PER_CLIENT
-  // GETs one at a time with a random pause in [MIN_MS, MAX_MS] between them. Reports statuses and client errors.
+  // GETs one at a time with a random pause in [MIN_MS, MAX_MS] between them, all starting together (so requests come
+  // in waves about a second apart and the proxy's pooled connections idle for about a second between waves).
+  // Reports statuses and client errors.
   case 'race': {
     const url = arg(0, 'URL');
     const clients = Number(arg(1, 'CLIENTS'));
@@ -273,8 +281,7 @@ switch (tool) {
         });
         req.setTimeout(10_000, () => { req.destroy(new Error('timeout')); });
       };
-      // Spread the clients' first requests over one interval.
-      setTimeout(loop, Math.random() * max);
+      loop();
     }
     break;
   }

@@ -124,7 +124,8 @@ switch (tool) {
     listenOn(server, arg(0, 'HOST'), Number(arg(1, 'PORT')));
     break;
   }
-  // h2c-tag HOST PORT TAG: HTTP/2 with prior knowledge (h2c), answering "TAG\n" with x-tag and x-proto.
+  // h2c-tag HOST PORT TAG: HTTP/2 with prior knowledge (h2c), answering "TAG\n" with x-tag and x-proto (/delay/MS:
+  // after MS).
   case 'h2c-tag': {
     const tag = arg(2, 'TAG');
     const server = http2.createServer();
@@ -132,8 +133,14 @@ switch (tool) {
       stream.on('error', () => undefined);
       stream.resume();
       stream.on('end', () => {
-        stream.respond({ ':status': 200, 'x-tag': tag, 'x-proto': 'h2', 'x-path': String(headers[':path']), 'content-type': 'text/plain' });
-        stream.end(`${tag}\n`);
+        const send = (): void => {
+          if (stream.destroyed) return;
+          stream.respond({ ':status': 200, 'x-tag': tag, 'x-proto': 'h2', 'x-path': String(headers[':path']), 'content-type': 'text/plain' });
+          stream.end(`${tag}\n`);
+        };
+        const m = /^\/delay\/(\d+)/.exec(String(headers[':path']));
+        if (m === null) send();
+        else setTimeout(send, Number(m[1]));
       });
     });
     listenOn(server, arg(0, 'HOST'), Number(arg(1, 'PORT')));

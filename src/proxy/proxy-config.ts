@@ -11,6 +11,7 @@ import {
   DEFAULT_REGISTRY_OPTIONS, OTHER_SECTION_KINDS, OTHER_SECTIONS, parseServiceRegistry, type ServiceRegistry, type ServiceSpec,
 } from '../config/service-registry.js';
 import { parseRoutes } from '../l7/route-config.js';
+import { httpRegistryIssues } from './http-config.js';
 import { parseTrafficPolicies } from '../l7/traffic-policy-config.js';
 import { TlsOriginator, type TlsMaterial } from '../l4/tls-origination.js';
 
@@ -72,6 +73,8 @@ export function loadServiceConfig(doc: IniDocument | undefined, readFile: ReadFi
   if (!routes.ok) issues.push(...routes.issues);
   const policies = parseTrafficPolicies(doc, { knownServices });
   if (!policies.ok) issues.push(...policies.issues);
+  // Checks across the registry and the routes (subset backends, services that nothing can reach).
+  if (routes.ok) issues.push(...httpRegistryIssues(doc, routes.routes));
 
   const tls = new Map<string, TlsOriginator>();
   if (reg.ok) {

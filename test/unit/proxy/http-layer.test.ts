@@ -179,15 +179,13 @@ test('registry-only: a Host that matches no service gets 404 no-route; a service
   assert.equal(open.proxy.stats().http?.outbound['http.requests'], 1);
 });
 
-test('a service without addresses or hostnames must be a route backend', async (t) => {
+test('a service without addresses or hostnames must be a route backend', async () => {
   const { doc } = parseIni('[service lonely]\nendpoints = 127.0.0.1:1\n', 'x.ini');
-  await assert.rejects(startProxy({
-    outboundPort: 0, inboundPort: 0, listenAddress: '127.0.0.1', uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0,
-    adminAddress: { host: '127.0.0.1', port: await freePort() }, inboundDelivery: 'original-dst', connectTimeout: 1_000,
-    idleTimeout: 0, detectTimeout: 5_000, drainTimeout: 0, logLevel: 'info', httpEngine: true,
-  }, { log: silentLogger(), handleSignals: false, document: doc, services: loadServiceConfig(doc), readOriginalDst: () => ({ family: 4, address: '127.0.0.1', port: 1 }) }),
-  /x\.ini:1: \[service lonely\]: expected addresses \(VIP:port\) and\/or hostnames .* or a \[route NAME\] whose backends name it/);
-  void t;
+  assert.throws(() => loadServiceConfig(doc),
+    /x\.ini:1: \[service lonely\]: expected addresses \(VIP:port\) and\/or hostnames .* or a \[route NAME\] whose backends name it/);
+  const { doc: ok } = parseIni('[service web]\naddresses = 10.0.0.1:80\nendpoints = 127.0.0.1:2\n[service lonely]\nendpoints = 127.0.0.1:1\n'
+    + '[route r]\nservice = web\nbackends = web=1, lonely=1\n', 'y.ini');
+  assert.equal(loadServiceConfig(ok).registry.services.length, 2);
 });
 
 test('a route timeout answers 504 with x-remora-error; a dead endpoint is retried on another one', async (t) => {
@@ -252,4 +250,27 @@ test('an h2c service with protocol auto: the server\'s SETTINGS preface is not "
   assert.equal(body, 'h2app\n');
   assert.equal(r.proxy.stats().sniff['http2'], 1);
   assert.equal(r.proxy.stats().http?.outbound['http.requests'], 1);
+});
+
+test('startup validation: every section kind is checked and every problem reported at once, in file order, with file:line', async () => {
+  const { doc } = parseIni([
+    '[service web]', 'addresses = 10.0.0.1:80', 'endpoints = 10.1.0.1:80', // 1-3
+    '[service lonely]', 'endpoints = 10.1.0.2:80', // 4-5
+    '[route r1]', 'service = web', 'backends = web/v2', // 6-8
+    '[traffic-policy web]', 'upstream_protocol = http3', 'http_balancr = ring-hash', // 9-11
+    '[routes r2]', 'service = web', // 12-13
+  ].join('\n'), 'bad.ini');
+  assert.throws(() => loadServiceConfig(doc), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'REMORA_ERR_CONFIG_INVALID');
+    const lines = err.message.split('\n').slice(1).map((l) => l.trim());
+    assert.equal(lines.length, 5, err.message);
+    assert.match(lines[0] ?? '', /^bad\.ini:4: \[service lonely\]: expected addresses .* or a \[route NAME\] whose backends name it$/);
+    assert.match(lines[1] ?? '', /^bad\.ini:8: \[route r1\] backends = "web\/v2": expected backends that are services \(subsets need endpoint labels/);
+    assert.match(lines[2] ?? '', /^bad\.ini:10: \[traffic-policy web\] upstream_protocol = "http3": expected one of downstream, http1, http2$/);
+    assert.match(lines[3] ?? '', /^bad\.ini:11: \[traffic-policy web\] http_balancr: expected a key of \[traffic-policy SERVICE\]/);
+    assert.match(lines[4] ?? '', /^bad\.ini:12: \[routes r2\]: expected a known section/);
+    return true;
+  });
+  const { doc: doc2 } = parseIni('[service web]\naddresses = 10.0.0.1:80\nendpoints = 10.1.0.1:80\n[route r1]\nservice = web\ncolour = blue\n', 'bad2.ini');
+  assert.throws(() => loadServiceConfig(doc2), /bad2\.ini:6: \[route r1\] colour: expected a key of \[route NAME\]/);
 });

@@ -26,7 +26,8 @@ function onConnected(this: Socket): void {
 
 /** Start connecting; timeoutMs 0 = no connect timeout. */
 export function connectUpstream(target: ConnectTarget, timeoutMs: number): Socket {
-  const socket = new Socket({ allowHalfOpen: true});
+  const socket = new Socket({ allowHalfOpen: true });
+  socket.setNoDelay(true); // applied once connected (connect() itself ignores a noDelay option)
   socket.on('error', ignoreHandledByOwner);
   if (timeoutMs > 0) {
     socket.setTimeout(timeoutMs, onConnectTimeout);

@@ -132,9 +132,10 @@ export class UpstreamDial {
         socket.once('secureConnect', this.#onSecure);
       } else {
         socket = new Socket({ allowHalfOpen: true });
-        socket.connect(spec.localAddress === undefined
-          ? { host, port, noDelay: true }
-          : { host, port, noDelay: true, localAddress: spec.localAddress });
+        // Nagle off. socket.connect() ignores a noDelay option (Node 20); before the handle exists this only records
+        // the setting, applied once connected.
+        socket.setNoDelay(true);
+        socket.connect(spec.localAddress === undefined ? { host, port } : { host, port, localAddress: spec.localAddress });
       }
     } catch (err) {
       // Invalid arguments (a bug): fail this dial, never the proxy.

@@ -2,8 +2,6 @@
 // Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
 import { createRequire } from 'node:module';
 import { RemoraError } from '../core/errors.js';
-import { runInitCommand } from './init-command.js';
-import { runProxyCommand } from './proxy-command.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -38,18 +36,23 @@ export function reportError(command: string, err: unknown): number {
   return EXIT_FAILURE;
 }
 
+// Each command's modules are loaded only when it runs (the proxy does not keep init's rule writer and lock in memory).
 export async function main(argv: readonly string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
-    case 'init':
+    case 'init': {
+      const { runInitCommand } = await import('./init-command.js');
       process.exitCode = await runInitCommand(rest, process.env).catch((err: unknown) => reportError('init', err));
       return;
-    case 'proxy':
+    }
+    case 'proxy': {
+      const { runProxyCommand } = await import('./proxy-command.js');
       // The proxy keeps running; it sets process.exitCode itself when it stops.
       await runProxyCommand(rest, process.env).catch((err: unknown) => {
         process.exitCode = reportError('proxy', err);
       });
       return;
+    }
     case 'version':
     case '--version':
       process.stdout.write(`${version()}\n`);

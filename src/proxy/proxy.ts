@@ -15,7 +15,7 @@ import { CaptureListener } from '../interceptor/capture-listener.js';
 import { createOriginalDstReader, type OriginalDstReader } from '../interceptor/original-dst.js';
 import { ConnectionHandler, ConnectionTracker } from './connection-handler.js';
 import { EMPTY_HTTP_CONFIG, loadHttpConfig } from './http-config.js';
-import { HttpLayer } from './http-handoff.js';
+import type { HttpLayer } from './http-handoff.js';
 import type { HttpHandoff } from './proxied-connection.js';
 import { loadServiceConfig, type ProxyServiceConfig } from './proxy-config.js';
 import { INBOUND_SOURCE_V6, type Direction } from './route.js';
@@ -108,7 +108,8 @@ export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Prom
     }
   }
   const router = new ServiceRouter(services, { inboundDelivery: options.inboundDelivery });
-  const http = options.httpEngine && ctx.httpHandlers === undefined ? new HttpLayer({
+  // The HTTP engine's modules (node:http2, src/l7) are loaded only when it runs: an L4 proxy starts leaner.
+  const http: HttpLayer | undefined = options.httpEngine && ctx.httpHandlers === undefined ? new (await import('./http-handoff.js')).HttpLayer({
     services, routes: httpConfig.routes, policies: httpConfig.policies, log, inboundDelivery: options.inboundDelivery,
     connectTimeoutMs: options.connectTimeout, idleTimeoutMs: options.idleTimeout,
   }) : undefined;

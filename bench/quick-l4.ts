@@ -5,7 +5,7 @@
 // Same topology and remora configuration as `npm run bench` (bench/modes.ts): http_engine = off, one [service] so
 // the staged path (detection with the upstream pre-dialed) is what runs, log level info, log to a file.
 //
-// Usage (root): node dist/bench/quick-l4.js [--variant NAME=DIR]... [--rounds N] [--duration S] [--loads ka,close]
+// Usage (root): node dist/bench/quick-l4.js [--variant NAME=DIR[,--node-flag...]]... [--rounds N] [--duration S] [--loads ka,close]
 //                                           [--node-args "..."] [--cpu-prof DIR]
 //   default: one variant "current" = this tree; 3 rounds of 5 s (+1 s warm-up) per load; prints medians.
 //   loads: ka (wrk -t2 -c64 keep-alive), close (the same with Connection: close), lat (h2load --h1, 8 conns, 1,000 rps: p99).
@@ -26,6 +26,8 @@ interface Variant {
   readonly outboundPort: number;
   readonly inboundPort: number;
   readonly adminPort: number;
+  /** Node/V8 flags of this variant only. */
+  readonly nodeArgs: readonly string[];
   child?: ChildProcess;
   rssIdleMb?: number;
   readonly results: Record<string, { rps: number; p99Ms: number; cores: number; load: string }[]>;
@@ -64,9 +66,10 @@ async function main(): Promise<number> {
   const loads = (values.loads ?? 'ka,close').split(',');
   const nodeArgs = (values['node-args'] ?? '').split(/\s+/).filter((s) => s !== '');
   const variants: Variant[] = (values.variant ?? [`current=${REPO_ROOT}`]).map((v, i) => {
-    const [name, dir] = v.split('=');
+    const eq = v.indexOf('=');
+    const [dir, ...flags] = v.slice(eq + 1).split(',');
     return {
-      name: name ?? `v${i}`, root: resolve(dir ?? REPO_ROOT),
+      name: eq > 0 ? v.slice(0, eq) : `v${i}`, root: resolve(dir === undefined || dir === '' ? REPO_ROOT : dir), nodeArgs: flags,
       outboundPort: 15101 + i * 10, inboundPort: 15106 + i * 10, adminPort: 15100 + i * 10, results: {},
     };
   });
@@ -94,7 +97,7 @@ async function main(): Promise<number> {
         prof.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
       }
       const logFile = join(tmpDir, `${v.name}.log`);
-      const child = client.spawn(['sh', '-c', 'exec "$@" >>"$LOG" 2>&1', 'sh', process.execPath, ...nodeArgs, ...prof,
+      const child = client.spawn(['sh', '-c', 'exec "$@" >>"$LOG" 2>&1', 'sh', process.execPath, ...nodeArgs, ...v.nodeArgs, ...prof,
         join(v.root, 'bin/remora'), 'proxy', '--config', config, '--log-level', 'info',
         '--outbound-port', String(v.outboundPort), '--inbound-port', String(v.inboundPort),
         '--admin-address', `127.0.0.1:${v.adminPort}`], { env: { LOG: logFile } });
@@ -130,7 +133,7 @@ async function main(): Promise<number> {
             : await runWrk(client, { url, threads: 2, connections: 64, headers: l === 'close' ? ['Connection: close'] : [] }, durationS, 1);
           const cores = ((cpuSeconds(pid) ?? 0) - cpu0) / ((Date.now() - t0) / 1000);
           (v.results[l] ??= []).push({ rps: m.rps ?? 0, p99Ms: m.p99Ms ?? 0, cores, load });
-          log(`round ${round + 1} ${v.name} ${l}: ${(m.rps ?? 0).toFixed(0)} rps, p50 ${m.p50Ms?.toFixed(3)} ms, p99 ${m.p99Ms?.toFixed(3)} ms, `
+          log(`round ${round + 1} ${v.name} ${l}: ${(m.rps ?? 0).toFixed(0)} rps, ${((cores * 1e6) / (m.rps ?? 1)).toFixed(1)} µs proxy CPU/req, p50 ${m.p50Ms?.toFixed(3)} ms, p99 ${m.p99Ms?.toFixed(3)} ms, `
             + `proxy ${cores.toFixed(2)} cores, errors ${m.errors}, load ${load}`);
         }
       }
@@ -141,7 +144,8 @@ async function main(): Promise<number> {
       const cols = loads.map((l) => {
         const rs = v.results[l] ?? [];
         if (l === 'lat') return `${median(rs.map((x) => x.p99Ms)).toFixed(3)} (${rs.map((x) => x.p99Ms.toFixed(3)).join(' / ')})`;
-        return `${median(rs.map((x) => x.rps)).toFixed(0)} (${rs.map((x) => x.rps.toFixed(0)).join(' / ')})`;
+        const usPerReq = median(rs.map((x) => (x.rps > 0 ? (x.cores * 1e6) / x.rps : 0)));
+        return `${median(rs.map((x) => x.rps)).toFixed(0)} (${rs.map((x) => x.rps.toFixed(0)).join(' / ')}); ${usPerReq.toFixed(1)} µs CPU/req`;
       });
       const after = v.child?.pid === undefined ? undefined : rssMb(v.child.pid);
       process.stdout.write(`| ${v.name} | ${cols.join(' | ')} | ${v.rssIdleMb?.toFixed(1) ?? '?'} | ${after?.toFixed(1) ?? '?'} |\n`);

@@ -117,7 +117,8 @@ function bigIntToIpv6(n: bigint): string {
 
 /** Canonical text of an IP address ("::ffff:0:1" style compression for v6). */
 export function canonicalIp(address: string): string | undefined {
-  if (isIPv4(address)) return bigIntToIpv4(ipv4ToBigInt(address));
+  // node:net's isIPv4 accepts only the canonical dotted-decimal form (no leading zeros, no spaces): already canonical.
+  if (isIPv4(address)) return address;
   if (isIPv6(address)) return bigIntToIpv6(ipv6ToBigInt(address));
   return undefined;
 }

@@ -153,6 +153,31 @@ export async function runH2loadFixedRate(client: Pod, load: FixedRateLoad, durat
   }
 }
 
+export interface H2Load {
+  readonly url: string;
+  /** Connections (-c) and concurrent streams per connection (-m). */
+  readonly connections: number;
+  readonly streams: number;
+  readonly threads: number;
+}
+
+/** Max-rate HTTP/2 (h2c prior knowledge for http:// URLs) with h2load. */
+export function h2loadMaxArgs(load: H2Load, durationS: number, warmupS: number, logFile: string): string[] {
+  return ['h2load', `-c${load.connections}`, `-m${load.streams}`, `-t${load.threads}`, `-D${durationS}`,
+    `--warm-up-time=${warmupS}`, `--log-file=${logFile}`, load.url];
+}
+
+/** Max-rate h2c load (latencies from its --log-file: measured phase only). */
+export async function runH2loadMax(client: Pod, load: H2Load, durationS: number, warmupS: number, tmpDir: string): Promise<Measurement> {
+  const logFile = join(tmpDir, `h2load-max-${Date.now()}.log`);
+  try {
+    const out = must(await client.exec(h2loadMaxArgs(load, durationS, warmupS, logFile), { timeoutMs: (durationS + warmupS + 20) * 1000 }), 'h2load');
+    return parseH2load(out, await readFile(logFile, 'utf8'));
+  } finally {
+    await rm(logFile, { force: true });
+  }
+}
+
 export interface BulkLoad {
   readonly host: string;
   readonly port: number;

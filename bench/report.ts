@@ -1,5 +1,6 @@
 // Markdown for the terminal and docs/benchmarks.md: absolute numbers, ratios to direct and to the peer proxy,
 // the proxies' memory, and the goals (stated and reported, never asserted).
+import type { ProfileSummary } from './profile.js';
 import type { Cell, Measurement, ModeSummary, Scenario } from './types.js';
 import type { MachineInfo } from './tools.js';
 
@@ -22,6 +23,8 @@ export interface ReportInput {
   readonly peer: string;
   /** The mode the goals are about. */
   readonly subject: string;
+  /** A CPU profile of remora's HTTP engine under load ("where the time goes"), when one was taken. */
+  readonly profile?: { readonly mode: string; readonly load: string; readonly summary: ProfileSummary };
 }
 
 const fmt = (n: number, digits: number): string => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
@@ -43,14 +46,13 @@ export function findCell(cells: readonly Cell[], scenario: string, mode: string)
 
 /** The main table: one row per scenario × mode. */
 export function resultsTable(input: ReportInput): string {
-  const peerTitle = input.peer;
   const rows: string[] = [
-    `| scenario | mode | result | vs ${input.baseline} | vs ${peerTitle} | p50 ms | p99 ms | Δp50 ms | Δp99 ms | proxy CPU (cores) | redirected conns | errors |`,
+    `| scenario | mode | result | vs ${input.baseline} | vs peer | p50 ms | p99 ms | Δp50 ms | Δp99 ms | proxy CPU (cores) | redirected conns | errors |`,
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const s of input.scenarios) {
     const base = findCell(input.cells, s.id, input.baseline)?.measurement;
-    const peer = findCell(input.cells, s.id, input.peer)?.measurement;
+    const peer = findCell(input.cells, s.id, s.peer ?? input.peer)?.measurement;
     for (const mode of input.modes) {
       const cell = findCell(input.cells, s.id, mode.mode);
       if (cell === undefined) continue;
@@ -98,7 +100,30 @@ export function goals(input: ReportInput): Goal[] {
     return { what, target: `≥ 1.00× ${input.peer}`, measured: r === undefined ? 'not measured' : `${fmt(r, 2)}×`, met: r === undefined ? undefined : r >= 1.0 };
   };
   const out: Goal[] = [];
-  if (input.scenarios.some((s) => s.id === 'http1-keepalive')) out.push(vsPeer('http1-keepalive', 'rps', 'HTTP/1.1 keep-alive rps'));
+  const has = (id: string): boolean => input.scenarios.some((s) => s.id === id);
+  // L7 rows: remora with its HTTP engine against HAProxy in http mode.
+  const l7 = (id: string): Scenario | undefined => input.scenarios.find((s) => s.id === id);
+  const l7VsPeer = (id: string, what: string): void => {
+    const sc = l7(id);
+    if (sc === undefined) return;
+    const subject = sc.subject ?? input.subject;
+    const peerId = sc.peer ?? input.peer;
+    const a = findCell(input.cells, id, subject)?.measurement?.rps;
+    const b = findCell(input.cells, id, peerId)?.measurement?.rps;
+    const r = a !== undefined && b !== undefined && b > 0 ? a / b : undefined;
+    out.push({ what: `${what} (${subject})`, target: `≥ 1.00× ${peerId}`, measured: r === undefined ? 'not measured' : `${fmt(r, 2)}×`, met: r === undefined ? undefined : r >= 1.0 });
+  };
+  l7VsPeer('l7-http1-keepalive', 'L7 HTTP/1.1 keep-alive rps');
+  l7VsPeer('l7-http1-conn-per-request', 'L7 one connection per request rps');
+  l7VsPeer('l7-h2c', 'L7 h2c rps');
+  const l7lat = l7('l7-latency-1k');
+  if (l7lat !== undefined) {
+    const a = findCell(input.cells, l7lat.id, l7lat.subject ?? input.subject)?.measurement?.p99Ms;
+    const b = base(l7lat.id)?.p99Ms;
+    const dlt = a !== undefined && b !== undefined ? a - b : undefined;
+    out.push({ what: `L7 added p99 latency at 1,000 rps (${l7lat.subject ?? input.subject})`, target: '≤ +0.300 ms over direct', measured: dlt === undefined ? 'not measured' : `${signed(dlt, 3)} ms`, met: dlt === undefined ? undefined : dlt <= 0.3 });
+  }
+  if (has('http1-keepalive')) out.push(vsPeer('http1-keepalive', 'rps', 'HTTP/1.1 keep-alive rps'));
   if (input.scenarios.some((s) => s.id === 'http1-conn-per-request')) out.push(vsPeer('http1-conn-per-request', 'rps', 'one connection per request rps'));
   if (input.scenarios.some((s) => s.id === 'tcp-bulk')) out.push(vsPeer('tcp-bulk', 'gbps', 'bulk TCP throughput'));
   if (input.scenarios.some((s) => s.id === 'l4-service-conn-per-request')) {
@@ -122,7 +147,7 @@ export function goals(input: ReportInput): Goal[] {
 }
 
 export function goalsTable(input: ReportInput): string {
-  const rows = [`| goal (${input.subject}) | target | measured | status |`, '|---|---|---:|---|'];
+  const rows = [`| goal (${input.subject} unless named) | target | measured | status |`, '|---|---|---:|---|'];
   for (const g of goals(input)) rows.push(`| ${g.what} | ${g.target} | ${g.measured} | ${g.met === undefined ? 'n/a' : g.met ? 'met' : 'not met'} |`);
   return rows.join('\n');
 }
@@ -154,9 +179,38 @@ function loadNote(input: ReportInput): string {
   return l > n / 2 ? ' — the machine was busy with other work before the run; treat the numbers as noisy.' : '';
 }
 
+const pct = (x: number): string => `${fmt(x * 100, 1)} %`;
+
+/** "Where the time goes": areas and top functions of the CPU profile. */
+export function profileSection(input: ReportInput): string {
+  const p = input.profile;
+  if (p === undefined) return '';
+  const s = p.summary;
+  const areas = ['| area | share of busy time | share of all samples |', '|---|---:|---:|',
+    ...s.areas.map((a) => `| ${a.area} | ${pct(a.busyShare)} | ${pct(a.share)} |`)];
+  const top = ['| function | where | area | share of busy time |', '|---|---|---|---:|',
+    ...s.top.map((f) => `| \`${f.name.replace(/\|/g, '/')}\` | ${f.where.replace(/\|/g, '/')} | ${f.area} | ${pct(f.busyShare)} |`)];
+  return `## Where the time goes
+
+A CPU profile of **${p.mode}** (\`node --cpu-prof\`, V8's sampling profiler) during one more run of \`${p.load}\`
+after the measured runs (the profiler slows the proxy a little; these samples are not in the table above):
+${fmt(s.durationS, 1)} s, ${fmt(s.samples, 0)} samples, the proxy's thread busy ${pct(s.busy)} of the time. Self time
+only (a function's own samples, not its callees'); "native" is C++ reached from JavaScript (socket writes, llhttp,
+nghttp2, V8 builtins). The samples of the socket-write bindings (\`writev\`, \`writeLatin1String\`,
+\`writeUtf8String\`, \`writeBuffer\`) are mostly kernel time: the send system call runs the TCP stack, and on a veth
+pair much of the receiving side too, in the proxy's thread. What is left for JavaScript (remora's and Node's) is the
+rest of the busy time.
+
+${areas.join('\n')}
+
+${top.join('\n')}
+
+`;
+}
+
 /** The terminal summary: the main table and goals. */
 export function renderSummary(input: ReportInput): string {
-  return `${resultsTable(input)}\n\n${memoryTable(input)}\n\n${goalsTable(input)}\n`;
+  return `${resultsTable(input)}\n\n${memoryTable(input)}\n\n${goalsTable(input)}\n${input.profile === undefined ? '' : `\n${profileSection(input)}`}`;
 }
 
 /** The whole docs/benchmarks.md. */
@@ -197,8 +251,15 @@ connection-per-request load, throttling whichever mode runs later):
 - **haproxy-l4**: the same \`remora init\` rules with \`--outbound-port 15002\`; HAProxy (uid 1337, \`nbthread 1\`,
   \`mode tcp\`, \`server orig 0.0.0.0\`, i.e. forwarding to the original destination) listening on 15002; connections
   whose original destination (\`dst\`) is the VIP go to a \`balance roundrobin\` backend of the 3 endpoints.
+- **remora-l7** (the \`l7-*\` rows): a second \`remora proxy\` with its HTTP engine on (the default; rules
+  \`--outbound-port 15003\`): HTTP/1.1 and h2c connections are detected and proxied per request, to the original
+  destination (passthrough route) over pooled upstream connections, HTTP/2 upstream for h2c.
+- **haproxy-http** (the \`l7-*\` rows): HAProxy \`mode http\` (keep-alive both sides, rules \`--outbound-port
+  15004\`), \`server orig 0.0.0.0\`; h2c prior knowledge is recognised on the clear bind and the h2c port
+  (\`dst_port\` ACL) goes to \`server orig 0.0.0.0 proto h2\`. The server pod's nginx serves h2c on :8082
+  (\`listen 8082 http2\`).
 
-Both proxies run for the whole bench; for each scenario the modes run back to back (order alternating between
+All proxies run for the whole bench; for each scenario the modes run back to back (order alternating between
 scenarios) and the rules are switched by \`remora init\` before each load, so background load on a shared machine
 does not land on one mode only. One hop (the client's sidecar only), no TLS. Load generators, proxy and server share
 the same ${m.nproc} CPUs: compare ratios within one run, not absolute numbers across machines. This is a single run;
@@ -210,8 +271,8 @@ ${loads}
 
 The fixed-rate generator is ${input.fixedRateTool}.
 
-Columns: *vs ${input.baseline}* and *vs ${input.peer}* are throughput ratios (rps or Gbit/s); for the latency row the
-peer column is the p99 difference. Δp50/Δp99 are differences to direct (for the wrk rows these are latencies of a
+Columns: *vs ${input.baseline}* and *vs peer* are throughput ratios (rps or Gbit/s); the peer is ${input.peer} for the
+L4 rows and haproxy-http for the \`l7-*\` rows; for the latency rows the peer column is the p99 difference. Δp50/Δp99 are differences to direct (for the wrk rows these are latencies of a
 saturated server, not added latency). *proxy CPU* is user+system time of the proxy process divided by the load's
 wall time (warm-up included). *redirected conns* counts connections through the nat REDIRECT rules during the load
 (warm-up included; iperf3 uses two). *RSS* is VmRSS of the proxy process, idle = 1 s after it is ready. For
@@ -232,5 +293,6 @@ ${memoryTable(input)}
 Stated targets for remora; reported, not enforced.
 
 ${goalsTable(input)}
-${notes === '' ? '' : `\n## Load generator notes\n\n${notes}\n`}${counters === '' ? '' : `\n## Proxy counters after the runs\n\n${counters}\n\nwrk ends each run by resetting its open connections (64 per run, warm-up included), which a proxy sees as\nresets from the downstream.\n`}`;
+
+${profileSection(input)}${notes === '' ? '' : `\n## Load generator notes\n\n${notes}\n`}${counters === '' ? '' : `\n## Proxy counters after the runs\n\n${counters}\n\nwrk ends each run by resetting its open connections (64 per run, warm-up included), which a proxy sees as\nresets from the downstream.\n`}`;
 }

@@ -7,14 +7,19 @@
 // `remora init` (`--outbound-port` of the mode's proxy; `--cleanup` for direct). On a shared machine this keeps
 // background noise from landing on one mode only.
 //
+// After the measured runs, remora-l7 is profiled once (node --cpu-prof) during one more keep-alive load: the report's
+// "where the time goes" section.
+//
 // Usage: npm run bench [-- --duration S --warmup S --modes a,b --scenarios x,y --remora-args "..." --out FILE
-//                          --no-write --keep-tmp]
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+//                          --no-write --keep-tmp --no-profile]
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Mesh, netnsUnavailableReason, type Pod } from '../test/netns/harness.js';
 import { REPO_ROOT, remoraInit } from '../test/netns/remora-process.js';
-import { MODES } from './modes.js';
+import { MODES, remoraL7, remoraL7Config, REMORA_L7_ADMIN_PORT, startRemora } from './modes.js';
+import { runWrk, wrkArgs } from './loads.js';
+import { summarizeCpuProfile, type CpuProfile, type ProfileSummary } from './profile.js';
 import { cpuSeconds, redirectedConnections, rssMb } from './proc.js';
 import { renderDocument, renderSummary, type ReportInput } from './report.js';
 import { SCENARIOS } from './scenarios.js';
@@ -37,6 +42,7 @@ Flags:
   --out FILE          write the report here (default docs/benchmarks.md, written only by full runs)
   --no-write          only print the tables
   --keep-tmp          keep the scratch directory (configs, proxy logs)
+  --no-profile        skip the CPU profile of remora-l7 ("where the time goes")
 `;
 
 const BASELINE = 'direct';
@@ -107,11 +113,34 @@ interface LiveMode {
   readonly rssIdleMb?: number;
 }
 
+/** Stop the measured remora-l7, run it again under `node --cpu-prof` for one keep-alive load, and summarize. */
+async function profileRemoraL7(ctx: ModeContext, measured: RunningMode, rules: ClientRules,
+  load: { url: string; threads: number; connections: number }): Promise<ProfileSummary> {
+  await measured.stop();
+  const dir = join(ctx.tmpDir, 'cpu-prof');
+  mkdirSync(dir, { recursive: true });
+  chmodSync(dir, 0o777); // written by the proxy after it dropped to uid 1337
+  const running = await startRemora(ctx, {
+    name: 'remora-l7-profiled', config: remoraL7Config(ctx), adminPort: REMORA_L7_ADMIN_PORT, notes: [],
+    nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
+  });
+  try {
+    await rules.use(remoraL7);
+    await runWrk(ctx.client, load, ctx.durationS, ctx.warmupS);
+  } finally {
+    await running.stop(); // the profile is written when the process exits
+  }
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (file === undefined) throw new Error(`no .cpuprofile in ${dir}`);
+  return summarizeCpuProfile(JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile);
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       duration: { type: 'string' }, warmup: { type: 'string' }, modes: { type: 'string' }, scenarios: { type: 'string' },
       'remora-args': { type: 'string' }, out: { type: 'string' }, 'no-write': { type: 'boolean' }, 'keep-tmp': { type: 'boolean' },
+      'no-profile': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -144,6 +173,7 @@ async function main(): Promise<number> {
   const summaries: ModeSummary[] = [];
   const loads: Record<string, string> = {};
   const live: LiveMode[] = [];
+  let profile: ReportInput['profile'];
   const mesh = await Mesh.create({ ipv6: true });
   try {
     const client = await mesh.addPod('client');
@@ -235,6 +265,18 @@ async function main(): Promise<number> {
         transparency: mode.redirect ? ':8080 and :8081 reached their own servers; the service VIP answered' : ':8080 and :8081 reached their own servers',
       });
     }
+
+    // 4. "Where the time goes": remora-l7 again, under node --cpu-prof, for one keep-alive load (not measured).
+    const l7 = live.find((l) => l.mode.id === remoraL7.id);
+    if (values['no-profile'] !== true && l7 !== undefined) {
+      try {
+        const load = { url: `http://${ctx.server.ip4}:${ctx.server.httpPort}/`, threads: 2, connections: 64 };
+        profile = { mode: remoraL7.id, load: wrkArgs(load, durationS).join(' '), summary: await profileRemoraL7(modeCtx, l7.running, rules, load) };
+        log(`profile: ${profile.summary.samples} samples, busy ${(profile.summary.busy * 100).toFixed(0)} %`);
+      } catch (err) {
+        log(`profile: failed: ${errText(err)}`);
+      }
+    }
   } finally {
     await Promise.all(live.map((l) => l.running.stop().catch(() => undefined)));
     await mesh.destroy();
@@ -247,6 +289,7 @@ async function main(): Promise<number> {
     fixedRateTool: '`h2load --h1 --rps` (nghttp2-client; 8 connections × 125 rps, latencies from its --log-file, '
       + 'measured phase only); wrk2 is not packaged in Debian 12',
     baseline: BASELINE, peer: PEER, subject: SUBJECT,
+    ...(profile === undefined ? {} : { profile }),
   };
   process.stdout.write(`\n${renderSummary(input)}`);
   if (outFile !== undefined) {

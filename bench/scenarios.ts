@@ -3,7 +3,8 @@
 // `modes` when only some modes can reach its target (a VIP only a proxy's configuration knows).
 import { REPO_ROOT } from '../test/netns/remora-process.js';
 import {
-  runH2loadFixedRate, runIperf3, runTtfb, runWrk, h2loadArgs, iperf3Args, ttfbArgs, wrkArgs, type FixedRateLoad, type WrkLoad,
+  runH2loadFixedRate, runH2loadMax, runIperf3, runTtfb, runWrk, h2loadArgs, h2loadMaxArgs, iperf3Args, ttfbArgs, wrkArgs,
+  type FixedRateLoad, type H2Load, type WrkLoad,
 } from './loads.js';
 import { startBanner } from './server-pod.js';
 import type { RunContext, Scenario } from './types.js';
@@ -20,6 +21,10 @@ const serviceConnClose = (ctx: RunContext): WrkLoad => ({ url: serviceUrl(ctx), 
 const quote = (args: readonly string[]): string => args.map((a) => (a.includes(' ') ? `'${a}'` : a)).join(' ');
 /** The VIP of the multi-endpoint service exists only in the proxies' configuration: no direct mode. */
 const PROXY_MODES = ['remora', 'haproxy-l4'] as const;
+/** L7 rows: remora with its HTTP engine vs HAProxy in http mode (and direct). */
+export const L7_MODES = ['direct', 'remora-l7', 'haproxy-http'] as const;
+const L7 = { modes: L7_MODES, peer: 'haproxy-http', subject: 'remora-l7' } as const;
+const h2cLoad = (ctx: RunContext): H2Load => ({ url: `http://${ctx.server.ip4}:${ctx.server.h2cPort}/`, connections: 16, streams: 4, threads: 2 });
 
 export const SCENARIOS: readonly Scenario[] = [
   {
@@ -40,6 +45,38 @@ export const SCENARIOS: readonly Scenario[] = [
     id: 'latency-1k',
     title: 'HTTP/1.1 latency at a fixed 1,000 rps',
     metric: 'latency',
+    describe: (ctx) => h2loadArgs(fixedRate(ctx), ctx.durationS, ctx.warmupS, '<log>').join(' '),
+    run: (ctx) => runH2loadFixedRate(ctx.client, fixedRate(ctx), ctx.durationS, ctx.warmupS, ctx.tmpDir),
+  },
+  {
+    id: 'l7-http1-keepalive',
+    title: 'L7: HTTP/1.1 keep-alive, max rps (remora: HTTP engine, passthrough route)',
+    metric: 'rps',
+    ...L7,
+    describe: (ctx) => wrkArgs(keepAlive(ctx), ctx.durationS).join(' '),
+    run: (ctx) => runWrk(ctx.client, keepAlive(ctx), ctx.durationS, ctx.warmupS),
+  },
+  {
+    id: 'l7-http1-conn-per-request',
+    title: 'L7: HTTP/1.1 one connection per request (downstream), max rps; upstream connections are pooled',
+    metric: 'rps',
+    ...L7,
+    describe: (ctx) => quote(wrkArgs(connClose(ctx), ctx.durationS)),
+    run: (ctx) => runWrk(ctx.client, connClose(ctx), ctx.durationS, ctx.warmupS),
+  },
+  {
+    id: 'l7-h2c',
+    title: 'L7: h2c (HTTP/2 prior knowledge), 16 connections × 4 streams, max rps',
+    metric: 'rps',
+    ...L7,
+    describe: (ctx) => h2loadMaxArgs(h2cLoad(ctx), ctx.durationS, ctx.warmupS, '<log>').join(' '),
+    run: (ctx) => runH2loadMax(ctx.client, h2cLoad(ctx), ctx.durationS, ctx.warmupS, ctx.tmpDir),
+  },
+  {
+    id: 'l7-latency-1k',
+    title: 'L7: HTTP/1.1 latency at a fixed 1,000 rps',
+    metric: 'latency',
+    ...L7,
     describe: (ctx) => h2loadArgs(fixedRate(ctx), ctx.durationS, ctx.warmupS, '<log>').join(' '),
     run: (ctx) => runH2loadFixedRate(ctx.client, fixedRate(ctx), ctx.durationS, ctx.warmupS, ctx.tmpDir),
   },

@@ -9,6 +9,8 @@ import type { ServerInfo } from './types.js';
 export const HTTP_PORT = 8080;
 export const HTTP_PORT2 = 8081;
 export const IPERF_PORT = 5201;
+/** nginx with HTTP/2 prior knowledge (h2c; `listen ... http2` without TLS in nginx 1.22). */
+export const H2C_PORT = 8082;
 export const BODY = 'hello from upstream\n';
 export const BODY2 = 'hello from upstream 8081\n';
 /** The server-first banner server's port (not a default opaque port: remora detects, with the upstream pre-dialed). */
@@ -35,11 +37,12 @@ http {
   default_type text/plain;
   server { listen ${HTTP_PORT} reuseport backlog=4096; listen [::]:${HTTP_PORT} reuseport backlog=4096; location / { return 200 "${BODY.replace('\n', '\\n')}"; } }
   server { listen ${HTTP_PORT2}; listen [::]:${HTTP_PORT2}; location / { return 200 "${BODY2.replace('\n', '\\n')}"; } }
+  server { listen ${H2C_PORT} http2 reuseport backlog=4096; listen [::]:${H2C_PORT} http2 reuseport backlog=4096; location / { return 200 "${BODY.replace('\n', '\\n')}"; } }
 }
 `;
 }
 
-/** Start nginx and iperf3 in `pod`; resolves when both listen. */
+/** Start nginx (HTTP/1.1 on two ports, h2c on a third) and iperf3 in `pod`; resolves when all listen. */
 /** The server pod's part of ServerInfo (the multi-endpoint service and the banner are added by the caller). */
 export type ServerPodInfo = Omit<ServerInfo, 'bannerPort' | 'serviceVip' | 'servicePort' | 'serviceEndpoints'>;
 
@@ -55,9 +58,10 @@ export async function startServerPod(pod: Pod, tmpDir: string): Promise<ServerPo
   await waitFor('nginx and iperf3 in the server pod', async () => {
     if (nginx.exitCode !== null) throw new Error(`nginx exited ${nginx.exitCode}: ${nginxLog.join('')}`);
     if (iperf.exitCode !== null) throw new Error(`iperf3 exited ${iperf.exitCode}`);
-    return (await listening(pod, HTTP_PORT)) && (await listening(pod, HTTP_PORT2)) && (await listening(pod, IPERF_PORT)) ? true : undefined;
+    return (await listening(pod, HTTP_PORT)) && (await listening(pod, HTTP_PORT2)) && (await listening(pod, H2C_PORT))
+      && (await listening(pod, IPERF_PORT)) ? true : undefined;
   }, { timeoutMs: 10_000, intervalMs: 100 });
-  return { pod, ip4: pod.ip4, ip6: pod.ip6, httpPort: HTTP_PORT, httpPort2: HTTP_PORT2, iperfPort: IPERF_PORT };
+  return { pod, ip4: pod.ip4, ip6: pod.ip6, httpPort: HTTP_PORT, httpPort2: HTTP_PORT2, iperfPort: IPERF_PORT, h2cPort: H2C_PORT };
 }
 
 /** An extra endpoint of the multi-endpoint service: one nginx process on HTTP_PORT answering BODY, files under its name. */

@@ -31,6 +31,8 @@ export interface ServerInfo {
   /** A second nginx port with a different body ("hello from upstream 8081\n"): proves original-destination forwarding. */
   readonly httpPort2: number;
   readonly iperfPort: number;
+  /** nginx, HTTP/2 with prior knowledge (h2c), tiny body. */
+  readonly h2cPort: number;
   /** A server-first banner server (greets at once) in the server pod. */
   readonly bannerPort: number;
   /**
@@ -64,6 +66,10 @@ export interface Scenario {
   setup?(ctx: RunContext): Promise<void>;
   /** Modes this scenario runs in (e.g. not `direct` for a VIP only a proxy knows); undefined = all. */
   readonly modes?: readonly string[];
+  /** The peer proxy of this scenario's second ratio (an L7 row is compared with HAProxy in http mode); default the run's peer. */
+  readonly peer?: string;
+  /** The remora mode the goals of this scenario are about; default the run's subject. */
+  readonly subject?: string;
   run(ctx: RunContext): Promise<Measurement>;
 }
 

@@ -56,6 +56,11 @@ describe('L7 routing through remora', opts, () => {
       'request_headers_add = x-route: api', 'response_headers_add = x-served-by: remora',
       '[route shop-beta]', 'service = shop', 'match_query = beta', 'match_header = x-user~tester-.*', 'backends = shop-beta',
       '[route shop-rest]', 'service = shop',
+      '[service sticky]', `addresses = ${vip(6)}:80`, eps(8080),
+      '[traffic-policy sticky]', 'http_balancer = ring-hash',
+      '[route sticky-user]', 'service = sticky', 'hash_on = header:x-user',
+      '[service ewma]', `addresses = ${vip(7)}:80`, eps(8080),
+      '[traffic-policy ewma]', 'http_balancer = peak-ewma', 'ewma_default_rtt = 5ms',
     ]);
     await initOk(client);
     proxy = await startProxy(client, ['--config', config]);
@@ -121,6 +126,24 @@ describe('L7 routing through remora', opts, () => {
     assert.equal((await curlFull(client, url(4, '/?beta=1'), ['-H', 'x-user: tester-7'])).body, 's3\n');
     assert.equal((await curlFull(client, url(4, '/?beta=1'), ['-H', 'x-user: someone'])).body, 's1\n');
     assert.equal((await curlFull(client, url(4, '/?alpha=1'), ['-H', 'x-user: tester-7'])).body, 's1\n');
+  });
+
+  test('ring-hash on a header keeps each user on one endpoint; peak-EWMA balances', opts, async () => {
+    const owners: Record<string, string> = {};
+    for (const user of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi']) {
+      const r = await load(client, url(6), 20, 4, [`x-user:${user}`]);
+      assert.deepEqual(r.statuses, { 200: 20 });
+      const tags = Object.keys(r.bodies);
+      assert.equal(tags.length, 1, `${user} always reaches the same endpoint: ${JSON.stringify(r.bodies)}`);
+      owners[user] = tags[0] as string;
+    }
+    assert.ok(new Set(Object.values(owners)).size >= 2, `users are spread over endpoints: ${JSON.stringify(owners)}`);
+    const e = await load(client, url(7), 300, 6);
+    assert.deepEqual(e.statuses, { 200: 300 });
+    assert.deepEqual(Object.keys(e.bodies).sort(), ['s1', 's2', 's3']);
+    const h = await httpStats(proxy);
+    assert.equal(h.services['sticky']?.balancer, 'ring-hash');
+    assert.equal(h.services['ewma']?.balancer, 'peak-ewma');
   });
 
   test('canary 90/10 over 1,000 requests; weights changed over the admin API apply to the next requests', opts, async () => {

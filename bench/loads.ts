@@ -63,13 +63,21 @@ export function parseH2load(out: string, logFile: string): Measurement {
   if (fin === null || req === null) throw new Error(`h2load output without a summary:\n${out.slice(0, 2000)}`);
   const durationsMs: number[] = [];
   let non2xx = 0;
+  let unfinished = 0;
+  const byStatus = new Map<number, number>();
   for (const line of logFile.split('\n')) {
     const f = line.split('\t');
     if (f.length < 3) continue;
     const status = Number(f[1]);
     const us = Number(f[2]);
     if (!Number.isFinite(us)) continue;
-    if (status < 200 || status > 299) non2xx++;
+    // Status 0 without a failed/errored count in the summary: a request still in flight when the timed run ended
+    // (h2load logs it as it closes the connections). Neither an error nor a latency sample.
+    if (status === 0) { unfinished++; continue; }
+    if (status < 200 || status > 299) {
+      non2xx++;
+      byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
+    }
     durationsMs.push(us / 1000);
   }
   durationsMs.sort((a, b) => a - b);
@@ -78,7 +86,8 @@ export function parseH2load(out: string, logFile: string): Measurement {
   const p99 = percentile(durationsMs, 99);
   const notes = [`${durationsMs.length} requests logged`];
   if (failed > 0) notes.push(`failed/errored/timeout: ${req[5]}/${req[6]}/${req[7]}`);
-  if (non2xx > 0) notes.push(`non-2xx: ${non2xx}`);
+  if (unfinished > 0) notes.push(`${unfinished} still in flight when the run ended (status 0, not counted)`);
+  if (non2xx > 0) notes.push(`non-2xx: ${non2xx} (${[...byStatus].sort(([a], [b]) => a - b).map(([st, n]) => `status ${st}: ${n}`).join(', ')})`);
   return {
     rps: Number(fin[1]),
     ...(p50 === undefined ? {} : { p50Ms: p50 }),

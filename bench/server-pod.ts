@@ -16,8 +16,9 @@ export const BODY2 = 'hello from upstream 8081\n';
 /** The server-first banner server's port (not a default opaque port: remora detects, with the upstream pre-dialed). */
 export const BANNER_PORT = 2525;
 
-function nginxConf(dir: string): string {
-  return `# remora bench: one nginx process (master_process off = a single worker), keep-alive, tiny bodies
+/** An nginx configuration for one process (master_process off = a single worker), keep-alive, tiny bodies. */
+function nginxConf(dir: string, title: string, servers: readonly string[]): string {
+  return `# remora bench: ${title}
 daemon off;
 master_process off;
 worker_processes 1;
@@ -35,12 +36,12 @@ http {
   keepalive_requests 1000000;
   keepalive_timeout 65s;
   default_type text/plain;
-  server { listen ${HTTP_PORT} reuseport backlog=4096; listen [::]:${HTTP_PORT} reuseport backlog=4096; location / { return 200 "${BODY.replace('\n', '\\n')}"; } }
-  server { listen ${HTTP_PORT2}; listen [::]:${HTTP_PORT2}; location / { return 200 "${BODY2.replace('\n', '\\n')}"; } }
-  server { listen ${H2C_PORT} http2 reuseport backlog=4096; listen [::]:${H2C_PORT} http2 reuseport backlog=4096; location / { return 200 "${BODY.replace('\n', '\\n')}"; } }
+${servers.map((line) => `  ${line}`).join('\n')}
 }
 `;
 }
+
+const ret = (body: string): string => `location / { return 200 "${body.replace('\n', '\\n')}"; }`;
 
 /** Start nginx (HTTP/1.1 on two ports, h2c on a third) and iperf3 in `pod`; resolves when all listen. */
 /** The server pod's part of ServerInfo (the multi-endpoint service and the banner are added by the caller). */
@@ -48,7 +49,11 @@ export type ServerPodInfo = Omit<ServerInfo, 'bannerPort' | 'serviceVip' | 'serv
 
 export async function startServerPod(pod: Pod, tmpDir: string): Promise<ServerPodInfo> {
   const conf = join(tmpDir, 'nginx.conf');
-  await writeFile(conf, nginxConf(tmpDir));
+  await writeFile(conf, nginxConf(tmpDir, 'the server pod (HTTP/1.1 on two ports, h2c on a third)', [
+    `server { listen ${HTTP_PORT} reuseport backlog=4096; listen [::]:${HTTP_PORT} reuseport backlog=4096; ${ret(BODY)} }`,
+    `server { listen ${HTTP_PORT2}; listen [::]:${HTTP_PORT2}; ${ret(BODY2)} }`,
+    `server { listen ${H2C_PORT} http2 reuseport backlog=4096; listen [::]:${H2C_PORT} http2 reuseport backlog=4096; ${ret(BODY)} }`,
+  ]));
   const nginxLog: string[] = [];
   const nginx = pod.spawn(['nginx', '-c', conf, '-e', join(tmpDir, 'nginx-error.log')]);
   nginx.stderr?.setEncoding('utf8').on('data', (d: string) => { if (nginxLog.length < 50) nginxLog.push(d); });
@@ -69,27 +74,9 @@ export async function startEndpointPod(pod: Pod, tmpDir: string): Promise<void> 
   const dir = join(tmpDir, `endpoint-${pod.name}`);
   await mkdir(dir, { recursive: true });
   const conf = join(dir, 'nginx.conf');
-  await writeFile(conf, `# remora bench: an extra endpoint of the multi-endpoint service
-daemon off;
-master_process off;
-worker_processes 1;
-worker_rlimit_nofile 16384;
-pid ${dir}/nginx.pid;
-error_log ${dir}/nginx-error.log warn;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/nginx-body;
-  proxy_temp_path ${dir}/nginx-proxy;
-  fastcgi_temp_path ${dir}/nginx-fastcgi;
-  uwsgi_temp_path ${dir}/nginx-uwsgi;
-  scgi_temp_path ${dir}/nginx-scgi;
-  keepalive_requests 1000000;
-  keepalive_timeout 65s;
-  default_type text/plain;
-  server { listen ${HTTP_PORT} reuseport backlog=4096; location / { return 200 "${BODY.replace('\n', '\\n')}"; } }
-}
-`);
+  await writeFile(conf, nginxConf(dir, 'an extra endpoint of the multi-endpoint service', [
+    `server { listen ${HTTP_PORT} reuseport backlog=4096; ${ret(BODY)} }`,
+  ]));
   const nginx = pod.spawn(['nginx', '-c', conf, '-e', join(dir, 'nginx-error.log')]);
   nginx.stdout?.resume();
   nginx.stderr?.resume();

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { waitFor, type Pod } from './harness.js';
-import { REPO_ROOT, type RunningProxy } from './remora-process.js';
+import { outputLines, REPO_ROOT, type RunningProxy } from './remora-process.js';
 
 export const L7_TOOLS = resolve(REPO_ROOT, 'dist/test/netns/l7-tools.js');
 
@@ -18,15 +18,7 @@ export interface L7Tool {
 /** Start an l7-tools server or long-running client; resolves once it printed `readyLine` ("ready"). */
 export async function startL7Tool(pod: Pod, toolArgs: readonly string[], readyLine = 'ready'): Promise<L7Tool> {
   const child = pod.spawn([process.execPath, L7_TOOLS, ...toolArgs]);
-  const lines: string[] = [];
-  let buf = '';
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-    buf += d;
-    const parts = buf.split('\n');
-    buf = parts.pop() ?? '';
-    lines.push(...parts);
-  });
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => { lines.push(`[stderr] ${d}`); });
+  const lines = outputLines(child);
   await waitFor(`${toolArgs[0] ?? 'tool'} in ${pod.name} to print "${readyLine}"`, async () => {
     if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${lines.join('\n')}`);
     return lines.includes(readyLine) ? true : undefined;

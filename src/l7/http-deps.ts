@@ -54,10 +54,13 @@ export interface UpstreamCluster {
   /** Choose an endpoint, or undefined when none is usable (-> 503 no-healthy-upstream). */
   pick(ctx: EndpointPickContext): L7Endpoint | undefined;
   /**
-   * Circuit-breaker admission for a request (or a retry). Returns the function releasing the slot when the request
-   * is over, or undefined when the breaker is open (-> 503 circuit-open). Absent = always admitted.
+   * Circuit-breaker admission. 'request' / 'retry': asked by the engine per request / per retry, released when it is
+   * over. 'connection' / 'pending': asked by the pools before opening a new upstream connection (released when it
+   * closes) and before queueing a request that waits for a connection (released when it leaves the queue).
+   * Returns the release function, or undefined when the breaker is open (-> 503 circuit-open). Absent = always
+   * admitted.
    */
-  admit?(kind: 'request' | 'retry'): (() => void) | undefined;
+  admit?(kind: 'request' | 'retry' | 'connection' | 'pending'): (() => void) | undefined;
   /** Every attempt's outcome, for outlier detection and load-aware balancing. */
   report?(endpoint: L7Endpoint, outcome: AttemptOutcome): void;
   /**

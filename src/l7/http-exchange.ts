@@ -32,6 +32,7 @@ import { fromH2Headers, headerValue, removeHeader, stripHopByHop, toH2Headers } 
 import { ensureRequestId } from './request-id.js';
 import type {
   AttemptControl,
+  PoolAdmission,
   UpstreamFailure,
   UpstreamHandler,
   UpstreamProtocol,
@@ -182,6 +183,8 @@ export class Exchange {
   #base!: Omit<UpstreamRequest, 'body'>;
   #requestId = '';
   #release: (() => void) | undefined;
+  /** The cluster's breaker for the pools' connections and queue (undefined: passthrough / no breaker). */
+  #poolAdmit: PoolAdmission | undefined;
   #attempts = 0;
   #staleRetried = false;
   readonly #tried = new Set<string>();
@@ -250,6 +253,7 @@ export class Exchange {
         return;
       }
       this.#release = release;
+      this.#poolAdmit = resolved.cluster.admit.bind(resolved.cluster);
     }
     const m = decision.requestHeaders;
     if (m.add.length > 0 || m.remove.length > 0) applyMutations(req.headers, m, req.protocol === 'h2');
@@ -367,6 +371,7 @@ export class Exchange {
       request,
       this.#handlerFor(attempt),
       stale,
+      this.#poolAdmit,
     );
     if (!attempt.over) attempt.control = control;
   }

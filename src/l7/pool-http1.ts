@@ -7,12 +7,17 @@
 //   while idle discards it at once (Http1Connection).
 // - At most `maxConnections` connections (connecting included); further requests wait in a FIFO queue of at most
 //   `maxPending`, beyond which they fail at once with kind 'overflow'.
+// - The service's circuit breaker (the request's PoolAdmission) is asked too: 'connection' before opening a
+//   connection (held until it closes), 'pending' before queueing (held until the request leaves the queue). A request
+//   refused a connection queues (if 'pending' admits it and this pool has a connection that can serve it later);
+//   otherwise it fails at once with kind 'overflow'.
 // - `fresh` requests (the retry of a request that failed on a reused connection) never take an idle connection:
 //   they open a new one, or take a connection handed over directly by an exchange that just finished on it.
 import { Http1Connection, type Http1ConnectionOwner } from './pool-http1-connection.js';
 import { connectUpstream, poolFailure } from './pool-common.js';
 import type {
   AttemptControl,
+  PoolAdmission,
   PoolStatsSink,
   UpstreamConnector,
   UpstreamHandler,
@@ -38,12 +43,16 @@ class Waiter implements AttemptControl {
   readonly request: UpstreamRequest;
   readonly handler: UpstreamHandler;
   readonly fresh: boolean;
+  readonly admit: PoolAdmission | undefined;
+  /** Held while the waiter is queued. */
+  releasePending: (() => void) | undefined;
   /** Set once the request runs on a connection. */
   inner: AttemptControl | undefined;
   cancelled = false;
 
-  constructor(pool: Http1Pool, request: UpstreamRequest, handler: UpstreamHandler, fresh: boolean) {
+  constructor(pool: Http1Pool, request: UpstreamRequest, handler: UpstreamHandler, fresh: boolean, admit: PoolAdmission | undefined) {
     this.pool = pool;
+    this.admit = admit;
     this.request = request;
     this.handler = handler;
     this.fresh = fresh;
@@ -65,6 +74,22 @@ class Waiter implements AttemptControl {
   }
 }
 
+function noSlot(): void {}
+const NO_SLOT: () => void = noSlot;
+
+/** The breaker's connection slot for `w` (NO_SLOT without a breaker), or undefined when it is refused. */
+function admitConnection(w: Waiter): (() => void) | undefined {
+  return w.admit === undefined ? NO_SLOT : w.admit('connection');
+}
+
+function leftQueue(w: Waiter): void {
+  const r = w.releasePending;
+  if (r !== undefined) {
+    w.releasePending = undefined;
+    r();
+  }
+}
+
 export class Http1Pool implements Http1ConnectionOwner {
   readonly target: UpstreamTarget;
   readonly #connector: UpstreamConnector;
@@ -76,6 +101,8 @@ export class Http1Pool implements Http1ConnectionOwner {
   readonly #all = new Set<Http1Connection>();
   #connecting = 0;
   readonly #queue: Waiter[] = [];
+  /** Breaker slots of open connections (connections opened without an admission have none). */
+  readonly #slots = new Map<Http1Connection, () => void>();
   #closed = false;
 
   constructor(
@@ -105,8 +132,8 @@ export class Http1Pool implements Http1ConnectionOwner {
   }
 
   /** Run `request` on a connection of this pool. `fresh`: never on a connection that has been idle. */
-  dispatch(request: UpstreamRequest, handler: UpstreamHandler, fresh: boolean): AttemptControl {
-    const w = new Waiter(this, request, handler, fresh);
+  dispatch(request: UpstreamRequest, handler: UpstreamHandler, fresh: boolean, admit?: PoolAdmission): AttemptControl {
+    const w = new Waiter(this, request, handler, fresh, admit);
     if (this.#closed) {
       handler.onError(poolFailure('connect-failure', new Error('pool closed')));
       return w;
@@ -120,22 +147,39 @@ export class Http1Pool implements Http1ConnectionOwner {
       }
     }
     if (this.connections < this.#options.maxConnections) {
-      this.#open(w);
-      return w;
+      const slot = admitConnection(w);
+      if (slot !== undefined) {
+        this.#open(w, slot);
+        return w;
+      }
     }
     if (fresh) {
-      // Make room: a fresh connection replaces the oldest idle one.
+      // Make room: a fresh connection replaces the oldest idle one (whose breaker slot is released first).
       const oldest = this.#idle.shift();
       if (oldest !== undefined) {
         oldest.destroy();
-        this.#open(w);
-        return w;
+        const slot = admitConnection(w);
+        if (slot !== undefined) {
+          this.#open(w, slot);
+          return w;
+        }
       }
     }
     if (this.#queue.length >= this.#options.maxPending) {
       this.#stats.increment('pool.http1.overflow');
       handler.onError(poolFailure('overflow', new Error('upstream pool queue is full')));
       return w;
+    }
+    if (admit !== undefined) {
+      // Nothing in this pool could ever serve a queued request: the breaker refused this pool's first connection.
+      const release = this.connections > 0 ? admit('pending') : undefined;
+      if (release === undefined) {
+        this.#stats.increment('pool.http1.circuit_open');
+        handler.onError(poolFailure('overflow', new Error('circuit breaker open (upstream connections / pending requests)')));
+        this.#checkEmpty();
+        return w;
+      }
+      w.releasePending = release;
     }
     this.#queue.push(w);
     return w;
@@ -144,7 +188,10 @@ export class Http1Pool implements Http1ConnectionOwner {
   /** @internal a queued waiter gave up */
   cancel(w: Waiter): void {
     const i = this.#queue.indexOf(w);
-    if (i >= 0) this.#queue.splice(i, 1);
+    if (i >= 0) {
+      this.#queue.splice(i, 1);
+      leftQueue(w);
+    }
     this.#checkEmpty();
   }
 
@@ -153,6 +200,7 @@ export class Http1Pool implements Http1ConnectionOwner {
     this.#closed = true;
     for (const c of this.#idle.splice(0)) c.destroy();
     for (const w of this.#queue.splice(0)) {
+      leftQueue(w);
       w.cancelled = true;
       w.handler.onError(poolFailure('connect-failure', new Error('pool closed')));
     }
@@ -172,7 +220,7 @@ export class Http1Pool implements Http1ConnectionOwner {
       conn.destroy();
       return;
     }
-    const next = this.#queue.shift();
+    const next = this.#dequeue();
     if (next !== undefined) {
       this.#run(next, conn);
       return;
@@ -201,17 +249,18 @@ export class Http1Pool implements Http1ConnectionOwner {
       conn.idleTimer = undefined;
     }
     this.#all.delete(conn);
+    const slot = this.#slots.get(conn);
+    if (slot !== undefined) {
+      this.#slots.delete(conn);
+      slot();
+    }
     const i = this.#idle.indexOf(conn);
     if (i >= 0) {
       this.#idle.splice(i, 1);
       this.#stats.increment('pool.http1.idle_closed_by_peer');
     }
     // Capacity freed: serve the oldest waiter with a new connection.
-    if (this.#queue.length > 0 && this.connections < this.#options.maxConnections && !this.#closed) {
-      this.#open(this.#queue.shift() as Waiter);
-      return;
-    }
-    this.#checkEmpty();
+    this.#openForQueue();
   }
 
   // ---- internals ----
@@ -237,34 +286,64 @@ export class Http1Pool implements Http1ConnectionOwner {
     w.inner = conn.dispatch(w.request, w.handler);
   }
 
-  #open(w: Waiter): void {
+  /** Take the oldest waiter out of the queue (its pending slot is released). */
+  #dequeue(): Waiter | undefined {
+    const w = this.#queue.shift();
+    if (w !== undefined) leftQueue(w);
+    return w;
+  }
+
+  /**
+   * Capacity may have freed: open a connection for the oldest waiter. When the breaker refuses and this pool has no
+   * connection left to serve the queue later, the waiters fail with 'overflow' (circuit-open) instead of hanging.
+   */
+  #openForQueue(): void {
+    const head = this.#queue[0];
+    if (head !== undefined && this.connections < this.#options.maxConnections && !this.#closed) {
+      const slot = admitConnection(head);
+      if (slot !== undefined) {
+        this.#dequeue();
+        this.#open(head, slot);
+        return;
+      }
+      if (this.connections === 0) {
+        for (const w of this.#queue.splice(0)) {
+          leftQueue(w);
+          w.cancelled = true;
+          this.#stats.increment('pool.http1.circuit_open');
+          w.handler.onError(poolFailure('overflow', new Error('circuit breaker open (upstream connections)')));
+        }
+      }
+    }
+    this.#checkEmpty();
+  }
+
+  #open(w: Waiter, slot: () => void): void {
     this.#connecting++;
     this.#stats.increment('pool.http1.connect');
     connectUpstream(this.#connector, this.target, this.#options.connectTimeoutMs, (err, socket) => {
       this.#connecting--;
       if (err !== undefined || socket === undefined) {
+        slot();
         this.#stats.increment('pool.http1.connect_failure');
         if (!w.cancelled) {
           w.cancelled = true;
           w.handler.onError(poolFailure('connect-failure', err ?? new Error('connect failed')));
         }
         // A waiter queued behind this attempt would wait forever if nothing else frees capacity: give it its own try.
-        if (this.#queue.length > 0 && this.connections < this.#options.maxConnections && !this.#closed) {
-          this.#open(this.#queue.shift() as Waiter);
-        } else {
-          this.#checkEmpty();
-        }
+        this.#openForQueue();
         return;
       }
       const conn = new Http1Connection(socket, this, this.#options.maxHeadBytes);
       this.#all.add(conn);
+      if (slot !== NO_SLOT) this.#slots.set(conn, slot);
       if (this.#closed) {
         conn.destroy();
         if (!w.cancelled) w.handler.onError(poolFailure('connect-failure', new Error('pool closed')));
         return;
       }
       if (w.cancelled) {
-        const next = this.#queue.shift();
+        const next = this.#dequeue();
         if (next !== undefined) this.#run(next, conn);
         else this.onReusable(conn);
         return;

@@ -5,6 +5,9 @@
 // session is opened only when none has room, up to `maxSessions`; beyond that requests wait in a FIFO queue of at most
 // `maxPending`. A session that receives GOAWAY takes no new stream and closes when its last stream ends; a session
 // without streams for `idleTimeoutMs` is closed.
+// The service's circuit breaker (the request's PoolAdmission) is asked too: 'pending' before a request is queued
+// (held until it leaves the queue), 'connection' before a session is opened (held until it closes). A request the
+// breaker refuses, or that waits in a pool with no session and no session allowed, fails with kind 'overflow'.
 //
 // Flow control is nghttp2's: a paused stream stops acknowledging DATA, so the upstream is held by its window.
 // A stream the server refused (RST_STREAM REFUSED_STREAM, or above GOAWAY's last stream id) is reported with
@@ -16,6 +19,7 @@ import { resetStream } from './http2-reset.js';
 import { connectUpstream, poolFailure } from './pool-common.js';
 import type {
   AttemptControl,
+  PoolAdmission,
   PoolStatsSink,
   UpstreamConnector,
   UpstreamFailure,
@@ -132,9 +136,13 @@ class StreamAttempt implements AttemptControl, BodySink {
   requestTrailers: readonly string[] | undefined;
   abortCode: number | undefined;
   cancelled = false;
+  readonly admit: PoolAdmission | undefined;
+  /** Held while the attempt is queued. */
+  releasePending: (() => void) | undefined;
 
-  constructor(pool: Http2Pool, request: UpstreamRequest, handler: UpstreamHandler) {
+  constructor(pool: Http2Pool, request: UpstreamRequest, handler: UpstreamHandler, admit: PoolAdmission | undefined) {
     this.pool = pool;
+    this.admit = admit;
     this.request = request;
     this.handler = handler;
   }
@@ -183,6 +191,17 @@ class StreamAttempt implements AttemptControl, BodySink {
   }
 }
 
+function noSlot(): void {}
+const NO_SLOT: () => void = noSlot;
+
+function leftQueue(a: StreamAttempt): void {
+  const r = a.releasePending;
+  if (r !== undefined) {
+    a.releasePending = undefined;
+    r();
+  }
+}
+
 export class Http2Pool {
   readonly target: UpstreamTarget;
   readonly #connector: UpstreamConnector;
@@ -216,8 +235,8 @@ export class Http2Pool {
     return this.#queue.length;
   }
 
-  dispatch(request: UpstreamRequest, handler: UpstreamHandler): AttemptControl {
-    const a = new StreamAttempt(this, request, handler);
+  dispatch(request: UpstreamRequest, handler: UpstreamHandler, admit?: PoolAdmission): AttemptControl {
+    const a = new StreamAttempt(this, request, handler, admit);
     if (this.#closed) {
       handler.onError(poolFailure('connect-failure', new Error('pool closed')));
       return a;
@@ -232,6 +251,16 @@ export class Http2Pool {
       handler.onError(poolFailure('overflow', new Error('upstream pool queue is full')));
       return a;
     }
+    if (admit !== undefined) {
+      const release = admit('pending');
+      if (release === undefined) {
+        this.#stats.increment('pool.http2.circuit_open');
+        handler.onError(poolFailure('overflow', new Error('circuit breaker open (pending requests)')));
+        this.#checkEmpty();
+        return a;
+      }
+      a.releasePending = release;
+    }
     this.#queue.push(a);
     if (this.#connecting === 0 && this.sessions < this.#options.maxSessions) this.#open();
     return a;
@@ -240,14 +269,17 @@ export class Http2Pool {
   /** @internal */
   cancel(a: StreamAttempt): void {
     const i = this.#queue.indexOf(a);
-    if (i >= 0) this.#queue.splice(i, 1);
+    if (i >= 0) {
+      this.#queue.splice(i, 1);
+      leftQueue(a);
+    }
     this.#checkEmpty();
   }
 
   /** GOAWAY every session (streams in flight finish); refuse new requests. */
   close(): void {
     this.#closed = true;
-    for (const a of this.#queue.splice(0)) a.fail(poolFailure('connect-failure', new Error('pool closed')));
+    this.#failQueue(poolFailure('connect-failure', new Error('pool closed')));
     for (const e of this.#entries) {
       e.draining = true;
       if (e.active === 0) e.retire();
@@ -266,29 +298,50 @@ export class Http2Pool {
     return undefined;
   }
 
+  #failQueue(f: UpstreamFailure): void {
+    for (const a of this.#queue.splice(0)) {
+      leftQueue(a);
+      a.fail(f);
+    }
+  }
+
+  /** Open a session for the queue, under the breaker of the oldest queued request. */
   #open(): void {
+    const head = this.#queue[0];
+    const slot = head?.admit === undefined ? NO_SLOT : head.admit('connection');
+    if (slot === undefined) {
+      // The breaker refused a session: the queue waits for a session of this pool, or fails when there is none.
+      if (this.#entries.size === 0 && this.#connecting === 0) {
+        this.#stats.increment('pool.http2.circuit_open');
+        this.#failQueue(poolFailure('overflow', new Error('circuit breaker open (upstream connections)')));
+        this.#checkEmpty();
+      }
+      return;
+    }
     this.#connecting++;
     this.#stats.increment('pool.http2.connect');
     connectUpstream(this.#connector, this.target, this.#options.connectTimeoutMs, (err, socket) => {
       if (err !== undefined || socket === undefined) {
+        slot();
         this.#connecting--;
         this.#stats.increment('pool.http2.connect_failure');
         // Everything waiting for this endpoint fails: the next request will try again.
-        for (const a of this.#queue.splice(0)) a.fail(poolFailure('connect-failure', err ?? new Error('connect failed')));
+        this.#failQueue(poolFailure('connect-failure', err ?? new Error('connect failed')));
         this.#checkEmpty();
         return;
       }
       if (this.#closed) {
+        slot();
         this.#connecting--;
         socket.destroy();
         this.#checkEmpty();
         return;
       }
-      this.#attach(socket);
+      this.#attach(socket, slot);
     });
   }
 
-  #attach(socket: Socket): void {
+  #attach(socket: Socket, slot: () => void): void {
     const authority = this.target.address.includes(':') ? `[${this.target.address}]:${this.target.port}` : `${this.target.address}:${this.target.port}`;
     // HTTP/2 has no half-close: a FIN from the server must close the connection (and the session with it).
     socket.allowHalfOpen = false;
@@ -315,11 +368,12 @@ export class Http2Pool {
       if (this.#queue.length > 0 && this.#connecting === 0 && !this.#closed) this.#open();
     });
     session.once('close', () => {
+      slot();
       if (!e.ready) this.#connecting--;
       this.#entries.delete(e);
       if (e.idleTimer !== undefined) clearTimeout(e.idleTimer);
       if (!e.ready) {
-        for (const a of this.#queue.splice(0)) a.fail(poolFailure('connect-failure', new Error('upstream session closed during setup')));
+        this.#failQueue(poolFailure('connect-failure', new Error('upstream session closed during setup')));
       } else if (this.#queue.length > 0 && !this.#closed && this.#connecting === 0) {
         this.#open();
       }
@@ -331,7 +385,9 @@ export class Http2Pool {
     while (this.#queue.length > 0) {
       const e = this.#pickEntry();
       if (e === undefined) break;
-      this.#start(this.#queue.shift() as StreamAttempt, e);
+      const a = this.#queue.shift() as StreamAttempt;
+      leftQueue(a);
+      this.#start(a, e);
     }
     if (this.#queue.length > 0 && this.#connecting === 0 && this.sessions < this.#options.maxSessions && !this.#closed) this.#open();
   }

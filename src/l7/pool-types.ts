@@ -25,6 +25,14 @@ export interface UpstreamTarget {
 export type UpstreamConnector = (target: UpstreamTarget, signal: AbortSignal) => Promise<Socket>;
 
 /** One request as the pool sends it. */
+/**
+ * The service's circuit-breaker admission for pool resources: asked before opening a new upstream connection
+ * ('connection', released when that connection closes) and before queueing a request that waits for a connection
+ * ('pending', released when it leaves the queue). Returns the release function, or undefined when the limit is
+ * reached (the pool then fails the attempt with kind 'overflow' -> 503 circuit-open).
+ */
+export type PoolAdmission = (kind: 'connection' | 'pending') => (() => void) | undefined;
+
 export interface UpstreamRequest {
   readonly method: string;
   /** HTTP/1.1 request-target as the client sent it (origin-form or absolute-form); the :path for HTTP/2. */

@@ -79,8 +79,11 @@ export class ServicePolicies {
     return chosen.endpoint;
   }
 
-  /** Breaker admission for a request or a retry: a release function, or undefined when the breaker is open. */
-  admit(kind: 'request' | 'retry'): (() => void) | undefined {
+  /**
+   * Breaker admission for a request, a retry, a new upstream connection or a request queued for a connection: a
+   * release function, or undefined when the breaker is open.
+   */
+  admit(kind: 'request' | 'retry' | 'connection' | 'pending'): (() => void) | undefined {
     const r = this.breaker.tryAcquire(kind);
     return r === 'open' ? undefined : r;
   }

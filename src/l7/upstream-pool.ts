@@ -7,6 +7,7 @@ import { Http1Pool, type Http1PoolOptions } from './pool-http1.js';
 import { Http2Pool, type Http2PoolOptions } from './pool-http2.js';
 import type {
   AttemptControl,
+  PoolAdmission,
   PoolStatsSink,
   UpstreamConnector,
   UpstreamHandler,
@@ -93,7 +94,8 @@ export class UpstreamPools {
 
   /**
    * Run one attempt of `request` on `endpoint` of `cluster` over `protocol`. `fresh` (HTTP/1.1): do not use a
-   * connection that has been idle in the pool.
+   * connection that has been idle in the pool. `admit`: the cluster's breaker for new connections and queued
+   * requests (absent = only the pool's own caps apply, e.g. passthrough).
    */
   dispatch(
     cluster: string,
@@ -102,6 +104,7 @@ export class UpstreamPools {
     request: UpstreamRequest,
     handler: UpstreamHandler,
     fresh: boolean,
+    admit?: PoolAdmission,
   ): AttemptControl {
     const key = `${cluster}|${endpoint.address}|${endpoint.port}`;
     const target: UpstreamTarget = { address: endpoint.address, port: endpoint.port, protocol, cluster };
@@ -114,7 +117,7 @@ export class UpstreamPools {
         if (this.#closed) pool.close();
         this.#h2.set(key, pool);
       }
-      return pool.dispatch(request, handler);
+      return pool.dispatch(request, handler, admit);
     }
     let pool = this.#h1.get(key);
     if (pool === undefined) {
@@ -124,7 +127,7 @@ export class UpstreamPools {
       if (this.#closed) pool.close();
       this.#h1.set(key, pool);
     }
-    return pool.dispatch(request, handler, fresh);
+    return pool.dispatch(request, handler, fresh, admit);
   }
 
   /** Counts for /stats and tests. */

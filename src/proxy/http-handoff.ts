@@ -133,7 +133,7 @@ class ServiceCluster implements UpstreamCluster {
     });
   }
 
-  admit(kind: 'request' | 'retry'): (() => void) | undefined {
+  admit(kind: 'request' | 'retry' | 'connection' | 'pending'): (() => void) | undefined {
     return this.policies.admit(kind);
   }
 

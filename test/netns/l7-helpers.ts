@@ -60,6 +60,10 @@ export interface HttpServiceStats {
   readonly upstreamProtocol: string;
   readonly outlier: { readonly ejected: number; readonly ejections: Record<string, number>; readonly ejectionsRefused: number };
   readonly endpoints: readonly { readonly endpoint: string; readonly ejected: boolean; readonly ejectionCount: number; readonly activeRequests: number }[];
+  readonly breaker?: {
+    readonly active: Readonly<Record<'connection' | 'pending' | 'request' | 'retry', number>>;
+    readonly overflow: Readonly<Record<'connection' | 'pending' | 'request' | 'retry', number>>;
+  };
 }
 
 export interface HttpStats {

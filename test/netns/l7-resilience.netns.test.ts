@@ -1,7 +1,8 @@
 // Resilience of HTTP through remora on a real kernel: retries hide endpoints that fail every other request (503, or a
 // reset connection) so that the client sees no error; status retries apply to idempotent methods only; outlier
 // detection stops traffic to a failing pod, brings it back once it recovers, and ejects it again for longer at its
-// first failure on probation; a circuit breaker limit answers 503 circuit-open at once.
+// first failure on probation; circuit breaker limits (requests in flight; connections and pending requests per
+// service) answer 503 circuit-open at once.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Mesh, netnsTestOptions, waitFor, type Pod } from './harness.js';
@@ -50,6 +51,8 @@ describe('L7 resilience through remora', opts, () => {
       '[route always-retry]', 'service = always', 'retries = 2', 'retry_on = 5xx', 'retry_backoff_base = 5ms', 'retry_backoff_max = 10ms',
       '[service narrow]', `addresses = ${vip(3)}:80`, `endpoints = ${f2.ip4}:8071`,
       '[traffic-policy narrow]', 'max_requests = 2',
+      '[service pooled]', `addresses = ${vip(4)}:80`, `endpoints = ${f2.ip4}:8071`,
+      '[traffic-policy pooled]', 'max_connections = 2', 'max_pending_requests = 1',
     ]);
     await initOk(client);
     proxy = await startProxy(client, ['--config', config]);
@@ -131,5 +134,20 @@ describe('L7 resilience through remora', opts, () => {
     assert.equal((r.statuses['200'] ?? 0) + (r.statuses['503'] ?? 0), 12);
     const h = await httpStats(proxy);
     assert.ok((h.outbound['http.local_replies.circuit-open'] ?? 0) >= 1);
+  });
+
+  test('circuit breaker: max_connections = 2 and max_pending_requests = 1 -> at most 3 requests admitted at once, the others 503 circuit-open', opts, async () => {
+    const r = await load(client, url(4, '/delay/800'), 6, 6);
+    assert.deepEqual(r.errors, {});
+    assert.equal((r.statuses['200'] ?? 0) + (r.statuses['503'] ?? 0), 6, JSON.stringify(r));
+    assert.ok((r.statuses['200'] ?? 0) >= 2, JSON.stringify(r));
+    assert.ok((r.remoraErrors['circuit-open'] ?? 0) >= 1, `some requests found the breaker open: ${JSON.stringify(r)}`);
+    assert.equal(r.remoraErrors['circuit-open'] ?? 0, r.statuses['503'] ?? 0, 'every 503 is circuit-open');
+    const h = await httpStats(proxy);
+    const b = h.services['pooled']?.breaker;
+    assert.ok(b !== undefined, 'breaker stats of the service');
+    assert.ok(b.overflow.pending >= 1, JSON.stringify(b));
+    assert.ok(b.active.connection <= 2, `never more than 2 upstream connections: ${JSON.stringify(b)}`);
+    assert.equal(b.active.pending, 0);
   });
 });

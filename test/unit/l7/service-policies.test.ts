@@ -61,6 +61,32 @@ test('tried endpoints are avoided when the policy prefers other hosts; admit fol
   assert.equal(p.pick(ctx), undefined);
 });
 
+test('admit covers connections and pending requests with the service\'s max_connections / max_pending_requests', () => {
+  const spec = defaultTrafficPolicy('web');
+  const p = new ServicePolicies(
+    { ...spec, breaker: { ...spec.breaker, maxConnections: 2, maxPendingRequests: 1 } },
+    { clock: new FakeClock(), random: seededRandom(3) },
+  );
+  const c1 = p.admit('connection');
+  const c2 = p.admit('connection');
+  assert.equal(typeof c1, 'function');
+  assert.equal(typeof c2, 'function');
+  assert.equal(p.admit('connection'), undefined);
+  const q = p.admit('pending');
+  assert.equal(typeof q, 'function');
+  assert.equal(p.admit('pending'), undefined);
+  assert.equal(typeof p.admit('request'), 'function', 'the limits are independent');
+  c1?.();
+  c1?.();
+  assert.equal(p.breaker.active('connection'), 1, 'a release counts once');
+  assert.equal(typeof p.admit('connection'), 'function');
+  q?.();
+  assert.equal(p.breaker.active('pending'), 0);
+  const s = p.breaker.stats();
+  assert.equal(s.overflow.connection, 1);
+  assert.equal(s.overflow.pending, 1);
+});
+
 test('ring-hash policies hash the route\'s input and keep configured weights', () => {
   const p = new ServicePolicies({ ...defaultTrafficPolicy('web'), balancer: 'ring-hash' }, { clock: new FakeClock(), random: seededRandom(2) });
   p.setEndpoints(EPS);

@@ -61,6 +61,13 @@ export interface UpstreamCluster {
    * admitted.
    */
   admit?(kind: 'request' | 'retry' | 'connection' | 'pending'): (() => void) | undefined;
+  /**
+   * Admission of a retry that says why it was refused: 'circuit-open' (the max_retries cap) or
+   * 'retry-budget-exhausted' (the retry budget). Asked instead of admit('retry') when present. A budget refusal of a
+   * retry after a failure without a response ends the request with the local reply retry-budget-exhausted; after an
+   * upstream response (e.g. a 503), that response is passed on, as Envoy does.
+   */
+  admitRetry?(): (() => void) | 'circuit-open' | 'retry-budget-exhausted';
   /** Every attempt's outcome, for outlier detection and load-aware balancing. */
   report?(endpoint: L7Endpoint, outcome: AttemptOutcome): void;
   /**

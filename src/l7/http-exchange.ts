@@ -537,12 +537,22 @@ export class Exchange {
     }
     let releaseRetry: (() => void) | undefined;
     const c = this.#cluster.cluster;
-    if (c?.admit !== undefined) {
-      releaseRetry = c.admit('retry');
-      if (releaseRetry === undefined) {
-        this.#core.stats.increment('http.retries.breaker_denied');
+    if (c !== undefined && (c.admitRetry !== undefined || c.admit !== undefined)) {
+      const r = c.admitRetry !== undefined ? c.admitRetry() : (c.admit?.('retry') ?? 'circuit-open');
+      if (typeof r !== 'function') {
+        if (r === 'retry-budget-exhausted') {
+          this.#core.stats.increment('http.retries.budget_exhausted');
+          if (outcome.kind !== 'response') {
+            a.over = true;
+            this.#reply('retry-budget-exhausted', undefined);
+            return true;
+          }
+        } else {
+          this.#core.stats.increment('http.retries.breaker_denied');
+        }
         return false;
       }
+      releaseRetry = r;
     }
     a.over = true;
     a.control?.abort();

@@ -88,6 +88,12 @@ export class ServicePolicies {
     return r === 'open' ? undefined : r;
   }
 
+  /** Admission of a retry, telling the max_retries cap ('circuit-open') from the retry budget. */
+  admitRetry(): (() => void) | 'circuit-open' | 'retry-budget-exhausted' {
+    const r = this.breaker.tryAcquireRetry();
+    return r === 'open' ? 'circuit-open' : r === 'budget-exhausted' ? 'retry-budget-exhausted' : r;
+  }
+
   /** The outcome of an attempt started by pick(); returns the ejection it caused, if any. */
   report(endpoint: { readonly key?: string; readonly address: string; readonly port: number }, outcome: AttemptOutcome): OutlierEvent | undefined {
     const key = endpoint.key ?? this.#keyOf(endpoint);

@@ -137,6 +137,10 @@ class ServiceCluster implements UpstreamCluster {
     return this.policies.admit(kind);
   }
 
+  admitRetry(): (() => void) | 'circuit-open' | 'retry-budget-exhausted' {
+    return this.policies.admitRetry();
+  }
+
   report(endpoint: L7Endpoint, outcome: AttemptOutcome): void {
     if (this.#originalDst) return;
     const ev = this.policies.report(endpoint, outcome);

@@ -233,4 +233,52 @@ describe('per-service connection and pending limits', () => {
     }
     await waitFor(() => breaker.active('connection') === 0, 'session slot released');
   });
+
+  test('a retry the budget refuses: after a connect failure the reply is retry-budget-exhausted; after a 503 the 503 passes', async () => {
+    // Budget 0 % / 0: every retry is refused by the budget (max_retries stays high).
+    const limits = { ...DEFAULT_CIRCUIT_BREAKER_LIMITS, retryBudget: { budgetPercent: 0, minRetryConcurrency: 0 } };
+    const failing = http.createServer((_req, res) => {
+      res.statusCode = 503;
+      res.end('down\n');
+    });
+    const failingPort = await listen(failing);
+    const dead = http.createServer();
+    const deadPort = await listen(dead);
+    dead.close();
+    for (const [target, expected] of [[deadPort, 'retry-budget-exhausted'], [failingPort, undefined]] as const) {
+      const breaker = new CircuitBreaker(limits);
+      let budgetRefusals = 0;
+      const p = await startProxy({ address: '127.0.0.1', port: 1 }, {
+        route: () => decision,
+        cluster: () => ({
+          name: 'svc',
+          protocol: 'http1',
+          pick: () => ({ address: '127.0.0.1', port: target }),
+          admit(kind) {
+            const r = breaker.tryAcquire(kind);
+            return r === 'open' ? undefined : r;
+          },
+          admitRetry() {
+            const r = breaker.tryAcquireRetry();
+            if (r === 'budget-exhausted') budgetRefusals++;
+            return r === 'open' ? 'circuit-open' : r === 'budget-exhausted' ? 'retry-budget-exhausted' : r;
+          },
+        }),
+        retry: createRetryDecider(() => 0.5),
+      });
+      try {
+        const r = await get(p.port, '/budget');
+        assert.equal(r.status, 503);
+        assert.equal(r.error, expected);
+        if (expected === undefined) assert.equal(r.body, 'down\n', 'the upstream 503 is passed on');
+        else assert.equal(r.body.split('\n').length, 2, 'one-line body');
+        assert.equal(budgetRefusals, 1);
+        assert.equal(breaker.stats().retryBudgetOverflow, 1);
+        assert.equal(breaker.active('retry'), 0);
+      } finally {
+        await p.close();
+      }
+    }
+    failing.close();
+  });
 });

@@ -94,3 +94,16 @@ test('ring-hash policies hash the route\'s input and keep configured weights', (
   const first = p.pick(byUser)?.key;
   for (let i = 0; i < 10; i++) assert.equal(p.pick(byUser)?.key, first);
 });
+
+test('admitRetry tells the max_retries cap (circuit-open) from the retry budget (retry-budget-exhausted)', () => {
+  const spec = defaultTrafficPolicy('web');
+  const budget = new ServicePolicies({ ...spec, breaker: { ...spec.breaker, retryBudget: { budgetPercent: 0, minRetryConcurrency: 1 } } },
+    { clock: new FakeClock(), random: seededRandom(1) });
+  const release = budget.admitRetry();
+  assert.equal(typeof release, 'function');
+  assert.equal(budget.admitRetry(), 'retry-budget-exhausted');
+  if (typeof release === 'function') release();
+  assert.equal(typeof budget.admitRetry(), 'function');
+  const capped = new ServicePolicies({ ...spec, breaker: { ...spec.breaker, maxRetries: 0 } }, { clock: new FakeClock(), random: seededRandom(1) });
+  assert.equal(capped.admitRetry(), 'circuit-open');
+});

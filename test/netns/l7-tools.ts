@@ -55,12 +55,14 @@ function listenOn(server: http.Server | http2.Http2Server | ReturnType<typeof cr
 switch (tool) {
   // http-tag HOST PORT TAG [MODE]: HTTP/1.1 app answering "TAG\n" (x-tag, x-big-len = length of x-big, x-method).
   // /delay/MS answers after MS. MODE: ok | fail (503) | flaky-503 (every other request 503) | flaky-reset (every
-  // other request: the connection is reset, no response). SIGUSR1 switches between the MODE and ok.
+  // other request: the connection is reset, no response) | slow-MS (every request answered 200 after MS, whatever
+  // the path). SIGUSR1 switches between the MODE and ok.
   case 'http-tag': {
     const tag = arg(2, 'TAG');
     const configured = args[3] ?? 'ok';
     let mode = configured;
     let n = 0;
+    const slowMs = (): number => { const s = /^slow-(\d+)$/.exec(mode); return s === null ? 0 : Number(s[1]); };
     process.on('SIGUSR1', () => { mode = mode === 'ok' ? configured : 'ok'; process.stdout.write(`mode ${mode}\n`); });
     const server = http.createServer({ maxHeaderSize: 256 * 1024, keepAliveTimeout: 30_000 }, (req, res) => {
       n++;
@@ -82,8 +84,9 @@ switch (tool) {
         };
         const m = /^\/delay\/(\d+)/.exec(req.url ?? '');
         const send = (): void => { res.writeHead(200, headers); res.end(`${tag}\n`); };
-        if (m === null) send();
-        else setTimeout(send, Number(m[1]));
+        const wait = (m === null ? 0 : Number(m[1])) + slowMs();
+        if (wait === 0) send();
+        else setTimeout(send, wait);
       });
     });
     listenOn(server, arg(0, 'HOST'), Number(arg(1, 'PORT')));

@@ -173,6 +173,8 @@ const HOSTNAME_RE = new RegExp(`^(?=.{1,253}$)(?:\\*\\.)?${LABEL}(?:\\.${LABEL})
 const DNS_LABEL = '[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?';
 const DNS_NAME_RE = new RegExp(`^(?=.{1,254}$)${DNS_LABEL}(?:\\.${DNS_LABEL})*\\.?$`);
 const ZONE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** Same as a route's backend subset name (src/l7/router.ts ROUTE_NAME_RE). */
+const SUBSET_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 type Parsed<T> = v.Parsed<T>;
 const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
@@ -252,6 +254,7 @@ function endpointItem(item: string): Parsed<EndpointSpec> {
   }
   let weight: number | undefined;
   let zone: string | undefined;
+  const subsets: string[] = [];
   for (const attr of attrs) {
     const m = /^([a-z_]+)=(.*)$/.exec(attr);
     if (m?.[1] === 'weight' && weight === undefined) {
@@ -261,14 +264,22 @@ function endpointItem(item: string): Parsed<EndpointSpec> {
     } else if (m?.[1] === 'zone' && zone === undefined) {
       if (!ZONE_RE.test(m[2] ?? '')) return bad(`zone=LABEL of letters, digits, ".", "_", "-" ("${attr}" in "${item}")`);
       zone = m[2];
+    } else if (m?.[1] === 'subset') {
+      const name = m[2] ?? '';
+      if (!SUBSET_RE.test(name)) return bad(`subset=NAME of letters, digits, ".", "_", "-" ("${attr}" in "${item}")`);
+      if (subsets.includes(name)) return bad(`each subset once per endpoint ("${attr}" is repeated in "${item}")`);
+      subsets.push(name);
     } else {
-      return bad(`endpoint attributes weight=N and zone=NAME, each at most once ("${attr}" in "${item}")`);
+      return bad(`endpoint attributes weight=N and zone=NAME (each at most once) and subset=NAME ("${attr}" in "${item}")`);
     }
   }
-  return ok({ address: hp.value.address, port: hp.value.port, weight: weight ?? 1, ...(zone === undefined ? {} : { zone }) });
+  return ok({
+    address: hp.value.address, port: hp.value.port, weight: weight ?? 1,
+    ...(zone === undefined ? {} : { zone }), ...(subsets.length === 0 ? {} : { subsets: subsets.sort() }),
+  });
 }
 
-/** "10.0.0.1:80 weight=5 zone=a, 10.0.0.2:80, [fd00::1]:80 weight=2". */
+/** "10.0.0.1:80 weight=5 zone=a subset=v1, 10.0.0.2:80 subset=v2 subset=canary, [fd00::1]:80 weight=2". */
 export const staticEndpoints: v.ValueParser<readonly EndpointSpec[]> = (text) => {
   const items = splitCommas(text);
   if (items.length === 0) return bad('one or more endpoints, e.g. "10.0.0.1:8080 weight=5 zone=a, 10.0.0.2:8080"');

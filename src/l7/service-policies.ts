@@ -38,24 +38,36 @@ export class ServicePolicies {
   readonly outlier: OutlierDetector;
   readonly load: EndpointLoadTracker;
   readonly balancer: RequestBalancer;
+  /** A subset's policies share the service's breaker, outlier detector and load tracker (set when `of` is given). */
+  readonly #shared: boolean;
   #endpoints: readonly PolicyEndpoint[] = [];
   /** Candidates with configured weights, rebuilt on membership change (ring-hash keeps one ring while unchanged). */
   #plain: readonly Candidate[] = [];
 
-  constructor(spec: TrafficPolicySpec, deps: { readonly clock: { now(): number }; readonly random: () => number }) {
+  /**
+   * `of`: the policies of the whole service, when these are a subset's ("web subset=v2"). The subset gets its own
+   * request balancer over its own endpoints, and shares the service's circuit breaker (limits are per service, as
+   * in Envoy), outlier detection (an endpoint ejected for one route is ejected for all) and load counts.
+   */
+  constructor(spec: TrafficPolicySpec, deps: { readonly clock: { now(): number }; readonly random: () => number }, of?: ServicePolicies) {
     this.spec = spec;
-    this.breaker = new CircuitBreaker(spec.breaker);
-    this.outlier = new OutlierDetector(spec.outlier, deps.clock, deps.random);
-    this.load = new EndpointLoadTracker(deps.clock, spec.ewma);
+    this.#shared = of !== undefined;
+    this.breaker = of?.breaker ?? new CircuitBreaker(spec.breaker);
+    this.outlier = of?.outlier ?? new OutlierDetector(spec.outlier, deps.clock, deps.random);
+    this.load = of?.load ?? new EndpointLoadTracker(deps.clock, spec.ewma);
     this.balancer = createRequestBalancer(spec.balancer, {
       load: this.load, random: deps.random, ringPointsPerWeight: spec.ringPointsPerWeight,
     });
   }
 
-  /** The service's current endpoints (from discovery / L4 health). */
+  /**
+   * The service's current endpoints (from discovery / L4 health). A subset's policies get the subset's endpoints;
+   * the service's own policies, which get them all, keep the shared outlier and load state.
+   */
   setEndpoints(endpoints: readonly PolicyEndpoint[]): void {
     this.#endpoints = endpoints;
     this.#plain = endpoints.map((e) => ({ key: e.key, weight: e.weight, endpoint: e }));
+    if (this.#shared) return;
     this.outlier.setEndpoints(endpoints.map((e) => e.key));
     this.load.retain(endpoints.map((e) => e.key));
   }

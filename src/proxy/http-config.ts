@@ -4,7 +4,7 @@
 // the parsed values. Throws REMORA_ERR_CONFIG_INVALID with every problem, each with file:line.
 import { configError, type ConfigIssue } from '../config/config-issue.js';
 import type { IniDocument } from '../config/ini-file.js';
-import type { ServiceRegistry } from '../config/service-registry.js';
+import { staticEndpoints, type ServiceRegistry } from '../config/service-registry.js';
 import { parseRoutes } from '../l7/route-config.js';
 import type { RouteSpec } from '../l7/router.js';
 import { parseTrafficPolicies, type TrafficPolicySpec } from '../l7/traffic-policy-config.js';
@@ -22,21 +22,26 @@ export const EMPTY_HTTP_CONFIG: HttpConfig = { routes: [], policies: new Map() }
 
 /**
  * Checks that need both the registry and the routes (loadServiceConfig runs them with every other check of the file):
- * a backend with a subset (endpoints have no labels yet), and a service without addresses or hostnames that no route
- * names (nothing could ever reach it).
+ * a backend subset that no endpoint of its service is labelled with (or a service whose endpoints cannot carry
+ * labels: discovery = dns / original-dst), and a service without addresses or hostnames that no route names (nothing
+ * could ever reach it). Reads the [service NAME] sections itself, so that these are reported even when other parts
+ * of the registry have problems of their own.
  */
 export function httpRegistryIssues(doc: IniDocument, routes: readonly RouteSpec[]): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   for (const r of routes) {
-    if (!r.backends.some((b) => b.subset !== undefined)) continue;
+    const problems: string[] = [];
+    for (const b of r.backends) {
+      if (b.subset !== undefined) problems.push(...subsetProblems(doc, b.service, b.subset));
+    }
+    if (problems.length === 0) continue;
     const section = doc.sections.find((s) => s.name === `route ${r.name}`);
     const entry = section?.entries.get('backends');
     issues.push({
       source: `${doc.file}:${entry?.line ?? section?.line ?? 0}`,
       key: `[route ${r.name}] backends`,
       ...(entry === undefined ? {} : { value: entry.value }),
-      expected: 'backends that are services (subsets need endpoint labels, which [service NAME] endpoints do not have yet:'
-        + ' describe each version as its own service, e.g. web-v1=90, web-v2=10)',
+      expected: problems.join('; '),
     });
   }
   // A service without addresses and hostnames can only be reached as a route backend.
@@ -53,6 +58,24 @@ export function httpRegistryIssues(doc: IniDocument, routes: readonly RouteSpec[
     });
   }
   return issues;
+}
+
+/** Why `service subset=NAME` selects nothing (empty when it selects some endpoint, or the service has its own issues). */
+function subsetProblems(doc: IniDocument, service: string, subset: string): string[] {
+  const section = doc.sections.find((s) => s.name === `service ${service}`);
+  if (section === undefined) return []; // the route parser reports unknown services
+  const discovery = section.entries.get('discovery')?.value.trim() ?? 'static';
+  if (discovery !== 'static') {
+    return [`"${service} subset=${subset}": subsets need static endpoints labelled subset=NAME`
+      + ` ([service ${service}] uses discovery = ${discovery})`];
+  }
+  const text = section.entries.get('endpoints')?.value;
+  const parsed = text === undefined ? undefined : staticEndpoints(text);
+  if (parsed === undefined || !parsed.ok) return []; // the registry reports missing or bad endpoints
+  if (parsed.value.some((e) => e.subsets?.includes(subset) === true)) return [];
+  const known = [...new Set(parsed.value.flatMap((e) => e.subsets ?? []))].sort();
+  return [`"${service} subset=${subset}": an endpoint of [service ${service}] labelled subset=${subset},`
+    + ` e.g. endpoints = 10.0.0.1:8080 subset=${subset} (${known.length === 0 ? 'none is labelled' : `its subsets: ${known.join(', ')}`})`];
 }
 
 export function loadHttpConfig(doc: IniDocument | undefined, registry: ServiceRegistry): HttpConfig {

@@ -42,6 +42,7 @@ import { DEFAULT_POOL_OPTIONS } from '../l7/upstream-pool.js';
 import type { ServiceSpec } from '../config/service-registry.js';
 import type { BalancerKind } from '../upstream/endpoint.js';
 import { endpointKey } from '../upstream/endpoint.js';
+import type { UpstreamEndpoint } from '../upstream/picker.js';
 import type { HttpHandoff, HttpHandoffContext } from './proxied-connection.js';
 import { INBOUND_SOURCE_V4, INBOUND_SOURCE_V6, type Direction, type InboundDelivery } from './route.js';
 import type { ServiceRuntime, Services } from './services.js';
@@ -102,9 +103,12 @@ class ServiceCluster implements UpstreamCluster {
   readonly #unsubscribe: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
 
+  /** Set for a subset's cluster ("web subset=v2"): only endpoints labelled subset=NAME, the service's breaker and outliers. */
+  readonly subset: string | undefined;
+
   constructor(runtime: ServiceRuntime, spec: TrafficPolicySpec, deps: {
     log: Logger; count: (name: string) => void; clock: { now(): number }; random: () => number;
-  }) {
+  }, subsetOf?: { readonly name: string; readonly service: ServiceCluster }) {
     this.name = runtime.name;
     this.#log = deps.log;
     this.#count = deps.count;
@@ -117,12 +121,16 @@ class ServiceCluster implements UpstreamCluster {
       hashOn = derived.hashOn;
     }
     this.#defaultHashOn = hashOn;
-    this.policies = new ServicePolicies(policy, { clock: deps.clock, random: deps.random });
+    this.subset = subsetOf?.name;
+    this.policies = new ServicePolicies(policy, { clock: deps.clock, random: deps.random }, subsetOf?.service.policies);
     const set = runtime.set;
     this.#originalDst = set === undefined;
     if (set !== undefined) {
-      this.policies.setEndpoints(set.picker.endpoints);
-      this.#unsubscribe = set.subscribe((picker) => { this.policies.setEndpoints(picker.endpoints); });
+      const name = subsetOf?.name;
+      const members = (endpoints: readonly UpstreamEndpoint[]): readonly UpstreamEndpoint[] =>
+        (name === undefined ? endpoints : endpoints.filter((e) => e.subsets?.includes(name) === true));
+      this.policies.setEndpoints(members(set.picker.endpoints));
+      this.#unsubscribe = set.subscribe((picker) => { this.policies.setEndpoints(members(picker.endpoints)); });
     }
   }
 
@@ -157,7 +165,8 @@ class ServiceCluster implements UpstreamCluster {
 
   /** Outlier detection's interval work (returns, success rate); one unref'd timer per service. */
   start(): void {
-    if (this.#originalDst || this.#timer !== undefined) return;
+    // A subset's outlier detection is its service's: the service's timer ticks it.
+    if (this.#originalDst || this.subset !== undefined || this.#timer !== undefined) return;
     const o = this.policies.spec.outlier;
     // Returns are time-based (isEjected is exact without tick); the tick only logs them and runs success rate.
     const every = Math.max(100, Math.min(o.intervalMs, o.baseEjectionMs));
@@ -188,7 +197,7 @@ class ServiceCluster implements UpstreamCluster {
       balancer: this.#originalDst ? undefined : this.policies.balancer.kind,
       breaker: { active: b.active, overflow: b.overflow, retryBudgetOverflow: b.retryBudgetOverflow },
       outlier: { ejected: o.ejected, ejections: o.ejections, ejectionsRefused: o.ejectionsRefused },
-      endpoints: this.#originalDst ? [] : this.policies.outlier.endpointStates().map((e) => ({
+      endpoints: this.#originalDst ? [] : this.#endpointStates().map((e) => ({
         endpoint: e.key,
         activeRequests: this.policies.load.active(e.key),
         ejected: e.ejected,
@@ -196,6 +205,14 @@ class ServiceCluster implements UpstreamCluster {
         weightFactor: Math.round(e.weightFactor * 1000) / 1000,
       })),
     };
+  }
+
+  /** Outlier state of this cluster's endpoints (a subset's only, though its detector is the service's). */
+  #endpointStates(): ReturnType<ServicePolicies['outlier']['endpointStates']> {
+    const all = this.policies.outlier.endpointStates();
+    if (this.subset === undefined) return all;
+    const mine = new Set(this.policies.endpoints.map((e) => e.key));
+    return all.filter((e) => mine.has(e.key));
   }
 }
 
@@ -292,6 +309,7 @@ export class HttpLayer implements RouteAdmin {
   readonly inbound: HttpHandoff;
   readonly #o: HttpLayerOptions;
   readonly #services: Services;
+  /** By backend id: "web" for a service, "web/v2" for its subset v2 (only subsets some route names). */
   readonly #clusters = new Map<string, ServiceCluster>();
   readonly #counters: Record<Direction, Counters> = { outbound: new Counters(), inbound: new Counters() };
   readonly #engines: Record<Direction, HttpEngine>;
@@ -312,12 +330,22 @@ export class HttpLayer implements RouteAdmin {
     this.#hasHostnames = registry.services.some((s) => s.hostnames.length > 0);
     this.#registryOnly = registry.registry.mode === 'registry-only';
     const outCounters = this.#counters.outbound;
+    const clusterDeps = { log: o.log, count: (name: string) => { outCounters.increment(name); }, clock, random };
+    const subsetsOf = new Map<string, Set<string>>();
+    for (const r of o.routes) {
+      for (const b of r.backends) {
+        if (b.subset !== undefined) subsetsOf.set(b.service, (subsetsOf.get(b.service) ?? new Set()).add(b.subset));
+      }
+    }
     for (const spec of registry.services) {
       const runtime = o.services.runtime(spec.name);
       if (runtime === undefined) continue;
-      this.#clusters.set(spec.name, new ServiceCluster(runtime, o.policies.get(spec.name) ?? defaultTrafficPolicy(spec.name), {
-        log: o.log, count: (name) => { outCounters.increment(name); }, clock, random,
-      }));
+      const policy = o.policies.get(spec.name) ?? defaultTrafficPolicy(spec.name);
+      const service = new ServiceCluster(runtime, policy, clusterDeps);
+      this.#clusters.set(spec.name, service);
+      for (const name of subsetsOf.get(spec.name) ?? []) {
+        this.#clusters.set(backendId({ service: spec.name, subset: name }), new ServiceCluster(runtime, policy, clusterDeps, { name, service }));
+      }
     }
     // The pools' own connect timer must not cut a service's longer connect_timeout short (the connector enforces each).
     const longest = Math.max(o.connectTimeoutMs, ...registry.services.map((s) => s.connectTimeoutMs ?? 0));
@@ -413,7 +441,7 @@ export class HttpLayer implements RouteAdmin {
   };
 
   readonly #cluster = (backend: WeightedBackend): UpstreamCluster | undefined =>
-    (backend.subset === undefined ? this.#clusters.get(backend.service) : undefined);
+    this.#clusters.get(backend.subset === undefined ? backend.service : backendId(backend));
 
   readonly #outboundConnector: UpstreamConnector = (target, signal) => {
     const runtime = this.#services.runtime(target.cluster);

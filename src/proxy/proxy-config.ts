@@ -73,7 +73,7 @@ export function loadServiceConfig(doc: IniDocument | undefined, readFile: ReadFi
   if (!routes.ok) issues.push(...routes.issues);
   const policies = parseTrafficPolicies(doc, { knownServices });
   if (!policies.ok) issues.push(...policies.issues);
-  // Checks across the registry and the routes (subset backends, services that nothing can reach).
+  // Checks across the registry and the routes (subsets without labelled endpoints, services nothing can reach).
   if (routes.ok) issues.push(...httpRegistryIssues(doc, routes.routes));
 
   const tls = new Map<string, TlsOriginator>();

@@ -17,7 +17,7 @@ import type { Logger } from '../core/log.js';
 import {
   canonicalAddress, type DnsAddressType, type DnsDiscoverySpec, type RegistryOptions, type ServiceSpec,
 } from '../config/service-registry.js';
-import { endpointKey, type EndpointSpec } from './endpoint.js';
+import { endpointKey, sameSubsets, type EndpointSpec } from './endpoint.js';
 
 /** What discovery needs from a resolver; node:dns/promises Resolver has exactly this shape. */
 export interface DnsResolverLike {
@@ -111,7 +111,7 @@ interface AddressAnswer {
 function sameEndpoints(a: readonly EndpointSpec[], b: readonly EndpointSpec[]): boolean {
   return a.length === b.length && a.every((e, i) => {
     const o = b[i];
-    return o !== undefined && endpointKey(e) === endpointKey(o) && e.weight === o.weight && e.zone === o.zone;
+    return o !== undefined && endpointKey(e) === endpointKey(o) && e.weight === o.weight && e.zone === o.zone && sameSubsets(e.subsets, o.subsets);
   });
 }
 

@@ -18,7 +18,7 @@ import { pickerBuilderFor, DEFAULT_BALANCER, type BalancerOptions } from './bala
 import type { Clock, TimerHandle, Timers } from './clock.js';
 import { systemClock, systemTimers } from './clock.js';
 import type { BalancerKind, EndpointSpec } from './endpoint.js';
-import { endpointKey } from './endpoint.js';
+import { endpointKey, sameSubsets } from './endpoint.js';
 import { PassiveHealth, type FailureOutcome, type PassiveHealthOptions } from './passive-health.js';
 import type {
   EndpointLoad, Picker, PickerBuilder, PickContext, PickerEndpoint, PickResult, RandomSource, UpstreamEndpoint,
@@ -219,7 +219,7 @@ export class EndpointSet {
     this.#listeners.clear();
   }
 
-  /** Returns true if the membership (keys, weights or zones) changed. */
+  /** Returns true if the membership (keys, weights, zones or subsets) changed. */
   #applyMembership(specs: readonly EndpointSpec[]): boolean {
     const next = new Map<string, Member>();
     const fresh: Member[] = [];
@@ -236,7 +236,7 @@ export class EndpointSet {
         continue;
       }
       const e = old.entry.endpoint;
-      if (e.weight !== spec.weight || e.zone !== spec.zone) {
+      if (e.weight !== spec.weight || e.zone !== spec.zone || !sameSubsets(e.subsets, spec.subsets)) {
         old.entry = Object.freeze({ endpoint: toUpstreamEndpoint(spec), load: old });
         changed = true;
       }

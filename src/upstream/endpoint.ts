@@ -9,6 +9,16 @@ export interface EndpointSpec {
   readonly weight: number;
   /** Optional zone label ("zone-a"). */
   readonly zone?: string;
+  /** Subsets the endpoint belongs to (endpoint attribute `subset=v2`, repeatable), for routes to "web subset=v2". */
+  readonly subsets?: readonly string[];
+}
+
+/** True if the two lists of subset labels are the same (both absent counts as equal). */
+export function sameSubsets(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a === b) return true;
+  const x = a ?? [];
+  const y = b ?? [];
+  return x.length === y.length && x.every((s, i) => s === y[i]);
 }
 
 export const BALANCER_KINDS = ['round-robin', 'least-connections', 'random', 'p2c', 'ring-hash', 'maglev'] as const;

@@ -63,10 +63,11 @@ export interface PickerDeps {
 export type PickerBuilder = (endpoints: readonly PickerEndpoint[], deps: PickerDeps) => Picker;
 
 export function toUpstreamEndpoint(spec: EndpointSpec): UpstreamEndpoint {
-  const e: { key: string; address: string; port: number; weight: number; zone?: string } = {
+  const e: { key: string; address: string; port: number; weight: number; zone?: string; subsets?: readonly string[] } = {
     key: endpointKey(spec), address: spec.address, port: spec.port, weight: spec.weight,
   };
   if (spec.zone !== undefined) e.zone = spec.zone;
+  if (spec.subsets !== undefined && spec.subsets.length > 0) e.subsets = Object.freeze([...spec.subsets]);
   return Object.freeze(e);
 }
 

@@ -63,6 +63,7 @@ export interface HttpServiceStats {
   readonly breaker?: {
     readonly active: Readonly<Record<'connection' | 'pending' | 'request' | 'retry', number>>;
     readonly overflow: Readonly<Record<'connection' | 'pending' | 'request' | 'retry', number>>;
+    readonly retryBudgetOverflow: number;
   };
 }
 

@@ -2,7 +2,8 @@
 // reset connection) so that the client sees no error; status retries apply to idempotent methods only; outlier
 // detection stops traffic to a failing pod, brings it back once it recovers, and ejects it again for longer at its
 // first failure on probation; circuit breaker limits (requests in flight; connections and pending requests per
-// service) answer 503 circuit-open at once.
+// service) answer 503 circuit-open at once; a retry the retry budget refuses after a connect failure ends with
+// 503 retry-budget-exhausted.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Mesh, netnsTestOptions, waitFor, type Pod } from './harness.js';
@@ -53,6 +54,10 @@ describe('L7 resilience through remora', opts, () => {
       '[traffic-policy narrow]', 'max_requests = 2',
       '[service pooled]', `addresses = ${vip(4)}:80`, `endpoints = ${f2.ip4}:8071`,
       '[traffic-policy pooled]', 'max_connections = 2', 'max_pending_requests = 1',
+      // Nothing listens on f3:8099 (connection refused); the budget (0 %, at least 0) refuses every retry.
+      '[service budget]', `addresses = ${vip(5)}:80`, `endpoints = ${f3.ip4}:8099`, 'eject_after_failures = 0',
+      '[traffic-policy budget]', 'retry_budget_percent = 0', 'retry_budget_min_concurrency = 0',
+      '[route budget-retry]', 'service = budget', 'retries = 2', 'retry_on = connect-failure', 'retry_backoff_base = 5ms',
     ]);
     await initOk(client);
     proxy = await startProxy(client, ['--config', config]);
@@ -124,6 +129,16 @@ describe('L7 resilience through remora', opts, () => {
       (x) => x.services['outlier']?.endpoints.find((e) => e.endpoint === key)?.ejected === false);
     assert.equal(back.services['outlier']?.outlier.ejected, 0);
     await waitForLog(proxy, 'the return is logged', (r) => r.msg === 'endpoint back from outlier ejection' && r['endpoint'] === key);
+  });
+
+  test('a retry the retry budget refuses after a connect failure ends with 503 retry-budget-exhausted', opts, async () => {
+    const r = await curlFull(client, url(5));
+    assert.equal(r.status, 503);
+    assert.equal(r.headers['x-remora-error'], 'retry-budget-exhausted');
+    const h = await httpStats(proxy);
+    assert.equal(h.outbound['http.retries.budget_exhausted'], 1);
+    assert.equal(h.outbound['http.local_replies.retry-budget-exhausted'], 1);
+    assert.equal(h.services['budget']?.breaker?.retryBudgetOverflow, 1);
   });
 
   test('circuit breaker: beyond max_requests in flight, requests get 503 circuit-open at once', opts, async () => {

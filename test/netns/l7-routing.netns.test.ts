@@ -2,7 +2,7 @@
 // (HTTP/1.1, and h2c with --http2-prior-knowledge) and nghttp reach service VIPs; requests on one connection are
 // balanced per request over the service's endpoints; HTTP/1.1 <-> HTTP/2 per upstream_protocol; routes by path,
 // method, header and query with header changes; a 90/10 canary over 1,000 requests and weight changes over the
-// admin API that apply to the next requests; smuggling attempts refused with 400 + x-remora-error; a 60 KiB header
+// admin API that apply to the next requests; an 80/20 split between endpoint subsets of one service; smuggling attempts refused with 400 + x-remora-error; a 60 KiB header
 // passes, 70 KiB gets 431.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -61,6 +61,9 @@ describe('L7 routing through remora', opts, () => {
       '[route sticky-user]', 'service = sticky', 'hash_on = header:x-user',
       '[service ewma]', `addresses = ${vip(7)}:80`, eps(8080),
       '[traffic-policy ewma]', 'http_balancer = peak-ewma', 'ewma_default_rtt = 5ms',
+      '[service release]', `addresses = ${vip(8)}:80`,
+      `endpoints = ${s1.ip4}:8080 subset=v1, ${s2.ip4}:8080 subset=v1, ${s3.ip4}:8080 subset=v2`,
+      '[route release-split]', 'service = release', 'backends = release subset=v1 weight=80, release subset=v2 weight=20',
     ]);
     await initOk(client);
     proxy = await startProxy(client, ['--config', config]);
@@ -179,6 +182,23 @@ describe('L7 routing through remora', opts, () => {
     assert.ok(h2 >= 140 && h2 <= 260, `about half to v2: ${h2}`);
     assert.equal((await httpStats(proxy)).routeTableVersion, 3);
     await waitForLog(proxy, 'the weight change is logged', (r) => r.msg === 'route weights changed' && r['route'] === 'canary-split');
+  });
+
+  test('subsets of one service: 80/20 between endpoint subsets v1 (two pods) and v2 (one pod); a weight change moves all to v2', opts, async () => {
+    const first = await load(client, url(8), 500, 20);
+    assert.deepEqual(first.errors, {});
+    assert.deepEqual(first.statuses, { 200: 500 });
+    const v2 = first.bodies['s3'] ?? 0;
+    assert.equal((first.bodies['s1'] ?? 0) + (first.bodies['s2'] ?? 0) + v2, 500);
+    // Binomial(500, 0.2): mean 100, sd 8.9; [60, 140] is more than 4 sd either way.
+    assert.ok(v2 >= 60 && v2 <= 140, `about 20 % to subset v2 (s3): ${v2}`);
+    assert.ok((first.bodies['s1'] ?? 0) > 100 && (first.bodies['s2'] ?? 0) > 100, `subset v1 is balanced over s1 and s2: ${JSON.stringify(first.bodies)}`);
+    const moved = await adminCall(client, '/routes/release-split/weights', 'POST', 'release/v1=0,release/v2=100');
+    assert.equal(moved.status, 200, moved.body);
+    assert.deepEqual((await load(client, url(8), 60, 10)).bodies, { s3: 60 }, 'the next requests all go to subset v2');
+    const services = (await httpStats(proxy)).services;
+    assert.deepEqual(services['release/v1']?.endpoints.map((e) => e.endpoint).sort(), [servers[0]?.ip4, servers[1]?.ip4].map((a) => `${a}:8080`).sort());
+    assert.deepEqual(services['release/v2']?.endpoints.map((e) => e.endpoint), [`${servers[2]?.ip4}:8080`]);
   });
 
   test('smuggling attempts over a raw socket get 400 + x-remora-error and the connection closes; 60 KiB headers pass, 70 KiB get 431', opts, async () => {

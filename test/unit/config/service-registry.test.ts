@@ -9,7 +9,7 @@ import { initOptionSpecs } from '../../../src/config/init-options.js';
 import { resolveOptions } from '../../../src/config/option-set.js';
 import { proxyOptionSpecs } from '../../../src/config/proxy-options.js';
 import {
-  DEFAULT_BALANCER, parseServiceRegistry, serviceRegistryOrThrow, type ServiceRegistryParseOptions, type ServiceSpec,
+  DEFAULT_BALANCER, parseServiceRegistry, staticEndpoints, serviceRegistryOrThrow, type ServiceRegistryParseOptions, type ServiceSpec,
 } from '../../../src/config/service-registry.js';
 import { isRemoraError } from '../../../src/core/errors.js';
 
@@ -192,8 +192,10 @@ const BAD: readonly BadCase[] = [
   { name: 'endpoint is a name', text: `${SVC}endpoints = backend.local:80\n`, line: 3, key: '[service a] endpoints', expected: /for names use discovery = dns/ },
   { name: 'endpoint weight out of range', text: `${SVC}endpoints = 10.1.0.1:80 weight=1001, 10.1.0.2:80\n`, line: 3, key: '[service a] endpoints', expected: /weight=1\.\.1000 \("weight=1001"/ },
   { name: 'endpoint weight zero', text: `${SVC}endpoints = 10.1.0.1:80 weight=0\n`, line: 3, key: '[service a] endpoints', expected: /weight=1\.\.1000/ },
-  { name: 'unknown endpoint attribute', text: `${SVC}endpoints = 10.1.0.1:80 prio=1\n`, line: 3, key: '[service a] endpoints', expected: /weight=N and zone=NAME/ },
+  { name: 'unknown endpoint attribute', text: `${SVC}endpoints = 10.1.0.1:80 prio=1\n`, line: 3, key: '[service a] endpoints', expected: /weight=N and zone=NAME \(each at most once\) and subset=NAME/ },
   { name: 'bad zone', text: `${SVC}endpoints = 10.1.0.1:80 zone=a/b\n`, line: 3, key: '[service a] endpoints', expected: /zone=LABEL/ },
+  { name: 'bad subset', text: `${SVC}endpoints = 10.1.0.1:80 subset=v/2\n`, line: 3, key: '[service a] endpoints', expected: /subset=NAME of letters/ },
+  { name: 'repeated subset', text: `${SVC}endpoints = 10.1.0.1:80 subset=v2 subset=v2\n`, line: 3, key: '[service a] endpoints', expected: /each subset once per endpoint/ },
   { name: 'duplicate endpoint', text: `${SVC}endpoints = 10.1.0.1:80, 10.1.0.1:80 weight=2\n`, line: 3, key: '[service a] endpoints', expected: /"10\.1\.0\.1:80" is repeated/ },
   { name: 'empty endpoints', text: `${SVC}endpoints =\n`, line: 3, key: '[service a] endpoints', expected: /one or more endpoints/ },
   { name: 'bad balancer', text: `${SVC}endpoints = 10.1.0.1:80\nbalancer = least-request\n`, line: 4, key: '[service a] balancer', expected: /one of round-robin, least-connections, random, p2c, ring-hash, maglev/ },
@@ -315,4 +317,13 @@ test('docs/configuration-services.md shows the example file verbatim', () => {
   const m = /<!-- example:start -->\n```ini\n([\s\S]*?)```\n<!-- example:end -->/.exec(doc);
   assert.ok(m, 'the doc has an example block between <!-- example:start --> and <!-- example:end -->');
   assert.equal(m[1], readFileSync(EXAMPLE, 'utf8'));
+});
+
+test('endpoint subsets: subset=NAME is repeatable, stored sorted; endpoints without one have none', () => {
+  const r = staticEndpoints('10.1.0.1:80 subset=v2 subset=canary weight=3, 10.1.0.2:80');
+  assert.ok(r.ok);
+  assert.deepEqual(r.value, [
+    { address: '10.1.0.1', port: 80, weight: 3, subsets: ['canary', 'v2'] },
+    { address: '10.1.0.2', port: 80, weight: 1 },
+  ]);
 });

@@ -162,6 +162,51 @@ test('weighted routes, header mutations, and weight changes over the admin API t
   assert.equal(r.proxy.stats().http?.routeTableVersion, 2);
 });
 
+test('subsets: a route sends each backend "web subset=NAME" only to the endpoints labelled so; weights change at runtime', async (t) => {
+  const [a1, a2, b1] = [await backend(t, 'v1-a'), await backend(t, 'v1-b'), await backend(t, 'v2-a')];
+  const r = await rig(t, [
+    '[service web]', `addresses = ${VIP}:80`, 'protocol = http', 'balancer = round-robin',
+    `endpoints = 127.0.0.1:${a1} subset=v1, 127.0.0.1:${a2} subset=v1 subset=stable, 127.0.0.1:${b1} subset=v2`,
+    '[route forced]', 'service = web', 'match_header = x-canary=1', 'backends = web/v2',
+    '[route stable]', 'service = web', 'match_path_prefix = /stable', 'backends = web subset=stable',
+    '[route split]', 'service = web', 'backends = web subset=v1 weight=100, web subset=v2 weight=0',
+  ].join('\n'));
+  r.dst(VIP, 80);
+  const bodies = async (n: number, opts: Parameters<typeof request>[1] = {}): Promise<Record<string, number>> => {
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) out.push((await request(r.port, opts)).body.trim());
+    return count(out);
+  };
+  assert.deepEqual(await bodies(6), { 'v1-a': 3, 'v1-b': 3 }, 'subset v1: round robin over its two endpoints only');
+  assert.deepEqual(await bodies(3, { headers: { 'x-canary': '1' } }), { 'v2-a': 3 });
+  assert.deepEqual(await bodies(3, { path: '/stable/x' }), { 'v1-b': 3 }, 'an endpoint may be in several subsets');
+  const ok = await request(r.adminPort, { path: '/routes/split/weights', method: 'POST', body: 'web/v1=0, web/v2=100' });
+  assert.equal(ok.status, 200, ok.body);
+  assert.deepEqual(JSON.parse(ok.body), { route: 'split', version: 2, weights: { 'web/v1': 0, 'web/v2': 100 } });
+  assert.deepEqual(await bodies(4), { 'v2-a': 4 });
+  const services = r.proxy.stats().http?.services ?? {};
+  assert.deepEqual(Object.keys(services).sort(), ['web', 'web/stable', 'web/v1', 'web/v2']);
+  assert.equal(services['web']?.endpoints.length, 3);
+  assert.deepEqual(services['web/v1']?.endpoints.map((e) => e.endpoint), [`127.0.0.1:${a1}`, `127.0.0.1:${a2}`].sort());
+});
+
+test('subsets: a subset no endpoint carries, or of a DNS service, is refused at startup with file:line', async () => {
+  const { doc } = parseIni([
+    '[service web]', 'addresses = 10.0.0.1:80', 'endpoints = 10.1.0.1:80 subset=v1, 10.1.0.2:80 subset=v3', // 1-3
+    '[service dns]', 'addresses = 10.0.0.2:80', 'discovery = dns', 'dns_name = web.internal', 'dns_port = 80', // 4-8
+    '[route r1]', 'service = web', 'backends = web subset=v1 weight=9, web subset=v2 weight=1', // 9-11
+    '[route r2]', 'service = dns', 'backends = dns/v1', // 12-14
+  ].join('\n'), 'subsets.ini');
+  assert.throws(() => loadServiceConfig(doc), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'REMORA_ERR_CONFIG_INVALID');
+    const lines = err.message.split('\n').slice(1).map((l) => l.trim());
+    assert.equal(lines.length, 2, err.message);
+    assert.match(lines[0] ?? '', /^subsets\.ini:11: \[route r1\] backends = .*: expected "web subset=v2": an endpoint of \[service web\] labelled subset=v2, .*\(its subsets: v1, v3\)$/);
+    assert.match(lines[1] ?? '', /^subsets\.ini:14: \[route r2\] backends = "dns\/v1": expected "dns subset=v1": subsets need static endpoints labelled subset=NAME \(\[service dns\] uses discovery = dns\)$/);
+    return true;
+  });
+});
+
 test('registry-only: a Host that matches no service gets 404 no-route; a service Host is routed; no service passes through', async (t) => {
   const app = await backend(t, 'app');
   const only = await rig(t, `[registry]\nmode = registry-only\n[service api]\nhostnames = api.test\nprotocol = http\nendpoints = 127.0.0.1:${app}\n`);
@@ -265,7 +310,7 @@ test('startup validation: every section kind is checked and every problem report
     const lines = err.message.split('\n').slice(1).map((l) => l.trim());
     assert.equal(lines.length, 5, err.message);
     assert.match(lines[0] ?? '', /^bad\.ini:4: \[service lonely\]: expected addresses .* or a \[route NAME\] whose backends name it$/);
-    assert.match(lines[1] ?? '', /^bad\.ini:8: \[route r1\] backends = "web\/v2": expected backends that are services \(subsets need endpoint labels/);
+    assert.match(lines[1] ?? '', /^bad\.ini:8: \[route r1\] backends = "web\/v2": expected "web subset=v2": an endpoint of \[service web\] labelled subset=v2, .*\(none is labelled\)$/);
     assert.match(lines[2] ?? '', /^bad\.ini:10: \[traffic-policy web\] upstream_protocol = "http3": expected one of downstream, http1, http2$/);
     assert.match(lines[3] ?? '', /^bad\.ini:11: \[traffic-policy web\] http_balancr: expected a key of \[traffic-policy SERVICE\]/);
     assert.match(lines[4] ?? '', /^bad\.ini:12: \[routes r2\]: expected a known section/);

@@ -2,22 +2,30 @@
 # Declare a service with three endpoints in the running demo mesh and watch remora spread connections across them.
 #
 # Usage: sudo test/netns/scripts/demo-service.sh [--balancer round-robin|least-connections|random|p2c|ring-hash|maglev]
+#        sudo test/netns/scripts/demo-service.sh --canary
 #
 # Needs the demo (demo-up.sh). Starts three small HTTP servers in the server pod (:8081, :8082, :8083, each
 # answering with its name), writes /tmp/remora-demo/client.ini with a [service web] whose virtual address
 # 10.250.0.100:80 (nothing listens there: only remora knows it) has those three endpoints, restarts the client
 # pod's remora with that file, then sends 9 requests to http://10.250.0.100/ and counts which endpoint answered.
 # Run it again with another --balancer to compare; demo-down.sh removes everything.
+#
+# --canary: L7 instead. Endpoints :8081 and :8082 are subset v1, :8083 subset v2; a [route web-canary] sends 90 % of
+# the requests to v1 and 10 % to v2, and a request with "x-canary: 1" always to v2. It sends 100 requests on one
+# keep-alive connection (balanced per request), one with the header, then moves all traffic to v2 over the admin API
+# (POST /routes/web-canary/weights) and sends 10 more.
 
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 balancer=round-robin
+canary=no
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
     --balancer) [ $# -ge 2 ] || die "--balancer needs a value"; balancer=$2; shift 2 ;;
+    --canary) canary=yes; shift ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done
@@ -45,13 +53,34 @@ done
 echo "endpoints: $DEMO_SERVER_IP4:8081, :8082, :8083 (in $DEMO_SERVER_NS)"
 
 step "client pod's config: $DEMO_DIR/client.ini"
-cat >"$DEMO_DIR/client.ini" <<INI
+if [ "$canary" = yes ]; then
+  cat >"$DEMO_DIR/client.ini" <<INI
+[service web]
+; the address the app dials; remora routes and balances each HTTP request
+addresses = $VIP:80
+protocol = http
+endpoints = $DEMO_SERVER_IP4:8081 subset=v1, $DEMO_SERVER_IP4:8082 subset=v1, $DEMO_SERVER_IP4:8083 subset=v2
+
+[route web-forced]
+service = web
+match_header = x-canary=1
+backends = web subset=v2
+
+[route web-canary]
+service = web
+backends = web subset=v1 weight=90, web subset=v2 weight=10
+retries = 2
+retry_on = connect-failure, reset, gateway-error
+INI
+else
+  cat >"$DEMO_DIR/client.ini" <<INI
 [service web]
 ; the address the app dials; remora balances its connections over the endpoints
 addresses = $VIP:80
 endpoints = $DEMO_SERVER_IP4:8081, $DEMO_SERVER_IP4:8082, $DEMO_SERVER_IP4:8083
 balancer = $balancer
 INI
+fi
 sed 's/^/  /' "$DEMO_DIR/client.ini"
 
 step "restarting the client pod's remora with --config $DEMO_DIR/client.ini"
@@ -70,6 +99,25 @@ for i in $(seq 1 150); do
   sleep 0.1
 done
 echo "  ready (pid $(cat "$DEMO_DIR/client.pid"))"
+
+spread() { sort | uniq -c | sed 's/^ */  /'; }
+if [ "$canary" = yes ]; then
+  urls=(); for i in $(seq 1 100); do urls+=("http://$VIP/"); done
+  step "100 requests on one keep-alive connection to http://$VIP/ (route web-canary: v1 90 %, v2 10 %)"
+  ip netns exec "$DEMO_CLIENT_NS" curl -sS --max-time 20 "${urls[@]}" | spread
+  step "one request with x-canary: 1 (route web-forced: subset v2)"
+  ip netns exec "$DEMO_CLIENT_NS" curl -sS --max-time 5 -H 'x-canary: 1' "http://$VIP/" | sed 's/^/  /'
+  step "all traffic to v2 over the admin API: POST /routes/web-canary/weights web/v1=0,web/v2=100"
+  ip netns exec "$DEMO_CLIENT_NS" curl -sS --max-time 5 --data-binary 'web/v1=0,web/v2=100' \
+    "http://127.0.0.1:$DEMO_ADMIN_PORT/routes/web-canary/weights" | sed 's/^/  /'
+  echo
+  step "10 more requests"
+  ip netns exec "$DEMO_CLIENT_NS" curl -sS --max-time 10 "${urls[@]:0:10}" | spread
+  echo
+  echo "  routes: sudo ip netns exec $DEMO_CLIENT_NS curl -s 127.0.0.1:$DEMO_ADMIN_PORT/routes"
+  echo "  per-service and per-subset counters: sudo ip netns exec $DEMO_CLIENT_NS curl -s 127.0.0.1:$DEMO_ADMIN_PORT/stats"
+  exit 0
+fi
 
 step "9 requests from the client pod to http://$VIP/ (balancer $balancer)"
 declare -A seen=()

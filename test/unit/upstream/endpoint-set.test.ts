@@ -40,6 +40,19 @@ test('publishes a new picker only when membership, weight or zone changes', () =
   set.close();
 });
 
+test('a change of subset labels alone publishes a new picker whose endpoints carry them', () => {
+  const { set } = makeSet(specs([1, 1]));
+  const published: number[] = [];
+  set.subscribe((_p, v) => published.push(v));
+  set.update([{ ...spec(0, 1), subsets: ['v1'] }, spec(1, 1)]);
+  set.update([{ ...spec(0, 1), subsets: ['v1'] }, spec(1, 1)]);
+  assert.equal(published.length, 1, 'same labels again: no new picker');
+  set.update([{ ...spec(0, 1), subsets: ['v2'] }, { ...spec(1, 1), subsets: ['v2'] }]);
+  assert.equal(published.length, 2);
+  assert.deepEqual(set.picker.endpoints.map((e) => e.subsets), [['v2'], ['v2']]);
+  set.close();
+});
+
 test('duplicate keys: the first wins', () => {
   const { set } = makeSet([spec(0, 5), spec(0, 1), spec(1, 1)]);
   assert.deepEqual(set.picker.endpoints.map((e) => e.weight), [5, 1]);

@@ -1,0 +1,286 @@
+// A quick A/B measurement of remora's L7 (HTTP engine) path, about a minute: one client pod and one server pod (the
+// bench's nginx: HTTP/1.1 on :8080, h2c on :8082); several builds of remora ("variants", each a directory holding
+// bin/remora, e.g. a copy of the tree at an older commit) run side by side in the client pod with http_engine = on,
+// on different ports, and optionally HAProxy in mode http (the bench's haproxy-http configuration) and no proxy at
+// all (direct). For each round every subject gets the same loads back to back (order alternating between rounds),
+// so background load on the shared 2-core machine lands on all of them alike; medians are printed at the end.
+//
+// Usage (root): node dist/bench/quick-l7.js [--variant NAME=DIR[,--node-flag...]]... [--haproxy] [--direct]
+//                                           [--rounds N] [--duration S] [--loads ka,close,h2c,lat]
+//                                           [--l4 DIR] [--strace S] [--cpu-prof DIR]
+//   default: one variant "current" = this tree; 3 rounds of 5 s (+1 s warm-up) per load; prints medians.
+//   loads: ka (wrk -t2 -c64 keep-alive), close (the same with Connection: close), h2c (h2load -c16 -m4 -t2, h2c prior
+//          knowledge), lat (h2load --h1, 8 conns, 1,000 rps: p99), rate (h2load --h1, 16 conns, 4,000 rps: the proxy's
+//          CPU per request below saturation, steadier than rps on a shared machine).
+//   --l4 DIR: also remora from DIR with http_engine = off ("remora-l4"): its L4 path, the floor of a Node.js proxy.
+//   --strace S: after the rounds, for each proxy subject, `strace -f -c` on the proxy during S seconds of each of
+//          ka / close (wrk) and h2c (h2load): socket syscalls per proxied request (strace slows the proxy; the counts per request are
+//          what matter).
+//   --cpu-prof DIR: every remora variant runs with `node --cpu-prof --cpu-prof-dir=DIR/<variant>` (written at exit).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Mesh, netnsUnavailableReason, waitFor, type Pod } from '../test/netns/harness.js';
+import { REPO_ROOT, remoraInit } from '../test/netns/remora-process.js';
+import { runH2loadFixedRate, runH2loadMax, runWrk, wrkArgs } from './loads.js';
+import { haproxyHttp, HAPROXY_HTTP_OUTBOUND_PORT } from './modes.js';
+import { cpuSeconds, rssMb } from './proc.js';
+import { H2C_PORT, HTTP_PORT, startServerPod } from './server-pod.js';
+import type { ModeContext, RunningMode } from './types.js';
+
+interface Subject {
+  readonly name: string;
+  readonly kind: 'remora' | 'haproxy' | 'direct';
+  /** remora with http_engine = off (its L4 path, as a reference for the per-request cost of the HTTP engine). */
+  readonly l4?: boolean;
+  /** remora variants: the tree holding bin/remora. */
+  readonly root: string;
+  readonly outboundPort: number;
+  readonly adminPort: number;
+  readonly nodeArgs: readonly string[];
+  pid?: number;
+  stop?: () => Promise<void>;
+  rssIdleMb?: number;
+  readonly results: Record<string, { rps: number; p99Ms: number; cores: number; userCores: number }[]>;
+  readonly syscalls: Record<string, { requests: number; calls: Map<string, number> }>;
+}
+
+function log(s: string): void {
+  process.stderr.write(`[quick-l7] ${s}\n`);
+}
+
+function loadAverage(): string {
+  try { return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '); } catch { return '?'; }
+}
+
+/** utime and stime of a process in seconds (all threads). */
+function cpuSplit(pid: number): { user: number; sys: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(f[11]) / 100, sys: Number(f[12]) / 100 };
+  } catch {
+    return { user: 0, sys: 0 };
+  }
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
+}
+
+async function admin(pod: Pod, port: number, path: string): Promise<number> {
+  const r = await pod.exec(['curl', '-sS', '--max-time', '5', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}${path}`]);
+  return Number(r.stdout) || 0;
+}
+
+/** Parse `strace -c` summary lines: syscall -> calls. */
+export function parseStraceSummary(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    // % time     seconds  usecs/call     calls    errors syscall
+    const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?([a-z_0-9]+)\s*$/.exec(line);
+    if (m !== null && m[2] !== 'total') out.set(m[2] ?? '?', Number(m[1]));
+  }
+  return out;
+}
+
+const STRACE_SET = 'write,writev,sendmsg,sendto,read,readv,recvmsg,recvfrom,epoll_wait,epoll_pwait,epoll_ctl,setsockopt,getsockopt,accept4,connect,close,shutdown';
+
+/** strace -f -c the process while `load` runs; returns the summary. */
+async function straceDuring(pid: number, load: () => Promise<void>): Promise<Map<string, number>> {
+  const st = spawn('strace', ['-f', '-c', '-e', `trace=${STRACE_SET}`, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  st.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  await new Promise((r) => setTimeout(r, 500));
+  try {
+    await load();
+  } finally {
+    const exited = new Promise<void>((r) => st.once('exit', () => r()));
+    st.kill('SIGINT');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+  }
+  return parseStraceSummary(err);
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      variant: { type: 'string', multiple: true }, rounds: { type: 'string' }, duration: { type: 'string' },
+      loads: { type: 'string' }, haproxy: { type: 'boolean' }, direct: { type: 'boolean' },
+      strace: { type: 'string' }, 'cpu-prof': { type: 'string' }, l4: { type: 'string' },
+    },
+  });
+  const reason = netnsUnavailableReason();
+  if (reason !== undefined) { log(`cannot run: ${reason}`); return 2; }
+  const rounds = Number(values.rounds ?? 3);
+  const durationS = Number(values.duration ?? 5);
+  const loads = (values.loads ?? 'ka,close,h2c,lat').split(',');
+  const straceS = values.strace === undefined ? 0 : Number(values.strace);
+  const subjects: Subject[] = (values.variant ?? [`current=${REPO_ROOT}`]).map((v, i) => {
+    const eq = v.indexOf('=');
+    const [dir, ...flags] = v.slice(eq + 1).split(',');
+    return {
+      name: eq > 0 ? v.slice(0, eq) : `v${i}`, kind: 'remora' as const, root: resolve(dir === undefined || dir === '' ? REPO_ROOT : dir),
+      nodeArgs: flags, outboundPort: 15201 + i * 10, adminPort: 15200 + i * 10, results: {}, syscalls: {},
+    };
+  });
+  if (values.l4 !== undefined) {
+    subjects.push({ name: 'remora-l4', kind: 'remora', l4: true, root: resolve(values.l4 === '' ? REPO_ROOT : values.l4), nodeArgs: [],
+      outboundPort: 15291, adminPort: 15290, results: {}, syscalls: {} });
+  }
+  if (values.haproxy === true) {
+    subjects.push({ name: 'haproxy-http', kind: 'haproxy', root: '', nodeArgs: [], outboundPort: HAPROXY_HTTP_OUTBOUND_PORT, adminPort: 0, results: {}, syscalls: {} });
+  }
+  if (values.direct === true) {
+    subjects.push({ name: 'direct', kind: 'direct', root: '', nodeArgs: [], outboundPort: 0, adminPort: 0, results: {}, syscalls: {} });
+  }
+  const tmpDir = mkdtempSync('/tmp/remora-quick-l7-');
+  chmodSync(tmpDir, 0o755);
+  const mesh = await Mesh.create({ ipv6: false });
+  let haproxy: RunningMode | undefined;
+  try {
+    const client = await mesh.addPod('client');
+    const serverPod = await mesh.addPod('server');
+    await client.execOk(['sysctl', '-q', '-w', 'net.ipv4.tcp_tw_reuse=1']);
+    const serverInfo = await startServerPod(serverPod, tmpDir);
+    const vip = `${mesh.prefix4}.200`;
+    for (const v of subjects) {
+      if (v.kind === 'haproxy') {
+        const ctx: ModeContext = {
+          client, tmpDir, durationS, warmupS: 1, repoRoot: REPO_ROOT, remoraArgs: [],
+          server: { ...serverInfo, bannerPort: 0, serviceVip: vip, servicePort: HTTP_PORT, serviceEndpoints: [serverPod.ip4] },
+        };
+        haproxy = await haproxyHttp.start(ctx);
+        v.pid = haproxy.pid;
+        continue;
+      }
+      if (v.kind !== 'remora') continue;
+      // The bench's remora-l7 configuration (bench/modes.ts remoraL7Config), on this variant's ports.
+      const config = join(tmpDir, `${v.name}.ini`);
+      writeFileSync(config, `[proxy]\nhttp_engine = ${v.l4 === true ? 'off' : 'on'}\n\n[service bench-l4]\naddresses = ${vip}:${HTTP_PORT}\n`
+        + `balancer = round-robin\nendpoints = ${serverPod.ip4}:${HTTP_PORT}\n`);
+      chmodSync(config, 0o644);
+      const prof: string[] = [];
+      if (values['cpu-prof'] !== undefined) {
+        const dir = join(resolve(values['cpu-prof']), v.name);
+        mkdirSync(dir, { recursive: true });
+        chmodSync(dir, 0o777);
+        prof.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
+      }
+      const logFile = join(tmpDir, `${v.name}.log`);
+      const child: ChildProcess = client.spawn(['sh', '-c', 'exec "$@" >>"$LOG" 2>&1', 'sh', process.execPath, ...v.nodeArgs, ...prof,
+        join(v.root, 'bin/remora'), 'proxy', '--config', config, '--log-level', 'info',
+        '--outbound-port', String(v.outboundPort), '--inbound-port', String(v.outboundPort + 5),
+        '--admin-address', `127.0.0.1:${v.adminPort}`], { env: { LOG: logFile } });
+      child.stdout?.resume();
+      child.stderr?.resume();
+      await waitFor(`${v.name} ready`, async () => {
+        if (child.exitCode !== null) throw new Error(`${v.name} exited: ${readFileSync(logFile, 'utf8').slice(-800)}`);
+        return (await admin(client, v.adminPort, '/ready')) === 200 ? true : undefined;
+      }, { timeoutMs: 20_000, intervalMs: 100 });
+      if (child.pid !== undefined) v.pid = child.pid;
+      v.stop = () => new Promise<void>((res) => {
+        if (child.exitCode !== null) { res(); return; }
+        const t = setTimeout(() => child.kill('SIGKILL'), 20_000);
+        child.once('exit', () => { clearTimeout(t); res(); });
+        child.kill('SIGTERM');
+      });
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    for (const v of subjects) {
+      if (v.pid === undefined) continue;
+      const rss = rssMb(v.pid);
+      if (rss !== undefined) v.rssIdleMb = rss;
+    }
+    const url = `http://${serverPod.ip4}:${HTTP_PORT}/`;
+    const h2url = `http://${serverPod.ip4}:${H2C_PORT}/`;
+    const route = async (v: Subject): Promise<void> => {
+      const args = v.kind === 'direct' ? ['--cleanup'] : ['--outbound-port', String(v.outboundPort)];
+      const r = await remoraInit(client, ['--log-level', 'warn', ...args]);
+      if (r.code !== 0) throw new Error(`remora init ${args.join(' ')}: ${r.stderr}`);
+    };
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? subjects : [...subjects].reverse();
+      for (const v of order) {
+        await route(v);
+        for (const l of loads) {
+          const pid = v.pid ?? 0;
+          const cpu0 = pid === 0 ? 0 : (cpuSeconds(pid) ?? 0);
+          const user0 = pid === 0 ? 0 : cpuSplit(pid).user;
+          const t0 = Date.now();
+          const m = l === 'lat' || l === 'rate'
+            ? await runH2loadFixedRate(client, { url, connections: l === 'lat' ? 8 : 16, totalRps: l === 'lat' ? 1000 : 4000 }, durationS, 1, tmpDir)
+            : l === 'h2c'
+              ? await runH2loadMax(client, { url: h2url, connections: 16, streams: 4, threads: 2 }, durationS, 1, tmpDir)
+              : await runWrk(client, { url, threads: 2, connections: 64, headers: l === 'close' ? ['Connection: close'] : [] }, durationS, 1);
+          const secs = (Date.now() - t0) / 1000;
+          const cores = pid === 0 ? 0 : ((cpuSeconds(pid) ?? 0) - cpu0) / secs;
+          const userCores = pid === 0 ? 0 : (cpuSplit(pid).user - user0) / secs;
+          (v.results[l] ??= []).push({ rps: m.rps ?? 0, p99Ms: m.p99Ms ?? 0, cores, userCores });
+          log(`round ${round + 1} ${v.name} ${l}: ${(m.rps ?? 0).toFixed(0)} rps, ${((cores * 1e6) / (m.rps ?? 1)).toFixed(1)} µs proxy CPU/req `
+            + `(user ${((userCores * 1e6) / (m.rps ?? 1)).toFixed(1)}), `
+            + `p50 ${m.p50Ms?.toFixed(3)} ms, p99 ${m.p99Ms?.toFixed(3)} ms, proxy ${cores.toFixed(2)} cores, errors ${m.errors}, load ${loadAverage()}`);
+        }
+      }
+    }
+    if (straceS > 0) {
+      for (const v of subjects) {
+        if (v.pid === undefined) continue;
+        await route(v);
+        for (const l of ['ka', 'close', 'h2c']) {
+          const load = { url, threads: 2, connections: 64, headers: l === 'close' ? ['Connection: close'] : [] };
+          let requests = 0;
+          const calls = await straceDuring(v.pid, async () => {
+            if (l === 'h2c') {
+              const r = await client.exec(['h2load', '-c16', '-m4', '-t2', `-D${straceS}`, h2url], { timeoutMs: (straceS + 20) * 1000 });
+              requests = Number(/requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded/.exec(r.stdout)?.[1] ?? 0);
+              return;
+            }
+            const r = await client.exec(wrkArgs(load, straceS), { timeoutMs: (straceS + 20) * 1000 });
+            requests = Number(/(\d+) requests in/.exec(r.stdout)?.[1] ?? 0);
+          });
+          v.syscalls[l] = { requests, calls };
+          log(`strace ${v.name} ${l}: ${requests} requests; ${[...calls].map(([k, n]) => `${k} ${(n / Math.max(1, requests)).toFixed(2)}`).join(', ')}`);
+        }
+      }
+    }
+    process.stdout.write(`\n| subject | ${loads.map((l) => (l === 'lat' ? 'lat (1k rps) p99 ms median (runs)' : `${l} rps median (runs)`)).join(' | ')} | RSS idle MB | RSS after MB |\n`);
+    process.stdout.write(`|---|${loads.map(() => '---:').join('|')}|---:|---:|\n`);
+    for (const v of subjects) {
+      const cols = loads.map((l) => {
+        const rs = v.results[l] ?? [];
+        if (l === 'lat') return `${median(rs.map((x) => x.p99Ms)).toFixed(3)} (${rs.map((x) => x.p99Ms.toFixed(3)).join(' / ')})`;
+        const usPerReq = median(rs.map((x) => (x.rps > 0 ? (x.cores * 1e6) / x.rps : 0)));
+        const userPerReq = median(rs.map((x) => (x.rps > 0 ? (x.userCores * 1e6) / x.rps : 0)));
+        return `${median(rs.map((x) => x.rps)).toFixed(0)} (${rs.map((x) => x.rps.toFixed(0)).join(' / ')})`
+          + `${v.pid === undefined ? '' : `; ${usPerReq.toFixed(1)} µs CPU/req (user ${userPerReq.toFixed(1)})`}`;
+      });
+      const after = v.pid === undefined ? undefined : rssMb(v.pid);
+      process.stdout.write(`| ${v.name} | ${cols.join(' | ')} | ${v.rssIdleMb?.toFixed(1) ?? '-'} | ${after?.toFixed(1) ?? '-'} |\n`);
+    }
+    if (straceS > 0) {
+      process.stdout.write('\nsyscalls per proxied request (strace -f -c):\n');
+      for (const v of subjects) {
+        for (const [l, s] of Object.entries(v.syscalls)) {
+          const per = [...s.calls].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${(n / Math.max(1, s.requests)).toFixed(2)}`);
+          process.stdout.write(`- ${v.name} ${l} (${s.requests} requests): ${per.join(', ')}\n`);
+        }
+      }
+    }
+    process.stdout.write(`load average at the end: ${loadAverage()}\n`);
+  } finally {
+    await Promise.all(subjects.map((v) => v.stop?.() ?? Promise.resolve()));
+    await haproxy?.stop();
+    await mesh.destroy();
+    rmSync(tmpDir, { recursive: true, force: true });
+  }
+  return 0;
+}
+
+main().then((code) => { process.exitCode = code; }, (err: unknown) => {
+  log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  process.exitCode = 1;
+});

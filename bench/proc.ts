@@ -62,3 +62,31 @@ export async function listening(pod: Pod, port: number): Promise<boolean> {
   const r = await pod.exec(['ss', '-Hltn', `sport = :${port}`]);
   return r.code === 0 && r.stdout.trim() !== '';
 }
+
+/** The 1, 5 and 15 minute load averages as text ("0.52 1.10 1.30"), or "?". */
+export function loadAverage(): string {
+  try { return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '); } catch { return '?'; }
+}
+
+/** utime and stime of a process in seconds (all threads); zeros if it is gone. */
+export function cpuSplit(pid: number): { user: number; sys: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(f[11]) / ticksPerSecond(), sys: Number(f[12]) / ticksPerSecond() };
+  } catch {
+    return { user: 0, sys: 0 };
+  }
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
+}
+
+/** GET a proxy's admin path from inside its pod; the HTTP status (0 when curl failed). */
+export async function adminStatus(pod: Pod, port: number, path: string): Promise<number> {
+  const r = await pod.exec(['curl', '-sS', '--max-time', '5', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}${path}`]);
+  return Number(r.stdout) || 0;
+}

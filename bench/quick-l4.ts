@@ -14,10 +14,10 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
-import { Mesh, netnsUnavailableReason, waitFor, type Pod } from '../test/netns/harness.js';
+import { Mesh, netnsUnavailableReason, waitFor } from '../test/netns/harness.js';
 import { REPO_ROOT, remoraInit } from '../test/netns/remora-process.js';
 import { runH2loadFixedRate, runWrk } from './loads.js';
-import { cpuSeconds, rssMb } from './proc.js';
+import { adminStatus, cpuSeconds, loadAverage, median, rssMb } from './proc.js';
 import { HTTP_PORT, startEndpointPod, startServerPod } from './server-pod.js';
 
 interface Variant {
@@ -35,21 +35,6 @@ interface Variant {
 
 function log(s: string): void {
   process.stderr.write(`[quick-l4] ${s}\n`);
-}
-
-function loadAverage(): string {
-  try { return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '); } catch { return '?'; }
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
-}
-
-async function admin(pod: Pod, port: number, path: string): Promise<number> {
-  const r = await pod.exec(['curl', '-sS', '--max-time', '5', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}${path}`]);
-  return Number(r.stdout) || 0;
 }
 
 async function main(): Promise<number> {
@@ -106,7 +91,7 @@ async function main(): Promise<number> {
       v.child = child;
       await waitFor(`${v.name} ready`, async () => {
         if (child.exitCode !== null) throw new Error(`${v.name} exited: ${readFileSync(logFile, 'utf8').slice(-800)}`);
-        return (await admin(client, v.adminPort, '/ready')) === 200 ? true : undefined;
+        return (await adminStatus(client, v.adminPort, '/ready')) === 200 ? true : undefined;
       }, { timeoutMs: 20_000, intervalMs: 100 });
     }
     await new Promise((r) => setTimeout(r, 1000));

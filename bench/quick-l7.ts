@@ -21,11 +21,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Mesh, netnsUnavailableReason, waitFor, type Pod } from '../test/netns/harness.js';
+import { Mesh, netnsUnavailableReason, waitFor } from '../test/netns/harness.js';
 import { REPO_ROOT, remoraInit } from '../test/netns/remora-process.js';
 import { runH2loadFixedRate, runH2loadMax, runWrk, wrkArgs } from './loads.js';
 import { haproxyHttp, HAPROXY_HTTP_OUTBOUND_PORT } from './modes.js';
-import { cpuSeconds, rssMb } from './proc.js';
+import { adminStatus, cpuSeconds, cpuSplit, loadAverage, median, rssMb } from './proc.js';
 import { H2C_PORT, HTTP_PORT, startServerPod } from './server-pod.js';
 import type { ModeContext, RunningMode } from './types.js';
 
@@ -48,32 +48,6 @@ interface Subject {
 
 function log(s: string): void {
   process.stderr.write(`[quick-l7] ${s}\n`);
-}
-
-function loadAverage(): string {
-  try { return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '); } catch { return '?'; }
-}
-
-/** utime and stime of a process in seconds (all threads). */
-function cpuSplit(pid: number): { user: number; sys: number } {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { user: Number(f[11]) / 100, sys: Number(f[12]) / 100 };
-  } catch {
-    return { user: 0, sys: 0 };
-  }
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
-}
-
-async function admin(pod: Pod, port: number, path: string): Promise<number> {
-  const r = await pod.exec(['curl', '-sS', '--max-time', '5', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}${path}`]);
-  return Number(r.stdout) || 0;
 }
 
 /** Parse `strace -c` summary lines: syscall -> calls. */
@@ -179,7 +153,7 @@ async function main(): Promise<number> {
       child.stderr?.resume();
       await waitFor(`${v.name} ready`, async () => {
         if (child.exitCode !== null) throw new Error(`${v.name} exited: ${readFileSync(logFile, 'utf8').slice(-800)}`);
-        return (await admin(client, v.adminPort, '/ready')) === 200 ? true : undefined;
+        return (await adminStatus(client, v.adminPort, '/ready')) === 200 ? true : undefined;
       }, { timeoutMs: 20_000, intervalMs: 100 });
       if (child.pid !== undefined) v.pid = child.pid;
       v.stop = () => new Promise<void>((res) => {

@@ -18,6 +18,7 @@ import type { OriginalDst } from '../interceptor/original-dst.js';
 import { connectUpstream, type ConnectTarget } from '../l4/connect.js';
 import type { SnifferOptions } from '../l4/protocol-sniffer.js';
 import { TcpForward } from '../l4/tcp-forward.js';
+import { DEFAULT_HTTP_DESTINATION_CAPACITY, DEFAULT_HTTP_DESTINATION_TTL_MS, HttpDestinationMemory } from './http-destinations.js';
 import { ProxiedConnection, type ConnectionOutcome, type HttpHandoff, type PipelineDeps } from './proxied-connection.js';
 import type { Direction } from './route.js';
 import type { ServiceRouter } from './service-route.js';
@@ -125,6 +126,9 @@ export class ConnectionHandler implements CaptureHandlers {
       sniffer: opts.sniffer,
       counters: opts.counters,
       countSniff: (label) => { opts.stats.countSniff(label); },
+      httpDestinations: opts.httpHandler === undefined ? undefined : new HttpDestinationMemory({
+        capacity: DEFAULT_HTTP_DESTINATION_CAPACITY, ttlMs: DEFAULT_HTTP_DESTINATION_TTL_MS, clock: { now: () => Date.now() },
+      }),
     };
   }
 

@@ -17,6 +17,7 @@ import type { SniffDecision, SnifferOptions } from '../l4/protocol-sniffer.js';
 import { TcpForward } from '../l4/tcp-forward.js';
 import { UpstreamDial, type DialSpec } from '../l4/upstream-dialer.js';
 import { DetectStage, type DetectResult } from './detect-stage.js';
+import { destinationKey, type HttpDestinationMemory } from './http-destinations.js';
 import type { AcceptRoute, Destination, ServiceRouter } from './service-route.js';
 
 /** What a connection detected as HTTP is handed to (the L7 engine's handleConnection has this shape). */
@@ -48,6 +49,11 @@ export interface PipelineDeps {
   readonly sniffer?: SnifferOptions | undefined;
   readonly counters: ListenerCounters;
   readonly countSniff: (label: string) => void;
+  /**
+   * Destinations recently handed to the HTTP engine: no pre-dial for them (it would be wasted). Present with
+   * httpHandler.
+   */
+  readonly httpDestinations?: HttpDestinationMemory | undefined;
 }
 
 /** How a connection ended, for the handler's bookkeeping and its one log line. */
@@ -142,7 +148,10 @@ export class ProxiedConnection {
       const wantHost = route.needName && deps.httpHandler === undefined;
       this.#stage = new DetectStage(down, { sniff: true, timeoutMs: deps.detectTimeoutMs, wantHost, sniffer: deps.sniffer },
         this.#onDetected);
-      if (declared === 'detect' && route.destination.kind !== 'refuse') this.#dialTo(route.destination);
+      // Not where the last connections were HTTP: the HTTP engine would take this one too and never use the dial.
+      if (declared === 'detect' && route.destination.kind !== 'refuse' && deps.httpDestinations?.isHttp(this.#destKey()) !== true) {
+        this.#dialTo(route.destination);
+      }
       return;
     }
     // Declared, destination known without a name: hold the client's bytes while the upstream is dialed.
@@ -280,10 +289,14 @@ export class ProxiedConnection {
     if (d !== undefined) {
       this.#protocol = sniffLabel(d);
       this.#deps.countSniff(this.#protocol);
+      const memory = this.#deps.httpDestinations;
       if ((d.kind === 'http1' || d.kind === 'http2') && this.#deps.httpHandler !== undefined) {
+        memory?.recordHttp(this.#destKey());
         this.#handOffHttp(d.kind, result.head);
         return;
       }
+      // Not HTTP after all (or a silent client, as a server-first protocol looks without a pre-dial): pre-dial again.
+      memory?.forget(this.#destKey());
     }
     let dest = this.#route.destination;
     if (this.#route.needName && result.hostname !== undefined) {
@@ -313,6 +326,10 @@ export class ProxiedConnection {
   #refuse(reason: string): void {
     this.#record('REMORA_ERR_UNKNOWN_DESTINATION', new RemoraError('REMORA_ERR_UNKNOWN_DESTINATION', reason));
     this.#teardown();
+  }
+
+  #destKey(): string {
+    return destinationKey(this.#origDst.address, this.#origDst.port);
   }
 
   // === hand-offs ===

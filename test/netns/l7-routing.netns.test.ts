@@ -36,6 +36,7 @@ describe('L7 routing through remora', opts, () => {
       await startL7Tool(s, ['http-tag', '::', '8081', s.name === 's3' ? 'v2' : 'v1']);
       await startL7Tool(s, ['h2c-tag', '::', '8082', `h2-${s.name}`]);
     }
+    await startL7Tool(servers[0] as Pod, ['http-tag', '::', '8083', 'direct']);
     const eps = (port: number, pods: readonly Pod[] = servers): string => `endpoints = ${pods.map((s) => `${s.ip4}:${port}`).join(', ')}`;
     const [s1, s2, s3] = servers as [Pod, Pod, Pod];
     const config = writeConfig(tmp.dir, 'client.ini', [
@@ -199,6 +200,28 @@ describe('L7 routing through remora', opts, () => {
     const services = (await httpStats(proxy)).services;
     assert.deepEqual(services['release/v1']?.endpoints.map((e) => e.endpoint).sort(), [servers[0]?.ip4, servers[1]?.ip4].map((a) => `${a}:8080`).sort());
     assert.deepEqual(services['release/v2']?.endpoints.map((e) => e.endpoint), [`${servers[2]?.ip4}:8080`]);
+  });
+
+  test('a destination whose connections are HTTP is not pre-dialed again: 20 client connections, the server sees at most a few', opts, async () => {
+    const [s1] = servers as [Pod];
+    // Count the connections that reach the server (SYNs to :8083) with a rule in the server pod's own namespace.
+    const rule = ['INPUT', '-p', 'tcp', '--dport', '8083', '--syn', '-j', 'ACCEPT'];
+    assert.equal((await s1.exec(['iptables', '-w', '-I', ...rule])).code, 0);
+    const syns = async (): Promise<number> => {
+      const r = await s1.exec(['iptables', '-w', '-L', 'INPUT', '-v', '-x', '-n']);
+      const line = r.stdout.split('\n').find((l) => l.includes('dpt:8083'));
+      return Number(line?.trim().split(/\s+/)[0] ?? NaN);
+    };
+    const target = `http://${s1.ip4}:8083/`;
+    // Connection: close: the client opens a new connection for each request; the engine keeps its upstream pooled.
+    const r = await client.exec(['curl', '-sS', '--max-time', '20', '-H', 'Connection: close', ...Array.from({ length: 20 }, () => target)]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(tally(r.stdout.trim().split('\n')), { direct: 20 });
+    const seen = await syns();
+    // The first connection is pre-dialed (nothing known yet) and the engine opens its own: 2. Without the memory
+    // every client connection would add a pre-dialed one (21 or more).
+    assert.ok(seen >= 1 && seen <= 4, `connections reaching the server: ${seen}`);
+    await s1.exec(['iptables', '-w', '-D', ...rule]);
   });
 
   test('smuggling attempts over a raw socket get 400 + x-remora-error and the connection closes; 60 KiB headers pass, 70 KiB get 431', opts, async () => {

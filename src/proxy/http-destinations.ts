@@ -2,12 +2,14 @@
 // destination while the client's first bytes are awaited, so that a server that speaks first (MySQL, SMTP, ...) is
 // heard at once. When the bytes turn out to be HTTP and the HTTP engine takes the connection, that pre-dialed
 // upstream connection is wasted (the engine sends requests over its own pools): a connect, an accept and a close on
-// the upstream for every downstream connection. This memory lets the pipeline skip the pre-dial to destinations
-// whose last connections were handed to the HTTP engine. Pure: a clock in, no sockets, no timers.
+// the upstream for every downstream connection. This memory lets the pipeline delay the pre-dial to destinations
+// whose last connections were handed to the HTTP engine (HTTP_DESTINATION_PREDIAL_DELAY_MS in
+// proxied-connection.ts: the client speaks first, or the dial happens after all). Pure: a clock in, no sockets,
+// no timers.
 //
-// A destination is forgotten (pre-dialed again) when a connection to it was not HTTP, when its client stayed silent
-// until the detection deadline (a server-first protocol would look like that without a pre-dial), after `ttlMs`, or
-// when more than `capacity` destinations are remembered (least recently used first).
+// A destination is forgotten (pre-dialed at once again) when a connection to it was not HTTP (a server-first
+// greeting, opaque client bytes, a silent client), after `ttlMs`, or when more than `capacity` destinations are
+// remembered (least recently used first).
 
 export interface HttpDestinationMemoryOptions {
   /** Destinations remembered at most (least recently used dropped first). */

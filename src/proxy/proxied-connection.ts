@@ -87,6 +87,12 @@ type Phase = 'pre' | 'forward' | 'http' | 'ended';
  */
 export const PREDIAL_FAILED_GRACE_MS = 1_000;
 
+/**
+ * For a destination whose last connection was HTTP (HttpDestinationMemory): how long the client has to send its
+ * first bytes before the upstream is dialed after all (a silent client, or a server-first protocol, waits this long).
+ */
+export const HTTP_DESTINATION_PREDIAL_DELAY_MS = 25;
+
 export class ProxiedConnection {
   readonly #deps: PipelineDeps;
   readonly #down: Socket;
@@ -109,6 +115,7 @@ export class ProxiedConnection {
   #code: RemoraErrorCode | undefined;
   #error: Error | undefined;
   #tlsCode: string | undefined;
+  #predialTimer: NodeJS.Timeout | undefined;
 
   constructor(
     deps: PipelineDeps, downstream: Socket, origDst: OriginalDst, route: AcceptRoute,
@@ -148,9 +155,18 @@ export class ProxiedConnection {
       const wantHost = route.needName && deps.httpHandler === undefined;
       this.#stage = new DetectStage(down, { sniff: true, timeoutMs: deps.detectTimeoutMs, wantHost, sniffer: deps.sniffer },
         this.#onDetected);
-      // Not where the last connections were HTTP: the HTTP engine would take this one too and never use the dial.
-      if (declared === 'detect' && route.destination.kind !== 'refuse' && deps.httpDestinations?.isHttp(this.#destKey()) !== true) {
-        this.#dialTo(route.destination);
+      if (declared === 'detect' && route.destination.kind !== 'refuse') {
+        // Where the last connections were HTTP, the HTTP engine would take this one too and never use the dial: give
+        // the client a moment to speak first (an HTTP client sends at once), then dial anyway.
+        if (deps.httpDestinations?.isHttp(this.#destKey()) === true) {
+          const dest = route.destination;
+          this.#predialTimer = setTimeout(() => {
+            this.#predialTimer = undefined;
+            if (this.#phase === 'pre' && this.#detected === undefined && this.#dial === undefined) this.#dialTo(dest);
+          }, HTTP_DESTINATION_PREDIAL_DELAY_MS);
+        } else {
+          this.#dialTo(route.destination);
+        }
       }
       return;
     }
@@ -284,6 +300,7 @@ export class ProxiedConnection {
   // === detection and routing ===
   readonly #onDetected = (result: DetectResult): void => {
     if (this.#phase !== 'pre') return;
+    this.#clearPredialTimer();
     this.#detected = result;
     const d = result.decision;
     if (d !== undefined) {
@@ -326,6 +343,12 @@ export class ProxiedConnection {
   #refuse(reason: string): void {
     this.#record('REMORA_ERR_UNKNOWN_DESTINATION', new RemoraError('REMORA_ERR_UNKNOWN_DESTINATION', reason));
     this.#teardown();
+  }
+
+  #clearPredialTimer(): void {
+    if (this.#predialTimer === undefined) return;
+    clearTimeout(this.#predialTimer);
+    this.#predialTimer = undefined;
   }
 
   #destKey(): string {
@@ -396,6 +419,7 @@ export class ProxiedConnection {
 
   /** Before forwarding: stop everything and reset the client; #onDownClose then finishes. */
   #teardown(): void {
+    this.#clearPredialTimer();
     this.#stage?.cancel();
     this.#stage = undefined;
     this.#dropDial();
@@ -404,6 +428,7 @@ export class ProxiedConnection {
   }
 
   #finish(): void {
+    this.#clearPredialTimer();
     if (this.#phase === 'ended') return;
     const f = this.#forward;
     const http = this.#phase === 'http';

@@ -140,6 +140,37 @@ test('server-first: the greeting arrives at once although the detect deadline is
   assert.deepEqual(s.errors, {});
 });
 
+test('a destination whose last connection was HTTP is not pre-dialed; a server-first greeting there still comes promptly', async (t) => {
+  let upstreamConnections = 0;
+  const port = await tcpServer(t, (s) => {
+    upstreamConnections++;
+    s.write('220 banner ready\r\n');
+    s.on('data', (d: Buffer) => { s.end(`echo ${d.toString('latin1')}`); });
+  });
+  const handler: HttpHandoff = {
+    handleConnection(socket) {
+      socket.on('error', ignore);
+      socket.end('HTTP/1.1 204 No Content\r\n\r\n');
+      socket.resume();
+    },
+  };
+  const r = await rig(t, '', { httpHandler: handler, detectTimeout: 60_000 });
+  r.dst('127.0.0.1', port);
+  for (let i = 0; i < 3; i++) {
+    const h = await exchange(r.port, { send: 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' });
+    assert.match(h.reply, /^HTTP\/1.1 204/);
+  }
+  // Only the first HTTP connection was pre-dialed (nothing was known about the destination yet).
+  await statsWhere(r.proxy, (st) => st.connections.active === 0);
+  assert.equal(upstreamConnections, 1);
+  const x = await exchange(r.port, { readFirst: true, send: 'QUIT\r\n' });
+  assert.equal(x.reply, '220 banner ready\r\necho QUIT\r\n');
+  assert.ok((x.firstByteMs ?? Infinity) < 10_000, 'the greeting came long before the deadline');
+  const s = await statsWhere(r.proxy, (st) => st.connections.active === 0);
+  assert.deepEqual(s.sniff, { http1: 3, 'opaque:server-first': 1 });
+  assert.equal(upstreamConnections, 2);
+});
+
 test('nobody speaks: the deadline makes the connection opaque over the same upstream; nothing is lost', async (t) => {
   const port = await tcpServer(t, (s) => { s.on('data', (d: Buffer) => { s.end(`got ${d.toString('latin1')}`); }); });
   const r = await rig(t, '', { detectTimeout: 100 });

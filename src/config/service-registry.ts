@@ -172,9 +172,8 @@ const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
 const HOSTNAME_RE = new RegExp(`^(?=.{1,253}$)(?:\\*\\.)?${LABEL}(?:\\.${LABEL})*$`);
 const DNS_LABEL = '[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?';
 const DNS_NAME_RE = new RegExp(`^(?=.{1,254}$)${DNS_LABEL}(?:\\.${DNS_LABEL})*\\.?$`);
-const ZONE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-/** Same as a route's backend subset name (src/l7/router.ts ROUTE_NAME_RE). */
-const SUBSET_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** Endpoint labels (zone=, subset=); the same shape as route and backend subset names (src/l7/router.ts ROUTE_NAME_RE). */
+const LABEL_VALUE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 type Parsed<T> = v.Parsed<T>;
 const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
@@ -262,11 +261,11 @@ function endpointItem(item: string): Parsed<EndpointSpec> {
       if (!/^\d{1,4}$/.test(w) || Number(w) < 1 || Number(w) > 1000) return bad(`weight=1..1000 ("${attr}" in "${item}")`);
       weight = Number(w);
     } else if (m?.[1] === 'zone' && zone === undefined) {
-      if (!ZONE_RE.test(m[2] ?? '')) return bad(`zone=LABEL of letters, digits, ".", "_", "-" ("${attr}" in "${item}")`);
+      if (!LABEL_VALUE_RE.test(m[2] ?? '')) return bad(`zone=LABEL of letters, digits, ".", "_", "-" ("${attr}" in "${item}")`);
       zone = m[2];
     } else if (m?.[1] === 'subset') {
       const name = m[2] ?? '';
-      if (!SUBSET_RE.test(name)) return bad(`subset=NAME of letters, digits, ".", "_", "-" ("${attr}" in "${item}")`);
+      if (!LABEL_VALUE_RE.test(name)) return bad(`subset=NAME of letters, digits, ".", "_", "-" ("${attr}" in "${item}")`);
       if (subsets.includes(name)) return bad(`each subset once per endpoint ("${attr}" is repeated in "${item}")`);
       subsets.push(name);
     } else {

@@ -535,25 +535,19 @@ export class Exchange {
       }
       return false;
     }
-    let releaseRetry: (() => void) | undefined;
-    const c = this.#cluster.cluster;
-    if (c !== undefined && (c.admitRetry !== undefined || c.admit !== undefined)) {
-      const r = c.admitRetry !== undefined ? c.admitRetry() : (c.admit?.('retry') ?? 'circuit-open');
-      if (typeof r !== 'function') {
-        if (r === 'retry-budget-exhausted') {
-          this.#core.stats.increment('http.retries.budget_exhausted');
-          if (outcome.kind !== 'response') {
-            a.over = true;
-            this.#reply('retry-budget-exhausted', undefined);
-            return true;
-          }
-        } else {
-          this.#core.stats.increment('http.retries.breaker_denied');
-        }
-        return false;
-      }
-      releaseRetry = r;
+    const admitted = this.#admitRetry();
+    if (admitted === 'retry-budget-exhausted') {
+      this.#core.stats.increment('http.retries.budget_exhausted');
+      if (outcome.kind === 'response') return false; // the upstream's own answer goes to the client
+      a.over = true;
+      this.#reply('retry-budget-exhausted', undefined);
+      return true;
     }
+    if (admitted === 'circuit-open') {
+      this.#core.stats.increment('http.retries.breaker_denied');
+      return false;
+    }
+    const releaseRetry = admitted;
     a.over = true;
     a.control?.abort();
     this.#current = undefined;
@@ -566,6 +560,14 @@ export class Exchange {
     if (d.backoffMs > 0) this.#backoffTimer = setTimeout(go, d.backoffMs);
     else go();
     return true;
+  }
+
+  /** The cluster's breaker slot for a retry: its release (undefined: no breaker), or why it was refused. */
+  #admitRetry(): (() => void) | undefined | 'circuit-open' | 'retry-budget-exhausted' {
+    const c = this.#cluster.cluster;
+    if (c?.admitRetry !== undefined) return c.admitRetry();
+    if (c?.admit === undefined) return undefined;
+    return c.admit('retry') ?? 'circuit-open';
   }
 
   #report(a: Attempt, outcome: AttemptOutcome): void {

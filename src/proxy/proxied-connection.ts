@@ -50,8 +50,8 @@ export interface PipelineDeps {
   readonly counters: ListenerCounters;
   readonly countSniff: (label: string) => void;
   /**
-   * Destinations recently handed to the HTTP engine: no pre-dial for them (it would be wasted). Present with
-   * httpHandler.
+   * Destinations recently handed to the HTTP engine: their pre-dial waits HTTP_DESTINATION_PREDIAL_DELAY_MS for the
+   * client to speak first (the HTTP engine would not use it). Present with httpHandler.
    */
   readonly httpDestinations?: HttpDestinationMemory | undefined;
 }
@@ -116,6 +116,8 @@ export class ProxiedConnection {
   #error: Error | undefined;
   #tlsCode: string | undefined;
   #predialTimer: NodeJS.Timeout | undefined;
+  /** destinationKey() of the original destination, made on first use. */
+  #key: string | undefined;
 
   constructor(
     deps: PipelineDeps, downstream: Socket, origDst: OriginalDst, route: AcceptRoute,
@@ -352,7 +354,8 @@ export class ProxiedConnection {
   }
 
   #destKey(): string {
-    return destinationKey(this.#origDst.address, this.#origDst.port);
+    this.#key ??= destinationKey(this.#origDst.address, this.#origDst.port);
+    return this.#key;
   }
 
   // === hand-offs ===

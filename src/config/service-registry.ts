@@ -4,31 +4,19 @@
 // problem is reported, each with file:line, section and key. See docs/configuration-services.md.
 import { isIP } from 'node:net';
 import { canonicalIp, formatHostPort, parseHostPort, parsePortRange, type HostPort } from '../core/addr.js';
-import { BALANCER_KINDS, endpointKey, type BalancerKind, type EndpointSpec } from '../upstream/endpoint.js';
+import {
+  BALANCER_KINDS, DEFAULT_BALANCER, DEFAULT_CONNECT_ATTEMPTS, DEFAULT_DNS_REFRESH_MAX_MS, DEFAULT_DNS_REFRESH_MIN_MS,
+  DEFAULT_REGISTRY_OPTIONS, DEFAULT_RESOLVER_TIMEOUT_MS, DISCOVERY_KINDS, DNS_ADDRESS_TYPES, DNS_RECORD_TYPES, endpointKey,
+  HEALTH_CHECK_KINDS, REGISTRY_MODES, SERVICE_PROTOCOLS,
+  type ActiveHealthSpec, type DiscoveryKind, type EndpointSource, type EndpointSpec, type PassiveHealthSpec, type PortProtocol,
+  type RegistryOptions, type ServiceAddress, type ServiceHostname, type ServiceProtocol, type ServiceRegistry, type ServiceSpec,
+} from './service-spec.js';
 import { configError, type ConfigIssue } from './config-issue.js';
 import type { IniDocument, IniSection } from './ini-file.js';
 import { SectionReader } from './section-reader.js';
-import { readTlsOrigination, TLS_KEYS, type TlsOriginationSpec } from './tls-settings.js';
+import { readTlsOrigination, TLS_KEYS } from './tls-settings.js';
 import * as v from './value-parsers.js';
 
-export const SERVICE_PROTOCOLS = ['auto', 'opaque', 'http', 'http2', 'tls'] as const;
-export type ServiceProtocol = (typeof SERVICE_PROTOCOLS)[number];
-export const REGISTRY_MODES = ['passthrough', 'registry-only'] as const;
-export type RegistryMode = (typeof REGISTRY_MODES)[number];
-export const DISCOVERY_KINDS = ['static', 'dns', 'original-dst'] as const;
-export type DiscoveryKind = (typeof DISCOVERY_KINDS)[number];
-export const DNS_RECORD_TYPES = ['A', 'AAAA', 'A+AAAA', 'SRV'] as const;
-export type DnsRecordType = (typeof DNS_RECORD_TYPES)[number];
-export const DNS_ADDRESS_TYPES = ['A', 'AAAA', 'A+AAAA'] as const;
-export type DnsAddressType = (typeof DNS_ADDRESS_TYPES)[number];
-export const HEALTH_CHECK_KINDS = ['none', 'tcp'] as const;
-export type HealthCheckKind = (typeof HEALTH_CHECK_KINDS)[number];
-
-export const DEFAULT_BALANCER: BalancerKind = 'p2c';
-export const DEFAULT_CONNECT_ATTEMPTS = 3;
-export const DEFAULT_DNS_REFRESH_MIN_MS = 5_000;
-export const DEFAULT_DNS_REFRESH_MAX_MS = 300_000;
-export const DEFAULT_RESOLVER_TIMEOUT_MS = 2_000;
 /** Sections parsed by someone else; left alone here. */
 export const OTHER_SECTIONS: readonly string[] = ['proxy', 'init'];
 /**
@@ -36,105 +24,6 @@ export const OTHER_SECTIONS: readonly string[] = ['proxy', 'init'];
  * parsers (src/l7/route-config.ts, traffic-policy-config.ts), which report their own issues.
  */
 export const OTHER_SECTION_KINDS: readonly string[] = ['route', 'traffic-policy'];
-
-/** A virtual address (VIP) of a service: connections whose original destination is exactly this address:port. */
-export interface ServiceAddress {
-  /** Canonical IP text (IPv4-mapped IPv6 is stored as IPv4). */
-  readonly address: string;
-  readonly port: number;
-}
-
-/** A name a service is reached by, matched against the TLS SNI or HTTP Host. */
-export interface ServiceHostname {
-  /** Lower-case, no trailing dot; "*.example.com" matches exactly one extra label ("a.example.com"). */
-  readonly pattern: string;
-  /** Original-destination port it applies to; undefined = any port. */
-  readonly port: number | undefined;
-}
-
-export interface DnsDiscoverySpec {
-  readonly name: string;
-  readonly type: DnsRecordType;
-  /** Endpoint port for A/AAAA; undefined for SRV (ports come from the SRV records). */
-  readonly port: number | undefined;
-  /** Address records looked up for SRV targets. */
-  readonly targetType: DnsAddressType;
-  readonly refreshMinMs: number;
-  readonly refreshMaxMs: number;
-}
-
-export type EndpointSource =
-  | { readonly kind: 'static'; readonly endpoints: readonly EndpointSpec[] }
-  | { readonly kind: 'dns'; readonly dns: DnsDiscoverySpec }
-  /** Forward to the connection's own original destination (or to tls_port on that address). */
-  | { readonly kind: 'original-dst' };
-
-export interface PassiveHealthSpec {
-  /** Consecutive connect failures that eject an endpoint; 0 = passive ejection off. */
-  readonly ejectAfterFailures: number;
-  /** First ejection lasts this long; each further ejection of the same endpoint doubles it ... */
-  readonly ejectBaseTimeMs: number;
-  /** ... up to this. */
-  readonly ejectMaxTimeMs: number;
-  /** Never eject more than this share of a service's endpoints (at least one may always be ejected). */
-  readonly maxEjectedPercent: number;
-}
-
-export type ActiveHealthSpec =
-  | { readonly kind: 'none' }
-  | {
-    readonly kind: 'tcp';
-    readonly intervalMs: number;
-    readonly timeoutMs: number;
-    /** Consecutive successes that return an unhealthy endpoint to service. */
-    readonly healthyThreshold: number;
-    /** Consecutive failures that take an endpoint out of service. */
-    readonly unhealthyThreshold: number;
-  };
-
-export interface ServiceSpec {
-  readonly name: string;
-  /** "file:line" of the section header. */
-  readonly source: string;
-  readonly addresses: readonly ServiceAddress[];
-  readonly hostnames: readonly ServiceHostname[];
-  readonly protocol: ServiceProtocol;
-  readonly balancer: BalancerKind;
-  readonly endpoints: EndpointSource;
-  /** undefined = the proxy's connect_timeout. */
-  readonly connectTimeoutMs: number | undefined;
-  /** Connection attempts per downstream connection, each on a different endpoint while there are untried ones. */
-  readonly connectAttempts: number;
-  readonly passiveHealth: PassiveHealthSpec;
-  readonly activeHealth: ActiveHealthSpec;
-  /** undefined = no TLS origination. */
-  readonly tls: TlsOriginationSpec | undefined;
-}
-
-/**
- * A [registry] port_protocols entry: ports first..last carry `protocol`. Same shape as the sniffer's
- * PortDeclaration (src/l4/protocol-ports.ts), whose 'detect' is this file's 'auto'.
- */
-export interface PortProtocol {
-  readonly first: number;
-  readonly last: number;
-  readonly protocol: ServiceProtocol;
-}
-
-export interface RegistryOptions {
-  /** What happens to a destination that matches no service. */
-  readonly mode: RegistryMode;
-  /** DNS server for discovery; undefined = the system's resolvers (/etc/resolv.conf). */
-  readonly resolver: HostPort | undefined;
-  readonly resolverTimeoutMs: number;
-  /** Protocol declarations by destination port, for destinations whose service says `auto` or that match none. */
-  readonly portProtocols: readonly PortProtocol[];
-}
-
-export interface ServiceRegistry {
-  readonly services: readonly ServiceSpec[];
-  readonly registry: RegistryOptions;
-}
 
 export type ServiceRegistryResult =
   | ({ readonly ok: true } & ServiceRegistry)
@@ -148,10 +37,6 @@ export interface ServiceRegistryParseOptions {
   /** Optional I/O check for tls_*_file keys; without it file names are only checked for syntax. */
   readonly checkFile?: (path: string) => boolean;
 }
-
-export const DEFAULT_REGISTRY_OPTIONS: RegistryOptions = {
-  mode: 'passthrough', resolver: undefined, resolverTimeoutMs: DEFAULT_RESOLVER_TIMEOUT_MS, portProtocols: [],
-};
 
 export const SERVICE_KEYS = [
   'addresses', 'hostnames', 'protocol', 'balancer', 'discovery', 'endpoints',

@@ -9,7 +9,7 @@
 import { Socket } from 'node:net';
 import { RemoraError } from '../core/errors.js';
 import type { PickContext, PickResult } from '../upstream/picker.js';
-import { tlsFailureCode, type TlsOriginator } from './tls-origination.js';
+import { tlsFailureCode, type TlsOriginator } from '../upstream/transport/tls-origination.js';
 
 /** What the dialer needs from a service's endpoints (an EndpointSet behind a thin adapter that also logs). */
 export interface DialEndpoints {

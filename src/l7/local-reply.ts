@@ -9,7 +9,9 @@
 //   request-timeout 408 + close (the *client* was too slow sending the request; RFC 9110 §15.5.9)
 //   bad-request / request-smuggling 400 + close (the framing of the connection can no longer be trusted)
 //   header-too-large 431 + close (RFC 6585 §5)   retry-budget-exhausted 503 (Envoy URX)
-import type { AttemptOutcome, HeaderList, LocalReply, LocalReplyReason } from './l7-contract.js';
+import type { LocalReply, LocalReplyReason } from './request-types.js';
+import type { AttemptOutcome } from '../upstream/health/attempt-outcome.js';
+import type { HeaderList } from '../config/route-spec.js';
 
 /** The response header that names the reason of a local reply. */
 export const LOCAL_REPLY_HEADER = 'x-remora-error';

@@ -19,12 +19,14 @@
 // ctx.exclude (endpoints already tried by this request, RetryPolicy.preferOtherHosts) is honoured while other
 // candidates remain.
 import { hash32 } from '../upstream/balancer/hash.js';
-import type { AttemptOutcome, RequestHead } from './l7-contract.js';
-import type { HashOn } from './router.js';
+import type { RequestHead } from './request-types.js';
+import type { AttemptOutcome } from '../upstream/health/attempt-outcome.js';
+import type { HashOn } from '../config/route-spec.js';
+import {
+  DEFAULT_EWMA_DECAY_MS, DEFAULT_EWMA_FAILURE_PENALTY_MS, DEFAULT_EWMA_RTT_MS, DEFAULT_RING_POINTS_PER_WEIGHT,
+  type RequestBalancerKind,
+} from '../config/traffic-policy-spec.js';
 
-export const REQUEST_BALANCER_KINDS = ['least-request', 'peak-ewma', 'round-robin', 'ring-hash'] as const;
-export type RequestBalancerKind = (typeof REQUEST_BALANCER_KINDS)[number];
-export const DEFAULT_REQUEST_BALANCER: RequestBalancerKind = 'least-request';
 
 export interface RequestCandidate {
   /** endpointKey() of the endpoint. */
@@ -55,9 +57,6 @@ export interface LoadTrackerOptions {
   readonly failurePenaltyMs?: number;
 }
 
-export const DEFAULT_EWMA_DECAY_MS = 10_000;
-export const DEFAULT_EWMA_RTT_MS = 30;
-export const DEFAULT_EWMA_FAILURE_PENALTY_MS = 1_000;
 
 interface Load {
   active: number;
@@ -278,7 +277,6 @@ export class RoundRobinBalancer implements RequestBalancer {
   }
 }
 
-export const DEFAULT_RING_POINTS_PER_WEIGHT = 128;
 const MAX_RING_POINTS = 1 << 17;
 
 /**

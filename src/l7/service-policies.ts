@@ -2,15 +2,16 @@
 // budget), outlier detector, load tracker and request balancer, built from a TrafficPolicySpec. Its pick / admit /
 // report methods have the shapes the engine's UpstreamCluster asks for (src/l7/http-deps.ts), so a cluster can
 // delegate to them; it stays pure (no sockets, no timers: call tick() from a timer every outlier interval).
-import { endpointKey } from '../upstream/endpoint.js';
-import { CircuitBreaker } from './circuit-breaker.js';
-import type { AttemptOutcome, RequestHead } from './l7-contract.js';
-import { OutlierDetector, type OutlierEvent } from './outlier-detector.js';
+import { endpointKey } from '../config/service-spec.js';
+import { CircuitBreaker } from '../upstream/circuit-breaker.js';
+import type { RequestHead } from './request-types.js';
+import type { AttemptOutcome } from '../upstream/health/attempt-outcome.js';
+import { OutlierDetector, type OutlierEvent } from '../upstream/health/outlier-detector.js';
 import {
   EndpointLoadTracker, createRequestBalancer, requestHashKey, type RequestBalancer, type RequestCandidate,
 } from './request-balancer.js';
-import type { HashOn } from './router.js';
-import type { TrafficPolicySpec } from './traffic-policy-config.js';
+import type { HashOn } from '../config/route-spec.js';
+import type { TrafficPolicySpec } from '../config/traffic-policy-spec.js';
 
 /** An endpoint as the service's membership provides it (UpstreamEndpoint of src/upstream/picker.ts fits). */
 export interface PolicyEndpoint {

@@ -4,10 +4,12 @@
 // the parsed values. Throws REMORA_ERR_CONFIG_INVALID with every problem, each with file:line.
 import { configError, type ConfigIssue } from '../config/config-issue.js';
 import type { IniDocument } from '../config/ini-file.js';
-import { staticEndpoints, type ServiceRegistry } from '../config/service-registry.js';
-import { parseRoutes } from '../l7/route-config.js';
-import type { RouteSpec } from '../l7/router.js';
-import { parseTrafficPolicies, type TrafficPolicySpec } from '../l7/traffic-policy-config.js';
+import { staticEndpoints } from '../config/service-registry.js';
+import { type ServiceRegistry } from '../config/service-spec.js';
+import { parseRoutes } from '../config/route-config.js';
+import type { RouteSpec } from '../config/route-spec.js';
+import { parseTrafficPolicies } from '../config/traffic-policy-config.js';
+import { type TrafficPolicySpec } from '../config/traffic-policy-spec.js';
 
 export interface HttpConfig {
   readonly routes: readonly RouteSpec[];

@@ -18,7 +18,7 @@ import { RemoraError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { HttpServiceStatsJson, HttpStatsJson } from '../core/stats.js';
 import type { RouteAdmin } from '../admin/route-weights.js';
-import { tlsFailureCode, type TlsOriginator } from '../l4/tls-origination.js';
+import { tlsFailureCode, type TlsOriginator } from '../upstream/transport/tls-origination.js';
 import {
   createHttpEngine,
   PASSTHROUGH_DECISION,
@@ -29,22 +29,26 @@ import {
   type L7Endpoint,
   type L7Stats,
   type UpstreamCluster,
-} from '../l7/http-engine.js';
-import type { AttemptOutcome, RequestHead, RouteDecision, WeightedBackend } from '../l7/l7-contract.js';
+} from '../l7/engine/http-engine.js';
+import type { RequestHead, RouteDecision } from '../l7/request-types.js';
+import type { AttemptOutcome } from '../upstream/health/attempt-outcome.js';
+import type { WeightedBackend } from '../config/route-spec.js';
 import { localReply } from '../l7/local-reply.js';
-import type { UpstreamConnector, UpstreamTarget } from '../l7/pool-types.js';
-import type { RequestBalancerKind } from '../l7/request-balancer.js';
-import { createRetryDecider } from '../l7/retry-policy.js';
-import { backendId, parseWeights, RouteTable, type HashOn, type RouteSpec } from '../l7/router.js';
+import type { UpstreamConnector, UpstreamTarget } from '../l7/pool/pool-types.js';
+import type { RequestBalancerKind } from '../config/traffic-policy-spec.js';
+import { createRetryDecider } from '../l7/router/retry-policy.js';
+import { RouteTable } from '../l7/router/route-table.js';
+import { backendId, parseWeights, type HashOn, type RouteSpec } from '../config/route-spec.js';
 import { ServicePolicies } from '../l7/service-policies.js';
-import { defaultTrafficPolicy, type TrafficPolicySpec } from '../l7/traffic-policy-config.js';
-import { DEFAULT_POOL_OPTIONS } from '../l7/upstream-pool.js';
-import type { ServiceSpec } from '../config/service-registry.js';
-import type { BalancerKind } from '../upstream/endpoint.js';
-import { endpointKey } from '../upstream/endpoint.js';
+import { defaultTrafficPolicy } from '../config/traffic-policy-config.js';
+import { type TrafficPolicySpec } from '../config/traffic-policy-spec.js';
+import { DEFAULT_POOL_OPTIONS } from '../l7/pool/upstream-pools.js';
+import type { ServiceSpec } from '../config/service-spec.js';
+import type { BalancerKind } from '../config/service-spec.js';
+import { endpointKey } from '../config/service-spec.js';
 import type { UpstreamEndpoint } from '../upstream/picker.js';
-import type { HttpHandoff, HttpHandoffContext } from './proxied-connection.js';
-import { INBOUND_SOURCE_V4, INBOUND_SOURCE_V6, type Direction, type InboundDelivery } from './route.js';
+import type { HttpHandoff, HttpHandoffContext } from '../l4/staged-connection.js';
+import { INBOUND_SOURCE_V4, INBOUND_SOURCE_V6, type Direction, type InboundDelivery } from '../l4/inbound-delivery.js';
 import type { ServiceRuntime, Services } from './services.js';
 
 export interface HttpLayerOptions {

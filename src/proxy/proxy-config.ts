@@ -7,13 +7,12 @@ import { createSecureContext } from 'node:tls';
 import { configError, type ConfigIssue } from '../config/config-issue.js';
 import type { IniDocument } from '../config/ini-file.js';
 import { qualify } from '../config/ini-file.js';
-import {
-  DEFAULT_REGISTRY_OPTIONS, OTHER_SECTION_KINDS, OTHER_SECTIONS, parseServiceRegistry, type ServiceRegistry, type ServiceSpec,
-} from '../config/service-registry.js';
-import { parseRoutes } from '../l7/route-config.js';
+import { OTHER_SECTION_KINDS, OTHER_SECTIONS, parseServiceRegistry } from '../config/service-registry.js';
+import { DEFAULT_REGISTRY_OPTIONS, type ServiceRegistry, type ServiceSpec } from '../config/service-spec.js';
+import { parseRoutes } from '../config/route-config.js';
 import { httpRegistryIssues } from './http-config.js';
-import { parseTrafficPolicies } from '../l7/traffic-policy-config.js';
-import { TlsOriginator, type TlsMaterial } from '../l4/tls-origination.js';
+import { parseTrafficPolicies } from '../config/traffic-policy-config.js';
+import { TlsOriginator, type TlsMaterial } from '../upstream/transport/tls-origination.js';
 
 export interface ProxyServiceConfig {
   readonly registry: ServiceRegistry;

@@ -13,13 +13,13 @@ import type { Logger } from '../core/log.js';
 import { Stats, type ProxyStatsJson } from '../core/stats.js';
 import { CaptureListener } from '../interceptor/capture-listener.js';
 import { createOriginalDstReader, type OriginalDstReader } from '../interceptor/original-dst.js';
-import { ConnectionHandler, ConnectionTracker } from './connection-handler.js';
+import { ConnectionHandler, ConnectionTracker } from '../l4/connection-handler.js';
 import { EMPTY_HTTP_CONFIG, loadHttpConfig } from './http-config.js';
 import type { HttpLayer } from './http-handoff.js';
-import type { HttpHandoff } from './proxied-connection.js';
+import type { HttpHandoff } from '../l4/staged-connection.js';
 import { loadServiceConfig, type ProxyServiceConfig } from './proxy-config.js';
-import { INBOUND_SOURCE_V6, type Direction } from './route.js';
-import { ServiceRouter } from './service-route.js';
+import { INBOUND_SOURCE_V6, type Direction } from '../l4/inbound-delivery.js';
+import { ServiceRouter } from '../l4/accept-route.js';
 import { Services } from './services.js';
 
 export type ProxyOptions = OptionValues<typeof proxyOptionSpecs>;

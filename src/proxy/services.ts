@@ -3,12 +3,12 @@
 // Built once at startup from the parsed registry; start() begins discovery and health checks, close() stops them.
 // A runtime is what the dialer (src/l4/upstream-dialer.ts) picks endpoints from, and it logs what happens to
 // endpoints: ejections, and every change of the set of endpoints in rotation.
-import type { ServiceRegistry, ServiceSpec } from '../config/service-registry.js';
+import type { ServiceRegistry, ServiceSpec } from '../config/service-spec.js';
 import type { Logger } from '../core/log.js';
 import type { ServiceStatsJson } from '../core/stats.js';
 import type { OriginalDst } from '../interceptor/original-dst.js';
-import { tcpConnectProbe } from '../l4/tcp-probe.js';
-import type { TlsOriginator } from '../l4/tls-origination.js';
+import { tcpConnectProbe } from '../upstream/transport/tcp-probe.js';
+import type { TlsOriginator } from '../upstream/transport/tls-origination.js';
 import type { DialEndpoints, DialSpec } from '../l4/upstream-dialer.js';
 import { createDnsResolver, DnsDiscovery, type DnsResolverLike } from '../upstream/dns-discovery.js';
 import { EndpointSet } from '../upstream/endpoint-set.js';

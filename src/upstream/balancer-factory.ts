@@ -1,7 +1,7 @@
 // BalancerKind (the config name) -> picker builder. The EndpointSet calls the builder every time membership or
 // health changes and publishes the picker it returns.
-import type { BalancerKind } from './endpoint.js';
-import { BALANCER_KINDS } from './endpoint.js';
+import type { BalancerKind } from '../config/service-spec.js';
+import { BALANCER_KINDS } from '../config/service-spec.js';
 import type { Picker, PickerBuilder, PickerDeps, PickerEndpoint } from './picker.js';
 import { UnavailablePicker } from './picker.js';
 import { LeastConnectionsPicker } from './balancer/least-connections.js';

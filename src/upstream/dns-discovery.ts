@@ -14,10 +14,9 @@ import type { RecordWithTtl, SrvRecord } from 'node:dns';
 import { formatHostPort, type HostPort } from '../core/addr.js';
 import { errorCodeOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import {
-  canonicalAddress, type DnsAddressType, type DnsDiscoverySpec, type RegistryOptions, type ServiceSpec,
-} from '../config/service-registry.js';
-import { endpointKey, sameSubsets, type EndpointSpec } from './endpoint.js';
+import { canonicalAddress } from '../config/service-registry.js';
+import { type DnsAddressType, type DnsDiscoverySpec, type RegistryOptions, type ServiceSpec } from '../config/service-spec.js';
+import { endpointKey, sameSubsets, type EndpointSpec } from '../config/service-spec.js';
 
 /** What discovery needs from a resolver; node:dns/promises Resolver has exactly this shape. */
 export interface DnsResolverLike {

@@ -13,13 +13,13 @@
 //     try { await connect(r.endpoint); set.reportConnectSuccess(r.endpoint.key); ... } // release() on close
 //     catch { release(); set.reportConnectFailure(r.endpoint.key); tried.add(r.endpoint.key); }
 //   }
-import { ActiveHealthChecker, type ActiveHealthOptions } from './active-health.js';
+import { ActiveHealthChecker, type ActiveHealthOptions } from './health/active-health.js';
 import { pickerBuilderFor, DEFAULT_BALANCER, type BalancerOptions } from './balancer-factory.js';
 import type { Clock, TimerHandle, Timers } from './clock.js';
 import { systemClock, systemTimers } from './clock.js';
-import type { BalancerKind, EndpointSpec } from './endpoint.js';
-import { endpointKey, sameSubsets } from './endpoint.js';
-import { PassiveHealth, type FailureOutcome, type PassiveHealthOptions } from './passive-health.js';
+import type { BalancerKind, EndpointSpec } from '../config/service-spec.js';
+import { endpointKey, sameSubsets } from '../config/service-spec.js';
+import { PassiveHealth, type FailureOutcome, type PassiveHealthOptions } from './health/passive-health.js';
 import type {
   EndpointLoad, Picker, PickerBuilder, PickContext, PickerEndpoint, PickResult, RandomSource, UpstreamEndpoint,
 } from './picker.js';

@@ -2,8 +2,8 @@
 // the endpoints that may be used right now, and the data path calls `pick()` synchronously — no awaits, no locks.
 // Membership, weights and health of a snapshot never change; only the live load counters it reads (active
 // connections, owned by the EndpointSet) and a picker's own cursor/random state move.
-import type { EndpointSpec } from './endpoint.js';
-import { endpointKey } from './endpoint.js';
+import type { EndpointSpec } from '../config/service-spec.js';
+import { endpointKey } from '../config/service-spec.js';
 
 /** An endpoint as pickers hand it out: the spec plus its stable key (see endpointKey()). Frozen. */
 export interface UpstreamEndpoint extends EndpointSpec {

@@ -6,10 +6,9 @@
 // The protocol of a match is the service's `protocol` unless it is `auto`; then (and for unmatched destinations)
 // the [registry] port_protocols declaration of the destination port; else undefined: nothing is declared and the
 // protocol detector applies its own defaults (src/l4/protocol-ports.ts: default opaque ports, else detect).
-import {
-  canonicalAddress, type RegistryMode, type RegistryOptions, type ServiceProtocol, type ServiceRegistry, type ServiceSpec,
-} from '../config/service-registry.js';
-import { endpointKey } from './endpoint.js';
+import { canonicalAddress } from '../config/service-registry.js';
+import { type RegistryMode, type RegistryOptions, type ServiceProtocol, type ServiceRegistry, type ServiceSpec } from '../config/service-spec.js';
+import { endpointKey } from '../config/service-spec.js';
 
 export type ServiceMatch =
   | {

@@ -5,7 +5,7 @@ import { readIniFile } from '../../src/config/ini-file.js';
 import { serviceRegistryOrThrow } from '../../src/config/service-registry.js';
 import { createLogger } from '../../src/core/log.js';
 import { createDnsResolver, DnsDiscovery } from '../../src/upstream/dns-discovery.js';
-import { endpointKey } from '../../src/upstream/endpoint.js';
+import { endpointKey } from '../../src/config/service-spec.js';
 
 const file = process.argv[2];
 if (file === undefined) {

@@ -6,10 +6,11 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import type net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { CircuitBreaker, DEFAULT_CIRCUIT_BREAKER_LIMITS } from '../../../src/l7/circuit-breaker.js';
-import type { RouteDecision } from '../../../src/l7/l7-contract.js';
-import { PASSTHROUGH_DECISION, type UpstreamCluster } from '../../../src/l7/http-engine.js';
-import { createRetryDecider } from '../../../src/l7/retry-policy.js';
+import { CircuitBreaker } from '../../../src/upstream/circuit-breaker.js';
+import { DEFAULT_CIRCUIT_BREAKER_LIMITS } from '../../../src/config/traffic-policy-spec.js';
+import type { RouteDecision } from '../../../src/l7/request-types.js';
+import { PASSTHROUGH_DECISION, type UpstreamCluster } from '../../../src/l7/engine/http-engine.js';
+import { createRetryDecider } from '../../../src/l7/router/retry-policy.js';
 import { listen, sleep, startProxy } from './harness.js';
 
 const decision: RouteDecision = {

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { createHttpEngine, type HttpEngine, type HttpEngineOptions, type L7Deps } from '../../../src/l7/http-engine.js';
+import { createHttpEngine, type HttpEngine, type HttpEngineOptions, type L7Deps } from '../../../src/l7/engine/http-engine.js';
 
 export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 

@@ -5,15 +5,17 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import type { AttemptOutcome, RequestHead, RetryPolicy, RouteDecision } from '../../../src/l7/l7-contract.js';
+import type { RequestHead, RouteDecision } from '../../../src/l7/request-types.js';
+import type { AttemptOutcome } from '../../../src/upstream/health/attempt-outcome.js';
+import type { RetryPolicy } from '../../../src/config/route-spec.js';
 import {
   PASSTHROUGH_DECISION,
   type L7Endpoint,
   type RetryDecider,
   type UpstreamCluster,
-} from '../../../src/l7/http-engine.js';
-import { createRetryDecider } from '../../../src/l7/retry-policy.js';
-import { DEFAULT_POOL_OPTIONS } from '../../../src/l7/upstream-pool.js';
+} from '../../../src/l7/engine/http-engine.js';
+import { createRetryDecider } from '../../../src/l7/router/retry-policy.js';
+import { DEFAULT_POOL_OPTIONS } from '../../../src/l7/pool/upstream-pools.js';
 import { listen, rawExchange, run, sleep, startProxy, type ProxyUnderTest } from './harness.js';
 
 /** The real retry policy (src/l7/retry-policy.ts), typed as the engine's RetryDecider: the shapes must agree. */

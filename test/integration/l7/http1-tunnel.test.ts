@@ -163,7 +163,7 @@ describe('CONNECT through the engine', () => {
   test('HTTP/2 CONNECT is carried as an HTTP/1.1 CONNECT upstream and bridged to the stream', async () => {
     // h2 prior knowledge to the proxy, whose original destination speaks HTTP/1.1: a routed service would do the
     // same; passthrough keeps the downstream protocol, so route through a cluster pinned to http1.
-    const { PASSTHROUGH_DECISION } = await import('../../../src/l7/http-engine.js');
+    const { PASSTHROUGH_DECISION } = await import('../../../src/l7/engine/http-engine.js');
     const port = (backend.address() as net.AddressInfo).port;
     const p2 = await startProxy({ address: '127.0.0.1', port }, {
       route: () => ({ ...PASSTHROUGH_DECISION, backend: { service: 'proxy', weight: 1 } }) as typeof PASSTHROUGH_DECISION,

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { DEFAULT_POOL_OPTIONS } from '../../../src/l7/upstream-pool.js';
+import { DEFAULT_POOL_OPTIONS } from '../../../src/l7/pool/upstream-pools.js';
 import { listen, rawExchange, sleep, startProxy, type ProxyUnderTest } from './harness.js';
 
 /** A raw backend that records which connection (client port) carried each request and lets a test script answers. */

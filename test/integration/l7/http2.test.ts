@@ -5,9 +5,9 @@ import { once } from 'node:events';
 import http from 'node:http';
 import http2 from 'node:http2';
 import { after, before, describe, test } from 'node:test';
-import type { RouteDecision } from '../../../src/l7/l7-contract.js';
-import { PASSTHROUGH_DECISION, type UpstreamCluster } from '../../../src/l7/http-engine.js';
-import { resetStream } from '../../../src/l7/http2-reset.js';
+import type { RouteDecision } from '../../../src/l7/request-types.js';
+import { PASSTHROUGH_DECISION, type UpstreamCluster } from '../../../src/l7/engine/http-engine.js';
+import { resetStream } from '../../../src/l7/http/http2-reset.js';
 import { listen, run, sleep, startProxy, type ProxyUnderTest } from './harness.js';
 
 const { NGHTTP2_REFUSED_STREAM, NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;

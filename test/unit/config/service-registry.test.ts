@@ -8,9 +8,8 @@ import { findSection, parseIni } from '../../../src/config/ini-file.js';
 import { initOptionSpecs } from '../../../src/config/init-options.js';
 import { resolveOptions } from '../../../src/config/option-set.js';
 import { proxyOptionSpecs } from '../../../src/config/proxy-options.js';
-import {
-  DEFAULT_BALANCER, parseServiceRegistry, staticEndpoints, serviceRegistryOrThrow, type ServiceRegistryParseOptions, type ServiceSpec,
-} from '../../../src/config/service-registry.js';
+import { parseServiceRegistry, staticEndpoints, serviceRegistryOrThrow, type ServiceRegistryParseOptions } from '../../../src/config/service-registry.js';
+import { DEFAULT_BALANCER, type ServiceSpec } from '../../../src/config/service-spec.js';
 import { isRemoraError } from '../../../src/core/errors.js';
 
 /** Repository root (this file runs from dist/test/unit/config/). */

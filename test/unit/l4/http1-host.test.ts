@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { scanHttp1Host } from '../../../src/l4/http1-host.js';
+import { scanHttp1Host } from '../../../src/l4/detect/http1-host.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 

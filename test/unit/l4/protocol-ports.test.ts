@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { declaredProtocol, DEFAULT_OPAQUE_PORTS, type PortDeclaration } from '../../../src/l4/protocol-ports.js';
+import { declaredProtocol, DEFAULT_OPAQUE_PORTS, type PortDeclaration } from '../../../src/l4/detect/protocol-ports.js';
 
 describe('declaredProtocol', () => {
   it("the default opaque list is linkerd's server-first set", () => {

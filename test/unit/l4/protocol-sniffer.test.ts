@@ -12,7 +12,7 @@ import {
   type SniffDecision,
   type SniffResult,
   type SnifferOptions,
-} from '../../../src/l4/protocol-sniffer.js';
+} from '../../../src/l4/detect/protocol-sniffer.js';
 
 const CAPTURES = new URL('../../../../test/fixtures/captures/', import.meta.url);
 function capture(name: string): Buffer {

@@ -3,8 +3,8 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { isGrease, parseClientHello, type ClientHelloInfo } from '../../../src/l4/tls-client-hello.js';
-import { TlsHelloAssembler } from '../../../src/l4/tls-hello-assembler.js';
+import { isGrease, parseClientHello, type ClientHelloInfo } from '../../../src/l4/detect/tls-client-hello.js';
+import { TlsHelloAssembler } from '../../../src/l4/detect/tls-hello-assembler.js';
 
 const CAPTURES = new URL('../../../../test/fixtures/captures/', import.meta.url);
 function captureMessage(name: string): Buffer {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import { test } from 'node:test';
-import { fastAsyncResourceBind } from '../../../src/l7/async-bind-fix.js';
+import { fastAsyncResourceBind } from '../../../src/l7/pool/async-bind-fix.js';
 
 test('after the fix, AsyncResource.bind still runs in the resource\'s async context, with this, length and asyncResource', () => {
   fastAsyncResourceBind();

@@ -1,5 +1,5 @@
 // Shared helpers for the L7 policy tests: a seeded random source, a fake clock and a request-head builder.
-import type { RequestHead } from '../../../src/l7/l7-contract.js';
+import type { RequestHead } from '../../../src/l7/request-types.js';
 
 export { seededRandom } from '../helpers/seeded-random.js';
 

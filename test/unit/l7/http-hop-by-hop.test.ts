@@ -8,8 +8,8 @@ import {
   removeHeader,
   stripHopByHop,
   toH2Headers,
-} from '../../../src/l7/hop-by-hop.js';
-import { ensureRequestId } from '../../../src/l7/request-id.js';
+} from '../../../src/l7/http/headers.js';
+import { ensureRequestId } from '../../../src/l7/filters/request-id.js';
 
 test('hop-by-hop fields and the fields Connection lists are removed; case and order of the rest kept', () => {
   const info = newHopByHopInfo();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
-import { RequestBody, type BodySink } from '../../../src/l7/http-request-body.js';
+import { RequestBody, type BodySink } from '../../../src/l7/http/request-body.js';
 
 class Sink implements BodySink {
   chunks: string[] = [];

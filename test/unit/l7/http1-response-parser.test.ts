@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ParseError, ResponseParser, type ResponseHead } from '../../../src/l7/http1-response-parser.js';
+import { ParseError, ResponseParser, type ResponseHead } from '../../../src/l7/pool/http1-response-parser.js';
 
 interface Result {
   heads: ResponseHead[];

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { LocalReplyReason } from '../../../src/l7/l7-contract.js';
+import type { LocalReplyReason } from '../../../src/l7/request-types.js';
 import {
   LOCAL_REPLIES, LOCAL_REPLY_HEADER, LOCAL_REPLY_REASONS, localReply, localReplyHeaders, replyForFailedAttempt,
 } from '../../../src/l7/local-reply.js';

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { AttemptOutcome, RetryPolicy } from '../../../src/l7/l7-contract.js';
-import {
-  DEFAULT_RETRY_BUDGET, DEFAULT_RETRY_POLICY, IDEMPOTENT_METHODS, NO_RETRY_POLICY, backoffMs, createRetryDecider, isIdempotent,
-  matchingCondition, retryBudgetAllows, retryBudgetLimit, shouldRetry,
-} from '../../../src/l7/retry-policy.js';
+import type { AttemptOutcome } from '../../../src/upstream/health/attempt-outcome.js';
+import type { RetryPolicy } from '../../../src/config/route-spec.js';
+import { IDEMPOTENT_METHODS, backoffMs, createRetryDecider, isIdempotent, matchingCondition, shouldRetry } from '../../../src/l7/router/retry-policy.js';
+import { retryBudgetAllows, retryBudgetLimit } from '../../../src/upstream/circuit-breaker.js';
+import { DEFAULT_RETRY_BUDGET } from '../../../src/config/traffic-policy-spec.js';
+import { DEFAULT_RETRY_POLICY, NO_RETRY_POLICY } from '../../../src/config/route-spec.js';
 import { seededRandom } from './helpers.js';
 
 const ALL_ON: RetryPolicy = {

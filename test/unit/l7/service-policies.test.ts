@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ServicePolicies, type PolicyEndpoint } from '../../../src/l7/service-policies.js';
-import { defaultTrafficPolicy } from '../../../src/l7/traffic-policy-config.js';
+import { defaultTrafficPolicy } from '../../../src/config/traffic-policy-config.js';
 import { FakeClock, head, seededRandom } from './helpers.js';
 
 const EPS: PolicyEndpoint[] = ['10.0.0.1', '10.0.0.2', '10.0.0.3'].map((address) => ({ key: `${address}:80`, address, port: 80, weight: 1 }));

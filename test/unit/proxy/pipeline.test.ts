@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { parseIni } from '../../../src/config/ini-file.js';
 import { pino } from 'pino';
 import type { OriginalDst } from '../../../src/interceptor/original-dst.js';
-import type { HttpHandoff, HttpHandoffContext } from '../../../src/proxy/proxied-connection.js';
+import type { HttpHandoff, HttpHandoffContext } from '../../../src/l4/staged-connection.js';
 import { loadServiceConfig } from '../../../src/proxy/proxy-config.js';
 import { startProxy, type Proxy } from '../../../src/proxy/proxy.js';
 import { createTestCa, opensslUnavailable } from '../../support/test-ca.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ActiveHealthChecker, type HealthProbe } from '../../../src/upstream/active-health.js';
+import { ActiveHealthChecker, type HealthProbe } from '../../../src/upstream/health/active-health.js';
 import { toUpstreamEndpoint, type UpstreamEndpoint } from '../../../src/upstream/picker.js';
 import { FakeTime, flushMicrotasks, seededRandom, spec } from './helpers.js';
 

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isBalancerKind, pickerBuilderFor, DEFAULT_BALANCER } from '../../../src/upstream/balancer-factory.js';
-import { BALANCER_KINDS } from '../../../src/upstream/endpoint.js';
+import { BALANCER_KINDS } from '../../../src/config/service-spec.js';
 import { countPicks, keyOf, pickerEndpoints, seededRandom, sourceAddresses } from './helpers.js';
 
 const deps = { random: seededRandom(99) };

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import type { RecordWithTtl, SrvRecord } from 'node:dns';
 import { test } from 'node:test';
-import type { DnsDiscoverySpec, ServiceSpec } from '../../../src/config/service-registry.js';
+import type { DnsDiscoverySpec, ServiceSpec } from '../../../src/config/service-spec.js';
 import { silentLogger } from '../../../src/core/log.js';
 import {
   clampRefresh, createDnsResolver, DnsDiscovery, failureBackoff, srvWeights,
   type DiscoveryTimers, type DnsResolverLike, type DnsUpdate,
 } from '../../../src/upstream/dns-discovery.js';
-import { endpointKey } from '../../../src/upstream/endpoint.js';
+import { endpointKey } from '../../../src/config/service-spec.js';
 
 type Answer<T> = readonly T[] | { readonly error: string };
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EndpointSet } from '../../../src/upstream/endpoint-set.js';
-import type { EndpointSpec } from '../../../src/upstream/endpoint.js';
+import type { EndpointSpec } from '../../../src/config/service-spec.js';
 import type { Picker } from '../../../src/upstream/picker.js';
 import { countPicks, FakeTime, flushMicrotasks, keyOf, seededRandom, spec, specs } from './helpers.js';
 

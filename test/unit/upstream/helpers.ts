@@ -1,6 +1,6 @@
 // Shared fakes for the upstream unit tests: a seeded RNG, a fake clock with timers, endpoint builders.
 import type { Clock, TimerHandle, Timers } from '../../../src/upstream/clock.js';
-import type { EndpointSpec } from '../../../src/upstream/endpoint.js';
+import type { EndpointSpec } from '../../../src/config/service-spec.js';
 import type { PickerEndpoint, PickResult } from '../../../src/upstream/picker.js';
 import { toUpstreamEndpoint } from '../../../src/upstream/picker.js';
 

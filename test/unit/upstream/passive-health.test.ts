@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PassiveHealth } from '../../../src/upstream/passive-health.js';
+import { PassiveHealth } from '../../../src/upstream/health/passive-health.js';
 import { FakeTime } from './helpers.js';
 
 const fail = (ph: PassiveHealth, key: string, times: number, members = 10): string[] =>

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseIni } from '../../../src/config/ini-file.js';
-import { parseServiceRegistry, type ServiceRegistry } from '../../../src/config/service-registry.js';
+import { parseServiceRegistry } from '../../../src/config/service-registry.js';
+import { type ServiceRegistry } from '../../../src/config/service-spec.js';
 import { normalizeHostname, ServiceTable } from '../../../src/upstream/service-table.js';
 
 function registry(text: string): ServiceRegistry {

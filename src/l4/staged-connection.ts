@@ -1,0 +1,469 @@
+// One connection through the stages that come before plain forwarding: detect (sniff, with the upstream pre-dialed
+// so server-first protocols add no delay), route by service (VIP, then SNI/Host), pick + connect with retries (or
+// TLS origination), then forward (TcpForward), or hand the connection to the HTTP engine when one is installed.
+// The plain case (a known direct destination that needs no detection) does not come here: the connection handler
+// wires it straight to TcpForward.
+//
+// Every accepted connection ends exactly once (onEnd): after TcpForward's end, after the HTTP engine's socket
+// closes, or after the downstream socket closes before forwarding began (a failure, a refusal, a client that left).
+// Until forwarding begins, this object owns both sockets' 'error'/'close' listeners; a failure before forwarding
+// resets the client (as a failed connect would look without the mesh).
+import type { Socket } from 'node:net';
+import { formatHostPort, unmapIpv4 } from '../core/addr.js';
+import { RemoraError, type RemoraErrorCode } from '../core/errors.js';
+import type { ListenerCounters } from '../core/stats.js';
+import type { OriginalDst } from '../interceptor/original-dst.js';
+import type { SniffDecision, SnifferOptions } from './detect/protocol-sniffer.js';
+import { TcpForward } from './tcp-forward.js';
+import { UpstreamDial, type DialSpec } from './upstream-dialer.js';
+import { DetectStage, type DetectResult } from './detect/detect-stage.js';
+import { destinationKey, type HttpDestinationMemory } from './detect/http-destinations.js';
+import type { AcceptRoute, Destination, ServiceRouter } from './accept-route.js';
+
+/** What a connection detected as HTTP is handed to (the L7 engine's handleConnection has this shape). */
+export interface HttpHandoff {
+  /**
+   * Take over `socket` (paused, no listener of the proxy's stages left on it) whose first bytes `initialBytes` were
+   * already read by detection. The client's FIN may already have been read: check `socket.readableEnded` (a paused
+   * socket with nothing buffered still emits 'end'). Must never throw and must eventually close the socket.
+   */
+  handleConnection(socket: Socket, initialBytes: Buffer, ctx: HttpHandoffContext): void;
+}
+
+export interface HttpHandoffContext {
+  readonly protocol: 'http1' | 'http2';
+  readonly originalDst: { readonly address: string; readonly port: number };
+  /** The client's address (no port). */
+  readonly sourceAddress: string;
+  /** The service the original destination matched by VIP, if any (the engine may route by Host itself). */
+  readonly service?: string | undefined;
+}
+
+/** Shared by all connections of a listener. */
+export interface PipelineDeps {
+  readonly router: ServiceRouter;
+  readonly detectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly httpHandler?: HttpHandoff | undefined;
+  readonly sniffer?: SnifferOptions | undefined;
+  readonly counters: ListenerCounters;
+  readonly countSniff: (label: string) => void;
+  /**
+   * Destinations recently handed to the HTTP engine: their pre-dial waits HTTP_DESTINATION_PREDIAL_DELAY_MS for the
+   * client to speak first (the HTTP engine would not use it). Present with httpHandler.
+   */
+  readonly httpDestinations?: HttpDestinationMemory | undefined;
+}
+
+/** How a connection ended, for the handler's bookkeeping and its one log line. */
+export interface ConnectionOutcome {
+  readonly code: RemoraErrorCode | undefined;
+  readonly error: Error | undefined;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly idleTimeout: boolean;
+  /** Detection label ("http1", "opaque:server-first", "declared:opaque", ...). */
+  readonly protocol: string | undefined;
+  readonly service: string | undefined;
+  readonly endpoint: string | undefined;
+  readonly attempts: number;
+  /** For REMORA_ERR_UPSTREAM_TLS: OpenSSL's/Node's reason. */
+  readonly tlsCode: string | undefined;
+  /** Handed to the HTTP engine. */
+  readonly http: boolean;
+}
+
+export function sniffLabel(d: SniffDecision): string {
+  return d.kind === 'opaque' ? `opaque:${d.reason}` : d.kind;
+}
+
+type Phase = 'pre' | 'forward' | 'http' | 'ended';
+
+/**
+ * After the pre-dialed upstream failed, how long a connection that only the HTTP engine could still serve waits for
+ * the client's first bytes before it is reset (an HTTP client sends at once; a silent one must not wait out the whole
+ * detection deadline for a connect that already failed).
+ */
+export const PREDIAL_FAILED_GRACE_MS = 1_000;
+
+/**
+ * For a destination whose last connection was HTTP (HttpDestinationMemory): how long the client has to send its
+ * first bytes before the upstream is dialed after all (a silent client, or a server-first protocol, waits this long).
+ */
+export const HTTP_DESTINATION_PREDIAL_DELAY_MS = 25;
+
+export class ProxiedConnection {
+  readonly #deps: PipelineDeps;
+  readonly #down: Socket;
+  readonly #origDst: OriginalDst;
+  readonly #route: AcceptRoute;
+  readonly #onEnd: (c: ProxiedConnection, outcome: ConnectionOutcome) => void;
+  #phase: Phase = 'pre';
+  #stage: DetectStage | undefined;
+  #detected: DetectResult | undefined;
+  #dial: UpstreamDial | undefined;
+  /** The last dial started (kept for the log line after #dial is dropped). */
+  #lastDial: UpstreamDial | undefined;
+  #dialDest: Destination | undefined;
+  /** The connected upstream of #dial, while this object listens on it (before forwarding). */
+  #up: Socket | undefined;
+  #upLost: Error | undefined;
+  #forward: TcpForward | undefined;
+  #protocol: string | undefined;
+  #service: string | undefined;
+  #code: RemoraErrorCode | undefined;
+  #error: Error | undefined;
+  #tlsCode: string | undefined;
+  #predialTimer: NodeJS.Timeout | undefined;
+  /** destinationKey() of the original destination, made on first use. */
+  #key: string | undefined;
+
+  constructor(
+    deps: PipelineDeps, downstream: Socket, origDst: OriginalDst, route: AcceptRoute,
+    onEnd: (c: ProxiedConnection, outcome: ConnectionOutcome) => void,
+  ) {
+    this.#deps = deps;
+    this.#down = downstream;
+    this.#origDst = origDst;
+    this.#route = route;
+    this.#onEnd = onEnd;
+  }
+
+  /** Run the stages. Called once, right after accept. */
+  start(): void {
+    const route = this.#route;
+    const deps = this.#deps;
+    const down = this.#down;
+    down.on('error', this.#onDownError);
+    down.on('close', this.#onDownClose);
+    const declared = route.declared;
+    const sniff = declared === 'detect' || route.needName;
+    if (!sniff) {
+      this.#protocol = `declared:${declared}`;
+      deps.countSniff(this.#protocol);
+    }
+    if (route.destination.kind === 'refuse' && !route.needName) {
+      this.#refuse(route.destination.reason);
+      return;
+    }
+    if ((declared === 'http' || declared === 'http2') && deps.httpHandler !== undefined) {
+      this.#handOffHttp(declared === 'http' ? 'http1' : 'http2', Buffer.alloc(0));
+      return;
+    }
+    if (sniff) {
+      // Sniff. Pre-dial where the connection would go without a name, so that a server that speaks first is heard at
+      // once: only for detection (declared protocols are client-first) and never to a refused destination.
+      const wantHost = route.needName && deps.httpHandler === undefined;
+      this.#stage = new DetectStage(down, { sniff: true, timeoutMs: deps.detectTimeoutMs, wantHost, sniffer: deps.sniffer },
+        this.#onDetected);
+      if (declared === 'detect' && route.destination.kind !== 'refuse') {
+        // Where the last connections were HTTP, the HTTP engine would take this one too and never use the dial: give
+        // the client a moment to speak first (an HTTP client sends at once), then dial anyway.
+        if (deps.httpDestinations?.isHttp(this.#destKey()) === true) {
+          const dest = route.destination;
+          this.#predialTimer = setTimeout(() => {
+            this.#predialTimer = undefined;
+            if (this.#phase === 'pre' && this.#detected === undefined && this.#dial === undefined) this.#dialTo(dest);
+          }, HTTP_DESTINATION_PREDIAL_DELAY_MS);
+        } else {
+          this.#dialTo(route.destination);
+        }
+      }
+      return;
+    }
+    // Declared, destination known without a name: hold the client's bytes while the upstream is dialed.
+    this.#stage = new DetectStage(down, { sniff: false, timeoutMs: 0, wantHost: false }, this.#onDetected);
+    this.#dialTo(route.destination);
+  }
+
+  /** Reset both sides now (drain deadline). */
+  abort(code: RemoraErrorCode): void {
+    if (this.#phase === 'forward') {
+      this.#forward?.abort(code);
+      return;
+    }
+    if (this.#phase === 'http') {
+      this.#record(code, new RemoraError(code, 'the connection was aborted'));
+      this.#down.destroy();
+      return;
+    }
+    if (this.#phase !== 'pre') return;
+    this.#record(code, new RemoraError(code, 'the connection was aborted'));
+    this.#teardown();
+  }
+
+  #record(code: RemoraErrorCode, err: Error): void {
+    if (this.#code !== undefined) return;
+    this.#code = code;
+    this.#error = err;
+  }
+
+  // === dialing ===
+  #dialTo(dest: Destination): void {
+    let spec: DialSpec;
+    if (dest.kind === 'direct') {
+      const t = dest.target;
+      spec = { address: t.host, port: t.port, localAddress: t.localAddress, attempts: 1, connectTimeoutMs: this.#deps.connectTimeoutMs };
+    } else if (dest.kind === 'service') {
+      this.#service = dest.service.name;
+      const peer = this.#down.remoteAddress;
+      spec = dest.service.dialSpec(this.#origDst, peer === undefined ? undefined : unmapIpv4(peer));
+    } else {
+      return;
+    }
+    this.#dialDest = dest;
+    this.#upLost = undefined;
+    const dial = new UpstreamDial(spec, this.#onDialDone);
+    this.#dial = dial;
+    this.#lastDial = dial;
+    dial.start();
+  }
+
+  /** Drop the current dial (not needed, or another destination was chosen). */
+  #dropDial(): void {
+    const dial = this.#dial;
+    this.#dial = undefined;
+    this.#dialDest = undefined;
+    if (dial === undefined) return;
+    if (dial.state === 'connecting') dial.cancel();
+    const up = this.#up;
+    this.#up = undefined;
+    if (up !== undefined) {
+      up.off('error', this.#onUpError);
+      up.off('close', this.#onUpClose);
+      up.destroy();
+    }
+  }
+
+  readonly #onDialDone = (dial: UpstreamDial): void => {
+    if (dial !== this.#dial || this.#phase !== 'pre') {
+      dial.socket?.destroy();
+      return;
+    }
+    if (dial.state === 'failed') {
+      // Still waiting for the client, and the client's bytes could still lead elsewhere: decide later. A name may
+      // select another service (full deadline); the HTTP engine answers an HTTP client itself (a 503 instead of a
+      // reset), and an HTTP client speaks at once: a short grace, then the client is reset as the connect failed.
+      const stage = this.#stage;
+      if (stage !== undefined && !stage.finished && this.#detected === undefined && this.#hasAlternatives()) {
+        if (!this.#route.needName) stage.shortenDeadline(PREDIAL_FAILED_GRACE_MS);
+        return;
+      }
+      this.#failDial(dial);
+      return;
+    }
+    const up = dial.socket;
+    if (up === undefined) return;
+    this.#up = up;
+    up.on('error', this.#onUpError);
+    up.on('close', this.#onUpClose);
+    if (this.#detected !== undefined) {
+      this.#startForward(up, this.#detected);
+      return;
+    }
+    const stage = this.#stage;
+    if (stage === undefined) return;
+    if (this.#route.declared === 'detect' && !stage.finished) stage.watchUpstream(up);
+    else if (!this.#route.needName) this.#startForward(up, stage.stop());
+  };
+
+  /** Could the connection still go somewhere other than the pre-dialed destination (once the bytes are known)? */
+  #hasAlternatives(): boolean {
+    return this.#route.needName || (this.#route.declared === 'detect' && this.#deps.httpHandler !== undefined);
+  }
+
+  readonly #onUpError = (err: Error): void => {
+    this.#upLost ??= err;
+  };
+
+  readonly #onUpClose = (): void => {
+    const up = this.#up;
+    this.#up = undefined;
+    up?.off('error', this.#onUpError);
+    up?.off('close', this.#onUpClose);
+    this.#upLost ??= new Error('the upstream closed the connection before forwarding began');
+    if (this.#phase !== 'pre') return;
+    if (this.#detected === undefined && this.#hasAlternatives()) {
+      if (!this.#route.needName) this.#stage?.shortenDeadline(PREDIAL_FAILED_GRACE_MS);
+      return;
+    }
+    this.#stage?.cancel();
+    this.#record('REMORA_ERR_UPSTREAM_RESET', this.#upLost);
+    this.#teardown();
+  };
+
+  #failDial(dial: UpstreamDial): void {
+    this.#record(dial.failureCode ?? 'REMORA_ERR_UPSTREAM_CONNECT', dial.error ?? new Error('connect failed'));
+    this.#tlsCode = dial.tlsCode;
+    this.#teardown();
+  }
+
+  // === detection and routing ===
+  readonly #onDetected = (result: DetectResult): void => {
+    if (this.#phase !== 'pre') return;
+    this.#clearPredialTimer();
+    this.#detected = result;
+    const d = result.decision;
+    if (d !== undefined) {
+      this.#protocol = sniffLabel(d);
+      this.#deps.countSniff(this.#protocol);
+      const memory = this.#deps.httpDestinations;
+      if ((d.kind === 'http1' || d.kind === 'http2') && this.#deps.httpHandler !== undefined) {
+        memory?.recordHttp(this.#destKey());
+        this.#handOffHttp(d.kind, result.head);
+        return;
+      }
+      // Not HTTP after all (or a silent client, as a server-first protocol looks without a pre-dial): pre-dial again.
+      memory?.forget(this.#destKey());
+    }
+    let dest = this.#route.destination;
+    if (this.#route.needName && result.hostname !== undefined) {
+      dest = this.#deps.router.byName(this.#origDst, result.hostname) ?? dest;
+    }
+    if (dest.kind === 'refuse') {
+      this.#refuse(result.hostname === undefined ? dest.reason : `${dest.reason} (host name ${result.hostname})`);
+      return;
+    }
+    if (dest !== this.#dialDest || this.#dial === undefined) {
+      this.#dropDial();
+      this.#dialTo(dest);
+      return;
+    }
+    const dial = this.#dial;
+    if (dial.state === 'failed') {
+      this.#failDial(dial);
+    } else if (this.#upLost !== undefined) {
+      this.#record('REMORA_ERR_UPSTREAM_RESET', this.#upLost);
+      this.#teardown();
+    } else if (this.#up !== undefined) {
+      this.#startForward(this.#up, result);
+    }
+    // else: still connecting; #onDialDone forwards.
+  };
+
+  #refuse(reason: string): void {
+    this.#record('REMORA_ERR_UNKNOWN_DESTINATION', new RemoraError('REMORA_ERR_UNKNOWN_DESTINATION', reason));
+    this.#teardown();
+  }
+
+  #clearPredialTimer(): void {
+    if (this.#predialTimer === undefined) return;
+    clearTimeout(this.#predialTimer);
+    this.#predialTimer = undefined;
+  }
+
+  #destKey(): string {
+    this.#key ??= destinationKey(this.#origDst.address, this.#origDst.port);
+    return this.#key;
+  }
+
+  // === hand-offs ===
+  #startForward(up: Socket, result: DetectResult): void {
+    this.#phase = 'forward';
+    this.#stage = undefined;
+    this.#up = undefined;
+    up.off('error', this.#onUpError);
+    up.off('close', this.#onUpClose);
+    this.#down.off('error', this.#onDownError);
+    this.#down.off('close', this.#onDownClose);
+    const deps = this.#deps;
+    this.#forward = new TcpForward(this.#down, up, {
+      idleTimeoutMs: deps.idleTimeoutMs,
+      counters: deps.counters,
+      onEnd: this.#onForwardEnd,
+      head: result.head,
+      downstreamEnded: result.clientEnded,
+      upstreamConnected: true,
+    });
+  }
+
+  readonly #onForwardEnd = (f: TcpForward): void => {
+    if (f.errorCode !== undefined && f.error !== undefined) this.#record(f.errorCode, f.error);
+    this.#finish();
+  };
+
+  #handOffHttp(protocol: 'http1' | 'http2', head: Buffer): void {
+    const handler = this.#deps.httpHandler;
+    if (handler === undefined) return;
+    this.#phase = 'http';
+    this.#stage?.cancel();
+    this.#stage = undefined;
+    this.#dropDial();
+    // The engine owns the socket's errors from now on; this object only waits for it to close.
+    this.#down.off('error', this.#onDownError);
+    const peer = this.#down.remoteAddress;
+    handler.handleConnection(this.#down, head, {
+      protocol,
+      originalDst: { address: this.#origDst.address, port: this.#origDst.port },
+      sourceAddress: peer === undefined ? '' : unmapIpv4(peer),
+      service: this.#route.destination.kind === 'service' ? this.#route.destination.service.name : undefined,
+    });
+  }
+
+  // === the downstream before forwarding ===
+  readonly #onDownError = (err: Error): void => {
+    this.#record('REMORA_ERR_DOWNSTREAM_RESET', err);
+    this.#teardown();
+  };
+
+  readonly #onDownClose = (): void => {
+    if (this.#phase === 'http') {
+      this.#finish();
+      return;
+    }
+    if (this.#phase !== 'pre') return;
+    // The client went away before forwarding began (or a failure above reset it).
+    this.#stage?.cancel();
+    this.#stage = undefined;
+    this.#dropDial();
+    this.#finish();
+  };
+
+  /** Before forwarding: stop everything and reset the client; #onDownClose then finishes. */
+  #teardown(): void {
+    this.#clearPredialTimer();
+    this.#stage?.cancel();
+    this.#stage = undefined;
+    this.#dropDial();
+    // A destroyed socket emits (or has emitted, with our listener on it) 'close': #onDownClose finishes.
+    if (!this.#down.destroyed) this.#down.resetAndDestroy();
+  }
+
+  #finish(): void {
+    this.#clearPredialTimer();
+    if (this.#phase === 'ended') return;
+    const f = this.#forward;
+    const http = this.#phase === 'http';
+    this.#phase = 'ended';
+    const dial = this.#lastDial;
+    // An HTTP connection's bytes are the client socket's (read from it, written to it), counted once at its close.
+    const bytesIn = f?.bytesDownstreamToUpstream ?? (http ? this.#down.bytesRead : 0);
+    const bytesOut = f?.bytesUpstreamToDownstream ?? (http ? this.#down.bytesWritten : 0);
+    if (http) {
+      this.#deps.counters.downstreamToUpstream += bytesIn;
+      this.#deps.counters.upstreamToDownstream += bytesOut;
+    }
+    this.#onEnd(this, {
+      code: this.#code,
+      error: this.#error,
+      bytesIn,
+      bytesOut,
+      idleTimeout: f?.idleTimedOut ?? false,
+      protocol: this.#protocol,
+      service: this.#service,
+      endpoint: dial?.endpoint,
+      attempts: dial?.attempts ?? 0,
+      tlsCode: this.#tlsCode,
+      http,
+    });
+  }
+
+  /** For the debug line at accept: where the connection is going, when already known. */
+  describeDestination(): string | undefined {
+    const d = this.#route.destination;
+    if (d.kind === 'direct') return formatHostPort(d.target.host, d.target.port);
+    if (d.kind === 'service') return `service ${d.service.name}`;
+    return undefined;
+  }
+}

@@ -1,0 +1,87 @@
+// The entry point of the L7 HTTP engines: a connection that the sniffer classified as HTTP/1.x or HTTP/2 (h2c prior
+// knowledge) is handed over with the bytes already read from it, and is then proxied request by request.
+//
+//   const engine = createHttpEngine(deps, options);
+//   engine.handleConnection(socket, initialBytes, { protocol: 'http1', originalDst, sourceAddress });
+//   ...
+//   await engine.shutdown(5_000);
+//
+// Routing, endpoint choice, retries, circuit breaking and outlier detection are decided by injected policies
+// (L7Deps, speaking the types of l7-contract.ts); the engine owns sockets, streams, pools, timers and the execution
+// of those decisions. Without `deps.route`, every request is forwarded to the connection's original destination
+// over the downstream's protocol (passthrough): the trivial and fastest path. See docs/l7-engines.md.
+import type { Socket } from 'node:net';
+import { Http1Engine } from './http1-engine.js';
+import { Http2Engine } from './http2-engine.js';
+import {
+  builtinLocalReply,
+  DEFAULT_ENGINE_OPTIONS,
+  type EngineCore,
+  type HttpConnectionContext,
+  type HttpEngineOptions,
+  type L7Deps,
+  type L7Stats,
+} from './http-deps.js';
+import { tcpConnector, UpstreamPools } from '../pool/upstream-pools.js';
+
+export * from './http-deps.js';
+
+export interface HttpEngine {
+  /**
+   * Take over `socket` (paused, with no 'data'/'readable' listener of the caller left on it) whose first bytes,
+   * already read by the sniffer, are `initialBytes` (may be empty). Never throws; every error of the connection is
+   * counted and logged. The engine sets `socket.allowHalfOpen` (true for HTTP/1.x: half-closed clients still get
+   * answers; false for HTTP/2, which has no half-close).
+   */
+  handleConnection(socket: Socket, initialBytes: Buffer, ctx: HttpConnectionContext): void;
+  /**
+   * Stop taking requests: HTTP/1.1 connections close after their response in flight (idle ones at once), HTTP/2
+   * sessions get GOAWAY and finish their streams. Resolves when all downstream connections are closed; what is
+   * still open after `graceMs` is destroyed. Upstream pools are closed as well.
+   */
+  shutdown(graceMs: number): Promise<void>;
+  /** Downstream connections currently handled. */
+  readonly activeConnections: number;
+  /** Upstream pool counts. */
+  poolSnapshot(): ReturnType<UpstreamPools['snapshot']>;
+}
+
+const NO_STATS: L7Stats = { increment() {} };
+
+export function createHttpEngine(deps: L7Deps, options: Partial<HttpEngineOptions> = {}): HttpEngine {
+  const opts: HttpEngineOptions = { ...DEFAULT_ENGINE_OPTIONS, ...options };
+  const stats = deps.stats ?? NO_STATS;
+  const core: EngineCore = {
+    deps,
+    options: opts,
+    pools: new UpstreamPools(deps.connect ?? tcpConnector, opts.pools, stats),
+    stats,
+    localReply: deps.localReply ?? builtinLocalReply,
+  };
+  const h1 = new Http1Engine(core);
+  const h2 = new Http2Engine(core);
+  return {
+    handleConnection(socket, initialBytes, ctx) {
+      try {
+        // HTTP/1.1: a half-closed client still gets its answers. HTTP/2 has no half-close: a FIN ends the session.
+        socket.allowHalfOpen = ctx.protocol === 'http1';
+        if (ctx.protocol === 'http2') h2.handle(socket, initialBytes, ctx);
+        else h1.handle(socket, initialBytes, ctx);
+      } catch (err) {
+        stats.increment('http.connection_errors');
+        (ctx.log ?? deps.log).warn({ err }, 'http connection setup failed');
+        socket.destroy();
+      }
+    },
+    async shutdown(graceMs) {
+      await Promise.all([h1.shutdown(graceMs), h2.shutdown(graceMs)]);
+      core.pools.destroy();
+    },
+    get activeConnections() {
+      return h1.activeConnections + h2.activeConnections;
+    },
+    poolSnapshot() {
+      return core.pools.snapshot();
+    },
+  };
+}

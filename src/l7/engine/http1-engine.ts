@@ -1,0 +1,399 @@
+// HTTP/1.x downstream engine. Requests are parsed by Node's llhttp (one shared http.Server, fed with
+// `server.emit('connection', socket)` after the sniffed bytes are unshifted): strict parsing (no lenient flags),
+// 64 KiB heads, raw header arrays so names keep their case and order, keep-alive and pipelining (responses in
+// order) handled by Node. The engine fills llhttp's gaps (Host count, Transfer-Encoding on HTTP/1.0, version) and
+// answers every parse error itself with `x-remora-error`.
+//
+// Each request becomes an Exchange (http-exchange.ts) with an Http1Responder on the ServerResponse; Upgrade and
+// CONNECT requests use a RawResponder on the detached socket (http1-tunnel.ts).
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from '../../core/log.js';
+import type { LocalReplyReason } from '../request-types.js';
+import type { EngineCore, HttpConnectionContext } from './http-deps.js';
+import { Exchange, type DownstreamRequest, type DownstreamResponder } from '../router/exchange.js';
+import { RequestBody } from '../http/request-body.js';
+import { RawResponder } from './http1-tunnel.js';
+import { headerCount, headerValue, listTokens, removeHeader, stripHopByHop } from '../http/headers.js';
+
+interface ConnState {
+  readonly ctx: HttpConnectionContext;
+  readonly log: Logger;
+  /** Requests received and not answered yet. */
+  inflight: number;
+  /** Became a tunnel (or a raw answer): no longer an HTTP connection. */
+  raw: boolean;
+}
+
+function noop(): void {}
+
+/** Run a request handler so that a throw destroys that connection only. */
+function guard<T extends unknown[]>(fn: (req: IncomingMessage, ...rest: T) => void): (req: IncomingMessage, ...rest: T) => void {
+  return (req, ...rest) => {
+    try {
+      fn(req, ...rest);
+    } catch {
+      req.socket.destroy();
+    }
+  };
+}
+
+/** llhttp error codes that mean the message framing is ambiguous or broken (possible smuggling). */
+const SMUGGLING_CODES = new Set([
+  'HPE_INVALID_TRANSFER_ENCODING',
+  'HPE_INVALID_CONTENT_LENGTH',
+  'HPE_UNEXPECTED_CONTENT_LENGTH',
+  'HPE_INVALID_CHUNK_SIZE',
+  'HPE_CHUNK_EXTENSIONS_OVERFLOW',
+  'HPE_CR_EXPECTED',
+  'HPE_LF_EXPECTED',
+  'HPE_STRICT',
+]);
+
+function reasonForParseError(code: string): LocalReplyReason | undefined {
+  if (code === 'HPE_HEADER_OVERFLOW') return 'header-too-large';
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT') return 'request-timeout';
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECANCELED' || code === 'ETIMEDOUT') return undefined;
+  if (SMUGGLING_CODES.has(code)) return 'request-smuggling';
+  return 'bad-request';
+}
+
+/** Checks llhttp leaves to the application (RFC 9112 §3.2, §6.1). */
+function validateRequest(req: IncomingMessage): LocalReplyReason | undefined {
+  if (req.httpVersionMajor !== 1) return 'bad-request';
+  const raw = req.rawHeaders;
+  const hosts = headerCount(raw, 'host');
+  if (hosts > 1 || (hosts === 0 && req.httpVersionMinor === 1)) return 'bad-request';
+  const te = headerValue(raw, 'transfer-encoding');
+  if (te !== undefined) {
+    if (req.httpVersionMinor === 0) return 'request-smuggling';
+    // A request's final transfer coding must be chunked (RFC 9112 §6.3); llhttp reports this only after the head.
+    const codings = listTokens(te);
+    if (codings[codings.length - 1] !== 'chunked') return 'request-smuggling';
+  }
+  return undefined;
+}
+
+/** The Exchange's view of a request: `headers` already without hop-by-hop fields. */
+function downstreamRequest(
+  req: IncomingMessage, state: ConnState, headers: string[], body: RequestBody | undefined, tunnel: boolean,
+): DownstreamRequest {
+  return {
+    protocol: 'http/1.1',
+    method: req.method ?? 'GET',
+    target: req.url ?? '/',
+    authority: headerValue(req.rawHeaders, 'host') ?? '',
+    scheme: 'http',
+    headers,
+    body,
+    tunnel,
+    grpc: false,
+    conn: state.ctx,
+    log: state.log,
+  };
+}
+
+class Http1Responder implements DownstreamResponder {
+  readonly #res: ServerResponse;
+  readonly #engine: Http1Engine;
+  #started = false;
+
+  constructor(res: ServerResponse, engine: Http1Engine) {
+    this.#res = res;
+    this.#engine = engine;
+    // A write racing a closed connection must never become an unhandled 'error'.
+    res.on('error', noop);
+  }
+
+  get headersSent(): boolean {
+    return this.#started;
+  }
+
+  informational(statusCode: number, headers: readonly string[]): void {
+    const res = this.#res;
+    if (this.#started || res.destroyed) return;
+    try {
+      if (statusCode === 100) res.writeContinue();
+      else if (statusCode === 102) res.writeProcessing();
+      else if (statusCode === 103) {
+        const hints: Record<string, string | string[]> = {};
+        for (let i = 0; i < headers.length; i += 2) {
+          const k = (headers[i] as string).toLowerCase();
+          const prev = hints[k];
+          const v = headers[i + 1] as string;
+          hints[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+        }
+        res.writeEarlyHints(hints);
+      }
+    } catch {
+      // an interim response that cannot be written is dropped
+    }
+  }
+
+  start(statusCode: number, statusText: string, headers: string[], close: boolean, _bodyless: boolean): boolean {
+    const res = this.#res;
+    try {
+      if (close || this.#engine.closing) res.shouldKeepAlive = false;
+      res.writeHead(statusCode, statusText === '' ? (http.STATUS_CODES[statusCode] ?? '') : statusText, headers);
+    } catch {
+      return false;
+    }
+    this.#started = true;
+    // Send the head with the first body chunk when it is already here (same socket read); otherwise on its own, so
+    // that slow or streaming responses reach the client at once.
+    process.nextTick(() => {
+      if (!res.headersSent && !res.writableEnded && !res.destroyed) res.flushHeaders();
+    });
+    return true;
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.#res.write(chunk);
+  }
+
+  onDrain(cb: () => void): void {
+    this.#res.once('drain', cb);
+  }
+
+  end(trailers: readonly string[]): void {
+    const res = this.#res;
+    if (trailers.length > 0) {
+      const t: [string, string][] = [];
+      for (let i = 0; i < trailers.length; i += 2) t.push([trailers[i] as string, trailers[i + 1] as string]);
+      try {
+        res.addTrailers(t);
+      } catch {
+        // invalid trailer: dropped
+      }
+    }
+    res.end();
+  }
+
+  localReply(status: number, reason: LocalReplyReason, body: string, close: boolean, _grpc: boolean): void {
+    const res = this.#res;
+    if (res.destroyed) return;
+    this.#started = true;
+    if (close || this.#engine.closing) res.shouldKeepAlive = false;
+    try {
+      res.writeHead(status, [
+        'content-type', 'text/plain; charset=utf-8',
+        'content-length', String(Buffer.byteLength(body)),
+        'x-remora-error', reason,
+      ]);
+      res.end(body);
+    } catch {
+      res.destroy();
+    }
+  }
+
+  reset(_h2Code: number): void {
+    this.#res.destroy();
+  }
+
+  tunnel(_s: number, _t: string, _h: string[], upstream: Socket): void {
+    upstream.destroy();
+    this.#res.destroy();
+  }
+}
+
+export class Http1Engine {
+  readonly #core: EngineCore;
+  readonly #server: http.Server;
+  readonly #conns = new WeakMap<Socket, ConnState>();
+  readonly #sockets = new Set<Socket>();
+  #closing = false;
+  #drained: (() => void) | undefined;
+
+  constructor(core: EngineCore) {
+    this.#core = core;
+    const opts = core.options;
+    const server = http.createServer({
+      maxHeaderSize: opts.maxHeaderBytes,
+      insecureHTTPParser: false,
+      joinDuplicateHeaders: false,
+      requireHostHeader: false, // checked here, to answer with x-remora-error
+      keepAliveTimeout: opts.downstreamIdleTimeoutMs,
+      headersTimeout: opts.headersTimeoutMs,
+      requestTimeout: 0, // long uploads and streams are bounded by route timeouts, not by the server
+    });
+    // Let half-closed clients get their answers (RFC 9112 §9.6); Node's default aborts them.
+    (server as unknown as { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+    server.maxHeadersCount = 0;
+    const onRequest = guard(this.#onRequest);
+    const onRaw = guard(this.#onRawRequest);
+    server.on('request', onRequest);
+    server.on('checkContinue', onRequest); // forward the expectation; the upstream's 100 is relayed
+    server.on('checkExpectation', onRequest);
+    server.on('upgrade', onRaw);
+    server.on('connect', onRaw);
+    server.on('clientError', this.#onClientError);
+    this.#server = server;
+  }
+
+  get activeConnections(): number {
+    return this.#sockets.size;
+  }
+
+  get closing(): boolean {
+    return this.#closing;
+  }
+
+  handle(socket: Socket, initialBytes: Buffer, ctx: HttpConnectionContext): void {
+    socket.on('error', noop);
+    const state: ConnState = { ctx, log: ctx.log ?? this.#core.deps.log, inflight: 0, raw: false };
+    this.#conns.set(socket, state);
+    this.#sockets.add(socket);
+    this.#core.stats.increment('http1.connections');
+    socket.once('close', () => {
+      this.#sockets.delete(socket);
+      if (this.#closing && this.#sockets.size === 0) this.#drained?.();
+    });
+    if (this.#closing) {
+      socket.destroy();
+      return;
+    }
+    if (initialBytes.length > 0) socket.unshift(initialBytes);
+    this.#server.emit('connection', socket);
+    socket.resume();
+  }
+
+  async shutdown(graceMs: number): Promise<void> {
+    this.#closing = true;
+    for (const s of this.#sockets) {
+      const st = this.#conns.get(s);
+      if (st !== undefined && st.inflight === 0 && !st.raw) s.end();
+    }
+    if (this.#sockets.size === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        for (const s of this.#sockets) s.destroy();
+        resolve();
+      }, graceMs);
+      this.#drained = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  readonly #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const socket = req.socket;
+    const state = this.#conns.get(socket);
+    if (state === undefined) {
+      res.destroy();
+      return;
+    }
+    res.sendDate = false;
+    req.on('error', noop);
+    state.inflight++;
+    let counted = true;
+    const done = (): void => {
+      if (!counted) return;
+      counted = false;
+      state.inflight--;
+      if (this.#closing && state.inflight === 0 && !socket.destroyed) {
+        res.once('finish', () => socket.end());
+      }
+    };
+    const responder = new Http1Responder(res, this);
+    const invalid = validateRequest(req);
+    if (invalid !== undefined) {
+      this.#core.stats.increment(`http.local_replies.${invalid}`);
+      state.log.info({ reason: invalid, method: req.method }, 'request refused');
+      res.once('close', done);
+      const r = this.#core.localReply(invalid);
+      responder.localReply(r.status, invalid, r.body, true, false);
+      req.resume();
+      return;
+    }
+    const raw = req.rawHeaders;
+    const headers = stripHopByHop(raw, false);
+    let body: RequestBody | undefined;
+    if (headerValue(raw, 'transfer-encoding') !== undefined) {
+      body = new RequestBody(req, undefined, () => req.rawTrailers, this.#core.options.replayBufferBytes);
+    } else {
+      const cl = headerValue(raw, 'content-length');
+      if (cl !== undefined && cl !== '0') {
+        body = new RequestBody(req, Number(cl), () => req.rawTrailers, this.#core.options.replayBufferBytes);
+      }
+    }
+    const ex = new Exchange(this.#core, downstreamRequest(req, state, headers, body, false), responder);
+    res.once('close', () => {
+      done();
+      if (!ex.done) ex.downstreamAborted();
+    });
+    ex.start();
+  };
+
+  readonly #onRawRequest = (req: IncomingMessage, socket: Socket, head: Buffer): void => {
+    const state = this.#conns.get(socket);
+    if (state === undefined) {
+      socket.destroy();
+      return;
+    }
+    state.raw = true;
+    state.inflight++;
+    const opts = this.#core.options;
+    const responder = new RawResponder(socket, head, {
+      idleTimeoutMs: opts.tunnelIdleTimeoutMs,
+      halfCloseTimeoutMs: opts.halfCloseTimeoutMs,
+    }, noop);
+    const invalid = validateRequest(req);
+    if (invalid !== undefined) {
+      this.#core.stats.increment(`http.local_replies.${invalid}`);
+      const r = this.#core.localReply(invalid);
+      responder.localReply(r.status, invalid, r.body, true, false);
+      return;
+    }
+    const raw = req.rawHeaders;
+    const isConnect = req.method === 'CONNECT';
+    const upgrade = listTokens(headerValue(raw, 'upgrade') ?? '');
+    const h2cOnly = !isConnect && upgrade.length > 0 && upgrade.every((t) => t === 'h2c');
+    const tunnel = !h2cOnly;
+    const headers = stripHopByHop(raw, !isConnect && tunnel);
+    if (h2cOnly) {
+      removeHeader(headers, 'http2-settings');
+      this.#core.stats.increment('http1.h2c_upgrades_refused');
+    }
+    responder.setBodyless(req.method === 'HEAD');
+    // The client's bytes after the head are held and sent once the tunnel is up (a body is not expected before).
+    const ex = new Exchange(this.#core, downstreamRequest(req, state, headers, undefined, tunnel), responder);
+    socket.once('close', () => {
+      if (!ex.done) ex.downstreamAborted();
+    });
+    ex.start();
+  };
+
+  readonly #onClientError = (err: Error & { code?: string }, socket: Socket): void => {
+    const state = this.#conns.get(socket);
+    const code = err.code ?? 'UNKNOWN';
+    const reason = reasonForParseError(code);
+    const pending = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (reason === undefined || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    if (pending != null && pending.headersSent) {
+      // A response is already on the wire (e.g. the reply to a request refused at its head): let it flush, then close.
+      socket.end(() => socket.destroy());
+      const t = setTimeout(() => socket.destroy(), 5_000);
+      t.unref();
+      socket.once('close', () => clearTimeout(t));
+      return;
+    }
+    this.#core.stats.increment(`http.local_replies.${reason}`);
+    (state?.log ?? this.#core.deps.log).info({ reason, code, message: err.message }, 'request refused');
+    const r = this.#core.localReply(reason);
+    const body = r.body;
+    const text = http.STATUS_CODES[r.status] ?? '';
+    socket.end(
+      `HTTP/1.1 ${r.status} ${text}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+        `x-remora-error: ${reason}\r\nconnection: close\r\n\r\n${body}`,
+      () => socket.destroy(),
+    );
+    // A client that does not read its answer must not keep the socket.
+    const timer = setTimeout(() => socket.destroy(), 5_000);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+  };
+}

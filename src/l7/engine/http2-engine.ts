@@ -1,0 +1,331 @@
+// HTTP/2 downstream engine (h2c with prior knowledge; over TLS once the integrator terminates it). One shared
+// http2 server is fed with `server.emit('connection', socket)` after the sniffed preface bytes are unshifted (Node
+// hands already-read bytes to nghttp2). Each stream becomes an Exchange with an Http2Responder.
+//
+// - Trailers: responses are sent with waitForTrailers, so upstream trailers (gRPC's grpc-status) follow the body;
+//   a response without trailers ends with an empty DATA frame carrying END_STREAM.
+// - Flow control is nghttp2's: a paused stream withholds WINDOW_UPDATE; writes respect stream.write()'s answer.
+// - Resets: a client RST_STREAM cancels the upstream attempt (same code to an HTTP/2 upstream); an upstream reset
+//   after the response started resets the client's stream with the upstream's code (INTERNAL_ERROR when the
+//   upstream was HTTP/1.1); REFUSED_STREAM before any response is passed on so the client may retry.
+// - Local replies are proper responses with x-remora-error; for gRPC requests a trailers-only response with
+//   grpc-status (UNAVAILABLE, DEADLINE_EXCEEDED, ...) so gRPC clients see a gRPC error.
+// - CONNECT (RFC 9113 §8.5) is carried as an HTTP/1.1 CONNECT upstream and bridged to the stream on 2xx.
+// - Shutdown: GOAWAY (session.close()), streams in flight finish.
+import http2 from 'node:http2';
+import type { Socket } from 'node:net';
+import type { Logger } from '../../core/log.js';
+import type { LocalReplyReason } from '../request-types.js';
+import type { EngineCore, HttpConnectionContext } from './http-deps.js';
+import { Exchange, type DownstreamRequest, type DownstreamResponder } from '../router/exchange.js';
+import { RequestBody } from '../http/request-body.js';
+import { toH2Headers } from '../http/headers.js';
+import { flattenIncoming, headersObject, withoutPseudo } from '../pool/http2-pool.js';
+import { resetStream } from '../http/http2-reset.js';
+
+const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
+
+interface SessionState {
+  readonly ctx: HttpConnectionContext;
+  readonly log: Logger;
+}
+
+function noop(): void {}
+
+// `sendDate: false` (honoured by Node's respond(), absent from its types): the upstream's Date, or none, passes as is.
+const END_STREAM = { endStream: true, sendDate: false } as http2.ServerStreamResponseOptions;
+const WITH_TRAILERS = { waitForTrailers: true, sendDate: false } as http2.ServerStreamResponseOptions;
+const PLAIN = { sendDate: false } as http2.ServerStreamResponseOptions;
+
+/** gRPC status for a local reply (the names are in the gRPC status code table). */
+const GRPC_STATUS: Readonly<Record<LocalReplyReason, number>> = {
+  'no-route': 12, // UNIMPLEMENTED
+  'no-healthy-upstream': 14, // UNAVAILABLE
+  'circuit-open': 14,
+  'upstream-connect-failure': 14,
+  'upstream-reset': 14,
+  'upstream-timeout': 4, // DEADLINE_EXCEEDED
+  'request-timeout': 4,
+  'bad-request': 13, // INTERNAL
+  'request-smuggling': 13,
+  'header-too-large': 13,
+  'retry-budget-exhausted': 14,
+};
+
+class Http2Responder implements DownstreamResponder {
+  readonly #stream: http2.ServerHttp2Stream;
+  #started = false;
+  #trailers: readonly string[] = [];
+
+  constructor(stream: http2.ServerHttp2Stream) {
+    this.#stream = stream;
+  }
+
+  get headersSent(): boolean {
+    return this.#started;
+  }
+
+  informational(statusCode: number, headers: readonly string[]): void {
+    const s = this.#stream;
+    if (this.#started || s.destroyed || s.headersSent) return;
+    try {
+      s.additionalHeaders(headersObject(toH2Headers(headers), { ':status': statusCode }));
+    } catch {
+      // dropped
+    }
+  }
+
+  start(statusCode: number, _statusText: string, headers: string[], _close: boolean, bodyless: boolean): boolean {
+    const s = this.#stream;
+    if (s.destroyed || s.closed) {
+      this.#started = true;
+      return true;
+    }
+    try {
+      // A bodyless upstream response (gRPC trailers-only, 204, HEAD) stays one HEADERS frame with END_STREAM.
+      s.respond(headersObject(headers, { ':status': statusCode }), bodyless ? END_STREAM : WITH_TRAILERS);
+    } catch {
+      return false;
+    }
+    this.#started = true;
+    if (bodyless) return true;
+    s.once('wantTrailers', () => {
+      const t = this.#trailers;
+      try {
+        s.sendTrailers(t.length > 0 ? headersObject(t) : {});
+      } catch {
+        resetStream(s, NGHTTP2_INTERNAL_ERROR);
+      }
+    });
+    return true;
+  }
+
+  write(chunk: Buffer): boolean {
+    const s = this.#stream;
+    if (s.destroyed || s.writableEnded) return true;
+    return s.write(chunk);
+  }
+
+  onDrain(cb: () => void): void {
+    this.#stream.once('drain', cb);
+  }
+
+  end(trailers: readonly string[]): void {
+    const s = this.#stream;
+    this.#trailers = trailers;
+    if (!s.destroyed && !s.writableEnded) s.end();
+  }
+
+  localReply(status: number, reason: LocalReplyReason, body: string, _close: boolean, grpc: boolean): void {
+    const s = this.#stream;
+    this.#started = true;
+    if (s.destroyed || s.closed || s.headersSent) {
+      if (!s.destroyed) resetStream(s, NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
+    try {
+      if (grpc) {
+        s.respond(
+          {
+            ':status': 200,
+            'content-type': 'application/grpc',
+            'grpc-status': String(GRPC_STATUS[reason]),
+            'grpc-message': encodeURIComponent(body.trim()),
+            'x-remora-error': reason,
+          },
+          END_STREAM,
+        );
+        return;
+      }
+      s.respond(
+        {
+          ':status': status,
+          'content-type': 'text/plain; charset=utf-8',
+          'content-length': Buffer.byteLength(body),
+          'x-remora-error': reason,
+        },
+        PLAIN,
+      );
+      s.end(body);
+    } catch {
+      resetStream(s, NGHTTP2_INTERNAL_ERROR);
+    }
+  }
+
+  reset(h2Code: number): void {
+    resetStream(this.#stream, h2Code);
+  }
+
+  tunnel(statusCode: number, _statusText: string, headers: string[], upstream: Socket, rest: Buffer): void {
+    const s = this.#stream;
+    this.#started = true;
+    if (s.destroyed || s.closed) {
+      upstream.destroy();
+      return;
+    }
+    try {
+      s.respond(headersObject(toH2Headers(headers), { ':status': statusCode }), PLAIN);
+    } catch {
+      upstream.destroy();
+      resetStream(s, NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
+    upstream.on('error', () => {
+      if (!s.destroyed) resetStream(s, NGHTTP2_INTERNAL_ERROR);
+    });
+    upstream.once('close', () => {
+      if (!s.destroyed && !s.writableEnded) resetStream(s, NGHTTP2_CANCEL);
+    });
+    s.once('close', () => {
+      if (s.rstCode !== undefined && s.rstCode !== 0) upstream.destroy();
+    });
+    if (rest.length > 0) s.write(rest);
+    s.pipe(upstream);
+    upstream.pipe(s);
+    upstream.resume();
+  }
+}
+
+export class Http2Engine {
+  readonly #core: EngineCore;
+  readonly #server: http2.Http2Server;
+  readonly #sessions = new Map<http2.ServerHttp2Session, SessionState>();
+  #pending: SessionState | undefined;
+  #closing = false;
+  #drained: (() => void) | undefined;
+
+  constructor(core: EngineCore) {
+    this.#core = core;
+    const opts = core.options;
+    const server = http2.createServer({
+      maxSessionMemory: opts.h2MaxSessionMemoryMb,
+      maxHeaderListPairs: opts.h2MaxHeaderListPairs,
+      settings: {
+        maxConcurrentStreams: opts.h2MaxConcurrentStreams,
+        maxHeaderListSize: opts.maxHeaderBytes,
+      },
+    });
+    server.on('session', this.#onSession);
+    server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, raw?: string[]) => {
+      try {
+        this.#onStream(stream, headers, flags, raw);
+      } catch {
+        // a throw fails this stream only
+        resetStream(stream, NGHTTP2_INTERNAL_ERROR);
+      }
+    });
+    server.on('sessionError', noop);
+    this.#server = server;
+  }
+
+  get activeConnections(): number {
+    return this.#sessions.size;
+  }
+
+  handle(socket: Socket, initialBytes: Buffer, ctx: HttpConnectionContext): void {
+    socket.on('error', noop);
+    if (this.#closing) {
+      socket.destroy();
+      return;
+    }
+    this.#core.stats.increment('http2.connections');
+    if (initialBytes.length > 0) socket.unshift(initialBytes);
+    this.#pending = { ctx, log: ctx.log ?? this.#core.deps.log };
+    try {
+      // The 'session' event fires synchronously inside this call.
+      this.#server.emit('connection', socket);
+    } finally {
+      this.#pending = undefined;
+    }
+  }
+
+  async shutdown(graceMs: number): Promise<void> {
+    this.#closing = true;
+    for (const s of this.#sessions.keys()) if (!s.closed) s.close();
+    if (this.#sessions.size === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        for (const s of this.#sessions.keys()) s.destroy();
+        resolve();
+      }, graceMs);
+      this.#drained = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  readonly #onSession = (session: http2.ServerHttp2Session): void => {
+    const state = this.#pending ?? { ctx: { protocol: 'http2', originalDst: { address: '', port: 0 }, sourceAddress: '' }, log: this.#core.deps.log };
+    this.#sessions.set(session, state);
+    session.on('error', (err: Error) => {
+      state.log.debug({ err }, 'http2 session error');
+    });
+    const idle = this.#core.options.downstreamIdleTimeoutMs;
+    if (idle > 0) {
+      session.setTimeout(idle, () => {
+        if (!session.closed) session.close();
+      });
+    }
+    session.once('close', () => {
+      this.#sessions.delete(session);
+      if (this.#closing && this.#sessions.size === 0) this.#drained?.();
+    });
+  };
+
+  readonly #onStream = (
+    stream: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+    flags: number,
+    rawHeaders?: string[],
+  ): void => {
+    stream.on('error', noop);
+    const state = this.#sessions.get(stream.session as http2.ServerHttp2Session);
+    if (state === undefined) {
+      resetStream(stream, NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
+    const method = String(headers[':method'] ?? 'GET');
+    const isConnect = method === 'CONNECT';
+    const authority = String(headers[':authority'] ?? headers.host ?? '');
+    const target = isConnect ? authority : String(headers[':path'] ?? '/');
+    const scheme = headers[':scheme'] === 'https' ? 'https' : 'http';
+    const flat = rawHeaders !== undefined ? withoutPseudo(rawHeaders) : flattenIncoming(headers);
+    const contentType = headers['content-type'];
+    const grpc = typeof contentType === 'string' && contentType.startsWith('application/grpc');
+    let body: RequestBody | undefined;
+    if ((flags & NGHTTP2_FLAG_END_STREAM) === 0 && !isConnect) {
+      let trailers: readonly string[] = [];
+      stream.on('trailers', (t: http2.IncomingHttpHeaders) => {
+        trailers = flattenIncoming(t);
+      });
+      const cl = headers['content-length'];
+      const length = cl === undefined ? undefined : Number(cl);
+      body = new RequestBody(
+        stream,
+        length !== undefined && Number.isFinite(length) ? length : undefined,
+        () => trailers,
+        this.#core.options.replayBufferBytes,
+        () => stream.rstCode !== undefined && stream.rstCode !== NGHTTP2_NO_ERROR,
+      );
+    }
+    const dreq: DownstreamRequest = {
+      protocol: 'h2',
+      method,
+      target,
+      authority,
+      scheme,
+      headers: flat,
+      body,
+      tunnel: isConnect,
+      grpc,
+      conn: state.ctx,
+      log: state.log,
+    };
+    const ex = new Exchange(this.#core, dreq, new Http2Responder(stream));
+    stream.once('close', () => {
+      if (!ex.done) ex.downstreamAborted(stream.rstCode);
+    });
+    ex.start();
+  };
+}

@@ -1,13 +1,14 @@
-// Admin listener (node:http, loopback by default): GET /ready and GET /stats. Nothing here is on the data path.
-//   GET /ready -> 200 "ready" | 503 "starting" | 503 "draining" (text/plain)
-//   GET /stats -> 200 JSON (src/core/stats.ts ProxyStatsJson)
+// Admin listener (node:http, loopback by default). Nothing here is on the data path.
+//   GET /ready       -> 200 "ready" | 503 "starting" | 503 "draining" (text/plain)
+//   GET /stats       -> 200 JSON (src/admin/stats-json.ts ProxyStatsJson)
+//   GET /config_dump -> 200 JSON: the snapshot in force, its version, hash, source and load time (secrets redacted)
 //   /routes, /routes/NAME, POST /routes/NAME/weights -> src/admin/route-weights.ts
 //   any other path -> 404; a known path with a method other than GET/HEAD -> 405 with Allow.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RemoraError, isSystemError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import type { ProxyStatsJson } from '../core/stats.js';
+import type { ProxyStatsJson } from './stats-json.js';
 import { handleRoutesRequest, isRoutesPath, type RouteAdmin } from './route-weights.js';
 
 export type ProxyState = 'starting' | 'ready' | 'draining' | 'stopped';
@@ -20,6 +21,8 @@ export interface AdminServerOptions {
   readonly log: Logger;
   /** The route table's owner (HTTP layer), for /routes; absent: /routes answers 404. */
   readonly routes?: RouteAdmin | undefined;
+  /** The body of /config_dump. */
+  readonly configDump: () => unknown;
 }
 
 const ALLOW = 'GET, HEAD';
@@ -71,7 +74,7 @@ export class AdminServer {
       handleRoutesRequest(req, res, path, this.#opts.routes);
       return;
     }
-    if (path !== '/ready' && path !== '/stats') {
+    if (path !== '/ready' && path !== '/stats' && path !== '/config_dump') {
       send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
       return;
     }
@@ -83,6 +86,10 @@ export class AdminServer {
       const state = this.#opts.state();
       if (state === 'ready') send(res, 200, 'text/plain; charset=utf-8', 'ready');
       else send(res, 503, 'text/plain; charset=utf-8', state === 'stopped' ? 'draining' : state);
+      return;
+    }
+    if (path === '/config_dump') {
+      send(res, 200, 'application/json', JSON.stringify(this.#opts.configDump(), null, 2));
       return;
     }
     send(res, 200, 'application/json', JSON.stringify(this.#opts.stats()));

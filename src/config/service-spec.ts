@@ -29,7 +29,13 @@ export function endpointKey(e: { readonly address: string; readonly port: number
   return formatHostPort(e.address, e.port);
 }
 
-export const BALANCER_KINDS = ['round-robin', 'least-connections', 'random', 'p2c', 'ring-hash', 'maglev'] as const;
+/**
+ * The balancers, one family for connections (L4) and requests (L7): the same name is the same algorithm at both
+ * layers (src/upstream/balancer/). `least-request` is another name for `p2c` (Envoy's name for it).
+ */
+export const BALANCER_KINDS = [
+  'round-robin', 'least-request', 'least-connections', 'random', 'p2c', 'peak-ewma', 'ring-hash', 'maglev',
+] as const;
 export type BalancerKind = (typeof BALANCER_KINDS)[number];
 
 export const SERVICE_PROTOCOLS = ['auto', 'opaque', 'http', 'http2', 'tls'] as const;

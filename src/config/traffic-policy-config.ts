@@ -2,20 +2,36 @@
 // and retry budget, outlier detection. Kept out of [service NAME] (which describes where a service is and how to
 // reach it at L4, src/config/service-registry.ts) so that each parser owns its keys. A service without a section
 // gets defaultTrafficPolicy(). Pure: IniDocument in, specs or ConfigIssues out. Keys in docs/l7-policies.md.
+//
+// What a policy inherits from its service (when the parsed services are passed in): the request balancer is
+// http_balancer when written, else the service's `balancer` (one family of balancers, BALANCER_KINDS); the passive
+// health keys outlier_base_ejection_time, outlier_max_ejection_time and outlier_max_ejected_percent default to the
+// service's eject_base_time, eject_max_time and max_ejected_percent (one health machine per service).
+import { formatDurationMs } from '../core/duration.js';
 import type { ConfigIssue } from './config-issue.js';
 import { configError } from './config-issue.js';
 import type { IniDocument, IniSection } from './ini-file.js';
 import { SectionReader } from './section-reader.js';
+import { BALANCER_KINDS, type BalancerKind, type PassiveHealthSpec } from './service-spec.js';
 import * as v from './value-parsers.js';
 import {
   DEFAULT_CIRCUIT_BREAKER_LIMITS, DEFAULT_EWMA_DECAY_MS, DEFAULT_EWMA_FAILURE_PENALTY_MS, DEFAULT_EWMA_RTT_MS,
   DEFAULT_OUTLIER_CONFIG, DEFAULT_REQUEST_BALANCER, DEFAULT_RETRY_BUDGET, DEFAULT_RING_POINTS_PER_WEIGHT,
-  DEFAULT_SUCCESS_RATE, REQUEST_BALANCER_KINDS, UPSTREAM_PROTOCOLS,
+  DEFAULT_SUCCESS_RATE, UPSTREAM_PROTOCOLS,
   type CircuitBreakerLimits, type OutlierConfig, type TrafficPolicySpec,
 } from './traffic-policy-spec.js';
 import { ROUTE_NAME_RE } from './route-spec.js';
 
+/** The passive-health settings of a [service NAME] that its traffic policy inherits. */
+export type InheritedPassiveHealth = Pick<PassiveHealthSpec, 'ejectBaseTimeMs' | 'ejectMaxTimeMs' | 'maxEjectedPercent'>;
 
+/** What a policy needs to know of its service (a ServiceSpec is one). */
+export interface PolicyService {
+  readonly name: string;
+  /** The service's `balancer` (connections; requests too unless the policy writes http_balancer). */
+  readonly balancer: BalancerKind;
+  readonly passiveHealth: InheritedPassiveHealth;
+}
 
 export const TRAFFIC_POLICY_KEYS = [
   'upstream_protocol', 'http_balancer', 'ewma_decay', 'ewma_default_rtt', 'ewma_failure_penalty', 'ring_points_per_weight',
@@ -32,7 +48,11 @@ const SUCCESS_RATE_KEYS = ['outlier_success_rate_min_hosts', 'outlier_success_ra
 const BUDGET_KEYS = ['retry_budget_percent', 'retry_budget_min_concurrency'] as const;
 const BIG = 1_000_000_000;
 
-export function defaultTrafficPolicy(service: string): TrafficPolicySpec {
+/**
+ * The policy of a service without a [traffic-policy SERVICE] section. With the service's passive health, the outlier
+ * ejection times and cap are the service's eject_base_time, eject_max_time and max_ejected_percent.
+ */
+export function defaultTrafficPolicy(service: string, passiveHealth?: InheritedPassiveHealth): TrafficPolicySpec {
   return {
     service,
     source: undefined,
@@ -42,7 +62,14 @@ export function defaultTrafficPolicy(service: string): TrafficPolicySpec {
     ewma: { decayMs: DEFAULT_EWMA_DECAY_MS, defaultRttMs: DEFAULT_EWMA_RTT_MS, failurePenaltyMs: DEFAULT_EWMA_FAILURE_PENALTY_MS },
     ringPointsPerWeight: DEFAULT_RING_POINTS_PER_WEIGHT,
     breaker: DEFAULT_CIRCUIT_BREAKER_LIMITS,
-    outlier: DEFAULT_OUTLIER_CONFIG,
+    outlier: passiveHealth === undefined
+      ? DEFAULT_OUTLIER_CONFIG
+      : {
+        ...DEFAULT_OUTLIER_CONFIG,
+        baseEjectionMs: passiveHealth.ejectBaseTimeMs,
+        maxEjectionMs: passiveHealth.ejectMaxTimeMs,
+        maxEjectedPercent: passiveHealth.maxEjectedPercent,
+      },
   };
 }
 
@@ -61,17 +88,34 @@ export function decimal(min: number, max: number): v.ValueParser<number> {
   };
 }
 
-function readPolicy(r: SectionReader, service: string): TrafficPolicySpec {
+/** Why the keys of `kind` (ewma_*, ring_points_per_weight) do not apply, or undefined when they do. */
+function balancerMismatch(kind: BalancerKind, key: string, service: string, requests: BalancerKind, connections: BalancerKind | undefined): string | undefined {
+  if (requests === kind || connections === kind) return undefined;
+  const uses = connections === undefined || connections === requests
+    ? `this policy balances requests with ${requests}`
+    : `this policy balances requests with ${requests}, the service's connections with ${connections}`;
+  return `http_balancer = ${kind} (or [service ${service}] balancer = ${kind}) for ${key} (${uses})`;
+}
+
+function readPolicy(r: SectionReader, service: string, of: PolicyService | undefined): TrafficPolicySpec {
   r.reportUnknownKeys('[traffic-policy SERVICE]');
-  const d = defaultTrafficPolicy(service);
-  const balancer = r.get('http_balancer', v.oneOf(REQUEST_BALANCER_KINDS), d.balancer);
+  const d = defaultTrafficPolicy(service, of?.passiveHealth);
+  const written = r.optional('http_balancer', v.oneOf(BALANCER_KINDS));
+  const balancer = written ?? d.balancer;
   const balancerExplicit = r.has('http_balancer');
   const upstreamProtocol = r.get('upstream_protocol', v.oneOf(UPSTREAM_PROTOCOLS), d.upstreamProtocol);
-  if (balancer !== 'peak-ewma') {
-    for (const k of EWMA_KEYS) if (r.has(k)) r.issue(k, `http_balancer = peak-ewma for ${k} (this policy uses ${balancer})`);
-  }
-  if (balancer !== 'ring-hash' && r.has('ring_points_per_weight')) {
-    r.issue('ring_points_per_weight', `http_balancer = ring-hash for ring_points_per_weight (this policy uses ${balancer})`);
+  // The request balancer: http_balancer when written, else the service's own. With an invalid http_balancer (already
+  // reported) it is unknown, and so is whether the balancer-specific keys belong.
+  if (!balancerExplicit || written !== undefined) {
+    const requests = written ?? of?.balancer ?? d.balancer;
+    for (const k of EWMA_KEYS) {
+      const why = r.has(k) ? balancerMismatch('peak-ewma', k, service, requests, of?.balancer) : undefined;
+      if (why !== undefined) r.issue(k, why);
+    }
+    const why = r.has('ring_points_per_weight')
+      ? balancerMismatch('ring-hash', 'ring_points_per_weight', service, requests, of?.balancer)
+      : undefined;
+    if (why !== undefined) r.issue('ring_points_per_weight', why);
   }
   const ewma = {
     decayMs: r.get('ewma_decay', v.duration(100, 600_000), d.ewma.decayMs),
@@ -95,7 +139,7 @@ function readPolicy(r: SectionReader, service: string): TrafficPolicySpec {
       : undefined,
   };
 
-  const o = DEFAULT_OUTLIER_CONFIG;
+  const o = d.outlier;
   const successRateOn = r.get('outlier_success_rate', v.boolean, false);
   if (!successRateOn) {
     for (const k of SUCCESS_RATE_KEYS) if (r.has(k)) r.issue(k, `outlier_success_rate = true for ${k} (success-rate ejection is off)`);
@@ -103,8 +147,12 @@ function readPolicy(r: SectionReader, service: string): TrafficPolicySpec {
   const base = r.get('outlier_base_ejection_time', v.duration(100, 86_400_000), o.baseEjectionMs);
   const max = r.get('outlier_max_ejection_time', v.duration(100, 86_400_000), Math.max(o.maxEjectionMs, base));
   if (base > max) {
+    // Only reachable with outlier_max_ejection_time written (the default max is at least the base).
+    const inherited = of !== undefined && !r.has('outlier_base_ejection_time')
+      ? ` (outlier_base_ejection_time is ${formatDurationMs(base)} from [service ${service}] eject_base_time)`
+      : '';
     r.issue(r.has('outlier_max_ejection_time') ? 'outlier_max_ejection_time' : 'outlier_base_ejection_time',
-      'outlier_base_ejection_time <= outlier_max_ejection_time');
+      `outlier_base_ejection_time <= outlier_max_ejection_time${inherited}`);
   }
   const outlier: OutlierConfig = {
     consecutive5xx: r.get('outlier_consecutive_5xx', v.integer(0, 1000), o.consecutive5xx),
@@ -131,6 +179,13 @@ function readPolicy(r: SectionReader, service: string): TrafficPolicySpec {
 export interface TrafficPolicyOptions {
   /** Names of the [service NAME] sections; when given, each policy must name one of them. */
   readonly knownServices?: Iterable<string>;
+  /**
+   * The services (their `balancer` and passive health), for what a policy inherits: the request balancer when
+   * http_balancer is not written (and so whether ewma_* / ring_points_per_weight apply), and the defaults of
+   * outlier_base_ejection_time, outlier_max_ejection_time and outlier_max_ejected_percent. A policy whose service
+   * is not listed gets the built-in defaults (DEFAULT_REQUEST_BALANCER, DEFAULT_OUTLIER_CONFIG).
+   */
+  readonly services?: Iterable<PolicyService>;
 }
 
 /** Parse every [traffic-policy SERVICE] section (other sections are ignored). */
@@ -138,6 +193,8 @@ export function parseTrafficPolicies(doc: IniDocument, opts: TrafficPolicyOption
   const issues: ConfigIssue[] = [];
   const known = opts.knownServices === undefined ? undefined : new Set(opts.knownServices);
   const policies = new Map<string, TrafficPolicySpec>();
+  const services = new Map<string, PolicyService>();
+  for (const svc of opts.services ?? []) if (!services.has(svc.name)) services.set(svc.name, svc);
   for (const section of doc.sections) {
     const [kind = '', ...rest] = section.name.split(' ');
     if (kind !== 'traffic-policy' || policies.has(rest.join(' '))) continue;
@@ -150,7 +207,7 @@ export function parseTrafficPolicies(doc: IniDocument, opts: TrafficPolicyOption
       issues.push(sectionIssue(doc, section, `[traffic-policy SERVICE] naming a [service NAME] section (${[...known].join(', ') || 'none defined'})`));
       continue;
     }
-    policies.set(service, readPolicy(new SectionReader(doc.file, section, TRAFFIC_POLICY_KEYS, issues), service));
+    policies.set(service, readPolicy(new SectionReader(doc.file, section, TRAFFIC_POLICY_KEYS, issues), service, services.get(service)));
   }
   return issues.length > 0 ? { ok: false, issues } : { ok: true, policies };
 }

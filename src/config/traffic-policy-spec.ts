@@ -2,6 +2,7 @@
 // circuit-breaker limits and retry budget, outlier detection) and the defaults of a service without one.
 // Definitions only: src/config/traffic-policy-config.ts parses them, src/upstream builds a cluster's breaker and
 // health machine from them.
+import type { BalancerKind } from './service-spec.js';
 
 /** Envoy's retry_budget: active retries must stay below max(minRetryConcurrency, budgetPercent% of active requests). */
 export interface RetryBudget {
@@ -67,7 +68,8 @@ export interface OutlierConfig {
  * bad request shape is the common complaint; success rate is off (with tight clusters its stdev threshold ejects
  * hosts at 99 % against a 99.8 % mean). Interval 10 s, base ejection 30 s up to 300 s (Envoy's); at most 50 % ejected
  * (Envoy's 10 % means "one host" for most sidecar-sized services; 50 % matches the L4 passive health default);
- * probation on; slow start 30 s from 10 %.
+ * probation on; slow start 30 s from 10 %. A [traffic-policy] that does not set the ejection times or the cap takes
+ * them from its [service]'s eject_base_time, eject_max_time and max_ejected_percent (whose defaults are these).
  */
 export const DEFAULT_OUTLIER_CONFIG: OutlierConfig = Object.freeze({
   consecutive5xx: 0,
@@ -86,15 +88,19 @@ export const DEFAULT_OUTLIER_CONFIG: OutlierConfig = Object.freeze({
 /** Envoy's success-rate defaults, for `outlier_success_rate = true`. */
 export const DEFAULT_SUCCESS_RATE: SuccessRateConfig = Object.freeze({ minHosts: 5, requestVolume: 100, stdevFactor: 1.9 });
 
-export const REQUEST_BALANCER_KINDS = ['least-request', 'peak-ewma', 'round-robin', 'ring-hash'] as const;
-export type RequestBalancerKind = (typeof REQUEST_BALANCER_KINDS)[number];
-export const DEFAULT_REQUEST_BALANCER: RequestBalancerKind = 'least-request';
+/**
+ * The request balancer of a policy that does not write http_balancer (the cluster then balances requests with the
+ * service's `balancer`, see TrafficPolicySpec.balancerExplicit). One family with the connection balancers:
+ * BALANCER_KINDS (src/config/service-spec.ts).
+ */
+export const DEFAULT_REQUEST_BALANCER: BalancerKind = 'p2c';
 
 export const DEFAULT_EWMA_DECAY_MS = 10_000;
 export const DEFAULT_EWMA_RTT_MS = 30;
 export const DEFAULT_EWMA_FAILURE_PENALTY_MS = 1_000;
 
-export const DEFAULT_RING_POINTS_PER_WEIGHT = 128;
+/** Points of the shared hash ring per unit of gcd-reduced endpoint weight (src/upstream/balancer/ring-hash.ts). */
+export const DEFAULT_RING_POINTS_PER_WEIGHT = 1024;
 
 /** Upstream HTTP protocol of a service: 'downstream' = the protocol each request arrived with. */
 export const UPSTREAM_PROTOCOLS = ['downstream', 'http1', 'http2'] as const;
@@ -104,16 +110,17 @@ export interface TrafficPolicySpec {
   readonly service: string;
   /** "file:line" of the section; undefined for defaults. */
   readonly source: string | undefined;
-  readonly balancer: RequestBalancerKind;
+  /** `http_balancer`, or DEFAULT_REQUEST_BALANCER when the section does not write it (see balancerExplicit). */
+  readonly balancer: BalancerKind;
   /**
-   * `http_balancer` was written in the section. When it was not, the proxy may derive the request balancer from the
-   * service's L4 `balancer` (round-robin -> round-robin, ring-hash/maglev -> ring-hash on the source address).
+   * `http_balancer` was written in the section. When it was not, requests are balanced with the service's own
+   * `balancer` (the same algorithm as its connections; src/upstream/cluster.ts requestBalancerOf).
    */
   readonly balancerExplicit: boolean;
   /** The protocol requests are sent upstream with (gRPC always uses http2; Upgrade/CONNECT always http1). */
   readonly upstreamProtocol: UpstreamProtocolSetting;
   readonly ewma: { readonly decayMs: number; readonly defaultRttMs: number; readonly failurePenaltyMs: number };
-  /** ring-hash points per unit of endpoint weight. */
+  /** ring-hash points per unit of (gcd-reduced) endpoint weight. */
   readonly ringPointsPerWeight: number;
   readonly breaker: CircuitBreakerLimits;
   readonly outlier: OutlierConfig;

@@ -15,6 +15,13 @@ export interface PortRange {
   readonly to: number;
 }
 
+/** The original destination of a redirected connection (address in canonical inet_ntop text, never v4-mapped). */
+export interface OriginalDst {
+  readonly family: 4 | 6;
+  readonly address: string;
+  readonly port: number;
+}
+
 export interface HostPort {
   readonly host: string;
   readonly port: number;

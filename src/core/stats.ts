@@ -41,79 +41,8 @@ export interface ListenerStatsJson {
   readonly idleTimeouts: number;
 }
 
-/** One endpoint of a service, as /stats shows it. */
-export interface EndpointStatsJson {
-  readonly endpoint: string;
-  readonly weight: number;
-  readonly activeConnections: number;
-  /** Active health (true when active checks are off). */
-  readonly healthy: boolean;
-  /** Passively ejected (consecutive connect failures). */
-  readonly ejected: boolean;
-  /** In the current picker: a member, healthy and not ejected. */
-  readonly inRotation: boolean;
-  readonly consecutiveFailures: number;
-  readonly totalEjections: number;
-}
-
-/** One [service NAME], as /stats shows it. */
-export interface ServiceStatsJson {
-  readonly protocol: string;
-  readonly discovery: string;
-  /** undefined for discovery = original-dst. */
-  readonly balancer: string | undefined;
-  readonly tlsOrigination: boolean;
-  /** Connect attempts that failed (each retried or not). */
-  readonly connectFailures: number;
-  readonly ejections: number;
-  readonly endpoints: readonly EndpointStatsJson[];
-  readonly dns?: {
-    readonly name: string;
-    readonly type: string;
-    readonly lastSuccessAt: number | undefined;
-    readonly consecutiveFailures: number;
-    readonly lastError: string | undefined;
-  };
-}
-
-/** One service as the HTTP layer sees it (src/proxy/http-handoff.ts): request balancing, breaker, outlier detection. */
-export interface HttpServiceStatsJson {
-  /** 'downstream', 'http1' or 'http2' ([traffic-policy] upstream_protocol). */
-  readonly upstreamProtocol: string;
-  /** The request balancer; undefined for discovery = original-dst. */
-  readonly balancer: string | undefined;
-  readonly breaker: {
-    readonly active: Readonly<Record<string, number>>;
-    readonly overflow: Readonly<Record<string, number>>;
-    readonly retryBudgetOverflow: number;
-  };
-  readonly outlier: {
-    readonly ejected: number;
-    readonly ejections: Readonly<Record<string, number>>;
-    readonly ejectionsRefused: number;
-  };
-  readonly endpoints: readonly {
-    readonly endpoint: string;
-    readonly activeRequests: number;
-    readonly ejected: boolean;
-    readonly ejectionCount: number;
-    /** Slow start after an ejection: below 1 while the endpoint's share grows back. */
-    readonly weightFactor: number;
-  }[];
-}
-
-/** The HTTP engines' counters (names in docs/l7-engines.md) per listener, their pools, and the services. */
-export interface HttpStatsJson {
-  readonly outbound: Readonly<Record<string, number>>;
-  readonly inbound: Readonly<Record<string, number>>;
-  readonly pools: Readonly<Record<string, Readonly<Record<string, number>>>>;
-  /** 1 at startup, +1 for every route weight change through the admin API. */
-  readonly routeTableVersion: number;
-  readonly services: Readonly<Record<string, HttpServiceStatsJson>>;
-}
-
-/** The body of GET /stats (test/netns/remora-process.ts ProxyStats is a subset of it). */
-export interface ProxyStatsJson {
+/** The proxy-wide part of GET /stats (src/admin/stats-json.ts adds services, the HTTP layer and the config). */
+export interface CoreStatsJson {
   readonly state: string;
   readonly uptimeMs: number;
   readonly connections: ConnectionCountsJson;
@@ -130,10 +59,23 @@ export interface ProxyStatsJson {
    * protocol (no detection).
    */
   readonly sniff: Readonly<Record<string, number>>;
-  /** Per [service NAME]: endpoints with load and health (absent when the proxy has no services). */
-  readonly services?: Readonly<Record<string, ServiceStatsJson>>;
-  /** The HTTP layer (absent when http_engine = off). */
-  readonly http?: HttpStatsJson;
+}
+
+/** Named counters (the HTTP engines', the config reloads'), sorted by name in JSON. */
+export class CounterMap {
+  readonly #map = new Map<string, number>();
+
+  increment(name: string, by = 1): void {
+    this.#map.set(name, (this.#map.get(name) ?? 0) + by);
+  }
+
+  get(name: string): number {
+    return this.#map.get(name) ?? 0;
+  }
+
+  json(): Record<string, number> {
+    return sortedObject(this.#map);
+  }
 }
 
 function sortedObject(m: ReadonlyMap<string, number>): Record<string, number> {
@@ -178,7 +120,7 @@ export class Stats {
   }
 
   /** A plain JSON-ready copy of every counter; totals are sums over the listeners. */
-  snapshot(state: string): ProxyStatsJson {
+  snapshot(state: string): CoreStatsJson {
     let accepted = 0;
     let active = 0;
     let closed = 0;

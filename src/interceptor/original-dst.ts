@@ -9,14 +9,11 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { constants as osConstants } from 'node:os';
+import type { OriginalDst } from '../core/addr.js';
 import { RemoraError, systemError } from '../core/errors.js';
 
-/** The original destination of a redirected connection (address in canonical inet_ntop text, never v4-mapped). */
-export interface OriginalDst {
-  readonly family: 4 | 6;
-  readonly address: string;
-  readonly port: number;
-}
+export type { OriginalDst } from '../core/addr.js';
+
 
 /** What native/src/original_dst.cc exports. */
 export interface NativeBinding {

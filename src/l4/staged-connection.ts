@@ -1,77 +1,34 @@
-// One connection through the stages that come before plain forwarding: detect (sniff, with the upstream pre-dialed
-// so server-first protocols add no delay), route by service (VIP, then SNI/Host), pick + connect with retries (or
-// TLS origination), then forward (TcpForward), or hand the connection to the HTTP engine when one is installed.
-// The plain case (a known direct destination that needs no detection) does not come here: the connection handler
-// wires it straight to TcpForward.
+// One connection through the stages that come before forwarding: detect (sniff, with the upstream pre-dialed so
+// server-first protocols add no delay), route by service (VIP, then SNI/Host), pick + connect with retries (or TLS
+// origination) through the cluster, then forward (TcpForward), or hand the connection to the HTTP engine when the
+// listener runtime has one. The plain case (an original-destination cluster whose protocol needs no detection) does
+// not come here: the pipeline (connection-pipeline.ts) wires it straight to TcpForward.
 //
-// Every accepted connection ends exactly once (onEnd): after TcpForward's end, after the HTTP engine's socket
+// Every connection ends exactly once (`done`, after `onOver`): after TcpForward's end, after the HTTP engine's socket
 // closes, or after the downstream socket closes before forwarding began (a failure, a refusal, a client that left).
 // Until forwarding begins, this object owns both sockets' 'error'/'close' listeners; a failure before forwarding
 // resets the client (as a failed connect would look without the mesh).
 import type { Socket } from 'node:net';
-import { formatHostPort, unmapIpv4 } from '../core/addr.js';
 import { RemoraError, type RemoraErrorCode } from '../core/errors.js';
 import type { ListenerCounters } from '../core/stats.js';
-import type { OriginalDst } from '../interceptor/original-dst.js';
-import type { SniffDecision, SnifferOptions } from './detect/protocol-sniffer.js';
-import { TcpForward } from './tcp-forward.js';
-import { UpstreamDial, type DialSpec } from './upstream-dialer.js';
+import type { Destination, AcceptRoute } from './accept-route.js';
+import type { ConnectionContext, ConnectionDone } from './connection-context.js';
 import { DetectStage, type DetectResult } from './detect/detect-stage.js';
 import { destinationKey, type HttpDestinationMemory } from './detect/http-destinations.js';
-import type { AcceptRoute, Destination, ServiceRouter } from './accept-route.js';
+import type { SniffDecision, SnifferOptions } from './detect/protocol-sniffer.js';
+import { TcpForward } from './tcp-forward.js';
+import { UpstreamDial } from './upstream-dialer.js';
 
-/** What a connection detected as HTTP is handed to (the L7 engine's handleConnection has this shape). */
-export interface HttpHandoff {
-  /**
-   * Take over `socket` (paused, no listener of the proxy's stages left on it) whose first bytes `initialBytes` were
-   * already read by detection. The client's FIN may already have been read: check `socket.readableEnded` (a paused
-   * socket with nothing buffered still emits 'end'). Must never throw and must eventually close the socket.
-   */
-  handleConnection(socket: Socket, initialBytes: Buffer, ctx: HttpHandoffContext): void;
-}
-
-export interface HttpHandoffContext {
-  readonly protocol: 'http1' | 'http2';
-  readonly originalDst: { readonly address: string; readonly port: number };
-  /** The client's address (no port). */
-  readonly sourceAddress: string;
-  /** The service the original destination matched by VIP, if any (the engine may route by Host itself). */
-  readonly service?: string | undefined;
-}
-
-/** Shared by all connections of a listener. */
-export interface PipelineDeps {
-  readonly router: ServiceRouter;
-  readonly detectTimeoutMs: number;
-  readonly idleTimeoutMs: number;
-  readonly connectTimeoutMs: number;
-  readonly httpHandler?: HttpHandoff | undefined;
+/** Shared by all connections of a listener (not per runtime). */
+export interface StagedDeps {
   readonly sniffer?: SnifferOptions | undefined;
   readonly counters: ListenerCounters;
   readonly countSniff: (label: string) => void;
   /**
    * Destinations recently handed to the HTTP engine: their pre-dial waits HTTP_DESTINATION_PREDIAL_DELAY_MS for the
-   * client to speak first (the HTTP engine would not use it). Present with httpHandler.
+   * client to speak first (the HTTP engine would not use it).
    */
   readonly httpDestinations?: HttpDestinationMemory | undefined;
-}
-
-/** How a connection ended, for the handler's bookkeeping and its one log line. */
-export interface ConnectionOutcome {
-  readonly code: RemoraErrorCode | undefined;
-  readonly error: Error | undefined;
-  readonly bytesIn: number;
-  readonly bytesOut: number;
-  readonly idleTimeout: boolean;
-  /** Detection label ("http1", "opaque:server-first", "declared:opaque", ...). */
-  readonly protocol: string | undefined;
-  readonly service: string | undefined;
-  readonly endpoint: string | undefined;
-  readonly attempts: number;
-  /** For REMORA_ERR_UPSTREAM_TLS: OpenSSL's/Node's reason. */
-  readonly tlsCode: string | undefined;
-  /** Handed to the HTTP engine. */
-  readonly http: boolean;
 }
 
 export function sniffLabel(d: SniffDecision): string {
@@ -93,12 +50,14 @@ export const PREDIAL_FAILED_GRACE_MS = 1_000;
  */
 export const HTTP_DESTINATION_PREDIAL_DELAY_MS = 25;
 
-export class ProxiedConnection {
-  readonly #deps: PipelineDeps;
+export class StagedConnection {
+  readonly #deps: StagedDeps;
+  readonly #conn: ConnectionContext;
   readonly #down: Socket;
-  readonly #origDst: OriginalDst;
   readonly #route: AcceptRoute;
-  readonly #onEnd: (c: ProxiedConnection, outcome: ConnectionOutcome) => void;
+  readonly #done: ConnectionDone;
+  /** Called once when the connection is over, before `done` (the pipeline's bookkeeping). */
+  readonly #onOver: (c: StagedConnection) => void;
   #phase: Phase = 'pre';
   #stage: DetectStage | undefined;
   #detected: DetectResult | undefined;
@@ -119,21 +78,20 @@ export class ProxiedConnection {
   /** destinationKey() of the original destination, made on first use. */
   #key: string | undefined;
 
-  constructor(
-    deps: PipelineDeps, downstream: Socket, origDst: OriginalDst, route: AcceptRoute,
-    onEnd: (c: ProxiedConnection, outcome: ConnectionOutcome) => void,
-  ) {
+  constructor(deps: StagedDeps, conn: ConnectionContext, route: AcceptRoute, done: ConnectionDone, onOver: (c: StagedConnection) => void) {
     this.#deps = deps;
-    this.#down = downstream;
-    this.#origDst = origDst;
+    this.#conn = conn;
+    this.#down = conn.socket;
     this.#route = route;
-    this.#onEnd = onEnd;
+    this.#done = done;
+    this.#onOver = onOver;
   }
 
   /** Run the stages. Called once, right after accept. */
   start(): void {
     const route = this.#route;
     const deps = this.#deps;
+    const rt = this.#conn.runtime;
     const down = this.#down;
     down.on('error', this.#onDownError);
     down.on('close', this.#onDownClose);
@@ -147,15 +105,15 @@ export class ProxiedConnection {
       this.#refuse(route.destination.reason);
       return;
     }
-    if ((declared === 'http' || declared === 'http2') && deps.httpHandler !== undefined) {
+    if ((declared === 'http' || declared === 'http2') && rt.http !== undefined) {
       this.#handOffHttp(declared === 'http' ? 'http1' : 'http2', Buffer.alloc(0));
       return;
     }
     if (sniff) {
       // Sniff. Pre-dial where the connection would go without a name, so that a server that speaks first is heard at
       // once: only for detection (declared protocols are client-first) and never to a refused destination.
-      const wantHost = route.needName && deps.httpHandler === undefined;
-      this.#stage = new DetectStage(down, { sniff: true, timeoutMs: deps.detectTimeoutMs, wantHost, sniffer: deps.sniffer },
+      const wantHost = route.needName && rt.http === undefined;
+      this.#stage = new DetectStage(down, { sniff: true, timeoutMs: rt.detectTimeoutMs, wantHost, sniffer: deps.sniffer },
         this.#onDetected);
       if (declared === 'detect' && route.destination.kind !== 'refuse') {
         // Where the last connections were HTTP, the HTTP engine would take this one too and never use the dial: give
@@ -201,20 +159,17 @@ export class ProxiedConnection {
 
   // === dialing ===
   #dialTo(dest: Destination): void {
-    let spec: DialSpec;
-    if (dest.kind === 'direct') {
-      const t = dest.target;
-      spec = { address: t.host, port: t.port, localAddress: t.localAddress, attempts: 1, connectTimeoutMs: this.#deps.connectTimeoutMs };
-    } else if (dest.kind === 'service') {
-      this.#service = dest.service.name;
-      const peer = this.#down.remoteAddress;
-      spec = dest.service.dialSpec(this.#origDst, peer === undefined ? undefined : unmapIpv4(peer));
-    } else {
-      return;
-    }
+    if (dest.kind !== 'cluster') return;
+    const cluster = dest.cluster;
+    if (cluster.spec.service !== undefined) this.#service = cluster.name;
     this.#dialDest = dest;
     this.#upLost = undefined;
-    const dial = new UpstreamDial(spec, this.#onDialDone);
+    const dial = new UpstreamDial({
+      cluster,
+      target: dest.target,
+      attempts: dest.target === undefined ? (cluster.spec.service?.connectAttempts ?? 1) : 1,
+      sourceAddress: this.#conn.peerAddress,
+    }, this.#onDialDone);
     this.#dial = dial;
     this.#lastDial = dial;
     dial.start();
@@ -270,7 +225,7 @@ export class ProxiedConnection {
 
   /** Could the connection still go somewhere other than the pre-dialed destination (once the bytes are known)? */
   #hasAlternatives(): boolean {
-    return this.#route.needName || (this.#route.declared === 'detect' && this.#deps.httpHandler !== undefined);
+    return this.#route.needName || (this.#route.declared === 'detect' && this.#conn.runtime.http !== undefined);
   }
 
   readonly #onUpError = (err: Error): void => {
@@ -309,7 +264,7 @@ export class ProxiedConnection {
       this.#protocol = sniffLabel(d);
       this.#deps.countSniff(this.#protocol);
       const memory = this.#deps.httpDestinations;
-      if ((d.kind === 'http1' || d.kind === 'http2') && this.#deps.httpHandler !== undefined) {
+      if ((d.kind === 'http1' || d.kind === 'http2') && this.#conn.runtime.http !== undefined) {
         memory?.recordHttp(this.#destKey());
         this.#handOffHttp(d.kind, result.head);
         return;
@@ -319,7 +274,7 @@ export class ProxiedConnection {
     }
     let dest = this.#route.destination;
     if (this.#route.needName && result.hostname !== undefined) {
-      dest = this.#deps.router.byName(this.#origDst, result.hostname) ?? dest;
+      dest = this.#conn.runtime.router.byName(this.#conn.originalDst, result.hostname) ?? dest;
     }
     if (dest.kind === 'refuse') {
       this.#refuse(result.hostname === undefined ? dest.reason : `${dest.reason} (host name ${result.hostname})`);
@@ -354,7 +309,7 @@ export class ProxiedConnection {
   }
 
   #destKey(): string {
-    this.#key ??= destinationKey(this.#origDst.address, this.#origDst.port);
+    this.#key ??= destinationKey(this.#conn.originalDst.address, this.#conn.originalDst.port);
     return this.#key;
   }
 
@@ -369,7 +324,7 @@ export class ProxiedConnection {
     this.#down.off('close', this.#onDownClose);
     const deps = this.#deps;
     this.#forward = new TcpForward(this.#down, up, {
-      idleTimeoutMs: deps.idleTimeoutMs,
+      idleTimeoutMs: this.#conn.runtime.idleTimeoutMs,
       counters: deps.counters,
       onEnd: this.#onForwardEnd,
       head: result.head,
@@ -384,7 +339,7 @@ export class ProxiedConnection {
   };
 
   #handOffHttp(protocol: 'http1' | 'http2', head: Buffer): void {
-    const handler = this.#deps.httpHandler;
+    const handler = this.#conn.runtime.http;
     if (handler === undefined) return;
     this.#phase = 'http';
     this.#stage?.cancel();
@@ -392,12 +347,11 @@ export class ProxiedConnection {
     this.#dropDial();
     // The engine owns the socket's errors from now on; this object only waits for it to close.
     this.#down.off('error', this.#onDownError);
-    const peer = this.#down.remoteAddress;
+    const dest = this.#route.destination;
     handler.handleConnection(this.#down, head, {
       protocol,
-      originalDst: { address: this.#origDst.address, port: this.#origDst.port },
-      sourceAddress: peer === undefined ? '' : unmapIpv4(peer),
-      service: this.#route.destination.kind === 'service' ? this.#route.destination.service.name : undefined,
+      connection: this.#conn,
+      service: dest.kind === 'cluster' && dest.cluster.spec.service !== undefined ? dest.cluster.name : undefined,
     });
   }
 
@@ -444,7 +398,8 @@ export class ProxiedConnection {
       this.#deps.counters.downstreamToUpstream += bytesIn;
       this.#deps.counters.upstreamToDownstream += bytesOut;
     }
-    this.#onEnd(this, {
+    this.#onOver(this);
+    this.#done({
       code: this.#code,
       error: this.#error,
       bytesIn,
@@ -462,8 +417,8 @@ export class ProxiedConnection {
   /** For the debug line at accept: where the connection is going, when already known. */
   describeDestination(): string | undefined {
     const d = this.#route.destination;
-    if (d.kind === 'direct') return formatHostPort(d.target.host, d.target.port);
-    if (d.kind === 'service') return `service ${d.service.name}`;
-    return undefined;
+    if (d.kind !== 'cluster') return undefined;
+    if (d.target !== undefined) return d.target.address.includes(':') ? `[${d.target.address}]:${d.target.port}` : `${d.target.address}:${d.target.port}`;
+    return `service ${d.cluster.name}`;
   }
 }

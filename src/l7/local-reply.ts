@@ -1,6 +1,7 @@
-// The one table of responses the proxy generates itself (LocalReplyReason -> status, close, body). Every locally
-// generated response carries `x-remora-error: <reason>` so that clients, other proxies and people reading logs can
-// tell a proxy error from an application error (Linkerd's `l5d-proxy-error`, Envoy's response flags).
+// The one table of responses the proxy generates itself (LocalReplyReason -> status, close, gRPC status, body) and the
+// one function that renders them, for HTTP/1.1 and HTTP/2 alike. Every locally generated response carries
+// `x-remora-error: <reason>` so that clients, other proxies and people reading logs can tell a proxy error from an
+// application error (Linkerd's `l5d-proxy-error`, Envoy's response flags).
 //
 // Status choices (Envoy's unless noted):
 //   no-route 404 (NR)                    no-healthy-upstream 503 (UH)        circuit-open 503 (UO)
@@ -9,9 +10,10 @@
 //   request-timeout 408 + close (the *client* was too slow sending the request; RFC 9110 §15.5.9)
 //   bad-request / request-smuggling 400 + close (the framing of the connection can no longer be trusted)
 //   header-too-large 431 + close (RFC 6585 §5)   retry-budget-exhausted 503 (Envoy URX)
+// A gRPC request gets a trailers-only response instead (HTTP 200, grpc-status from the table) so that gRPC clients
+// see a gRPC error.
+import { STATUS_CODES } from 'node:http';
 import type { LocalReply, LocalReplyReason } from './request-types.js';
-import type { AttemptOutcome } from '../upstream/health/attempt-outcome.js';
-import type { HeaderList } from '../config/route-spec.js';
 
 /** The response header that names the reason of a local reply. */
 export const LOCAL_REPLY_HEADER = 'x-remora-error';
@@ -19,29 +21,36 @@ export const LOCAL_REPLY_HEADER = 'x-remora-error';
 interface Row {
   readonly status: number;
   readonly close: boolean;
+  /** gRPC status of the trailers-only reply to a gRPC request. */
+  readonly grpc: number;
   readonly text: string;
 }
 
+const UNAVAILABLE = 14;
+const DEADLINE_EXCEEDED = 4;
+const INTERNAL = 13;
+const UNIMPLEMENTED = 12;
+
 // A Record over the union: the compiler refuses a reason without a row.
 const ROWS: Readonly<Record<LocalReplyReason, Row>> = {
-  'no-route': { status: 404, close: false, text: 'no route matches this request' },
-  'no-healthy-upstream': { status: 503, close: false, text: 'no healthy upstream endpoint' },
-  'circuit-open': { status: 503, close: false, text: 'upstream circuit breaker is open' },
-  'upstream-connect-failure': { status: 503, close: false, text: 'upstream connect failure' },
-  'upstream-reset': { status: 502, close: false, text: 'upstream reset the request before a complete response' },
-  'upstream-timeout': { status: 504, close: false, text: 'upstream request timeout' },
-  'request-timeout': { status: 408, close: true, text: 'request not received in time' },
-  'bad-request': { status: 400, close: true, text: 'bad request' },
-  'request-smuggling': { status: 400, close: true, text: 'ambiguous request framing refused' },
-  'header-too-large': { status: 431, close: true, text: 'request header fields too large' },
-  'retry-budget-exhausted': { status: 503, close: false, text: 'retry budget exhausted' },
+  'no-route': { status: 404, close: false, grpc: UNIMPLEMENTED, text: 'no route matches this request' },
+  'no-healthy-upstream': { status: 503, close: false, grpc: UNAVAILABLE, text: 'no healthy upstream endpoint' },
+  'circuit-open': { status: 503, close: false, grpc: UNAVAILABLE, text: 'upstream circuit breaker is open' },
+  'upstream-connect-failure': { status: 503, close: false, grpc: UNAVAILABLE, text: 'upstream connect failure' },
+  'upstream-reset': { status: 502, close: false, grpc: UNAVAILABLE, text: 'upstream reset the request before a complete response' },
+  'upstream-timeout': { status: 504, close: false, grpc: DEADLINE_EXCEEDED, text: 'upstream request timeout' },
+  'request-timeout': { status: 408, close: true, grpc: DEADLINE_EXCEEDED, text: 'request not received in time' },
+  'bad-request': { status: 400, close: true, grpc: INTERNAL, text: 'bad request' },
+  'request-smuggling': { status: 400, close: true, grpc: INTERNAL, text: 'ambiguous request framing refused' },
+  'header-too-large': { status: 431, close: true, grpc: INTERNAL, text: 'request header fields too large' },
+  'retry-budget-exhausted': { status: 503, close: false, grpc: UNAVAILABLE, text: 'retry budget exhausted' },
 };
 
 function build(): Readonly<Record<LocalReplyReason, LocalReply>> {
   const out = {} as Record<LocalReplyReason, LocalReply>;
   for (const reason of Object.keys(ROWS) as LocalReplyReason[]) {
     const row = ROWS[reason];
-    out[reason] = Object.freeze({ status: row.status, reason, body: `${reason}: ${row.text}\n`, close: row.close });
+    out[reason] = Object.freeze({ status: row.status, reason, body: `${reason}: ${row.text}\n`, close: row.close, grpcStatus: row.grpc });
   }
   return Object.freeze(out);
 }
@@ -56,29 +65,44 @@ export function localReply(reason: LocalReplyReason): LocalReply {
   return LOCAL_REPLIES[reason];
 }
 
-/**
- * The headers of a local reply, in order: content-type, content-length, x-remora-error and, for HTTP/1.1 replies
- * that close the connection, `connection: close` (never on h2, where connection-specific headers are forbidden).
- */
-export function localReplyHeaders(reply: LocalReply, protocol: 'http/1.1' | 'h2'): HeaderList {
-  const headers: [string, string][] = [
-    ['content-type', 'text/plain; charset=utf-8'],
-    ['content-length', String(Buffer.byteLength(reply.body))],
-    [LOCAL_REPLY_HEADER, reply.reason],
-  ];
-  if (reply.close && protocol === 'http/1.1') headers.push(['connection', 'close']);
-  return headers;
+/** A local reply as it goes on the wire: status, flat header list (in order) and body. */
+export interface RenderedReply {
+  readonly status: number;
+  readonly headers: readonly string[];
+  readonly body: string;
 }
 
 /**
- * The reply for a request whose last attempt failed without a usable response (retries exhausted or not allowed).
- * A `response` outcome is not a local reply (the upstream's response is forwarded), hence undefined.
+ * Render a local reply. HTTP/1.1: content-type, content-length, x-remora-error and, when the reply closes the
+ * connection (or `close` is forced, e.g. during a drain), `connection: close`. HTTP/2: the same without any
+ * connection-specific header. gRPC (HTTP/2): a trailers-only 200 with grpc-status, grpc-message and x-remora-error.
  */
-export function replyForFailedAttempt(outcome: AttemptOutcome): LocalReply | undefined {
-  switch (outcome.kind) {
-    case 'connect-failure': return LOCAL_REPLIES['upstream-connect-failure'];
-    case 'reset': return LOCAL_REPLIES['upstream-reset'];
-    case 'timeout': return LOCAL_REPLIES['upstream-timeout'];
-    case 'response': return undefined;
+export function renderLocalReply(reply: LocalReply, protocol: 'http/1.1' | 'h2', grpc: boolean, close = false): RenderedReply {
+  if (grpc && protocol === 'h2') {
+    return {
+      status: 200,
+      headers: [
+        'content-type', 'application/grpc',
+        'grpc-status', String(reply.grpcStatus),
+        'grpc-message', encodeURIComponent(reply.body.trim()),
+        LOCAL_REPLY_HEADER, reply.reason,
+      ],
+      body: '',
+    };
   }
+  const headers = [
+    'content-type', 'text/plain; charset=utf-8',
+    'content-length', String(Buffer.byteLength(reply.body)),
+    LOCAL_REPLY_HEADER, reply.reason,
+  ];
+  if (protocol === 'http/1.1' && (reply.close || close)) headers.push('connection', 'close');
+  return { status: reply.status, headers, body: reply.body };
+}
+
+/** A complete HTTP/1.1 local reply as bytes (for answers written straight to a socket: parse errors, tunnels). */
+export function rawHttp1LocalReply(reply: LocalReply, close = true): string {
+  const r = renderLocalReply(reply, 'http/1.1', false, close);
+  let head = `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? ''}\r\n`;
+  for (let i = 0; i < r.headers.length; i += 2) head += `${r.headers[i] as string}: ${r.headers[i + 1] as string}\r\n`;
+  return `${head}\r\n${r.body}`;
 }

@@ -1,50 +1,71 @@
-// `remora proxy` composition: load the addon, bind the admin listener and both capture listeners, drop privileges,
-// become ready, and on SIGTERM/SIGINT drain: stop accepting, /ready -> 503 "draining", let open connections finish
-// until drain_timeout, reset what is left (counted as REMORA_ERR_DRAIN_TIMEOUT), close the admin listener and let
-// the process exit with code 0. A second signal during the drain ends it at once.
+// `remora proxy` composition: build the first runtime from the validated configuration, bind the admin listener and
+// both capture listeners, drop privileges, become ready; reload on SIGHUP and on a change of the config file; on
+// SIGTERM/SIGINT drain: stop accepting, /ready -> 503 "draining", let open connections finish until drain_timeout,
+// reset what is left (counted as REMORA_ERR_DRAIN_TIMEOUT), close the admin listener and let the process exit with
+// code 0. A second signal during the drain ends it at once.
+//
+// The pieces that live as long as the process (listeners, the connection tracker, the connection pipelines, the HTTP
+// engines and their pools, counters) are made here once; everything the configuration decides lives in the Runtime
+// (src/proxy/runtime.ts), which src/proxy/runtime-manager.ts replaces as a whole.
 import { networkInterfaces } from 'node:os';
 import { AdminServer, type ProxyState } from '../admin/admin-server.js';
-import type { IniDocument } from '../config/ini-file.js';
-import type { OptionValues } from '../config/option-set.js';
-import type { proxyOptionSpecs } from '../config/proxy-options.js';
+import type { ProxyStatsJson } from '../admin/stats-json.js';
+import type { SnapshotDefinitions, SnapshotSource } from '../config/config-snapshot.js';
+import type { SnapshotLoad } from '../config/load-snapshot.js';
+import type { ProxySettings } from '../config/config-snapshot.js';
 import { formatHostPort } from '../core/addr.js';
 import { RemoraError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { Stats, type ProxyStatsJson } from '../core/stats.js';
+import { Stats } from '../core/stats.js';
 import { CaptureListener } from '../interceptor/capture-listener.js';
 import { createOriginalDstReader, type OriginalDstReader } from '../interceptor/original-dst.js';
-import { ConnectionHandler, ConnectionTracker } from '../l4/connection-handler.js';
-import { EMPTY_HTTP_CONFIG, loadHttpConfig } from './http-config.js';
-import type { HttpLayer } from './http-handoff.js';
-import type { HttpHandoff } from '../l4/staged-connection.js';
-import { loadServiceConfig, type ProxyServiceConfig } from './proxy-config.js';
-import { INBOUND_SOURCE_V6, type Direction } from '../l4/inbound-delivery.js';
-import { ServiceRouter } from '../l4/accept-route.js';
-import { Services } from './services.js';
-
-export type ProxyOptions = OptionValues<typeof proxyOptionSpecs>;
+import type { Direction } from '../l4/accept-route.js';
+import { ConnectionHandler } from '../l4/connection-handler.js';
+import { ConnectionPipeline, ConnectionTracker } from '../l4/connection-pipeline.js';
+import {
+  DEFAULT_HTTP_DESTINATION_CAPACITY, DEFAULT_HTTP_DESTINATION_TTL_MS, HttpDestinationMemory,
+} from '../l4/detect/http-destinations.js';
+import { connectionStatsFilter } from '../l4/filters/connection-stats.js';
+import type { HttpHandoff } from '../l4/http-handoff.js';
+import { INBOUND_SOURCE_V6 } from '../upstream/cluster.js';
+import type { DnsResolverLike } from '../upstream/dns-discovery.js';
+import { configDump } from './config-dump.js';
+import { watchConfigFile } from './config-watcher.js';
+import type { HttpLayer } from './http-layer.js';
+import { DIRECTIONS, type Runtime } from './runtime.js';
+import { RuntimeManager, type ReloadOutcome } from './runtime-manager.js';
 
 export interface ProxyContext {
   readonly log: Logger;
-  readonly document?: IniDocument | undefined;
+  /** The validated configuration (src/config/load-snapshot.ts). */
+  readonly definitions: SnapshotDefinitions;
+  /** The config file it was read from, if any. */
   readonly configFile?: string | undefined;
+  /** Read and validate the config again, for reloads (SIGHUP, file changes); absent: reloads are refused. */
+  readonly reload?: (() => SnapshotLoad) | undefined;
+  /** Reload when the config file changes (default: when configFile and reload are given). */
+  readonly watchConfig?: boolean;
   /** Tests inject a reader; by default the native addon is loaded. */
   readonly readOriginalDst?: OriginalDstReader;
-  /** Install SIGTERM/SIGINT handlers (default true). */
+  /** Install SIGTERM/SIGINT/SIGHUP handlers (default true). */
   readonly handleSignals?: boolean;
-  /** Services, read from `document` when absent (tests may pass them). */
-  readonly services?: ProxyServiceConfig;
   /**
-   * Where connections detected (or declared) as HTTP/1 or HTTP/2 go, per listener. By default (http_engine = on) the
-   * HTTP layer built here (src/proxy/http-handoff.ts); tests may inject their own. With http_engine = off and no
-   * handler, HTTP is forwarded as opaque TCP (through the service's balancer, per connection).
+   * Where connections detected (or declared) as HTTP go, per listener. By default (http_engine = on) the HTTP layer
+   * built here (src/proxy/http-layer.ts); tests may inject their own. With http_engine = off and no handler, HTTP is
+   * forwarded as opaque TCP (through the service's balancer, per connection).
    */
   readonly httpHandlers?: Partial<Record<Direction, HttpHandoff>>;
+  /** Tests inject a DNS resolver. */
+  readonly resolver?: DnsResolverLike;
 }
 
 export interface Proxy {
   state(): ProxyState;
   stats(): ProxyStatsJson;
+  /** The runtime in force. */
+  readonly runtime: Runtime;
+  /** Re-read the config file now (what SIGHUP does). */
+  reload(trigger?: string): ReloadOutcome;
   /** Drain and stop (what SIGTERM does). Resolves when everything is closed. */
   shutdown(reason?: string): Promise<void>;
   /** Resolves once the proxy has stopped. */
@@ -61,7 +82,7 @@ function currentIdentity(): Identity {
 }
 
 /** Refuse to run as a non-root uid/gid other than the configured one: its traffic would be redirected to itself. */
-export function checkIdentity(opts: Pick<ProxyOptions, 'uid' | 'gid'>, id: Identity = currentIdentity()): void {
+export function checkIdentity(opts: Pick<ProxySettings, 'uid' | 'gid'>, id: Identity = currentIdentity()): void {
   if (id.euid === 0) return;
   if (id.euid !== opts.uid || id.egid !== opts.gid) {
     throw new RemoraError('REMORA_ERR_UID_MISMATCH',
@@ -72,7 +93,7 @@ export function checkIdentity(opts: Pick<ProxyOptions, 'uid' | 'gid'>, id: Ident
   }
 }
 
-function dropPrivileges(opts: Pick<ProxyOptions, 'uid' | 'gid'>, log: Logger): void {
+function dropPrivileges(opts: Pick<ProxySettings, 'uid' | 'gid'>, log: Logger): void {
   if (currentIdentity().euid !== 0) return;
   if (opts.uid === 0 && opts.gid === 0) {
     log.warn('running as root (uid/gid 0 configured): the rules must exclude uid 0 or traffic loops');
@@ -92,28 +113,21 @@ function loopbackHasInboundV6Source(): boolean {
   return Object.values(networkInterfaces()).some((list) => (list ?? []).some((a) => a.address === INBOUND_SOURCE_V6));
 }
 
-export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Promise<Proxy> {
-  const { log } = ctx;
-  checkIdentity(options);
-  // Every problem in the file is reported before anything starts (REMORA_ERR_CONFIG_INVALID, exit code 2).
-  const serviceConfig = ctx.services ?? loadServiceConfig(ctx.document);
-  // Routes and traffic policies (validated with the rest of the file; this adds the checks that need the registry).
-  const httpConfig = ctx.httpHandlers === undefined ? loadHttpConfig(ctx.document, serviceConfig.registry) : EMPTY_HTTP_CONFIG;
-  const readOriginalDst = ctx.readOriginalDst ?? createOriginalDstReader();
-  const services = new Services(serviceConfig.registry, { log, connectTimeoutMs: options.connectTimeout, tls: serviceConfig.tls });
-  for (const s of serviceConfig.registry.services) {
+function warnInsecure(defs: SnapshotDefinitions, log: Logger): void {
+  for (const s of defs.services) {
     if (s.tls !== undefined && !s.tls.verify) {
-      log.warn({ service: s.name, source: s.source },
+      log.warn({ event: 'tls.insecure-skip-verify', service: s.name, source: s.source },
         'tls_insecure_skip_verify = true: the upstream certificate of this service is NOT verified (anyone on the path can impersonate it)');
     }
   }
-  const router = new ServiceRouter(services, { inboundDelivery: options.inboundDelivery });
-  // The HTTP engine's modules (node:http2, src/l7) are loaded only when it runs: an L4 proxy starts leaner.
-  const http: HttpLayer | undefined = options.httpEngine && ctx.httpHandlers === undefined ? new (await import('./http-handoff.js')).HttpLayer({
-    services, routes: httpConfig.routes, policies: httpConfig.policies, log, inboundDelivery: options.inboundDelivery,
-    connectTimeoutMs: options.connectTimeout, idleTimeoutMs: options.idleTimeout,
-  }) : undefined;
-  const httpHandlers = ctx.httpHandlers ?? (http === undefined ? undefined : { outbound: http.outbound, inbound: http.inbound });
+}
+
+export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
+  const { log } = ctx;
+  const options = ctx.definitions.proxy;
+  checkIdentity(options);
+  const readOriginalDst = ctx.readOriginalDst ?? createOriginalDstReader();
+  warnInsecure(ctx.definitions, log);
 
   let state: ProxyState = 'starting';
   const stats = new Stats();
@@ -121,18 +135,69 @@ export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Prom
   let connSeq = 0;
   const nextId = (): number => ++connSeq;
 
+  // The HTTP engine's modules (node:http2, src/l7) are loaded only when it runs: an L4 proxy starts leaner.
+  let manager: RuntimeManager | undefined;
+  const current = (): Runtime => {
+    if (manager === undefined) throw new Error('runtime read before it was built');
+    return manager.current;
+  };
+  const http: HttpLayer | undefined = options.httpEngine && ctx.httpHandlers === undefined
+    ? new (await import('./http-layer.js')).HttpLayer({
+      log,
+      runtime: (d) => current().http[d],
+      inboundDelivery: () => current().snapshot.proxy.inboundDelivery,
+      engine: options.idleTimeout > 0 ? { downstreamIdleTimeoutMs: options.idleTimeout, tunnelIdleTimeoutMs: options.idleTimeout } : {},
+    })
+    : undefined;
+  const handoffs: Record<Direction, HttpHandoff | undefined> = {
+    outbound: ctx.httpHandlers?.outbound ?? http?.handoffs.outbound,
+    inbound: ctx.httpHandlers?.inbound ?? http?.handoffs.inbound,
+  };
+  const pipeline = (direction: Direction): ConnectionPipeline => new ConnectionPipeline({
+    counters: stats.listener(direction),
+    countSniff: (label) => { stats.countSniff(label); },
+    httpDestinations: handoffs[direction] === undefined ? undefined : new HttpDestinationMemory({
+      capacity: DEFAULT_HTTP_DESTINATION_CAPACITY, ttlMs: DEFAULT_HTTP_DESTINATION_TTL_MS, clock: { now: () => Date.now() },
+    }),
+  }, tracker);
+  const source: SnapshotSource = ctx.configFile === undefined || ctx.configFile === ''
+    ? { kind: 'defaults' } : { kind: 'file', path: ctx.configFile };
+  manager = new RuntimeManager(ctx.definitions, source, {
+    log,
+    load: ctx.reload,
+    file: ctx.configFile,
+    deps: {
+      log,
+      random: Math.random,
+      ...(ctx.resolver === undefined ? {} : { resolver: ctx.resolver }),
+      pipelines: { outbound: pipeline('outbound'), inbound: pipeline('inbound') },
+      http: handoffs,
+      connectionFilters: {
+        outbound: [connectionStatsFilter({ counters: stats.listener('outbound'), stats, log })],
+        inbound: [connectionStatsFilter({ counters: stats.listener('inbound'), stats, log })],
+      },
+    },
+  });
+  const runtimes = manager;
+
+  const snapshot = (): ProxyStatsJson => {
+    const rt = runtimes.current;
+    const services = rt.clusters.services();
+    return {
+      ...stats.snapshot(state),
+      ...(services.length === 0 ? {} : { services: rt.clusters.status() }),
+      ...(http === undefined ? {} : { http: http.stats(rt.snapshot.version) }),
+      config: runtimes.configStats(),
+    };
+  };
   const admin = new AdminServer({
     host: options.adminAddress.host, port: options.adminAddress.port, log,
-    state: () => state, stats: () => snapshot(), routes: http,
-  });
-  const snapshot = (): ProxyStatsJson => ({
-    ...stats.snapshot(state),
-    ...(serviceConfig.registry.services.length === 0 ? {} : { services: services.status() }),
-    ...(http === undefined ? {} : { http: http.stats() }),
+    state: () => state, stats: () => snapshot(), routes: http === undefined ? undefined : runtimes,
+    configDump: () => configDump(runtimes.current.snapshot),
   });
 
   const selfPorts = [options.outboundPort, options.inboundPort];
-  const listeners = (['outbound', 'inbound'] as const).map((direction: Direction) => new CaptureListener({
+  const listeners = DIRECTIONS.map((direction) => new CaptureListener({
     name: direction,
     host: options.listenAddress,
     port: direction === 'outbound' ? options.outboundPort : options.inboundPort,
@@ -140,9 +205,8 @@ export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Prom
     selfPorts,
     log,
     handlers: new ConnectionHandler({
-      direction, listener: direction, counters: stats.listener(direction), stats, tracker,
-      router, connectTimeoutMs: options.connectTimeout, idleTimeoutMs: options.idleTimeout,
-      detectTimeoutMs: options.detectTimeout, httpHandler: httpHandlers?.[direction], log, nextId,
+      direction, counters: stats.listener(direction), stats, log, nextId,
+      runtime: () => runtimes.current.listeners[direction],
     }),
   }));
 
@@ -153,12 +217,9 @@ export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Prom
   } catch (err) {
     for (const l of listeners) l.close();
     await admin.close();
-    services.close();
-    http?.close();
+    runtimes.close();
     throw err;
   }
-  services.start();
-  http?.start();
 
   for (const l of listeners) {
     const c = stats.listener(l.name);
@@ -170,6 +231,11 @@ export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Prom
     log.warn(`${INBOUND_SOURCE_V6} is not an address of lo: inbound IPv6 connections cannot be delivered`
       + ' (remora init adds it; without it connect fails with EADDRNOTAVAIL)');
   }
+
+  const reload = (trigger = 'api'): ReloadOutcome => runtimes.reload(trigger);
+  const watcher = ctx.configFile !== undefined && ctx.configFile !== '' && ctx.reload !== undefined && (ctx.watchConfig ?? true)
+    ? watchConfigFile(ctx.configFile, () => { reload('file-change'); })
+    : undefined;
 
   let resolveStopped: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => { resolveStopped = resolve; });
@@ -183,18 +249,20 @@ export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Prom
     }
     shuttingDown = (async () => {
       state = 'draining';
+      watcher?.close();
       for (const l of listeners) l.close();
-      log.info({ reason, open: tracker.size, drainTimeoutMs: options.drainTimeout }, 'draining: not accepting new connections');
+      const drainTimeout = runtimes.current.snapshot.proxy.drainTimeout;
+      log.info({ event: 'proxy.draining', reason, open: tracker.size, drainTimeoutMs: drainTimeout }, 'draining: not accepting new connections');
       // HTTP connections: Connection: close after the response in flight (idle ones at once), GOAWAY on HTTP/2; what
       // is still open at the deadline is destroyed by the engine (and reset below).
-      const httpDrain = http?.shutdown(options.drainTimeout);
+      const httpDrain = http?.shutdown(drainTimeout);
       if (tracker.size > 0) {
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([
           tracker.whenEmpty(),
           new Promise<void>((resolve) => {
             drainCut = resolve;
-            timer = setTimeout(resolve, options.drainTimeout);
+            timer = setTimeout(resolve, drainTimeout);
           }),
         ]);
         clearTimeout(timer);
@@ -208,11 +276,10 @@ export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Prom
       }
       await httpDrain;
       state = 'stopped';
-      services.close();
-      http?.close();
+      runtimes.close();
       await admin.close();
       removeSignalHandlers();
-      log.info({ stats: snapshot() }, 'stopped');
+      log.info({ event: 'proxy.stopped', stats: snapshot() }, 'stopped');
       process.exitCode = 0;
       resolveStopped();
     })();
@@ -222,23 +289,36 @@ export async function startProxy(options: ProxyOptions, ctx: ProxyContext): Prom
   const onSignal = (signal: NodeJS.Signals): void => {
     void shutdown(`received ${signal}`);
   };
+  const onHangup = (): void => {
+    reload('SIGHUP');
+  };
   const removeSignalHandlers = (): void => {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    process.off('SIGHUP', onHangup);
   };
   if (ctx.handleSignals ?? true) {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    process.on('SIGHUP', onHangup);
   }
 
   state = 'ready';
-  const reg = serviceConfig.registry;
+  const first = runtimes.current.snapshot;
   log.info({
-    listeners: bound, admin: formatHostPort(options.adminAddress.host, options.adminAddress.port),
+    event: 'proxy.ready', listeners: bound, admin: formatHostPort(options.adminAddress.host, options.adminAddress.port),
     inboundDelivery: options.inboundDelivery, configFile: ctx.configFile, detectTimeoutMs: options.detectTimeout,
-    services: reg.services.map((s) => s.name), registryMode: reg.registry.mode,
-    httpEngine: http !== undefined, routes: httpConfig.routes.length,
+    services: first.services.map((s) => s.name), registryMode: first.registry.mode,
+    httpEngine: http !== undefined, routes: first.routes.length, configVersion: first.version, configHash: first.hash,
+    watchingConfig: watcher !== undefined,
   }, 'remora proxy ready');
 
-  return { state: () => state, stats: snapshot, shutdown, stopped };
+  return {
+    state: () => state,
+    stats: snapshot,
+    get runtime() { return runtimes.current; },
+    reload,
+    shutdown,
+    stopped,
+  };
 }

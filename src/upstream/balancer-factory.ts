@@ -7,6 +7,7 @@ import { UnavailablePicker } from './picker.js';
 import { LeastConnectionsPicker } from './balancer/least-connections.js';
 import { MaglevPicker, type MaglevOptions } from './balancer/maglev.js';
 import { P2cPicker } from './balancer/p2c.js';
+import { PeakEwmaPicker } from './balancer/peak-ewma.js';
 import { RandomPicker } from './balancer/random.js';
 import { RingHashPicker, type RingHashOptions } from './balancer/ring-hash.js';
 import { RoundRobinPicker, type RoundRobinOptions } from './balancer/round-robin.js';
@@ -18,11 +19,6 @@ export interface BalancerOptions {
   readonly maglev?: MaglevOptions;
 }
 
-/**
- * The default for L4: least-loaded via power of two choices (what Istio's default LEAST_REQUEST does), O(1) per
- * pick and robust to stale counters.
- */
-export const DEFAULT_BALANCER: BalancerKind = 'p2c';
 
 export function isBalancerKind(text: string): text is BalancerKind {
   return (BALANCER_KINDS as readonly string[]).includes(text);
@@ -35,7 +31,9 @@ export function pickerBuilderFor(kind: BalancerKind, options: BalancerOptions = 
     case 'round-robin': return build((e, d) => new RoundRobinPicker(e, d, options.roundRobin));
     case 'least-connections': return build((e, d) => new LeastConnectionsPicker(e, d));
     case 'random': return build((e, d) => new RandomPicker(e, d));
-    case 'p2c': return build((e, d) => new P2cPicker(e, d));
+    case 'p2c':
+    case 'least-request': return build((e, d) => new P2cPicker(e, d));
+    case 'peak-ewma': return build((e, d) => new PeakEwmaPicker(e, d));
     case 'ring-hash': return build((e, d) => new RingHashPicker(e, d, options.ringHash));
     case 'maglev': return build((e, d) => new MaglevPicker(e, d, options.maglev));
     default: {

@@ -2,22 +2,23 @@
 // the endpoints that may be used right now, and the data path calls `pick()` synchronously — no awaits, no locks.
 // Membership, weights and health of a snapshot never change; only the live load counters it reads (active
 // connections, owned by the EndpointSet) and a picker's own cursor/random state move.
-import type { EndpointSpec } from '../config/service-spec.js';
-import { endpointKey } from '../config/service-spec.js';
+import { endpointKey, type EndpointSpec } from '../config/service-spec.js';
 
 /** An endpoint as pickers hand it out: the spec plus its stable key (see endpointKey()). Frozen. */
 export interface UpstreamEndpoint extends EndpointSpec {
   readonly key: string;
 }
 
-/** What the caller knows about the connection being balanced. Every field is optional. */
+/** What the caller knows about the connection or request being balanced. Every field is optional. */
 export interface PickContext {
   /** The client's address (no port). Hashing balancers use it when hashKey is absent. */
-  readonly sourceAddress?: string;
+  readonly sourceAddress?: string | undefined;
   /** An explicit hash key (takes precedence over sourceAddress for ring-hash and maglev). */
-  readonly hashKey?: string;
-  /** Endpoint keys not to return (endpoints already tried by this connection). */
-  readonly exclude?: ReadonlySet<string>;
+  readonly hashKey?: string | undefined;
+  /** Endpoint keys not to return (endpoints already tried by this connection or request). */
+  readonly exclude?: ReadonlySet<string> | undefined;
+  /** The original destination: the endpoint of an original-destination cluster (pickers ignore it). */
+  readonly originalDst?: { readonly address: string; readonly port: number } | undefined;
 }
 
 /**
@@ -39,15 +40,25 @@ export interface Picker {
   readonly endpoints: readonly UpstreamEndpoint[];
 }
 
-/** A live, read-only view of an endpoint's load; the EndpointSet updates it as connections open and close. */
-export interface EndpointLoad {
+/**
+ * A live, read-only view of an endpoint's load (src/upstream/balancer/endpoint-load.ts): what is in flight on it and
+ * its peak-EWMA cost. The cluster updates it as connections and request attempts start and end.
+ */
+export interface PickerLoad {
   readonly active: number;
+  /** Peak-EWMA latency x (active + 1), for peak-ewma. */
+  cost(): number;
 }
 
 /** What a picker builder receives for each endpoint it may pick. */
 export interface PickerEndpoint {
   readonly endpoint: UpstreamEndpoint;
-  readonly load: EndpointLoad;
+  readonly load: PickerLoad;
+  /**
+   * The weight to balance by: the endpoint's weight, or while some endpoint of the set ramps up after an ejection
+   * (slow start) every weight scaled by SLOW_START_SCALE and the ramping ones by their factor. A positive integer.
+   */
+  readonly weight: number;
 }
 
 /** A source of uniform random numbers in [0, 1), like Math.random. Injected so tests are deterministic. */
@@ -126,11 +137,11 @@ export function weightedIndexExcluding(
   let total = 0;
   let chosen = -1;
   for (let i = 0; i < endpoints.length; i++) {
-    const e = (endpoints[i] as PickerEndpoint).endpoint;
-    if (exclude.has(e.key)) continue;
-    total += e.weight;
+    const p = endpoints[i] as PickerEndpoint;
+    if (exclude.has(p.endpoint.key)) continue;
+    total += p.weight;
     // Weighted reservoir sampling: keep i with probability weight / (weight seen so far).
-    if (random() * total < e.weight) chosen = i;
+    if (random() * total < p.weight) chosen = i;
   }
   return chosen;
 }

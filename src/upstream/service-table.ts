@@ -91,6 +91,11 @@ export class ServiceTable {
     return this.#mode;
   }
 
+  /** The [registry] port_protocols declarations. */
+  get portProtocols(): RegistryOptions['portProtocols'] {
+    return this.#portProtocols;
+  }
+
   service(name: string): ServiceSpec | undefined {
     return this.#byName.get(name);
   }

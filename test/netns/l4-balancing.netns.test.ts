@@ -85,7 +85,7 @@ describe('L4 balancing through remora', opts, () => {
     for (let i = 0; i < 9; i++) tags.push(await curlTag(client, vip(0), 80));
     assert.deepEqual(countBy(tags), { s1: 3, s2: 3, s3: 3 });
     const s = await l4StatsWhere(proxy, 'connections closed and load released',
-      (x) => x.connections.active === 0 && (x.services?.['web-rr']?.endpoints ?? []).every((e) => e.activeConnections === 0));
+      (x) => x.connections.active === 0 && (x.services?.['web-rr']?.endpoints ?? []).every((e) => e.active === 0));
     assert.ok((s.sniff['http1'] ?? 0) >= 9, `curl was detected as HTTP/1: ${JSON.stringify(s.sniff)}`);
     assert.deepEqual(s.errors, {});
   });
@@ -123,7 +123,7 @@ describe('L4 balancing through remora', opts, () => {
     assert.ok(!tags.includes('s2'), `no answer from the stopped app: ${tags.join(' ')}`);
     assert.deepEqual(new Set(tags), new Set(['s1', 's3']));
     const s = await l4Stats(proxy);
-    assert.ok((endpointRow(s, 'web-eject', `${s2.ip4}:8090`)?.totalEjections ?? 0) >= 1, 'ejected at least once');
+    assert.ok((endpointRow(s, 'web-eject', `${s2.ip4}:8090`)?.ejectionCount ?? 0) >= 1, 'ejected at least once');
     assert.ok((s.services?.['web-eject']?.connectFailures ?? 0) >= 1);
     assert.equal(s.errors['REMORA_ERR_UPSTREAM_CONNECT'], undefined, 'every failed attempt was retried elsewhere');
     await waitForLog(proxy, 'the ejection is logged', `${s2.ip4}:8090`);

@@ -44,8 +44,9 @@ export interface EndpointRow {
   readonly healthy: boolean;
   readonly ejected: boolean;
   readonly inRotation: boolean;
-  readonly activeConnections: number;
-  readonly totalEjections: number;
+  /** Connections and request attempts in flight. */
+  readonly active: number;
+  readonly ejectionCount: number;
 }
 
 export interface L4Stats {

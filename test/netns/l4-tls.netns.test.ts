@@ -83,7 +83,7 @@ describe('TLS through remora: SNI routing and TLS origination', opts, () => {
     assert.match(beta, /subject=CN ?= ?beta\.test/, beta);
     const s = await l4StatsWhere(proxy, 'both connections closed', (x) => x.connections.active === 0);
     assert.ok((s.sniff['tls'] ?? 0) >= 2, JSON.stringify(s.sniff));
-    const closed = logRecords(proxy).filter((r) => r.msg === 'connection closed' && r['protocol'] === 'tls');
+    const closed = logRecords(proxy).filter((r) => r['event'] === 'connection.closed' && r['protocol'] === 'tls');
     assert.deepEqual(closed.map((r) => r['service']).sort(), ['alpha', 'beta']);
     assert.deepEqual(closed.map((r) => r['endpoint']).sort(), [`${a.ip4}:4433`, `${b.ip4}:4433`]);
   });

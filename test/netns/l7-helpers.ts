@@ -55,11 +55,18 @@ export function load(pod: Pod, url: string, count: number, concurrency: number, 
   return runL7Tool<LoadResult>(pod, ['load', url, String(count), String(concurrency), ...headers], 90_000);
 }
 
+/** A service's cluster in /stats `services.NAME` (src/upstream/cluster.ts ClusterStatus), as the L7 tests read it. */
 export interface HttpServiceStats {
+  /** The connection balancer ([service] balancer) and the request balancer (http_balancer, else the same). */
   readonly balancer?: string;
+  readonly httpBalancer?: string;
   readonly upstreamProtocol: string;
   readonly outlier: { readonly ejected: number; readonly ejections: Record<string, number>; readonly ejectionsRefused: number };
-  readonly endpoints: readonly { readonly endpoint: string; readonly ejected: boolean; readonly ejectionCount: number; readonly activeRequests: number }[];
+  readonly endpoints: readonly {
+    readonly endpoint: string; readonly ejected: boolean; readonly ejectionCount: number; readonly active: number; readonly weightFactor: number;
+  }[];
+  /** Endpoint keys per subset label. */
+  readonly subsets?: Readonly<Record<string, readonly string[]>>;
   readonly breaker?: {
     readonly active: Readonly<Record<'connection' | 'pending' | 'request' | 'retry', number>>;
     readonly overflow: Readonly<Record<'connection' | 'pending' | 'request' | 'retry', number>>;
@@ -67,6 +74,7 @@ export interface HttpServiceStats {
   };
 }
 
+/** The HTTP layer's counters (/stats `http`) with the services' clusters (/stats `services`). */
 export interface HttpStats {
   readonly outbound: Record<string, number>;
   readonly inbound: Record<string, number>;
@@ -76,9 +84,9 @@ export interface HttpStats {
 
 export async function httpStats(proxy: RunningProxy): Promise<HttpStats> {
   const s = await proxy.stats();
-  const h = s['http'] as HttpStats | undefined;
+  const h = s['http'] as Omit<HttpStats, 'services'> | undefined;
   assert.ok(h !== undefined, '/stats has an http section');
-  return h;
+  return { ...h, services: (s['services'] ?? {}) as Record<string, HttpServiceStats> };
 }
 
 export async function httpStatsWhere(proxy: RunningProxy, what: string, ok: (s: HttpStats) => boolean, timeoutMs = 15_000): Promise<HttpStats> {

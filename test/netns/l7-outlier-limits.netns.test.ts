@@ -173,7 +173,7 @@ describe('L7 outlier limits, slow start and per-try timeouts through remora', op
     const r1Later = w2.bodies['r1'] ?? 0;
     assert.ok(r1Later >= 15, `r1 back to (about) its fair share, 20 of 60: ${JSON.stringify(w2.bodies)}`);
     assert.ok(r1Later > r1First, `r1's share grew: ${r1First} -> ${r1Later} of 60`);
-    await waitForLog(proxy, 'the return is logged', (r) => r.msg === 'endpoint back from outlier ejection' && r['endpoint'] === key);
+    await waitForLog(proxy, 'the return is logged', (r) => r['event'] === 'endpoint.returned' && r['endpoint'] === key);
   });
 
   test('per-try timeout: attempts on a slow endpoint are abandoned and retried on the fast one, so every request succeeds', opts, async () => {

@@ -97,7 +97,7 @@ describe('gRPC, WebSocket and drain through two remora proxies', opts, () => {
       else outbound.child.once('exit', (c) => { resolve(c); });
     });
     assert.equal(code, 0);
-    const [stopped] = await waitForLog(outbound, 'the "stopped" line', (r) => r.msg === 'stopped');
+    const [stopped] = await waitForLog(outbound, 'the "stopped" line', (r) => r['event'] === 'proxy.stopped');
     const stats = stopped?.['stats'] as ProxyStats | undefined;
     assert.equal(stats?.errors['REMORA_ERR_DRAIN_TIMEOUT'], undefined, 'nothing was cut at the deadline');
     assert.equal(stats?.connections.active, 0);

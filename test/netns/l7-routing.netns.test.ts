@@ -85,7 +85,7 @@ describe('L7 routing through remora', opts, () => {
     assert.equal((s['sniff'] as Record<string, number>)['http1'], ((before['sniff'] as Record<string, number>)['http1'] ?? 0) + 1, 'one connection');
     const h = await httpStats(proxy);
     assert.ok((h.outbound['http.requests'] ?? 0) >= 30);
-    assert.equal(h.services['web']?.balancer, 'least-request');
+    assert.equal(h.services['web']?.httpBalancer, 'p2c', 'requests use the service balancer: p2c by default (Envoy\'s least-request)');
   });
 
   test('h2c: curl --http2-prior-knowledge and nghttp to h2c endpoints; h2 -> HTTP/1.1 and HTTP/1.1 -> h2 per upstream_protocol', opts, async () => {
@@ -146,8 +146,8 @@ describe('L7 routing through remora', opts, () => {
     assert.deepEqual(e.statuses, { 200: 300 });
     assert.deepEqual(Object.keys(e.bodies).sort(), ['s1', 's2', 's3']);
     const h = await httpStats(proxy);
-    assert.equal(h.services['sticky']?.balancer, 'ring-hash');
-    assert.equal(h.services['ewma']?.balancer, 'peak-ewma');
+    assert.equal(h.services['sticky']?.httpBalancer, 'ring-hash');
+    assert.equal(h.services['ewma']?.httpBalancer, 'peak-ewma');
   });
 
   test('canary 90/10 over 1,000 requests; weights changed over the admin API apply to the next requests', opts, async () => {
@@ -182,7 +182,7 @@ describe('L7 routing through remora', opts, () => {
     const h2 = split.bodies['v2'] ?? 0;
     assert.ok(h2 >= 140 && h2 <= 260, `about half to v2: ${h2}`);
     assert.equal((await httpStats(proxy)).routeTableVersion, 3);
-    await waitForLog(proxy, 'the weight change is logged', (r) => r.msg === 'route weights changed' && r['route'] === 'canary-split');
+    await waitForLog(proxy, 'the weight change is logged', (r) => r['event'] === 'route.weights' && r['route'] === 'canary-split');
   });
 
   test('subsets of one service: 80/20 between endpoint subsets v1 (two pods) and v2 (one pod); a weight change moves all to v2', opts, async () => {
@@ -198,8 +198,8 @@ describe('L7 routing through remora', opts, () => {
     assert.equal(moved.status, 200, moved.body);
     assert.deepEqual((await load(client, url(8), 60, 10)).bodies, { s3: 60 }, 'the next requests all go to subset v2');
     const services = (await httpStats(proxy)).services;
-    assert.deepEqual(services['release/v1']?.endpoints.map((e) => e.endpoint).sort(), [servers[0]?.ip4, servers[1]?.ip4].map((a) => `${a}:8080`).sort());
-    assert.deepEqual(services['release/v2']?.endpoints.map((e) => e.endpoint), [`${servers[2]?.ip4}:8080`]);
+    assert.deepEqual([...(services['release']?.subsets?.['v1'] ?? [])].sort(), [servers[0]?.ip4, servers[1]?.ip4].map((a) => `${a}:8080`).sort());
+    assert.deepEqual(services['release']?.subsets?.['v2'], [`${servers[2]?.ip4}:8080`]);
   });
 
   test('a destination whose connections are HTTP is not pre-dialed again: 20 client connections, the server sees at most a few', opts, async () => {

@@ -435,6 +435,137 @@ switch (tool) {
     }
     break;
   }
+  // echo HOST PORT TAG: a TCP server that answers every line with "TAG LINE\n" (opaque TCP for the steady client).
+  case 'echo': {
+    const tag = arg(2, 'TAG');
+    const server = createServer((s: Socket) => {
+      s.on('error', () => undefined);
+      let buf = '';
+      s.setEncoding('latin1').on('data', (d: string) => {
+        buf += d;
+        let i: number;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          s.write(`${tag} ${buf.slice(0, i)}\n`);
+          buf = buf.slice(i + 1);
+        }
+      });
+      s.on('end', () => { s.end(); });
+    });
+    listenOn(server, arg(0, 'HOST'), Number(arg(1, 'PORT')));
+    break;
+  }
+  // steady h1|h2|tcp TARGET [PAUSE_MS]: ONE connection (an HTTP/1.1 keep-alive connection, one h2c session, or one TCP
+  // connection to an echo server at TARGET = HOST:PORT) carrying one request (or line) after another, PAUSE_MS apart
+  // (default 20), until SIGTERM/SIGINT; prints "ready" after the first answer and at the end one JSON line: requests
+  // sent and answered, failures by kind, answers by body (tag), and how many connections were opened (1 = the
+  // connection survived). A failed request ends the run (the connection is not replaced).
+  case 'steady': {
+    const mode = arg(0, 'h1|h2|tcp');
+    const target = arg(1, 'TARGET');
+    const pause = Number(args[2] ?? '20');
+    let sent = 0;
+    let ok = 0;
+    let connections = 0;
+    let stopping = false;
+    let readyShown = false;
+    const failures: Record<string, number> = {};
+    const bodies: Record<string, number> = {};
+    const report = (): void => {
+      result({ mode, sent, ok, failures, bodies, connections });
+      process.exit(0);
+    };
+    const answered = (body: string): void => {
+      ok++;
+      bump(bodies, body.trim().split(' ')[0] ?? '');
+      if (!readyShown) { readyShown = true; ready(); }
+      if (stopping) report();
+    };
+    const fail = (kind: string): void => {
+      bump(failures, kind);
+      stopping = true;
+      report();
+    };
+    // Stop sending; report once the request in flight (if any) is answered, at most 5 s later.
+    const stop = (): void => {
+      stopping = true;
+      if (ok + Object.values(failures).reduce((a, n) => a + n, 0) >= sent) report();
+      else setTimeout(() => { bump(failures, 'unanswered-at-stop'); report(); }, 5_000).unref();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    deadline(600_000, () => { fail('deadline'); });
+    if (mode === 'tcp') {
+      const [host = '', port = '0'] = [target.slice(0, target.lastIndexOf(':')), target.slice(target.lastIndexOf(':') + 1)];
+      const s = connect({ host, port: Number(port) });
+      connections++;
+      let buf = '';
+      const send = (): void => {
+        if (stopping) return;
+        sent++;
+        s.write(`line-${sent}\n`);
+      };
+      s.on('connect', send);
+      s.setEncoding('latin1').on('data', (d: string) => {
+        buf += d;
+        let i: number;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          if (!line.endsWith(` line-${sent}`)) { fail('bad-echo'); return; }
+          answered(line);
+          setTimeout(send, pause);
+        }
+      });
+      s.on('error', (err: NodeJS.ErrnoException) => { fail(err.code ?? 'error'); });
+      s.on('close', () => { if (!stopping) fail('closed'); });
+    } else if (mode === 'h1') {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const seen = new WeakSet<Socket>();
+      const one = (): void => {
+        if (stopping) return;
+        sent++;
+        const req = http.get(target, { agent }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (d: string) => { body += d; });
+          res.on('end', () => {
+            if (res.statusCode !== 200) { fail(`status-${res.statusCode ?? 0}`); return; }
+            answered(body);
+            setTimeout(one, pause);
+          });
+        });
+        req.on('socket', (s: Socket) => {
+          if (seen.has(s)) return;
+          seen.add(s);
+          connections++;
+        });
+        req.on('error', (err: NodeJS.ErrnoException) => { fail(err.code ?? err.message); });
+        req.setTimeout(10_000, () => { req.destroy(new Error('timeout')); });
+      };
+      one();
+    } else {
+      const session = http2.connect(target);
+      connections++;
+      session.on('error', (err: NodeJS.ErrnoException) => { fail(err.code ?? 'session-error'); });
+      session.on('goaway', () => { if (!stopping) fail('goaway'); });
+      const one = (): void => {
+        if (stopping) return;
+        sent++;
+        const st = session.request({ ':path': '/' });
+        let status = 0;
+        let body = '';
+        st.on('response', (h) => { status = Number(h[':status']); });
+        st.setEncoding('utf8').on('data', (d: string) => { body += d; });
+        st.on('end', () => {
+          if (status !== 200) { fail(`status-${status}`); return; }
+          answered(body);
+          setTimeout(one, pause);
+        });
+        st.on('error', (err: NodeJS.ErrnoException) => { fail(err.code ?? 'stream-error'); });
+      };
+      one();
+    }
+    break;
+  }
   default:
     process.stderr.write(`l7-tools: unknown tool "${tool}"\n`);
     process.exit(2);

@@ -54,9 +54,12 @@ describe('inbound through remora', opts, () => {
     const s = await statsWhere(proxy, 'the inbound connection', (x) => x.connections.accepted === before.connections.accepted + 1
       && x.connections.active === 0);
     assert.deepEqual(s.errors, before.errors);
-    const [line] = await waitForLog(proxy, `inbound connection accepted, origDst ${server.ip4}:8080`,
-      (r) => r.msg === 'connection accepted' && r['listener'] === 'inbound' && r['origDst'] === `${server.ip4}:8080`);
-    assert.equal(line?.['source'], '127.0.0.6');
+    await waitForLog(proxy, `inbound connection accepted, origDst ${server.ip4}:8080`,
+      (r) => r['event'] === 'connection.accepted' && r['listener'] === 'inbound' && r['origDst'] === `${server.ip4}:8080`);
+    // Where the proxy delivered it (the app's own view above shows the 127.0.0.6 source).
+    const [closed] = await waitForLog(proxy, 'the inbound connection closed',
+      (r) => r['event'] === 'connection.closed' && r['listener'] === 'inbound' && r['origDst'] === `${server.ip4}:8080`);
+    assert.equal(closed?.['endpoint'], `${server.ip4}:8080`);
   });
 
   test('IPv6: the app gets the connection on the pod address, from ::6', opts, async () => {

@@ -38,7 +38,7 @@ async function exited(proxy: RunningProxy): Promise<number | null> {
 
 /** The counters the proxy logged when it stopped (the line can arrive after the exit event). */
 async function finalStats(proxy: RunningProxy): Promise<ProxyStats | undefined> {
-  const [stopped] = await waitForLog(proxy, 'the "stopped" line', (r) => r.msg === 'stopped');
+  const [stopped] = await waitForLog(proxy, 'the "stopped" line', (r) => r['event'] === 'proxy.stopped');
   return stopped?.['stats'] as ProxyStats | undefined;
 }
 

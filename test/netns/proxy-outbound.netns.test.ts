@@ -46,7 +46,7 @@ describe('outbound through remora', opts, () => {
   after(async () => { await mesh?.destroy(); });
 
   test('IPv4 request goes through the dual-stack listener with the right original destination', opts, async () => {
-    const [ready] = await waitForLog(proxy, 'remora proxy ready', (r) => r.msg === 'remora proxy ready');
+    const [ready] = await waitForLog(proxy, 'remora proxy ready', (r) => r['event'] === 'proxy.ready');
     assert.deepEqual(ready?.['listeners'], ['outbound=[::]:15001', 'inbound=[::]:15006'], 'listeners are dual-stack');
     const before = await proxy.stats();
     const view = await curlApp(client, server.ip4, 8080);
@@ -56,7 +56,7 @@ describe('outbound through remora', opts, () => {
       (s) => s.connections.accepted === before.connections.accepted + 1 && s.connections.active === 0);
     assert.ok(after.bytes.upstreamToDownstream > before.bytes.upstreamToDownstream);
     // The debug line names the original destination; the IPv4 peer arrived on the "::" listener (as ::ffff:a.b.c.d).
-    await waitForLog(proxy, `connection accepted, origDst ${server.ip4}:8080 from ${client.ip4}`, (r) => r.msg === 'connection accepted'
+    await waitForLog(proxy, `connection accepted, origDst ${server.ip4}:8080 from ${client.ip4}`, (r) => r['event'] === 'connection.accepted'
       && r['listener'] === 'outbound' && r['origDst'] === `${server.ip4}:8080` && String(r['peer']).startsWith(`${client.ip4}:`));
   });
 
@@ -68,7 +68,7 @@ describe('outbound through remora', opts, () => {
     await statsWhere(proxy, 'the IPv6 connection to be counted',
       (s) => s.connections.accepted === before.connections.accepted + 1 && s.connections.active === 0);
     await waitForLog(proxy, `connection accepted, origDst [${server.ip6}]:8080`,
-      (r) => r.msg === 'connection accepted' && r['origDst'] === `[${server.ip6}]:8080`);
+      (r) => r['event'] === 'connection.accepted' && r['origDst'] === `[${server.ip6}]:8080`);
   });
 
   test('the proxy uid (1337) goes direct: no redirect, no loop', opts, async () => {
@@ -103,7 +103,7 @@ describe('outbound through remora', opts, () => {
     const after = await statsWhere(proxy, 'three NOT_REDIRECTED', (s) => (s.errors['REMORA_ERR_NOT_REDIRECTED'] ?? 0) === notRedirected + 3);
     assert.equal(after.connections.active, 0);
     await waitForLog(proxy, 'three NOT_REDIRECTED warnings', (r) => r['code'] === 'REMORA_ERR_NOT_REDIRECTED', notRedirected + 3);
-    const forwarded = logRecords(proxy).filter((r) => r.msg === 'connection accepted' && /:1500[16]$/.test(String(r['origDst'])));
+    const forwarded = logRecords(proxy).filter((r) => r['event'] === 'connection.accepted' && /:1500[16]$/.test(String(r['origDst'])));
     assert.deepEqual(forwarded, [], 'nothing was forwarded to a capture port');
   });
 

@@ -1,30 +1,32 @@
 // The entry point of the L7 HTTP engines: a connection that the sniffer classified as HTTP/1.x or HTTP/2 (h2c prior
 // knowledge) is handed over with the bytes already read from it, and is then proxied request by request.
 //
-//   const engine = createHttpEngine(deps, options);
-//   engine.handleConnection(socket, initialBytes, { protocol: 'http1', originalDst, sourceAddress });
+//   const engine = createHttpEngine({ log, stats, runtime: () => current.http.outbound }, options);
+//   engine.handleConnection(socket, initialBytes, { protocol: 'http1', originalDst, sourceAddress, service });
 //   ...
 //   await engine.shutdown(5_000);
 //
-// Routing, endpoint choice, retries, circuit breaking and outlier detection are decided by injected policies
-// (L7Deps, speaking the types of l7-contract.ts); the engine owns sockets, streams, pools, timers and the execution
-// of those decisions. Without `deps.route`, every request is forwarded to the connection's original destination
-// over the downstream's protocol (passthrough): the trivial and fastest path. See docs/l7-engines.md.
+// The engines own sockets, streams and the upstream pools; at every request head they create the request context
+// and run the request chain of the runtime in force (src/l7/http-runtime.ts: filters, then the router). See
+// docs/l7-engines.md.
 import type { Socket } from 'node:net';
+import type { Logger } from '../../core/log.js';
+import type { HttpRuntime } from '../http-runtime.js';
+import { fastAsyncResourceBind } from '../pool/async-bind-fix.js';
+import { UpstreamPools } from '../pool/upstream-pools.js';
+import type { HttpConnectionContext } from '../request-types.js';
+import { DEFAULT_ENGINE_OPTIONS, type EngineCore, type HttpEngineOptions, type L7Stats } from './engine-core.js';
 import { Http1Engine } from './http1-engine.js';
 import { Http2Engine } from './http2-engine.js';
-import {
-  builtinLocalReply,
-  DEFAULT_ENGINE_OPTIONS,
-  type EngineCore,
-  type HttpConnectionContext,
-  type HttpEngineOptions,
-  type L7Deps,
-  type L7Stats,
-} from './http-deps.js';
-import { tcpConnector, UpstreamPools } from '../pool/upstream-pools.js';
 
-export * from './http-deps.js';
+export { DEFAULT_ENGINE_OPTIONS, type HttpEngineOptions, type L7Stats } from './engine-core.js';
+
+export interface HttpEngineDeps {
+  readonly log: Logger;
+  /** The HTTP runtime of this listener now (read at every request head). */
+  readonly runtime: () => HttpRuntime;
+  readonly stats?: L7Stats | undefined;
+}
 
 export interface HttpEngine {
   /**
@@ -48,15 +50,17 @@ export interface HttpEngine {
 
 const NO_STATS: L7Stats = { increment() {} };
 
-export function createHttpEngine(deps: L7Deps, options: Partial<HttpEngineOptions> = {}): HttpEngine {
+export function createHttpEngine(deps: HttpEngineDeps, options: Partial<HttpEngineOptions> = {}): HttpEngine {
   const opts: HttpEngineOptions = { ...DEFAULT_ENGINE_OPTIONS, ...options };
+  // node:http2 client requests pay ~15 µs each in Node 20's AsyncResource.bind: replaced once per process.
+  fastAsyncResourceBind();
   const stats = deps.stats ?? NO_STATS;
   const core: EngineCore = {
-    deps,
+    log: deps.log,
     options: opts,
-    pools: new UpstreamPools(deps.connect ?? tcpConnector, opts.pools, stats),
+    pools: new UpstreamPools(opts.pools, stats),
     stats,
-    localReply: deps.localReply ?? builtinLocalReply,
+    runtime: deps.runtime,
   };
   const h1 = new Http1Engine(core);
   const h2 = new Http2Engine(core);

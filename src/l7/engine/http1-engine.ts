@@ -4,14 +4,17 @@
 // order) handled by Node. The engine fills llhttp's gaps (Host count, Transfer-Encoding on HTTP/1.0, version) and
 // answers every parse error itself with `x-remora-error`.
 //
-// Each request becomes an Exchange (http-exchange.ts) with an Http1Responder on the ServerResponse; Upgrade and
-// CONNECT requests use a RawResponder on the detached socket (http1-tunnel.ts).
+// Each request becomes a RequestContext run through the runtime's request chain (src/l7/http-runtime.ts) with an
+// Http1Responder on the ServerResponse; Upgrade and CONNECT requests use a RawResponder on the detached socket
+// (http1-tunnel.ts).
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../../core/log.js';
-import type { LocalReplyReason } from '../request-types.js';
-import type { EngineCore, HttpConnectionContext } from './http-deps.js';
-import { Exchange, type DownstreamRequest, type DownstreamResponder } from '../router/exchange.js';
+import { localReply, rawHttp1LocalReply, renderLocalReply } from '../local-reply.js';
+import { runRequestChain } from '../http-runtime.js';
+import { RequestContext } from '../request-context.js';
+import type { DownstreamRequest, DownstreamResponder, HttpConnectionContext, LocalReply, LocalReplyReason } from '../request-types.js';
+import type { EngineCore } from './engine-core.js';
 import { RequestBody } from '../http/request-body.js';
 import { RawResponder } from './http1-tunnel.js';
 import { headerCount, headerValue, listTokens, removeHeader, stripHopByHop } from '../http/headers.js';
@@ -169,18 +172,20 @@ class Http1Responder implements DownstreamResponder {
     res.end();
   }
 
-  localReply(status: number, reason: LocalReplyReason, body: string, close: boolean, _grpc: boolean): void {
+  localReply(reply: LocalReply, _grpc: boolean): void {
     const res = this.#res;
     if (res.destroyed) return;
     this.#started = true;
-    if (close || this.#engine.closing) res.shouldKeepAlive = false;
+    const closing = this.#engine.closing;
+    if (reply.close || closing) res.shouldKeepAlive = false;
+    const r = renderLocalReply(reply, 'http/1.1', false);
     try {
-      res.writeHead(status, [
-        'content-type', 'text/plain; charset=utf-8',
-        'content-length', String(Buffer.byteLength(body)),
-        'x-remora-error', reason,
-      ]);
-      res.end(body);
+      // Node adds `Connection: close` itself when shouldKeepAlive is false; the rendered one is dropped to avoid a duplicate.
+      const headers = [...r.headers];
+      const i = headers.indexOf('connection');
+      if (i >= 0) headers.splice(i, 2);
+      res.writeHead(r.status, headers);
+      res.end(r.body);
     } catch {
       res.destroy();
     }
@@ -240,7 +245,7 @@ export class Http1Engine {
 
   handle(socket: Socket, initialBytes: Buffer, ctx: HttpConnectionContext): void {
     socket.on('error', noop);
-    const state: ConnState = { ctx, log: ctx.log ?? this.#core.deps.log, inflight: 0, raw: false };
+    const state: ConnState = { ctx, log: ctx.log ?? this.#core.log, inflight: 0, raw: false };
     this.#conns.set(socket, state);
     this.#sockets.add(socket);
     this.#core.stats.increment('http1.connections');
@@ -299,10 +304,9 @@ export class Http1Engine {
     const invalid = validateRequest(req);
     if (invalid !== undefined) {
       this.#core.stats.increment(`http.local_replies.${invalid}`);
-      state.log.info({ reason: invalid, method: req.method }, 'request refused');
+      state.log.info({ event: 'http.request-refused', reason: invalid, method: req.method }, 'request refused');
       res.once('close', done);
-      const r = this.#core.localReply(invalid);
-      responder.localReply(r.status, invalid, r.body, true, false);
+      responder.localReply({ ...localReply(invalid), close: true }, false);
       req.resume();
       return;
     }
@@ -317,12 +321,12 @@ export class Http1Engine {
         body = new RequestBody(req, Number(cl), () => req.rawTrailers, this.#core.options.replayBufferBytes);
       }
     }
-    const ex = new Exchange(this.#core, downstreamRequest(req, state, headers, body, false), responder);
+    const ctx = new RequestContext(downstreamRequest(req, state, headers, body, false), this.#core, this.#core.runtime());
     res.once('close', () => {
       done();
-      if (!ex.done) ex.downstreamAborted();
+      ctx.downstreamAborted();
     });
-    ex.start();
+    runRequestChain(ctx, responder);
   };
 
   readonly #onRawRequest = (req: IncomingMessage, socket: Socket, head: Buffer): void => {
@@ -341,8 +345,7 @@ export class Http1Engine {
     const invalid = validateRequest(req);
     if (invalid !== undefined) {
       this.#core.stats.increment(`http.local_replies.${invalid}`);
-      const r = this.#core.localReply(invalid);
-      responder.localReply(r.status, invalid, r.body, true, false);
+      responder.localReply({ ...localReply(invalid), close: true }, false);
       return;
     }
     const raw = req.rawHeaders;
@@ -357,11 +360,9 @@ export class Http1Engine {
     }
     responder.setBodyless(req.method === 'HEAD');
     // The client's bytes after the head are held and sent once the tunnel is up (a body is not expected before).
-    const ex = new Exchange(this.#core, downstreamRequest(req, state, headers, undefined, tunnel), responder);
-    socket.once('close', () => {
-      if (!ex.done) ex.downstreamAborted();
-    });
-    ex.start();
+    const ctx = new RequestContext(downstreamRequest(req, state, headers, undefined, tunnel), this.#core, this.#core.runtime());
+    socket.once('close', () => { ctx.downstreamAborted(); });
+    runRequestChain(ctx, responder);
   };
 
   readonly #onClientError = (err: Error & { code?: string }, socket: Socket): void => {
@@ -382,15 +383,8 @@ export class Http1Engine {
       return;
     }
     this.#core.stats.increment(`http.local_replies.${reason}`);
-    (state?.log ?? this.#core.deps.log).info({ reason, code, message: err.message }, 'request refused');
-    const r = this.#core.localReply(reason);
-    const body = r.body;
-    const text = http.STATUS_CODES[r.status] ?? '';
-    socket.end(
-      `HTTP/1.1 ${r.status} ${text}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-        `x-remora-error: ${reason}\r\nconnection: close\r\n\r\n${body}`,
-      () => socket.destroy(),
-    );
+    (state?.log ?? this.#core.log).info({ event: 'http.request-refused', reason, code, message: err.message }, 'request refused');
+    socket.end(rawHttp1LocalReply(localReply(reason)), () => socket.destroy());
     // A client that does not read its answer must not keep the socket.
     const timer = setTimeout(() => socket.destroy(), 5_000);
     timer.unref();

@@ -10,8 +10,8 @@
 // and HTTP2-Settings fields and answered through this same raw path.
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import type { LocalReplyReason } from '../request-types.js';
-import type { DownstreamResponder } from '../router/exchange.js';
+import { rawHttp1LocalReply } from '../local-reply.js';
+import type { DownstreamResponder, LocalReply } from '../request-types.js';
 import { responseHead } from '../pool/http1-serialize.js';
 
 function noop(): void {}
@@ -128,17 +128,10 @@ export class RawResponder implements DownstreamResponder {
     this.#closeAfterWrite();
   }
 
-  localReply(status: number, reason: LocalReplyReason, body: string, _close: boolean, _grpc: boolean): void {
+  localReply(reply: LocalReply, _grpc: boolean): void {
     if (this.#socket.destroyed) return;
     this.#started = true;
-    const head = responseHead(status, STATUS_CODES[status] ?? '', [
-      'content-type', 'text/plain; charset=utf-8',
-      'content-length', String(Buffer.byteLength(body)),
-      'x-remora-error', reason,
-      'connection', 'close',
-    ]);
-    this.#socket.write(head, 'latin1');
-    this.#socket.write(body);
+    this.#socket.write(rawHttp1LocalReply(reply), 'latin1');
     this.#closeAfterWrite();
   }
 

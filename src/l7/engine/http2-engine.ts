@@ -15,9 +15,11 @@
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Logger } from '../../core/log.js';
-import type { LocalReplyReason } from '../request-types.js';
-import type { EngineCore, HttpConnectionContext } from './http-deps.js';
-import { Exchange, type DownstreamRequest, type DownstreamResponder } from '../router/exchange.js';
+import { renderLocalReply } from '../local-reply.js';
+import { runRequestChain } from '../http-runtime.js';
+import { RequestContext } from '../request-context.js';
+import type { DownstreamRequest, DownstreamResponder, HttpConnectionContext, LocalReply } from '../request-types.js';
+import type { EngineCore } from './engine-core.js';
 import { RequestBody } from '../http/request-body.js';
 import { toH2Headers } from '../http/headers.js';
 import { flattenIncoming, headersObject, withoutPseudo } from '../pool/http2-pool.js';
@@ -36,21 +38,6 @@ function noop(): void {}
 const END_STREAM = { endStream: true, sendDate: false } as http2.ServerStreamResponseOptions;
 const WITH_TRAILERS = { waitForTrailers: true, sendDate: false } as http2.ServerStreamResponseOptions;
 const PLAIN = { sendDate: false } as http2.ServerStreamResponseOptions;
-
-/** gRPC status for a local reply (the names are in the gRPC status code table). */
-const GRPC_STATUS: Readonly<Record<LocalReplyReason, number>> = {
-  'no-route': 12, // UNIMPLEMENTED
-  'no-healthy-upstream': 14, // UNAVAILABLE
-  'circuit-open': 14,
-  'upstream-connect-failure': 14,
-  'upstream-reset': 14,
-  'upstream-timeout': 4, // DEADLINE_EXCEEDED
-  'request-timeout': 4,
-  'bad-request': 13, // INTERNAL
-  'request-smuggling': 13,
-  'header-too-large': 13,
-  'retry-budget-exhausted': 14,
-};
 
 class Http2Responder implements DownstreamResponder {
   readonly #stream: http2.ServerHttp2Stream;
@@ -116,37 +103,21 @@ class Http2Responder implements DownstreamResponder {
     if (!s.destroyed && !s.writableEnded) s.end();
   }
 
-  localReply(status: number, reason: LocalReplyReason, body: string, _close: boolean, grpc: boolean): void {
+  localReply(reply: LocalReply, grpc: boolean): void {
     const s = this.#stream;
     this.#started = true;
     if (s.destroyed || s.closed || s.headersSent) {
       if (!s.destroyed) resetStream(s, NGHTTP2_INTERNAL_ERROR);
       return;
     }
+    const r = renderLocalReply(reply, 'h2', grpc);
     try {
-      if (grpc) {
-        s.respond(
-          {
-            ':status': 200,
-            'content-type': 'application/grpc',
-            'grpc-status': String(GRPC_STATUS[reason]),
-            'grpc-message': encodeURIComponent(body.trim()),
-            'x-remora-error': reason,
-          },
-          END_STREAM,
-        );
+      if (r.body === '') {
+        s.respond(headersObject(r.headers as string[], { ':status': r.status }), END_STREAM);
         return;
       }
-      s.respond(
-        {
-          ':status': status,
-          'content-type': 'text/plain; charset=utf-8',
-          'content-length': Buffer.byteLength(body),
-          'x-remora-error': reason,
-        },
-        PLAIN,
-      );
-      s.end(body);
+      s.respond(headersObject(r.headers as string[], { ':status': r.status }), PLAIN);
+      s.end(r.body);
     } catch {
       resetStream(s, NGHTTP2_INTERNAL_ERROR);
     }
@@ -230,7 +201,7 @@ export class Http2Engine {
     }
     this.#core.stats.increment('http2.connections');
     if (initialBytes.length > 0) socket.unshift(initialBytes);
-    this.#pending = { ctx, log: ctx.log ?? this.#core.deps.log };
+    this.#pending = { ctx, log: ctx.log ?? this.#core.log };
     try {
       // The 'session' event fires synchronously inside this call.
       this.#server.emit('connection', socket);
@@ -256,7 +227,7 @@ export class Http2Engine {
   }
 
   readonly #onSession = (session: http2.ServerHttp2Session): void => {
-    const state = this.#pending ?? { ctx: { protocol: 'http2', originalDst: { address: '', port: 0 }, sourceAddress: '' }, log: this.#core.deps.log };
+    const state = this.#pending ?? { ctx: { protocol: 'http2', originalDst: { address: '', port: 0 }, sourceAddress: '' }, log: this.#core.log };
     this.#sessions.set(session, state);
     session.on('error', (err: Error) => {
       state.log.debug({ err }, 'http2 session error');
@@ -322,10 +293,8 @@ export class Http2Engine {
       conn: state.ctx,
       log: state.log,
     };
-    const ex = new Exchange(this.#core, dreq, new Http2Responder(stream));
-    stream.once('close', () => {
-      if (!ex.done) ex.downstreamAborted(stream.rstCode);
-    });
-    ex.start();
+    const ctx = new RequestContext(dreq, this.#core, this.#core.runtime());
+    stream.once('close', () => { ctx.downstreamAborted(stream.rstCode); });
+    runRequestChain(ctx, new Http2Responder(stream));
   };
 }

@@ -1,7 +1,8 @@
-// x-request-id: added to a request that has none (a random UUIDv4), so one request can be followed through the logs
+// The request-id filter. x-request-id: added to a request that has none (a random UUIDv4), so one request can be followed through the logs
 // of every hop. An id the client sent is kept as it is. Trace context headers (W3C traceparent/tracestate, B3) are
 // never touched: they belong to the application's tracer.
 import { randomUUID } from 'node:crypto';
+import type { HttpFilter } from '../request-types.js';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
@@ -24,3 +25,9 @@ export function ensureRequestId(raw: string[]): string {
   else raw.push(REQUEST_ID_HEADER, id);
   return id;
 }
+
+/** The request-id filter: every request carries an x-request-id; the context remembers it (logs, local replies). */
+export const requestIdFilter: HttpFilter = (next) => (req, res) => {
+  req.requestId = ensureRequestId(req.downstream.headers);
+  next(req, res);
+};

@@ -1,6 +1,7 @@
 // A process-wide speed fix for Node 20's AsyncResource.prototype.bind, which node:http2 calls for every client
-// request (measured: ~15 µs of ~200 µs proxy CPU per h2c request). Applied once, by the HTTP/2 upstream pool, and
-// only when the running Node still has the slow implementation; see docs/performance-notes.md.
+// request (measured: ~15 µs of ~200 µs proxy CPU per h2c request). Applied once per process, explicitly, when an HTTP
+// engine is created (src/l7/engine/http-engine.ts), and only when the running Node still has the slow
+// implementation; see docs/performance-notes.md.
 import { AsyncResource } from 'node:async_hooks';
 
 type BindFn = (this: AsyncResource, fn: (...args: unknown[]) => unknown, thisArg?: unknown) => (...args: unknown[]) => unknown;

@@ -34,7 +34,6 @@ export interface Http1PoolOptions {
   readonly keepAliveMarginMs: number;
   /** Upper bound for a hinted idle lifetime. */
   readonly maxIdleTimeoutMs: number;
-  readonly connectTimeoutMs: number;
   readonly maxHeadBytes: number;
 }
 
@@ -321,7 +320,7 @@ export class Http1Pool implements Http1ConnectionOwner {
   #open(w: Waiter, slot: () => void): void {
     this.#connecting++;
     this.#stats.increment('pool.http1.connect');
-    connectUpstream(this.#connector, this.target, this.#options.connectTimeoutMs, (err, socket) => {
+    connectUpstream(this.#connector, this.target, (err, socket) => {
       this.#connecting--;
       if (err !== undefined || socket === undefined) {
         slot();

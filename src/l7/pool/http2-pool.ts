@@ -14,7 +14,6 @@
 // `refused: true`: it was not processed and can be sent again whatever its method.
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
-import { fastAsyncResourceBind } from './async-bind-fix.js';
 import type { BodySink } from '../http/request-body.js';
 import { resetStream } from '../http/http2-reset.js';
 import { connectUpstream, poolFailure } from './pool-common.js';
@@ -42,7 +41,6 @@ export interface Http2PoolOptions {
   readonly maxPending: number;
   /** Close a session that has carried no stream for this long. */
   readonly idleTimeoutMs: number;
-  readonly connectTimeoutMs: number;
   /** Node's maxSessionMemory (MB) for upstream sessions. */
   readonly maxSessionMemoryMb: number;
   readonly maxHeaderListPairs: number;
@@ -226,7 +224,6 @@ export class Http2Pool {
     this.#options = options;
     this.#stats = stats;
     this.#onEmpty = onEmpty;
-    fastAsyncResourceBind();
   }
 
   get sessions(): number {
@@ -322,7 +319,7 @@ export class Http2Pool {
     }
     this.#connecting++;
     this.#stats.increment('pool.http2.connect');
-    connectUpstream(this.#connector, this.target, this.#options.connectTimeoutMs, (err, socket) => {
+    connectUpstream(this.#connector, this.target, (err, socket) => {
       if (err !== undefined || socket === undefined) {
         slot();
         this.#connecting--;

@@ -1,7 +1,6 @@
 // What the HTTP/1.1 and HTTP/2 pools (pool-http1.ts, pool-http2.ts) share: the failure of an attempt that never
 // reached the upstream, and opening one upstream connection under the connect timeout.
 import type { Socket } from 'node:net';
-import { RemoraError } from '../../core/errors.js';
 import type { UpstreamConnector, UpstreamFailure, UpstreamTarget } from './pool-types.js';
 
 /** A failure of kind `kind`; every flag false (nothing sent, nothing received) unless `more` says otherwise. */
@@ -19,20 +18,15 @@ export function poolFailure(kind: UpstreamFailure['kind'], error: Error, more: P
 }
 
 /**
- * Open one connection to `target` through `connector`, aborting it with REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT after
- * `connectTimeoutMs`. `settle` is called once, with the error or the socket (a connector that throws counts as a
- * failure); a socket that arrives after that is destroyed.
+ * Open one connection to `target` through `connector` (the cluster's connect path, which owns the connect timeout).
+ * `settle` is called once, with the error or the socket (a connector that throws counts as a failure); a socket that
+ * arrives after that is destroyed.
  */
 export function connectUpstream(
   connector: UpstreamConnector,
   target: UpstreamTarget,
-  connectTimeoutMs: number,
   settle: (err: Error | undefined, socket: Socket | undefined) => void,
 ): void {
-  const ac = new AbortController();
-  const timer = setTimeout(() => {
-    ac.abort(new RemoraError('REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT', `connect timeout after ${connectTimeoutMs} ms`));
-  }, connectTimeoutMs);
   let done = false;
   const once = (err: Error | undefined, socket: Socket | undefined): void => {
     if (done) {
@@ -40,18 +34,11 @@ export function connectUpstream(
       return;
     }
     done = true;
-    clearTimeout(timer);
     settle(err, socket);
   };
-  let p: Promise<Socket>;
   try {
-    p = connector(target, ac.signal);
+    connector(target, once);
   } catch (err) {
-    once(err as Error, undefined);
-    return;
+    once(err instanceof Error ? err : new Error(String(err)), undefined);
   }
-  p.then(
-    (socket) => once(undefined, socket),
-    (err: unknown) => once(err instanceof Error ? err : new Error(String(err)), undefined),
-  );
 }

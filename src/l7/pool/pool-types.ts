@@ -12,17 +12,17 @@ export interface UpstreamTarget {
   readonly port: number;
   /** The protocol the connection will speak (a TLS connector offers it as ALPN). */
   readonly protocol: UpstreamProtocol;
-  /** The cluster (service name, or "passthrough") the connection serves: a connector may choose TLS settings by it. */
+  /** The cluster (service name, or "passthrough") the connection serves. */
   readonly cluster: string;
 }
 
 /**
- * Opens an upstream connection. Resolves when the socket is ready to carry requests (TCP connected, or TLS
- * handshake done for a TLS-originating connector); rejects with the connect error. When `signal` aborts (connect
- * timeout, request cancelled), the connector must destroy the socket and reject. The socket must already have an
- * 'error' listener attached, and should be created with `allowHalfOpen: true` (tunnels need half-close).
+ * Opens one upstream connection to `target` and calls `settle` exactly once: with the error, or with the socket
+ * ready to carry requests (TCP connected, TLS handshake done for TLS origination). The pools build it from the
+ * cluster (ClusterView.connect, the one connect path), which applies the connect timeout. The socket has an 'error'
+ * listener attached and was created with `allowHalfOpen: true` (tunnels need half-close).
  */
-export type UpstreamConnector = (target: UpstreamTarget, signal: AbortSignal) => Promise<Socket>;
+export type UpstreamConnector = (target: UpstreamTarget, settle: (err: Error | undefined, socket: Socket | undefined) => void) => void;
 
 /** One request as the pool sends it. */
 /**

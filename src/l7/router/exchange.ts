@@ -1,5 +1,6 @@
-// One proxied request, independent of the downstream protocol: route it, pick endpoints, run attempts on the
-// upstream pools, retry, enforce timeouts, and either forward the chosen response or answer locally.
+// The router: the terminal stage of the request chain. It forwards one request, independent of the downstream
+// protocol, to the cluster the route filter chose: pick endpoints, run attempts on the upstream pools, retry, enforce
+// timeouts, and either forward the chosen response or answer locally (src/l7/router/local-replies.ts).
 //
 // Attempt rules:
 // - The response of an attempt is *committed* (sent downstream) as soon as its head arrives, unless the retry policy
@@ -8,154 +9,26 @@
 // - Stale connection: a request that failed on a *reused* HTTP/1.1 connection before any byte of the response
 //   arrived (the server closed the idle connection as we wrote: Envoy's "503 UC"), or that an HTTP/2 server refused
 //   (REFUSED_STREAM, GOAWAY), is sent once more on a fresh connection whatever its method, when its body is still
-//   replayable. This retry is not a policy attempt and is not reported to the outlier detector.
-// - Policy retries (RetryDecider) re-pick the endpoint (preferring untried ones when the policy says so), wait the
-//   backoff, need a breaker 'retry' slot, and replay the body.
+//   replayable. This retry is not a policy attempt and is not reported to the cluster's health.
+// - Policy retries (the runtime's RetryDecider) re-pick the endpoint (preferring untried ones when the policy says
+//   so), wait the backoff, need a breaker 'retry' slot, and replay the body.
 // - Timeouts: the route timeout runs from the request head to the end of the response (0 = none); the per-try timeout
 //   from the start of an attempt to its response head (0 = none). Tunnels stop both at the 101 / 2xx.
+// Every attempt's outcome goes to the cluster (outlier detection, load-aware balancing); a connect failure is
+// counted there by the connect path itself, never twice.
 import { performance } from 'node:perf_hooks';
 import http2 from 'node:http2';
-import type { Socket } from 'node:net';
 import { errorCodeOf } from '../../core/errors.js';
-import type { Logger } from '../../core/log.js';
-import type { LocalReply, LocalReplyReason, RequestHead, RouteDecision } from '../request-types.js';
 import type { AttemptOutcome } from '../../upstream/health/attempt-outcome.js';
-import type { HeaderList } from '../../config/route-spec.js';
-import {
-  PASSTHROUGH_DECISION,
-  PASSTHROUGH_SERVICE,
-  type EngineCore,
-  type HttpConnectionContext,
-  type L7Endpoint,
-  type UpstreamCluster,
-} from '../engine/http-deps.js';
-import type { RequestBody } from '../http/request-body.js';
-import { fromH2Headers, headerValue, removeHeader, stripHopByHop, toH2Headers } from '../http/headers.js';
-import { ensureRequestId } from '../filters/request-id.js';
-import type {
-  AttemptControl,
-  PoolAdmission,
-  UpstreamFailure,
-  UpstreamHandler,
-  UpstreamProtocol,
-  UpstreamRequest,
-  UpstreamResponse,
-} from '../pool/pool-types.js';
+import type { ClusterView, PickedEndpoint } from '../../upstream/cluster.js';
+import { fromH2Headers, headerValue, stripHopByHop, toH2Headers } from '../http/headers.js';
+import type { AttemptControl, PoolAdmission, UpstreamFailure, UpstreamHandler, UpstreamProtocol, UpstreamRequest, UpstreamResponse } from '../pool/pool-types.js';
+import type { RequestContext } from '../request-context.js';
+import type { DownstreamResponder, ForwardDecision, HttpHandler, LocalReplyReason } from '../request-types.js';
+import { requestHashKey } from './hash-key.js';
+import { replyLocally } from './local-replies.js';
 
 const { NGHTTP2_REFUSED_STREAM, NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.constants;
-
-export type DownstreamProtocol = 'http/1.1' | 'h2';
-
-/** A request as the downstream engine hands it to the exchange. */
-export interface DownstreamRequest {
-  readonly protocol: DownstreamProtocol;
-  readonly method: string;
-  /** HTTP/1.1 request-target as sent, or the HTTP/2 :path. */
-  readonly target: string;
-  /** Host (HTTP/1.1) or :authority (HTTP/2), as received. */
-  readonly authority: string;
-  readonly scheme: 'http' | 'https';
-  /**
-   * Headers to forward, flat: HTTP/1.1 with hop-by-hop fields already removed (case and order as received), HTTP/2
-   * lower-case without pseudo-headers. The exchange appends x-request-id and the route's mutations in place.
-   */
-  readonly headers: string[];
-  readonly body: RequestBody | undefined;
-  /** An Upgrade or CONNECT request (HTTP/1.1; HTTP/2 CONNECT): the exchange ends with a tunnel. */
-  readonly tunnel: boolean;
-  readonly grpc: boolean;
-  readonly conn: HttpConnectionContext;
-  readonly log: Logger;
-}
-
-/** How the exchange answers downstream. Header arrays are already in the downstream protocol's conventions. */
-export interface DownstreamResponder {
-  /** The response head went out: only reset() can end the exchange now. */
-  readonly headersSent: boolean;
-  informational(statusCode: number, headers: readonly string[]): void;
-  /**
-   * Send the response head. `close`: the upstream closes its connection after this response (HTTP/1.1 downstream
-   * closes too). `bodyless`: nothing follows (HTTP/2 downstream sends END_STREAM with the head). Returns false if the
-   * head could not be sent (invalid header): nothing went out.
-   */
-  start(statusCode: number, statusText: string, headers: string[], close: boolean, bodyless: boolean): boolean;
-  /** Returns false when the downstream is full: call onDrain. */
-  write(chunk: Buffer): boolean;
-  /** Call `cb` once when the downstream can take more. */
-  onDrain(cb: () => void): void;
-  end(trailers: readonly string[]): void;
-  localReply(status: number, reason: LocalReplyReason, body: string, close: boolean, grpc: boolean): void;
-  /** Abort the response (HTTP/1.1: close the connection; HTTP/2: RST_STREAM with h2Code). */
-  reset(h2Code: number): void;
-  /** The upstream accepted the tunnel: hand over (only for tunnel requests). */
-  tunnel(statusCode: number, statusText: string, headers: string[], upstream: Socket, rest: Buffer): void;
-}
-
-interface ResolvedCluster {
-  readonly name: string;
-  readonly protocol: UpstreamProtocol;
-  readonly cluster: UpstreamCluster | undefined;
-}
-
-function endpointKeyOf(e: L7Endpoint): string {
-  return e.key ?? (e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`);
-}
-
-/** RequestHead with the header tuples built only when a policy reads them. */
-class Head implements RequestHead {
-  readonly method: string;
-  readonly target: string;
-  readonly path: string;
-  readonly query: string;
-  readonly authority: string;
-  readonly protocol: 'http/1.1' | 'h2';
-  readonly sourceAddress: string;
-  readonly originalDst: { readonly address: string; readonly port: number };
-  readonly #flat: readonly string[];
-  #tuples: HeaderList | undefined;
-
-  constructor(req: DownstreamRequest) {
-    this.method = req.method;
-    this.target = req.target;
-    this.protocol = req.protocol;
-    this.sourceAddress = req.conn.sourceAddress;
-    this.originalDst = req.conn.originalDst;
-    this.#flat = req.headers;
-    let authority = req.authority;
-    let pathAndQuery = req.target;
-    if (req.method === 'CONNECT') {
-      pathAndQuery = '';
-      if (authority === '') authority = req.target;
-    } else if (pathAndQuery.charCodeAt(0) !== 47 /* / */ && pathAndQuery !== '*') {
-      // absolute-form
-      try {
-        const u = new URL(pathAndQuery);
-        pathAndQuery = `${u.pathname}${u.search}`;
-        if (authority === '') authority = u.host;
-      } catch {
-        // keep it as it came
-      }
-    }
-    const q = pathAndQuery.indexOf('?');
-    this.path = q < 0 ? pathAndQuery : pathAndQuery.slice(0, q);
-    this.query = q < 0 ? '' : pathAndQuery.slice(q + 1);
-    this.authority = authority.toLowerCase();
-  }
-
-  get headers(): HeaderList {
-    if (this.#tuples === undefined) {
-      const t: (readonly [string, string])[] = [];
-      for (let i = 0; i < this.#flat.length; i += 2) t.push([this.#flat[i] as string, this.#flat[i + 1] as string]);
-      this.#tuples = t;
-    }
-    return this.#tuples;
-  }
-}
-
-function applyMutations(headers: string[], m: { readonly add: HeaderList; readonly remove: readonly string[] }, lower: boolean): void {
-  for (const name of m.remove) removeHeader(headers, name.toLowerCase());
-  for (const [name, value] of m.add) headers.push(lower ? name.toLowerCase() : name, value);
-}
 
 function grpcStatusOf(headers: readonly string[]): number | undefined {
   const v = headerValue(headers, 'grpc-status');
@@ -165,7 +38,7 @@ function grpcStatusOf(headers: readonly string[]): number | undefined {
 }
 
 interface Attempt {
-  readonly endpoint: L7Endpoint;
+  readonly endpoint: PickedEndpoint;
   readonly startedAt: number;
   control: AttemptControl | undefined;
   over: boolean;
@@ -173,19 +46,21 @@ interface Attempt {
   settled: boolean;
 }
 
-type Forward = Extract<RouteDecision, { kind: 'forward' }>;
+
+/** The router as the terminal HttpHandler: one Exchange per request. */
+export const routerHandler: HttpHandler = (req, res) => {
+  new Exchange(req, res).start();
+};
 
 export class Exchange {
-  readonly #core: EngineCore;
-  readonly #req: DownstreamRequest;
+  readonly #ctx: RequestContext;
   readonly #res: DownstreamResponder;
-  #head!: Head;
-  #decision!: Forward;
-  #cluster!: ResolvedCluster;
+  #decision!: ForwardDecision;
+  #cluster!: ClusterView;
+  #protocol: UpstreamProtocol = 'http1';
   #base!: Omit<UpstreamRequest, 'body'>;
-  #requestId = '';
   #release: (() => void) | undefined;
-  /** The cluster's breaker for the pools' connections and queue (undefined: passthrough / no breaker). */
+  /** The cluster's breaker for the pools' connections and queue. */
   #poolAdmit: PoolAdmission | undefined;
   #attempts = 0;
   #staleRetried = false;
@@ -197,9 +72,8 @@ export class Exchange {
   #committed = false;
   #done = false;
 
-  constructor(core: EngineCore, req: DownstreamRequest, res: DownstreamResponder) {
-    this.#core = core;
-    this.#req = req;
+  constructor(ctx: RequestContext, res: DownstreamResponder) {
+    this.#ctx = ctx;
     this.#res = res;
   }
 
@@ -207,59 +81,42 @@ export class Exchange {
     return this.#done;
   }
 
+  get #req(): RequestContext['downstream'] {
+    return this.#ctx.downstream;
+  }
+
   start(): void {
+    this.#ctx.onAbort((h2Code) => { this.downstreamAborted(h2Code); });
     try {
       this.#start();
     } catch (err) {
       // A policy or a bug threw: this request fails, the process and the connection's other requests do not.
-      this.#core.stats.increment('errors.REMORA_ERR_INTERNAL');
+      this.#ctx.core.stats.increment('errors.REMORA_ERR_INTERNAL');
       this.#req.log.error({ err, code: 'REMORA_ERR_INTERNAL' }, 'request handling failed');
       if (!this.#done) this.#reply('upstream-reset', err);
     }
   }
 
   #start(): void {
-    const core = this.#core;
-    const req = this.#req;
-    core.stats.increment('http.requests');
-    this.#requestId = ensureRequestId(req.headers);
-    this.#head = new Head(req);
-    let decision: RouteDecision;
-    const route = core.deps.route;
-    if (route === undefined) {
-      decision = PASSTHROUGH_DECISION;
-    } else {
-      try {
-        decision = route(this.#head);
-      } catch (err) {
-        req.log.error({ err }, 'route policy threw');
-        this.#reply('no-route', err);
-        return;
-      }
-    }
-    if (decision.kind === 'reply') {
-      this.#reply(decision.reply.reason, undefined, decision.reply);
-      return;
-    }
-    this.#decision = decision;
-    const resolved = this.#resolveCluster(decision);
-    if (resolved === undefined) {
+    const ctx = this.#ctx;
+    const decision = ctx.route;
+    const cluster = ctx.cluster;
+    if (decision === undefined || cluster === undefined) {
       this.#reply('no-route', undefined);
       return;
     }
-    this.#cluster = resolved;
-    if (resolved.cluster?.admit !== undefined) {
-      const release = resolved.cluster.admit('request');
-      if (release === undefined) {
-        this.#reply('circuit-open', undefined);
-        return;
-      }
-      this.#release = release;
-      this.#poolAdmit = resolved.cluster.admit.bind(resolved.cluster);
+    this.#decision = decision;
+    this.#cluster = cluster;
+    const downstreamProto: UpstreamProtocol = this.#req.protocol === 'h2' ? 'http2' : 'http1';
+    this.#protocol = this.#protocolFor(cluster.protocol === 'downstream' ? downstreamProto : cluster.protocol);
+    const release = cluster.admit('request');
+    if (release === undefined) {
+      this.#reply('circuit-open', undefined);
+      return;
     }
-    const m = decision.requestHeaders;
-    if (m.add.length > 0 || m.remove.length > 0) applyMutations(req.headers, m, req.protocol === 'h2');
-    this.#base = this.#buildUpstreamRequest(resolved.protocol);
+    this.#release = release;
+    this.#poolAdmit = (kind) => cluster.admit(kind);
+    this.#base = this.#buildUpstreamRequest(this.#protocol);
     if (decision.timeoutMs > 0) {
       this.#routeTimer = setTimeout(() => this.#onRouteTimeout(), decision.timeoutMs);
     }
@@ -269,25 +126,12 @@ export class Exchange {
   /** The downstream went away (client closed / reset the stream). */
   downstreamAborted(h2Code?: number): void {
     if (this.#done) return;
-    this.#core.stats.increment('http.downstream_aborts');
+    this.#ctx.core.stats.increment('http.downstream_aborts');
     this.#abortAttempt(h2Code ?? NGHTTP2_CANCEL);
     this.#finish();
   }
 
   // ---------------------------------------------------------------------------------------------------------------
-
-  #resolveCluster(d: Forward): ResolvedCluster | undefined {
-    const req = this.#req;
-    const downstreamProto: UpstreamProtocol = req.protocol === 'h2' ? 'http2' : 'http1';
-    if (d.backend.service === PASSTHROUGH_SERVICE) {
-      return { name: PASSTHROUGH_SERVICE, protocol: this.#protocolFor(downstreamProto), cluster: undefined };
-    }
-    const lookup = this.#core.deps.cluster;
-    const cluster = lookup === undefined ? undefined : lookup(d.backend, this.#head); // a throw is caught by start()
-    if (cluster === undefined) return undefined;
-    const p = cluster.protocol === 'downstream' ? downstreamProto : cluster.protocol;
-    return { name: cluster.name, protocol: this.#protocolFor(p), cluster };
-  }
 
   /** gRPC needs HTTP/2 upstream; tunnels need HTTP/1.1 (no extended CONNECT upstream). */
   #protocolFor(p: UpstreamProtocol): UpstreamProtocol {
@@ -327,25 +171,18 @@ export class Exchange {
     return { method: req.method, target, authority, scheme: req.scheme, headers, bodyLength, tunnel: false };
   }
 
-  #pick(): L7Endpoint | undefined {
-    const c = this.#cluster.cluster;
-    if (c === undefined) return this.#req.conn.originalDst;
-    try {
-      return c.pick({
-        head: this.#head,
-        tried: this.#tried,
-        preferOtherHosts: this.#decision.retry.preferOtherHosts,
-        attempt: this.#attempts + 1,
-        hashOn: this.#decision.hashOn,
-      });
-    } catch (err) {
-      this.#req.log.error({ err }, 'endpoint pick threw');
-      return undefined;
-    }
+  #pick(): PickedEndpoint | undefined {
+    const d = this.#req;
+    return this.#cluster.pickForRequest({
+      hashKey: requestHashKey(this.#decision.hashOn, this.#ctx.head),
+      sourceAddress: d.conn.sourceAddress === '' ? undefined : d.conn.sourceAddress,
+      exclude: this.#decision.retry.preferOtherHosts ? this.#tried : undefined,
+      originalDst: d.conn.originalDst,
+    });
   }
 
   /** Start an attempt. `stale`: the transparent retry on a fresh connection of the given endpoint. */
-  #runAttempt(stale: boolean, endpoint: L7Endpoint | undefined): void {
+  #runAttempt(stale: boolean, endpoint: PickedEndpoint | undefined): void {
     if (this.#done) return;
     const ep = endpoint ?? this.#pick();
     if (ep === undefined) {
@@ -353,7 +190,7 @@ export class Exchange {
       return;
     }
     if (!stale) this.#attempts++;
-    this.#tried.add(endpointKeyOf(ep));
+    this.#tried.add(ep.key);
     const body = this.#req.body;
     const reader = body === undefined ? undefined : body.reader();
     if (body !== undefined && reader === undefined) {
@@ -366,10 +203,10 @@ export class Exchange {
     const perTry = this.#decision.retry.perTryTimeoutMs;
     if (perTry > 0) this.#tryTimer = setTimeout(() => this.#onTryTimeout(attempt), perTry);
     const request: UpstreamRequest = { ...this.#base, body: reader };
-    const control = this.#core.pools.dispatch(
-      this.#cluster.name,
+    const control = this.#ctx.core.pools.dispatch(
+      this.#cluster,
       ep,
-      this.#cluster.protocol,
+      this.#protocol,
       request,
       this.#handlerFor(attempt),
       stale,
@@ -410,7 +247,7 @@ export class Exchange {
         this.#clearTryTimer();
         this.#report(a, { kind: 'response', status: res.statusCode, latencyMs: performance.now() - a.startedAt });
         this.#committed = true;
-        this.#core.stats.increment('http.tunnels');
+        this.#ctx.core.stats.increment('http.tunnels');
         const headers = stripHopByHop(res.headers, true);
         this.#res.tunnel(res.statusCode, res.statusText, headers, socket, rest);
         this.#finish();
@@ -430,13 +267,7 @@ export class Exchange {
     this.#report(a, outcome);
     if (this.#maybeRetry(a, outcome)) return;
     this.#committed = true;
-    let headers = this.#toDownstreamHeaders(res.headers, false);
-    const m = this.#decision.responseHeaders;
-    if (m.add.length > 0 || m.remove.length > 0) {
-      headers = [...headers];
-      applyMutations(headers, m, this.#req.protocol === 'h2');
-    }
-    this.#core.stats.increment(`http.responses.${Math.floor(res.statusCode / 100)}xx`);
+    const headers = this.#toDownstreamHeaders(res.headers, false);
     if (!this.#res.start(res.statusCode, res.statusText, headers, res.close, res.bodyless)) {
       this.#committed = false;
       a.over = true;
@@ -451,8 +282,8 @@ export class Exchange {
     this.#clearTryTimer();
     const req = this.#req;
     if (this.#committed || this.#res.headersSent) {
-      this.#core.stats.increment('http.upstream_resets_after_response');
-      req.log.debug({ err: f.error, requestId: this.#requestId }, 'upstream failed after the response started');
+      this.#ctx.core.stats.increment('http.upstream_resets_after_response');
+      req.log.debug({ err: f.error, requestId: this.#ctx.requestId }, 'upstream failed after the response started');
       this.#res.reset(f.h2Code !== undefined && f.h2Code !== 0 ? f.h2Code : NGHTTP2_INTERNAL_ERROR);
       this.#finish();
       return;
@@ -464,20 +295,20 @@ export class Exchange {
     const staleConnection = f.kind === 'reset' && !f.responseBytes && f.reusedConnection;
     if ((staleConnection || f.refused) && !this.#staleRetried && this.#replayable()) {
       this.#staleRetried = true;
-      this.#core.stats.increment(staleConnection ? 'http.retries.stale_connection' : 'http.retries.refused_stream');
-      req.log.debug({ err: f.error, requestId: this.#requestId }, 'retrying on a fresh connection');
+      this.#ctx.core.stats.increment(staleConnection ? 'http.retries.stale_connection' : 'http.retries.refused_stream');
+      req.log.debug({ err: f.error, requestId: this.#ctx.requestId }, 'retrying on a fresh connection');
       this.#runAttempt(true, a.endpoint);
       return;
     }
     // Counted by code like every per-connection error: ECONNREFUSED, REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT, ECONNRESET...
-    this.#core.stats.increment(`errors.${f.kind === 'protocol-error' ? 'REMORA_ERR_UPSTREAM_RESET' : errorCodeOf(f.error)}`);
+    this.#ctx.core.stats.increment(`errors.${f.kind === 'protocol-error' ? 'REMORA_ERR_UPSTREAM_RESET' : errorCodeOf(f.error)}`);
     const outcome: AttemptOutcome =
       f.kind === 'connect-failure' ? { kind: 'connect-failure' } : { kind: 'reset', bytesSent: f.requestSent && !f.refused };
     this.#report(a, outcome);
     if (this.#maybeRetry(a, outcome)) return;
     if (f.refused && req.protocol === 'h2') {
       // Let the client retry: the upstream did not process the request.
-      this.#core.stats.increment('http.refused_streams');
+      this.#ctx.core.stats.increment('http.refused_streams');
       this.#res.reset(NGHTTP2_REFUSED_STREAM);
       this.#finish();
       return;
@@ -490,7 +321,7 @@ export class Exchange {
     if (this.#current !== a || a.over) return;
     a.over = true;
     a.control?.abort();
-    this.#core.stats.increment('http.per_try_timeouts');
+    this.#ctx.core.stats.increment('http.per_try_timeouts');
     const outcome: AttemptOutcome = { kind: 'timeout' };
     this.#report(a, outcome);
     if (this.#maybeRetry(a, outcome)) return;
@@ -500,7 +331,7 @@ export class Exchange {
   #onRouteTimeout(): void {
     this.#routeTimer = undefined;
     if (this.#done) return;
-    this.#core.stats.increment('http.route_timeouts');
+    this.#ctx.core.stats.increment('http.route_timeouts');
     this.#abortAttempt(NGHTTP2_CANCEL);
     if (this.#committed || this.#res.headersSent) {
       this.#res.reset(NGHTTP2_CANCEL);
@@ -517,14 +348,14 @@ export class Exchange {
 
   /** Ask the retry policy; on yes schedule the next attempt and return true. */
   #maybeRetry(a: Attempt, outcome: AttemptOutcome): boolean {
-    const decider = this.#core.deps.retry;
+    const decider = this.#ctx.runtime.retry;
     const policy = this.#decision.retry;
-    if (decider === undefined || this.#attempts >= policy.maxAttempts || !this.#replayable() || this.#req.tunnel && outcome.kind === 'response') {
+    if (this.#attempts >= policy.maxAttempts || !this.#replayable() || this.#req.tunnel && outcome.kind === 'response') {
       return false;
     }
     let d;
     try {
-      d = decider.decide(policy, outcome, { attempts: this.#attempts, method: this.#req.method, replayable: this.#replayable(), grpc: this.#req.grpc });
+      d = decider.decide(policy, outcome, { attempts: this.#attempts, method: this.#req.method, replayable: this.#replayable() });
     } catch (err) {
       this.#req.log.error({ err }, 'retry policy threw');
       return false;
@@ -539,21 +370,21 @@ export class Exchange {
     }
     const admitted = this.#admitRetry();
     if (admitted === 'retry-budget-exhausted') {
-      this.#core.stats.increment('http.retries.budget_exhausted');
+      this.#ctx.core.stats.increment('http.retries.budget_exhausted');
       if (outcome.kind === 'response') return false; // the upstream's own answer goes to the client
       a.over = true;
       this.#reply('retry-budget-exhausted', undefined);
       return true;
     }
     if (admitted === 'circuit-open') {
-      this.#core.stats.increment('http.retries.breaker_denied');
+      this.#ctx.core.stats.increment('http.retries.breaker_denied');
       return false;
     }
     const releaseRetry = admitted;
     a.over = true;
     a.control?.abort();
     this.#current = undefined;
-    this.#core.stats.increment('http.retries');
+    this.#ctx.core.stats.increment('http.retries');
     const go = (): void => {
       this.#backoffTimer = undefined;
       releaseRetry?.();
@@ -564,27 +395,22 @@ export class Exchange {
     return true;
   }
 
-  /** The cluster's breaker slot for a retry: its release (undefined: no breaker), or why it was refused. */
-  #admitRetry(): (() => void) | undefined | 'circuit-open' | 'retry-budget-exhausted' {
-    const c = this.#cluster.cluster;
-    if (c?.admitRetry !== undefined) return c.admitRetry();
-    if (c?.admit === undefined) return undefined;
-    return c.admit('retry') ?? 'circuit-open';
+  /** The cluster's breaker slot for a retry, or why it was refused. */
+  #admitRetry(): (() => void) | 'circuit-open' | 'retry-budget-exhausted' {
+    return this.#cluster.admitRetry();
   }
 
   #report(a: Attempt, outcome: AttemptOutcome): void {
     a.settled = true;
-    const c = this.#cluster.cluster;
-    if (c?.report === undefined) return;
     try {
-      c.report(a.endpoint, outcome);
+      this.#cluster.report(a.endpoint, outcome);
     } catch (err) {
       this.#req.log.error({ err }, 'outcome report threw');
     }
   }
 
   #toDownstreamHeaders(headers: string[], keepUpgrade: boolean): string[] {
-    const fromH1 = this.#cluster.protocol === 'http1';
+    const fromH1 = this.#protocol === 'http1';
     const h = fromH1 ? stripHopByHop(headers, keepUpgrade) : headers;
     if (this.#req.protocol === 'h2') return fromH1 ? toH2Headers(h) : h;
     return h;
@@ -592,7 +418,7 @@ export class Exchange {
 
   #toDownstreamTrailers(trailers: string[]): string[] {
     if (trailers.length === 0) return trailers;
-    if (this.#req.protocol === 'h2' && this.#cluster.protocol === 'http1') return toH2Headers(trailers);
+    if (this.#req.protocol === 'h2' && this.#protocol === 'http1') return toH2Headers(trailers);
     return trailers;
   }
 
@@ -616,27 +442,17 @@ export class Exchange {
   /** The attempt's pick gets no outcome (client gone, route timeout, pool overflow): tell the cluster. */
   #abandon(a: Attempt): void {
     a.settled = true;
-    const c = this.#cluster?.cluster;
-    if (c?.abandon === undefined) return;
     try {
-      c.abandon(a.endpoint);
+      this.#cluster.abandon(a.endpoint);
     } catch (err) {
       this.#req.log.error({ err }, 'abandon threw');
     }
   }
 
-  #reply(reason: LocalReplyReason, cause: unknown, given?: LocalReply): void {
+  #reply(reason: LocalReplyReason, cause: unknown): void {
     if (this.#done) return;
-    const r = given ?? this.#core.localReply(reason);
-    this.#core.stats.increment(`http.local_replies.${reason}`);
-    const req = this.#req;
-    req.log.info(
-      { reason, status: r.status, requestId: this.#requestId, method: req.method, authority: req.authority, path: this.#head?.path, err: cause },
-      'local reply',
-    );
     this.#abortAttempt(NGHTTP2_CANCEL);
-    if (this.#res.headersSent) this.#res.reset(NGHTTP2_INTERNAL_ERROR);
-    else this.#res.localReply(r.status, reason, r.body, r.close, this.#req.grpc);
+    replyLocally(this.#ctx, this.#res, reason, cause);
     this.#finish();
   }
 
@@ -653,6 +469,7 @@ export class Exchange {
     this.#release = undefined;
     release?.();
     this.#req.body?.dispose();
+    this.#ctx.finish();
   }
 }
 

@@ -127,13 +127,13 @@ export type RetryDecision =
   | { readonly retry: true; readonly backoffMs: number }
   | { readonly retry: false; readonly reply?: LocalReplyReason };
 
-/**
- * The engine-facing retry decider (the shape of http-deps.ts RetryDecider): shouldRetry() plus the replay check
- * and the backoff of the next retry. The breaker's retry slot / budget is asked separately by the engine.
- */
-export function createRetryDecider(random: () => number): {
+/** The router's retry decisions: shouldRetry() plus the replay check and the backoff of the next retry. */
+export interface RetryDecider {
   decide(policy: RetryPolicy, outcome: AttemptOutcome, state: RetryRequestState): RetryDecision;
-} {
+}
+
+/** The breaker's retry slot / budget is asked separately by the router (ClusterView.admitRetry). */
+export function createRetryDecider(random: () => number): RetryDecider {
   const no: RetryDecision = Object.freeze({ retry: false });
   return {
     decide(policy, outcome, state) {

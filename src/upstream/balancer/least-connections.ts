@@ -31,7 +31,7 @@ export class LeastConnectionsPicker implements Picker {
       const p = all[i] as PickerEndpoint;
       if (exclude !== undefined && exclude.has(p.endpoint.key)) continue;
       const active = p.load.active;
-      const weight = p.endpoint.weight;
+      const weight = p.weight;
       // active/weight < bestActive/bestWeight, without division.
       const lhs = active * bestWeight;
       const rhs = bestActive * weight;

@@ -77,7 +77,7 @@ export class MaglevPicker implements Picker {
     this.#results = endpointResults(endpoints);
     this.#random = deps.random;
     this.#table = buildMaglevTable(
-      endpoints.map((p) => p.endpoint.key), endpoints.map((p) => p.endpoint.weight), size,
+      endpoints.map((p) => p.endpoint.key), endpoints.map((p) => p.weight), size,
     );
   }
 

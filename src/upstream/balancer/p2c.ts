@@ -47,7 +47,7 @@ export class P2cPicker implements Picker {
     const pa = this.#all[a] as PickerEndpoint;
     const pb = this.#all[b] as PickerEndpoint;
     // (activeA + 1) / weightA <= (activeB + 1) / weightB, without division.
-    const chooseA = (pa.load.active + 1) * pb.endpoint.weight <= (pb.load.active + 1) * pa.endpoint.weight;
+    const chooseA = (pa.load.active + 1) * pb.weight <= (pb.load.active + 1) * pa.weight;
     return this.#results[chooseA ? a : b] as PickResult;
   }
 }

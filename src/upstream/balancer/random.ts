@@ -59,7 +59,7 @@ export class WeightedSampler {
   constructor(endpoints: readonly PickerEndpoint[], random: RandomSource) {
     this.#all = endpoints;
     this.#random = random;
-    this.#table = new AliasTable(endpoints.map((p) => p.endpoint.weight));
+    this.#table = new AliasTable(endpoints.map((p) => p.weight));
   }
 
   /** One draw over all endpoints: O(1). */
@@ -88,10 +88,10 @@ function weightedIndexSkipping(
   let chosen = -1;
   for (let i = 0; i < all.length; i++) {
     if (i === skip) continue;
-    const e = (all[i] as PickerEndpoint).endpoint;
-    if (exclude.has(e.key)) continue;
-    total += e.weight;
-    if (random() * total < e.weight) chosen = i;
+    const p = all[i] as PickerEndpoint;
+    if (exclude.has(p.endpoint.key)) continue;
+    total += p.weight;
+    if (random() * total < p.weight) chosen = i;
   }
   return chosen;
 }

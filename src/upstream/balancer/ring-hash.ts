@@ -85,7 +85,7 @@ export class RingHashPicker implements Picker {
     this.#random = deps.random;
     const perWeight = Math.max(1, Math.floor(options.vnodesPerWeight ?? DEFAULT_VNODES_PER_WEIGHT));
     const maxRing = Math.max(endpoints.length, Math.floor(options.maxRingSize ?? DEFAULT_MAX_RING_SIZE));
-    const weights = endpoints.map((p) => p.endpoint.weight);
+    const weights = endpoints.map((p) => p.weight);
     const g = weights.reduce((a, w) => gcd(a, w), 0) || 1;
     let counts = weights.map((w) => (w / g) * perWeight);
     const total = counts.reduce((s, c) => s + c, 0);

@@ -107,7 +107,7 @@ export class RoundRobinPicker implements Picker {
     this.endpoints = frozenEndpointList(endpoints);
     this.#results = endpointResults(endpoints);
     this.#random = deps.random;
-    const weights = endpoints.map((p) => p.endpoint.weight);
+    const weights = endpoints.map((p) => p.weight);
     const g = weights.reduce((a, w) => gcd(a, w), 0) || 1;
     const reduced = weights.map((w) => w / g);
     const period = reduced.reduce((s, w) => s + w, 0);

@@ -8,14 +8,15 @@
 // (retried on another endpoint, passive health); after it, during the handshake, they are TLS failures
 // (REMORA_ERR_UPSTREAM_TLS, not retried: a CA or name mismatch fails on every endpoint alike). `tlsFailureCode()`
 // extracts the OpenSSL/Node reason (UNABLE_TO_VERIFY_LEAF_SIGNATURE, ERR_TLS_CERT_ALTNAME_INVALID, ...) for the log.
+import type { Socket } from 'node:net';
 import * as tls from 'node:tls';
 import type { TlsOriginationSpec } from '../../config/tls-settings.js';
 
-/** PEM contents of the files a service names (read at startup). */
+/** PEM contents of the files a service names (read with the config, part of its snapshot). */
 export interface TlsMaterial {
-  readonly ca?: Buffer | undefined;
-  readonly cert?: Buffer | undefined;
-  readonly key?: Buffer | undefined;
+  readonly ca?: string | undefined;
+  readonly cert?: string | undefined;
+  readonly key?: string | undefined;
 }
 
 type CaSource = 'tls_ca_file' | 'default' | 'default+system';
@@ -45,7 +46,7 @@ export class TlsOriginator {
   /** Throws (Node's error) when a PEM cannot be used: bad certificate, key not matching the certificate, ... */
   constructor(spec: TlsOriginationSpec, material: TlsMaterial) {
     this.spec = spec;
-    let ca: Buffer | string[] | undefined = material.ca;
+    let ca: string | string[] | undefined = material.ca;
     let caSource: CaSource = 'tls_ca_file';
     if (ca === undefined) ({ ca, source: caSource } = defaultTrust());
     this.caSource = caSource;
@@ -63,13 +64,16 @@ export class TlsOriginator {
     return this.spec.port ?? endpointPort;
   }
 
-  /** Start a TLS connection (TCP connect + handshake). 'connect' = TCP up; 'secureConnect' = verified and ready. */
-  connect(host: string, port: number, localAddress?: string): tls.TLSSocket {
+  /**
+   * TLS over `tcp` (a socket still connecting, from src/upstream/transport/connect.ts): the handshake starts once
+   * TCP is up. 'secureConnect' = verified and ready. `host` is the endpoint's address, checked against the
+   * certificate when there is no server name.
+   */
+  wrap(tcp: Socket, host: string): tls.TLSSocket {
     const s = this.spec;
-    const socket = tls.connect({
+    return tls.connect({
+      socket: tcp,
       host,
-      port,
-      ...(localAddress === undefined ? {} : { localAddress }),
       ...(s.serverName === undefined ? {} : { servername: s.serverName }),
       secureContext: this.#context,
       minVersion: s.minVersion,
@@ -77,8 +81,6 @@ export class TlsOriginator {
       rejectUnauthorized: s.verify,
       allowHalfOpen: true,
     } as tls.ConnectionOptions & { allowHalfOpen: boolean });
-    socket.setNoDelay(true);
-    return socket;
   }
 }
 

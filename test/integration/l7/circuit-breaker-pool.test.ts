@@ -1,6 +1,7 @@
-// Per-service connection and pending-request limits: the pools ask the request's cluster (UpstreamCluster.admit
+// Per-service connection and pending-request limits: the pools ask the request's cluster (ClusterView.admit
 // 'connection' / 'pending') before opening an upstream connection and before queueing a request; a refusal is the
-// circuit-open local reply (503), never a retry or a 502. The cluster here wraps the real CircuitBreaker.
+// circuit-open local reply (503), never a retry or a 502. The cluster here (the harness's fakeCluster) wraps the real
+// CircuitBreaker; one cluster object per proxy, as pools are keyed by cluster id.
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import http2 from 'node:http2';
@@ -8,13 +9,16 @@ import type net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { CircuitBreaker } from '../../../src/upstream/circuit-breaker.js';
 import { DEFAULT_CIRCUIT_BREAKER_LIMITS } from '../../../src/config/traffic-policy-spec.js';
+import { localReply } from '../../../src/l7/local-reply.js';
 import type { RouteDecision } from '../../../src/l7/request-types.js';
-import { PASSTHROUGH_DECISION, type UpstreamCluster } from '../../../src/l7/engine/http-engine.js';
 import { createRetryDecider } from '../../../src/l7/router/retry-policy.js';
-import { listen, sleep, startProxy } from './harness.js';
+import type { ClusterView } from '../../../src/upstream/cluster.js';
+import { fakeCluster, listen, PASSTHROUGH_DECISION, startProxy, waitFor } from './harness.js';
+
+const CIRCUIT_OPEN_BODY = localReply('circuit-open').body;
 
 const decision: RouteDecision = {
-  ...(PASSTHROUGH_DECISION as Extract<RouteDecision, { kind: 'forward' }>),
+  ...PASSTHROUGH_DECISION,
   route: 'r1',
   backend: { service: 'svc', weight: 1 },
   retry: {
@@ -48,14 +52,6 @@ function get(port: number, path: string): Promise<Reply> {
   });
 }
 
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
 describe('per-service connection and pending limits', () => {
   /** Holds every response until `release()`; counts concurrent connections. */
   const held: http.ServerResponse[] = [];
@@ -86,17 +82,20 @@ describe('per-service connection and pending limits', () => {
     server.close();
   });
 
-  function clusterWith(breaker: CircuitBreaker, asked: string[]): UpstreamCluster {
-    return {
+  /** `asked`: every admission asked for; `granted`: the ones the breaker let through. */
+  function clusterWith(breaker: CircuitBreaker, asked: string[], granted: string[] = []): ClusterView {
+    return fakeCluster({
       name: 'svc',
       protocol: 'http1',
       pick: () => ({ address: '127.0.0.1', port }),
       admit(kind) {
         asked.push(kind);
         const r = breaker.tryAcquire(kind);
-        return r === 'open' ? undefined : r;
+        if (r === 'open') return undefined;
+        granted.push(kind);
+        return r;
       },
-    };
+    });
   }
 
   test('max_connections = 2, max_pending_requests = 1, 6 concurrent requests: 3 x 200, 3 x 503 circuit-open', async () => {
@@ -105,9 +104,10 @@ describe('per-service connection and pending limits', () => {
     hits = 0;
     const breaker = new CircuitBreaker({ ...DEFAULT_CIRCUIT_BREAKER_LIMITS, maxConnections: 2, maxPendingRequests: 1 });
     const asked: string[] = [];
+    const svc = clusterWith(breaker, asked);
     const p = await startProxy({ address: '127.0.0.1', port: 1 }, {
       route: () => decision,
-      cluster: () => clusterWith(breaker, asked),
+      cluster: () => svc,
       retry: createRetryDecider(() => 0.5),
     });
     try {
@@ -124,6 +124,7 @@ describe('per-service connection and pending limits', () => {
         assert.equal(r.status, 503);
         assert.equal(r.error, 'circuit-open');
         assert.equal(r.body.split('\n').length, 2, 'one-line body');
+        assert.equal(r.body, CIRCUIT_OPEN_BODY);
       }
       holding = false;
       for (const res of held.splice(0)) res.end('ok\n');
@@ -148,9 +149,11 @@ describe('per-service connection and pending limits', () => {
     hits = 0;
     const breaker = new CircuitBreaker({ ...DEFAULT_CIRCUIT_BREAKER_LIMITS, maxConnections: 1, maxPendingRequests: 0 });
     const asked: string[] = [];
+    const granted: string[] = [];
+    const svc = clusterWith(breaker, asked, granted);
     const p = await startProxy({ address: '127.0.0.1', port: 1 }, {
       route: () => decision,
-      cluster: () => clusterWith(breaker, asked),
+      cluster: () => svc,
     });
     try {
       const first = get(p.port, '/a');
@@ -158,6 +161,7 @@ describe('per-service connection and pending limits', () => {
       const second = await get(p.port, '/b');
       assert.equal(second.status, 503);
       assert.equal(second.error, 'circuit-open');
+      assert.equal(second.body, CIRCUIT_OPEN_BODY);
       holding = false;
       for (const res of held.splice(0)) res.end('ok\n');
       assert.equal((await first).status, 200);
@@ -166,6 +170,7 @@ describe('per-service connection and pending limits', () => {
       assert.equal(third.status, 200);
       assert.equal(hits, 2);
       assert.ok(asked.includes('connection') && asked.includes('pending'));
+      assert.equal(granted.filter((k) => k === 'connection').length, 1, 'one connection slot granted: the connection was reused');
     } finally {
       await p.close();
     }
@@ -196,17 +201,18 @@ describe('per-service connection and pending limits', () => {
     });
     const h2Port = await listen(h2);
     const breaker = new CircuitBreaker({ ...DEFAULT_CIRCUIT_BREAKER_LIMITS, maxConnections: 1, maxPendingRequests: 1 });
+    const svc2 = fakeCluster({
+      name: 'svc2',
+      protocol: 'http2',
+      pick: () => ({ address: '127.0.0.1', port: h2Port }),
+      admit(kind) {
+        const r = breaker.tryAcquire(kind);
+        return r === 'open' ? undefined : r;
+      },
+    });
     const p = await startProxy({ address: '127.0.0.1', port: 1 }, {
       route: () => decision,
-      cluster: () => ({
-        name: 'svc2',
-        protocol: 'http2',
-        pick: () => ({ address: '127.0.0.1', port: h2Port }),
-        admit(kind) {
-          const r = breaker.tryAcquire(kind);
-          return r === 'open' ? undefined : r;
-        },
-      }),
+      cluster: () => svc2,
     });
     try {
       // Warm up: the first request waits (pending) while the session connects.
@@ -221,6 +227,7 @@ describe('per-service connection and pending limits', () => {
       await waitFor(() => heldH2.length === 2 && replies.length === 1, '2 streams held and 1 refused');
       assert.equal(replies[0]?.status, 503);
       assert.equal(replies[0]?.error, 'circuit-open');
+      assert.equal(replies[0]?.body, CIRCUIT_OPEN_BODY);
       assert.equal(breaker.active('pending'), 1);
       holdH2 = false;
       for (const res of heldH2.splice(0)) res.end('ok\n');
@@ -249,22 +256,23 @@ describe('per-service connection and pending limits', () => {
     for (const [target, expected] of [[deadPort, 'retry-budget-exhausted'], [failingPort, undefined]] as const) {
       const breaker = new CircuitBreaker(limits);
       let budgetRefusals = 0;
+      const svc = fakeCluster({
+        name: 'svc',
+        protocol: 'http1',
+        pick: () => ({ address: '127.0.0.1', port: target }),
+        admit(kind) {
+          const r = breaker.tryAcquire(kind);
+          return r === 'open' ? undefined : r;
+        },
+        admitRetry() {
+          const r = breaker.tryAcquireRetry();
+          if (r === 'budget-exhausted') budgetRefusals++;
+          return r === 'open' ? 'circuit-open' : r === 'budget-exhausted' ? 'retry-budget-exhausted' : r;
+        },
+      });
       const p = await startProxy({ address: '127.0.0.1', port: 1 }, {
         route: () => decision,
-        cluster: () => ({
-          name: 'svc',
-          protocol: 'http1',
-          pick: () => ({ address: '127.0.0.1', port: target }),
-          admit(kind) {
-            const r = breaker.tryAcquire(kind);
-            return r === 'open' ? undefined : r;
-          },
-          admitRetry() {
-            const r = breaker.tryAcquireRetry();
-            if (r === 'budget-exhausted') budgetRefusals++;
-            return r === 'open' ? 'circuit-open' : r === 'budget-exhausted' ? 'retry-budget-exhausted' : r;
-          },
-        }),
+        cluster: () => svc,
         retry: createRetryDecider(() => 0.5),
       });
       try {
@@ -272,7 +280,7 @@ describe('per-service connection and pending limits', () => {
         assert.equal(r.status, 503);
         assert.equal(r.error, expected);
         if (expected === undefined) assert.equal(r.body, 'down\n', 'the upstream 503 is passed on');
-        else assert.equal(r.body.split('\n').length, 2, 'one-line body');
+        else assert.equal(r.body, localReply('retry-budget-exhausted').body, 'the one-line body of the table');
         assert.equal(budgetRefusals, 1);
         assert.equal(breaker.stats().retryBudgetOverflow, 1);
         assert.equal(breaker.active('retry'), 0);

@@ -1,11 +1,127 @@
 // Loopback harness for the L7 engine integration tests: a local net.Server plays the capture listener and the
 // sniffer (it reads the first bytes, pauses the socket and hands it over with those bytes), with a fixed original
 // destination (the passthrough path). Everything listens on 127.0.0.1, port 0.
+//
+// The engine runs the real request chain (request-id, stats, header edits, the router) with a stand-in route filter
+// built from the test's policies: `route` decides, `cluster` resolves the backend to a ClusterView (fakeCluster()
+// below, or a real Cluster), and without `route` every request goes to the real passthrough cluster.
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
-import { createHttpEngine, type HttpEngine, type HttpEngineOptions, type L7Deps } from '../../../src/l7/engine/http-engine.js';
+import type { WeightedBackend } from '../../../src/config/route-spec.js';
+import { defaultTrafficPolicy } from '../../../src/config/traffic-policy-config.js';
+import { createHttpEngine, type HttpEngine, type HttpEngineOptions } from '../../../src/l7/engine/http-engine.js';
+import { headerEditsFilter } from '../../../src/l7/filters/header-edits.js';
+import { requestIdFilter } from '../../../src/l7/filters/request-id.js';
+import { requestStatsFilter } from '../../../src/l7/filters/request-stats.js';
+import { PASSTHROUGH_DECISION } from '../../../src/l7/filters/route.js';
+import type { HttpRuntime } from '../../../src/l7/http-runtime.js';
+import { composeHttpFilters, type HttpFilter, type RequestHead, type RouteDecision } from '../../../src/l7/request-types.js';
+import { routerHandler } from '../../../src/l7/router/exchange.js';
+import { replyLocally } from '../../../src/l7/router/local-replies.js';
+import type { RetryDecider } from '../../../src/l7/router/retry-policy.js';
+import {
+  Cluster, type ClusterListener, type ClusterView, type PickedEndpoint, type Release, type RequestPick,
+} from '../../../src/upstream/cluster.js';
+import type { AttemptOutcome } from '../../../src/upstream/health/attempt-outcome.js';
+import { openConnection } from '../../../src/upstream/transport/connect.js';
+
+export { PASSTHROUGH_DECISION };
+
+/** Stand-in policies of a test proxy. */
+export interface TestPolicies {
+  /** Route a request; absent: passthrough to the connection's original destination. */
+  readonly route?: (head: RequestHead) => RouteDecision;
+  /** The cluster of a route's backend; undefined = unknown (-> no-route). */
+  readonly cluster?: (backend: WeightedBackend, head: RequestHead) => ClusterView | undefined;
+  /** Retry decisions; absent: no policy retries (the stale-connection retry still happens). */
+  readonly retry?: RetryDecider;
+}
+
+const NO_RETRY: RetryDecider = { decide: () => ({ retry: false }) };
+
+/** A real original-destination cluster (the passthrough of the proxy), with a connect timeout. */
+export function passthroughCluster(connectTimeoutMs = 10_000): Cluster {
+  return new Cluster({
+    name: 'passthrough', service: undefined, policy: defaultTrafficPolicy('passthrough'), connectTimeoutMs, inboundSource: false,
+  }, { log: pino({ level: 'silent' }) });
+}
+
+let fakeIds = 0;
+
+export interface FakeClusterOptions {
+  readonly name: string;
+  readonly protocol?: ClusterView['protocol'];
+  /** Choose an endpoint (undefined: none usable -> 503 no-healthy-upstream). `tried`: ctx.exclude (preferOtherHosts). */
+  readonly pick: (ctx: RequestPick & { readonly tried: ReadonlySet<string> }) => { address: string; port: number } | undefined;
+  readonly report?: (endpoint: PickedEndpoint, outcome: AttemptOutcome) => void;
+  readonly abandon?: (endpoint: PickedEndpoint) => void;
+  readonly admit?: (kind: 'request' | 'connection' | 'pending') => Release | undefined;
+  readonly admitRetry?: () => Release | 'circuit-open' | 'retry-budget-exhausted';
+  readonly connectTimeoutMs?: number;
+}
+
+/** A ClusterView whose policies are the test's, connecting through the real connect path. */
+export function fakeCluster(o: FakeClusterOptions): ClusterView {
+  const id = `${o.name}#fake${++fakeIds}`;
+  const listeners = new Set<ClusterListener>();
+  const noRelease: Release = () => undefined;
+  return {
+    id,
+    name: o.name,
+    protocol: o.protocol ?? 'downstream',
+    pickForRequest(ctx) {
+      const e = o.pick({ ...ctx, tried: ctx.exclude ?? new Set() });
+      return e === undefined ? undefined : { key: `${e.address}:${e.port}`, address: e.address, port: e.port };
+    },
+    report(endpoint, outcome) { o.report?.(endpoint, outcome); },
+    abandon(endpoint) { o.abandon?.(endpoint); },
+    admit(kind) { return o.admit === undefined ? noRelease : o.admit(kind); },
+    admitRetry() { return o.admitRetry === undefined ? noRelease : o.admitRetry(); },
+    connect(endpoint, handler) {
+      return openConnection({ address: endpoint.address, port: endpoint.port }, { timeoutMs: o.connectTimeoutMs ?? 10_000, handler });
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => { listeners.delete(listener); };
+    },
+  };
+}
+
+/** The stand-in route filter: the test's route and cluster functions, or passthrough. */
+function policiesFilter(p: TestPolicies, passthrough: ClusterView): HttpFilter {
+  return (next) => (req, res) => {
+    if (p.route === undefined) {
+      req.route = PASSTHROUGH_DECISION;
+      req.cluster = passthrough;
+      next(req, res);
+      return;
+    }
+    const d = p.route(req.head);
+    if (d.kind === 'reply') {
+      replyLocally(req, res, d.reply.reason, undefined);
+      return;
+    }
+    const cluster = p.cluster?.(d.backend, req.head);
+    if (cluster === undefined) {
+      replyLocally(req, res, 'no-route', undefined);
+      return;
+    }
+    req.route = d;
+    req.cluster = cluster;
+    next(req, res);
+  };
+}
+
+export function testRuntime(p: TestPolicies, passthrough: ClusterView = passthroughCluster()): HttpRuntime {
+  return {
+    version: 1,
+    handle: composeHttpFilters([requestIdFilter, requestStatsFilter, policiesFilter(p, passthrough), headerEditsFilter], routerHandler),
+    retry: p.retry ?? NO_RETRY,
+  };
+}
 
 export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
@@ -47,12 +163,13 @@ export async function listen(server: net.Server): Promise<number> {
  */
 export async function startProxy(
   originalDst: { address: string; port: number },
-  deps: Partial<L7Deps> = {},
+  policies: TestPolicies = {},
   options: Partial<HttpEngineOptions> = {},
 ): Promise<ProxyUnderTest> {
   const stats = counters();
   const log = pino({ level: process.env['L7_TEST_LOG'] ?? 'silent' });
-  const engine = createHttpEngine({ log, stats, ...deps }, options);
+  const runtime = testRuntime(policies);
+  const engine = createHttpEngine({ log, stats, runtime: () => runtime }, options);
   const sockets = new Set<net.Socket>();
   const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => {
     sockets.add(socket);
@@ -168,4 +285,55 @@ export async function run(cmd: string, args: readonly string[], timeoutMs = 15_0
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Poll `cond` every 5 ms until it holds; throws (naming `what`) after `timeoutMs`. The synchronisation of the tests. */
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+export interface Blackhole {
+  /** A loopback port where a TCP connect never completes (until close). */
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A loopback port whose connects hang: a listener with backlog 1 on a worker thread that blocks (Atomics.wait) right
+ * after listen(), so it never accepts; two connections fill its accept queue (Linux queues backlog + 1), after which
+ * the kernel drops every SYN and a client's connect stays pending (SYN retransmits) — a connect timeout on loopback.
+ */
+export async function blackholeListener(): Promise<Blackhole> {
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(`
+    const { workerData, parentPort } = require('node:worker_threads');
+    const net = require('node:net');
+    const server = net.createServer();
+    server.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+      parentPort.postMessage(server.address().port);
+      Atomics.wait(workerData, 0, 0); // never accept until the test is done
+      server.close();
+    });
+  `, { eval: true, workerData: flag });
+  const [port] = (await once(worker, 'message')) as [number];
+  const fillers: net.Socket[] = [];
+  for (let i = 0; i < 2; i++) {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('error', () => {});
+    fillers.push(s);
+    await once(s, 'connect'); // queued by the kernel: the handshake completes without accept()
+  }
+  return {
+    port,
+    async close() {
+      Atomics.store(flag, 0, 1);
+      Atomics.notify(flag, 0);
+      for (const s of fillers) s.destroy();
+      await worker.terminate();
+    },
+  };
 }

@@ -1,25 +1,29 @@
-// Routed requests: the engine executes the decisions of injected policies (stand-ins here, plus the real
-// retry-policy.ts through a small adapter): endpoint choice, retries with body replay and backoff, per-try and route
-// timeouts, circuit breaker, header mutations, local replies from the router, outcome reports.
+// Routed requests: the request chain executes the decisions of stand-in policies (a stand-in route filter and
+// clusters from the harness, plus the real retry-policy.ts): endpoint choice, retries with body replay and backoff,
+// per-try and route timeouts, circuit breaker, header mutations, local replies from the router, outcome reports,
+// and the cluster's connect timeout.
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
-import type { RequestHead, RouteDecision } from '../../../src/l7/request-types.js';
+import type { ForwardDecision, RequestHead, RouteDecision } from '../../../src/l7/request-types.js';
 import type { AttemptOutcome } from '../../../src/upstream/health/attempt-outcome.js';
+import type { ClusterView, PickedEndpoint } from '../../../src/upstream/cluster.js';
 import type { RetryPolicy } from '../../../src/config/route-spec.js';
+import { localReply } from '../../../src/l7/local-reply.js';
+import { createRetryDecider, type RetryDecider } from '../../../src/l7/router/retry-policy.js';
 import {
-  PASSTHROUGH_DECISION,
-  type L7Endpoint,
-  type RetryDecider,
-  type UpstreamCluster,
-} from '../../../src/l7/engine/http-engine.js';
-import { createRetryDecider } from '../../../src/l7/router/retry-policy.js';
-import { DEFAULT_POOL_OPTIONS } from '../../../src/l7/pool/upstream-pools.js';
-import { listen, rawExchange, run, sleep, startProxy, type ProxyUnderTest } from './harness.js';
+  blackholeListener, fakeCluster, listen, PASSTHROUGH_DECISION, rawExchange, run, sleep, startProxy, waitFor,
+  type FakeClusterOptions, type ProxyUnderTest,
+} from './harness.js';
 
-/** The real retry policy (src/l7/retry-policy.ts), typed as the engine's RetryDecider: the shapes must agree. */
+/** The real retry policy (src/l7/router/retry-policy.ts), typed as the router's RetryDecider. */
 const realRetry: RetryDecider = createRetryDecider(() => 0.5);
+
+/** The body of a local reply as the one table renders it ("<reason>: <text>\n"). */
+const bodyOf = (reason: Parameters<typeof localReply>[0]): string => localReply(reason).body;
 
 const RETRY: RetryPolicy = {
   maxAttempts: 3,
@@ -32,8 +36,13 @@ const RETRY: RetryPolicy = {
   preferOtherHosts: true,
 };
 
-function decision(over: Partial<Extract<RouteDecision, { kind: 'forward' }>> = {}): RouteDecision {
-  return { ...(PASSTHROUGH_DECISION as Extract<RouteDecision, { kind: 'forward' }>), route: 'r1', backend: { service: 'svc', weight: 1 }, retry: RETRY, ...over };
+function decision(over: Partial<ForwardDecision> = {}): RouteDecision {
+  return { ...PASSTHROUGH_DECISION, route: 'r1', backend: { service: 'svc', weight: 1 }, retry: RETRY, ...over };
+}
+
+interface Endpoint {
+  readonly address: string;
+  readonly port: number;
 }
 
 interface Backend {
@@ -94,20 +103,27 @@ describe('routed requests with stand-in policies', () => {
     }
   });
 
-  /** A cluster picking endpoints in order, honouring `tried` (preferOtherHosts), recording reports. */
-  function cluster(endpoints: L7Endpoint[], reports: [string, AttemptOutcome][] = [], picks: string[][] = []): UpstreamCluster {
-    return {
+  /**
+   * A cluster picking endpoints in order, skipping the ones tried (`tried` is only filled when the route's retry
+   * policy has preferOtherHosts), recording picks and reports. One object per proxy: pools are keyed by cluster id.
+   */
+  function cluster(
+    endpoints: Endpoint[],
+    reports: [string, AttemptOutcome][] = [],
+    picks: string[][] = [],
+    over: Partial<FakeClusterOptions> = {},
+  ): ClusterView {
+    return fakeCluster({
       name: 'svc',
-      protocol: 'downstream',
       pick(ctx) {
         picks.push([...ctx.tried]);
-        const key = (e: L7Endpoint): string => `${e.address}:${e.port}`;
-        return endpoints.find((e) => !(ctx.preferOtherHosts && ctx.tried.has(key(e)))) ?? endpoints[0];
+        return endpoints.find((e) => !ctx.tried.has(`${e.address}:${e.port}`)) ?? endpoints[0];
       },
       report(e, outcome) {
         reports.push([`${e.port}`, outcome]);
       },
-    };
+      ...over,
+    });
   }
 
   async function withProxy<T>(deps: Parameters<typeof startProxy>[1], fn: (p: ProxyUnderTest) => Promise<T>): Promise<T> {
@@ -119,17 +135,20 @@ describe('routed requests with stand-in policies', () => {
     }
   }
 
-  const ep = (port: number): L7Endpoint => ({ address: '127.0.0.1', port });
+  const ep = (port: number): Endpoint => ({ address: '127.0.0.1', port });
 
   test('gateway errors and connect failures are retried on other endpoints; the POST body is replayed', async () => {
     const reports: [string, AttemptOutcome][] = [];
     const picks: string[][] = [];
+    const c = cluster([ep(failing.port), ep(deadPort), ep(good.port)], reports, picks);
     await withProxy(
-      { route: () => decision(), cluster: () => cluster([ep(failing.port), ep(deadPort), ep(good.port)], reports, picks), retry: realRetry },
+      { route: () => decision(), cluster: () => c, retry: realRetry },
       async (p) => {
         // POST is not idempotent: the 503 (a response) is not retried by the real policy...
         const post = await run('curl', ['-sS', '-i', '--data-binary', 'the-body', `http://127.0.0.1:${p.port}/post`]);
         assert.match(post.stdout, /^HTTP\/1\.1 503 Service Unavailable\r\n/);
+        assert.match(post.stdout, /\r\n\r\nbusy\n$/, "the upstream's own 503 is passed on");
+        assert.equal(p.stats.get('http.retries'), 0);
         // ...a PUT is: 503 -> connect failure -> 200, with the body sent again each time.
         good.hits.length = 0;
         const put = await run('curl', ['-sS', '-X', 'PUT', '--data-binary', 'the-body', `http://127.0.0.1:${p.port}/put`]);
@@ -148,29 +167,38 @@ describe('routed requests with stand-in policies', () => {
 
   test('per-try timeout: a hanging endpoint is abandoned and the next one answers', async () => {
     const retry: RetryPolicy = { ...RETRY, perTryTimeoutMs: 150, on: ['gateway-error'] };
-    await withProxy({ route: () => decision({ retry }), cluster: () => cluster([ep(hanging.port), ep(good.port)]), retry: realRetry }, async (p) => {
+    const reports: [string, AttemptOutcome][] = [];
+    const c = cluster([ep(hanging.port), ep(good.port)], reports);
+    await withProxy({ route: () => decision({ retry }), cluster: () => c, retry: realRetry }, async (p) => {
       const r = await run('curl', ['-sS', `http://127.0.0.1:${p.port}/slow`]);
       assert.equal(r.stdout, 'ok GET /slow \n');
       assert.equal(p.stats.get('http.per_try_timeouts'), 1);
+      assert.deepEqual(reports.map(([port, o]) => `${port}:${o.kind}`), [`${hanging.port}:timeout`, `${good.port}:response`]);
     });
   });
 
   test('per-try timeout without retries: 504 upstream-timeout', async () => {
     const retry: RetryPolicy = { ...RETRY, perTryTimeoutMs: 100, maxAttempts: 1 };
-    await withProxy({ route: () => decision({ retry }), cluster: () => cluster([ep(hanging.port)]), retry: realRetry }, async (p) => {
+    const c = cluster([ep(hanging.port)]);
+    await withProxy({ route: () => decision({ retry }), cluster: () => c, retry: realRetry }, async (p) => {
       const r = await run('curl', ['-sS', '-i', `http://127.0.0.1:${p.port}/x`]);
       assert.match(r.stdout, /^HTTP\/1\.1 504 Gateway Timeout\r\n/);
       assert.match(r.stdout, /\r\nx-remora-error: upstream-timeout\r\n/);
+      assert.ok(r.stdout.endsWith(`\r\n\r\n${bodyOf('upstream-timeout')}`));
+      assert.equal(p.stats.get('http.per_try_timeouts'), 1);
     });
   });
 
   test('route timeout before the response: 504; after the response started: the connection is reset', async () => {
-    await withProxy({ route: () => decision({ timeoutMs: 150 }), cluster: () => cluster([ep(hanging.port)]) }, async (p) => {
+    const toHanging = cluster([ep(hanging.port)]);
+    await withProxy({ route: () => decision({ timeoutMs: 150 }), cluster: () => toHanging }, async (p) => {
       const r = await run('curl', ['-sS', '-i', `http://127.0.0.1:${p.port}/t`]);
       assert.match(r.stdout, /^HTTP\/1\.1 504 Gateway Timeout\r\n/);
       assert.match(r.stdout, /\r\nx-remora-error: upstream-timeout\r\n/);
+      assert.equal(p.stats.get('http.route_timeouts'), 1);
     });
-    await withProxy({ route: () => decision({ timeoutMs: 150 }), cluster: () => cluster([ep(slowBody.port)]) }, async (p) => {
+    const toSlowBody = cluster([ep(slowBody.port)]);
+    await withProxy({ route: () => decision({ timeoutMs: 150 }), cluster: () => toSlowBody }, async (p) => {
       const r = await rawExchange(p.port, 'GET /t2 HTTP/1.1\r\nHost: h\r\n\r\n', 3_000);
       assert.match(r.text, /^HTTP\/1\.1 200 OK\r\n[\s\S]*started/);
       assert.doesNotMatch(r.text, /\r\n0\r\n\r\n$/, 'the chunked body was not terminated: the client can tell');
@@ -182,8 +210,7 @@ describe('routed requests with stand-in policies', () => {
   test('circuit breaker open: 503 circuit-open; the slot is released after each request', async () => {
     let open = false;
     let held = 0;
-    const c: UpstreamCluster = {
-      ...cluster([ep(good.port)]),
+    const c = cluster([ep(good.port)], [], [], {
       admit(kind) {
         if (open) return undefined;
         // The pools also ask for 'connection' (held by the keep-alive connection) and 'pending' slots.
@@ -193,7 +220,7 @@ describe('routed requests with stand-in policies', () => {
           held--;
         };
       },
-    };
+    });
     await withProxy({ route: () => decision(), cluster: () => c }, async (p) => {
       const ok = await run('curl', ['-sS', `http://127.0.0.1:${p.port}/a`]);
       assert.equal(ok.stdout, 'ok GET /a \n');
@@ -202,30 +229,45 @@ describe('routed requests with stand-in policies', () => {
       const r = await run('curl', ['-sS', '-i', `http://127.0.0.1:${p.port}/b`]);
       assert.match(r.stdout, /^HTTP\/1\.1 503 Service Unavailable\r\n/);
       assert.match(r.stdout, /\r\nx-remora-error: circuit-open\r\n/);
+      assert.ok(r.stdout.endsWith(`\r\n\r\n${bodyOf('circuit-open')}`));
+      assert.equal(held, 0);
     });
   });
 
-  test('no endpoint: 503 no-healthy-upstream; unknown service: 404 no-route; router reply passed on', async () => {
+  test('no endpoint: 503 no-healthy-upstream; unknown service: 404 no-route; a route reply is rendered from its reason', async () => {
+    const lookups: string[] = [];
+    const empty = fakeCluster({ name: 'svc', pick: () => undefined });
     await withProxy(
       {
         route: (h: RequestHead) =>
           h.path === '/denied'
-            ? { kind: 'reply', reply: { status: 403, reason: 'no-route', body: 'denied by route\n', close: false } }
+            // Status and body here are ignored by design: a local reply is rendered from the one table by its reason.
+            ? { kind: 'reply', reply: { ...localReply('no-route'), status: 403, body: 'denied by route\n' } }
             : decision({ backend: { service: h.path === '/unknown' ? 'nope' : 'svc', weight: 1 } }),
-        cluster: (b) => (b.service === 'nope' ? undefined : { ...cluster([]), pick: () => undefined }),
+        cluster: (b, h) => {
+          lookups.push(h.path);
+          return b.service === 'nope' ? undefined : empty;
+        },
       },
       async (p) => {
         const a = await run('curl', ['-sS', '-i', `http://127.0.0.1:${p.port}/x`]);
         assert.match(a.stdout, /^HTTP\/1\.1 503 Service Unavailable\r\n[\s\S]*x-remora-error: no-healthy-upstream\r\n/);
+        assert.ok(a.stdout.endsWith(`\r\n\r\n${bodyOf('no-healthy-upstream')}`));
         const b = await run('curl', ['-sS', '-i', `http://127.0.0.1:${p.port}/unknown`]);
         assert.match(b.stdout, /^HTTP\/1\.1 404 Not Found\r\n[\s\S]*x-remora-error: no-route\r\n/);
+        assert.ok(b.stdout.endsWith(`\r\n\r\n${bodyOf('no-route')}`));
         const c = await run('curl', ['-sS', '-i', `http://127.0.0.1:${p.port}/denied`]);
-        assert.match(c.stdout, /^HTTP\/1\.1 403 Forbidden\r\n[\s\S]*x-remora-error: no-route\r\n[\s\S]*denied by route\n$/);
+        assert.match(c.stdout, /^HTTP\/1\.1 404 Not Found\r\n[\s\S]*x-remora-error: no-route\r\n/);
+        assert.ok(c.stdout.endsWith(`\r\n\r\n${bodyOf('no-route')}`), 'the body is the table\'s, "no-route: no route matches this request"');
+        assert.deepEqual(lookups, ['/x', '/unknown'], 'a route reply ends the request before any cluster lookup');
+        assert.equal(p.stats.get('http.local_replies.no-healthy-upstream'), 1);
+        assert.equal(p.stats.get('http.local_replies.no-route'), 2);
       },
     );
   });
 
   test('a policy that throws fails that request only', async () => {
+    const fine = cluster([ep(good.port)], [], [], { protocol: 'http1' }); // an HTTP/1.1 backend, for h2 clients too
     await withProxy(
       {
         route: (h) => {
@@ -234,7 +276,7 @@ describe('routed requests with stand-in policies', () => {
         },
         cluster: (_b, h) => {
           if (h.path === '/cluster-throws') throw new Error('registry bug');
-          return cluster([ep(good.port)]);
+          return fine;
         },
       },
       async (p) => {
@@ -242,16 +284,49 @@ describe('routed requests with stand-in policies', () => {
           p.port,
           'GET /route-throws HTTP/1.1\r\nHost: h\r\n\r\nGET /cluster-throws HTTP/1.1\r\nHost: h\r\n\r\nGET /fine HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n',
         );
-        assert.match(r.text, /^HTTP\/1\.1 404 Not Found\r\n[\s\S]*x-remora-error: no-route\r\n/);
-        assert.match(r.text, /HTTP\/1\.1 502 Bad Gateway\r\n[\s\S]*x-remora-error: upstream-reset\r\n/);
-        assert.match(r.text, /HTTP\/1\.1 200 OK\r\n[\s\S]*ok GET \/fine \n/);
-        assert.equal(p.stats.get('errors.REMORA_ERR_INTERNAL'), 1);
+        // The route and the cluster lookup are both stages of the request chain now: a throw in either is an internal
+        // error of that request (502 upstream-reset, counted), as docs/l7-engines.md says of any policy.
+        const statuses = [...r.text.matchAll(/HTTP\/1\.1 (\d{3}) [^\r]*\r\n(?:[^\r]+\r\n)*?x-remora-error: ([a-z-]+)\r\n/g)]
+          .map((m) => `${m[1]} ${m[2]}`);
+        assert.deepEqual(statuses, ['502 upstream-reset', '502 upstream-reset']);
+        assert.match(r.text, /HTTP\/1\.1 200 OK\r\n[\s\S]*ok GET \/fine \n\r\n0\r\n\r\n$/, 'the last request is answered in full');
+        assert.equal(r.closed, true, 'closed after the Connection: close request, not before');
+        assert.equal(r.text.match(/HTTP\/1\.1 /g)?.length, 3, 'three answers on the one connection');
+        assert.equal(p.stats.get('errors.REMORA_ERR_INTERNAL'), 2);
+        // The same over HTTP/2: those streams fail, the session and its other streams go on.
+        const client = http2.connect(`http://127.0.0.1:${p.port}`);
+        client.on('error', () => {});
+        try {
+          const h2get = (path: string): Promise<{ status: unknown; error: unknown; body: string }> =>
+            new Promise((resolve, reject) => {
+              const req = client.request({ ':path': path });
+              let head: http2.IncomingHttpHeaders = {};
+              let body = '';
+              req.setEncoding('latin1');
+              req.on('response', (h) => {
+                head = h;
+              });
+              req.on('data', (d: string) => {
+                body += d;
+              });
+              req.on('end', () => resolve({ status: head[':status'], error: head['x-remora-error'], body }));
+              req.on('error', reject);
+            });
+          const [a, b, c] = await Promise.all([h2get('/route-throws'), h2get('/cluster-throws'), h2get('/fine')]);
+          assert.deepEqual(a, { status: 502, error: 'upstream-reset', body: bodyOf('upstream-reset') });
+          assert.deepEqual(b, { status: 502, error: 'upstream-reset', body: bodyOf('upstream-reset') });
+          assert.deepEqual(c, { status: 200, error: undefined, body: 'ok GET /fine \n' });
+          assert.equal(p.stats.get('errors.REMORA_ERR_INTERNAL'), 4);
+        } finally {
+          client.close();
+        }
       },
     );
   });
 
   test('request and response header mutations', async () => {
     good.hits.length = 0;
+    const c = cluster([ep(good.port)]);
     await withProxy(
       {
         route: () =>
@@ -259,7 +334,7 @@ describe('routed requests with stand-in policies', () => {
             requestHeaders: { add: [['X-Added', 'yes']], remove: ['x-remove-me'] },
             responseHeaders: { add: [['x-resp-added', '1']], remove: ['x-secret'] },
           }),
-        cluster: () => cluster([ep(good.port)]),
+        cluster: () => c,
       },
       async (p) => {
         const r = await run('curl', ['-sS', '-i', '-H', 'X-Remove-Me: 1', `http://127.0.0.1:${p.port}/m`]);
@@ -275,13 +350,14 @@ describe('routed requests with stand-in policies', () => {
 
   test('the route sees the request head (method, path, query, authority, headers, addresses)', async () => {
     let seen: RequestHead | undefined;
+    const c = cluster([ep(good.port)]);
     await withProxy(
       {
         route: (h) => {
           seen = h;
           return decision();
         },
-        cluster: () => cluster([ep(good.port)]),
+        cluster: () => c,
       },
       async (p) => {
         await run('curl', ['-sS', '-H', 'X-Route-Me: v', `http://127.0.0.1:${p.port}/a/b?c=1&d=2`]);
@@ -292,6 +368,7 @@ describe('routed requests with stand-in policies', () => {
         assert.equal(seen?.protocol, 'http/1.1');
         assert.equal(seen?.sourceAddress, '127.0.0.1');
         assert.deepEqual(seen?.headers.find(([n]) => n === 'X-Route-Me'), ['X-Route-Me', 'v']);
+        assert.deepEqual(seen?.originalDst, { address: '127.0.0.1', port: 1 });
       },
     );
   });
@@ -300,56 +377,108 @@ describe('routed requests with stand-in policies', () => {
     const budget: RetryDecider = {
       decide: (_p, outcome) => (outcome.kind === 'connect-failure' ? { retry: false, reply: 'retry-budget-exhausted' } : { retry: false }),
     };
-    await withProxy({ route: () => decision(), cluster: () => cluster([ep(deadPort)]), retry: budget }, async (p) => {
+    const toDead = cluster([ep(deadPort)]);
+    await withProxy({ route: () => decision(), cluster: () => toDead, retry: budget }, async (p) => {
       const r = await run('curl', ['-sS', '-i', `http://127.0.0.1:${p.port}/x`]);
       assert.match(r.stdout, /^HTTP\/1\.1 503 Service Unavailable\r\n[\s\S]*x-remora-error: retry-budget-exhausted\r\n/);
+      assert.ok(r.stdout.endsWith(`\r\n\r\n${bodyOf('retry-budget-exhausted')}`));
+      assert.equal(p.stats.get('http.retries'), 0);
     });
-    const slowRetry: RetryDecider = { decide: (_p, o) => (o.kind === 'connect-failure' ? { retry: true, backoffMs: 200 } : { retry: false }) };
-    await withProxy({ route: () => decision(), cluster: () => cluster([ep(deadPort), ep(good.port)]), retry: slowRetry }, async (p) => {
+    const BACKOFF_MS = 200;
+    const slowRetry: RetryDecider = { decide: (_p, o) => (o.kind === 'connect-failure' ? { retry: true, backoffMs: BACKOFF_MS } : { retry: false }) };
+    const events: [string, number][] = [];
+    const order = [ep(deadPort), ep(good.port)];
+    const timed = fakeCluster({
+      name: 'svc',
+      pick(ctx) {
+        events.push(['pick', performance.now()]);
+        return order.find((e) => !ctx.tried.has(`${e.address}:${e.port}`));
+      },
+      report(_e, o) {
+        events.push([o.kind, performance.now()]);
+      },
+    });
+    await withProxy({ route: () => decision(), cluster: () => timed, retry: slowRetry }, async (p) => {
       const r = await run('curl', ['-sS', `http://127.0.0.1:${p.port}/b`]);
       assert.equal(r.stdout, 'ok GET /b \n');
+      assert.deepEqual(events.map(([e]) => e), ['pick', 'connect-failure', 'pick', 'response']);
+      assert.equal(p.stats.get('http.retries'), 1);
     });
   });
 
   test('a client that resets during the backoff leaves nothing behind', async () => {
-    const slowRetry: RetryDecider = { decide: () => ({ retry: true, backoffMs: 300 }) };
-    await withProxy({ route: () => decision(), cluster: () => cluster([ep(deadPort)]), retry: slowRetry }, async (p) => {
+    const BACKOFF_MS = 300;
+    const slowRetry: RetryDecider = { decide: () => ({ retry: true, backoffMs: BACKOFF_MS }) };
+    const reports: [string, AttemptOutcome][] = [];
+    const picks: string[][] = [];
+    let abandoned = 0;
+    const c = cluster([ep(deadPort)], reports, picks, {
+      abandon() {
+        abandoned++;
+      },
+    });
+    await withProxy({ route: () => decision(), cluster: () => c, retry: slowRetry }, async (p) => {
       const s = net.connect(p.port, '127.0.0.1');
       s.on('error', () => {});
       s.write('GET /gone HTTP/1.1\r\nHost: h\r\n\r\n');
-      await sleep(100);
+      // The first attempt failed (connection refused): the retry is now waiting out its backoff.
+      await waitFor(() => reports.length === 1 && p.stats.get('http.retries') === 1, 'the first attempt to fail and a retry to be scheduled');
+      const backoffFrom = performance.now();
       s.resetAndDestroy(); // a FIN alone would be a half-close: the answer would still be owed
-      await sleep(400);
+      await waitFor(
+        () => p.stats.get('http.downstream_aborts') === 1 && p.engine.activeConnections === 0,
+        'the proxy to see the abort and drop the connection',
+      );
+      // Let the backoff run out: this wait is the behaviour under test (the cancelled backoff never starts an attempt).
+      await sleep(Math.max(0, backoffFrom + BACKOFF_MS + 100 - performance.now()));
+      assert.equal(picks.length, 1, 'no attempt after the client left');
+      assert.deepEqual(reports.map(([port, o]) => `${port}:${o.kind}`), [`${deadPort}:connect-failure`]);
+      assert.equal(abandoned, 0, 'the one pick was settled by its report');
       assert.equal(p.stats.get('http.downstream_aborts'), 1);
       assert.equal(p.engine.activeConnections, 0);
+      const pools = p.engine.poolSnapshot();
+      assert.equal(pools.http1Pools + pools.http1Connections, 0, 'no upstream pool or connection left behind');
     });
   });
 });
 
 describe('connect timeout', () => {
-  test('a connector that does not finish in time: 503 upstream-connect-failure, the attempt is aborted', async () => {
-    let aborted = 0;
-    const p = await startProxy(
-      { address: '127.0.0.1', port: 1 },
-      {
-        connect: (_target, signal) =>
-          new Promise((_resolve, reject) => {
-            signal.addEventListener('abort', () => {
-              aborted++;
-              reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-            });
-          }),
+  test("a connect that does not finish within the cluster's connectTimeoutMs: 503 upstream-connect-failure, the socket is destroyed", async () => {
+    const blackhole = await blackholeListener();
+    const sockets: net.Socket[] = [];
+    const reports: [PickedEndpoint, AttemptOutcome][] = [];
+    const base = fakeCluster({
+      name: 'slow',
+      connectTimeoutMs: 100,
+      pick: () => ({ address: '127.0.0.1', port: blackhole.port }),
+      report(e, o) {
+        reports.push([e, o]);
       },
-      { pools: { ...DEFAULT_POOL_OPTIONS, http1: { ...DEFAULT_POOL_OPTIONS.http1, connectTimeoutMs: 100 } } },
-    );
+    });
+    const slow: ClusterView = {
+      ...base,
+      connect(e, handler) {
+        const socket = base.connect(e, handler);
+        sockets.push(socket);
+        return socket;
+      },
+    };
+    const p = await startProxy({ address: '127.0.0.1', port: 1 }, { route: () => decision({ retry: { ...RETRY, maxAttempts: 1 } }), cluster: () => slow });
     try {
+      const t0 = performance.now();
       const r = await run('curl', ['-sS', '-i', `http://127.0.0.1:${p.port}/x`]);
+      const elapsed = performance.now() - t0;
       assert.match(r.stdout, /^HTTP\/1\.1 503 Service Unavailable\r\n[\s\S]*x-remora-error: upstream-connect-failure\r\n/);
-      assert.equal(aborted, 1);
+      assert.ok(r.stdout.endsWith(`\r\n\r\n${bodyOf('upstream-connect-failure')}`));
+      assert.ok(elapsed >= 95 && elapsed < 5_000, `answered after ${elapsed.toFixed(0)} ms (connect timeout 100 ms)`);
+      assert.equal(sockets.length, 1);
+      assert.equal(sockets[0]?.destroyed, true, 'the pending connect was aborted');
+      assert.deepEqual(reports.map(([e, o]) => `${e.port}:${o.kind}`), [`${blackhole.port}:connect-failure`]);
       assert.equal(p.stats.get('pool.http1.connect_failure'), 1);
       assert.equal(p.stats.get('errors.REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT'), 1);
     } finally {
       await p.close();
+      await blackhole.close();
     }
   });
 });

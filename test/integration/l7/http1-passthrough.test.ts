@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { listen, rawExchange, readUntil, run, startProxy, type ProxyUnderTest } from './harness.js';
+import { listen, rawExchange, readUntil, run, startProxy, waitFor, type ProxyUnderTest } from './harness.js';
 
 interface Seen {
   method: string;
@@ -83,6 +83,7 @@ describe('HTTP/1.1 passthrough with a Node backend', () => {
   test('curl: keep-alive reuses the downstream connection; x-request-id added, traceparent untouched', async () => {
     seen.length = 0;
     const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const connsBefore = proxy.stats.get('http1.connections');
     const r = await run('curl', [
       '-sS', '-v',
       '-H', `traceparent: ${tp}`,
@@ -94,6 +95,7 @@ describe('HTTP/1.1 passthrough with a Node backend', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /GET \/one 0\nGET \/two 0\n/);
     assert.match(r.stderr, /Re-using existing connection/);
+    assert.equal(proxy.stats.get('http1.connections'), connsBefore + 1, 'both requests on one downstream connection');
     assert.equal(seen.length, 2);
     for (const s of seen) {
       const h = s.rawHeaders;
@@ -317,7 +319,9 @@ describe('HTTP/1.1 local replies', () => {
 
 describe('HTTP/1.1 shutdown', () => {
   test('idle connections close at once; a request in flight completes with Connection: close; nothing is left', async () => {
+    const received: string[] = [];
     const backend = http.createServer((req, res) => {
+      received.push(req.url ?? '');
       req.resume();
       setTimeout(() => res.end(`late ${req.url}\n`), 150);
     });
@@ -333,7 +337,7 @@ describe('HTTP/1.1 shutdown', () => {
       busy.on('error', () => {});
       await once(busy, 'connect');
       busy.write('GET /busy HTTP/1.1\r\nHost: h\r\n\r\n');
-      await new Promise((r) => setTimeout(r, 50));
+      await waitFor(() => received.includes('/busy'), 'the busy request to reach the upstream');
       const idleClosed = once(idle, 'end');
       const answer = readUntil(busy, (t) => t.includes('late /busy\n'));
       const shut = proxy.engine.shutdown(5_000);

@@ -7,7 +7,9 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
-import { listen, rawExchange, readUntil, startProxy, type ProxyUnderTest } from './harness.js';
+import {
+  fakeCluster, listen, PASSTHROUGH_DECISION, rawExchange, readUntil, startProxy, waitFor, type ProxyUnderTest,
+} from './harness.js';
 
 describe('WebSocket through the engine', () => {
   let backend: http.Server;
@@ -51,7 +53,7 @@ describe('WebSocket through the engine', () => {
     ws.send('hello');
     ws.send(Buffer.alloc(100_000, 0x62));
     ws.send('bye');
-    for (let i = 0; i < 200 && got.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => got.length >= 3, 'three echoed messages');
     assert.deepEqual(got.map((g) => g.slice(0, 5)), ['hello', 'bbbbb', 'bye']);
     assert.equal(got[1]?.length, 100_000);
     ws.close(1000, 'done');
@@ -163,11 +165,11 @@ describe('CONNECT through the engine', () => {
   test('HTTP/2 CONNECT is carried as an HTTP/1.1 CONNECT upstream and bridged to the stream', async () => {
     // h2 prior knowledge to the proxy, whose original destination speaks HTTP/1.1: a routed service would do the
     // same; passthrough keeps the downstream protocol, so route through a cluster pinned to http1.
-    const { PASSTHROUGH_DECISION } = await import('../../../src/l7/engine/http-engine.js');
     const port = (backend.address() as net.AddressInfo).port;
+    const pinned = fakeCluster({ name: 'proxy', protocol: 'http1', pick: () => ({ address: '127.0.0.1', port }) });
     const p2 = await startProxy({ address: '127.0.0.1', port }, {
-      route: () => ({ ...PASSTHROUGH_DECISION, backend: { service: 'proxy', weight: 1 } }) as typeof PASSTHROUGH_DECISION,
-      cluster: () => ({ name: 'proxy', protocol: 'http1', pick: () => ({ address: '127.0.0.1', port }) }),
+      route: () => ({ ...PASSTHROUGH_DECISION, backend: { service: 'proxy', weight: 1 } }),
+      cluster: () => pinned,
     });
     try {
       const client = http2.connect(`http://127.0.0.1:${p2.port}`);
@@ -185,6 +187,7 @@ describe('CONNECT through the engine', () => {
         });
       });
       assert.equal(got, 'over-h2');
+      assert.equal(p2.stats.get('http.tunnels'), 1);
       req.close();
       client.close();
     } finally {

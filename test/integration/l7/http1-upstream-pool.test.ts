@@ -7,7 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { DEFAULT_POOL_OPTIONS } from '../../../src/l7/pool/upstream-pools.js';
-import { listen, rawExchange, sleep, startProxy, type ProxyUnderTest } from './harness.js';
+import { listen, rawExchange, sleep, startProxy, waitFor, type ProxyUnderTest } from './harness.js';
 
 /** A raw backend that records which connection (client port) carried each request and lets a test script answers. */
 class ScriptedBackend {
@@ -119,9 +119,9 @@ describe('upstream HTTP/1.1 pool behaviour', () => {
     await gate;
     backend.answer = (_p, _n, _h, _b, s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
     // Answer in a known order: the last answered is the most recently released.
-    for (const s of pending) {
+    for (const [i, s] of pending.entries()) {
       s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
-      await sleep(30);
+      await waitFor(() => proxy.engine.poolSnapshot().http1Idle === i + 1, `connection ${i + 1} back in the pool`);
     }
     await Promise.all(three);
     const lastReleased = pending[2]?.remotePort;
@@ -133,7 +133,7 @@ describe('upstream HTTP/1.1 pool behaviour', () => {
   test('a connection the server closes while idle is discarded; the next request does not fail', async () => {
     const beforeClosed = proxy.stats.get('pool.http1.idle_closed_by_peer');
     for (const s of backend.sockets) s.end(); // FIN on every idle upstream connection
-    for (let i = 0; i < 100 && proxy.stats.get('pool.http1.idle_closed_by_peer') === beforeClosed; i++) await sleep(10);
+    await waitFor(() => proxy.stats.get('pool.http1.idle_closed_by_peer') > beforeClosed, 'the pool to see the FIN');
     assert.ok(proxy.stats.get('pool.http1.idle_closed_by_peer') > beforeClosed);
     const r = await get(proxy.port, '/after-fin', agent);
     assert.equal(r.status, 200);
@@ -165,7 +165,7 @@ describe('upstream HTTP/1.1 pool behaviour', () => {
     };
     // Prime: make sure the next request rides a reused connection.
     for (const s of backend.sockets) s.destroy();
-    await sleep(50);
+    await waitFor(() => proxy.engine.poolSnapshot().http1Connections === 0, 'the pool to drop the closed connections');
     await get(proxy.port, '/prime', agent);
     const before = proxy.stats.get('http.retries.stale_connection');
     const big = 'b'.repeat(200 * 1024);
@@ -186,7 +186,7 @@ describe('upstream HTTP/1.1 pool behaviour', () => {
       const r = await rawExchange(p2.port, 'GET /hint HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n');
       assert.match(r.text, /^HTTP\/1\.1 200 OK\r\n/);
       assert.doesNotMatch(r.text, /timeout=2/, 'the hop-by-hop Keep-Alive is not forwarded');
-      for (let i = 0; i < 150 && backend.closedByClient === closedBefore; i++) await sleep(10);
+      await waitFor(() => backend.closedByClient !== closedBefore, 'the pool to close the idle connection');
       assert.equal(backend.closedByClient, closedBefore + 1, 'the pool closed the idle connection itself');
       assert.equal(p2.stats.get('pool.http1.idle_retired'), 1);
       // timeout=1 leaves no safe idle time: the connection is closed right after the response.
@@ -267,7 +267,7 @@ describe('keep-alive race: backend closes idle connections after 1 s, clients se
     await Promise.all(
       proxies.map(async (proxy, loop) => {
         const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-        await sleep(loop * 37);
+        await sleep(loop * 37); // stagger the loops (not a synchronisation)
         for (let i = 0; i < PER_LOOP; i++) {
           try {
             const r = await get(proxy.port, `/l${loop}/r${i}`, agent, i % 2 === 0 ? 'GET' : 'POST', i % 2 === 0 ? undefined : `body-${loop}-${i}`);

@@ -2,13 +2,14 @@
 // trailers, resets both ways, flow control, GOAWAY on shutdown, and h2 <-> h1 translation through a routed service.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import http from 'node:http';
 import http2 from 'node:http2';
 import { after, before, describe, test } from 'node:test';
 import type { RouteDecision } from '../../../src/l7/request-types.js';
-import { PASSTHROUGH_DECISION, type UpstreamCluster } from '../../../src/l7/engine/http-engine.js';
 import { resetStream } from '../../../src/l7/http/http2-reset.js';
-import { listen, run, sleep, startProxy, type ProxyUnderTest } from './harness.js';
+import type { ClusterView } from '../../../src/upstream/cluster.js';
+import { fakeCluster, listen, PASSTHROUGH_DECISION, run, startProxy, waitFor, type ProxyUnderTest } from './harness.js';
 
 const { NGHTTP2_REFUSED_STREAM, NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
 
@@ -43,6 +44,10 @@ describe('HTTP/2 passthrough to an h2c backend', () => {
   let refusals = 0;
   let cancelled = 0;
   let pausedWritten = 0;
+  /** The /flood writer waits for 'drain' (its stream's buffer is full). */
+  let floodBlocked = false;
+  let floodEnded = false;
+  let uploadReceived = 0;
   let uploadEnded = 0;
   let uploadAborted = 0;
   let sessions = 0;
@@ -67,6 +72,9 @@ describe('HTTP/2 passthrough to an h2c backend', () => {
         return;
       }
       if (path === '/upload-hold') {
+        stream.on('data', (d: Buffer) => {
+          uploadReceived += d.length;
+        });
         stream.on('end', () => {
           // Node also ends the readable side of a reset stream: only an end without an error code is END_STREAM.
           if (stream.rstCode === undefined || stream.rstCode === 0) uploadEnded++;
@@ -100,13 +108,16 @@ describe('HTTP/2 passthrough to an h2c backend', () => {
         stream.respond({ ':status': 200 });
         const chunk = Buffer.alloc(16384, 0x66);
         const pump = (): void => {
+          floodBlocked = false;
           while (pausedWritten < 64 * 1024 * 1024) {
             pausedWritten += chunk.length;
             if (!stream.write(chunk)) {
+              floodBlocked = true;
               stream.once('drain', pump);
               return;
             }
           }
+          floodEnded = true;
           stream.end();
         };
         pump();
@@ -192,7 +203,7 @@ describe('HTTP/2 passthrough to an h2c backend', () => {
     req.on('error', () => {});
     await once(req, 'response');
     req.close(NGHTTP2_CANCEL);
-    for (let i = 0; i < 100 && cancelled === before; i++) await sleep(10);
+    await waitFor(() => cancelled !== before, 'the upstream stream to be cancelled');
     assert.equal(cancelled, before + 1);
     client.close();
   });
@@ -202,26 +213,30 @@ describe('HTTP/2 passthrough to an h2c backend', () => {
     client.on('error', () => {});
     const req = client.request({ ':path': '/upload-hold', ':method': 'POST' });
     req.on('error', () => {});
+    uploadReceived = 0;
     req.write(Buffer.alloc(10_000, 0x75));
-    for (let i = 0; i < 100 && !seen.some((x) => x.path === '/upload-hold'); i++) await sleep(10);
-    await sleep(50);
+    // Reset in the middle of the upload: the upstream has the head and the 10 000 bytes sent so far, not the end.
+    await waitFor(() => seen.some((x) => x.path === '/upload-hold') && uploadReceived === 10_000, 'the upstream to receive the first 10 000 bytes');
     resetStream(req, NGHTTP2_CANCEL);
-    for (let i = 0; i < 100 && uploadAborted === 0; i++) await sleep(10);
+    await waitFor(() => uploadAborted !== 0, 'the upstream stream to be reset');
     assert.equal(uploadAborted, 1);
     assert.equal(uploadEnded, 0);
+    assert.equal(uploadReceived, 10_000);
     client.close();
   });
 
   test('an upstream GOAWAY: the next request opens a new session', async () => {
+    const goaways = proxy.stats.get('pool.http2.goaway');
     const client = http2.connect(`http://127.0.0.1:${proxy.port}`);
     client.on('error', () => {});
     const a = await h2Request(client, { ':path': '/goaway' });
     assert.equal(a.body.toString(), 'bye');
     const before = sessions;
-    await sleep(50);
+    await waitFor(() => proxy.stats.get('pool.http2.goaway') === goaways + 1, "the proxy's pool to see the GOAWAY");
     const b = await h2Request(client, { ':path': '/after-goaway' });
     assert.equal(b.headers[':status'], 200);
     assert.equal(sessions, before + 1);
+    assert.equal(proxy.stats.get('http.retries.refused_stream'), 0, 'not sent on the draining session');
     client.close();
   });
 
@@ -232,10 +247,26 @@ describe('HTTP/2 passthrough to an h2c backend', () => {
     const req = client.request({ ':path': '/flood' });
     req.on('error', () => {});
     req.pause();
+    floodBlocked = false;
+    floodEnded = false;
     await once(req, 'response');
-    await sleep(300);
+    // Wait for the state backpressure leads to: the client's receive window used up (the proxy sent all it was
+    // allowed) and the upstream writer blocked on 'drain'...
+    await waitFor(() => req.state.localWindowSize === 0 && floodBlocked, 'the client window to fill and the upstream writer to block');
+    // ...then for it to hold: the upstream writes nothing more for 100 ms running. Observing that nothing moves takes
+    // time: this wait is the behaviour under test (a proxy that buffered without bound would keep the writer going).
+    let last = pausedWritten;
+    let stableSince = performance.now();
+    await waitFor(() => {
+      if (pausedWritten !== last || !floodBlocked) {
+        last = pausedWritten;
+        stableSince = performance.now();
+      }
+      return performance.now() - stableSince >= 100;
+    }, 'the upstream writer to stay blocked for 100 ms');
     const whilePaused = pausedWritten;
     assert.ok(whilePaused < 8 * 1024 * 1024, `upstream wrote ${whilePaused} bytes while the client was not reading`);
+    assert.equal(floodEnded, false);
     let got = 0;
     req.on('data', (d: Buffer) => {
       got += d.length;
@@ -251,8 +282,9 @@ describe('HTTP/2 passthrough to an h2c backend', () => {
     const client = http2.connect(`http://127.0.0.1:${p2.port}`);
     client.on('error', () => {});
     const goaway = once(client, 'goaway');
+    const delayedBefore = seen.filter((x) => x.path === '/delayed').length;
     const inflight = h2Request(client, { ':path': '/delayed' });
-    await sleep(50);
+    await waitFor(() => seen.filter((x) => x.path === '/delayed').length > delayedBefore, 'the request to reach the upstream');
     const shut = p2.engine.shutdown(5_000);
     await goaway;
     const r = await inflight;
@@ -275,12 +307,13 @@ describe('HTTP/2 <-> HTTP/1.1 translation through a routed service', () => {
 
   function routedTo(port: number, protocol: 'http1' | 'http2'): {
     route: () => RouteDecision;
-    cluster: () => UpstreamCluster;
+    cluster: () => ClusterView;
   } {
-    const decision: RouteDecision = { ...PASSTHROUGH_DECISION, route: 'svc', backend: { service: 'svc', weight: 1 } } as RouteDecision;
+    const decision: RouteDecision = { ...PASSTHROUGH_DECISION, route: 'svc', backend: { service: 'svc', weight: 1 } };
+    const cluster = fakeCluster({ name: `svc-${protocol}`, protocol, pick: () => ({ address: '127.0.0.1', port }) });
     return {
       route: () => decision,
-      cluster: () => ({ name: `svc-${protocol}`, protocol, pick: () => ({ address: '127.0.0.1', port }) }),
+      cluster: () => cluster,
     };
   }
 

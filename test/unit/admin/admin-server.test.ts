@@ -22,7 +22,11 @@ test('GET /ready follows the state; /stats is JSON; unknown paths 404; other met
   const stats = new Stats();
   stats.listener('outbound').accepted = 3;
   stats.countError('REMORA_ERR_NOT_REDIRECTED');
-  const admin = new AdminServer({ host: '127.0.0.1', port: 0, log: silentLogger(), state: () => state, stats: () => stats.snapshot(state) });
+  const config = { version: 3, hash: 'abc', source: 'file:/etc/remora.ini', loadedAt: '2026-12-03T00:00:00.000Z', reloads: { ok: 2, rejected: 1, unchanged: 0 } };
+  const admin = new AdminServer({
+    host: '127.0.0.1', port: 0, log: silentLogger(), state: () => state, stats: () => ({ ...stats.snapshot(state), config }),
+    configDump: () => ({ version: 3, hash: 'abc' }),
+  });
   const { port } = await admin.listen();
   t.after(() => admin.close());
 
@@ -38,6 +42,12 @@ test('GET /ready follows the state; /stats is JSON; unknown paths 404; other met
   assert.equal(json.connections.accepted, 3);
   assert.equal(json.errors['REMORA_ERR_NOT_REDIRECTED'], 1);
   assert.equal(json.state, 'draining');
+  assert.deepEqual((JSON.parse(s.body) as { config: unknown }).config, config);
+
+  const dump = await get(port, '/config_dump');
+  assert.equal(dump.status, 200);
+  assert.deepEqual(JSON.parse(dump.body), { version: 3, hash: 'abc' });
+  assert.equal((await get(port, '/config_dump', 'POST')).status, 405);
 
   assert.equal((await get(port, '/nope')).status, 404);
   assert.equal((await get(port, '/')).status, 404);

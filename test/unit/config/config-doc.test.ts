@@ -57,13 +57,14 @@ test('the complete example file in docs/configuration.md is valid for both comma
 
 test('the HTTP example in docs/configuration.md (service, traffic policy, routes) loads as the proxy loads it', async () => {
   const { parseIni } = await import('../../../src/config/ini-file.js');
-  const { loadServiceConfig } = await import('../../../src/proxy/proxy-config.js');
+  const { loadSnapshotDefinitions } = await import('../../../src/config/load-snapshot.js');
   const doc = readFileSync(DOC, 'utf8');
   const examples = [...doc.matchAll(/```ini\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
   const http = examples.find((e) => e.includes('[route '));
   assert.ok(http !== undefined, 'no HTTP example');
   const parsed = parseIni(http, 'configuration.md');
   assert.deepEqual(parsed.issues, []);
-  const loaded = loadServiceConfig(parsed.doc);
-  assert.deepEqual(loaded.registry.services.map((x) => x.name), ['reviews']);
+  const loaded = loadSnapshotDefinitions({ file: 'configuration.md', flags: new Map(), env: {}, readFile: () => Buffer.from(http) });
+  assert.ok(loaded.ok, loaded.ok ? '' : JSON.stringify(loaded.issues));
+  assert.deepEqual(loaded.definitions.services.map((x) => x.name), ['reviews']);
 });

@@ -197,7 +197,7 @@ const BAD: readonly BadCase[] = [
   { name: 'repeated subset', text: `${SVC}endpoints = 10.1.0.1:80 subset=v2 subset=v2\n`, line: 3, key: '[service a] endpoints', expected: /each subset once per endpoint/ },
   { name: 'duplicate endpoint', text: `${SVC}endpoints = 10.1.0.1:80, 10.1.0.1:80 weight=2\n`, line: 3, key: '[service a] endpoints', expected: /"10\.1\.0\.1:80" is repeated/ },
   { name: 'empty endpoints', text: `${SVC}endpoints =\n`, line: 3, key: '[service a] endpoints', expected: /one or more endpoints/ },
-  { name: 'bad balancer', text: `${SVC}endpoints = 10.1.0.1:80\nbalancer = least-request\n`, line: 4, key: '[service a] balancer', expected: /one of round-robin, least-connections, random, p2c, ring-hash, maglev/ },
+  { name: 'bad balancer', text: `${SVC}endpoints = 10.1.0.1:80\nbalancer = fastest\n`, line: 4, key: '[service a] balancer', expected: /one of round-robin, least-request, least-connections, random, p2c, peak-ewma, ring-hash, maglev/ },
   { name: 'bad protocol', text: `${SVC}endpoints = 10.1.0.1:80\nprotocol = grpc\n`, line: 4, key: '[service a] protocol', expected: /one of auto, opaque, http, http2, tls/ },
   { name: 'connect_attempts out of range', text: `${SVC}endpoints = 10.1.0.1:80\nconnect_attempts = 0\n`, line: 4, key: '[service a] connect_attempts', expected: /an integer 1-10/ },
   { name: 'bad connect_timeout', text: `${SVC}endpoints = 10.1.0.1:80\nconnect_timeout = soon\n`, line: 4, key: '[service a] connect_timeout', expected: /a duration/ },

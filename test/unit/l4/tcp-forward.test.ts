@@ -1,11 +1,11 @@
-// The forward stage on loopback sockets (no iptables): client -> [proxy: connectUpstream + TcpForward] -> server.
+// The forward stage on loopback sockets (no iptables): client -> [proxy: openConnection + TcpForward] -> server.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { test as nodeTest, type TestContext } from 'node:test';
 import { RemoraError } from '../../../src/core/errors.js';
 import { ListenerCounters } from '../../../src/core/stats.js';
-import { connectUpstream } from '../../../src/l4/connect.js';
+import { openConnection } from '../../../src/upstream/transport/connect.js';
 import { TcpForward } from '../../../src/l4/tcp-forward.js';
 
 const ignore = (): void => undefined;
@@ -36,7 +36,7 @@ async function proxyTo(t: TestContext, upstreamPort: number, idleTimeoutMs = 0):
   const started = new Promise<{ forward: TcpForward; down: Socket; up: Socket }>((resolve) => { onStarted = resolve; });
   const proxy = createServer({ allowHalfOpen: true }, (down) => {
     down.on('error', ignore);
-    const up = connectUpstream({ host: '127.0.0.1', port: upstreamPort }, 5_000);
+    const up = openConnection({ address: '127.0.0.1', port: upstreamPort }, { timeoutMs: 5_000 });
     t.after(() => { down.destroy(); up.destroy(); });
     const forward = new TcpForward(down, up, { idleTimeoutMs, counters, onEnd: (f) => onEnded(f) });
     onStarted({ forward, down, up });
@@ -156,7 +156,7 @@ test('a connect timeout is classified as REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT', a
   const rig = await proxyTo(t, await upstreamServer(t, ignore));
   const c = client(t, rig.port);
   const { up } = await rig.started;
-  // What connect.ts does when its timer fires, applied before the connection completes.
+  // What the connect path (src/upstream/transport/connect.ts) does when its timer fires, before the connection completes.
   up.destroy(new RemoraError('REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT', 'connecting to the upstream timed out'));
   await closed(c);
   assert.equal((await rig.ended).errorCode, 'REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { LocalReplyReason } from '../../../src/l7/request-types.js';
 import {
-  LOCAL_REPLIES, LOCAL_REPLY_HEADER, LOCAL_REPLY_REASONS, localReply, localReplyHeaders, replyForFailedAttempt,
+  LOCAL_REPLIES, LOCAL_REPLY_HEADER, LOCAL_REPLY_REASONS, localReply, rawHttp1LocalReply, renderLocalReply,
 } from '../../../src/l7/local-reply.js';
 
 // Every member of the LocalReplyReason union, spelled out: if the contract gains a reason, this list (and the
@@ -39,23 +39,38 @@ test('statuses and connection handling follow Envoy/Linkerd choices', () => {
   }
 });
 
-test('reply headers carry x-remora-error and connection: close only on HTTP/1.1 closing replies', () => {
+test('HTTP/1.1 replies carry x-remora-error, and connection: close only when the reply closes (or a drain forces it)', () => {
   const r = localReply('header-too-large');
-  const h1 = localReplyHeaders(r, 'http/1.1');
-  assert.deepEqual(h1, [
-    ['content-type', 'text/plain; charset=utf-8'],
-    ['content-length', String(Buffer.byteLength(r.body))],
-    [LOCAL_REPLY_HEADER, 'header-too-large'],
-    ['connection', 'close'],
-  ]);
-  assert.equal(localReplyHeaders(r, 'h2').some(([n]) => n === 'connection'), false);
-  assert.equal(localReplyHeaders(localReply('no-route'), 'http/1.1').some(([n]) => n === 'connection'), false);
+  assert.deepEqual(renderLocalReply(r, 'http/1.1', false), {
+    status: 431,
+    headers: ['content-type', 'text/plain; charset=utf-8', 'content-length', String(Buffer.byteLength(r.body)),
+      LOCAL_REPLY_HEADER, 'header-too-large', 'connection', 'close'],
+    body: r.body,
+  });
+  assert.equal(renderLocalReply(localReply('no-route'), 'http/1.1', false).headers.includes('connection'), false);
+  assert.equal(renderLocalReply(localReply('no-route'), 'http/1.1', false, true).headers.includes('connection'), true);
   assert.equal(LOCAL_REPLY_HEADER, 'x-remora-error');
 });
 
-test('failed attempts map to the matching upstream reply; responses are forwarded, not replaced', () => {
-  assert.equal(replyForFailedAttempt({ kind: 'connect-failure' })?.reason, 'upstream-connect-failure');
-  assert.equal(replyForFailedAttempt({ kind: 'reset', bytesSent: true })?.reason, 'upstream-reset');
-  assert.equal(replyForFailedAttempt({ kind: 'timeout' })?.reason, 'upstream-timeout');
-  assert.equal(replyForFailedAttempt({ kind: 'response', status: 503, latencyMs: 1 }), undefined);
+test('HTTP/2 replies have no connection header; gRPC requests get a trailers-only reply with the table\'s grpc-status', () => {
+  const h2 = renderLocalReply(localReply('header-too-large'), 'h2', false);
+  assert.equal(h2.status, 431);
+  assert.equal(h2.headers.includes('connection'), false);
+  const g = renderLocalReply(localReply('upstream-timeout'), 'h2', true);
+  assert.equal(g.status, 200);
+  assert.equal(g.body, '');
+  const h = new Map<string, string>();
+  for (let i = 0; i < g.headers.length; i += 2) h.set(g.headers[i] as string, g.headers[i + 1] as string);
+  assert.equal(h.get('content-type'), 'application/grpc');
+  assert.equal(h.get('grpc-status'), '4', 'DEADLINE_EXCEEDED');
+  assert.equal(h.get(LOCAL_REPLY_HEADER), 'upstream-timeout');
+  assert.equal(renderLocalReply(localReply('no-route'), 'h2', true).headers[3], '12', 'UNIMPLEMENTED');
+  assert.equal(renderLocalReply(localReply('circuit-open'), 'h2', true).headers[3], '14', 'UNAVAILABLE');
+});
+
+test('the raw HTTP/1.1 form is a complete response that closes the connection', () => {
+  const raw = rawHttp1LocalReply(localReply('bad-request'));
+  assert.match(raw, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  assert.match(raw, /\r\nx-remora-error: bad-request\r\n/);
+  assert.match(raw, /\r\nconnection: close\r\n\r\nbad-request: bad request\n$/);
 });

@@ -8,11 +8,10 @@ import { once } from 'node:events';
 import http from 'node:http';
 import { createConnection, createServer as createNetServer, type AddressInfo, type Server } from 'node:net';
 import { test as nodeTest, type TestContext } from 'node:test';
-import { parseIni } from '../../../src/config/ini-file.js';
-import { silentLogger } from '../../../src/core/log.js';
-import type { OriginalDst } from '../../../src/interceptor/original-dst.js';
-import { loadServiceConfig } from '../../../src/proxy/proxy-config.js';
-import { startProxy, type Proxy } from '../../../src/proxy/proxy.js';
+import { formatIssue } from '../../../src/config/config-issue.js';
+import { loadSnapshotDefinitions } from '../../../src/config/load-snapshot.js';
+import type { Proxy } from '../../../src/proxy/proxy.js';
+import { startRig } from '../../support/proxy-rig.js';
 
 const test = (name: string, fn: (t: TestContext) => Promise<void>): void => {
   nodeTest(name, { timeout: 30_000 }, fn);
@@ -54,23 +53,9 @@ interface Rig {
 }
 
 async function rig(t: TestContext, ini: string): Promise<Rig> {
-  let dst: OriginalDst = { family: 4, address: '127.0.0.1', port: 1 };
-  const { doc, issues } = parseIni(ini, 'test.ini');
-  assert.deepEqual(issues, []);
   const adminPort = await freePort();
-  const proxy = await startProxy({
-    outboundPort: 0, inboundPort: 0, listenAddress: '127.0.0.1', uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0,
-    adminAddress: { host: '127.0.0.1', port: adminPort }, inboundDelivery: 'original-dst', connectTimeout: 1_000,
-    idleTimeout: 20_000, detectTimeout: 5_000, drainTimeout: 2_000, logLevel: 'info', httpEngine: true,
-  }, {
-    log: silentLogger(), handleSignals: false, document: doc, services: loadServiceConfig(doc), readOriginalDst: () => dst,
-  });
-  t.after(async () => { await proxy.shutdown(); });
-  const address = proxy.stats().listeners['outbound']?.address ?? '';
-  return {
-    proxy, adminPort, port: Number(address.slice(address.lastIndexOf(':') + 1)),
-    dst: (a, p) => { dst = { family: a.includes(':') ? 6 : 4, address: a, port: p }; },
-  };
+  const r = await startRig(t, ini, { httpEngine: true, adminPort, detectTimeout: 5_000, drainTimeout: 2_000 });
+  return { proxy: r.proxy, adminPort, port: r.port, dst: r.dst };
 }
 
 interface Reply { status: number; body: string; headers: http.IncomingHttpHeaders }
@@ -98,6 +83,12 @@ function count(values: readonly string[]): Record<string, number> {
 
 const VIP = '10.255.0.10';
 
+/** The validator's problems with a config text (formatted as the proxy reports them), [] when it is valid. */
+function issuesOf(ini: string, file: string): string[] {
+  const r = loadSnapshotDefinitions({ file, flags: new Map(), env: {}, readFile: () => Buffer.from(ini) });
+  return r.ok ? [] : r.issues.map(formatIssue);
+}
+
 test('a service VIP: requests are balanced over its endpoints (round robin from the L4 balancer), not per connection', async (t) => {
   const ports = [await backend(t, 'a'), await backend(t, 'b'), await backend(t, 'c')];
   const r = await rig(t, `[service web]\naddresses = ${VIP}:80\nbalancer = round-robin\nendpoints = ${ports.map((p) => `127.0.0.1:${p}`).join(', ')}\n`);
@@ -109,7 +100,7 @@ test('a service VIP: requests are balanced over its endpoints (round robin from 
   assert.deepEqual(count(tags), { a: 3, b: 3, c: 3 }, 'one keep-alive connection, three endpoints');
   const s = r.proxy.stats();
   assert.equal(s.http?.outbound['http.requests'], 9);
-  assert.equal(s.http?.services['web']?.balancer, 'round-robin');
+  assert.equal(s.services?.['web']?.httpBalancer, 'round-robin', 'the request balancer is the service\'s balancer');
   assert.equal(s.sniff['http1'], 1);
 });
 
@@ -184,27 +175,24 @@ test('subsets: a route sends each backend "web subset=NAME" only to the endpoint
   assert.equal(ok.status, 200, ok.body);
   assert.deepEqual(JSON.parse(ok.body), { route: 'split', version: 2, weights: { 'web/v1': 0, 'web/v2': 100 } });
   assert.deepEqual(await bodies(4), { 'v2-a': 4 });
-  const services = r.proxy.stats().http?.services ?? {};
-  assert.deepEqual(Object.keys(services).sort(), ['web', 'web/stable', 'web/v1', 'web/v2']);
-  assert.equal(services['web']?.endpoints.length, 3);
-  assert.deepEqual(services['web/v1']?.endpoints.map((e) => e.endpoint), [`127.0.0.1:${a1}`, `127.0.0.1:${a2}`].sort());
+  const web = r.proxy.stats().services?.['web'];
+  assert.deepEqual(Object.keys(web?.subsets ?? {}).sort(), ['stable', 'v1', 'v2']);
+  assert.equal(web?.endpoints.length, 3);
+  assert.deepEqual(web?.subsets?.['v1'], [`127.0.0.1:${a1}`, `127.0.0.1:${a2}`].sort());
 });
 
 test('subsets: a subset no endpoint carries, or of a DNS service, is refused at startup with file:line', async () => {
-  const { doc } = parseIni([
+  const lines = issuesOf([
     '[service web]', 'addresses = 10.0.0.1:80', 'endpoints = 10.1.0.1:80 subset=v1, 10.1.0.2:80 subset=v3', // 1-3
     '[service dns]', 'addresses = 10.0.0.2:80', 'discovery = dns', 'dns_name = web.internal', 'dns_port = 80', // 4-8
     '[route r1]', 'service = web', 'backends = web subset=v1 weight=9, web subset=v2 weight=1', // 9-11
     '[route r2]', 'service = dns', 'backends = dns/v1', // 12-14
   ].join('\n'), 'subsets.ini');
-  assert.throws(() => loadServiceConfig(doc), (err: Error & { code?: string }) => {
-    assert.equal(err.code, 'REMORA_ERR_CONFIG_INVALID');
-    const lines = err.message.split('\n').slice(1).map((l) => l.trim());
-    assert.equal(lines.length, 2, err.message);
+  {
+    assert.equal(lines.length, 2, lines.join('\n'));
     assert.match(lines[0] ?? '', /^subsets\.ini:11: \[route r1\] backends = .*: expected "web subset=v2": an endpoint of \[service web\] labelled subset=v2, .*\(its subsets: v1, v3\)$/);
     assert.match(lines[1] ?? '', /^subsets\.ini:14: \[route r2\] backends = "dns\/v1": expected "dns subset=v1": subsets need static endpoints labelled subset=NAME \(\[service dns\] uses discovery = dns\)$/);
-    return true;
-  });
+  }
 });
 
 test('registry-only: a Host that matches no service gets 404 no-route; a service Host is routed; no service passes through', async (t) => {
@@ -225,12 +213,15 @@ test('registry-only: a Host that matches no service gets 404 no-route; a service
 });
 
 test('a service without addresses or hostnames must be a route backend', async () => {
-  const { doc } = parseIni('[service lonely]\nendpoints = 127.0.0.1:1\n', 'x.ini');
-  assert.throws(() => loadServiceConfig(doc),
-    /x\.ini:1: \[service lonely\]: expected addresses \(VIP:port\) and\/or hostnames .* or a \[route NAME\] whose backends name it/);
-  const { doc: ok } = parseIni('[service web]\naddresses = 10.0.0.1:80\nendpoints = 127.0.0.1:2\n[service lonely]\nendpoints = 127.0.0.1:1\n'
-    + '[route r]\nservice = web\nbackends = web=1, lonely=1\n', 'y.ini');
-  assert.equal(loadServiceConfig(ok).registry.services.length, 2);
+  const lonely = issuesOf('[service lonely]\nendpoints = 127.0.0.1:1\n', 'x.ini');
+  assert.equal(lonely.length, 1, lonely.join('\n'));
+  assert.match(lonely[0] ?? '', /x\.ini:1: \[service lonely\]: expected addresses \(VIP:port\) and\/or hostnames .* or a \[route NAME\] whose backends name it/);
+  const ok = loadSnapshotDefinitions({
+    file: 'y.ini', flags: new Map(), env: {},
+    readFile: () => Buffer.from('[service web]\naddresses = 10.0.0.1:80\nendpoints = 127.0.0.1:2\n[service lonely]\nendpoints = 127.0.0.1:1\n'
+      + '[route r]\nservice = web\nbackends = web=1, lonely=1\n'),
+  });
+  assert.equal(ok.ok ? ok.definitions.services.length : -1, 2);
 });
 
 test('a route timeout answers 504 with x-remora-error; a dead endpoint is retried on another one', async (t) => {
@@ -279,10 +270,11 @@ test('an h2c service with protocol auto: the server\'s SETTINGS preface is not "
   const port = await listen(t, app as unknown as Server);
   const r = await rig(t, `[service web-h2]\naddresses = ${VIP}:80\nendpoints = 127.0.0.1:${port}\n`);
   r.dst(VIP, 80);
-  // Connect and stay silent long enough for the pre-dialed upstream to connect and send its SETTINGS first.
+  // Connect and stay silent until the pre-dialed upstream is connected (an h2c server sends its SETTINGS at once).
+  const predialed = once(app, 'session');
   const sock = createConnection({ host: '127.0.0.1', port: r.port });
   await once(sock, 'connect');
-  await new Promise((resolve) => { setTimeout(resolve, 200); });
+  await predialed;
   const session = http2.connect(`http://127.0.0.1:${r.port}`, { createConnection: () => sock });
   t.after(() => { session.destroy(); });
   const body = await new Promise<string>((resolve, reject) => {
@@ -298,24 +290,22 @@ test('an h2c service with protocol auto: the server\'s SETTINGS preface is not "
 });
 
 test('startup validation: every section kind is checked and every problem reported at once, in file order, with file:line', async () => {
-  const { doc } = parseIni([
+  const lines = issuesOf([
     '[service web]', 'addresses = 10.0.0.1:80', 'endpoints = 10.1.0.1:80', // 1-3
     '[service lonely]', 'endpoints = 10.1.0.2:80', // 4-5
     '[route r1]', 'service = web', 'backends = web/v2', // 6-8
     '[traffic-policy web]', 'upstream_protocol = http3', 'http_balancr = ring-hash', // 9-11
     '[routes r2]', 'service = web', // 12-13
   ].join('\n'), 'bad.ini');
-  assert.throws(() => loadServiceConfig(doc), (err: Error & { code?: string }) => {
-    assert.equal(err.code, 'REMORA_ERR_CONFIG_INVALID');
-    const lines = err.message.split('\n').slice(1).map((l) => l.trim());
-    assert.equal(lines.length, 5, err.message);
+  {
+    assert.equal(lines.length, 5, lines.join('\n'));
     assert.match(lines[0] ?? '', /^bad\.ini:4: \[service lonely\]: expected addresses .* or a \[route NAME\] whose backends name it$/);
     assert.match(lines[1] ?? '', /^bad\.ini:8: \[route r1\] backends = "web\/v2": expected "web subset=v2": an endpoint of \[service web\] labelled subset=v2, .*\(none is labelled\)$/);
     assert.match(lines[2] ?? '', /^bad\.ini:10: \[traffic-policy web\] upstream_protocol = "http3": expected one of downstream, http1, http2$/);
     assert.match(lines[3] ?? '', /^bad\.ini:11: \[traffic-policy web\] http_balancr: expected a key of \[traffic-policy SERVICE\]/);
     assert.match(lines[4] ?? '', /^bad\.ini:12: \[routes r2\]: expected a known section/);
-    return true;
-  });
-  const { doc: doc2 } = parseIni('[service web]\naddresses = 10.0.0.1:80\nendpoints = 10.1.0.1:80\n[route r1]\nservice = web\ncolour = blue\n', 'bad2.ini');
-  assert.throws(() => loadServiceConfig(doc2), /bad2\.ini:6: \[route r1\] colour: expected a key of \[route NAME\]/);
+  }
+  const bad2 = issuesOf('[service web]\naddresses = 10.0.0.1:80\nendpoints = 10.1.0.1:80\n[route r1]\nservice = web\ncolour = blue\n', 'bad2.ini');
+  assert.equal(bad2.length, 1, bad2.join('\n'));
+  assert.match(bad2[0] ?? '', /bad2\.ini:6: \[route r1\] colour: expected a key of \[route NAME\]/);
 });

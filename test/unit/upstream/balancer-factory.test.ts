@@ -1,15 +1,16 @@
 // Behaviour every balancer shares: built through the factory from its config name.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isBalancerKind, pickerBuilderFor, DEFAULT_BALANCER } from '../../../src/upstream/balancer-factory.js';
-import { BALANCER_KINDS } from '../../../src/config/service-spec.js';
+import { isBalancerKind, pickerBuilderFor } from '../../../src/upstream/balancer-factory.js';
+import { BALANCER_KINDS, DEFAULT_BALANCER } from '../../../src/config/service-spec.js';
 import { countPicks, keyOf, pickerEndpoints, seededRandom, sourceAddresses } from './helpers.js';
 
 const deps = { random: seededRandom(99) };
 
 test('every config name builds a picker; unknown names are not balancer kinds', () => {
   for (const kind of BALANCER_KINDS) assert.equal(isBalancerKind(kind), true);
-  assert.equal(isBalancerKind('least-request'), false);
+  assert.equal(isBalancerKind('least-request'), true, 'Envoy\'s name for p2c');
+  assert.equal(isBalancerKind('fastest'), false);
   assert.equal(isBalancerKind(DEFAULT_BALANCER), true);
 });
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { getServers } from 'node:dns';
 import type { RecordWithTtl, SrvRecord } from 'node:dns';
 import { test } from 'node:test';
 import type { DnsDiscoverySpec, ServiceSpec } from '../../../src/config/service-spec.js';
@@ -310,5 +311,6 @@ test('forService: only for discovery = dns', () => {
 test('createDnsResolver points a Resolver at [registry] resolver (ip:port)', () => {
   assert.deepEqual(createDnsResolver({ resolver: { host: '10.0.0.1', port: 5353 }, resolverTimeoutMs: 1000 }).getServers(), ['10.0.0.1:5353']);
   assert.deepEqual(createDnsResolver({ resolver: { host: 'fd00::a', port: 53 }, resolverTimeoutMs: 1000 }).getServers(), ['fd00::a']);
-  assert.ok(createDnsResolver({ resolver: undefined, resolverTimeoutMs: 1000 }).getServers().length >= 0);
+  // Without [registry] resolver: the system's resolvers (/etc/resolv.conf), exactly as node:dns uses them.
+  assert.deepEqual(createDnsResolver({ resolver: undefined, resolverTimeoutMs: 1000 }).getServers(), getServers());
 });

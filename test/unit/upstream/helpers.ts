@@ -1,6 +1,6 @@
-// Shared fakes for the upstream unit tests: a seeded RNG, a fake clock with timers, endpoint builders.
+// Shared fakes for the upstream unit tests: a seeded RNG, a fake clock with timers, endpoint and service builders.
 import type { Clock, TimerHandle, Timers } from '../../../src/upstream/clock.js';
-import type { EndpointSpec } from '../../../src/config/service-spec.js';
+import type { EndpointSpec, PassiveHealthSpec, ServiceSpec } from '../../../src/config/service-spec.js';
 import type { PickerEndpoint, PickResult } from '../../../src/upstream/picker.js';
 import { toUpstreamEndpoint } from '../../../src/upstream/picker.js';
 
@@ -62,14 +62,25 @@ export function specs(weights: readonly number[]): EndpointSpec[] {
   return weights.map((w, i) => spec(i, w));
 }
 
+/** A load the test controls: in-flight count and a fixed peak-EWMA cost. */
+export interface TestLoad {
+  active: number;
+  rttMs: number;
+  cost(): number;
+}
+
+function testLoad(): TestLoad {
+  return { active: 0, rttMs: 30, cost() { return this.rttMs * (this.active + 1); } };
+}
+
 /** Picker inputs with mutable load counters the test controls. */
-export function pickerEndpoints(weights: readonly number[]): { endpoints: PickerEndpoint[]; loads: { active: number }[] } {
-  const loads = weights.map(() => ({ active: 0 }));
+export function pickerEndpoints(weights: readonly number[]): { endpoints: PickerEndpoint[]; loads: TestLoad[] } {
+  const loads = weights.map(() => testLoad());
   const endpoints = specs(weights)
-    .map((s, i) => ({ endpoint: toUpstreamEndpoint(s), load: loads[i] as { active: number } }))
+    .map((s, i) => ({ endpoint: toUpstreamEndpoint(s), load: loads[i] as TestLoad, weight: s.weight }))
     .sort((a, b) => (a.endpoint.key < b.endpoint.key ? -1 : 1));
   // Re-align loads with the sorted order.
-  return { endpoints, loads: endpoints.map((e) => e.load as { active: number }) };
+  return { endpoints, loads: endpoints.map((e) => e.load as TestLoad) };
 }
 
 export function keyOf(r: PickResult): string {
@@ -91,4 +102,33 @@ export function sourceAddresses(n: number): string[] {
   const out: string[] = [];
   for (let i = 0; i < n; i++) out.push(`172.${16 + ((i >> 16) & 15)}.${(i >> 8) & 255}.${i & 255}`);
   return out;
+}
+
+export interface ServiceOptions {
+  readonly name?: string;
+  readonly balancer?: ServiceSpec['balancer'];
+  /** A static list, or any endpoint source. Default: three static endpoints of weight 1 (spec(0..2)). */
+  readonly endpoints?: readonly EndpointSpec[] | ServiceSpec['endpoints'];
+  readonly passive?: Partial<PassiveHealthSpec>;
+  readonly activeHealth?: ServiceSpec['activeHealth'];
+  readonly connectTimeoutMs?: number;
+}
+
+/** A [service NAME] as the registry parser produces it, with its defaults unless given. */
+export function serviceSpec(o: ServiceOptions = {}): ServiceSpec {
+  const endpoints = o.endpoints ?? specs([1, 1, 1]);
+  return {
+    name: o.name ?? 'web',
+    source: 'test.ini:1',
+    addresses: [],
+    hostnames: [],
+    protocol: 'http',
+    balancer: o.balancer ?? 'round-robin',
+    endpoints: Array.isArray(endpoints) ? { kind: 'static', endpoints } : (endpoints as ServiceSpec['endpoints']),
+    connectTimeoutMs: o.connectTimeoutMs,
+    connectAttempts: 3,
+    passiveHealth: { ejectAfterFailures: 5, ejectBaseTimeMs: 30_000, ejectMaxTimeMs: 300_000, maxEjectedPercent: 50, ...o.passive },
+    activeHealth: o.activeHealth ?? { kind: 'none' },
+    tls: undefined,
+  };
 }

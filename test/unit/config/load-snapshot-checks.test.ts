@@ -1,19 +1,21 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseIni } from '../../../src/config/ini-file.js';
-import { isRemoraError } from '../../../src/core/errors.js';
-import { loadServiceConfig } from '../../../src/proxy/proxy-config.js';
+import { readFileSync } from 'node:fs';
+import { formatIssue } from '../../../src/config/config-issue.js';
+import { loadSnapshotDefinitions, type SnapshotLoad } from '../../../src/config/load-snapshot.js';
+import { tlsOriginatorFor } from '../../../src/upstream/cluster-set.js';
 import { createTestCa, opensslUnavailable } from '../../support/test-ca.js';
 
-function issuesOf(ini: string, readFile?: (p: string) => Buffer): string[] {
-  const { doc } = parseIni(ini, 'p.ini');
-  try {
-    loadServiceConfig(doc, readFile);
-  } catch (err) {
-    assert.ok(isRemoraError(err) && err.code === 'REMORA_ERR_CONFIG_INVALID');
-    return err.message.split('\n').slice(1).map((l) => l.trim());
-  }
-  return [];
+// The validator's checks of the sections beyond [proxy] (the snapshot loader reads the config through readFile).
+function load(ini: string, file = 'p.ini'): SnapshotLoad {
+  return loadSnapshotDefinitions({
+    file, flags: new Map(), env: {}, readFile: (p) => (p === file ? Buffer.from(ini) : readFileSync(p)),
+  });
+}
+
+function issuesOf(ini: string): string[] {
+  const r = load(ini);
+  return r.ok ? [] : r.issues.map(formatIssue);
 }
 
 test('route and traffic-policy sections are accepted, and their mistakes are reported with the rest, in file order', () => {
@@ -52,10 +54,12 @@ test('a file that is not PEM, or a key that does not match its certificate, is a
     assert.equal(issues.length, 2, issues.join('\n'));
     assert.match(issues[0] ?? '', /^p\.ini:5: \[service s\] tls_ca_file = .*expected a PEM file of CA certificates/);
     assert.match(issues[1] ?? '', /^p\.ini:6: \[service s\] tls_cert_file = .*expected a PEM certificate whose private key is tls_key_file/);
-    const { doc } = parseIni(['[service s]', 'addresses = 10.96.0.1:80', 'endpoints = 10.1.0.1:443', 'tls_origination = on',
+    const ok = load(['[service s]', 'addresses = 10.96.0.1:80', 'endpoints = 10.1.0.1:443', 'tls_origination = on',
       `tls_ca_file = ${ca.caFile}`, `tls_cert_file = ${one.certFile}`, `tls_key_file = ${one.keyFile}`].join('\n'), 'ok.ini');
-    const cfg = loadServiceConfig(doc);
-    assert.equal(cfg.tls.get('s')?.caSource, 'tls_ca_file');
+    assert.ok(ok.ok);
+    const service = ok.definitions.services.find((s) => s.name === 's');
+    assert.equal(ok.definitions.files[ca.caFile], readFileSync(ca.caFile, 'utf8'), 'the PEM contents are in the snapshot');
+    assert.equal(tlsOriginatorFor(service, ok.definitions.files)?.caSource, 'tls_ca_file');
   } finally {
     ca.remove();
   }

@@ -1,0 +1,36 @@
+// The body of GET /stats: the proxy-wide counters (src/core/stats.ts), every service's cluster (endpoints with load
+// and health, breaker, outlier detection: src/upstream/cluster.ts ClusterStatus), the HTTP layer's counters and
+// pools, and the configuration in force with the reload counts.
+import type { CoreStatsJson } from '../core/stats.js';
+import type { ClusterStatus } from '../upstream/cluster.js';
+
+/** The HTTP engines' counters (names in docs/l7-engines.md) per listener, and their pools. */
+export interface HttpStatsJson {
+  readonly outbound: Readonly<Record<string, number>>;
+  readonly inbound: Readonly<Record<string, number>>;
+  readonly pools: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /** The snapshot version of the route table in force. */
+  readonly routeTableVersion: number;
+}
+
+/** The configuration in force and what happened to reloads. */
+export interface ConfigStatsJson {
+  readonly version: number;
+  readonly hash: string;
+  /** "file:/etc/remora/remora.ini", "admin:route web weights", "defaults". */
+  readonly source: string;
+  /** ISO time the snapshot in force was accepted. */
+  readonly loadedAt: string;
+  /** Reload attempts by result: ok (swapped in), rejected (problems; the old config serves), unchanged (same hash). */
+  readonly reloads: Readonly<Record<'ok' | 'rejected' | 'unchanged', number>>;
+  /** The last rejected reload's problems (cleared by a later successful one). */
+  readonly lastRejected?: { readonly at: string; readonly issues: readonly string[] } | undefined;
+}
+
+export interface ProxyStatsJson extends CoreStatsJson {
+  /** Per [service NAME]: its cluster (absent when the proxy has no services). */
+  readonly services?: Readonly<Record<string, ClusterStatus>>;
+  /** The HTTP layer (absent when http_engine = off). */
+  readonly http?: HttpStatsJson;
+  readonly config: ConfigStatsJson;
+}

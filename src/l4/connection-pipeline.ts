@@ -1,0 +1,101 @@
+// The terminal connection stage of a listener: route -> (detect -> pick + connect with retries) -> forward, or the
+// hand-off to the HTTP engine. It runs after the connection filters (src/l4/connection-context.ts), with the runtime
+// the connection took at accept. Two paths:
+//   * plain: an original-destination cluster (passthrough, inbound delivery) whose protocol needs no detection
+//     (declared opaque/tls, or HTTP while no HTTP engine is installed): connect and forward at once (the upstream is
+//     wired while it connects; Node queues the client's bytes);
+//   * staged (src/l4/staged-connection.ts): detection, services, retries, TLS origination, the HTTP hand-off.
+// Every connection is registered with the tracker (drain) until it is over.
+import type { RemoraErrorCode } from '../core/errors.js';
+import type { Socket } from 'node:net';
+import type { Destination } from './accept-route.js';
+import type { ConnectionContext, ConnectionDone, ConnectionStage } from './connection-context.js';
+import { sniffLabel, StagedConnection, type StagedDeps } from './staged-connection.js';
+import { TcpForward } from './tcp-forward.js';
+
+export { sniffLabel };
+
+/** Something the drain can reset: a forward, or a connection still in its early stages. */
+export interface Abortable {
+  abort(code: RemoraErrorCode): void;
+}
+
+/** The connections being handled right now, across listeners; drain waits on it and aborts what is left. */
+export class ConnectionTracker {
+  readonly #live = new Set<Abortable>();
+  #waiters: (() => void)[] = [];
+
+  get size(): number { return this.#live.size; }
+
+  add(conn: Abortable): void { this.#live.add(conn); }
+
+  delete(conn: Abortable): void {
+    this.#live.delete(conn);
+    if (this.#live.size === 0 && this.#waiters.length > 0) {
+      const waiters = this.#waiters;
+      this.#waiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Resolves when no connection is open (at once if none is). */
+  whenEmpty(): Promise<void> {
+    if (this.#live.size === 0) return Promise.resolve();
+    return new Promise((resolve) => { this.#waiters.push(resolve); });
+  }
+
+  /** Reset every open connection; each one's end is then counted under `code`. */
+  abortAll(code: RemoraErrorCode): number {
+    const all = [...this.#live];
+    for (const f of all) f.abort(code);
+    return all.length;
+  }
+}
+
+const DECLARED = { opaque: 'declared:opaque', tls: 'declared:tls', http: 'declared:http', http2: 'declared:http2', detect: 'detect' } as const;
+
+export class ConnectionPipeline {
+  readonly #deps: StagedDeps;
+  readonly #tracker: ConnectionTracker;
+
+  constructor(deps: StagedDeps, tracker: ConnectionTracker) {
+    this.#deps = deps;
+    this.#tracker = tracker;
+  }
+
+  /** The terminal ConnectionStage. */
+  readonly run: ConnectionStage = (conn, done) => {
+    const rt = conn.runtime;
+    const route = rt.router.accept(conn.direction, conn.originalDst);
+    const d = route.declared;
+    const dest = route.destination;
+    if (dest.kind === 'cluster' && dest.target !== undefined && dest.cluster.spec.service === undefined && !route.needName
+      && (d === 'opaque' || d === 'tls' || (d !== 'detect' && rt.http === undefined))) {
+      this.#deps.countSniff(DECLARED[d]);
+      this.#plain(conn, dest, done);
+      return;
+    }
+    const staged = new StagedConnection(this.#deps, conn, route, done, (c) => { this.#tracker.delete(c); });
+    this.#tracker.add(staged);
+    staged.start();
+  };
+
+  #plain(conn: ConnectionContext, dest: Extract<Destination, { kind: 'cluster' }>, done: ConnectionDone): void {
+    const target = dest.target as { address: string; port: number };
+    const upstream: Socket = dest.cluster.connect(target);
+    const endpoint = target.address.includes(':') ? `[${target.address}]:${target.port}` : `${target.address}:${target.port}`;
+    const forward = new TcpForward(conn.socket, upstream, {
+      idleTimeoutMs: conn.runtime.idleTimeoutMs,
+      counters: this.#deps.counters,
+      onEnd: (f) => {
+        this.#tracker.delete(f);
+        done({
+          code: f.errorCode, error: f.error, bytesIn: f.bytesDownstreamToUpstream, bytesOut: f.bytesUpstreamToDownstream,
+          idleTimeout: f.idleTimedOut, protocol: undefined, service: undefined, endpoint, attempts: 1, tlsCode: undefined,
+          http: false,
+        });
+      },
+    });
+    this.#tracker.add(forward);
+  }
+}

@@ -1,0 +1,68 @@
+// The connection stats filter: counts each connection of a listener (accepted, active, closed), counts its failure
+// under its error code, and writes its one log line when it ends (warn with the code for a failure, debug otherwise).
+// A cross-cutting concern, so a connection filter (src/l4/connection-context.ts) rather than code in the stages.
+import { formatHostPort } from '../../core/addr.js';
+import { isSystemError, type RemoraErrorCode } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { ListenerCounters, Stats } from '../../core/stats.js';
+import type { ConnectionContext, ConnectionFilter, ConnectionOutcome } from '../connection-context.js';
+
+/** The log message of a failed connection, by code. */
+export const CONNECTION_FAILURE_MESSAGES: Readonly<Partial<Record<RemoraErrorCode, string>>> = {
+  REMORA_ERR_UPSTREAM_CONNECT: 'connecting to the upstream failed; downstream reset',
+  REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT: 'connecting to the upstream timed out; downstream reset',
+  REMORA_ERR_UPSTREAM_RESET: 'the upstream failed the connection; downstream reset',
+  REMORA_ERR_DOWNSTREAM_RESET: 'the downstream failed the connection; upstream reset',
+  REMORA_ERR_DRAIN_TIMEOUT: 'connection still open at the drain deadline; both sides reset',
+  REMORA_ERR_UPSTREAM_TLS: 'the TLS handshake with the upstream failed; downstream reset',
+  REMORA_ERR_NO_HEALTHY_ENDPOINT: 'the service has no endpoint to connect to; downstream reset',
+  REMORA_ERR_UNKNOWN_DESTINATION: 'no service matches the destination and the registry is registry-only; downstream reset',
+  REMORA_ERR_INTERNAL: 'an internal error ended the connection',
+};
+
+export function connectionFields(conn: ConnectionContext): Record<string, unknown> {
+  return {
+    conn: conn.id,
+    listener: conn.direction,
+    peer: conn.peerAddress === undefined ? undefined : formatHostPort(conn.peerAddress, conn.peerPort ?? 0),
+    origDst: formatHostPort(conn.originalDst.address, conn.originalDst.port),
+  };
+}
+
+export function connectionStatsFilter(deps: { readonly counters: ListenerCounters; readonly stats: Stats; readonly log: Logger }): ConnectionFilter {
+  const { counters, stats, log } = deps;
+  return (next) => (conn, done) => {
+    counters.accepted++;
+    counters.active++;
+    if (log.isLevelEnabled('debug')) log.debug({ event: 'connection.accepted', ...connectionFields(conn) }, 'connection accepted');
+    next(conn, (r: ConnectionOutcome) => {
+      counters.active--;
+      counters.closed++;
+      const code = r.code;
+      if (code !== undefined) {
+        const cause = r.tlsCode ?? (isSystemError(r.error) ? r.error.code : undefined);
+        stats.countError(code, cause);
+      }
+      if (code !== undefined || log.isLevelEnabled('debug')) {
+        const fields = {
+          ...connectionFields(conn),
+          protocol: r.protocol,
+          service: r.service,
+          endpoint: r.endpoint,
+          attempts: r.attempts > 1 ? r.attempts : undefined,
+          http: r.http || undefined,
+          bytesIn: r.bytesIn,
+          bytesOut: r.bytesOut,
+          durMs: Date.now() - conn.startedAt,
+        };
+        if (code !== undefined) {
+          const m = CONNECTION_FAILURE_MESSAGES[code] ?? 'connection failed';
+          log.warn({ event: 'connection.failed', ...fields, code, tlsCode: r.tlsCode, err: r.error }, r.tlsCode === undefined ? m : `${m} (${r.tlsCode})`);
+        } else {
+          log.debug({ event: 'connection.closed', ...fields, idleTimeout: r.idleTimeout || undefined }, 'connection closed');
+        }
+      }
+      done(r);
+    });
+  };
+}

@@ -1,0 +1,85 @@
+// The proxy's HTTP layer: one HTTP engine per listener (src/l7/engine/http-engine.ts), created once and kept across
+// reloads, and the hand-offs the L4 stages call for connections detected (or declared) as HTTP/1.x or h2c. Each
+// engine reads the current runtime's HTTP part at every request head. Inbound connections are handed over with the
+// local app's delivery address as their original destination (the inbound cluster connects there from 127.0.0.6 /
+// ::6).
+import type { Socket } from 'node:net';
+import { CounterMap } from '../core/stats.js';
+import type { Logger } from '../core/log.js';
+import { inboundTarget, type Direction, type InboundDelivery } from '../l4/accept-route.js';
+import type { HttpHandoff, HttpHandoffContext } from '../l4/http-handoff.js';
+import { createHttpEngine, type HttpEngine, type HttpEngineOptions } from '../l7/engine/http-engine.js';
+import type { HttpRuntime } from '../l7/http-runtime.js';
+import type { HttpStatsJson } from '../admin/stats-json.js';
+
+export interface HttpLayerOptions {
+  readonly log: Logger;
+  /** The HTTP runtime of a listener now. */
+  readonly runtime: (direction: Direction) => HttpRuntime;
+  /** inbound_delivery now. */
+  readonly inboundDelivery: () => InboundDelivery;
+  readonly engine?: Partial<HttpEngineOptions>;
+}
+
+export class HttpLayer {
+  readonly handoffs: Readonly<Record<Direction, HttpHandoff>>;
+  readonly #counters: Record<Direction, CounterMap> = { outbound: new CounterMap(), inbound: new CounterMap() };
+  readonly #engines: Record<Direction, HttpEngine>;
+  readonly #o: HttpLayerOptions;
+  #shutdown: Promise<void> | undefined;
+
+  constructor(o: HttpLayerOptions) {
+    this.#o = o;
+    const make = (direction: Direction): HttpEngine => createHttpEngine({
+      log: o.log, stats: this.#counters[direction], runtime: () => o.runtime(direction),
+    }, o.engine);
+    this.#engines = { outbound: make('outbound'), inbound: make('inbound') };
+    this.handoffs = {
+      outbound: { handleConnection: (socket, bytes, ctx) => { this.#handle('outbound', socket, bytes, ctx); } },
+      inbound: { handleConnection: (socket, bytes, ctx) => { this.#handle('inbound', socket, bytes, ctx); } },
+    };
+  }
+
+  #handle(direction: Direction, socket: Socket, initialBytes: Buffer, ctx: HttpHandoffContext): void {
+    if (this.#shutdown !== undefined) {
+      // Draining: the listeners are closed, but a connection detected just now may still arrive.
+      this.#counters[direction].increment('http.connections_refused_draining');
+      socket.destroy();
+      return;
+    }
+    const c = ctx.connection;
+    const originalDst = direction === 'inbound' ? inboundTarget(c.originalDst, this.#o.inboundDelivery()) : c.originalDst;
+    this.#engines[direction].handleConnection(socket, initialBytes, {
+      protocol: ctx.protocol,
+      originalDst: { address: originalDst.address, port: originalDst.port },
+      sourceAddress: c.peerAddress ?? '',
+      service: ctx.service,
+      connectionId: c.id,
+      peerIdentity: c.peerIdentity,
+      // Every L7 log line of the connection names it (conn), as its L4 lines do.
+      log: this.#o.log.child({ conn: c.id }),
+    });
+  }
+
+  /** Drain: HTTP/1.1 connections close after their response (Connection: close), HTTP/2 sessions get GOAWAY. */
+  shutdown(graceMs: number): Promise<void> {
+    this.#shutdown ??= Promise.all([
+      this.#engines.outbound.shutdown(graceMs),
+      this.#engines.inbound.shutdown(graceMs),
+    ]).then(() => undefined);
+    return this.#shutdown;
+  }
+
+  get activeConnections(): number {
+    return this.#engines.outbound.activeConnections + this.#engines.inbound.activeConnections;
+  }
+
+  stats(routeTableVersion: number): HttpStatsJson {
+    return {
+      outbound: this.#counters.outbound.json(),
+      inbound: this.#counters.inbound.json(),
+      pools: { outbound: this.#engines.outbound.poolSnapshot(), inbound: this.#engines.inbound.poolSnapshot() },
+      routeTableVersion,
+    };
+  }
+}

@@ -1,0 +1,179 @@
+// Holds the current Runtime and replaces it. Every change of configuration comes through here and takes the same
+// path: a new snapshot (definitions + the next version) -> buildRuntime(new, current) -> swap -> commit. Sources:
+//   * reload(): the config file read again (SIGHUP, a change of the file: src/proxy/config-watcher.ts), validated by
+//     the same validator as at start. Any problem rejects the whole snapshot: the problems are logged (each with
+//     file:line) and counted, and the last good runtime keeps serving. [proxy] keys bound at start (listeners,
+//     uid/gid, admin address, http_engine) cannot change on reload: a change of one is a problem too;
+//   * setWeights(): the admin API's POST /routes/NAME/weights derives a snapshot from the current one with the new
+//     weights (source "admin"). A later file reload replaces it with what the file says.
+// The swap is one reference assignment: connections accepted after it take the new runtime, requests started after
+// it use it; nothing in flight is cut.
+import type { RouteAdmin, RouteAdminView } from '../admin/route-weights.js';
+import type { ConfigStatsJson } from '../admin/stats-json.js';
+import { formatIssue, type ConfigIssue } from '../config/config-issue.js';
+import { makeSnapshot, type SnapshotDefinitions, type SnapshotSource } from '../config/config-snapshot.js';
+import type { SnapshotLoad } from '../config/load-snapshot.js';
+import { restartOnlyIssues } from '../config/restart-only.js';
+import { backendId, parseWeights } from '../config/route-spec.js';
+import { RemoraError } from '../core/errors.js';
+import type { Logger, LogLevel } from '../core/log.js';
+import { describeSource } from './config-dump.js';
+import { buildRuntime, type Runtime, type RuntimeDeps } from './runtime.js';
+
+export type ReloadOutcome =
+  | { readonly result: 'ok'; readonly version: number; readonly hash: string }
+  | { readonly result: 'unchanged'; readonly version: number }
+  | { readonly result: 'rejected'; readonly issues: readonly string[] };
+
+export type SetWeightsResult =
+  | { readonly ok: true; readonly route: RouteAdminView; readonly version: number }
+  | { readonly ok: false; readonly status: 400 | 404; readonly error: string };
+
+export interface RuntimeManagerOptions {
+  readonly log: Logger;
+  readonly deps: RuntimeDeps;
+  /** Read and validate the config again (the start's flags and environment); throws REMORA_ERR_CONFIG_READ. */
+  readonly load?: (() => SnapshotLoad) | undefined;
+  /** The config file, for messages and the snapshot source. */
+  readonly file?: string | undefined;
+}
+
+export class RuntimeManager implements RouteAdmin {
+  readonly #o: RuntimeManagerOptions;
+  #current: Runtime;
+  #version: number;
+  readonly #reloads = { ok: 0, rejected: 0, unchanged: 0 };
+  #lastRejected: { at: string; issues: readonly string[] } | undefined;
+  #closed = false;
+
+  /** Builds and commits the runtime of the first snapshot (version 1). Throws if it cannot be built. */
+  constructor(initial: SnapshotDefinitions, source: SnapshotSource, o: RuntimeManagerOptions) {
+    this.#o = o;
+    const snapshot = makeSnapshot(initial, 1, source);
+    const plan = buildRuntime(snapshot, undefined, o.deps);
+    plan.commit();
+    this.#current = plan.runtime;
+    this.#version = 1;
+  }
+
+  /** The runtime in force. */
+  get current(): Runtime {
+    return this.#current;
+  }
+
+  /** Re-read the config file and swap in its runtime when it is valid and different. */
+  reload(trigger: string): ReloadOutcome {
+    const log = this.#o.log;
+    if (this.#closed) return { result: 'rejected', issues: ['the proxy is stopping'] };
+    if (this.#o.load === undefined) return this.#reject(trigger, ['no configuration file to reload (--config / REMORA_CONFIG)']);
+    let load: SnapshotLoad;
+    try {
+      load = this.#o.load();
+    } catch (err) {
+      return this.#reject(trigger, [err instanceof Error ? err.message : String(err)]);
+    }
+    if (!load.ok) return this.#reject(trigger, load.issues.map(formatIssue));
+    const current = this.#current.snapshot;
+    const restart = restartOnlyIssues(current.proxy, load.definitions.proxy, load.document, this.#o.file ?? 'config');
+    if (restart.length > 0) return this.#reject(trigger, restart.map((i: ConfigIssue) => formatIssue(i)));
+    const next = makeSnapshot(load.definitions, this.#version + 1, this.#o.file === undefined ? { kind: 'defaults' } : { kind: 'file', path: this.#o.file });
+    if (next.hash === current.hash) {
+      this.#reloads.unchanged++;
+      log.info({ event: 'config.unchanged', trigger, version: current.version, hash: current.hash }, 'config reload: unchanged');
+      return { result: 'unchanged', version: current.version };
+    }
+    const applied = this.#apply(next.version, load.definitions, next.source, trigger);
+    if (!applied.ok) return this.#reject(trigger, [applied.error]);
+    this.#reloads.ok++;
+    this.#lastRejected = undefined;
+    return { result: 'ok', version: this.#current.snapshot.version, hash: this.#current.snapshot.hash };
+  }
+
+  #reject(trigger: string, issues: readonly string[]): ReloadOutcome {
+    this.#reloads.rejected++;
+    this.#lastRejected = { at: new Date().toISOString(), issues };
+    this.#o.log.error({ event: 'config.rejected', trigger, issues, version: this.#current.snapshot.version, code: 'REMORA_ERR_CONFIG_INVALID' },
+      `config reload rejected (${issues.length} problem${issues.length === 1 ? '' : 's'}); version ${this.#current.snapshot.version} keeps serving`);
+    return { result: 'rejected', issues };
+  }
+
+  /** Build the runtime of `definitions` and swap it in. */
+  #apply(version: number, definitions: SnapshotDefinitions, source: SnapshotSource, trigger: string):
+    { ok: true } | { ok: false; error: string } {
+    const snapshot = makeSnapshot(definitions, version, source);
+    let plan;
+    try {
+      plan = buildRuntime(snapshot, this.#current, this.#o.deps);
+    } catch (err) {
+      const e = err instanceof RemoraError ? err.message : String(err);
+      this.#o.log.error({ err, trigger }, 'config could not be built');
+      return { ok: false, error: e };
+    }
+    const before = this.#current.snapshot;
+    this.#current = plan.runtime;
+    this.#version = version;
+    plan.commit();
+    if (definitions.proxy.logLevel !== before.proxy.logLevel) this.#o.log.level = definitions.proxy.logLevel as LogLevel;
+    this.#o.log.info({
+      event: 'config.applied', trigger, version, hash: snapshot.hash, previous: before.version, source: describeSource(source),
+      clusters: plan.changes,
+    }, 'config applied');
+    return { ok: true };
+  }
+
+  // === admin: route weights ===
+
+  routes(): { version: number; routes: RouteAdminView[] } {
+    const t = this.#current.routes;
+    return { version: this.#current.snapshot.version, routes: t.describe().map((r) => this.#view(r.name) as RouteAdminView) };
+  }
+
+  route(name: string): RouteAdminView | undefined {
+    return this.#view(name);
+  }
+
+  #view(name: string): RouteAdminView | undefined {
+    const spec = this.#current.routes.route(name);
+    if (spec === undefined) return undefined;
+    return {
+      name: spec.name, service: spec.service, order: spec.order, source: spec.source,
+      weights: Object.fromEntries(spec.backends.map((b) => [backendId(b), b.weight])),
+    };
+  }
+
+  /** `text`: "web-v1=50, web-v2=50". On success the next request sees the new weights; on error nothing changes. */
+  setWeights(name: string, text: string): SetWeightsResult {
+    const rt = this.#current;
+    if (rt.routes.route(name) === undefined) return { ok: false, status: 404, error: `no route named "${name}"` };
+    const parsed = parseWeights(text);
+    if (!parsed.ok) return { ok: false, status: 400, error: `expected ${parsed.expected}` };
+    const checked = rt.routes.withWeights(name, parsed.value);
+    if (!checked.ok) return { ok: false, status: 400, error: checked.error };
+    const before = this.#view(name);
+    const weighted = checked.table.route(name);
+    const snap = rt.snapshot;
+    const routes = snap.routes.map((r) => (r.name === name && weighted !== undefined ? { ...r, backends: weighted.backends } : r));
+    const applied = this.#apply(this.#version + 1, { ...snap, routes }, { kind: 'admin', change: `route ${name} weights` }, 'admin');
+    if (!applied.ok) return { ok: false, status: 400, error: applied.error };
+    const route = this.#view(name) as RouteAdminView;
+    this.#o.log.info({ event: 'route.weights', route: name, from: before?.weights, to: route.weights, version: this.#version }, 'route weights changed');
+    return { ok: true, route, version: this.#version };
+  }
+
+  // === status ===
+
+  configStats(): ConfigStatsJson {
+    const s = this.#current.snapshot;
+    return {
+      version: s.version, hash: s.hash, source: describeSource(s.source), loadedAt: new Date(s.loadedAt).toISOString(),
+      reloads: { ...this.#reloads },
+      ...(this.#lastRejected === undefined ? {} : { lastRejected: this.#lastRejected }),
+    };
+  }
+
+  /** Stop every cluster (shutdown). */
+  close(): void {
+    this.#closed = true;
+    this.#current.clusters.close();
+  }
+}

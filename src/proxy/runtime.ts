@@ -1,0 +1,102 @@
+// The Runtime: everything the data path reads, built from one ConfigSnapshot. The proxy holds one current runtime;
+// a connection takes the current runtime at accept and keeps it, an HTTP request takes it at its head. A reload (or
+// an admin change) builds a new runtime from a new snapshot and swaps the reference: nothing the data path reads is
+// ever mutated in place.
+//
+//   clusters    one per service, plus passthrough and inbound (src/upstream/cluster-set.ts); carried over from the
+//               previous runtime when their definition did not change (health, DNS state, load, pools survive);
+//   routes      the compiled route table;
+//   listeners   per listener (outbound, inbound): the L4 accept router and the connection chain (connection filters
+//               around the terminal stage, src/l4/connection-pipeline.ts), and the HTTP runtime (request filters
+//               around the router, src/l7/http-runtime.ts).
+//
+// buildRuntime() has no effect on the previous runtime until commit() (a snapshot that fails to build changes
+// nothing); commit() then applies endpoint and TLS changes to carried-over clusters, starts new clusters and drains
+// retired ones.
+import type { ConfigSnapshot } from '../config/config-snapshot.js';
+import type { Logger } from '../core/log.js';
+import { AcceptRouter, type Direction } from '../l4/accept-route.js';
+import { composeConnectionFilters, type ConnectionFilter, type ListenerRuntime } from '../l4/connection-context.js';
+import type { ConnectionPipeline } from '../l4/connection-pipeline.js';
+import type { HttpHandoff } from '../l4/http-handoff.js';
+import { buildHttpRuntime, type HttpRuntime } from '../l7/http-runtime.js';
+import type { HttpFilter } from '../l7/request-types.js';
+import { RouteTable } from '../l7/router/route-table.js';
+import { planClusters, type ClusterSet } from '../upstream/cluster-set.js';
+import type { Clock, Timers } from '../upstream/clock.js';
+import type { DnsResolverLike } from '../upstream/dns-discovery.js';
+
+export const DIRECTIONS: readonly Direction[] = ['outbound', 'inbound'];
+
+export interface Runtime {
+  readonly snapshot: ConfigSnapshot;
+  readonly clusters: ClusterSet;
+  readonly routes: RouteTable;
+  readonly listeners: Readonly<Record<Direction, ListenerRuntime>>;
+  readonly http: Readonly<Record<Direction, HttpRuntime>>;
+}
+
+/** What stays the same across runtimes: the listeners' terminal stages, hand-offs and filters, and the deps. */
+export interface RuntimeDeps {
+  readonly log: Logger;
+  readonly random: () => number;
+  readonly clock?: Clock;
+  readonly timers?: Timers;
+  readonly resolver?: DnsResolverLike;
+  readonly pipelines: Readonly<Record<Direction, ConnectionPipeline>>;
+  /** Where HTTP connections of each listener go (undefined: forwarded as opaque TCP). */
+  readonly http: Readonly<Record<Direction, HttpHandoff | undefined>>;
+  readonly connectionFilters: Readonly<Record<Direction, readonly ConnectionFilter[]>>;
+  readonly requestFilters?: Readonly<Record<Direction, readonly HttpFilter[]>>;
+}
+
+export interface RuntimePlan {
+  readonly runtime: Runtime;
+  /** Cluster changes, for the reload's log line. */
+  readonly changes: { readonly added: readonly string[]; readonly kept: readonly string[]; readonly retired: readonly string[] };
+  commit(): void;
+  discard(): void;
+}
+
+/** Build the runtime of `snapshot`, carrying over what it can from `previous`. Throws on a bug only. */
+export function buildRuntime(snapshot: ConfigSnapshot, previous: Runtime | undefined, deps: RuntimeDeps): RuntimePlan {
+  const plan = planClusters(snapshot, previous?.clusters, {
+    log: deps.log, random: deps.random,
+    ...(deps.clock === undefined ? {} : { clock: deps.clock }),
+    ...(deps.timers === undefined ? {} : { timers: deps.timers }),
+    ...(deps.resolver === undefined ? {} : { resolver: deps.resolver }),
+  }, previous?.snapshot);
+  try {
+    const clusters = plan.set;
+    const routes = RouteTable.compile(snapshot.routes, { random: deps.random });
+    const router = new AcceptRouter(clusters, snapshot.proxy.inboundDelivery);
+    const http = {} as Record<Direction, HttpRuntime>;
+    const listeners = {} as Record<Direction, ListenerRuntime>;
+    for (const direction of DIRECTIONS) {
+      http[direction] = buildHttpRuntime({
+        version: snapshot.version, direction, routes, clusters, random: deps.random,
+        extraFilters: deps.requestFilters?.[direction] ?? [],
+      });
+      listeners[direction] = {
+        version: snapshot.version,
+        router,
+        detectTimeoutMs: snapshot.proxy.detectTimeout,
+        idleTimeoutMs: snapshot.proxy.idleTimeout,
+        http: deps.http[direction],
+        chain: composeConnectionFilters(deps.connectionFilters[direction], deps.pipelines[direction].run),
+      };
+    }
+    const runtime: Runtime = { snapshot, clusters, routes, listeners, http };
+    return {
+      runtime,
+      changes: {
+        added: plan.added.map((c) => c.name), kept: plan.kept.map((c) => c.name), retired: plan.retired.map((c) => c.name),
+      },
+      commit: () => { plan.commit(); },
+      discard: () => { plan.discard(); },
+    };
+  } catch (err) {
+    plan.discard();
+    throw err;
+  }
+}

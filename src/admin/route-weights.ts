@@ -5,7 +5,7 @@
 //                                    -> 200 {"route":NAME,"version":N,"weights":{...}}: the next request uses them
 //                                    -> 400 one line "bad weights: <reason>": nothing changed, the old table serves
 //                                    -> 404 unknown route; 413 body over 4 KiB; 405 other methods (with Allow)
-// The owner of the route table implements RouteAdmin (src/proxy/http-handoff.ts HttpLayer).
+// The runtime manager implements RouteAdmin (src/proxy/runtime-manager.ts): a weight change is a new snapshot.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export interface RouteAdminView {

@@ -35,7 +35,7 @@ export const proxyOptionSpecs = {
   }),
   adminAddress: spec({
     key: 'admin_address', flag: 'admin-address', env: 'REMORA_ADMIN_ADDRESS', valueName: 'HOST:PORT',
-    help: 'admin listener (/ready, /stats); keep it on loopback',
+    help: 'admin listener (/ready, /stats, /config_dump); keep it on loopback',
     defaultValue: { host: '127.0.0.1', port: 15000 }, defaultText: '127.0.0.1:15000', parse: v.hostPort,
   }),
   inboundDelivery: spec({

@@ -310,7 +310,7 @@ function readService(r: SectionReader, name: string, checkFile: ((p: string) => 
   const addresses = r.get('addresses', serviceAddresses, []);
   const hostnames = r.get('hostnames', serviceHostnames, []);
   // A service with neither is reachable only as the backend of a [route NAME] (e.g. the versions of a canary); the
-  // proxy's HTTP config reader (src/proxy/http-config.ts) reports one that no route names.
+  // config's validator (src/config/load-snapshot.ts) reports one that no route names.
   const protocol = r.get('protocol', v.oneOf(SERVICE_PROTOCOLS), 'auto');
   if (protocol === 'opaque' && r.has('hostnames')) {
     r.issue('hostnames', 'no hostnames with protocol = opaque (opaque bytes carry no SNI or Host to match; use addresses)', false);

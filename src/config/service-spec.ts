@@ -92,7 +92,7 @@ export type EndpointSource =
 export interface PassiveHealthSpec {
   /** Consecutive connect failures that eject an endpoint; 0 = passive ejection off. */
   readonly ejectAfterFailures: number;
-  /** First ejection lasts this long; each further ejection of the same endpoint doubles it ... */
+  /** First ejection lasts this long; each further ejection of the same endpoint lasts this long once more ... */
   readonly ejectBaseTimeMs: number;
   /** ... up to this. */
   readonly ejectMaxTimeMs: number;

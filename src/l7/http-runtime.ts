@@ -57,7 +57,9 @@ export function runRequestChain(req: RequestContext, res: DownstreamResponder): 
     req.runtime.handle(req, res);
   } catch (err) {
     req.core.stats.increment('errors.REMORA_ERR_INTERNAL');
-    req.downstream.log.error({ err, code: 'REMORA_ERR_INTERNAL', requestId: req.requestId }, 'request handling failed');
+    req.downstream.log.error({ event: 'http.internal-error', err, code: 'REMORA_ERR_INTERNAL', requestId: req.requestId }, 'request handling failed');
+    // The stats filter may not have wrapped `res` (the throw can come from before it): count the reply here.
+    if (!req.done) req.core.stats.increment('http.local_replies.upstream-reset');
     replyLocally(req, res, 'upstream-reset', err);
   }
 }

@@ -8,8 +8,9 @@
 //                      over ..data and deletes the old dir: nothing the path names is written, only DIR's entries.
 //
 // So the directory of the path is watched (fs.watch), and also the directory of what the path resolves to when that
-// is elsewhere (an edit of a symlink's target). Every event schedules one check after a quiet period (debounce, 200
-// ms by default): the check fingerprints what the path resolves to now (realpath, inode, size, mtime, ctime, and a
+// is elsewhere (an edit of a symlink's target). Only events about the names that matter count (the path's own name,
+// the ConfigMap's ..data links, what the path resolves to): a busy log file in the same directory costs nothing. An
+// event schedules one check after a quiet period (debounce, 200 ms by default; events meanwhile join it): the check fingerprints what the path resolves to now (realpath, inode, size, mtime, ctime, and a
 // sha256 of the content) and calls onChange only when the content differs from the last one seen (a rewrite with
 // the same bytes, or an event about another file, is not a change). A slow poll (5 s by default) runs the same check
 // as a safety net for missed events (watch limits, network filesystems, a directory replaced). A path that is briefly
@@ -17,7 +18,7 @@
 // Nothing here throws into the event loop; every timer is unref'd (the watcher never keeps the process alive).
 import { createHash } from 'node:crypto';
 import { readFileSync, realpathSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 
 export interface ConfigWatcherOptions {
   /** Quiet period after an event before the check (default 200 ms). */
@@ -73,6 +74,7 @@ export function watchConfigFile(path: string, onChange: () => void, opts: Config
   let closed = false;
   let debounce: NodeJS.Timeout | undefined;
   const watchers = new Map<string, FSWatcher>();
+  const relevant = new Set<string>();
 
   const report = (outcome: 'changed' | 'unchanged' | 'absent'): void => {
     try { opts.onCheck?.(outcome); } catch { /* a diagnostic hook must not break the watcher */ }
@@ -95,8 +97,7 @@ export function watchConfigFile(path: string, onChange: () => void, opts: Config
   };
 
   const schedule = (): void => {
-    if (closed) return;
-    if (debounce !== undefined) clearTimeout(debounce);
+    if (closed || debounce !== undefined) return;
     debounce = setTimeout(() => {
       debounce = undefined;
       check();
@@ -114,10 +115,16 @@ export function watchConfigFile(path: string, onChange: () => void, opts: Config
       watchers.delete(dir);
       try { w.close(); } catch { /* already closed */ }
     }
+    // The names whose events matter, in either directory (a null name: the platform did not say, so look).
+    relevant.clear();
+    relevant.add(basename(target)).add('..data').add('..data_tmp');
+    if (fp !== undefined) relevant.add(basename(fp.realpath));
     for (const dir of dirs) {
       if (watchers.has(dir)) continue;
       try {
-        const w = watch(dir, { persistent: false }, () => schedule());
+        const w = watch(dir, { persistent: false }, (_event, name) => {
+          if (name === null || relevant.has(String(name))) schedule();
+        });
         w.on('error', () => {
           // The directory went away (an old ConfigMap generation) or the watch broke: drop it, look again soon.
           if (watchers.get(dir) === w) watchers.delete(dir);

@@ -6,8 +6,7 @@ import type { Picker, PickerBuilder, PickerDeps, PickerEndpoint } from './picker
 import { UnavailablePicker } from './picker.js';
 import { LeastConnectionsPicker } from './balancer/least-connections.js';
 import { MaglevPicker, type MaglevOptions } from './balancer/maglev.js';
-import { P2cPicker } from './balancer/p2c.js';
-import { PeakEwmaPicker } from './balancer/peak-ewma.js';
+import { CHEAPEST, LEAST_LOADED, TwoChoicePicker } from './balancer/p2c.js';
 import { RandomPicker } from './balancer/random.js';
 import { RingHashPicker, type RingHashOptions } from './balancer/ring-hash.js';
 import { RoundRobinPicker, type RoundRobinOptions } from './balancer/round-robin.js';
@@ -32,8 +31,8 @@ export function pickerBuilderFor(kind: BalancerKind, options: BalancerOptions = 
     case 'least-connections': return build((e, d) => new LeastConnectionsPicker(e, d));
     case 'random': return build((e, d) => new RandomPicker(e, d));
     case 'p2c':
-    case 'least-request': return build((e, d) => new P2cPicker(e, d));
-    case 'peak-ewma': return build((e, d) => new PeakEwmaPicker(e, d));
+    case 'least-request': return build((e, d) => new TwoChoicePicker(e, d, LEAST_LOADED));
+    case 'peak-ewma': return build((e, d) => new TwoChoicePicker(e, d, CHEAPEST));
     case 'ring-hash': return build((e, d) => new RingHashPicker(e, d, options.ringHash));
     case 'maglev': return build((e, d) => new MaglevPicker(e, d, options.maglev));
     default: {

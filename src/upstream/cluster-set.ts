@@ -83,7 +83,10 @@ export interface ClusterPlan {
   discard(): void;
 }
 
-/** What decides whether a cluster can be carried over: its definition without endpoint list and PEM contents. */
+/**
+ * What decides whether a cluster can be carried over: its definition without the static endpoint list, the PEM
+ * contents and the connect timeout (those three are applied to a carried-over cluster by reconfigure()).
+ */
 export function clusterFingerprint(spec: ClusterSpec, resolver: unknown): string {
   const s = spec.service;
   const service = s === undefined ? undefined : {
@@ -92,7 +95,8 @@ export function clusterFingerprint(spec: ClusterSpec, resolver: unknown): string
     endpoints: s.endpoints.kind === 'static' ? { kind: 'static' } : s.endpoints,
   };
   return canonicalJson({
-    service, policy: { ...spec.policy, source: undefined }, connectTimeoutMs: spec.connectTimeoutMs, inbound: spec.inboundSource,
+    service: service === undefined ? undefined : { ...service, connectTimeoutMs: undefined },
+    policy: { ...spec.policy, source: undefined }, inbound: spec.inboundSource,
     resolver: s?.endpoints.kind === 'dns' ? resolver : undefined,
   });
 }
@@ -153,15 +157,20 @@ export function planClusters(defs: SnapshotDefinitions, previous: ClusterSet | u
       // the list the cluster was built with, which a later reload may have replaced (A -> B -> A must apply A).
       const endpointsChanged = s?.endpoints.kind === 'static';
       const tlsChanged = prevDefs === undefined || tlsMaterialKey(s, files) !== tlsMaterialKey(prevService, prevDefs.files);
-      if (endpointsChanged || tlsChanged) {
-        const tls = tlsChanged ? tlsOriginatorFor(s, files) : prev.tls;
-        const endpoints = endpointsChanged && s?.endpoints.kind === 'static' ? s.endpoints.endpoints : undefined;
-        reconfigure.push(() => { prev.reconfigure(endpoints, tls); });
-      }
+      const tls = tlsChanged ? tlsOriginatorFor(s, files) : prev.tls;
+      const endpoints = endpointsChanged && s?.endpoints.kind === 'static' ? s.endpoints.endpoints : undefined;
+      reconfigure.push(() => { prev.reconfigure(endpoints, tls, c.spec.connectTimeoutMs); });
       return prev;
     }
     if (c.spec.service?.endpoints.kind === 'dns' && resolver === undefined && needsDns) resolver = createDnsResolver(defs.registry);
     const cluster = new Cluster(c.spec, { ...clusterDeps, resolver }, tlsOriginatorFor(c.spec.service, files));
+    // A DNS cluster rebuilt for another reason (its policy changed, say) starts with what its predecessor resolved for
+    // the same name, instead of no endpoint until its first answer.
+    const dns = c.spec.service?.endpoints;
+    const prevDns = prev?.spec.service?.endpoints;
+    if (prev !== undefined && dns?.kind === 'dns' && prevDns?.kind === 'dns' && canonicalJson(dns) === canonicalJson(prevDns)) {
+      cluster.reconfigure(prev.members(), cluster.tls);
+    }
     added.push(cluster);
     return cluster;
   };

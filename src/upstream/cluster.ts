@@ -170,6 +170,7 @@ export class Cluster implements ClusterView, ConnectObserver {
   readonly #listeners = new Set<ClusterListener>();
   readonly #subsets = new Map<string, SubsetView>();
   #tls: TlsOriginator | undefined;
+  #connectTimeoutMs: number;
   #members = new Map<string, Member>();
   #sorted: Member[] = [];
   #connPicker: Picker = new UnavailablePicker('no-endpoints');
@@ -196,6 +197,7 @@ export class Cluster implements ClusterView, ConnectObserver {
     this.#random = deps.random ?? Math.random;
     this.#resolver = deps.resolver;
     this.#tls = tls;
+    this.#connectTimeoutMs = spec.connectTimeoutMs;
     const service = spec.service;
     this.protocol = spec.policy.upstreamProtocol;
     this.originalDst = service === undefined || service.endpoints.kind === 'original-dst';
@@ -271,13 +273,20 @@ export class Cluster implements ClusterView, ConnectObserver {
   }
 
   /**
-   * A reload kept this cluster (same definition) but its static endpoints or its TLS material changed: apply them.
-   * Endpoints that stay keep their load and health; removed ones drain.
+   * A reload kept this cluster (same definition) but its static endpoints, its TLS material or its connect timeout
+   * changed: apply them. Endpoints that stay keep their load and health; removed ones drain; the TLS material and the
+   * timeout apply to the next connections. Also used to seed a rebuilt DNS cluster with its predecessor's endpoints.
    */
-  reconfigure(endpoints: readonly EndpointSpec[] | undefined, tls: TlsOriginator | undefined): void {
+  reconfigure(endpoints: readonly EndpointSpec[] | undefined, tls: TlsOriginator | undefined, connectTimeoutMs?: number): void {
     if (this.#closed) return;
     this.#tls = tls;
+    if (connectTimeoutMs !== undefined) this.#connectTimeoutMs = connectTimeoutMs;
     if (endpoints !== undefined) this.#update(endpoints);
+  }
+
+  /** The connect timeout in force (the service's connect_timeout, else the proxy's). */
+  get connectTimeoutMs(): number {
+    return this.#connectTimeoutMs;
   }
 
   subscribe(listener: ClusterListener): () => void {
@@ -380,7 +389,7 @@ export class Cluster implements ClusterView, ConnectObserver {
     const key = endpoint.key ?? endpointKey(endpoint);
     const member = !this.originalDst && this.#members.has(key);
     return openConnection({ address: endpoint.address, port: this.#dataPort(endpoint.port) }, {
-      timeoutMs: this.spec.connectTimeoutMs,
+      timeoutMs: this.#connectTimeoutMs,
       localAddress: this.spec.inboundSource ? (isIPv4(endpoint.address) ? INBOUND_SOURCE_V4 : INBOUND_SOURCE_V6) : undefined,
       tls: this.#tls,
       handler,

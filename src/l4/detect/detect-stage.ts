@@ -1,6 +1,6 @@
 // Detect stage: reads the client's first bytes, keeps every one of them (they are forwarded later, exactly once, in
 // order, by whoever takes the connection) and decides what the connection carries with the sniffer
-// (src/l4/protocol-sniffer.ts). It ends at the first of:
+// (src/l4/detect/protocol-sniffer.ts). It ends at the first of:
 //   * the sniffer decides (TLS ClientHello complete, HTTP/2 preface, HTTP/1 request line, or opaque);
 //   * the pre-dialed upstream has something to say first (data or its FIN): server-first -> opaque, at once; except an
 //     HTTP/2 server's preface (SETTINGS, sent at once by every h2c server), after which the client still decides;

@@ -1,5 +1,5 @@
-// Vocabulary shared by the upstream pools (pool-http1*.ts, pool-http2.ts, upstream-pool.ts) and the request
-// exchange that drives them (http-exchange.ts). A pool runs one *attempt* of a request on one endpoint and reports
+// Vocabulary shared by the upstream pools (http1-pool.ts, http1-connection.ts, http2-pool.ts, upstream-pools.ts)
+// and the router that drives them (src/l7/router/exchange.ts). A pool runs one *attempt* of a request on one endpoint and reports
 // back through an UpstreamHandler; the exchange decides what to do with the outcome (forward, retry, reply).
 import type { Socket } from 'node:net';
 import type { BodyReader } from '../http/request-body.js';

@@ -104,17 +104,15 @@ test('another file of the directory, or the same bytes written again, is no chan
   const { dir, file } = setup(content);
   const w = watch(file);
   try {
-    // Each action is followed by a check that ran after it (counted by onCheck): by then onChange would have fired.
+    // Events about other names are ignored (a busy log file next to the config costs nothing), so the other file is
+    // followed by an identical rewrite of the config, whose event does bring a check: by then onChange would have
+    // fired for either of them.
     writeFileSync(join(dir, 'other.ini'), 'x = 1\n');
-    let n = w.checks.length;
-    await until(() => w.checks.length > n, 'a check after the other file was written');
-    assert.equal(w.changes(), 0, 'another file is no change');
-    assert.deepEqual(w.checks.slice(n), w.checks.slice(n).map(() => 'unchanged'));
-
     writeFileSync(file, content); // new mtime and ctime, same bytes
-    n = w.checks.length;
-    await until(() => w.checks.length > n, 'a check after the identical rewrite');
-    assert.equal(w.changes(), 0, 'the same content is no change');
+    const n = w.checks.length;
+    await until(() => w.checks.length > n, 'a check after the other file and the identical rewrite');
+    assert.equal(w.changes(), 0, 'another file, and the same content, are no change');
+    assert.deepEqual(w.checks.slice(n), w.checks.slice(n).map(() => 'unchanged'));
 
     // The watcher is alive: a real change is seen (so the zero above was not a deaf watcher).
     writeFileSync(file, '[proxy]\nlog_level = debug\n');

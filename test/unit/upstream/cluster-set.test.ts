@@ -185,3 +185,43 @@ test('discard() closes only what the plan created; the previous set is untouched
   assert.equal(s1.get('web'), w1);
   s1.close();
 });
+
+test('a change of the proxy connect_timeout keeps every cluster and applies the new timeout on commit', () => {
+  const d1 = defs([web(), api()]);
+  const { set: s1, deps } = first(d1);
+  const w = s1.get('web') as Cluster;
+  const a = s1.get('api') as Cluster;
+  const d2 = { ...d1, proxy: { ...d1.proxy, connectTimeout: 3_000 } };
+  const plan = planClusters(d2, s1, deps, d1);
+  assert.equal(plan.set.get('web'), w, 'carried over, with its health, load and pools');
+  assert.equal(plan.set.passthrough, s1.passthrough);
+  assert.deepEqual(plan.added, []);
+  assert.equal(w.connectTimeoutMs, 10_000, 'not before commit');
+  plan.commit();
+  assert.equal(w.connectTimeoutMs, 3_000);
+  assert.equal(s1.passthrough.connectTimeoutMs, 3_000);
+  assert.equal(a.connectTimeoutMs, 2_500, 'a service\'s own connect_timeout wins');
+  plan.set.close();
+});
+
+test('a DNS cluster rebuilt for another reason starts with what its predecessor resolved for the same name', () => {
+  const dns = { name: 'db.internal', type: 'A', port: 5432, targetType: 'A', refreshMinMs: 5_000, refreshMaxMs: 300_000 } as const;
+  const db = (over: Partial<ServiceSpec> = {}): ServiceSpec => ({ ...serviceSpec({ name: 'db', endpoints: [] }), endpoints: { kind: 'dns', dns }, ...over });
+  const d1 = defs([db()]);
+  // No resolver answers in this test: the first cluster gets its endpoints as DNS would give them.
+  const { set: s1, deps } = first(d1);
+  const old = s1.get('db') as Cluster;
+  old.reconfigure([spec(0), spec(1)], undefined);
+  assert.deepEqual(memberKeys(old), ['10.0.0.1:8080', '10.0.0.2:8080']);
+  const d2 = defs([db({ balancer: 'random' })]);
+  const plan = planClusters(d2, s1, deps, d1);
+  const rebuilt = plan.set.get('db') as Cluster;
+  assert.notEqual(rebuilt, old, 'a changed balancer builds a new cluster');
+  assert.deepEqual(memberKeys(rebuilt), memberKeys(old), 'seeded with the resolved endpoints');
+  const d3 = defs([db({ endpoints: { kind: 'dns', dns: { ...dns, name: 'other.internal' } } })]);
+  const other = planClusters(d3, s1, deps, d1);
+  assert.deepEqual(memberKeys(other.set.get('db')), [], 'another name: nothing to carry');
+  other.discard();
+  plan.commit();
+  plan.set.close();
+});

@@ -13,7 +13,8 @@
 # --canary: L7 instead. Endpoints :8081 and :8082 are subset v1, :8083 subset v2; a [route web-canary] sends 90 % of
 # the requests to v1 and 10 % to v2, and a request with "x-canary: 1" always to v2. It sends 100 requests on one
 # keep-alive connection (balanced per request), one with the header, then moves all traffic to v2 over the admin API
-# (POST /routes/web-canary/weights) and sends 10 more.
+# (POST /routes/web-canary/weights) and sends 10 more; then edits the config file to 50/50 and sends 100 more once the
+# proxy has reloaded it (hot reload: no restart, no signal).
 
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -113,6 +114,18 @@ if [ "$canary" = yes ]; then
   echo
   step "10 more requests"
   ip netns exec "$DEMO_CLIENT_NS" curl -sS --max-time 10 "${urls[@]:0:10}" | spread
+  config_version() {
+    ip netns exec "$DEMO_CLIENT_NS" curl -s --max-time 2 "http://127.0.0.1:$DEMO_ADMIN_PORT/stats" \
+      | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s).config.version)}catch{console.log("?")}})'
+  }
+  before=$(config_version)
+  step "hot reload: the file now says v1 50 %, v2 50 % (written in place; the proxy sees the change, no restart, no signal)"
+  sed -i 's/^backends = web subset=v1 weight=90, web subset=v2 weight=10$/backends = web subset=v1 weight=50, web subset=v2 weight=50/' \
+    "$DEMO_DIR/client.ini"
+  for i in $(seq 1 100); do [ "$(config_version)" != "$before" ] && break; sleep 0.1; done
+  echo "  config version $before -> $(config_version) (sudo ip netns exec $DEMO_CLIENT_NS curl -s 127.0.0.1:$DEMO_ADMIN_PORT/config_dump)"
+  step "100 requests after the reload"
+  ip netns exec "$DEMO_CLIENT_NS" curl -sS --max-time 20 "${urls[@]}" | spread
   echo
   echo "  routes: sudo ip netns exec $DEMO_CLIENT_NS curl -s 127.0.0.1:$DEMO_ADMIN_PORT/routes"
   echo "  per-service and per-subset counters: sudo ip netns exec $DEMO_CLIENT_NS curl -s 127.0.0.1:$DEMO_ADMIN_PORT/stats"

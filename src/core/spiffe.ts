@@ -70,10 +70,8 @@ export function matchesPattern(pattern: string, value: string): boolean {
   return pattern === value;
 }
 
-/**
- * Check an identity pattern as written in config: "*", or a SPIFFE ID, optionally with one "*" at its start or end
- * ("spiffe://cluster.local/ns/prod/*", "*/sa/web").
- */
+// Check an identity pattern as written in config: "*", or a SPIFFE ID, optionally with one "*" at its start or end
+// ("spiffe://cluster.local/ns/prod/*", "*/sa/web").
 export function checkIdentityPattern(text: string): string | undefined {
   if (text === '*') return undefined;
   const star = text.indexOf('*');

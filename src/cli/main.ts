@@ -12,10 +12,11 @@ const USAGE = `remora: a transparent service-mesh sidecar
 Usage:
   remora init [flags]     write the iptables rules that redirect the pod's TCP to the proxy
   remora proxy [flags]    run the sidecar proxy
+  remora ca <command>     the built-in certificate authority (init, issue, rotate-root, ...)
   remora help             this text
   remora version          print the version
 
-Run "remora <command> --help" for the command's flags. Every flag can also be set in the
+Run "remora <command> --help" for the command's flags. Every flag of init and proxy can also be set in the
 environment or in the INI file given with --config (precedence: file < environment < flag).
 `;
 
@@ -43,6 +44,11 @@ export async function main(argv: readonly string[]): Promise<void> {
     case 'init': {
       const { runInitCommand } = await import('./init-command.js');
       process.exitCode = await runInitCommand(rest, process.env).catch((err: unknown) => reportError('init', err));
+      return;
+    }
+    case 'ca': {
+      const { runCaCommand } = await import('./ca-command.js');
+      process.exitCode = await runCaCommand(rest).catch((err: unknown) => reportError('ca', err));
       return;
     }
     case 'proxy': {

@@ -2,6 +2,7 @@
 //   GET /ready       -> 200 "ready" | 503 "starting" | 503 "draining" (text/plain)
 //   GET /stats       -> 200 JSON (src/admin/stats-json.ts ProxyStatsJson)
 //   GET /config_dump -> 200 JSON: the snapshot in force, its version, hash, source and load time (secrets redacted)
+//   GET /certs       -> 200 JSON: the workload identity, its certificates and trust bundle with their expiry
 //   /routes, /routes/NAME, POST /routes/NAME/weights -> src/admin/route-weights.ts
 //   any other path -> 404; a known path with a method other than GET/HEAD -> 405 with Allow.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -23,6 +24,8 @@ export interface AdminServerOptions {
   readonly routes?: RouteAdmin | undefined;
   /** The body of /config_dump. */
   readonly configDump: () => unknown;
+  /** The body of /certs (absent: 404). */
+  readonly certs?: (() => unknown) | undefined;
 }
 
 const ALLOW = 'GET, HEAD';
@@ -74,7 +77,7 @@ export class AdminServer {
       handleRoutesRequest(req, res, path, this.#opts.routes);
       return;
     }
-    if (path !== '/ready' && path !== '/stats' && path !== '/config_dump') {
+    if (path !== '/ready' && path !== '/stats' && path !== '/config_dump' && !(path === '/certs' && this.#opts.certs !== undefined)) {
       send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
       return;
     }
@@ -90,6 +93,10 @@ export class AdminServer {
     }
     if (path === '/config_dump') {
       send(res, 200, 'application/json', JSON.stringify(this.#opts.configDump(), null, 2));
+      return;
+    }
+    if (path === '/certs' && this.#opts.certs !== undefined) {
+      send(res, 200, 'application/json', JSON.stringify(this.#opts.certs(), null, 2));
       return;
     }
     send(res, 200, 'application/json', JSON.stringify(this.#opts.stats()));

@@ -1,6 +1,7 @@
 // The body of GET /stats: the proxy-wide counters (src/core/stats.ts), every service's cluster (endpoints with load
 // and health, breaker, outlier detection: src/upstream/cluster.ts ClusterStatus), the HTTP layer's counters and
 // pools, and the configuration in force with the reload counts.
+import type { MeshStatsJson } from '../core/mesh-stats.js';
 import type { CoreStatsJson } from '../core/stats.js';
 import type { ClusterStatus } from '../upstream/cluster.js';
 
@@ -27,7 +28,8 @@ export interface ConfigStatsJson {
   readonly lastRejected?: { readonly at: string; readonly issues: readonly string[] } | undefined;
 }
 
-export interface ProxyStatsJson extends CoreStatsJson {
+/** Plus mesh security (src/core/mesh-stats.ts): `mtls` handshakes and failures by reason, `identity` rotations, `authz` decisions. */
+export interface ProxyStatsJson extends CoreStatsJson, MeshStatsJson {
   /** Per [service NAME]: its cluster (absent when the proxy has no services). */
   readonly services?: Readonly<Record<string, ClusterStatus>>;
   /** The HTTP layer (absent when http_engine = off). */

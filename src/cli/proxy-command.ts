@@ -34,6 +34,7 @@ export async function runProxyCommand(argv: readonly string[], env: NodeJS.Proce
   const load = loadSnapshotDefinitions({ ...input, preIssues: parsed.issues });
   if (!load.ok) throw configError(load.issues);
   const log = createLogger({ level: load.definitions.proxy.logLevel, name: 'remora-proxy' });
+  for (const warning of load.warnings) log.warn({ event: 'config.warning', warning }, warning);
   await startProxy({
     log, definitions: load.definitions, configFile: input.file, reload: () => loadSnapshotDefinitions(input),
   });

@@ -1,10 +1,11 @@
 // ConfigSnapshot: everything the proxy is configured with, as one deep-frozen value of definitions only — the
-// resolved [proxy] options, the service registry, routes and traffic policies, and the PEM contents of every file
-// the config names (read once, with the config). No runtime objects (no TLS contexts, endpoint sets, sockets or
+// resolved [proxy] options, the service registry, routes, traffic policies and authorization policies, and the PEM
+// contents of every file the config names (the workload identity's included) (read once, with the config). No runtime objects (no TLS contexts, endpoint sets, sockets or
 // timers): src/proxy/runtime.ts builds those from a snapshot. A snapshot comes from the INI file (at start and on
 // every reload) and later from a control-plane push or an admin change; each has a version (1, 2, ... per process,
 // in the order they were accepted), a content hash and its source.
 import { createHash } from 'node:crypto';
+import type { AuthorizationSpec } from './authorization-spec.js';
 import type { OptionValues } from './option-set.js';
 import type { proxyOptionSpecs } from './proxy-options.js';
 import type { RouteSpec } from './route-spec.js';
@@ -34,6 +35,8 @@ export interface SnapshotDefinitions {
   readonly routes: readonly RouteSpec[];
   /** One per [traffic-policy SERVICE] section (services without one get the defaults). */
   readonly trafficPolicies: readonly TrafficPolicySpec[];
+  /** [authorization NAME] sections, in file order (inbound policies). */
+  readonly authorizations: readonly AuthorizationSpec[];
   readonly files: PemFiles;
 }
 
@@ -68,13 +71,13 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function hashDefinitions(d: SnapshotDefinitions): string {
-  const { proxy, registry, services, routes, trafficPolicies, files } = d;
-  return createHash('sha256').update(canonicalJson({ proxy, registry, services, routes, trafficPolicies, files })).digest('hex');
+  const { proxy, registry, services, routes, trafficPolicies, authorizations, files } = d;
+  return createHash('sha256').update(canonicalJson({ proxy, registry, services, routes, trafficPolicies, authorizations, files })).digest('hex');
 }
 
 /** A frozen snapshot of `definitions`. */
 export function makeSnapshot(definitions: SnapshotDefinitions, version: number, source: SnapshotSource, loadedAt = Date.now()): ConfigSnapshot {
-  const { proxy, registry, services, routes, trafficPolicies, files } = definitions;
-  const d = { proxy, registry, services, routes, trafficPolicies, files };
+  const { proxy, registry, services, routes, trafficPolicies, authorizations, files } = definitions;
+  const d = { proxy, registry, services, routes, trafficPolicies, authorizations, files };
   return deepFreeze({ ...structuredClone(d), version, hash: hashDefinitions(d), source, loadedAt });
 }

@@ -7,6 +7,8 @@
 //   [registry], [service NAME]    parseServiceRegistry (unknown sections too), TLS file names checked readable;
 //   [route NAME]                  parseRoutes, naming [service NAME] sections;
 //   [traffic-policy SERVICE]      parseTrafficPolicies, inheriting the service's balancer and passive health;
+//   [authorization NAME]          parseAuthorizations (inbound policies; warnings for deny policies that widen);
+//   identity_dir                  the workload identity files (src/config/identity-files.ts), read into `files`;
 //   across sections               route backend subsets that no endpoint is labelled with, services nothing can
 //                                 reach (no addresses, no hostnames, no route);
 //   TLS material                  CA bundles, client certificates and their keys, and the whole TLS setting, checked
@@ -23,6 +25,9 @@ import { createSecureContext } from 'node:tls';
 import { RemoraError } from '../core/errors.js';
 import type { SnapshotDefinitions } from './config-snapshot.js';
 import type { ConfigIssue } from './config-issue.js';
+import { formatAuthorizationWarning, parseAuthorizations } from './authorization-config.js';
+import { checkIdentityFiles, identityPaths } from './identity-files.js';
+import type { MtlsMode, MtlsPortMode } from './mtls-settings.js';
 import { findSection, parseIni, qualify, type IniDocument, type IniSection } from './ini-file.js';
 import { resolveOptions, type RawFlag } from './option-set.js';
 import { proxyOptionSpecs } from './proxy-options.js';
@@ -49,10 +54,16 @@ export interface SnapshotInput {
   readonly preIssues?: readonly ConfigIssue[];
   /** Reads the config and the PEM files (default fs.readFileSync). */
   readonly readFile?: (path: string) => Buffer;
+  /** Wall-clock ms, for certificate validity (default Date.now). */
+  readonly now?: () => number;
 }
 
 export type SnapshotLoad =
-  | { readonly ok: true; readonly definitions: SnapshotDefinitions; readonly document: IniDocument | undefined }
+  | {
+    readonly ok: true; readonly definitions: SnapshotDefinitions; readonly document: IniDocument | undefined;
+    /** Valid but probably not what was meant (a deny policy with HTTP-only keys and no to_ports): logged as warnings. */
+    readonly warnings: readonly string[];
+  }
   | { readonly ok: false; readonly issues: readonly ConfigIssue[] };
 
 function lineOf(issue: ConfigIssue): number {
@@ -96,7 +107,18 @@ export function loadSnapshotDefinitions(input: SnapshotInput): SnapshotLoad {
   });
   issues.push(...proxy.issues);
   const rest = document === undefined ? undefined : loadServices(document, readFile, issues);
+  const identityDir = proxy.values.identityDir;
+  const identity = identityDir === '' ? undefined : checkIdentityFiles(identityDir, readFile, (input.now ?? Date.now)());
+  if (identity !== undefined && !identity.ok) issues.push(...identity.issues);
+  issues.push(...mtlsIssues(document, file, proxy.values.identityDir, proxy.values.mtlsMode, proxy.values.mtlsPortModes));
   if (issues.length > 0) return { ok: false, issues: sortIssues(issues) };
+  const files = { ...rest?.files };
+  if (identity?.ok === true) {
+    const paths = identityPaths(identityDir);
+    files[paths.certChain] = identity.pems.certChain;
+    files[paths.key] = identity.pems.key;
+    files[paths.roots] = identity.pems.roots;
+  }
   return {
     ok: true,
     definitions: {
@@ -105,13 +127,15 @@ export function loadSnapshotDefinitions(input: SnapshotInput): SnapshotLoad {
       services: rest?.services ?? [],
       routes: rest?.routes ?? [],
       trafficPolicies: rest?.trafficPolicies ?? [],
-      files: rest?.files ?? {},
+      authorizations: rest?.authorizations ?? [],
+      files,
     },
     document,
+    warnings: rest?.warnings ?? [],
   };
 }
 
-type ServiceDefinitions = Omit<SnapshotDefinitions, 'proxy'>;
+type ServiceDefinitions = Omit<SnapshotDefinitions, 'proxy'> & { readonly warnings: readonly string[] };
 
 /** Everything of the file beyond [proxy]; undefined when there are issues (pushed to `issues`). */
 function loadServices(doc: IniDocument, readFile: (path: string) => Buffer, issues: ConfigIssue[]): ServiceDefinitions | undefined {
@@ -151,6 +175,8 @@ function loadServices(doc: IniDocument, readFile: (path: string) => Buffer, issu
   if (!routes.ok) issues.push(...routes.issues);
   const policies = parseTrafficPolicies(doc, { knownServices, services: reg.ok ? reg.services : policyServicesOf(doc) });
   if (!policies.ok) issues.push(...policies.issues);
+  const authorizations = parseAuthorizations(doc);
+  if (!authorizations.ok) issues.push(...authorizations.issues);
   // Checks across the registry and the routes (subsets without labelled endpoints, services nothing can reach).
   if (routes.ok) issues.push(...registryRouteIssues(doc, routes.routes, specs));
 
@@ -158,13 +184,15 @@ function loadServices(doc: IniDocument, readFile: (path: string) => Buffer, issu
   for (const t of reg.ok ? reg.services : tlsOfSections(doc)) {
     if (t.tls !== undefined) checkTls(doc, t, t.tls, read, files, issues);
   }
-  if (issues.length > before || !reg.ok || !routes.ok || !policies.ok) return undefined;
+  if (issues.length > before || !reg.ok || !routes.ok || !policies.ok || !authorizations.ok) return undefined;
   return {
     registry: reg.registry,
     services: reg.services,
     routes: routes.routes,
     trafficPolicies: reg.services.map((s) => policies.policies.get(s.name) ?? defaultTrafficPolicy(s.name, s.passiveHealth)),
+    authorizations: authorizations.policies,
     files: Object.fromEntries(files),
+    warnings: authorizations.warnings.map(formatAuthorizationWarning),
   };
 }
 
@@ -338,4 +366,31 @@ function checkTls(
   } catch (err) {
     at('tls_origination', undefined, `usable TLS settings (${message(err)})`);
   }
+}
+
+/**
+ * Mesh mTLS needs an identity: strict inbound (mtls_mode or a port of mtls_port_modes) and a service with mtls = true
+ * are problems without identity_dir (the key's line when the file sets it).
+ */
+function mtlsIssues(
+  doc: IniDocument | undefined, file: string | undefined, identityDir: string, mode: MtlsMode, portModes: readonly MtlsPortMode[],
+): ConfigIssue[] {
+  if (identityDir !== '') return [];
+  const issues: ConfigIssue[] = [];
+  const proxy = doc === undefined ? undefined : findSection(doc, PROXY_SECTION);
+  const where = (key: string): string => {
+    const e = proxy?.entries.get(key);
+    return e === undefined || file === undefined ? 'configuration' : `${file}:${e.line}`;
+  };
+  const fix = 'identity_dir set to the directory of cert-chain.pem, key.pem and root-cert.pem (remora ca issue writes them)';
+  if (mode === 'strict') issues.push({ source: where('mtls_mode'), key: qualify(PROXY_SECTION, 'mtls_mode'), value: mode, expected: `${fix}: strict mTLS needs a workload identity` });
+  if (portModes.some((p) => p.mode === 'strict')) {
+    issues.push({ source: where('mtls_port_modes'), key: qualify(PROXY_SECTION, 'mtls_port_modes'), expected: `${fix}: strict mTLS needs a workload identity` });
+  }
+  for (const section of doc?.sections ?? []) {
+    const e = section.name.startsWith('service ') ? section.entries.get('mtls') : undefined;
+    if (e === undefined || !/^(true|yes|on|1)$/i.test(e.value.trim())) continue;
+    issues.push({ source: `${doc?.file ?? 'config'}:${e.line}`, key: qualify(section.name, 'mtls'), value: e.value, expected: `[proxy] ${fix}: mesh mTLS needs a workload identity` });
+  }
+  return issues;
 }

@@ -1,6 +1,7 @@
 // Options of `remora proxy` (section [proxy] of the config file).
 import type { OptionSpec } from './option-set.js';
 import * as v from './value-parsers.js';
+import { MTLS_MODES, mtlsPortModes, type MtlsMode, type MtlsPortMode } from './mtls-settings.js';
 import type { LogLevel } from '../core/log.js';
 import { LOG_LEVELS } from '../core/log.js';
 import { DEFAULT_INBOUND_PORT, DEFAULT_OUTBOUND_PORT, DEFAULT_PROXY_UID } from './init-options.js';
@@ -67,6 +68,21 @@ export const proxyOptionSpecs = {
     key: 'drain_timeout', flag: 'drain-timeout', env: 'REMORA_DRAIN_TIMEOUT', valueName: 'DURATION',
     help: 'on SIGTERM, how long open connections may finish before they are closed',
     defaultValue: 15_000, defaultText: '15s', parse: v.duration(0, 3_600_000),
+  }),
+  identityDir: spec({
+    key: 'identity_dir', flag: 'identity-dir', env: 'REMORA_IDENTITY_DIR', valueName: 'DIR',
+    help: 'the workload identity for mesh mTLS: DIR/cert-chain.pem, DIR/key.pem, DIR/root-cert.pem (remora ca issue writes them); watched, a change rotates it; "" = no identity, no mTLS',
+    defaultValue: '', defaultText: '""', parse: v.optionalPath,
+  }),
+  mtlsMode: spec({
+    key: 'mtls_mode', flag: 'mtls-mode', env: 'REMORA_MTLS_MODE', valueName: 'MODE',
+    help: 'what inbound accepts: permissive (mesh mTLS and plaintext), strict (mesh mTLS only), disable (no termination: mesh TLS goes to the app as is)',
+    defaultValue: 'permissive' as MtlsMode, defaultText: 'permissive', parse: v.oneOf(MTLS_MODES),
+  }),
+  mtlsPortModes: spec({
+    key: 'mtls_port_modes', flag: 'mtls-port-modes', env: 'REMORA_MTLS_PORT_MODES', valueName: 'LIST',
+    help: 'per inbound port (the original destination port) overrides of mtls_mode: "8080=strict, 9000-9100=disable"',
+    defaultValue: [] as readonly MtlsPortMode[], defaultText: '""', parse: mtlsPortModes,
   }),
   logLevel: spec({
     key: 'log_level', flag: 'log-level', env: 'REMORA_LOG_LEVEL', valueName: 'LEVEL',

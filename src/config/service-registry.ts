@@ -15,6 +15,7 @@ import { configError, type ConfigIssue } from './config-issue.js';
 import type { IniDocument, IniSection } from './ini-file.js';
 import { SectionReader } from './section-reader.js';
 import { readTlsOrigination, TLS_KEYS } from './tls-settings.js';
+import { readServiceMtls, SERVICE_MTLS_KEYS } from './mtls-settings.js';
 import * as v from './value-parsers.js';
 
 /** Sections parsed by someone else; left alone here. */
@@ -23,7 +24,7 @@ export const OTHER_SECTIONS: readonly string[] = ['proxy', 'init'];
  * Kinds of named sections parsed by someone else: `[route NAME]` and `[traffic-policy SERVICE]` belong to the L7
  * parsers (src/l7/route-config.ts, traffic-policy-config.ts), which report their own issues.
  */
-export const OTHER_SECTION_KINDS: readonly string[] = ['route', 'traffic-policy'];
+export const OTHER_SECTION_KINDS: readonly string[] = ['route', 'traffic-policy', 'authorization'];
 
 export type ServiceRegistryResult =
   | ({ readonly ok: true } & ServiceRegistry)
@@ -44,7 +45,7 @@ export const SERVICE_KEYS = [
   'connect_timeout', 'connect_attempts',
   'eject_after_failures', 'eject_base_time', 'eject_max_time', 'max_ejected_percent',
   'health_check', 'health_interval', 'health_timeout', 'healthy_threshold', 'unhealthy_threshold',
-  ...TLS_KEYS,
+  ...TLS_KEYS, ...SERVICE_MTLS_KEYS,
 ] as const;
 
 export const REGISTRY_KEYS = ['mode', 'resolver', 'resolver_timeout', 'port_protocols'] as const;
@@ -335,10 +336,11 @@ function readService(r: SectionReader, name: string, checkFile: ((p: string) => 
     protocol,
     checkFile,
   });
+  const mtls = readServiceMtls(r, TLS_KEYS);
   if (endpoints === undefined) return { spec: undefined, addresses, hostnames };
   const spec: ServiceSpec = {
     name, source: r.where(), addresses, hostnames, protocol, balancer, endpoints, connectTimeoutMs, connectAttempts,
-    passiveHealth, activeHealth, tls,
+    passiveHealth, activeHealth, tls, mtls,
   };
   return { spec, addresses, hostnames };
 }

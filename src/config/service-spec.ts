@@ -2,6 +2,7 @@
 // to balance, check and reach them) and what the [registry] section defines. Definitions only (data, no sockets, no
 // timers): src/config/service-registry.ts parses them from INI; src/upstream builds clusters from them.
 import { formatHostPort, type HostPort } from '../core/addr.js';
+import type { ServiceMtlsSpec } from './mtls-settings.js';
 import type { TlsOriginationSpec } from './tls-settings.js';
 
 /** One reachable address of a service, as configured or discovered. */
@@ -129,6 +130,8 @@ export interface ServiceSpec {
   readonly activeHealth: ActiveHealthSpec;
   /** undefined = no TLS origination. */
   readonly tls: TlsOriginationSpec | undefined;
+  /** undefined = no mesh mTLS (src/config/mtls-settings.ts). */
+  readonly mtls: ServiceMtlsSpec | undefined;
 }
 
 /**

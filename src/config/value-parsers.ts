@@ -132,3 +132,9 @@ export const path: ValueParser<string> = (text) => {
   const t = text.trim();
   return t !== '' && !t.includes('\0') ? ok(t) : bad('a file path');
 };
+
+/** A file or directory path, or "" for none. */
+export const optionalPath: ValueParser<string> = (text) => {
+  const t = text.trim();
+  return !t.includes('\0') ? ok(t) : bad('a path, or "" for none');
+};

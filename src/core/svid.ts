@@ -23,9 +23,13 @@ export function splitPemCertificates(text: string): string[] {
   return text.match(PEM_CERT_RE)?.map((pem) => `${pem}\n`) ?? [];
 }
 
-/** The URI SANs of a certificate (Node's subjectAltName text: `URI:x, DNS:y`, values quoted when they need it). */
+/** The URI SANs of a certificate. */
 export function uriSans(cert: X509Certificate): string[] {
-  const text = cert.subjectAltName;
+  return uriSansOf(cert.subjectAltName);
+}
+
+/** The URI SANs in Node's subjectAltName text (`URI:x, DNS:y`, values JSON-quoted when they need it). */
+export function uriSansOf(text: string | undefined): string[] {
   if (text === undefined) return [];
   const out: string[] = [];
   // Entries are "TYPE:value" separated by ", "; a value with special characters is JSON-quoted.
@@ -43,19 +47,24 @@ export function validityOf(cert: X509Certificate): { notBefore: number; notAfter
   return { notBefore: Date.parse(cert.validFrom), notAfter: Date.parse(cert.validTo) };
 }
 
-/** Check the leaf rules of an X.509-SVID; the validity window is reported, not judged (see checkValidity). */
-export function inspectSvid(cert: X509Certificate): SvidCheck {
-  const uris = uriSans(cert);
+/** The SPIFFE ID of an X.509-SVID's URI SANs (exactly one, a workload ID), or what was expected. */
+export function spiffeIdOfSans(uris: readonly string[]): { ok: true; id: string } | { ok: false; expected: string } {
   if (uris.length !== 1) {
     return { ok: false, expected: `exactly one URI SAN holding a SPIFFE ID (the certificate has ${uris.length})` };
   }
   const id = parseSpiffeId(uris[0] ?? '');
-  if (!id.ok) return { ok: false, expected: `a URI SAN that is ${id.expected}` };
+  return id.ok ? { ok: true, id: id.value.id } : { ok: false, expected: `a URI SAN that is ${id.expected}` };
+}
+
+/** Check the leaf rules of an X.509-SVID; the validity window is reported, not judged (see checkValidity). */
+export function inspectSvid(cert: X509Certificate): SvidCheck {
+  const id = spiffeIdOfSans(uriSans(cert));
+  if (!id.ok) return id;
   if (cert.ca) return { ok: false, expected: 'a workload certificate (basic constraints cA=false), not a CA certificate' };
   const { notBefore, notAfter } = validityOf(cert);
   return {
     ok: true,
-    value: { spiffeId: id.value.id, notBefore, notAfter, serial: cert.serialNumber, sha256: cert.fingerprint256.replaceAll(':', '').toLowerCase() },
+    value: { spiffeId: id.id, notBefore, notAfter, serial: cert.serialNumber, sha256: cert.fingerprint256.replaceAll(':', '').toLowerCase() },
   };
 }
 

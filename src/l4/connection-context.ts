@@ -11,8 +11,25 @@
 import type { Socket } from 'node:net';
 import type { OriginalDst } from '../core/addr.js';
 import type { RemoraErrorCode } from '../core/errors.js';
+import type { MtlsMode } from '../config/mtls-settings.js';
+import type { MeshStats } from '../core/mesh-stats.js';
 import type { AcceptRouter, Direction } from './accept-route.js';
 import type { HttpHandoff } from './http-handoff.js';
+import type { MeshTerminator } from './mesh-termination.js';
+
+/** Inbound mesh mTLS of a listener runtime (identity_dir set). */
+export interface InboundMtls {
+  readonly terminator: MeshTerminator;
+  readonly stats: MeshStats;
+  /** mtls_mode, or its mtls_port_modes override, for an original destination port. */
+  modeFor(port: number): MtlsMode;
+}
+
+/**
+ * The authorization of a connection forwarded as opaque TCP (inbound, when [authorization] policies exist): true =
+ * allowed. It logs and counts its decision (src/l4/filters/tcp-authorization.ts).
+ */
+export type ConnectionAuthorizer = (conn: ConnectionContext) => boolean;
 
 /** The per-listener part of the runtime that the L4 stages read (built by src/proxy/runtime.ts). */
 export interface ListenerRuntime {
@@ -27,6 +44,10 @@ export interface ListenerRuntime {
   readonly http: HttpHandoff | undefined;
   /** The composed connection filters around the terminal stage. */
   readonly chain: ConnectionStage;
+  /** Inbound mesh mTLS; undefined: none (outbound, or no identity). */
+  readonly mtls: InboundMtls | undefined;
+  /** Authorization of opaque TCP; undefined: everything is allowed (no policy, or outbound). */
+  readonly authorize: ConnectionAuthorizer | undefined;
 }
 
 export interface ConnectionContext {
@@ -42,8 +63,10 @@ export interface ConnectionContext {
   readonly startedAt: number;
   /** The runtime in force when the connection was accepted; the connection keeps it to its end. */
   readonly runtime: ListenerRuntime;
-  /** The client's verified identity (SPIFFE id), once a filter has established one. */
+  /** The client's verified identity (SPIFFE id), once mesh mTLS is terminated (then `socket` is the TLS socket). */
   readonly peerIdentity: string | undefined;
+  /** SHA-256 (hex) of the client's certificate, with peerIdentity. */
+  readonly peerCertificateHash: string | undefined;
 }
 
 /** How a connection ended, for the filters' bookkeeping and its one log line. */
@@ -62,6 +85,8 @@ export interface ConnectionOutcome {
   readonly tlsCode: string | undefined;
   /** Handed to the HTTP engine. */
   readonly http: boolean;
+  /** The client's SPIFFE ID when the connection came over mesh mTLS. */
+  readonly peerIdentity: string | undefined;
 }
 
 export type ConnectionDone = (outcome: ConnectionOutcome) => void;
@@ -79,6 +104,6 @@ export function composeConnectionFilters(filters: readonly ConnectionFilter[], t
 export function emptyOutcome(code: RemoraErrorCode | undefined, error: Error | undefined): ConnectionOutcome {
   return {
     code, error, bytesIn: 0, bytesOut: 0, idleTimeout: false, protocol: undefined, service: undefined, endpoint: undefined,
-    attempts: 0, tlsCode: undefined, http: false,
+    attempts: 0, tlsCode: undefined, http: false, peerIdentity: undefined,
   };
 }

@@ -3,6 +3,7 @@
 // connection chain (filters, then the terminal stage: src/l4/connection-pipeline.ts). A reload that swaps the
 // runtime affects only connections accepted after it. Per-connection errors never propagate: a throw while setting
 // up resets that connection only.
+import { resetSocket } from '../core/reset-socket.js';
 import type { Socket } from 'node:net';
 import { formatHostPort, unmapIpv4, type OriginalDst } from '../core/addr.js';
 import { isSystemError } from '../core/errors.js';
@@ -47,6 +48,7 @@ export class ConnectionHandler implements CaptureHandlers {
       startedAt: Date.now(),
       runtime: o.runtime(),
       peerIdentity: undefined,
+      peerCertificateHash: undefined,
     };
     try {
       conn.runtime.chain(conn, noop);
@@ -54,7 +56,7 @@ export class ConnectionHandler implements CaptureHandlers {
       // A bug or an unexpected synchronous throw from node:net: this connection fails, the proxy does not.
       o.stats.countError('REMORA_ERR_INTERNAL', isSystemError(err) ? err.code : undefined);
       o.log.error({ ...connectionFields(conn), err }, 'cannot set up forwarding; connection reset');
-      if (!downstream.destroyed) downstream.resetAndDestroy();
+      resetSocket(downstream);
     }
   }
 

@@ -6,10 +6,11 @@
 //     wired while it connects; Node queues the client's bytes);
 //   * staged (src/l4/staged-connection.ts): detection, services, retries, TLS origination, the HTTP hand-off.
 // Every connection is registered with the tracker (drain) until it is over.
-import type { RemoraErrorCode } from '../core/errors.js';
+import { RemoraError, type RemoraErrorCode } from '../core/errors.js';
+import { resetSocket } from '../core/reset-socket.js';
 import type { Socket } from 'node:net';
 import type { Destination } from './accept-route.js';
-import type { ConnectionContext, ConnectionDone, ConnectionStage } from './connection-context.js';
+import { emptyOutcome, type ConnectionContext, type ConnectionDone, type ConnectionStage } from './connection-context.js';
 import { sniffLabel, StagedConnection, type StagedDeps } from './staged-connection.js';
 import { TcpForward } from './tcp-forward.js';
 
@@ -52,6 +53,12 @@ export class ConnectionTracker {
   }
 }
 
+/** Inbound mesh mTLS must look at this connection's first bytes (it is not one already inside mTLS). */
+function meshApplies(conn: ConnectionContext): boolean {
+  const mtls = conn.runtime.mtls;
+  return mtls !== undefined && conn.peerIdentity === undefined && mtls.modeFor(conn.originalDst.port) !== 'disable';
+}
+
 const DECLARED = { opaque: 'declared:opaque', tls: 'declared:tls', http: 'declared:http', http2: 'declared:http2', detect: 'detect' } as const;
 
 export class ConnectionPipeline {
@@ -59,7 +66,7 @@ export class ConnectionPipeline {
   readonly #tracker: ConnectionTracker;
 
   constructor(deps: StagedDeps, tracker: ConnectionTracker) {
-    this.#deps = deps;
+    this.#deps = { ...deps, reenter: this.run };
     this.#tracker = tracker;
   }
 
@@ -70,7 +77,7 @@ export class ConnectionPipeline {
     const d = route.declared;
     const dest = route.destination;
     if (dest.kind === 'cluster' && dest.target !== undefined && dest.cluster.spec.service === undefined && !route.needName
-      && (d === 'opaque' || d === 'tls' || (d !== 'detect' && rt.http === undefined))) {
+      && (d === 'opaque' || d === 'tls' || (d !== 'detect' && rt.http === undefined)) && !meshApplies(conn)) {
       this.#deps.countSniff(DECLARED[d]);
       this.#plain(conn, dest, done);
       return;
@@ -81,6 +88,13 @@ export class ConnectionPipeline {
   };
 
   #plain(conn: ConnectionContext, dest: Extract<Destination, { kind: 'cluster' }>, done: ConnectionDone): void {
+    const authorize = conn.runtime.authorize;
+    if (authorize !== undefined && !authorize(conn)) {
+      // Denied (logged and counted by the authorizer): closed before anything is connected or read.
+      resetSocket(conn.socket);
+      done({ ...emptyOutcome('REMORA_ERR_AUTHZ_DENIED', new RemoraError('REMORA_ERR_AUTHZ_DENIED', 'an authorization policy denied the connection')), peerIdentity: conn.peerIdentity });
+      return;
+    }
     const target = dest.target as { address: string; port: number };
     const upstream: Socket = dest.cluster.connect(target);
     const endpoint = target.address.includes(':') ? `[${target.address}]:${target.port}` : `${target.address}:${target.port}`;
@@ -92,7 +106,7 @@ export class ConnectionPipeline {
         done({
           code: f.errorCode, error: f.error, bytesIn: f.bytesDownstreamToUpstream, bytesOut: f.bytesUpstreamToDownstream,
           idleTimeout: f.idleTimedOut, protocol: undefined, service: undefined, endpoint, attempts: 1, tlsCode: undefined,
-          http: false,
+          http: false, peerIdentity: conn.peerIdentity,
         });
       },
     });

@@ -8,11 +8,15 @@
 // closes, or after the downstream socket closes before forwarding began (a failure, a refusal, a client that left).
 // Until forwarding begins, this object owns both sockets' 'error'/'close' listeners; a failure before forwarding
 // resets the client (as a failed connect would look without the mesh).
+import { resetSocket } from '../core/reset-socket.js';
 import type { Socket } from 'node:net';
 import { RemoraError, type RemoraErrorCode } from '../core/errors.js';
 import type { ListenerCounters } from '../core/stats.js';
 import type { Destination, AcceptRoute } from './accept-route.js';
-import type { ConnectionContext, ConnectionDone } from './connection-context.js';
+import type { MtlsMode } from '../config/mtls-settings.js';
+import { MESH_ALPN } from '../upstream/transport/mesh-identity.js';
+import type { ConnectionContext, ConnectionDone, ConnectionOutcome, ConnectionStage } from './connection-context.js';
+import type { TerminationResult } from './mesh-termination.js';
 import { DetectStage, type DetectResult } from './detect/detect-stage.js';
 import { destinationKey, type HttpDestinationMemory } from './detect/http-destinations.js';
 import type { SniffDecision, SnifferOptions } from './detect/protocol-sniffer.js';
@@ -29,13 +33,19 @@ export interface StagedDeps {
    * client to speak first (the HTTP engine would not use it).
    */
   readonly httpDestinations?: HttpDestinationMemory | undefined;
+  /**
+   * The terminal stage again (the pipeline's run), for the plaintext inside a terminated mesh mTLS connection: it is
+   * routed, detected and forwarded like any connection, with the client's identity in its context.
+   */
+  readonly reenter?: ConnectionStage | undefined;
 }
 
 export function sniffLabel(d: SniffDecision): string {
   return d.kind === 'opaque' ? `opaque:${d.reason}` : d.kind;
 }
 
-type Phase = 'pre' | 'forward' | 'http' | 'ended';
+/** 'mesh': the mTLS handshake is running; 'inner': the plaintext inside it is a connection of its own. */
+type Phase = 'pre' | 'forward' | 'http' | 'mesh' | 'inner' | 'ended';
 
 /**
  * After the pre-dialed upstream failed, how long a connection that only the HTTP engine could still serve waits for
@@ -77,6 +87,11 @@ export class StagedConnection {
   #predialTimer: NodeJS.Timeout | undefined;
   /** destinationKey() of the original destination, made on first use. */
   #key: string | undefined;
+  /** Inbound mesh mTLS applies to this connection (until detection shows it is not mesh TLS, in permissive mode). */
+  #mesh: Exclude<MtlsMode, 'disable'> | undefined;
+  #forgetMesh: (() => void) | undefined;
+  /** The outcome of the connection inside mesh mTLS. */
+  #inner: ConnectionOutcome | undefined;
 
   constructor(deps: StagedDeps, conn: ConnectionContext, route: AcceptRoute, done: ConnectionDone, onOver: (c: StagedConnection) => void) {
     this.#deps = deps;
@@ -96,6 +111,14 @@ export class StagedConnection {
     down.on('error', this.#onDownError);
     down.on('close', this.#onDownClose);
     const declared = route.declared;
+    const mtls = rt.mtls;
+    if (mtls !== undefined && this.#conn.peerIdentity === undefined && this.#conn.direction === 'inbound') {
+      const mode = mtls.modeFor(this.#conn.originalDst.port);
+      if (mode !== 'disable') {
+        this.#startMesh(mode);
+        return;
+      }
+    }
     const sniff = declared === 'detect' || route.needName;
     if (!sniff) {
       this.#protocol = `declared:${declared}`;
@@ -115,24 +138,44 @@ export class StagedConnection {
       const wantHost = route.needName && rt.http === undefined;
       this.#stage = new DetectStage(down, { sniff: true, timeoutMs: rt.detectTimeoutMs, wantHost, sniffer: deps.sniffer },
         this.#onDetected);
-      if (declared === 'detect' && route.destination.kind !== 'refuse') {
-        // Where the last connections were HTTP, the HTTP engine would take this one too and never use the dial: give
-        // the client a moment to speak first (an HTTP client sends at once), then dial anyway.
-        if (deps.httpDestinations?.isHttp(this.#destKey()) === true) {
-          const dest = route.destination;
-          this.#predialTimer = setTimeout(() => {
-            this.#predialTimer = undefined;
-            if (this.#phase === 'pre' && this.#detected === undefined && this.#dial === undefined) this.#dialTo(dest);
-          }, HTTP_DESTINATION_PREDIAL_DELAY_MS);
-        } else {
-          this.#dialTo(route.destination);
-        }
-      }
+      if (declared === 'detect' && route.destination.kind !== 'refuse') this.#predial(route.destination);
       return;
     }
     // Declared, destination known without a name: hold the client's bytes while the upstream is dialed.
     this.#stage = new DetectStage(down, { sniff: false, timeoutMs: 0, wantHost: false }, this.#onDetected);
     this.#dialTo(route.destination);
+  }
+
+  /**
+   * Inbound with mesh mTLS: detection always runs, to recognise the mesh ClientHello. Permissive mode pre-dials the
+   * app as usual (plaintext clients of server-first protocols are heard at once); strict mode does not (nothing but
+   * mesh mTLS will be accepted, and a mesh client speaks first).
+   */
+  #startMesh(mode: Exclude<MtlsMode, 'disable'>): void {
+    this.#mesh = mode;
+    const rt = this.#conn.runtime;
+    this.#stage = new DetectStage(this.#down, { sniff: true, timeoutMs: rt.detectTimeoutMs, wantHost: false, sniffer: this.#deps.sniffer },
+      this.#onDetected);
+    const declared = this.#route.declared;
+    if (mode === 'permissive' && declared !== 'http' && declared !== 'http2') this.#predial(this.#route.destination);
+  }
+
+  /**
+   * Pre-dial `dest` during detection. It waits HTTP_DESTINATION_PREDIAL_DELAY_MS for the client to speak first where
+   * the dial is likely wasted or costly: a destination whose last connections were HTTP (the HTTP engine would take
+   * this one too and never use the dial), and a service reached over mesh mTLS (a handshake on both sidecars).
+   */
+  #predial(dest: Destination): void {
+    if (dest.kind !== 'cluster') return;
+    const wait = dest.cluster.tls?.kind === 'mtls' || this.#deps.httpDestinations?.isHttp(this.#destKey()) === true;
+    if (!wait) {
+      this.#dialTo(dest);
+      return;
+    }
+    this.#predialTimer = setTimeout(() => {
+      this.#predialTimer = undefined;
+      if (this.#phase === 'pre' && this.#detected === undefined && this.#dial === undefined) this.#dialTo(dest);
+    }, HTTP_DESTINATION_PREDIAL_DELAY_MS);
   }
 
   /** Reset both sides now (drain deadline). */
@@ -146,7 +189,8 @@ export class StagedConnection {
       this.#down.destroy();
       return;
     }
-    if (this.#phase !== 'pre') return;
+    // 'inner': the connection inside mTLS is tracked (and aborted) on its own.
+    if (this.#phase !== 'pre' && this.#phase !== 'mesh') return;
     this.#record(code, new RemoraError(code, 'the connection was aborted'));
     this.#teardown();
   }
@@ -260,7 +304,39 @@ export class StagedConnection {
     this.#clearPredialTimer();
     this.#detected = result;
     const d = result.decision;
-    if (d !== undefined) {
+    const declared = this.#route.declared;
+    // Detection ran only to look for mesh mTLS on a port whose protocol is declared: the declaration decides the rest.
+    const meshOnly = this.#mesh !== undefined && declared !== 'detect';
+    if (this.#mesh !== undefined) {
+      if (d?.kind === 'tls' && d.alpn.includes(MESH_ALPN)) {
+        this.#protocol = 'mtls';
+        this.#deps.countSniff('mtls');
+        this.#terminateMesh(result.head);
+        return;
+      }
+      const mtls = this.#conn.runtime.mtls;
+      const what = d?.kind === 'tls' ? 'foreign-tls' : 'plaintext';
+      if (this.#mesh === 'strict') {
+        mtls?.stats.inbound.increment(`refused.${what}`);
+        this.#protocol = d === undefined ? undefined : sniffLabel(d);
+        this.#record('REMORA_ERR_MTLS_REQUIRED', new RemoraError('REMORA_ERR_MTLS_REQUIRED',
+          `strict mTLS on port ${this.#conn.originalDst.port}: the connection is ${what === 'plaintext' ? 'plaintext' : 'TLS without the mesh ALPN'}`));
+        this.#teardown();
+        return;
+      }
+      mtls?.stats.inbound.increment('plaintext');
+      this.#mesh = undefined;
+      if (declared !== 'detect') {
+        // Sniffed only to look for mesh mTLS: the port's declared protocol decides the rest.
+        this.#protocol = `declared:${declared}`;
+        this.#deps.countSniff(this.#protocol);
+        if ((declared === 'http' || declared === 'http2') && this.#conn.runtime.http !== undefined) {
+          this.#handOffHttp(declared === 'http' ? 'http1' : 'http2', result.head);
+          return;
+        }
+      }
+    }
+    if (d !== undefined && !meshOnly) {
       this.#protocol = sniffLabel(d);
       this.#deps.countSniff(this.#protocol);
       const memory = this.#deps.httpDestinations;
@@ -314,7 +390,55 @@ export class StagedConnection {
   }
 
   // === hand-offs ===
+  #terminateMesh(head: Buffer): void {
+    const mtls = this.#conn.runtime.mtls;
+    if (mtls === undefined) return;
+    this.#phase = 'mesh';
+    this.#stage = undefined;
+    this.#dropDial();
+    this.#forgetMesh = mtls.terminator.terminate(this.#down, head, this.#onMeshDone);
+  }
+
+  readonly #onMeshDone = (r: TerminationResult): void => {
+    this.#forgetMesh = undefined;
+    if (this.#phase !== 'mesh') {
+      if (r.ok) r.socket.destroy();
+      return;
+    }
+    if (!r.ok) {
+      this.#tlsCode = r.reason;
+      this.#record('REMORA_ERR_MTLS_HANDSHAKE', r.error);
+      this.#teardown();
+      return;
+    }
+    const reenter = this.#deps.reenter;
+    if (reenter === undefined) {
+      r.socket.destroy();
+      return;
+    }
+    this.#phase = 'inner';
+    // The raw socket belongs to the TLS socket now; the connection inside is followed through its own outcome.
+    this.#down.off('error', this.#onDownError);
+    const inner: ConnectionContext = { ...this.#conn, socket: r.socket, peerIdentity: r.spiffeId, peerCertificateHash: r.certificateSha256 };
+    reenter(inner, this.#onInnerDone);
+  };
+
+  readonly #onInnerDone = (outcome: ConnectionOutcome): void => {
+    this.#inner = outcome;
+    this.#finish();
+  };
+
+  /** Whether an opaque forward may go ahead (authorization policies of the listener; refused: torn down). */
+  #authorized(): boolean {
+    const authorize = this.#conn.runtime.authorize;
+    if (authorize === undefined || authorize(this.#conn)) return true;
+    this.#record('REMORA_ERR_AUTHZ_DENIED', new RemoraError('REMORA_ERR_AUTHZ_DENIED', 'an authorization policy denied the connection'));
+    this.#teardown();
+    return false;
+  }
+
   #startForward(up: Socket, result: DetectResult): void {
+    if (!this.#authorized()) return;
     this.#phase = 'forward';
     this.#stage = undefined;
     this.#up = undefined;
@@ -366,6 +490,13 @@ export class StagedConnection {
       this.#finish();
       return;
     }
+    if (this.#phase === 'mesh') {
+      // The client left (or the handshake failed and closed it) before the connection inside began.
+      this.#forgetMesh?.();
+      this.#forgetMesh = undefined;
+      this.#finish();
+      return;
+    }
     if (this.#phase !== 'pre') return;
     // The client went away before forwarding began (or a failure above reset it).
     this.#stage?.cancel();
@@ -381,12 +512,19 @@ export class StagedConnection {
     this.#stage = undefined;
     this.#dropDial();
     // A destroyed socket emits (or has emitted, with our listener on it) 'close': #onDownClose finishes.
-    if (!this.#down.destroyed) this.#down.resetAndDestroy();
+    resetSocket(this.#down);
   }
 
   #finish(): void {
     this.#clearPredialTimer();
     if (this.#phase === 'ended') return;
+    const inner = this.#inner;
+    if (inner !== undefined) {
+      this.#phase = 'ended';
+      this.#onOver(this);
+      this.#done({ ...inner, protocol: inner.protocol === undefined ? 'mtls' : `mtls/${inner.protocol}` });
+      return;
+    }
     const f = this.#forward;
     const http = this.#phase === 'http';
     this.#phase = 'ended';
@@ -411,6 +549,7 @@ export class StagedConnection {
       attempts: dial?.attempts ?? 0,
       tlsCode: this.#tlsCode,
       http,
+      peerIdentity: this.#conn.peerIdentity,
     });
   }
 

@@ -14,6 +14,7 @@
 // connection; nothing is allocated per chunk except what Node itself allocates.
 import type { Socket } from 'node:net';
 import { RemoraError, type RemoraErrorCode } from '../core/errors.js';
+import { resetSocket } from '../core/reset-socket.js';
 import type { ListenerCounters } from '../core/stats.js';
 
 export interface TcpForwardOptions {
@@ -34,22 +35,6 @@ export interface TcpForwardOptions {
   readonly upstreamConnected?: boolean;
 }
 
-/**
- * Reset a socket (RST) unless it is already gone; a socket still connecting is simply destroyed, and so is a TLS
- * socket (TLS origination), whose handle cannot be reset (it is closed without close_notify: still an abort to TLS).
- */
-function reset(socket: Socket): void {
-  if (socket.destroyed) return;
-  if (socket.connecting) {
-    socket.destroy();
-    return;
-  }
-  try {
-    socket.resetAndDestroy();
-  } catch {
-    socket.destroy();
-  }
-}
 
 export class TcpForward {
   readonly #down: Socket;
@@ -132,8 +117,8 @@ export class TcpForward {
   abort(code: RemoraErrorCode): void {
     if (this.#ended) return;
     this.#record(code, new RemoraError(code, 'the connection was aborted'));
-    reset(this.#down);
-    reset(this.#up);
+    resetSocket(this.#down);
+    resetSocket(this.#up);
   }
 
   #record(code: RemoraErrorCode, err: Error): void {
@@ -169,7 +154,7 @@ export class TcpForward {
   // === errors: RST the other side ===
   readonly #onDownError = (err: Error): void => {
     this.#record('REMORA_ERR_DOWNSTREAM_RESET', err);
-    reset(this.#up);
+    resetSocket(this.#up);
     this.#down.destroy();
   };
 
@@ -180,7 +165,7 @@ export class TcpForward {
         ? 'REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT' : 'REMORA_ERR_UPSTREAM_CONNECT';
     }
     this.#record(code, err);
-    reset(this.#down);
+    resetSocket(this.#down);
     this.#up.destroy();
   };
 

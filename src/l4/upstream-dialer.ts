@@ -10,7 +10,7 @@
 import type { Socket } from 'node:net';
 import { RemoraError } from '../core/errors.js';
 import type { Cluster, Release } from '../upstream/cluster.js';
-import type { ConnectFailure, ConnectHandler, ConnectTarget } from '../upstream/transport/connect.js';
+import type { ConnectFailure, ConnectFailureCode, ConnectHandler, ConnectTarget } from '../upstream/transport/connect.js';
 
 export interface DialSpec {
   readonly cluster: Cluster;
@@ -22,9 +22,7 @@ export interface DialSpec {
   readonly sourceAddress: string | undefined;
 }
 
-export type DialFailureCode =
-  | 'REMORA_ERR_UPSTREAM_CONNECT' | 'REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT' | 'REMORA_ERR_UPSTREAM_TLS'
-  | 'REMORA_ERR_NO_HEALTHY_ENDPOINT';
+export type DialFailureCode = ConnectFailureCode | 'REMORA_ERR_NO_HEALTHY_ENDPOINT';
 
 export type DialState = 'connecting' | 'connected' | 'failed' | 'cancelled';
 
@@ -131,6 +129,8 @@ export class UpstreamDial implements ConnectHandler {
       this.#fail('REMORA_ERR_UPSTREAM_TLS', failure.error);
       return;
     }
+    // A mesh mTLS failure is one sidecar's (an expired or foreign certificate, a wrong identity): tried elsewhere.
+    this.#tlsCode = failure.tlsCode;
     this.#failureCode = failure.code;
     this.#error = failure.error;
     const key = this.#endpoint;

@@ -2,9 +2,10 @@
 // one snapshot's route table and clusters. The engines read the current one at every request head
 // (EngineCore.runtime), so a reload affects the next requests and never one in flight.
 //
-// The chain, in order: request-id -> stats -> route -> header edits -> router (src/l7/router/exchange.ts). Filters
-// given in `extraFilters` run after the built-in ones and before the router (authorization, metrics and tracing
-// plug in there).
+// The chain, in order: request-id -> stats -> [security: client certificate, authorization] -> route -> header edits
+// -> [extra] -> router (src/l7/router/exchange.ts). The security filters are the inbound listener's (built by
+// src/proxy/runtime.ts from the snapshot's identity and authorization policies); `extraFilters` run last before the
+// router (metrics and tracing plug in there).
 import type { ClusterSet } from '../upstream/cluster-set.js';
 import { headerEditsFilter } from './filters/header-edits.js';
 import { requestIdFilter } from './filters/request-id.js';
@@ -32,6 +33,11 @@ export interface HttpRuntimeOptions {
   readonly routes: RouteTable;
   readonly clusters: ClusterSet;
   readonly random: () => number;
+  /**
+   * Filters that decide or mark a request before it is routed (inbound: client certificate, authorization), after
+   * request-id and stats so that a refused request has an id and is counted.
+   */
+  readonly securityFilters?: readonly HttpFilter[];
   readonly extraFilters?: readonly HttpFilter[];
 }
 
@@ -39,6 +45,7 @@ export function buildHttpRuntime(o: HttpRuntimeOptions): HttpRuntime {
   const filters: HttpFilter[] = [
     requestIdFilter,
     requestStatsFilter,
+    ...(o.securityFilters ?? []),
     routeFilter({ direction: o.direction, routes: o.routes, clusters: o.clusters }),
     headerEditsFilter,
     ...(o.extraFilters ?? []),

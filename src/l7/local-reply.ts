@@ -10,6 +10,7 @@
 //   request-timeout 408 + close (the *client* was too slow sending the request; RFC 9110 §15.5.9)
 //   bad-request / request-smuggling 400 + close (the framing of the connection can no longer be trusted)
 //   header-too-large 431 + close (RFC 6585 §5)   retry-budget-exhausted 503 (Envoy URX)
+//   rbac-denied 403, body exactly "RBAC: access denied" (Envoy's RBAC filter; gRPC: 7 PERMISSION_DENIED)
 // A gRPC request gets a trailers-only response instead (HTTP 200, grpc-status from the table) so that gRPC clients
 // see a gRPC error.
 import { STATUS_CODES } from 'node:http';
@@ -24,12 +25,15 @@ interface Row {
   /** gRPC status of the trailers-only reply to a gRPC request. */
   readonly grpc: number;
   readonly text: string;
+  /** The whole body, when it must be exactly this (compatibility); else "<reason>: <text>\n". */
+  readonly body?: string;
 }
 
 const UNAVAILABLE = 14;
 const DEADLINE_EXCEEDED = 4;
 const INTERNAL = 13;
 const UNIMPLEMENTED = 12;
+const PERMISSION_DENIED = 7;
 
 // A Record over the union: the compiler refuses a reason without a row.
 const ROWS: Readonly<Record<LocalReplyReason, Row>> = {
@@ -44,13 +48,15 @@ const ROWS: Readonly<Record<LocalReplyReason, Row>> = {
   'request-smuggling': { status: 400, close: true, grpc: INTERNAL, text: 'ambiguous request framing refused' },
   'header-too-large': { status: 431, close: true, grpc: INTERNAL, text: 'request header fields too large' },
   'retry-budget-exhausted': { status: 503, close: false, grpc: UNAVAILABLE, text: 'retry budget exhausted' },
+  // Envoy's RBAC filter answers exactly this body; clients and dashboards match on it.
+  'rbac-denied': { status: 403, close: false, grpc: PERMISSION_DENIED, text: 'denied by an authorization policy', body: 'RBAC: access denied' },
 };
 
 function build(): Readonly<Record<LocalReplyReason, LocalReply>> {
   const out = {} as Record<LocalReplyReason, LocalReply>;
   for (const reason of Object.keys(ROWS) as LocalReplyReason[]) {
     const row = ROWS[reason];
-    out[reason] = Object.freeze({ status: row.status, reason, body: `${reason}: ${row.text}\n`, close: row.close, grpcStatus: row.grpc });
+    out[reason] = Object.freeze({ status: row.status, reason, body: row.body ?? `${reason}: ${row.text}\n`, close: row.close, grpcStatus: row.grpc });
   }
   return Object.freeze(out);
 }

@@ -38,12 +38,13 @@ export type LocalReplyReason =
   | 'bad-request'
   | 'request-smuggling'
   | 'header-too-large'
-  | 'retry-budget-exhausted';
+  | 'retry-budget-exhausted'
+  | 'rbac-denied';
 
 export interface LocalReply {
   readonly status: number;
   readonly reason: LocalReplyReason;
-  /** One line, ends with "\n". */
+  /** One line, ends with "\n" (except rbac-denied: exactly "RBAC: access denied", as Envoy). */
   readonly body: string;
   /** Close the downstream connection after the reply (HTTP/1.1). */
   readonly close: boolean;
@@ -79,6 +80,8 @@ export interface HttpConnectionContext {
   readonly connectionId?: number | undefined;
   /** The client's verified identity (SPIFFE id), when the connection came over mesh mTLS. */
   readonly peerIdentity?: string | undefined;
+  /** SHA-256 (hex) of the client's certificate, with peerIdentity. */
+  readonly peerCertificateHash?: string | undefined;
   /** A logger for this connection (default: the engine's). */
   readonly log?: Logger | undefined;
 }

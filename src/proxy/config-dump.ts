@@ -28,6 +28,7 @@ export function configDump(snapshot: ConfigSnapshot): unknown {
     services: snapshot.services,
     routes: snapshot.routes,
     trafficPolicies: snapshot.trafficPolicies,
+    authorizations: snapshot.authorizations,
     files,
   };
   return JSON.parse(JSON.stringify(body, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? 'unlimited' : v)));

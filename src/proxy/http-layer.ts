@@ -56,6 +56,7 @@ export class HttpLayer {
       service: ctx.service,
       connectionId: c.id,
       peerIdentity: c.peerIdentity,
+      peerCertificateHash: c.peerCertificateHash,
       // Every L7 log line of the connection names it (conn), as its L4 lines do.
       log: this.#o.log.child({ conn: c.id }),
     });

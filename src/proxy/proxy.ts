@@ -16,6 +16,7 @@ import type { ProxySettings } from '../config/config-snapshot.js';
 import { formatHostPort } from '../core/addr.js';
 import { RemoraError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import { MeshStats } from '../core/mesh-stats.js';
 import { Stats } from '../core/stats.js';
 import { CaptureListener } from '../interceptor/capture-listener.js';
 import { createOriginalDstReader, type OriginalDstReader } from '../interceptor/original-dst.js';
@@ -29,8 +30,10 @@ import { connectionStatsFilter } from '../l4/filters/connection-stats.js';
 import type { HttpHandoff } from '../l4/http-handoff.js';
 import { INBOUND_SOURCE_V6 } from '../upstream/cluster.js';
 import type { DnsResolverLike } from '../upstream/dns-discovery.js';
+import { identityPaths } from '../config/identity-files.js';
+import { certsJson } from './certs-json.js';
 import { configDump } from './config-dump.js';
-import { watchConfigFile } from './config-watcher.js';
+import { watchConfigFile, type ConfigWatcher } from './config-watcher.js';
 import type { HttpLayer } from './http-layer.js';
 import { DIRECTIONS, type Runtime } from './runtime.js';
 import { RuntimeManager, type ReloadOutcome } from './runtime-manager.js';
@@ -122,6 +125,33 @@ function warnInsecure(defs: SnapshotDefinitions, log: Logger): void {
   }
 }
 
+/** Quiet period after a change of an identity file before the reload. */
+const IDENTITY_SETTLE_MS = 50;
+/** A rejected identity is tried again once after this long. */
+const IDENTITY_RETRY_MS = 1_000;
+/** How often the workload certificate's expiry is looked at (wall clock: a suspended host wakes up and looks). */
+const IDENTITY_EXPIRY_CHECK_MS = 30_000;
+
+/**
+ * Warn while the workload certificate is in the last fifth of its validity, error once it has
+ * expired: mesh mTLS with it fails on the peers. Counted under identity.expiring / identity.expired.
+ */
+function checkIdentityExpiry(rt: Runtime, now: number, log: Logger, meshStats: MeshStats): void {
+  const identity = rt.mesh?.identity;
+  if (identity === undefined) return;
+  const left = identity.notAfter - now;
+  const lifetime = identity.notAfter - identity.notBefore;
+  if (left <= 0) {
+    meshStats.identity.increment('expired');
+    log.error({ event: 'identity.expired', spiffeId: identity.spiffeId, notAfter: new Date(identity.notAfter).toISOString(), code: 'REMORA_ERR_IDENTITY' },
+      'the workload certificate has expired: peers refuse mesh mTLS with it; issue a new one into identity_dir');
+  } else if (left < lifetime / 5) {
+    meshStats.identity.increment('expiring');
+    log.warn({ event: 'identity.expiring', spiffeId: identity.spiffeId, notAfter: new Date(identity.notAfter).toISOString(), secondsLeft: Math.floor(left / 1000) },
+      'the workload certificate expires soon; issue a new one into identity_dir');
+  }
+}
+
 export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   const { log } = ctx;
   const options = ctx.definitions.proxy;
@@ -131,6 +161,7 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
 
   let state: ProxyState = 'starting';
   const stats = new Stats();
+  const meshStats = new MeshStats();
   const tracker = new ConnectionTracker();
   let connSeq = 0;
   const nextId = (): number => ++connSeq;
@@ -172,6 +203,7 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
       ...(ctx.resolver === undefined ? {} : { resolver: ctx.resolver }),
       pipelines: { outbound: pipeline('outbound'), inbound: pipeline('inbound') },
       http: handoffs,
+      meshStats,
       connectionFilters: {
         outbound: [connectionStatsFilter({ counters: stats.listener('outbound'), stats, log })],
         inbound: [connectionStatsFilter({ counters: stats.listener('inbound'), stats, log })],
@@ -188,12 +220,14 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
       ...(services.length === 0 ? {} : { services: rt.clusters.status() }),
       ...(http === undefined ? {} : { http: http.stats(rt.snapshot.version) }),
       config: runtimes.configStats(),
+      ...meshStats.json(),
     };
   };
   const admin = new AdminServer({
     host: options.adminAddress.host, port: options.adminAddress.port, log,
     state: () => state, stats: () => snapshot(), routes: http === undefined ? undefined : runtimes,
     configDump: () => configDump(runtimes.current.snapshot),
+    certs: () => certsJson(runtimes.current, Date.now(), meshStats),
   });
 
   const selfPorts = [options.outboundPort, options.inboundPort];
@@ -233,9 +267,33 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   }
 
   const reload = (trigger = 'api'): ReloadOutcome => runtimes.reload(trigger);
-  const watcher = ctx.configFile !== undefined && ctx.configFile !== '' && ctx.reload !== undefined && (ctx.watchConfig ?? true)
-    ? watchConfigFile(ctx.configFile, () => { reload('file-change'); })
-    : undefined;
+  const watchers: ConfigWatcher[] = [];
+  if (ctx.configFile !== undefined && ctx.configFile !== '' && ctx.reload !== undefined && (ctx.watchConfig ?? true)) {
+    watchers.push(watchConfigFile(ctx.configFile, () => { reload('file-change'); }));
+  }
+  // The identity files: a change (a renewed certificate, a new trust bundle) reloads, which swaps the TLS contexts.
+  // `remora ca issue` and Kubernetes secret updates write the files within milliseconds of each other: one reload
+  // after they settle. A rejected identity (say, a key written before its certificate) is tried once more a second
+  // later; the last good identity keeps serving meanwhile.
+  const identityDir = options.identityDir;
+  let identityTimer: NodeJS.Timeout | undefined;
+  const identityChanged = (retry: boolean): void => {
+    if (identityTimer !== undefined) clearTimeout(identityTimer);
+    identityTimer = setTimeout(() => {
+      identityTimer = undefined;
+      const r = reload('identity');
+      if (r.result === 'rejected' && !retry) identityChanged(true);
+    }, retry ? IDENTITY_RETRY_MS : IDENTITY_SETTLE_MS);
+    identityTimer.unref();
+  };
+  if (identityDir !== '' && ctx.reload !== undefined && (ctx.watchConfig ?? true)) {
+    for (const path of Object.values(identityPaths(identityDir))) {
+      watchers.push(watchConfigFile(path, () => { identityChanged(false); }));
+    }
+  }
+  const expiry = setInterval(() => { checkIdentityExpiry(runtimes.current, Date.now(), log, meshStats); }, IDENTITY_EXPIRY_CHECK_MS);
+  expiry.unref();
+  checkIdentityExpiry(runtimes.current, Date.now(), log, meshStats);
 
   let resolveStopped: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => { resolveStopped = resolve; });
@@ -249,7 +307,9 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
     }
     shuttingDown = (async () => {
       state = 'draining';
-      watcher?.close();
+      for (const w of watchers) w.close();
+      clearInterval(expiry);
+      if (identityTimer !== undefined) clearTimeout(identityTimer);
       for (const l of listeners) l.close();
       const drainTimeout = runtimes.current.snapshot.proxy.drainTimeout;
       log.info({ event: 'proxy.draining', reason, open: tracker.size, drainTimeoutMs: drainTimeout }, 'draining: not accepting new connections');
@@ -310,7 +370,9 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
     inboundDelivery: options.inboundDelivery, configFile: ctx.configFile, detectTimeoutMs: options.detectTimeout,
     services: first.services.map((s) => s.name), registryMode: first.registry.mode,
     httpEngine: http !== undefined, routes: first.routes.length, configVersion: first.version, configHash: first.hash,
-    watchingConfig: watcher !== undefined,
+    watchingConfig: watchers.length > 0,
+    identity: runtimes.current.mesh?.identity.spiffeId,
+    mtlsMode: runtimes.current.mesh === undefined ? undefined : options.mtlsMode,
   }, 'remora proxy ready');
 
   return {

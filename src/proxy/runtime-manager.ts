@@ -73,6 +73,7 @@ export class RuntimeManager implements RouteAdmin {
       return this.#reject(trigger, [err instanceof Error ? err.message : String(err)]);
     }
     if (!load.ok) return this.#reject(trigger, load.issues.map(formatIssue));
+    for (const warning of load.warnings) log.warn({ event: 'config.warning', trigger, warning }, warning);
     const current = this.#current.snapshot;
     const restart = restartOnlyIssues(current.proxy, load.definitions.proxy, load.document, this.#o.file ?? 'config');
     if (restart.length > 0) return this.#reject(trigger, restart.map((i: ConfigIssue) => formatIssue(i)));
@@ -92,8 +93,17 @@ export class RuntimeManager implements RouteAdmin {
   #reject(trigger: string, issues: readonly string[]): ReloadOutcome {
     this.#reloads.rejected++;
     this.#lastRejected = { at: new Date().toISOString(), issues };
-    this.#o.log.error({ event: 'config.rejected', trigger, issues, version: this.#current.snapshot.version, code: 'REMORA_ERR_CONFIG_INVALID' },
-      `config reload rejected (${issues.length} problem${issues.length === 1 ? '' : 's'}); version ${this.#current.snapshot.version} keeps serving`);
+    const version = this.#current.snapshot.version;
+    const n = `${issues.length} problem${issues.length === 1 ? '' : 's'}`;
+    if (trigger === 'identity') {
+      // A change of the identity files that cannot be used: the identity in force keeps serving.
+      this.#o.deps.meshStats.identity.increment('rejected');
+      this.#o.log.error({ event: 'identity.rejected', trigger, issues, version, code: 'REMORA_ERR_IDENTITY', identity: this.#current.mesh?.identity.spiffeId },
+        `new identity files rejected (${n}); the identity in force keeps serving`);
+    } else {
+      this.#o.log.error({ event: 'config.rejected', trigger, issues, version, code: 'REMORA_ERR_CONFIG_INVALID' },
+        `config reload rejected (${n}); version ${version} keeps serving`);
+    }
     return { result: 'rejected', issues };
   }
 
@@ -110,9 +120,18 @@ export class RuntimeManager implements RouteAdmin {
       return { ok: false, error: e };
     }
     const before = this.#current.snapshot;
+    const identityBefore = this.#current.mesh?.identity;
     this.#current = plan.runtime;
     this.#version = version;
     plan.commit();
+    const identity = plan.runtime.mesh?.identity;
+    if (identity !== undefined && identity !== identityBefore) {
+      this.#o.deps.meshStats.identity.increment('rotations');
+      this.#o.log.info({
+        event: 'identity.rotated', trigger, spiffeId: identity.spiffeId, notAfter: new Date(identity.notAfter).toISOString(),
+        previous: identityBefore?.spiffeId,
+      }, 'workload identity rotated: new handshakes use the new certificate and trust bundle');
+    }
     if (definitions.proxy.logLevel !== before.proxy.logLevel) this.#o.log.level = definitions.proxy.logLevel as LogLevel;
     this.#o.log.info({
       event: 'config.applied', trigger, version, hash: snapshot.hash, previous: before.version, source: describeSource(source),

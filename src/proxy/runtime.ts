@@ -8,15 +8,30 @@
 //   routes      the compiled route table;
 //   listeners   per listener (outbound, inbound): the L4 accept router and the connection chain (connection filters
 //               around the terminal stage, src/l4/connection-pipeline.ts), and the HTTP runtime (request filters
-//               around the router, src/l7/http-runtime.ts).
+//               around the router, src/l7/http-runtime.ts);
+//   mesh        the workload identity (identity_dir) with the inbound mTLS server built from it (kept from the
+//               previous runtime while the files are the same), the inbound mtls mode per port, and the compiled
+//               authorization policies: the inbound listener's TCP authorizer and its HTTP security filters
+//               (client certificate, authorization).
 //
 // buildRuntime() has no effect on the previous runtime until commit() (a snapshot that fails to build changes
 // nothing); commit() then applies endpoint and TLS changes to carried-over clusters, starts new clusters and drains
 // retired ones.
+import { compileAuthorizer } from '../authz/authorizer.js';
+import { DecisionRecorder } from '../authz/decision-recorder.js';
 import type { ConfigSnapshot } from '../config/config-snapshot.js';
+import { identityPaths } from '../config/identity-files.js';
+import { mtlsModeFor } from '../config/mtls-settings.js';
 import type { Logger } from '../core/log.js';
+import type { MeshStats } from '../core/mesh-stats.js';
 import { AcceptRouter, type Direction } from '../l4/accept-route.js';
-import { composeConnectionFilters, type ConnectionFilter, type ListenerRuntime } from '../l4/connection-context.js';
+import {
+  composeConnectionFilters, type ConnectionFilter, type InboundMtls, type ListenerRuntime,
+} from '../l4/connection-context.js';
+import { tcpAuthorizer } from '../l4/filters/tcp-authorization.js';
+import { MeshTerminator } from '../l4/mesh-termination.js';
+import { authorizationFilter } from '../l7/filters/authorization.js';
+import { clientCertFilter } from '../l7/filters/client-cert.js';
 import type { ConnectionPipeline } from '../l4/connection-pipeline.js';
 import type { HttpHandoff } from '../l4/http-handoff.js';
 import { buildHttpRuntime, type HttpRuntime } from '../l7/http-runtime.js';
@@ -25,6 +40,7 @@ import { RouteTable } from '../l7/router/route-table.js';
 import { planClusters, type ClusterSet } from '../upstream/cluster-set.js';
 import type { Clock, Timers } from '../upstream/clock.js';
 import type { DnsResolverLike } from '../upstream/dns-discovery.js';
+import { MeshIdentity } from '../upstream/transport/mesh-identity.js';
 
 export const DIRECTIONS: readonly Direction[] = ['outbound', 'inbound'];
 
@@ -34,6 +50,8 @@ export interface Runtime {
   readonly routes: RouteTable;
   readonly listeners: Readonly<Record<Direction, ListenerRuntime>>;
   readonly http: Readonly<Record<Direction, HttpRuntime>>;
+  /** The workload identity (identity_dir) and its inbound TLS server; undefined without identity. */
+  readonly mesh: { readonly identity: MeshIdentity; readonly terminator: MeshTerminator } | undefined;
 }
 
 /** What stays the same across runtimes: the listeners' terminal stages, hand-offs and filters, and the deps. */
@@ -48,6 +66,23 @@ export interface RuntimeDeps {
   readonly http: Readonly<Record<Direction, HttpHandoff | undefined>>;
   readonly connectionFilters: Readonly<Record<Direction, readonly ConnectionFilter[]>>;
   readonly requestFilters?: Readonly<Record<Direction, readonly HttpFilter[]>>;
+  /** Mesh security counters (mTLS handshakes, identity rotations, authorization decisions). */
+  readonly meshStats: MeshStats;
+}
+
+/** The identity of `snapshot`: the previous runtime's when its files are the same, else a new one. */
+function meshOf(snapshot: ConfigSnapshot, previous: Runtime | undefined, deps: RuntimeDeps): Runtime['mesh'] {
+  const dir = snapshot.proxy.identityDir;
+  if (dir === '') return undefined;
+  const paths = identityPaths(dir);
+  const pems = { certChain: snapshot.files[paths.certChain] ?? '', key: snapshot.files[paths.key] ?? '', roots: snapshot.files[paths.roots] ?? '' };
+  const prev = previous?.mesh;
+  if (prev !== undefined && prev.identity.pems.certChain === pems.certChain && prev.identity.pems.key === pems.key
+    && prev.identity.pems.roots === pems.roots && previous?.snapshot.proxy.detectTimeout === snapshot.proxy.detectTimeout) {
+    return prev;
+  }
+  const identity = new MeshIdentity(pems);
+  return { identity, terminator: new MeshTerminator(identity, snapshot.proxy.detectTimeout, deps.meshStats) };
 }
 
 export interface RuntimePlan {
@@ -60,21 +95,37 @@ export interface RuntimePlan {
 
 /** Build the runtime of `snapshot`, carrying over what it can from `previous`. Throws on a bug only. */
 export function buildRuntime(snapshot: ConfigSnapshot, previous: Runtime | undefined, deps: RuntimeDeps): RuntimePlan {
+  // Throws only on a bug: the snapshot's identity files were checked when it was loaded.
+  const mesh = meshOf(snapshot, previous, deps);
   const plan = planClusters(snapshot, previous?.clusters, {
     log: deps.log, random: deps.random,
     ...(deps.clock === undefined ? {} : { clock: deps.clock }),
     ...(deps.timers === undefined ? {} : { timers: deps.timers }),
     ...(deps.resolver === undefined ? {} : { resolver: deps.resolver }),
-  }, previous?.snapshot);
+    identity: mesh?.identity,
+    meshStats: deps.meshStats,
+  }, previous?.snapshot, previous?.mesh?.identity);
   try {
     const clusters = plan.set;
     const routes = RouteTable.compile(snapshot.routes, { random: deps.random });
     const router = new AcceptRouter(clusters, snapshot.proxy.inboundDelivery);
+    const authorizer = compileAuthorizer(snapshot.authorizations);
+    const recorder = new DecisionRecorder(deps.meshStats, deps.log);
+    const { mtlsMode, mtlsPortModes } = snapshot.proxy;
+    const inboundMtls: InboundMtls | undefined = mesh === undefined ? undefined : {
+      terminator: mesh.terminator,
+      stats: deps.meshStats,
+      modeFor: mtlsPortModes.length === 0 ? () => mtlsMode : (port) => mtlsModeFor(port, mtlsMode, mtlsPortModes),
+    };
     const http = {} as Record<Direction, HttpRuntime>;
     const listeners = {} as Record<Direction, ListenerRuntime>;
     for (const direction of DIRECTIONS) {
+      const inbound = direction === 'inbound';
       http[direction] = buildHttpRuntime({
         version: snapshot.version, direction, routes, clusters, random: deps.random,
+        securityFilters: inbound
+          ? [clientCertFilter(mesh?.identity.spiffeId), ...(authorizer.hasPolicies ? [authorizationFilter(authorizer, recorder)] : [])]
+          : [],
         extraFilters: deps.requestFilters?.[direction] ?? [],
       });
       listeners[direction] = {
@@ -84,9 +135,11 @@ export function buildRuntime(snapshot: ConfigSnapshot, previous: Runtime | undef
         idleTimeoutMs: snapshot.proxy.idleTimeout,
         http: deps.http[direction],
         chain: composeConnectionFilters(deps.connectionFilters[direction], deps.pipelines[direction].run),
+        mtls: inbound ? inboundMtls : undefined,
+        authorize: inbound && authorizer.hasPolicies ? tcpAuthorizer(authorizer, recorder) : undefined,
       };
     }
-    const runtime: Runtime = { snapshot, clusters, routes, listeners, http };
+    const runtime: Runtime = { snapshot, clusters, routes, listeners, http, mesh };
     return {
       runtime,
       changes: {

@@ -18,7 +18,11 @@ import type { Clock, Timers } from './clock.js';
 import { createDnsResolver, type DnsResolverLike } from './dns-discovery.js';
 import type { RandomSource } from './picker.js';
 import { ServiceTable } from './service-table.js';
+import type { MeshStats } from '../core/mesh-stats.js';
+import type { MeshIdentity } from './transport/mesh-identity.js';
+import { MeshTlsOriginator } from './transport/mesh-tls.js';
 import { TlsOriginator } from './transport/tls-origination.js';
+import type { UpstreamTransport } from './transport/upstream-transport.js';
 
 export const PASSTHROUGH_CLUSTER = 'passthrough';
 export const INBOUND_CLUSTER = 'inbound';
@@ -30,6 +34,9 @@ export interface ClusterSetDeps {
   readonly random?: RandomSource;
   /** Tests inject a resolver; by default one per [registry] resolver settings. */
   readonly resolver?: DnsResolverLike;
+  /** The workload identity of the snapshot (identity_dir), for services with mtls = true. */
+  readonly identity?: MeshIdentity | undefined;
+  readonly meshStats?: MeshStats | undefined;
 }
 
 export class ClusterSet {
@@ -101,15 +108,27 @@ export function clusterFingerprint(spec: ClusterSpec, resolver: unknown): string
   });
 }
 
-/** The TLS originator of a service, built from the PEM contents of its snapshot; undefined without TLS origination. */
-export function tlsOriginatorFor(service: ServiceSpec | undefined, files: PemFiles): TlsOriginator | undefined {
+/**
+ * The transport of a service beyond TCP: TLS origination (built from the PEM contents of its snapshot) or mesh mTLS
+ * (with the snapshot's workload identity); undefined for plain TCP.
+ */
+export function transportFor(
+  service: ServiceSpec | undefined, files: PemFiles, identity: MeshIdentity | undefined, stats?: MeshStats,
+): UpstreamTransport | undefined {
+  if (service?.mtls !== undefined) {
+    // The validator refuses mtls = true without identity_dir; reaching this is a bug.
+    if (identity === undefined) throw new Error(`[service ${service.name}] mtls = true without a workload identity`);
+    return new MeshTlsOriginator(identity, service.mtls, stats);
+  }
   const t = service?.tls;
   if (t === undefined) return undefined;
   const read = (path: string | undefined): string | undefined => (path === undefined ? undefined : files[path]);
   return new TlsOriginator(t, { ca: read(t.caFile), cert: read(t.certFile), key: read(t.keyFile) });
 }
 
-function tlsMaterialKey(service: ServiceSpec | undefined, files: PemFiles): string {
+/** What the transport is built from beyond the service's definition: PEM contents, or the identity. */
+function transportMaterialKey(service: ServiceSpec | undefined, files: PemFiles, identity: MeshIdentity | undefined): string {
+  if (service?.mtls !== undefined) return `mtls:${identity?.key ?? ''}`;
   const t = service?.tls;
   if (t === undefined) return '';
   return canonicalJson([t.caFile, t.certFile, t.keyFile].map((p) => (p === undefined ? null : files[p] ?? null)));
@@ -121,7 +140,10 @@ interface Candidate {
 }
 
 /** Build the cluster set of `defs`, carrying over what it can from `previous` (see the file comment). */
-export function planClusters(defs: SnapshotDefinitions, previous: ClusterSet | undefined, deps: ClusterSetDeps, prevDefs?: SnapshotDefinitions): ClusterPlan {
+export function planClusters(
+  defs: SnapshotDefinitions, previous: ClusterSet | undefined, deps: ClusterSetDeps, prevDefs?: SnapshotDefinitions,
+  prevIdentity?: MeshIdentity,
+): ClusterPlan {
   const policies = new Map<string, TrafficPolicySpec>(defs.trafficPolicies.map((p) => [p.service, p]));
   const connectTimeoutMs = defs.proxy.connectTimeout;
   const needsDns = defs.services.some((s) => s.endpoints.kind === 'dns');
@@ -156,14 +178,15 @@ export function planClusters(defs: SnapshotDefinitions, previous: ClusterSet | u
       // Static lists always go to the cluster, which changes nothing when its membership is the same: prev.spec holds
       // the list the cluster was built with, which a later reload may have replaced (A -> B -> A must apply A).
       const endpointsChanged = s?.endpoints.kind === 'static';
-      const tlsChanged = prevDefs === undefined || tlsMaterialKey(s, files) !== tlsMaterialKey(prevService, prevDefs.files);
-      const tls = tlsChanged ? tlsOriginatorFor(s, files) : prev.tls;
+      const tlsChanged = prevDefs === undefined
+        || transportMaterialKey(s, files, deps.identity) !== transportMaterialKey(prevService, prevDefs.files, prevIdentity);
+      const tls = tlsChanged ? transportFor(s, files, deps.identity, deps.meshStats) : prev.tls;
       const endpoints = endpointsChanged && s?.endpoints.kind === 'static' ? s.endpoints.endpoints : undefined;
       reconfigure.push(() => { prev.reconfigure(endpoints, tls, c.spec.connectTimeoutMs); });
       return prev;
     }
     if (c.spec.service?.endpoints.kind === 'dns' && resolver === undefined && needsDns) resolver = createDnsResolver(defs.registry);
-    const cluster = new Cluster(c.spec, { ...clusterDeps, resolver }, tlsOriginatorFor(c.spec.service, files));
+    const cluster = new Cluster(c.spec, { ...clusterDeps, resolver }, transportFor(c.spec.service, files, deps.identity, deps.meshStats));
     // A DNS cluster rebuilt for another reason (its policy changed, say) starts with what its predecessor resolved for
     // the same name, instead of no endpoint until its first answer.
     const dns = c.spec.service?.endpoints;

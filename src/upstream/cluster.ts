@@ -14,7 +14,7 @@
 //                (`http_balancer`, the same picker when it is the same kind, so one hash key lands on one endpoint
 //                over TCP and over HTTP) and one per endpoint subset; pick() is synchronous;
 //   breaker      the circuit breaker of the service's HTTP requests, retries and pooled connections;
-//   connect      the transport (plain TCP or TLS origination): connect() is the one way to open a socket to an
+//   connect      the transport (plain TCP, TLS origination or mesh mTLS): connect() is the one way to open a socket to an
 //                endpoint (src/upstream/transport/connect.ts).
 //
 // ClusterView is what the L7 router sees of a cluster or of one of its subsets.
@@ -38,7 +38,7 @@ import {
   type Picker, type PickContext, type PickerBuilder, type PickerEndpoint, type PickResult, type RandomSource, type UpstreamEndpoint,
 } from './picker.js';
 import { openConnection, probeConnection, type ConnectHandler, type ConnectObserver, type ConnectTarget } from './transport/connect.js';
-import { TlsOriginator } from './transport/tls-origination.js';
+import type { UpstreamTransport } from './transport/upstream-transport.js';
 
 /** Source addresses of inbound delivery; `remora init` returns traffic from them untouched (and adds ::6 to lo). */
 export const INBOUND_SOURCE_V4 = '127.0.0.6';
@@ -169,7 +169,7 @@ export class Cluster implements ClusterView, ConnectObserver {
   readonly #reqBuilder: PickerBuilder;
   readonly #listeners = new Set<ClusterListener>();
   readonly #subsets = new Map<string, SubsetView>();
-  #tls: TlsOriginator | undefined;
+  #tls: UpstreamTransport | undefined;
   #connectTimeoutMs: number;
   #members = new Map<string, Member>();
   #sorted: Member[] = [];
@@ -187,7 +187,7 @@ export class Cluster implements ClusterView, ConnectObserver {
   #started = false;
   #closed = false;
 
-  constructor(spec: ClusterSpec, deps: ClusterDeps, tls?: TlsOriginator) {
+  constructor(spec: ClusterSpec, deps: ClusterDeps, tls?: UpstreamTransport) {
     this.id = `${spec.name}#${++nextClusterId}`;
     this.name = spec.name;
     this.spec = spec;
@@ -277,7 +277,7 @@ export class Cluster implements ClusterView, ConnectObserver {
    * changed: apply them. Endpoints that stay keep their load and health; removed ones drain; the TLS material and the
    * timeout apply to the next connections. Also used to seed a rebuilt DNS cluster with its predecessor's endpoints.
    */
-  reconfigure(endpoints: readonly EndpointSpec[] | undefined, tls: TlsOriginator | undefined, connectTimeoutMs?: number): void {
+  reconfigure(endpoints: readonly EndpointSpec[] | undefined, tls: UpstreamTransport | undefined, connectTimeoutMs?: number): void {
     if (this.#closed) return;
     this.#tls = tls;
     if (connectTimeoutMs !== undefined) this.#connectTimeoutMs = connectTimeoutMs;
@@ -409,7 +409,8 @@ export class Cluster implements ClusterView, ConnectObserver {
     if (ev !== undefined) this.#onHealthEvent(ev);
   }
 
-  get tls(): TlsOriginator | undefined {
+  /** The transport beyond TCP: TLS origination or mesh mTLS. */
+  get tls(): UpstreamTransport | undefined {
     return this.#tls;
   }
 
@@ -449,7 +450,8 @@ export class Cluster implements ClusterView, ConnectObserver {
       balancer: this.originalDst ? undefined : this.connectionBalancer,
       httpBalancer: this.originalDst ? undefined : this.requestBalancer,
       upstreamProtocol: this.protocol,
-      tlsOrigination: this.#tls !== undefined,
+      tlsOrigination: this.#tls?.kind === 'tls',
+      mtls: this.#tls?.kind === 'mtls',
       connectFailures: this.#connectFailures,
       ejections: o === undefined ? 0 : Object.values(o.ejections).reduce((a, n) => a + n, 0),
       ...(b === undefined ? {} : { breaker: { active: b.active, overflow: b.overflow, retryBudgetOverflow: b.retryBudgetOverflow } }),
@@ -700,6 +702,8 @@ export interface ClusterStatus {
   readonly httpBalancer: BalancerKind | undefined;
   readonly upstreamProtocol: string;
   readonly tlsOrigination: boolean;
+  /** Mesh mTLS to the endpoints ([service NAME] mtls = true). */
+  readonly mtls: boolean;
   /** Connect attempts that failed before TCP was up. */
   readonly connectFailures: number;
   readonly ejections: number;

@@ -17,6 +17,10 @@ export const CONNECTION_FAILURE_MESSAGES: Readonly<Partial<Record<RemoraErrorCod
   REMORA_ERR_UPSTREAM_TLS: 'the TLS handshake with the upstream failed; downstream reset',
   REMORA_ERR_NO_HEALTHY_ENDPOINT: 'the service has no endpoint to connect to; downstream reset',
   REMORA_ERR_UNKNOWN_DESTINATION: 'no service matches the destination and the registry is registry-only; downstream reset',
+  REMORA_ERR_MTLS_HANDSHAKE: 'the mesh mTLS handshake failed; connection closed',
+  REMORA_ERR_MTLS_REQUIRED: 'strict mTLS: the connection is not mesh mTLS; connection closed',
+  REMORA_ERR_PEER_IDENTITY: "the endpoint's SPIFFE ID is not one the service accepts; downstream reset",
+  REMORA_ERR_AUTHZ_DENIED: 'an authorization policy denied the connection; connection closed',
   REMORA_ERR_INTERNAL: 'an internal error ended the connection',
 };
 
@@ -51,6 +55,7 @@ export function connectionStatsFilter(deps: { readonly counters: ListenerCounter
           endpoint: r.endpoint,
           attempts: r.attempts > 1 ? r.attempts : undefined,
           http: r.http || undefined,
+          peerIdentity: r.peerIdentity,
           bytesIn: r.bytesIn,
           bytesOut: r.bytesOut,
           durMs: Date.now() - conn.startedAt,

@@ -8,6 +8,7 @@
 //   closes after it (the downstream parser was detached, so this connection cannot carry another request).
 // A request whose only Upgrade token is h2c is not upgraded (h2c smuggling): it is forwarded without the Upgrade
 // and HTTP2-Settings fields and answered through this same raw path.
+import { resetSocket } from '../../core/reset-socket.js';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { rawHttp1LocalReply } from '../local-reply.js';
@@ -50,7 +51,7 @@ export function spliceTunnel(down: Socket, up: Socket, options: TunnelOptions, o
     s.on('error', () => {
       // A reset (or any failure) on one side is passed on as a reset on the other.
       clearHalfClose();
-      if (!other.destroyed) other.resetAndDestroy();
+      resetSocket(other);
     });
     s.on('end', onEnd);
     s.once('close', () => {

@@ -10,6 +10,7 @@
 import type { Socket } from 'node:net';
 import { RemoraError } from '../../core/errors.js';
 import type { ClusterView } from '../../upstream/cluster.js';
+import { isHandshakeFailure } from '../../upstream/transport/connect.js';
 import { Http1Pool, type Http1PoolOptions } from './http1-pool.js';
 import { Http2Pool, type Http2PoolOptions } from './http2-pool.js';
 import type {
@@ -52,8 +53,8 @@ function clusterConnector(cluster: ClusterView): UpstreamConnector {
     cluster.connect({ address: target.address, port: target.port }, {
       onUpstreamReady: (socket) => { settle(undefined, socket); },
       onUpstreamFailed: (_socket, f) => {
-        settle(f.code === 'REMORA_ERR_UPSTREAM_TLS'
-          ? new RemoraError('REMORA_ERR_UPSTREAM_TLS', `the TLS handshake with the upstream failed (${f.tlsCode ?? 'unknown'})`, { cause: f.error })
+        settle(isHandshakeFailure(f.code)
+          ? new RemoraError(f.code, `the TLS handshake with the upstream failed (${f.tlsCode ?? 'unknown'})`, { cause: f.error })
           : f.error, undefined);
       },
     });

@@ -13,21 +13,25 @@
 // (REMORA_ERR_UPSTREAM_TLS: a CA or name mismatch fails on every endpoint alike; not retried, not counted).
 import { Socket } from 'node:net';
 import { RemoraError } from '../../core/errors.js';
-import { tlsFailureCode, type TlsOriginator } from './tls-origination.js';
+import type { HandshakeFailureCode, UpstreamTransport } from './upstream-transport.js';
 
 export interface ConnectTarget {
   readonly address: string;
   readonly port: number;
 }
 
-export type ConnectFailureCode =
-  | 'REMORA_ERR_UPSTREAM_CONNECT' | 'REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT' | 'REMORA_ERR_UPSTREAM_TLS';
+export type ConnectFailureCode = 'REMORA_ERR_UPSTREAM_CONNECT' | 'REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT' | HandshakeFailureCode;
 
 export interface ConnectFailure {
   readonly code: ConnectFailureCode;
   readonly error: Error;
-  /** For REMORA_ERR_UPSTREAM_TLS: OpenSSL's / Node's reason (UNABLE_TO_VERIFY_LEAF_SIGNATURE, ...). */
+  /** For a handshake failure: OpenSSL's / Node's reason (UNABLE_TO_VERIFY_LEAF_SIGNATURE, CERT_HAS_EXPIRED, ...). */
   readonly tlsCode: string | undefined;
+}
+
+/** A failure after TCP was up: the handshake (not retried by L4 dialing for TLS origination; see UpstreamDial). */
+export function isHandshakeFailure(code: ConnectFailureCode): code is HandshakeFailureCode {
+  return code === 'REMORA_ERR_UPSTREAM_TLS' || code === 'REMORA_ERR_MTLS_HANDSHAKE' || code === 'REMORA_ERR_PEER_IDENTITY';
 }
 
 /** The owner of a connection being opened. */
@@ -46,8 +50,8 @@ export interface ConnectOptions {
   readonly timeoutMs: number;
   /** Source address to bind (inbound delivery: 127.0.0.6 / ::6). */
   readonly localAddress?: string | undefined;
-  /** TLS origination; undefined = plain TCP. */
-  readonly tls?: TlsOriginator | undefined;
+  /** TLS origination or mesh mTLS; undefined = plain TCP. */
+  readonly tls?: UpstreamTransport | undefined;
   readonly handler?: ConnectHandler | undefined;
   readonly observer?: ConnectObserver | undefined;
   /** The endpoint's key for the observer. */
@@ -122,8 +126,10 @@ class Connecting {
     this.#settled = true;
     this.#detach();
     let failure: ConnectFailure;
-    if (this.#tcpUp) {
-      failure = { code: 'REMORA_ERR_UPSTREAM_TLS', error: err, tlsCode: tlsFailureCode(err) };
+    const transport = this.#o.tls;
+    if (this.#tcpUp && transport !== undefined) {
+      const c = transport.classify(err);
+      failure = { code: c.code, error: err, tlsCode: c.reason };
     } else {
       const key = this.#o.endpointKey;
       if (key !== undefined) this.#o.observer?.onConnectResult(key, false);

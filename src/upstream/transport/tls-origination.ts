@@ -11,6 +11,7 @@
 import type { Socket } from 'node:net';
 import * as tls from 'node:tls';
 import type { TlsOriginationSpec } from '../../config/tls-settings.js';
+import type { HandshakeFailureCode, UpstreamTransport } from './upstream-transport.js';
 
 /** PEM contents of the files a service names (read with the config, part of its snapshot). */
 export interface TlsMaterial {
@@ -36,7 +37,8 @@ function defaultTrust(): { ca: string[] | undefined; source: CaSource } {
   }
 }
 
-export class TlsOriginator {
+export class TlsOriginator implements UpstreamTransport {
+  readonly kind = 'tls';
   readonly spec: TlsOriginationSpec;
   /** Where trusted CAs come from (for the startup log). */
   readonly caSource: CaSource;
@@ -69,6 +71,8 @@ export class TlsOriginator {
    * TCP is up. 'secureConnect' = verified and ready. `host` is the endpoint's address, checked against the
    * certificate when there is no server name.
    */
+  readonly classify = classifyTls;
+
   wrap(tcp: Socket, host: string): tls.TLSSocket {
     const s = this.spec;
     return tls.connect({
@@ -82,6 +86,11 @@ export class TlsOriginator {
       allowHalfOpen: true,
     } as tls.ConnectionOptions & { allowHalfOpen: boolean });
   }
+}
+
+/** TLS origination's failures are all REMORA_ERR_UPSTREAM_TLS, with OpenSSL's/Node's reason. */
+function classifyTls(err: Error): { code: HandshakeFailureCode; reason: string } {
+  return { code: 'REMORA_ERR_UPSTREAM_TLS', reason: tlsFailureCode(err) };
 }
 
 /** The reason of a failed handshake: OpenSSL's verify code or Node's (ERR_TLS_..., ERR_SSL_...), else the system code. */

@@ -1,3 +1,4 @@
+import { MeshStats } from '../../../src/core/mesh-stats.js';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { test } from 'node:test';
@@ -24,7 +25,7 @@ test('GET /ready follows the state; /stats is JSON; unknown paths 404; other met
   stats.countError('REMORA_ERR_NOT_REDIRECTED');
   const config = { version: 3, hash: 'abc', source: 'file:/etc/remora.ini', loadedAt: '2026-12-03T00:00:00.000Z', reloads: { ok: 2, rejected: 1, unchanged: 0 } };
   const admin = new AdminServer({
-    host: '127.0.0.1', port: 0, log: silentLogger(), state: () => state, stats: () => ({ ...stats.snapshot(state), config }),
+    host: '127.0.0.1', port: 0, log: silentLogger(), state: () => state, stats: () => ({ ...stats.snapshot(state), config, ...new MeshStats().json() }),
     configDump: () => ({ version: 3, hash: 'abc' }),
   });
   const { port } = await admin.listen();

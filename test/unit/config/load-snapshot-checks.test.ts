@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import { readFileSync } from 'node:fs';
 import { formatIssue } from '../../../src/config/config-issue.js';
 import { loadSnapshotDefinitions, type SnapshotLoad } from '../../../src/config/load-snapshot.js';
-import { tlsOriginatorFor } from '../../../src/upstream/cluster-set.js';
+import { transportFor } from '../../../src/upstream/cluster-set.js';
+import { TlsOriginator } from '../../../src/upstream/transport/tls-origination.js';
 import { createTestCa, opensslUnavailable } from '../../support/test-ca.js';
 
 // The validator's checks of the sections beyond [proxy] (the snapshot loader reads the config through readFile).
@@ -59,7 +60,9 @@ test('a file that is not PEM, or a key that does not match its certificate, is a
     assert.ok(ok.ok);
     const service = ok.definitions.services.find((s) => s.name === 's');
     assert.equal(ok.definitions.files[ca.caFile], readFileSync(ca.caFile, 'utf8'), 'the PEM contents are in the snapshot');
-    assert.equal(tlsOriginatorFor(service, ok.definitions.files)?.caSource, 'tls_ca_file');
+    const transport = transportFor(service, ok.definitions.files, undefined);
+    assert.ok(transport instanceof TlsOriginator);
+    assert.equal(transport.caSource, 'tls_ca_file');
   } finally {
     ca.remove();
   }

@@ -10,7 +10,7 @@ import {
 const ALL: Record<LocalReplyReason, true> = {
   'no-route': true, 'no-healthy-upstream': true, 'circuit-open': true, 'upstream-connect-failure': true,
   'upstream-reset': true, 'upstream-timeout': true, 'request-timeout': true, 'bad-request': true,
-  'request-smuggling': true, 'header-too-large': true, 'retry-budget-exhausted': true,
+  'request-smuggling': true, 'header-too-large': true, 'retry-budget-exhausted': true, 'rbac-denied': true,
 };
 
 test('every LocalReplyReason has exactly one table entry, well formed', () => {
@@ -20,8 +20,12 @@ test('every LocalReplyReason has exactly one table entry, well formed', () => {
     const r = localReply(reason);
     assert.equal(r.reason, reason);
     assert.ok(r.status >= 400 && r.status <= 599, `${reason} status ${r.status}`);
-    assert.ok(r.body.endsWith('\n') && r.body.indexOf('\n') === r.body.length - 1, `${reason}: one line`);
-    assert.ok(r.body.startsWith(`${reason}: `));
+    if (reason === 'rbac-denied') {
+      assert.equal(r.body, 'RBAC: access denied', "Envoy's exact body (clients match on it)");
+    } else {
+      assert.ok(r.body.endsWith('\n') && r.body.indexOf('\n') === r.body.length - 1, `${reason}: one line`);
+      assert.ok(r.body.startsWith(`${reason}: `));
+    }
     assert.ok(Object.isFrozen(r));
   }
 });
@@ -31,7 +35,7 @@ test('statuses and connection handling follow Envoy/Linkerd choices', () => {
     'no-route': [404, false], 'no-healthy-upstream': [503, false], 'circuit-open': [503, false],
     'upstream-connect-failure': [503, false], 'upstream-reset': [502, false], 'upstream-timeout': [504, false],
     'request-timeout': [408, true], 'bad-request': [400, true], 'request-smuggling': [400, true],
-    'header-too-large': [431, true], 'retry-budget-exhausted': [503, false],
+    'header-too-large': [431, true], 'retry-budget-exhausted': [503, false], 'rbac-denied': [403, false],
   };
   for (const [reason, [status, close]] of Object.entries(expect) as [LocalReplyReason, [number, boolean]][]) {
     assert.equal(LOCAL_REPLIES[reason].status, status, reason);
@@ -66,6 +70,7 @@ test('HTTP/2 replies have no connection header; gRPC requests get a trailers-onl
   assert.equal(h.get(LOCAL_REPLY_HEADER), 'upstream-timeout');
   assert.equal(renderLocalReply(localReply('no-route'), 'h2', true).headers[3], '12', 'UNIMPLEMENTED');
   assert.equal(renderLocalReply(localReply('circuit-open'), 'h2', true).headers[3], '14', 'UNAVAILABLE');
+  assert.equal(renderLocalReply(localReply('rbac-denied'), 'h2', true).headers[3], '7', 'PERMISSION_DENIED');
 });
 
 test('the raw HTTP/1.1 form is a complete response that closes the connection', () => {

@@ -17,7 +17,7 @@ const PROXY = resolveOptions(proxyOptionSpecs, { flags: new Map(), env: {} }).va
 const [A, B, C, D] = ['10.0.0.1:8080', '10.0.0.2:8080', '10.0.0.3:8080', '10.0.0.4:8080'] as [string, string, string, string];
 
 function defs(services: readonly ServiceSpec[], trafficPolicies: readonly TrafficPolicySpec[] = []): SnapshotDefinitions {
-  return structuredClone({ proxy: PROXY, registry: DEFAULT_REGISTRY_OPTIONS, services, routes: [], trafficPolicies, files: {} });
+  return structuredClone({ proxy: PROXY, registry: DEFAULT_REGISTRY_OPTIONS, services, routes: [], trafficPolicies, authorizations: [], files: {} });
 }
 
 const web = (endpoints: readonly EndpointSpec[] = specs([1, 1, 1]), over: Partial<ServiceSpec> = {}): ServiceSpec =>

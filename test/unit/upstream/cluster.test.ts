@@ -82,7 +82,7 @@ test('static membership: every endpoint in rotation, status() describes the clus
   };
   assert.deepEqual(cluster.status(), {
     kind: 'static', protocol: 'http', balancer: 'round-robin', httpBalancer: 'round-robin', upstreamProtocol: 'downstream',
-    tlsOrigination: false, connectFailures: 0, ejections: 0,
+    tlsOrigination: false, mtls: false, connectFailures: 0, ejections: 0,
     breaker: { active: zero, overflow: zero, retryBudgetOverflow: 0 },
     outlier: { ejected: 0, ejections: noEjections, ejectionsRefused: 0 },
     endpoints: [A, B, C].map((endpoint) => ({
@@ -555,7 +555,7 @@ test('an original-destination cluster forwards to each connection\'s own origina
   assert.equal(typeof cluster.admitRetry(), 'function');
   assert.deepEqual(cluster.status(), {
     kind: 'original-dst', protocol: 'auto', balancer: undefined, httpBalancer: undefined, upstreamProtocol: 'downstream',
-    tlsOrigination: false, connectFailures: 0, ejections: 0, endpoints: [],
+    tlsOrigination: false, mtls: false, connectFailures: 0, ejections: 0, endpoints: [],
   });
   cluster.start();
   assert.equal(time.pending, 0, 'no health tick without membership');

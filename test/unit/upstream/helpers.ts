@@ -130,5 +130,6 @@ export function serviceSpec(o: ServiceOptions = {}): ServiceSpec {
     passiveHealth: { ejectAfterFailures: 5, ejectBaseTimeMs: 30_000, ejectMaxTimeMs: 300_000, maxEjectedPercent: 50, ...o.passive },
     activeHealth: o.activeHealth ?? { kind: 'none' },
     tls: undefined,
+    mtls: undefined,
   };
 }

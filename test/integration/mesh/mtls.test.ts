@@ -199,9 +199,10 @@ test('permissive accepts plaintext and mTLS; a server identity the service does 
   const ca = await TestCa.create();
   const app = await headerApp(t);
   const m = await mesh(t, ca, app, { serverExtra: ['mtls_mode = permissive'], clientService: [`identities = ${spiffe('prod', 'api')}`] });
-  const plain = await get(m.server.inboundPort);
+  const plain = await get(m.server.inboundPort, '/', false, { 'x-forwarded-client-cert': `URI=${CLIENT_ID}` });
   assert.equal(plain.status, 200);
-  assert.equal((JSON.parse(plain.body) as { headers: Record<string, string> }).headers['x-forwarded-client-cert'], undefined);
+  assert.equal((JSON.parse(plain.body) as { headers: Record<string, string> }).headers['x-forwarded-client-cert'], undefined,
+    'a plaintext request cannot claim an identity: its x-forwarded-client-cert is removed');
   assert.equal(m.server.proxy.stats().mtls.inbound['plaintext'], 1);
   const wrong = await get(m.client.port);
   assert.equal(wrong.status, 503, 'the client sidecar refuses a server it does not accept');

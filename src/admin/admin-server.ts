@@ -41,7 +41,16 @@ export class AdminServer {
 
   constructor(opts: AdminServerOptions) {
     this.#opts = opts;
-    this.#server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => this.#handle(req, res));
+    this.#server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
+      try {
+        this.#handle(req, res);
+      } catch (err) {
+        // A bug in a handler fails that request (500), never the proxy.
+        this.#opts.log.error({ event: 'admin.error', err, path: req.url, code: 'REMORA_ERR_INTERNAL' }, 'admin request failed');
+        if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
+        else res.destroy();
+      }
+    });
     this.#server.on('clientError', (_err, socket) => { socket.destroy(); });
   }
 

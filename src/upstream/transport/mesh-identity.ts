@@ -31,9 +31,10 @@ function summarize(c: X509Certificate, now: number): CertificateSummary {
   const { notBefore, notAfter } = validityOf(c);
   const uri = spiffeIdOfSans(uriSansOf(c.subjectAltName));
   return {
-    subject: c.subject.replaceAll('\n', ', '),
+    // An X.509-SVID's subject is usually empty (Node 20 reports undefined).
+    subject: (c.subject as string | undefined ?? '').replaceAll('\n', ', '),
     spiffeId: uri.ok ? uri.id : undefined,
-    serial: c.serialNumber,
+    serial: c.serialNumber.toLowerCase(),
     sha256: c.fingerprint256.replaceAll(':', '').toLowerCase(),
     notBefore: new Date(notBefore).toISOString(),
     notAfter: new Date(notAfter).toISOString(),

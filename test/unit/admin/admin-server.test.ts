@@ -57,3 +57,18 @@ test('GET /ready follows the state; /stats is JSON; unknown paths 404; other met
   assert.equal(post.allow, 'GET, HEAD');
   assert.equal((await get(port, '/stats', 'DELETE')).status, 405);
 });
+
+test('a handler that throws fails that request with 500; the admin server keeps answering', { timeout: 20_000 }, async (t) => {
+  const admin = new AdminServer({
+    host: '127.0.0.1', port: 0, log: silentLogger(), state: () => 'ready', stats: () => { throw new Error('boom'); },
+    configDump: () => ({}), certs: () => ({ identity: null }),
+  });
+  const { port } = await admin.listen();
+  t.after(() => admin.close());
+  const failed = await get(port, '/stats');
+  assert.equal(failed.status, 500);
+  assert.equal((await get(port, '/ready')).status, 200);
+  const certs = await get(port, '/certs');
+  assert.equal(certs.status, 200);
+  assert.deepEqual(JSON.parse(certs.body), { identity: null });
+});

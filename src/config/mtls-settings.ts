@@ -3,7 +3,6 @@
 // Outbound: [service NAME] mtls = true opens mesh mTLS to the service's endpoints, accepting the server identities
 // listed in `identities` (SPIFFE ID patterns: exact, "prefix*", "*suffix", "*"; default: any identity the trust
 // bundle vouches for). Pure parsing; the transport is src/upstream/transport/mesh-tls.ts.
-import { parsePortRange } from '../core/addr.js';
 import { checkIdentityPattern } from '../core/spiffe.js';
 import type { SectionReader } from './section-reader.js';
 import * as v from './value-parsers.js';
@@ -33,20 +32,12 @@ function items(text: string): string[] {
   return text.split(',').map((s) => s.trim()).filter((s) => s !== '');
 }
 
+const portModes = v.portValues(MTLS_MODES, { name: 'MODE', kinds: 'modes', example: '8080=strict, 9000-9100=disable' });
+
 /** "8080=strict, 9000-9100=disable" ("" = none). */
 export const mtlsPortModes: v.ValueParser<readonly MtlsPortMode[]> = (text) => {
-  const out: MtlsPortMode[] = [];
-  for (const item of items(text)) {
-    const m = /^([^=]+?)\s*=\s*(\S+)$/.exec(item);
-    const range = m === null ? undefined : parsePortRange(m[1] ?? '');
-    const mode = m?.[2] as MtlsMode | undefined;
-    if (range === undefined || mode === undefined || !MTLS_MODES.includes(mode)) {
-      return bad(`PORT=MODE pairs like "8080=strict, 9000-9100=disable" (modes: ${MTLS_MODES.join(', ')}; "${item}" is not)`);
-    }
-    if (out.some((o) => range.from <= o.last && o.first <= range.to)) return bad(`each port once ("${item}" overlaps an earlier entry)`);
-    out.push({ first: range.from, last: range.to, mode });
-  }
-  return ok(out.sort((a, b) => a.first - b.first));
+  const r = portModes(text);
+  return r.ok ? ok(r.value.map((p) => ({ first: p.first, last: p.last, mode: p.value }))) : r;
 };
 
 /** The inbound mode of a port. */

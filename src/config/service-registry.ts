@@ -3,13 +3,13 @@
 // which DNS server to ask, per-port protocol declarations). Pure: IniDocument in, specs or issues out. Every
 // problem is reported, each with file:line, section and key. See docs/configuration-services.md.
 import { isIP } from 'node:net';
-import { canonicalIp, formatHostPort, parseHostPort, parsePortRange, type HostPort } from '../core/addr.js';
+import { canonicalIp, formatHostPort, parseHostPort, type HostPort } from '../core/addr.js';
 import {
   BALANCER_KINDS, DEFAULT_BALANCER, DEFAULT_CONNECT_ATTEMPTS, DEFAULT_DNS_REFRESH_MAX_MS, DEFAULT_DNS_REFRESH_MIN_MS,
   DEFAULT_REGISTRY_OPTIONS, DEFAULT_RESOLVER_TIMEOUT_MS, DISCOVERY_KINDS, DNS_ADDRESS_TYPES, DNS_RECORD_TYPES, endpointKey,
   HEALTH_CHECK_KINDS, REGISTRY_MODES, SERVICE_PROTOCOLS,
   type ActiveHealthSpec, type DiscoveryKind, type EndpointSource, type EndpointSpec, type PassiveHealthSpec, type PortProtocol,
-  type RegistryOptions, type ServiceAddress, type ServiceHostname, type ServiceProtocol, type ServiceRegistry, type ServiceSpec,
+  type RegistryOptions, type ServiceAddress, type ServiceHostname, type ServiceRegistry, type ServiceSpec,
 } from './service-spec.js';
 import { configError, type ConfigIssue } from './config-issue.js';
 import type { IniDocument, IniSection } from './ini-file.js';
@@ -198,20 +198,11 @@ export const resolverAddress: v.ValueParser<HostPort> = (text) => {
 };
 
 /** "3306=opaque, 8080=http, 9000-9100=http2". */
+const portProtocolPairs = v.portValues(SERVICE_PROTOCOLS, { name: 'PROTOCOL', kinds: 'protocols', example: '3306=opaque, 8080=http' });
+
 export const portProtocols: v.ValueParser<readonly PortProtocol[]> = (text) => {
-  const out: PortProtocol[] = [];
-  for (const item of splitCommas(text)) {
-    const m = /^([^=]+?)\s*=\s*(\S+)$/.exec(item);
-    const range = m === null ? undefined : parsePortRange(m[1] ?? '');
-    const proto = m?.[2] as ServiceProtocol | undefined;
-    if (range === undefined || proto === undefined || !SERVICE_PROTOCOLS.includes(proto)) {
-      return bad(`PORT=PROTOCOL pairs like "3306=opaque, 8080=http" (protocols: ${SERVICE_PROTOCOLS.join(', ')}; "${item}" is not)`);
-    }
-    const clash = out.find((o) => range.from <= o.last && o.first <= range.to);
-    if (clash !== undefined) return bad(`each port declared once ("${item}" overlaps an earlier entry)`);
-    out.push({ first: range.from, last: range.to, protocol: proto });
-  }
-  return ok(out.sort((a, b) => a.first - b.first));
+  const r = portProtocolPairs(text);
+  return r.ok ? ok(r.value.map((p) => ({ first: p.first, last: p.last, protocol: p.value }))) : r;
 };
 
 function readRegistry(r: SectionReader): RegistryOptions {

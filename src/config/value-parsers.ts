@@ -133,6 +133,37 @@ export const path: ValueParser<string> = (text) => {
   return t !== '' && !t.includes('\0') ? ok(t) : bad('a file path');
 };
 
+/** Ports first..last mapped to a value: an entry of a "PORT=VALUE, FIRST-LAST=VALUE" list. */
+export interface PortValue<T> {
+  readonly first: number;
+  readonly last: number;
+  readonly value: T;
+}
+
+/**
+ * "8080=strict, 9000-9100=disable": PORT=VALUE pairs, each port at most once, sorted by port; "" = none. `words`
+ * name them in the message: the value ("MODE"), its kinds ("modes") and an example.
+ */
+export function portValues<const T extends string>(
+  choices: readonly T[], words: { readonly name: string; readonly kinds: string; readonly example: string },
+): ValueParser<readonly PortValue<T>[]> {
+  const { name, kinds, example } = words;
+  return (text) => {
+    const out: PortValue<T>[] = [];
+    for (const item of text.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+      const m = /^([^=]+?)\s*=\s*(\S+)$/.exec(item);
+      const range = m === null ? undefined : parsePortRange(m[1] ?? '');
+      const value = m?.[2] as T | undefined;
+      if (range === undefined || value === undefined || !choices.includes(value)) {
+        return bad(`PORT=${name} pairs like "${example}" (${kinds}: ${choices.join(', ')}; "${item}" is not)`);
+      }
+      if (out.some((o) => range.from <= o.last && o.first <= range.to)) return bad(`each port once ("${item}" overlaps an earlier entry)`);
+      out.push({ first: range.from, last: range.to, value });
+    }
+    return ok(out.sort((a, b) => a.first - b.first));
+  };
+}
+
 /** A file or directory path, or "" for none. */
 export const optionalPath: ValueParser<string> = (text) => {
   const t = text.trim();

@@ -93,3 +93,26 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, options
     staged.discard();
   }
 }
+
+/**
+ * Publish a private key and its certificate: both are staged (written and fsynced) first, then the key is renamed
+ * into place, then the certificate, so a reader that sees the new certificate also sees its key. Nothing is
+ * published when staging fails; the temporary files never stay behind.
+ */
+export function publishKeyAndCertificate(
+  key: { readonly path: string; readonly data: string; readonly mode: number },
+  cert: { readonly path: string; readonly data: string; readonly mode: number },
+): void {
+  const k = stageFile(key.path, key.data, { mode: key.mode });
+  try {
+    const c = stageFile(cert.path, cert.data, { mode: cert.mode });
+    try {
+      k.commit();
+      c.commit();
+    } finally {
+      c.discard();
+    }
+  } finally {
+    k.discard();
+  }
+}

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { RemoraError } from '../core/errors.js';
 import { checkTrustDomain } from '../core/spiffe.js';
 import { splitPemCertificates, uriSans, validityOf } from '../core/svid.js';
-import { fsyncDirectory, stageFile, writeFileAtomic, type StagedFile } from './atomic-write.js';
+import { fsyncDirectory, publishKeyAndCertificate, stageFile, writeFileAtomic, type StagedFile } from './atomic-write.js';
 import { CertificateAuthority } from './certificate-authority.js';
 
 export const CA_FILES = {
@@ -228,18 +228,10 @@ export class CaStore {
     const kept = join(rootsDir, `${this.#active.serial}.pem`);
     writeFileAtomic(kept, this.#active.pem, { mode: CERT_MODE });
     const root = await CertificateAuthority.createRoot({ trustDomain: this.#trustDomain, ...request });
-    const key = stageFile(join(this.#dir, CA_FILES.rootKey), root.keyPem, { mode: KEY_MODE });
-    try {
-      const cert = stageFile(join(this.#dir, CA_FILES.rootCert), root.certPem, { mode: CERT_MODE });
-      try {
-        key.commit();
-        cert.commit();
-      } finally {
-        cert.discard();
-      }
-    } finally {
-      key.discard();
-    }
+    publishKeyAndCertificate(
+      { path: join(this.#dir, CA_FILES.rootKey), data: root.keyPem, mode: KEY_MODE },
+      { path: join(this.#dir, CA_FILES.rootCert), data: root.certPem, mode: CERT_MODE },
+    );
     const store = CaStore.open(this.#dir);
     const retired = store.previousRoots.find((r) => r.serial === this.#active.serial);
     if (retired === undefined) throw caError(`rotate-root: ${kept} was not found after writing it`);

@@ -11,7 +11,7 @@
 // Re-issuing into the same OUTDIR replaces all three: that is how leaves are rotated.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { stageFile, writeFileAtomic } from './atomic-write.js';
+import { publishKeyAndCertificate, writeFileAtomic } from './atomic-write.js';
 
 export const IDENTITY_FILES = {
   bundle: 'root-cert.pem',
@@ -39,17 +39,6 @@ export function writeIdentity(outDir: string, files: IdentityFiles): WrittenIden
     key: join(outDir, IDENTITY_FILES.key),
   };
   writeFileAtomic(paths.bundle, files.bundlePem, { mode: 0o644 });
-  const key = stageFile(paths.key, files.keyPem, { mode: 0o600 });
-  try {
-    const cert = stageFile(paths.certChain, files.certChainPem, { mode: 0o644 });
-    try {
-      key.commit();
-      cert.commit();
-    } finally {
-      cert.discard();
-    }
-  } finally {
-    key.discard();
-  }
+  publishKeyAndCertificate({ path: paths.key, data: files.keyPem, mode: 0o600 }, { path: paths.certChain, data: files.certChainPem, mode: 0o644 });
   return paths;
 }

@@ -26,7 +26,7 @@ export const L7_SCENARIOS = ['l7-http1-keepalive', 'l7-http1-conn-per-request', 
  * Start `cmd` in the pod with stdout+stderr appended to logFile (never through a pipe the bench must drain). The
  * shell opens the log as root, then execs (through setpriv when uid is given), so the pid is the command's.
  */
-function spawnToFile(pod: Pod, cmd: readonly string[], logFile: string, uid?: number): ChildProcess {
+export function spawnToFile(pod: Pod, cmd: readonly string[], logFile: string, uid?: number): ChildProcess {
   const asUid = uid === undefined ? [] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--'];
   const child = pod.spawn(['sh', '-c', 'exec "$@" >>"$BENCH_LOG_FILE" 2>&1', 'sh', ...asUid, ...cmd], {
     env: { BENCH_LOG_FILE: logFile },
@@ -37,7 +37,7 @@ function spawnToFile(pod: Pod, cmd: readonly string[], logFile: string, uid?: nu
 }
 
 /** Poll `ready` until true; fails at once when the child exits, with the tail of its log. */
-async function waitUntilReady(what: string, child: ChildProcess, logFile: string, ready: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+export async function waitUntilReady(what: string, child: ChildProcess, logFile: string, ready: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const state = await waitFor(what, async () => {
     if (child.exitCode !== null || child.signalCode !== null) return 'exited' as const;
     return (await ready()) ? 'ready' as const : undefined;
@@ -49,7 +49,7 @@ async function waitUntilReady(what: string, child: ChildProcess, logFile: string
   }
 }
 
-async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+export async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   await new Promise<void>((res) => {
     const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
@@ -65,7 +65,7 @@ function flattenNumbers(v: unknown, prefix: string, out: Record<string, number>)
   }
 }
 
-async function adminGet(pod: Pod, path: string, port = ADMIN_PORT): Promise<{ status: number; body: string }> {
+export async function adminGet(pod: Pod, path: string, port = ADMIN_PORT): Promise<{ status: number; body: string }> {
   const r = await pod.exec(['curl', '-sS', '--max-time', '5', '-o', '-', '-w', '\n%{http_code}', `http://127.0.0.1:${port}${path}`]);
   const i = r.stdout.lastIndexOf('\n');
   return { status: Number(r.stdout.slice(i + 1)) || 0, body: r.stdout.slice(0, Math.max(0, i)) };
@@ -85,10 +85,13 @@ interface RemoraVariant {
   readonly notes: readonly string[];
   /** Extra arguments for node itself (e.g. --cpu-prof). */
   readonly nodeArgs?: readonly string[];
+  /** The pod to run in (default: the client pod). */
+  readonly pod?: Pod;
 }
 
 /** Start a `remora proxy` with `config` in the client pod (started as root, it drops to uid 1337 after binding). */
 export async function startRemora(ctx: ModeContext, v: RemoraVariant): Promise<RunningMode> {
+  const pod = v.pod ?? ctx.client;
   const logFile = join(ctx.tmpDir, `${v.name}.log`);
   const bin = resolve(ctx.repoRoot, 'bin/remora');
   const config = join(ctx.tmpDir, `${v.name}.ini`);
@@ -96,8 +99,8 @@ export async function startRemora(ctx: ModeContext, v: RemoraVariant): Promise<R
   await chmod(config, 0o644);
   const configArgs = ctx.remoraArgs.some((a) => a === '--config' || a.startsWith('--config=')) ? [] : ['--config', config];
   const cmd = [process.execPath, ...(v.nodeArgs ?? []), bin];
-  const child = spawnToFile(ctx.client, [...cmd, 'proxy', ...configArgs, ...ctx.remoraArgs], logFile);
-  await waitUntilReady(`${v.name} /ready`, child, logFile, async () => (await adminGet(ctx.client, '/ready', v.adminPort)).status === 200, 20_000);
+  const child = spawnToFile(pod, [...cmd, 'proxy', ...configArgs, ...ctx.remoraArgs], logFile);
+  await waitUntilReady(`${v.name} /ready`, child, logFile, async () => (await adminGet(pod, '/ready', v.adminPort)).status === 200, 20_000);
   const pid = child.pid;
   if (pid === undefined || commOf(pid) === undefined) throw new Error(`${v.name}: no process id`);
   const levelArg = ctx.remoraArgs.findIndex((a) => a === '--log-level' || a.startsWith('--log-level='));
@@ -107,7 +110,7 @@ export async function startRemora(ctx: ModeContext, v: RemoraVariant): Promise<R
     notes: [`single Node.js process, started as root, runs as uid ${PROXY_UID}`, `log level ${level}, log to a file`, ...v.notes,
       ...(ctx.remoraArgs.length > 0 ? [`extra args: ${ctx.remoraArgs.join(' ')}`] : [])],
     async counters() {
-      const r = await adminGet(ctx.client, '/stats', v.adminPort);
+      const r = await adminGet(pod, '/stats', v.adminPort);
       const out: Record<string, number> = {};
       if (r.status === 200) { try { flattenNumbers(JSON.parse(r.body), '', out); } catch { /* not JSON */ } }
       return out;

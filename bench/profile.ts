@@ -111,3 +111,14 @@ export function summarizeCpuProfile(p: CpuProfile, topN = 15): ProfileSummary {
       .map((f) => ({ name: f.name, where: f.where, area: f.area, busyShare: f.n / busyN })),
   };
 }
+
+const pct = (x: number): string => `${(x * 100).toLocaleString('en-US', { minimumFractionDigits: 1, maximumFractionDigits: 1 })} %`;
+
+/** The summary as two Markdown tables: areas, then the functions with the most self time. */
+export function profileTables(s: ProfileSummary): string {
+  const areas = ['| area | share of busy time | share of all samples |', '|---|---:|---:|',
+    ...s.areas.map((a) => `| ${a.area} | ${pct(a.busyShare)} | ${pct(a.share)} |`)];
+  const top = ['| function | where | area | share of busy time |', '|---|---|---|---:|',
+    ...s.top.map((f) => `| \`${f.name.replace(/\|/g, '/')}\` | ${f.where.replace(/\|/g, '/')} | ${f.area} | ${pct(f.busyShare)} |`)];
+  return `${areas.join('\n')}\n\n${top.join('\n')}`;
+}

@@ -6,6 +6,7 @@ import {
   runH2loadFixedRate, runH2loadMax, runIperf3, runTtfb, runWrk, h2loadArgs, h2loadMaxArgs, iperf3Args, ttfbArgs, wrkArgs,
   type FixedRateLoad, type H2Load, type WrkLoad,
 } from './loads.js';
+import { MESH_GROUP, MESH_MODES } from './mesh-group.js';
 import { startBanner } from './server-pod.js';
 import type { RunContext, Scenario } from './types.js';
 
@@ -24,6 +25,16 @@ const PROXY_MODES = ['remora', 'haproxy-l4'] as const;
 /** L7 rows: remora with its HTTP engine vs HAProxy in http mode (and direct). */
 export const L7_MODES = ['direct', 'remora-l7', 'haproxy-http'] as const;
 const L7 = { modes: L7_MODES, peer: 'haproxy-http', subject: 'remora-l7' } as const;
+/** The mesh rows load the mesh server pod (its own pod, whose inbound rules are the mesh modes' server sidecars). */
+const meshUrl = (ctx: RunContext): string => {
+  if (ctx.meshServer === undefined) throw new Error('the mesh server pod was not set up');
+  return `http://${ctx.meshServer.ip4}:${ctx.meshServer.httpPort}/`;
+};
+const meshKeepAlive = (ctx: RunContext): WrkLoad => ({ url: meshUrl(ctx), threads: 2, connections: 64 });
+const meshConnClose = (ctx: RunContext): WrkLoad => ({ url: meshUrl(ctx), threads: 2, connections: 64, headers: ['Connection: close'] });
+const meshFixedRate = (ctx: RunContext): FixedRateLoad => ({ url: meshUrl(ctx), connections: 8, totalRps: 1000 });
+/** Three rounds: the mesh targets compare modes within 10 %, below one run's spread on a shared machine. */
+const MESH = { group: 'mesh', modes: MESH_MODES, peer: MESH_GROUP.peer, subject: MESH_GROUP.subject, rounds: 3 } as const;
 const h2cLoad = (ctx: RunContext): H2Load => ({ url: `http://${ctx.server.ip4}:${ctx.server.h2cPort}/`, connections: 16, streams: 4, threads: 2 });
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -110,5 +121,29 @@ export const SCENARIOS: readonly Scenario[] = [
     metric: 'gbps',
     describe: (ctx) => iperf3Args(bulk(ctx), ctx.durationS, ctx.warmupS).join(' '),
     run: (ctx) => runIperf3(ctx.client, bulk(ctx), ctx.durationS, ctx.warmupS),
+  },
+  {
+    id: 'mesh-keepalive',
+    title: 'Mesh, two hops: HTTP/1.1 keep-alive, max rps (the hop between the sidecars is pooled)',
+    metric: 'rps',
+    ...MESH,
+    describe: (ctx) => wrkArgs(meshKeepAlive(ctx), ctx.durationS).join(' '),
+    run: (ctx) => runWrk(ctx.client, meshKeepAlive(ctx), ctx.durationS, ctx.warmupS),
+  },
+  {
+    id: 'mesh-conn-per-request',
+    title: 'Mesh, two hops: HTTP/1.1 one connection per request (downstream), max rps; the hop between the sidecars is pooled',
+    metric: 'rps',
+    ...MESH,
+    describe: (ctx) => quote(wrkArgs(meshConnClose(ctx), ctx.durationS)),
+    run: (ctx) => runWrk(ctx.client, meshConnClose(ctx), ctx.durationS, ctx.warmupS),
+  },
+  {
+    id: 'mesh-latency-1k',
+    title: 'Mesh, two hops: HTTP/1.1 latency at a fixed 1,000 rps',
+    metric: 'latency',
+    ...MESH,
+    describe: (ctx) => h2loadArgs(meshFixedRate(ctx), ctx.durationS, ctx.warmupS, '<log>').join(' '),
+    run: (ctx) => runH2loadFixedRate(ctx.client, meshFixedRate(ctx), ctx.durationS, ctx.warmupS, ctx.tmpDir),
   },
 ];

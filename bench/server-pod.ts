@@ -86,6 +86,26 @@ export async function startEndpointPod(pod: Pod, tmpDir: string): Promise<void> 
   }, { timeoutMs: 10_000, intervalMs: 100 });
 }
 
+/**
+ * The mesh rows' server pod: one nginx process on HTTP_PORT answering BODY (as the server pod's), files under
+ * tmpDir/mesh-server. Its inbound rules are set per mesh mode by the bench, never by this function.
+ */
+export async function startMeshServerPod(pod: Pod, tmpDir: string): Promise<void> {
+  const dir = join(tmpDir, 'mesh-server');
+  await mkdir(dir, { recursive: true });
+  const conf = join(dir, 'nginx.conf');
+  await writeFile(conf, nginxConf(dir, 'the mesh rows\' server pod (the app behind the server-side sidecar)', [
+    `server { listen ${HTTP_PORT} reuseport backlog=4096; listen [::]:${HTTP_PORT} reuseport backlog=4096; ${ret(BODY)} }`,
+  ]));
+  const nginx = pod.spawn(['nginx', '-c', conf, '-e', join(dir, 'nginx-error.log')]);
+  nginx.stdout?.resume();
+  nginx.stderr?.resume();
+  await waitFor(`nginx in ${pod.name}`, async () => {
+    if (nginx.exitCode !== null) throw new Error(`nginx in ${pod.name} exited ${nginx.exitCode}`);
+    return (await listening(pod, HTTP_PORT)) ? true : undefined;
+  }, { timeoutMs: 10_000, intervalMs: 100 });
+}
+
 /** The banner server (test/netns/l4-tools.ts) in the server pod: greets every connection at once. */
 export async function startBanner(pod: Pod, repoRoot: string): Promise<void> {
   const child = pod.spawn([process.execPath, join(repoRoot, 'dist/test/netns/l4-tools.js'), 'banner', '0.0.0.0', String(BANNER_PORT), '220 bench ESMTP ready']);

@@ -44,9 +44,37 @@ export interface ServerInfo {
   readonly serviceEndpoints: readonly string[];
 }
 
+/** The mesh rows' certificates (made by `remora ca`; owned by uid 1337, which the proxies run as). */
+export interface MeshPki {
+  /** remora's identity_dir of the client pod's sidecar (cert-chain.pem, key.pem, root-cert.pem). */
+  readonly clientDir: string;
+  /** remora's identity_dir of the server pod's sidecar. */
+  readonly serverDir: string;
+  readonly clientId: string;
+  readonly serverId: string;
+  /** The trust bundle (root-cert.pem), HAProxy's ca-file on both sides. */
+  readonly rootPem: string;
+  /** HAProxy's `crt` files: the same leaf certificates and keys as remora's, chain and key in one PEM. */
+  readonly haproxyClientPem: string;
+  readonly haproxyServerPem: string;
+}
+
+/**
+ * The mesh rows' server pod: a pod of its own (nginx on httpPort) whose inbound rules each mesh mode sets (its
+ * server-side sidecar), so that the server pod of the other rows never has rules.
+ */
+export interface MeshServerInfo {
+  readonly pod: Pod;
+  readonly ip4: string;
+  readonly httpPort: number;
+  readonly pki: MeshPki;
+}
+
 export interface RunContext {
   readonly client: Pod;
   readonly server: ServerInfo;
+  /** Present when a mesh scenario was selected. */
+  readonly meshServer?: MeshServerInfo;
   /** Measured seconds of each load. */
   readonly durationS: number;
   /** Unmeasured seconds before each load. */
@@ -70,6 +98,13 @@ export interface Scenario {
   readonly peer?: string;
   /** The remora mode the goals of this scenario are about; default the run's subject. */
   readonly subject?: string;
+  /** 'mesh': the load goes to the mesh server pod (two hops in the mesh modes); default: the server pod. */
+  readonly group?: 'mesh';
+  /**
+   * Rounds of this scenario (every mode back to back per round, order alternating); the cell is their median and
+   * keeps the rounds. Default 1; --rounds overrides.
+   */
+  readonly rounds?: number;
   run(ctx: RunContext): Promise<Measurement>;
 }
 
@@ -79,13 +114,26 @@ export interface ModeContext extends RunContext {
   readonly remoraArgs: readonly string[];
 }
 
+/** One process of a mode whose CPU and memory are measured, by role ("client" / "server" sidecar of the mesh rows). */
+export interface ModeProcess {
+  readonly role: string;
+  readonly pid: number;
+}
+
 /** A started mode; `pid` is the proxy process (for RSS and CPU), absent for direct. */
 export interface RunningMode {
   readonly pid?: number;
+  /**
+   * Modes of more than one process (a sidecar in each pod): every process, measured separately; then `pid` is
+   * absent and the mode's CPU is their sum.
+   */
+  readonly processes?: readonly ModeProcess[];
   /** Settings worth stating in the report (threads, log level, ...). */
   readonly notes: readonly string[];
   /** Proxy-side counters worth reporting after the runs (e.g. remora /stats). */
   counters?(): Promise<Readonly<Record<string, number>>>;
+  /** A check after the transparency check (e.g. "the server sidecar terminated mTLS"); a text = the mode failed. */
+  verify?(): Promise<string | undefined>;
   stop(): Promise<void>;
 }
 
@@ -103,6 +151,13 @@ export interface Mode {
   readonly outboundPort?: number;
   /** Scenario ids this mode supports; undefined = all. */
   readonly scenarios?: readonly string[];
+  /**
+   * Mesh modes: the port the mesh server pod's inbound rules (`remora init --inbound-port`) redirect to, i.e. the
+   * server-side sidecar. Undefined: that pod has no rules while this mode runs.
+   */
+  readonly serverInboundPort?: number;
+  /** What the transparency check reaches through this mode (default: the server pod's two ports, and the VIP when redirecting). */
+  readonly checks?: 'mesh';
   start(ctx: ModeContext): Promise<RunningMode>;
 }
 
@@ -115,8 +170,12 @@ export interface Cell {
   readonly failure?: string;
   /** Connections redirected by the nat table during the load (incl. warm-up); undefined in direct mode. */
   readonly redirected?: number;
-  /** CPU cores used by the proxy process during the load (incl. warm-up). */
+  /** CPU cores used by the proxy process during the load (incl. warm-up); the sum of a mode's processes. */
   readonly proxyCores?: number;
+  /** The same per process role, for modes of several processes (the mesh rows' client and server sidecars). */
+  readonly coresByRole?: Readonly<Record<string, number>>;
+  /** With several rounds: each round's cell (this cell holds their medians, field by field). */
+  readonly rounds?: readonly Cell[];
 }
 
 export interface ModeSummary {
@@ -126,6 +185,9 @@ export interface ModeSummary {
   readonly failure?: string;
   readonly rssIdleMb?: number;
   readonly rssAfterMb?: number;
+  /** Per process role (modes of several processes; rssIdleMb/rssAfterMb are then their sums). */
+  readonly rssIdleByRole?: Readonly<Record<string, number>>;
+  readonly rssAfterByRole?: Readonly<Record<string, number>>;
   readonly counters?: Readonly<Record<string, number>>;
   /** Result of the transparency check (":8080 and :8081 reached their own servers"). */
   readonly transparency?: string;

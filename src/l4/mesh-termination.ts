@@ -22,6 +22,7 @@ export type TerminationResult =
 
 interface Pending {
   readonly onDone: (r: TerminationResult) => void;
+  readonly raw: Socket;
   settled: boolean;
 }
 
@@ -62,13 +63,18 @@ export class MeshTerminator {
    */
   terminate(raw: Socket, head: Buffer, onDone: (r: TerminationResult) => void): () => void {
     const key = keyOf(raw.remoteAddress, raw.remotePort);
-    const pending: Pending = { onDone, settled: false };
+    const pending: Pending = { onDone, raw, settled: false };
     this.#pending.set(key, pending);
     const forget = (): void => {
       if (this.#pending.get(key) === pending) this.#pending.delete(key);
     };
     raw.once('close', forget);
     if (head.length > 0) raw.unshift(head);
+    // The TLS socket takes allowHalfOpen from the socket it wraps (not from the server's options): the listener's
+    // sockets allow half-open, and a client that closes its side during the handshake (a sidecar refusing our
+    // certificate or identity) would then hold the connection until the handshake timeout, reported as
+    // ERR_TLS_HANDSHAKE_TIMEOUT. So no half-open until the handshake is done; then it is allowed again (#secure).
+    raw.allowHalfOpen = false;
     this.#server.emit('connection', raw);
     return forget;
   }
@@ -99,6 +105,8 @@ export class MeshTerminator {
       return;
     }
     this.#stats?.inbound.increment('handshakes');
+    socket.allowHalfOpen = true;
+    p.raw.allowHalfOpen = true;
     p.onDone({ ok: true, socket, spiffeId: peer.spiffeId, certificateSha256: peer.sha256 });
   }
 

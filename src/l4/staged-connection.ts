@@ -307,6 +307,16 @@ export class StagedConnection {
     const declared = this.#route.declared;
     // Detection ran only to look for mesh mTLS on a port whose protocol is declared: the declaration decides the rest.
     const meshOnly = this.#mesh !== undefined && declared !== 'detect';
+    if (d?.kind === 'opaque' && d.reason === 'eof' && result.head.length === 0
+      && (this.#mesh !== undefined || this.#conn.peerIdentity !== undefined)) {
+      // Connected and closed without a byte: over mesh mTLS, a client sidecar's pre-dial it did not need (its client
+      // turned out to speak HTTP); on a mesh port, the same before its ClientHello, or a port check. Nothing to
+      // refuse, authorize or forward: closed quietly, counted as `empty`.
+      this.#conn.runtime.mtls?.stats.inbound.increment('empty');
+      this.#protocol = 'empty';
+      this.#closeQuietly();
+      return;
+    }
     if (this.#mesh !== undefined) {
       if (d?.kind === 'tls' && d.alpn.includes(MESH_ALPN)) {
         this.#protocol = 'mtls';
@@ -504,6 +514,17 @@ export class StagedConnection {
     this.#dropDial();
     this.#finish();
   };
+
+  /** Before forwarding, nothing to report: stop everything and end the client's side gracefully. */
+  #closeQuietly(): void {
+    this.#clearPredialTimer();
+    this.#stage?.cancel();
+    this.#stage = undefined;
+    this.#dropDial();
+    if (this.#down.destroyed) return;
+    this.#down.end();
+    this.#down.destroySoon();
+  }
 
   /** Before forwarding: stop everything and reset the client; #onDownClose then finishes. */
   #teardown(): void {

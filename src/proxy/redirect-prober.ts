@@ -24,7 +24,7 @@ import { networkInterfaces } from 'node:os';
 import { canonicalIp, formatHostPort, type HostPort, type OriginalDst } from '../core/addr.js';
 import type { Logger } from '../core/log.js';
 import type { Direction } from '../l4/accept-route.js';
-import type { DialOutcome, ProbeHelper } from './probe-helper.js';
+import type { DialOutcome } from './probe-helper.js';
 import { hasIpv4Route, hasIpv6Route, type ProbeName, type ProbeStatus } from './readiness.js';
 
 /** The port the loopback probes dial (at 127.0.0.6 / ::6; never listened on: the rules must redirect it). */
@@ -45,6 +45,15 @@ export interface ProberSettings {
   readonly target: HostPort | undefined;
 }
 
+/** What the outbound probe needs of its helper (src/proxy/probe-helper.ts ProbeHelper; tests fake it). */
+export interface OutboundDialer {
+  /** The uid the helper's connections are made as. */
+  readonly uid: number;
+  /** Why the helper is gone, or undefined while it runs. */
+  readonly exited: string | undefined;
+  dial(host: string, port: number, nonce: string, timeoutMs: number): Promise<DialOutcome>;
+}
+
 export interface RedirectProberOptions {
   readonly log: Logger;
   /** The settings in force (read at every round: a reload changes them). */
@@ -52,7 +61,7 @@ export interface RedirectProberOptions {
   readonly inboundPort: number;
   readonly outboundPort: number;
   /** The helper for the outbound probe, or why there is none. */
-  readonly helper: ProbeHelper | { readonly unavailable: string };
+  readonly helper: OutboundDialer | { readonly unavailable: string };
   /** The inbound listener accepts IPv6 (bound to "::" without falling back to IPv4). */
   readonly inboundIpv6: boolean;
   /** Called after every round and whenever probing is switched off (readiness is evaluated again). */

@@ -207,9 +207,30 @@ class Http1Responder implements DownstreamResponder {
   }
 }
 
-/** No request in flight, no byte read since the last response: closing it loses nothing the proxy has read. */
+/** What node:http's server parser tells about its connection (an internal object: read defensively). */
+interface ParserView {
+  /** ms since the message being parsed began; 0 when no message is in progress (node's ConnectionsList idle check). */
+  duration?: () => number;
+}
+
+/**
+ * The parser holds part of a message: a pipelined request head read in the same chunk as the previous request (so
+ * before the last response ended, and not caught by idleMark). node:http's own closeIdleConnections() uses the same
+ * state. Absent (another Node version): false, and idleMark alone decides.
+ */
+function parserMidMessage(socket: Socket): boolean {
+  const parser = (socket as Socket & { parser?: ParserView | null }).parser;
+  if (parser === null || parser === undefined || typeof parser.duration !== 'function') return false;
+  return parser.duration() > 0;
+}
+
+/**
+ * No request in flight, no byte read since the last response, and no partial request in the parser: closing it loses
+ * nothing the proxy has read.
+ */
 function isIdle(state: ConnState, socket: Socket): boolean {
-  return state.inflight === 0 && !state.raw && state.idleMark >= 0 && socket.bytesRead === state.idleMark;
+  return state.inflight === 0 && !state.raw && state.idleMark >= 0 && socket.bytesRead === state.idleMark
+    && !parserMidMessage(socket);
 }
 
 export class Http1Engine {

@@ -31,7 +31,7 @@ export interface ConfigStatsJson {
 /** The state of one redirect probe (src/proxy/readiness.ts). */
 export type ProbeStateJson = 'pending' | 'ok' | 'failed' | 'unavailable';
 
-/** Readiness and the redirect probes behind it (src/proxy/readiness.ts, docs/observability-lifecycle.md). */
+/** Readiness and the redirect probes behind it (src/proxy/readiness.ts, docs/operations.md). */
 export interface ReadinessJson {
   readonly ready: boolean;
   /** The body of /ready: "ready", "starting", "draining", "not ready: <probe> redirect probe failed: <why>". */

@@ -77,7 +77,7 @@ export const proxyOptionSpecs = {
   }),
   readinessProbeInterval: spec({
     key: 'readiness_probe_interval', flag: 'readiness-probe-interval', env: 'REMORA_READINESS_PROBE_INTERVAL', valueName: 'DURATION',
-    help: 'how often /ready proves that the iptables rules still redirect to this proxy (connections sent through them, docs/observability-lifecycle.md); "off" = /ready checks the listeners and the configuration only',
+    help: 'how often /ready proves that the iptables rules still redirect to this proxy (connections sent through them, docs/operations.md); "off" = /ready checks the listeners and the configuration only',
     defaultValue: 5_000, defaultText: '5s', parse: v.durationOrOff(200, 60_000),
   }),
   readinessProbeTarget: spec({

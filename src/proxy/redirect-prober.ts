@@ -14,7 +14,7 @@
 //
 // Not provable from inside the pod: nat PREROUTING (capture of connections arriving from outside). NAT is decided at
 // a connection's first packet, at OUTPUT for a local socket, so no local connection ever meets nat PREROUTING;
-// reading the rules needs CAP_NET_ADMIN, which the sidecar does not have. See docs/observability-lifecycle.md.
+// reading the rules needs CAP_NET_ADMIN, which the sidecar does not have. See docs/operations.md.
 //
 // The listeners hand every accepted connection to claim() first (one port comparison when it is not a probe).
 import { randomBytes } from 'node:crypto';

@@ -34,7 +34,10 @@ switch (tool) {
     let connections = 0;
     let goaways = 0;
     const failures: Record<string, number> = {};
-    const after = { sent: 0, ok: 0, closeAnswers: 0 };
+    // after: requests sent after the signal; spanning: sent before it and answered after it (in flight across it).
+    const after = { sent: 0, ok: 0, closeAnswers: 0, spanning: 0 };
+    /** The request in flight was sent before the signal. */
+    let sentBeforeDrain = false;
     let drainAt: number | undefined;
     let stopping = false;
     let inflight = false;
@@ -57,7 +60,8 @@ switch (tool) {
     const answered = (closeAnswer: boolean): void => {
       ok++;
       if (drainAt !== undefined) {
-        after.ok++;
+        if (sentBeforeDrain) after.spanning++;
+        else after.ok++;
         if (closeAnswer) after.closeAnswers++;
       }
       if (!readyShown) { readyShown = true; process.stdout.write('ready\n'); }
@@ -102,7 +106,8 @@ switch (tool) {
       one = (): void => {
         inflight = true;
         sent++;
-        if (drainAt !== undefined) after.sent++;
+        sentBeforeDrain = drainAt === undefined;
+        if (!sentBeforeDrain) after.sent++;
         send(0);
       };
     } else {
@@ -167,7 +172,8 @@ switch (tool) {
       one = (): void => {
         inflight = true;
         sent++;
-        if (drainAt !== undefined) after.sent++;
+        sentBeforeDrain = drainAt === undefined;
+        if (!sentBeforeDrain) after.sent++;
         send(0);
       };
     }

@@ -24,7 +24,8 @@ interface DrainClientResult {
   readonly retries: number;
   readonly connections: number;
   readonly goaways: number;
-  readonly after: { readonly sent: number; readonly ok: number; readonly closeAnswers: number };
+  /** sent/ok: requests sent after the signal; spanning: sent before it, answered after it. */
+  readonly after: { readonly sent: number; readonly ok: number; readonly closeAnswers: number; readonly spanning: number };
 }
 
 interface Client {
@@ -94,8 +95,8 @@ describe('drain', opts, () => {
     // The app in the draining pod: its outbound keep-alive connection goes through the same proxy.
     const outbound = await startClient(server, 'outbound h1 paced', ['h1', `http://${client.ip4}:8081/`, '20', '200']);
     const all = [...inbound, outbound];
-    // Every long client has a request in flight now or very soon (1.5 s each, back to back).
-    await new Promise((r) => setTimeout(r, 500));
+    // Each client got its first answer ("ready") and sends the next request at once (back to back, or after its
+    // pause): the long clients (1.5 s per request) have one in flight when the signal comes; `spanning` checks it.
 
     proxy.child.kill('SIGTERM');
     for (const c of all) c.child.kill('SIGUSR2');
@@ -107,10 +108,14 @@ describe('drain', opts, () => {
     for (const [name, r] of results) {
       assert.deepEqual(r.failures, {}, `${name}: no failed request: ${JSON.stringify(r)}`);
       assert.equal(r.ok, r.sent, `${name}: every request answered: ${JSON.stringify(r)}`);
-      assert.ok(r.after.ok >= 1, `${name}: answered during the drain: ${JSON.stringify(r)}`);
+      assert.ok(r.after.ok >= 1, `${name}: requests sent during the drain answered: ${JSON.stringify(r)}`);
       if (r.proto === 'h1') assert.equal(r.retries, 0, `${name}: no HTTP/1.1 request needed a retry: ${JSON.stringify(r)}`);
     }
     const by = new Map(results);
+    // Long clients: a request in flight when SIGTERM came was answered after it.
+    for (const name of ['h1 long', 'h2 long']) {
+      assert.ok((by.get(name)?.after.spanning ?? 0) >= 1, `${name}: ${JSON.stringify(by.get(name))}`);
+    }
     // Paced clients sent at least 8 requests after the signal (2.5 s at 20-200 ms), all answered.
     for (const name of ['h1 paced', 'h2 paced', 'outbound h1 paced']) {
       assert.ok((by.get(name)?.after.ok ?? 0) >= 8, `${name}: ${JSON.stringify(by.get(name))}`);

@@ -71,12 +71,20 @@ switch (tool) {
       if (stopping) { maybeEnd(); return; }
       setTimeout(one, pause());
     };
-    let one: () => void;
+    /** Send one request (attempt 0: the first; retries count up). Set below per protocol. */
+    let send: (attempt: number) => void;
+    const one = (): void => {
+      inflight = true;
+      sent++;
+      sentBeforeDrain = drainAt === undefined;
+      if (!sentBeforeDrain) after.sent++;
+      send(0);
+    };
 
     if (proto === 'h1') {
       const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
       const seen = new WeakSet<Socket>();
-      const send = (attempt: number): void => {
+      send = (attempt: number): void => {
         const req = http.get(url, { agent }, (res) => {
           let body = '';
           res.setEncoding('utf8').on('data', (d: string) => { body += d; });
@@ -103,13 +111,6 @@ switch (tool) {
         });
         req.setTimeout(15_000, () => { req.destroy(new Error('timeout')); });
       };
-      one = (): void => {
-        inflight = true;
-        sent++;
-        sentBeforeDrain = drainAt === undefined;
-        if (!sentBeforeDrain) after.sent++;
-        send(0);
-      };
     } else {
       let session: http2.ClientHttp2Session | undefined;
       const fresh = (): http2.ClientHttp2Session => {
@@ -124,7 +125,7 @@ switch (tool) {
         session = s;
         return s;
       };
-      const send = (attempt: number): void => {
+      send = (attempt: number): void => {
         const retry = (why: string): void => {
           if (attempt >= 3) {
             bump(failures, why);
@@ -168,13 +169,6 @@ switch (tool) {
         });
         st.setTimeout(15_000, () => { st.close(http2.constants.NGHTTP2_CANCEL); });
         st.end();
-      };
-      one = (): void => {
-        inflight = true;
-        sent++;
-        sentBeforeDrain = drainAt === undefined;
-        if (!sentBeforeDrain) after.sent++;
-        send(0);
       };
     }
     one();

@@ -18,6 +18,7 @@ import type { EngineCore } from './engine-core.js';
 import { RequestBody } from '../http/request-body.js';
 import { RawResponder } from './http1-tunnel.js';
 import { headerCount, headerValue, listTokens, removeHeader, stripHopByHop } from '../http/headers.js';
+import { EmptyWaiters, emptyWithin } from './drain-wait.js';
 
 interface ConnState {
   readonly ctx: HttpConnectionContext;
@@ -244,7 +245,7 @@ export class Http1Engine {
   #closingIdle = false;
   /** Stopped (the drain deadline): connections handed over now are destroyed. */
   #stopped = false;
-  #emptyWaiters: (() => void)[] = [];
+  readonly #empty = new EmptyWaiters(() => this.#sockets.size);
 
   constructor(core: EngineCore) {
     this.#core = core;
@@ -289,11 +290,7 @@ export class Http1Engine {
     this.#core.stats.increment('http1.connections');
     socket.once('close', () => {
       this.#sockets.delete(socket);
-      if (this.#sockets.size === 0 && this.#emptyWaiters.length > 0) {
-        const waiters = this.#emptyWaiters;
-        this.#emptyWaiters = [];
-        for (const w of waiters) w();
-      }
+      this.#empty.closed();
     });
     // Draining, a connection is still served (its request gets Connection: close): its bytes were read by detection,
     // and a well-behaved client that was told to reconnect must not find the door shut. Only the deadline refuses.
@@ -324,8 +321,7 @@ export class Http1Engine {
 
   /** Resolves when no connection is left. */
   whenEmpty(): Promise<void> {
-    if (this.#sockets.size === 0) return Promise.resolve();
-    return new Promise((resolve) => { this.#emptyWaiters.push(resolve); });
+    return this.#empty.wait();
   }
 
   /** Destroy every connection left (the drain deadline); connections handed over afterwards are destroyed. */
@@ -336,16 +332,7 @@ export class Http1Engine {
 
   async shutdown(graceMs: number): Promise<void> {
     this.closeIdle();
-    if (this.#sockets.size === 0) {
-      this.#stopped = true;
-      return;
-    }
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.whenEmpty(),
-      new Promise<void>((resolve) => { timer = setTimeout(resolve, graceMs); }),
-    ]);
-    clearTimeout(timer);
+    await emptyWithin(this.whenEmpty(), graceMs);
     this.destroyAll();
   }
 

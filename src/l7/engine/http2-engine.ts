@@ -28,6 +28,7 @@ import { RequestBody } from '../http/request-body.js';
 import { toH2Headers } from '../http/headers.js';
 import { flattenIncoming, headersObject, withoutPseudo } from '../pool/http2-pool.js';
 import { resetStream } from '../http/http2-reset.js';
+import { EmptyWaiters, emptyWithin } from './drain-wait.js';
 
 const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
 
@@ -170,7 +171,7 @@ export class Http2Engine {
   #draining = false;
   /** Stopped (the drain deadline): connections handed over now are destroyed. */
   #stopped = false;
-  #emptyWaiters: (() => void)[] = [];
+  readonly #empty = new EmptyWaiters(() => this.#sessions.size);
 
   constructor(core: EngineCore) {
     this.#core = core;
@@ -229,8 +230,7 @@ export class Http2Engine {
   }
 
   whenEmpty(): Promise<void> {
-    if (this.#sessions.size === 0) return Promise.resolve();
-    return new Promise((resolve) => { this.#emptyWaiters.push(resolve); });
+    return this.#empty.wait();
   }
 
   destroyAll(): void {
@@ -240,16 +240,7 @@ export class Http2Engine {
 
   async shutdown(graceMs: number): Promise<void> {
     this.drain();
-    if (this.#sessions.size === 0) {
-      this.#stopped = true;
-      return;
-    }
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.whenEmpty(),
-      new Promise<void>((resolve) => { timer = setTimeout(resolve, graceMs); }),
-    ]);
-    clearTimeout(timer);
+    await emptyWithin(this.whenEmpty(), graceMs);
     this.destroyAll();
   }
 
@@ -273,11 +264,7 @@ export class Http2Engine {
     }
     session.once('close', () => {
       this.#sessions.delete(session);
-      if (this.#sessions.size === 0 && this.#emptyWaiters.length > 0) {
-        const waiters = this.#emptyWaiters;
-        this.#emptyWaiters = [];
-        for (const w of waiters) w();
-      }
+      this.#empty.closed();
     });
     // Opened during the drain: served, then told to go away once its first stream is in (see #onStream).
   };

@@ -13,10 +13,12 @@ const arg = (i: number, name: string): string => {
 const bump = (m: Record<string, number>, k: string): void => { m[k] = (m[k] ?? 0) + 1; };
 
 switch (tool) {
-  // drain-client h1|h2 URL PAUSE_MIN_MS PAUSE_MAX_MS [AFTER_MS]: one request at a time on a keep-alive connection (an
-  // HTTP/1.1 agent with one socket, or one h2c session), PAUSE ms apart (random in [MIN, MAX]; 0 0 = back to back).
-  // SIGUSR2 says "the proxy got SIGTERM now": the client goes on for AFTER_MS (default 2500), then stops, waits for
-  // the request in flight and prints its result. A well-behaved client:
+  // drain-client h1|h2 URL PAUSE_MIN_MS PAUSE_MAX_MS [AFTER_MS [MIN_AFTER]]: one request at a time on a keep-alive
+  // connection (an HTTP/1.1 agent with one socket, or one h2c session), PAUSE ms apart (random in [MIN, MAX]; 0 0 =
+  // back to back). SIGUSR2 says "the proxy got SIGTERM now": the client goes on for AFTER_MS (default 2500) and until
+  // it has sent MIN_AFTER requests after the signal (default 1; at most 6 s in all: a count, not the machine's speed,
+  // decides how many requests meet the drain), then stops, waits for the request in flight and prints its result.
+  // A well-behaved client:
   //   - HTTP/1.1: a connection answered with Connection: close is not reused (Node's agent); a request that failed on
   //     a reused connection before any byte of its answer is sent again once (RFC 9112 §9.3.1), counted in retries;
   //   - HTTP/2: after GOAWAY the next request opens a new session; a stream the server did not process
@@ -28,12 +30,17 @@ switch (tool) {
     const min = Number(arg(2, 'PAUSE_MIN_MS'));
     const max = Number(arg(3, 'PAUSE_MAX_MS'));
     const afterMs = Number(args[4] ?? '2500');
+    const minAfter = Number(args[5] ?? '1');
+    const capMs = 6_000;
+    let timeUp = false;
     let sent = 0;
     let ok = 0;
     let retries = 0;
     let connections = 0;
     let goaways = 0;
     const failures: Record<string, number> = {};
+    /** Why requests were sent again (each a request the server never processed). */
+    const retryReasons: Record<string, number> = {};
     // after: requests sent after the signal; spanning: sent before it and answered after it (in flight across it).
     const after = { sent: 0, ok: 0, closeAnswers: 0, spanning: 0 };
     /** The request in flight was sent before the signal. */
@@ -46,14 +53,19 @@ switch (tool) {
     const report = (): void => {
       if (reported) return;
       reported = true;
-      process.stdout.write(`${JSON.stringify({ proto, sent, ok, failures, retries, connections, goaways, after })}\n`);
+      process.stdout.write(`${JSON.stringify({ proto, sent, ok, failures, retries, retryReasons, connections, goaways, after })}\n`);
       process.exit(0);
     };
     const maybeEnd = (): void => { if (stopping && !inflight) report(); };
+    /** After the signal: stop once AFTER_MS passed and MIN_AFTER requests were sent since (or at the cap). */
+    const checkStop = (): void => {
+      if (timeUp && after.sent >= minAfter) stopping = true;
+    };
     setTimeout(() => { bump(failures, 'deadline'); report(); }, 120_000).unref();
     process.on('SIGUSR2', () => {
       drainAt ??= Date.now();
-      setTimeout(() => { stopping = true; maybeEnd(); }, afterMs);
+      setTimeout(() => { timeUp = true; checkStop(); maybeEnd(); }, afterMs);
+      setTimeout(() => { stopping = true; maybeEnd(); }, capMs);
     });
     process.on('SIGTERM', () => { stopping = true; maybeEnd(); setTimeout(report, 5_000).unref(); });
     const pause = (): number => min + Math.random() * (max - min);
@@ -68,6 +80,7 @@ switch (tool) {
     };
     const next = (): void => {
       inflight = false;
+      checkStop();
       if (stopping) { maybeEnd(); return; }
       setTimeout(one, pause());
     };
@@ -103,6 +116,7 @@ switch (tool) {
         req.on('error', (err: NodeJS.ErrnoException) => {
           if (req.reusedSocket && attempt === 0 && (err.code === 'ECONNRESET' || err.message === 'socket hang up')) {
             retries++;
+            bump(retryReasons, `reused-socket-${err.code ?? err.message}`);
             send(1);
             return;
           }
@@ -133,6 +147,7 @@ switch (tool) {
             return;
           }
           retries++;
+          bump(retryReasons, why);
           send(attempt + 1);
         };
         let st: http2.ClientHttp2Stream;

@@ -1,6 +1,6 @@
 // The drain on a real kernel (issue 12). SIGTERM under load: keep-alive clients of the server pod (HTTP/1.1 and h2c,
-// back to back, paced 20-200 ms apart, and long requests in flight) go on sending for 2.5 s after the signal and lose
-// nothing: every request the proxy read is answered, with Connection: close / GOAWAY, and the reconnections are
+// back to back, paced 20-200 ms apart, and long requests in flight) go on sending for 2.5 s after the signal (the
+// paced ones for at least 10 requests, within the 8 s grace) and lose nothing: every request the proxy read is answered, with Connection: close / GOAWAY, and the reconnections are
 // accepted during the drain grace; the app's outbound keep-alive client in the draining pod is served as usual. Then
 // the admin lifecycle endpoints: POST /drain drains without exiting, POST /quitquitquit drains and exits, and both
 // are refused (403) from a non-loopback peer.
@@ -22,6 +22,9 @@ interface DrainClientResult {
   readonly ok: number;
   readonly failures: Record<string, number>;
   readonly retries: number;
+  /** Why requests were sent again: h1 `reused-socket-<code>`; h2 `refused-stream` (REFUSED_STREAM: above GOAWAY's last
+   * stream id, never processed) or `request-<code>` (the session had gone away: the request never left the client). */
+  readonly retryReasons: Record<string, number>;
   readonly connections: number;
   readonly goaways: number;
   /** sent/ok: requests sent after the signal; spanning: sent before it, answered after it. */
@@ -82,18 +85,19 @@ describe('drain', opts, () => {
 
   test('SIGTERM under load (back-to-back, paced and long in-flight keep-alive clients, HTTP/1.1 and HTTP/2) → zero failed requests', opts, async (t) => {
     const proxy = await startProxy(server, ['--drain-grace', '8s', '--drain-timeout', '30s']);
+    t.after(async () => { await proxy.stop('SIGKILL'); }); // a no-op once it exited; a failed test must not leave it running
     const h1 = `http://${server.ip4}:8080`;
     const h2 = `http://${server.ip4}:8082`;
     const inbound = await Promise.all([
       startClient(client, 'h1 back-to-back', ['h1', `${h1}/`, '0', '0']),
-      startClient(client, 'h1 paced', ['h1', `${h1}/`, '20', '200']),
+      startClient(client, 'h1 paced', ['h1', `${h1}/`, '20', '200', '2500', '10']),
       startClient(client, 'h1 long', ['h1', `${h1}/delay/1500`, '0', '0']),
       startClient(client, 'h2 back-to-back', ['h2', `${h2}/`, '0', '0']),
-      startClient(client, 'h2 paced', ['h2', `${h2}/`, '20', '200']),
+      startClient(client, 'h2 paced', ['h2', `${h2}/`, '20', '200', '2500', '10']),
       startClient(client, 'h2 long', ['h2', `${h2}/delay/1500`, '0', '0']),
     ]);
     // The app in the draining pod: its outbound keep-alive connection goes through the same proxy.
-    const outbound = await startClient(server, 'outbound h1 paced', ['h1', `http://${client.ip4}:8081/`, '20', '200']);
+    const outbound = await startClient(server, 'outbound h1 paced', ['h1', `http://${client.ip4}:8081/`, '20', '200', '2500', '10']);
     const all = [...inbound, outbound];
     // Each client got its first answer ("ready") and sends the next request at once (back to back, or after its
     // pause): the long clients (1.5 s per request) have one in flight when the signal comes; `spanning` checks it.
@@ -102,6 +106,8 @@ describe('drain', opts, () => {
     for (const c of all) c.child.kill('SIGUSR2');
     const ready = await proxy.admin('/ready');
     assert.deepEqual(ready, { status: 503, body: 'draining' }, '/ready fails at once');
+    const drain = (await proxy.stats())['drain'] as { reason: string; exiting: boolean } | undefined;
+    assert.deepEqual({ reason: drain?.reason, exiting: drain?.exiting }, { reason: 'received SIGTERM', exiting: true });
 
     const results = await Promise.all(all.map(async (c) => [c.name, await c.result()] as const));
     for (const [name, r] of results) t.diagnostic(`${name}: ${JSON.stringify(r)}`);
@@ -110,15 +116,19 @@ describe('drain', opts, () => {
       assert.equal(r.ok, r.sent, `${name}: every request answered: ${JSON.stringify(r)}`);
       assert.ok(r.after.ok >= 1, `${name}: requests sent during the drain answered: ${JSON.stringify(r)}`);
       if (r.proto === 'h1') assert.equal(r.retries, 0, `${name}: no HTTP/1.1 request needed a retry: ${JSON.stringify(r)}`);
+      // HTTP/2: a retry is allowed only for a request the server provably did not process (RFC 9113 §8.7).
+      for (const why of Object.keys(r.retryReasons)) {
+        assert.match(why, /^(refused-stream|request-ERR_HTTP2_(GOAWAY_SESSION|INVALID_SESSION))$/, `${name}: ${JSON.stringify(r)}`);
+      }
     }
     const by = new Map(results);
     // Long clients: a request in flight when SIGTERM came was answered after it.
     for (const name of ['h1 long', 'h2 long']) {
       assert.ok((by.get(name)?.after.spanning ?? 0) >= 1, `${name}: ${JSON.stringify(by.get(name))}`);
     }
-    // Paced clients sent at least 8 requests after the signal (2.5 s at 20-200 ms), all answered.
+    // Paced clients sent at least 10 requests after the signal (MIN_AFTER), all answered: the probe of the issue lost 4-6 of 8.
     for (const name of ['h1 paced', 'h2 paced', 'outbound h1 paced']) {
-      assert.ok((by.get(name)?.after.ok ?? 0) >= 8, `${name}: ${JSON.stringify(by.get(name))}`);
+      assert.ok((by.get(name)?.after.ok ?? 0) >= 10, `${name}: ${JSON.stringify(by.get(name))}`);
     }
     // Inbound HTTP/1.1: the answers during the drain said Connection: close, and the clients reconnected (accepted).
     for (const name of ['h1 back-to-back', 'h1 paced', 'h1 long']) {
@@ -141,9 +151,10 @@ describe('drain', opts, () => {
     assert.equal(stats?.connections.active, 0);
   });
 
-  test('POST /drain and /quitquitquit (and refusal from a non-loopback peer)', opts, async () => {
+  test('POST /drain and /quitquitquit (and refusal from a non-loopback peer)', opts, async (t) => {
     await startTool(server, ['http-app', '::', '9090', 'server-app']);
     const proxy = await startProxy(server, ['--admin-address', '0.0.0.0:15000', '--drain-grace', '1s', '--drain-timeout', '20s']);
+    t.after(async () => { await proxy.stop('SIGKILL'); });
     // From another pod (admin_address is not loopback here): reading is allowed, changing is not.
     assert.equal((await adminRequest(client, server.ip4, 'GET', '/ready')).status, 200);
     for (const path of ['/drain', '/quitquitquit']) {

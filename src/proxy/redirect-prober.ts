@@ -64,7 +64,7 @@ export interface RedirectProberOptions {
   readonly helper: OutboundDialer | { readonly unavailable: string };
   /** The inbound listener accepts IPv6 (bound to "::" without falling back to IPv4). */
   readonly inboundIpv6: boolean;
-  /** Called after every round and whenever probing is switched off (readiness is evaluated again). */
+  /** Called after every round, when a probe fails, and whenever probing is switched off (readiness is evaluated again). */
   readonly onRound: () => void;
   readonly now?: () => number;
 }
@@ -237,9 +237,17 @@ export class RedirectProber {
       const timeoutMs = Math.min(PROBE_TIMEOUT_MS, settings.intervalMs);
       const probes = this.#probes(settings.target);
       this.#ports = new Set(probes.map((p) => p.port));
-      // The results of one round are applied together: /ready shows one round, not a mix of two.
-      const results = await Promise.all(probes.map((p) => this.#runOne(p, timeoutMs)));
-      for (const r of results) this.#mark(r.name, r.state, r.detail);
+      // A failure counts at once (a flushed table makes the loopback probes fail in a millisecond, while the outbound
+      // one waits for its timeout): readiness turns false without waiting for the slowest probe. Passes, and
+      // whatever is left, are applied together at the end of the round.
+      const results = await Promise.all(probes.map(async (p) => {
+        const r = await this.#runOne(p, timeoutMs);
+        if (r.state !== 'failed') return r;
+        this.#mark(r.name, r.state, r.detail);
+        this.#o.onRound();
+        return undefined;
+      }));
+      for (const r of results) if (r !== undefined) this.#mark(r.name, r.state, r.detail);
       this.#o.onRound();
       this.#schedule(settings.intervalMs);
     } catch (err) {

@@ -63,15 +63,17 @@ describe('readiness proves interception', opts, () => {
     await pod.execOk(['iptables', '-t', 'nat', '-F']);
     const flushedAt = Date.now();
     // The requirement is the bound: /ready must answer 503 within 10 s of the flush (else this wait throws).
-    const down = await readyAnswer(proxy, '/ready to fail within 10 s of the IPv4 flush', (r) => r.status === 503, 10_000);
+    const first503 = await readyAnswer(proxy, '/ready to fail within 10 s of the IPv4 flush', (r) => r.status === 503, 10_000);
     t.diagnostic(`not ready ${((Date.now() - flushedAt) / 1000).toFixed(1)} s after the flush (interval ${first.probeIntervalMs} ms)`);
-    // One round's results: both IPv4 probes failed in it (the IPv4 nat table is empty).
-    assert.match(down.body, /^not ready: /);
+    assert.match(first503.body, /^not ready: .*redirect probe failed: /);
+    // Both IPv4 probes fail (the IPv4 nat table is empty); the loopback one at once, the outbound one at its timeout.
+    const down = await readyAnswer(proxy, 'both IPv4 probes to have failed',
+      (r) => r.status === 503 && r.body.includes('loopback-ipv4 redirect') && r.body.includes('outbound redirect'));
     assert.match(down.body, /loopback-ipv4 redirect probe failed: connect to 127\.0\.0\.6:15099: ECONNREFUSED: not redirected to the inbound listener :15006/);
     assert.match(down.body, /outbound redirect probe failed: connect as uid 65534 to 192\.0\.2\.1:15099: \w+: not redirected to the outbound listener :15001/);
     assert.doesNotMatch(down.body, /loopback-ipv6/, 'the IPv6 rules are still there');
-    const [changed] = await waitForLog(proxy, 'readiness.changed to not ready', (r) => r['event'] === 'readiness.changed' && r['ready'] === false && String(r['reason']).includes('failed'));
-    assert.equal(changed?.['reason'], down.body);
+    const [changed] = await waitForLog(proxy, 'readiness.changed with both failures', (r) => r['event'] === 'readiness.changed' && r['ready'] === false && r['reason'] === down.body);
+    assert.equal(changed?.['ready'], false);
     assert.equal(changed?.['level'], 'warn');
 
     await initOk(pod);

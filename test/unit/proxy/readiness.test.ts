@@ -208,3 +208,25 @@ test('prober: nothing at the probe address fails with the connect error; when th
   assert.equal(p.claim('inbound', fake, { family: 4, address: '127.0.0.6', port: LOOPBACK_PROBE_PORT }), false);
   fake.destroy();
 });
+
+test('prober: a failed probe turns readiness false at once, without waiting for a slower probe of the same round', async (t) => {
+  let release: (() => void) | undefined;
+  let n = 0;
+  const p = new RedirectProber({
+    log: silentLogger(), settings: () => ({ intervalMs: 60_000, target: { host: '192.0.2.1', port: 15099 } }),
+    inboundPort: 15006, outboundPort: 15001, inboundIpv6: false, onRound: () => { n++; },
+    // The outbound helper stand-in answers only when the test lets it (a probe waiting for its timeout).
+    helper: { uid: 65534, exited: undefined, dial: () => new Promise((resolve) => { release = () => { resolve({ reply: '', error: 'ETIMEDOUT' }); }; }) },
+  });
+  t.after(() => { release?.(); p.stop(); });
+  p.start(); // nothing at 127.0.0.6:15099: the loopback probe is refused at once
+  await firstRound(() => n);
+  assert.equal(p.status().get('loopback-ipv4')?.state, 'failed');
+  assert.equal(p.status().get('outbound')?.state, 'pending', 'the slow probe of the same round has not ended');
+  assert.equal(evaluateReadiness({ lifecycle: 'ready', probing: true, probes: p.status() }).ready, false);
+  const before = n;
+  release?.();
+  for (let i = 0; i < 200 && n === before; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(p.status().get('outbound')?.state, 'failed');
+  assert.equal(p.status().get('outbound')?.detail, 'connect as uid 65534 to 192.0.2.1:15099: ETIMEDOUT: not redirected to the outbound listener :15001');
+});

@@ -1,10 +1,16 @@
 // Admin listener (node:http, loopback by default). Nothing here is on the data path.
-//   GET /ready       -> 200 "ready" | 503 "starting" | 503 "draining" (text/plain)
+//   GET /ready       -> 200 "ready" | 503 "starting" | 503 "draining" | 503 "not ready: <why>" (text/plain; the
+//                       redirect probes, src/proxy/readiness.ts)
+//   POST /drain      -> 200: the drain begins (as on SIGTERM) but the proxy does not exit
+//   POST /quitquitquit -> 200: drain, then exit (as SIGTERM)
 //   GET /stats       -> 200 JSON (src/admin/stats-json.ts ProxyStatsJson)
 //   GET /config_dump -> 200 JSON: the snapshot in force, its version, hash, source and load time (secrets redacted)
 //   GET /certs       -> 200 JSON: the workload identity, its certificates and trust bundle with their expiry
 //   /routes, /routes/NAME, POST /routes/NAME/weights -> src/admin/route-weights.ts
 //   any other path -> 404; a known path with a method other than GET/HEAD -> 405 with Allow.
+// Every request other than GET/HEAD (the ones that change something) is refused with 403 unless it comes from a
+// loopback address: admin_address may be set to a non-loopback address for /ready and /stats.
+import { isIPv4 } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RemoraError, isSystemError } from '../core/errors.js';
@@ -26,6 +32,21 @@ export interface AdminServerOptions {
   readonly configDump: () => unknown;
   /** The body of /certs (absent: 404). */
   readonly certs?: (() => unknown) | undefined;
+  /** Readiness with its reason (absent: /ready follows state() alone). */
+  readonly readiness?: (() => { readonly ready: boolean; readonly reason: string }) | undefined;
+  /** POST /drain: begin the drain without exiting (absent: 404). */
+  readonly drain?: (() => void) | undefined;
+  /** POST /quitquitquit: drain, then exit (absent: 404). */
+  readonly quit?: (() => void) | undefined;
+}
+
+/** 127.0.0.0/8, ::1 and their IPv4-mapped form: the peers allowed to change something over the admin API. */
+export function isLoopbackPeer(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const a = address.toLowerCase();
+  const v4 = a.startsWith('::ffff:') ? a.slice(7) : a;
+  if (isIPv4(v4)) return v4.startsWith('127.');
+  return a === '::1' || a === '0:0:0:0:0:0:0:1';
 }
 
 const ALLOW = 'GET, HEAD';
@@ -82,6 +103,16 @@ export class AdminServer {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !isLoopbackPeer(req.socket.remoteAddress)) {
+      this.#opts.log.warn({ event: 'admin.refused', method: req.method, path, peer: req.socket.remoteAddress },
+        'admin request refused: only GET and HEAD are accepted from a non-loopback peer');
+      send(res, 403, 'text/plain; charset=utf-8', `forbidden: ${req.method ?? ''} ${path} is accepted only from loopback\n`);
+      return;
+    }
+    if ((path === '/drain' && this.#opts.drain !== undefined) || (path === '/quitquitquit' && this.#opts.quit !== undefined)) {
+      this.#lifecycle(req, res, path);
+      return;
+    }
     if (isRoutesPath(path)) {
       handleRoutesRequest(req, res, path, this.#opts.routes);
       return;
@@ -95,6 +126,11 @@ export class AdminServer {
       return;
     }
     if (path === '/ready') {
+      const r = this.#opts.readiness?.();
+      if (r !== undefined) {
+        send(res, r.ready ? 200 : 503, 'text/plain; charset=utf-8', r.ready ? 'ready' : r.reason);
+        return;
+      }
       const state = this.#opts.state();
       if (state === 'ready') send(res, 200, 'text/plain; charset=utf-8', 'ready');
       else send(res, 503, 'text/plain; charset=utf-8', state === 'stopped' ? 'draining' : state);
@@ -109,5 +145,18 @@ export class AdminServer {
       return;
     }
     send(res, 200, 'application/json', JSON.stringify(this.#opts.stats()));
+  }
+
+  /** POST /drain and POST /quitquitquit (loopback peers only, checked above). The answer is sent before acting. */
+  #lifecycle(req: IncomingMessage, res: ServerResponse, path: '/drain' | '/quitquitquit' | string): void {
+    if (req.method !== 'POST') {
+      send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { allow: 'POST' });
+      return;
+    }
+    req.resume();
+    const act = path === '/drain' ? this.#opts.drain : this.#opts.quit;
+    const body = path === '/drain' ? 'draining\n' : 'OK: draining, then exiting\n';
+    res.once('finish', () => { setImmediate(() => act?.()); });
+    send(res, 200, 'text/plain; charset=utf-8', body, { connection: 'close' });
   }
 }

@@ -28,6 +28,40 @@ export interface ConfigStatsJson {
   readonly lastRejected?: { readonly at: string; readonly issues: readonly string[] } | undefined;
 }
 
+/** The state of one redirect probe (src/proxy/readiness.ts). */
+export type ProbeStateJson = 'pending' | 'ok' | 'failed' | 'unavailable';
+
+/** Readiness and the redirect probes behind it (src/proxy/readiness.ts, docs/operations.md). */
+export interface ReadinessJson {
+  readonly ready: boolean;
+  /** The body of /ready: "ready", "starting", "draining", "not ready: <probe> redirect probe failed: <why>". */
+  readonly reason: string;
+  /** ISO time of the last change of `ready` or `reason`. */
+  readonly since: string;
+  /** readiness_probe_interval in ms; 0 = off (no probes). */
+  readonly probeIntervalMs: number;
+  /** Per probe (loopback-ipv4, loopback-ipv6, outbound), the ones that run here. */
+  readonly probes: Readonly<Record<string, {
+    readonly state: ProbeStateJson;
+    readonly detail: string;
+    readonly lastAt?: string | undefined;
+    readonly passed: number;
+    readonly failed: number;
+  }>>;
+}
+
+/** The drain (absent before one begins). */
+export interface DrainJson {
+  /** ISO time the drain began. */
+  readonly startedAt: string;
+  /** What began it: "received SIGTERM", "POST /drain", "POST /quitquitquit". */
+  readonly reason: string;
+  /** The proxy exits at the end of the drain (false after POST /drain alone). */
+  readonly exiting: boolean;
+  /** The drain grace is over: the inbound listener is closed. */
+  readonly graceOver: boolean;
+}
+
 /** Plus mesh security (src/core/mesh-stats.ts): `mtls` handshakes and failures by reason, `identity` rotations, `authz` decisions. */
 export interface ProxyStatsJson extends CoreStatsJson, MeshStatsJson {
   /** Per [service NAME]: its cluster (absent when the proxy has no services). */
@@ -35,4 +69,6 @@ export interface ProxyStatsJson extends CoreStatsJson, MeshStatsJson {
   /** The HTTP layer (absent when http_engine = off). */
   readonly http?: HttpStatsJson;
   readonly config: ConfigStatsJson;
+  readonly readiness?: ReadinessJson;
+  readonly drain?: DrainJson;
 }

@@ -13,6 +13,7 @@ Usage:
   remora init [flags]     write the iptables rules that redirect the pod's TCP to the proxy
   remora proxy [flags]    run the sidecar proxy
   remora ca <command>     the built-in certificate authority (init, issue, rotate-root, ...)
+  remora wait-ready       wait until the local proxy is ready (for an application container's start hook)
   remora help             this text
   remora version          print the version
 
@@ -57,6 +58,11 @@ export async function main(argv: readonly string[]): Promise<void> {
       await runProxyCommand(rest, process.env).catch((err: unknown) => {
         process.exitCode = reportError('proxy', err);
       });
+      return;
+    }
+    case 'wait-ready': {
+      const { runWaitReadyCommand } = await import('./wait-ready-command.js');
+      process.exitCode = await runWaitReadyCommand(rest, process.env).catch((err: unknown) => reportError('wait-ready', err));
       return;
     }
     case 'version':

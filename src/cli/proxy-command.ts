@@ -12,9 +12,12 @@ const HELP = `Usage: remora proxy [flags]
 
 Runs the sidecar: accepts connections redirected by "remora init" on the outbound and inbound
 listeners, recovers each original destination and forwards the bytes. An admin listener serves
-/ready, /stats and /config_dump. SIGHUP (or a change of the config file) reloads the configuration;
-a config with a problem is refused and the last good one keeps serving. SIGTERM stops accepting and
-lets open connections finish until the drain timeout.
+/ready, /stats and /config_dump; /ready is 200 only while redirect probes prove that the rules
+still send traffic here. SIGHUP (or a change of the config file) reloads the configuration; a config
+with a problem is refused and the last good one keeps serving. SIGTERM (or POST /quitquitquit from
+loopback) drains: /ready fails at once, inbound answers every request it read with Connection: close
+or GOAWAY and keeps accepting for the drain grace, outbound is served as usual; the proxy exits once
+nothing is open, at the latest at the drain timeout. POST /drain drains without exiting.
 
 Flags:
   --${CONFIG_FLAG} FILE${' '.repeat(23)}INI file whose [proxy] section holds these options

@@ -111,6 +111,7 @@ export function loadSnapshotDefinitions(input: SnapshotInput): SnapshotLoad {
   const identity = identityDir === '' ? undefined : checkIdentityFiles(identityDir, readFile, (input.now ?? Date.now)());
   if (identity !== undefined && !identity.ok) issues.push(...identity.issues);
   issues.push(...mtlsIssues(document, file, proxy.values.identityDir, proxy.values.mtlsMode, proxy.values.mtlsPortModes));
+  issues.push(...probeUidIssues(document, file, proxy.values.readinessProbeUid, proxy.values.uid, proxy.values.gid));
   if (issues.length > 0) return { ok: false, issues: sortIssues(issues) };
   const files = { ...rest?.files };
   if (identity?.ok === true) {
@@ -366,6 +367,21 @@ function checkTls(
   } catch (err) {
     at('tls_origination', undefined, `usable TLS settings (${message(err)})`);
   }
+}
+
+/**
+ * The outbound probe helper must not run as the proxy's uid or gid: the rules exclude those, so its probe would never
+ * take the app's path (src/proxy/probe-helper.ts).
+ */
+function probeUidIssues(doc: IniDocument | undefined, file: string | undefined, probeUid: number, uid: number, gid: number): ConfigIssue[] {
+  if (probeUid !== uid && probeUid !== gid) return [];
+  const e = doc === undefined ? undefined : findSection(doc, PROXY_SECTION)?.entries.get('readiness_probe_uid');
+  return [{
+    source: e === undefined || file === undefined ? 'configuration' : `${file}:${e.line}`,
+    key: qualify(PROXY_SECTION, 'readiness_probe_uid'),
+    value: String(probeUid),
+    expected: `a uid other than the proxy's uid ${uid} and gid ${gid}: the rules exclude those, so the outbound probe would not take the app's path`,
+  }];
 }
 
 /**

@@ -2,6 +2,7 @@
 import type { OptionSpec } from './option-set.js';
 import * as v from './value-parsers.js';
 import { MTLS_MODES, mtlsPortModes, type MtlsMode, type MtlsPortMode } from './mtls-settings.js';
+import type { HostPort } from '../core/addr.js';
 import type { LogLevel } from '../core/log.js';
 import { LOG_LEVELS } from '../core/log.js';
 import { DEFAULT_INBOUND_PORT, DEFAULT_OUTBOUND_PORT, DEFAULT_PROXY_UID } from './init-options.js';
@@ -66,8 +67,28 @@ export const proxyOptionSpecs = {
   }),
   drainTimeout: spec({
     key: 'drain_timeout', flag: 'drain-timeout', env: 'REMORA_DRAIN_TIMEOUT', valueName: 'DURATION',
-    help: 'on SIGTERM, how long open connections may finish before they are closed',
+    help: 'on SIGTERM (or POST /quitquitquit), how long open connections may finish before they are reset and the proxy exits',
     defaultValue: 15_000, defaultText: '15s', parse: v.duration(0, 3_600_000),
+  }),
+  drainGrace: spec({
+    key: 'drain_grace', flag: 'drain-grace', env: 'REMORA_DRAIN_GRACE', valueName: 'DURATION',
+    help: 'once a drain begins (SIGTERM, POST /drain), how long the inbound listener keeps accepting, every HTTP answer saying Connection: close or GOAWAY, before it closes and idle connections are closed (cut short by drain_timeout)',
+    defaultValue: 5_000, defaultText: '5s', parse: v.duration(0, 3_600_000),
+  }),
+  readinessProbeInterval: spec({
+    key: 'readiness_probe_interval', flag: 'readiness-probe-interval', env: 'REMORA_READINESS_PROBE_INTERVAL', valueName: 'DURATION',
+    help: 'how often /ready proves that the iptables rules still redirect to this proxy (connections sent through them, docs/operations.md); "off" = /ready checks the listeners and the configuration only',
+    defaultValue: 5_000, defaultText: '5s', parse: v.durationOrOff(200, 60_000),
+  }),
+  readinessProbeTarget: spec({
+    key: 'readiness_probe_target', flag: 'readiness-probe-target', env: 'REMORA_READINESS_PROBE_TARGET', valueName: 'IP:PORT',
+    help: 'destination of the outbound redirect probe: never reached, it must be routed and captured by the outbound rules (in outbound_cidrs, not excluded); "" = no outbound probe',
+    defaultValue: { host: '192.0.2.1', port: 15099 } as HostPort | undefined, defaultText: '192.0.2.1:15099', parse: v.optionalIpPort,
+  }),
+  readinessProbeUid: spec({
+    key: 'readiness_probe_uid', flag: 'readiness-probe-uid', env: 'REMORA_READINESS_PROBE_UID', valueName: 'UID',
+    help: 'uid and gid of the outbound probe helper, started before the switch to uid when the proxy starts as root; must differ from uid/gid and not be excluded by the rules',
+    defaultValue: 65534, defaultText: '65534', parse: v.id,
   }),
   identityDir: spec({
     key: 'identity_dir', flag: 'identity-dir', env: 'REMORA_IDENTITY_DIR', valueName: 'DIR',

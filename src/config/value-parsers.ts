@@ -109,6 +109,24 @@ export function duration(min: number, max: number): ValueParser<number> {
   };
 }
 
+/** A duration, or "off" (0). */
+export function durationOrOff(min: number, max: number): ValueParser<number> {
+  const d = duration(min, max);
+  return (text) => {
+    if (text.trim().toLowerCase() === 'off') return ok(0);
+    const r = d(text);
+    return r.ok ? r : bad(`"off" or ${r.expected}`);
+  };
+}
+
+/** "IP:PORT" ("[v6]:PORT") with a literal address (no name: nothing is resolved), or "" for none. */
+export const optionalIpPort: ValueParser<HostPort | undefined> = (text) => {
+  const t = text.trim();
+  if (t === '') return ok(undefined);
+  const hp = parseHostPort(t);
+  return hp !== undefined && isIP(hp.host) !== 0 ? ok(hp) : bad('IP:PORT with a literal address, e.g. "192.0.2.1:15099" or "[2001:db8::1]:15099", or "" for none');
+};
+
 export function integer(min: number, max: number): ValueParser<number> {
   return (text) => {
     const t = text.trim();

@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   REMORA_ERR_LISTEN: 'a listener cannot be bound',
   REMORA_ERR_UID_MISMATCH: "the proxy runs as a uid/gid other than the one the rules exclude (traffic would loop)",
   REMORA_ERR_DRAIN_TIMEOUT: 'connections still open at the end of the drain deadline were closed',
+  REMORA_ERR_NOT_READY: 'remora wait-ready: the local sidecar did not answer /ready with 200 before the timeout',
   REMORA_ERR_CA: 'a remora ca command cannot do what was asked (no CA in the directory, a CA already there, an expired or retired root, a TTL beyond the root)',
   REMORA_ERR_IDENTITY: "the workload identity files (identity_dir: cert-chain.pem, key.pem, root-cert.pem) changed to something not usable; the previous identity keeps serving",
   REMORA_ERR_MTLS_HANDSHAKE: 'a mesh mTLS handshake failed (certificate of an untrusted root, expired or not yet valid, no client certificate, not an X.509-SVID)',

@@ -42,7 +42,8 @@ export class HttpLayer {
 
   #handle(direction: Direction, socket: Socket, initialBytes: Buffer, ctx: HttpHandoffContext): void {
     if (this.#shutdown !== undefined) {
-      // Draining: the listeners are closed, but a connection detected just now may still arrive.
+      // Stopped (the drain deadline passed): a connection detected just now is not served. During the drain itself
+      // connections are served (the engine answers with Connection: close / GOAWAY).
       this.#counters[direction].increment('http.connections_refused_draining');
       socket.destroy();
       return;
@@ -62,7 +63,23 @@ export class HttpLayer {
     });
   }
 
-  /** Drain: HTTP/1.1 connections close after their response (Connection: close), HTTP/2 sessions get GOAWAY. */
+  /**
+   * Begin the drain of one listener's HTTP connections: answers say Connection: close, sessions get GOAWAY; requests
+   * are still taken and answered (src/l7/engine/http-engine.ts drain()).
+   */
+  drain(direction: Direction): void {
+    this.#engines[direction].drain();
+  }
+
+  /** End of the drain grace for one listener: idle HTTP/1.1 connections close, the others after their response. */
+  closeIdle(direction: Direction): void {
+    this.#engines[direction].closeIdle();
+  }
+
+  /**
+   * Stop: both engines close idle connections and destroy what is left after `graceMs`, and their pools close. The
+   * proxy calls it when its drain is over (with 0: the tracker already waited).
+   */
   shutdown(graceMs: number): Promise<void> {
     this.#shutdown ??= Promise.all([
       this.#engines.outbound.shutdown(graceMs),

@@ -1,15 +1,23 @@
 // `remora proxy` composition: build the first runtime from the validated configuration, bind the admin listener and
-// both capture listeners, drop privileges, become ready; reload on SIGHUP and on a change of the config file; on
-// SIGTERM/SIGINT drain: stop accepting, /ready -> 503 "draining", let open connections finish until drain_timeout,
-// reset what is left (counted as REMORA_ERR_DRAIN_TIMEOUT), close the admin listener and let the process exit with
-// code 0. A second signal during the drain ends it at once.
+// both capture listeners, start the outbound probe's helper (as root only), drop privileges, then probe the rules
+// (src/proxy/redirect-prober.ts): /ready is 200 once the probes pass. Reload on SIGHUP and on a change of the config
+// file.
+//
+// Lifecycle (docs/operations.md#drain-and-exit):
+//   drain (SIGTERM, SIGINT, POST /quitquitquit, or POST /drain without the exit): /ready -> 503 "draining" at once;
+//     inbound: the listener keeps accepting for drain_grace, every request read is answered, HTTP/1.1 answers say
+//     Connection: close, HTTP/2 sessions get GOAWAY; at the end of the grace the inbound listener closes and idle
+//     inbound connections are closed. Outbound: served as usual (the app may still need it) until the proxy exits.
+//   exit (not after POST /drain alone): once the grace is over and no connection is open, or at drain_timeout (from
+//     the exit request): what is left is reset (REMORA_ERR_DRAIN_TIMEOUT), the listeners and the admin listener close
+//     and the process exits with code 0. A second signal ends the drain at once.
 //
 // The pieces that live as long as the process (listeners, the connection tracker, the connection pipelines, the HTTP
 // engines and their pools, counters) are made here once; everything the configuration decides lives in the Runtime
 // (src/proxy/runtime.ts), which src/proxy/runtime-manager.ts replaces as a whole.
 import { networkInterfaces } from 'node:os';
 import { AdminServer, type ProxyState } from '../admin/admin-server.js';
-import type { ProxyStatsJson } from '../admin/stats-json.js';
+import type { DrainJson, ProxyStatsJson } from '../admin/stats-json.js';
 import type { SnapshotDefinitions, SnapshotSource } from '../config/config-snapshot.js';
 import type { SnapshotLoad } from '../config/load-snapshot.js';
 import type { ProxySettings } from '../config/config-snapshot.js';
@@ -18,7 +26,7 @@ import { RemoraError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { MeshStats } from '../core/mesh-stats.js';
 import { Stats } from '../core/stats.js';
-import { CaptureListener } from '../interceptor/capture-listener.js';
+import { CaptureListener, type CaptureHandlers } from '../interceptor/capture-listener.js';
 import { createOriginalDstReader, type OriginalDstReader } from '../interceptor/original-dst.js';
 import type { Direction } from '../l4/accept-route.js';
 import { ConnectionHandler } from '../l4/connection-handler.js';
@@ -35,6 +43,9 @@ import { certsJson } from './certs-json.js';
 import { configDump } from './config-dump.js';
 import { watchConfigFile, type ConfigWatcher } from './config-watcher.js';
 import type { HttpLayer } from './http-layer.js';
+import { ProbeHelper } from './probe-helper.js';
+import { evaluateReadiness, readinessJson, type Readiness, type ReadinessJson, type ReadinessSource } from './readiness.js';
+import { RedirectProber } from './redirect-prober.js';
 import { DIRECTIONS, type Runtime } from './runtime.js';
 import { RuntimeManager, type ReloadOutcome } from './runtime-manager.js';
 
@@ -62,13 +73,15 @@ export interface ProxyContext {
   readonly resolver?: DnsResolverLike;
 }
 
-export interface Proxy {
+export interface Proxy extends ReadinessSource {
   state(): ProxyState;
   stats(): ProxyStatsJson;
   /** The runtime in force. */
   readonly runtime: Runtime;
   /** Re-read the config file now (what SIGHUP does). */
   reload(trigger?: string): ReloadOutcome;
+  /** Begin the drain without exiting (what POST /drain does). */
+  drain(reason?: string): void;
   /** Drain and stop (what SIGTERM does). Resolves when everything is closed. */
   shutdown(reason?: string): Promise<void>;
   /** Resolves once the proxy has stopped. */
@@ -110,6 +123,28 @@ function dropPrivileges(opts: Pick<ProxySettings, 'uid' | 'gid'>, log: Logger): 
     throw new RemoraError('REMORA_ERR_PERMISSION', `cannot switch to uid ${opts.uid} gid ${opts.gid}`, { cause: err });
   }
   log.info({ uid: opts.uid, gid: opts.gid }, 'switched to the proxy uid/gid after binding');
+}
+
+/**
+ * The outbound probe's helper, started while the proxy is still root (src/proxy/probe-helper.ts), or why there is none.
+ */
+function startProbeHelper(opts: ProxySettings, log: Logger): ProbeHelper | { readonly unavailable: string } {
+  if (opts.readinessProbeInterval <= 0 || opts.readinessProbeTarget === undefined) {
+    return { unavailable: 'readiness_probe_interval was off at start: no probe helper was started' };
+  }
+  const euid = currentIdentity().euid;
+  if (euid !== 0) {
+    return {
+      unavailable: `the proxy was started as uid ${euid}, not root: it cannot start a process of another uid to send`
+        + ` the outbound probe through the rules (start it as root: it switches to uid ${opts.uid} after binding)`,
+    };
+  }
+  try {
+    return ProbeHelper.start(opts.readinessProbeUid, opts.readinessProbeUid, log);
+  } catch (err) {
+    log.error({ err }, 'cannot start the readiness probe helper');
+    return { unavailable: `the probe helper could not be started: ${err instanceof Error ? err.message : String(err)}` };
+  }
 }
 
 function loopbackHasInboundV6Source(): boolean {
@@ -212,25 +247,80 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   });
   const runtimes = manager;
 
+  // Readiness: the lifecycle state and the redirect probes (created once the listeners are bound).
+  let prober: RedirectProber | undefined;
+  let readinessNow: Readiness = { ready: false, reason: 'starting' };
+  let readinessSince = Date.now();
+  const readiness = (): Readiness => evaluateReadiness({
+    lifecycle: state, probing: (prober?.intervalMs ?? 0) > 0, probes: prober?.status() ?? new Map(),
+  });
+  /** Evaluate readiness again and log a change (event readiness.changed). */
+  const updateReadiness = (): void => {
+    const r = readiness();
+    if (r.ready === readinessNow.ready && r.reason === readinessNow.reason) return;
+    readinessNow = r;
+    readinessSince = Date.now();
+    const fields = { event: 'readiness.changed', ready: r.ready, reason: r.reason };
+    if (!r.ready && r.reason.startsWith('not ready: ') && !r.reason.startsWith('not ready: waiting')) {
+      log.warn(fields, `not ready: ${r.reason.slice('not ready: '.length)}`);
+    } else {
+      log.info(fields, r.ready ? 'ready' : r.reason);
+    }
+  };
+  const readinessStats = (): ReadinessJson => {
+    updateReadiness();
+    return readinessJson(readinessNow, readinessSince, prober?.intervalMs ?? 0, prober?.status() ?? new Map());
+  };
+
+  // The drain (see the top of this file).
+  let drain: { startedAt: number; reason: string; exiting: boolean; graceOver: boolean } | undefined;
+  let graceTimer: NodeJS.Timeout | undefined;
+  let graceOver: () => void = () => undefined;
+  const graceDone = new Promise<void>((resolve) => { graceOver = resolve; });
+  const drainJson = (): DrainJson | undefined => (drain === undefined ? undefined : {
+    startedAt: new Date(drain.startedAt).toISOString(), reason: drain.reason, exiting: drain.exiting, graceOver: drain.graceOver,
+  });
+
   const snapshot = (): ProxyStatsJson => {
     const rt = runtimes.current;
     const services = rt.clusters.services();
+    const d = drainJson();
     return {
       ...stats.snapshot(state),
       ...(services.length === 0 ? {} : { services: rt.clusters.status() }),
       ...(http === undefined ? {} : { http: http.stats(rt.snapshot.version) }),
       config: runtimes.configStats(),
       ...meshStats.json(),
+      readiness: readinessStats(),
+      ...(d === undefined ? {} : { drain: d }),
     };
   };
+  // Set below, once the drain and the shutdown are defined.
+  let beginDrain: (reason: string) => void = () => undefined;
+  let shutdown: (reason?: string) => Promise<void> = () => Promise.resolve();
   const admin = new AdminServer({
     host: options.adminAddress.host, port: options.adminAddress.port, log,
     state: () => state, stats: () => snapshot(), routes: http === undefined ? undefined : runtimes,
     configDump: () => configDump(runtimes.current.snapshot),
     certs: () => certsJson(runtimes.current, Date.now(), meshStats),
+    readiness: () => {
+      updateReadiness();
+      return readinessNow;
+    },
+    drain: () => { beginDrain('POST /drain'); },
+    quit: () => { void shutdown('POST /quitquitquit'); },
   });
 
   const selfPorts = [options.outboundPort, options.inboundPort];
+  // A probe connection (the prober's own destinations) is answered by the prober, before anything is counted.
+  const withProbes = (direction: Direction, handler: ConnectionHandler): CaptureHandlers => ({
+    accepted(socket, origDst) {
+      if (prober?.claim(direction, socket, origDst) === true) return;
+      handler.accepted(socket, origDst);
+    },
+    rejected: (socket, code, reason, err) => { handler.rejected(socket, code, reason, err); },
+    listenerError: (err) => { handler.listenerError(err); },
+  });
   const listeners = DIRECTIONS.map((direction) => new CaptureListener({
     name: direction,
     host: options.listenAddress,
@@ -238,22 +328,44 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
     readOriginalDst,
     selfPorts,
     log,
-    handlers: new ConnectionHandler({
+    handlers: withProbes(direction, new ConnectionHandler({
       direction, counters: stats.listener(direction), stats, log, nextId,
       runtime: () => runtimes.current.listeners[direction],
-    }),
+    })),
   }));
+  const listenerOf = (direction: Direction): CaptureListener => {
+    const l = listeners.find((x) => x.name === direction);
+    if (l === undefined) throw new Error(`no ${direction} listener`);
+    return l;
+  };
 
+  let probeHelper: ProbeHelper | { readonly unavailable: string } = { unavailable: 'not started' };
   try {
     await admin.listen();
     for (const l of listeners) await l.listen();
+    // The helper needs root to get its own uid: started before the switch.
+    probeHelper = startProbeHelper(options, log);
     dropPrivileges(options, log);
   } catch (err) {
     for (const l of listeners) l.close();
+    if (probeHelper instanceof ProbeHelper) probeHelper.close();
     await admin.close();
     runtimes.close();
     throw err;
   }
+  const inboundBound = listenerOf('inbound').bound;
+  prober = new RedirectProber({
+    log,
+    settings: () => {
+      const p = runtimes.current.snapshot.proxy;
+      return { intervalMs: p.readinessProbeInterval, target: p.readinessProbeTarget };
+    },
+    inboundPort: options.inboundPort,
+    outboundPort: options.outboundPort,
+    helper: probeHelper,
+    inboundIpv6: inboundBound?.family === 'IPv6' && !inboundBound.ipv4Fallback,
+    onRound: updateReadiness,
+  });
 
   for (const l of listeners) {
     const c = stats.listener(l.name);
@@ -300,41 +412,70 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   let drainCut: (() => void) | undefined;
   let shuttingDown: Promise<void> | undefined;
 
-  const shutdown = (reason = 'shutdown requested'): Promise<void> => {
+  /** End of the drain grace: the inbound listener closes, idle inbound HTTP connections close. */
+  const endGrace = (): void => {
+    if (drain === undefined || drain.graceOver) return;
+    drain.graceOver = true;
+    clearTimeout(graceTimer);
+    listenerOf('inbound').close();
+    http?.closeIdle('inbound');
+    log.info({ event: 'proxy.drain-grace-ended', open: tracker.size },
+      'drain grace over: the inbound listener is closed, idle inbound connections are closed');
+    graceOver();
+  };
+
+  beginDrain = (reason: string): void => {
+    if (drain !== undefined) return;
+    const graceMs = runtimes.current.snapshot.proxy.drainGrace;
+    drain = { startedAt: Date.now(), reason, exiting: false, graceOver: false };
+    state = 'draining';
+    prober?.stop();
+    updateReadiness();
+    // Inbound HTTP: every request read is answered, with Connection: close / GOAWAY. Outbound: untouched.
+    http?.drain('inbound');
+    log.info({ event: 'proxy.draining', reason, open: tracker.size, drainGraceMs: graceMs },
+      'draining: /ready fails; the inbound listener accepts for the grace period and answers ask clients to close; outbound is served as usual');
+    graceTimer = setTimeout(endGrace, graceMs);
+  };
+
+  shutdown = (reason = 'shutdown requested'): Promise<void> => {
     if (shuttingDown !== undefined) {
       drainCut?.();
       return shuttingDown;
     }
     shuttingDown = (async () => {
-      state = 'draining';
+      beginDrain(reason);
+      if (drain !== undefined) drain.exiting = true;
       for (const w of watchers) w.close();
       clearInterval(expiry);
       if (identityTimer !== undefined) clearTimeout(identityTimer);
-      for (const l of listeners) l.close();
       const drainTimeout = runtimes.current.snapshot.proxy.drainTimeout;
-      log.info({ event: 'proxy.draining', reason, open: tracker.size, drainTimeoutMs: drainTimeout }, 'draining: not accepting new connections');
-      // HTTP connections: Connection: close after the response in flight (idle ones at once), GOAWAY on HTTP/2; what
-      // is still open at the deadline is destroyed by the engine (and reset below).
-      const httpDrain = http?.shutdown(drainTimeout);
-      if (tracker.size > 0) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          tracker.whenEmpty(),
-          new Promise<void>((resolve) => {
-            drainCut = resolve;
-            timer = setTimeout(resolve, drainTimeout);
-          }),
-        ]);
-        clearTimeout(timer);
-        const cut = tracker.abortAll('REMORA_ERR_DRAIN_TIMEOUT');
-        if (cut > 0) log.warn({ connections: cut }, 'drain deadline reached: remaining connections reset');
+      log.info({ event: 'proxy.exiting', reason, open: tracker.size, drainTimeoutMs: drainTimeout },
+        'exiting once the drain grace is over and nothing is open, at the latest after drain_timeout');
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((resolve) => {
+        drainCut = resolve;
+        timer = setTimeout(resolve, drainTimeout);
+      });
+      // 1. The grace: the inbound listener still accepts (cut short by the deadline).
+      await Promise.race([graceDone, deadline]);
+      endGrace();
+      // 2. Until nothing is open, or the deadline. Outbound is served until the listener closes below.
+      if (tracker.size > 0) await Promise.race([tracker.whenEmpty(), deadline]);
+      clearTimeout(timer);
+      listenerOf('outbound').close();
+      const cut = tracker.abortAll('REMORA_ERR_DRAIN_TIMEOUT');
+      if (cut > 0) {
+        log.warn({ connections: cut }, 'drain deadline reached: remaining connections reset');
         // Reset sockets close within a tick or two; the bound only guards against a bug keeping the process alive.
         let guard: NodeJS.Timeout | undefined;
         await Promise.race([tracker.whenEmpty(), new Promise<void>((resolve) => { guard = setTimeout(resolve, 2_000); })]);
         clearTimeout(guard);
         if (tracker.size > 0) log.error({ connections: tracker.size }, 'connections did not close after being reset');
       }
-      await httpDrain;
+      // The HTTP engines hold nothing the tracker did not (HTTP connections are tracked): this closes their pools.
+      await http?.shutdown(0);
+      if (probeHelper instanceof ProbeHelper) probeHelper.close();
       state = 'stopped';
       runtimes.close();
       await admin.close();
@@ -364,6 +505,13 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   }
 
   state = 'ready';
+  // Probing starts after the switch to the proxy's uid: the loopback probes must be the proxy uid's connections.
+  prober.start();
+  updateReadiness();
+  if (!(probeHelper instanceof ProbeHelper) && options.readinessProbeInterval > 0 && options.readinessProbeTarget !== undefined) {
+    log.warn({ event: 'readiness.outbound-probe-unavailable', why: probeHelper.unavailable },
+      'the outbound redirect probe cannot run; /ready proves the rules through the loopback probes only');
+  }
   const first = runtimes.current.snapshot;
   log.info({
     event: 'proxy.ready', listeners: bound, admin: formatHostPort(options.adminAddress.host, options.adminAddress.port),
@@ -378,9 +526,11 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   return {
     state: () => state,
     stats: snapshot,
+    readiness: readinessStats,
     get runtime() { return runtimes.current; },
     reload,
-    shutdown,
+    drain: (reason = 'drain requested') => { beginDrain(reason); },
+    shutdown: (reason) => shutdown(reason),
     stopped,
   };
 }

@@ -16,8 +16,8 @@ export interface L7Tool {
 }
 
 /** Start an l7-tools server or long-running client; resolves once it printed `readyLine` ("ready"). */
-export async function startL7Tool(pod: Pod, toolArgs: readonly string[], readyLine = 'ready'): Promise<L7Tool> {
-  const child = pod.spawn([process.execPath, L7_TOOLS, ...toolArgs]);
+export async function startL7Tool(pod: Pod, toolArgs: readonly string[], readyLine = 'ready', opts: { uid?: number } = {}): Promise<L7Tool> {
+  const child = pod.spawn([process.execPath, L7_TOOLS, ...toolArgs], opts.uid === undefined ? {} : { uid: opts.uid });
   const lines = outputLines(child);
   await waitFor(`${toolArgs[0] ?? 'tool'} in ${pod.name} to print "${readyLine}"`, async () => {
     if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${lines.join('\n')}`);

@@ -1,8 +1,10 @@
 // gRPC, WebSocket and the drain through remora on a real kernel, across two meshed pods: the client pod's outbound
 // proxy and the server pod's inbound proxy both run the HTTP engine. A @grpc/grpc-js client and server (unary,
 // server and client streaming, status and metadata in trailers, an error status), a ws echo (text and a 100 KiB binary
-// message), and SIGTERM: an HTTP/1.1 request in flight completes with Connection: close and an h2c stream in flight
-// completes after GOAWAY; the proxy exits 0 without resetting anything.
+// message), and SIGTERM of the server pod's (inbound) proxy: an HTTP/1.1 request in flight completes with
+// Connection: close and an h2c stream in flight completes after GOAWAY; the proxy exits 0 without resetting anything.
+// (Issue 12: the drain asks clients to close on the inbound side only; the outbound side keeps serving the app, see
+// proxy-drain.netns.test.ts. The probes run as uid 1337 in the client pod, so they reach the server pod directly.)
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Mesh, netnsTestOptions, waitFor, type Pod } from './harness.js';
@@ -83,21 +85,22 @@ describe('gRPC, WebSocket and drain through two remora proxies', opts, () => {
   });
 
   test('SIGTERM: a request in flight completes with Connection: close, an h2c stream completes after GOAWAY; exit 0', opts, async () => {
-    const h1 = await startL7Tool(client, ['drain-probe', `http://${vip(2)}/delay/1500`, 'h1'], 'sent');
-    const h2 = await startL7Tool(client, ['drain-probe', `http://${vip(3)}/delay/1500`, 'h2'], 'sent');
+    const before = (await httpStats(inbound)).inbound['http.requests'] ?? 0;
+    const h1 = await startL7Tool(client, ['drain-probe', `http://${server.ip4}:8080/delay/1500`, 'h1'], 'sent', { uid: 1337 });
+    const h2 = await startL7Tool(client, ['drain-probe', `http://${server.ip4}:8082/delay/1500`, 'h2'], 'sent', { uid: 1337 });
     await waitFor('both requests in flight', async () => {
-      const s = await httpStats(outbound);
-      return (s.outbound['http.requests'] ?? 0) >= 2 && (await outbound.stats()).connections.active >= 2 ? true : undefined;
+      const s = await httpStats(inbound);
+      return (s.inbound['http.requests'] ?? 0) >= before + 2 ? true : undefined;
     }, { timeoutMs: 10_000, intervalMs: 50 });
-    outbound.child.kill('SIGTERM');
+    inbound.child.kill('SIGTERM');
     assert.deepEqual(await h1.json(), { status: 200, body: 'server\n', connection: 'close', closed: true });
     assert.deepEqual(await h2.json(), { status: 200, body: 'server-h2\n', goaway: true, closed: true });
     const code = await new Promise<number | null>((resolve) => {
-      if (outbound.child.exitCode !== null) resolve(outbound.child.exitCode);
-      else outbound.child.once('exit', (c) => { resolve(c); });
+      if (inbound.child.exitCode !== null) resolve(inbound.child.exitCode);
+      else inbound.child.once('exit', (c) => { resolve(c); });
     });
     assert.equal(code, 0);
-    const [stopped] = await waitForLog(outbound, 'the "stopped" line', (r) => r['event'] === 'proxy.stopped');
+    const [stopped] = await waitForLog(inbound, 'the "stopped" line', (r) => r['event'] === 'proxy.stopped');
     const stats = stopped?.['stats'] as ProxyStats | undefined;
     assert.equal(stats?.errors['REMORA_ERR_DRAIN_TIMEOUT'], undefined, 'nothing was cut at the deadline');
     assert.equal(stats?.connections.active, 0);

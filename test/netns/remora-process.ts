@@ -45,11 +45,19 @@ export interface ProxyStats {
 
 /**
  * Start `remora proxy` in the pod as root; it binds, then drops to uid/gid 1337 (or --uid/--gid). Resolves when
- * /ready answers 200.
+ * /ready answers 200. The redirect probes behind /ready are off (REMORA_READINESS_PROBE_INTERVAL=off: many tests run a
+ * proxy in a pod without rules, or with rules for other ports); a test that wants them passes
+ * `--readiness-probe-interval` (a flag beats the environment), or `probes: 'default'` to run them with the default
+ * interval (nothing set).
  */
-export async function startProxy(pod: Pod, args: readonly string[] = [], opts: { adminPort?: number } = {}): Promise<RunningProxy> {
+export async function startProxy(
+  pod: Pod, args: readonly string[] = [],
+  opts: { adminPort?: number; env?: Readonly<Record<string, string>>; probes?: 'off' | 'default' } = {},
+): Promise<RunningProxy> {
   const adminPort = opts.adminPort ?? 15000;
-  const child = pod.spawn([process.execPath, REMORA_BIN, 'proxy', '--log-level', 'debug', ...args]);
+  const probesOff: Record<string, string> = opts.probes === 'default' ? {} : { REMORA_READINESS_PROBE_INTERVAL: 'off' };
+  const child = pod.spawn([process.execPath, REMORA_BIN, 'proxy', '--log-level', 'debug', ...args],
+    { env: { ...probesOff, ...opts.env } });
   const lines = outputLines(child);
   const admin = async (path: string): Promise<{ status: number; body: string }> => {
     const r = await pod.exec(['curl', '-sS', '--max-time', '5', '-o', '-', '-w', '\n%{http_code}', `http://127.0.0.1:${adminPort}${path}`]);

@@ -28,6 +28,8 @@ export interface RigOptions {
   /** The admin listener's port (default: any free one, not reachable by the test). */
   readonly adminPort?: number;
   readonly drainTimeout?: number;
+  /** drain_grace (default 0: the rig's proxies stop as soon as nothing is open). */
+  readonly drainGrace?: number;
 }
 
 export interface Rig {
@@ -61,6 +63,8 @@ function loopback(defs: SnapshotDefinitions, opts: RigOptions): SnapshotDefiniti
       idleTimeout: opts.idleTimeout ?? 20_000, detectTimeout: opts.detectTimeout ?? 60_000, drainTimeout: opts.drainTimeout ?? 500,
       logLevel: p.logLevel === 'info' ? 'debug' : p.logLevel,
       httpEngine: opts.httpEngine ?? false,
+      // No iptables here: no redirect probes (/ready follows the listeners), and no drain grace unless asked.
+      drainGrace: opts.drainGrace ?? 0, readinessProbeInterval: 0,
     },
   };
 }

@@ -37,9 +37,22 @@ export interface HttpEngine {
    */
   handleConnection(socket: Socket, initialBytes: Buffer, ctx: HttpConnectionContext): void;
   /**
-   * Stop taking requests: HTTP/1.1 connections close after their response in flight (idle ones at once), HTTP/2
-   * sessions get GOAWAY and finish their streams. Resolves when all downstream connections are closed; what is
-   * still open after `graceMs` is destroyed. Upstream pools are closed as well.
+   * Begin a drain: connections are still taken and every request read is answered, but each HTTP/1.1 response carries
+   * `Connection: close` (and ends its connection) and each HTTP/2 session gets GOAWAY (a session opened during the
+   * drain right after its first stream). Idle HTTP/1.1 keep-alive connections are left alone: the client learns on
+   * its next request, which is answered, instead of racing a close.
+   */
+  drain(): void;
+  /**
+   * End of the drain grace: close idle HTTP/1.1 connections (no request in flight and no byte read since their last
+   * response), and each other one as soon as it becomes idle. Implies drain().
+   */
+  closeIdle(): void;
+  /** Resolves when no downstream connection is left. */
+  whenEmpty(): Promise<void>;
+  /**
+   * Stop taking requests: closeIdle(), then wait until every downstream connection is closed; what is still open
+   * after `graceMs` is destroyed (and connections handed over from then on too). Upstream pools are closed as well.
    */
   shutdown(graceMs: number): Promise<void>;
   /** Downstream connections currently handled. */
@@ -76,6 +89,17 @@ export function createHttpEngine(deps: HttpEngineDeps, options: Partial<HttpEngi
         (ctx.log ?? deps.log).warn({ err }, 'http connection setup failed');
         socket.destroy();
       }
+    },
+    drain() {
+      h1.drain();
+      h2.drain();
+    },
+    closeIdle() {
+      h1.closeIdle();
+      h2.closeIdle();
+    },
+    async whenEmpty() {
+      await Promise.all([h1.whenEmpty(), h2.whenEmpty()]);
     },
     async shutdown(graceMs) {
       await Promise.all([h1.shutdown(graceMs), h2.shutdown(graceMs)]);

@@ -18,6 +18,7 @@ import type { EngineCore } from './engine-core.js';
 import { RequestBody } from '../http/request-body.js';
 import { RawResponder } from './http1-tunnel.js';
 import { headerCount, headerValue, listTokens, removeHeader, stripHopByHop } from '../http/headers.js';
+import { EmptyWaiters, emptyWithin } from './drain-wait.js';
 
 interface ConnState {
   readonly ctx: HttpConnectionContext;
@@ -26,6 +27,12 @@ interface ConnState {
   inflight: number;
   /** Became a tunnel (or a raw answer): no longer an HTTP connection. */
   raw: boolean;
+  /**
+   * socket.bytesRead when the connection last became idle (its last response finished and no request was in flight);
+   * -1 before its first response. The connection is idle only while bytesRead is still this: a byte read since then
+   * belongs to a request that must be answered, so the connection is not closed under it.
+   */
+  idleMark: number;
 }
 
 function noop(): void {}
@@ -201,13 +208,44 @@ class Http1Responder implements DownstreamResponder {
   }
 }
 
+/** What node:http's server parser tells about its connection (an internal object: read defensively). */
+interface ParserView {
+  /** ms since the message being parsed began; 0 when no message is in progress (node's ConnectionsList idle check). */
+  duration?: () => number;
+}
+
+/**
+ * The parser holds part of a message: a pipelined request head read in the same chunk as the previous request (so
+ * before the last response ended, and not caught by idleMark). node:http's own closeIdleConnections() uses the same
+ * state. Absent (another Node version): false, and idleMark alone decides.
+ */
+function parserMidMessage(socket: Socket): boolean {
+  const parser = (socket as Socket & { parser?: ParserView | null }).parser;
+  if (parser === null || parser === undefined || typeof parser.duration !== 'function') return false;
+  return parser.duration() > 0;
+}
+
+/**
+ * No request in flight, no byte read since the last response, and no partial request in the parser: closing it loses
+ * nothing the proxy has read.
+ */
+function isIdle(state: ConnState, socket: Socket): boolean {
+  return state.inflight === 0 && !state.raw && state.idleMark >= 0 && socket.bytesRead === state.idleMark
+    && !parserMidMessage(socket);
+}
+
 export class Http1Engine {
   readonly #core: EngineCore;
   readonly #server: http.Server;
   readonly #conns = new WeakMap<Socket, ConnState>();
   readonly #sockets = new Set<Socket>();
-  #closing = false;
-  #drained: (() => void) | undefined;
+  /** Draining: every response says Connection: close; connections are still taken and served. */
+  #draining = false;
+  /** End of the drain grace: idle connections are closed, and each one as soon as it becomes idle. */
+  #closingIdle = false;
+  /** Stopped (the drain deadline): connections handed over now are destroyed. */
+  #stopped = false;
+  readonly #empty = new EmptyWaiters(() => this.#sockets.size);
 
   constructor(core: EngineCore) {
     this.#core = core;
@@ -239,21 +277,24 @@ export class Http1Engine {
     return this.#sockets.size;
   }
 
+  /** Responses say Connection: close (the drain has begun). */
   get closing(): boolean {
-    return this.#closing;
+    return this.#draining;
   }
 
   handle(socket: Socket, initialBytes: Buffer, ctx: HttpConnectionContext): void {
     socket.on('error', noop);
-    const state: ConnState = { ctx, log: ctx.log ?? this.#core.log, inflight: 0, raw: false };
+    const state: ConnState = { ctx, log: ctx.log ?? this.#core.log, inflight: 0, raw: false, idleMark: -1 };
     this.#conns.set(socket, state);
     this.#sockets.add(socket);
     this.#core.stats.increment('http1.connections');
     socket.once('close', () => {
       this.#sockets.delete(socket);
-      if (this.#closing && this.#sockets.size === 0) this.#drained?.();
+      this.#empty.closed();
     });
-    if (this.#closing) {
+    // Draining, a connection is still served (its request gets Connection: close): its bytes were read by detection,
+    // and a well-behaved client that was told to reconnect must not find the door shut. Only the deadline refuses.
+    if (this.#stopped) {
       socket.destroy();
       return;
     }
@@ -262,23 +303,47 @@ export class Http1Engine {
     socket.resume();
   }
 
+  /** Begin the drain: every response from now on carries Connection: close and ends its connection. */
+  drain(): void {
+    this.#draining = true;
+  }
+
+  /**
+   * End of the drain grace: close the idle connections now (no request in flight, no byte read since the last
+   * response), and every other one as soon as it becomes idle (its response in flight carries Connection: close).
+   * A connection holding unanswered bytes is never closed under them.
+   */
+  closeIdle(): void {
+    this.#draining = true;
+    this.#closingIdle = true;
+    for (const s of this.#sockets) this.#closeIfIdle(s);
+  }
+
+  /** Resolves when no connection is left. */
+  whenEmpty(): Promise<void> {
+    return this.#empty.wait();
+  }
+
+  /** Destroy every connection left (the drain deadline); connections handed over afterwards are destroyed. */
+  destroyAll(): void {
+    this.#stopped = true;
+    for (const s of this.#sockets) s.destroy();
+  }
+
   async shutdown(graceMs: number): Promise<void> {
-    this.#closing = true;
-    for (const s of this.#sockets) {
-      const st = this.#conns.get(s);
-      if (st !== undefined && st.inflight === 0 && !st.raw) s.end();
+    this.closeIdle();
+    await emptyWithin(this.whenEmpty(), graceMs);
+    this.destroyAll();
+  }
+
+  #closeIfIdle(socket: Socket): void {
+    const st = this.#conns.get(socket);
+    // destroy(), not end(): after end() the server would still read (and never answer) a request arriving late.
+    // With the socket closed, a late request meets a reset the client can retry.
+    if (st !== undefined && !socket.destroyed && isIdle(st, socket)) {
+      this.#core.stats.increment('http1.drain_idle_closed');
+      socket.destroy();
     }
-    if (this.#sockets.size === 0) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        for (const s of this.#sockets) s.destroy();
-        resolve();
-      }, graceMs);
-      this.#drained = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
   }
 
   readonly #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -292,13 +357,15 @@ export class Http1Engine {
     req.on('error', noop);
     state.inflight++;
     let counted = true;
+    // Called on the response's 'close' (after 'finish', or when it was aborted).
     const done = (): void => {
       if (!counted) return;
       counted = false;
       state.inflight--;
-      if (this.#closing && state.inflight === 0 && !socket.destroyed) {
-        res.once('finish', () => socket.end());
-      }
+      if (state.inflight > 0) return;
+      state.idleMark = socket.bytesRead;
+      // A response that began before the drain kept the connection alive: close it now if it stays idle.
+      if (this.#closingIdle) this.#closeIfIdle(socket);
     };
     const responder = new Http1Responder(res, this);
     const invalid = validateRequest(req);

@@ -11,7 +11,11 @@
 // - Local replies are proper responses with x-remora-error; for gRPC requests a trailers-only response with
 //   grpc-status (UNAVAILABLE, DEADLINE_EXCEEDED, ...) so gRPC clients see a gRPC error.
 // - CONNECT (RFC 9113 §8.5) is carried as an HTTP/1.1 CONNECT upstream and bridged to the stream on 2xx.
-// - Shutdown: GOAWAY (session.close()), streams in flight finish.
+// - Drain: every session gets GOAWAY (session.close(): the last stream id it processed, NO_ERROR) and closes after its
+//   streams in flight; a session opened during the drain gets it right after its first stream, so that stream is
+//   served. A stream the client sent after the GOAWAY left is refused by the client's stack (REFUSED_STREAM, never
+//   processed: safe to retry). nghttp2 ignores every new stream once a GOAWAY was sent, so no "shutdown notice" with
+//   the largest stream id is sent: the crossing streams would hang instead of being refused.
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Logger } from '../../core/log.js';
@@ -24,6 +28,7 @@ import { RequestBody } from '../http/request-body.js';
 import { toH2Headers } from '../http/headers.js';
 import { flattenIncoming, headersObject, withoutPseudo } from '../pool/http2-pool.js';
 import { resetStream } from '../http/http2-reset.js';
+import { EmptyWaiters, emptyWithin } from './drain-wait.js';
 
 const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
 
@@ -162,8 +167,11 @@ export class Http2Engine {
   readonly #server: http2.Http2Server;
   readonly #sessions = new Map<http2.ServerHttp2Session, SessionState>();
   #pending: SessionState | undefined;
-  #closing = false;
-  #drained: (() => void) | undefined;
+  /** Draining: sessions get GOAWAY (new ones after their first stream). */
+  #draining = false;
+  /** Stopped (the drain deadline): connections handed over now are destroyed. */
+  #stopped = false;
+  readonly #empty = new EmptyWaiters(() => this.#sessions.size);
 
   constructor(core: EngineCore) {
     this.#core = core;
@@ -195,7 +203,7 @@ export class Http2Engine {
 
   handle(socket: Socket, initialBytes: Buffer, ctx: HttpConnectionContext): void {
     socket.on('error', noop);
-    if (this.#closing) {
+    if (this.#stopped) {
       socket.destroy();
       return;
     }
@@ -210,20 +218,36 @@ export class Http2Engine {
     }
   }
 
+  /** Begin the drain: GOAWAY to every session (each closes after its streams in flight). */
+  drain(): void {
+    this.#draining = true;
+    for (const s of this.#sessions.keys()) this.#goaway(s);
+  }
+
+  /** End of the drain grace: every session has had its GOAWAY already; the same call, for symmetry with HTTP/1.1. */
+  closeIdle(): void {
+    this.drain();
+  }
+
+  whenEmpty(): Promise<void> {
+    return this.#empty.wait();
+  }
+
+  destroyAll(): void {
+    this.#stopped = true;
+    for (const s of this.#sessions.keys()) s.destroy();
+  }
+
   async shutdown(graceMs: number): Promise<void> {
-    this.#closing = true;
-    for (const s of this.#sessions.keys()) if (!s.closed) s.close();
-    if (this.#sessions.size === 0) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        for (const s of this.#sessions.keys()) s.destroy();
-        resolve();
-      }, graceMs);
-      this.#drained = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
+    this.drain();
+    await emptyWithin(this.whenEmpty(), graceMs);
+    this.destroyAll();
+  }
+
+  #goaway(session: http2.ServerHttp2Session): void {
+    if (session.closed || session.destroyed) return;
+    this.#core.stats.increment('http2.drain_goaway');
+    session.close();
   }
 
   readonly #onSession = (session: http2.ServerHttp2Session): void => {
@@ -240,8 +264,9 @@ export class Http2Engine {
     }
     session.once('close', () => {
       this.#sessions.delete(session);
-      if (this.#closing && this.#sessions.size === 0) this.#drained?.();
+      this.#empty.closed();
     });
+    // Opened during the drain: served, then told to go away once its first stream is in (see #onStream).
   };
 
   readonly #onStream = (
@@ -296,5 +321,8 @@ export class Http2Engine {
     const ctx = new RequestContext(dreq, this.#core, this.#core.runtime());
     stream.once('close', () => { ctx.downstreamAborted(stream.rstCode); });
     runRequestChain(ctx, new Http2Responder(stream));
+    // Draining: a session that came in during the drain (or a stream that crossed the GOAWAY) gets it now, with this
+    // stream as its last one, so this stream is served.
+    if (this.#draining) this.#goaway(stream.session as http2.ServerHttp2Session);
   };
 }

@@ -148,6 +148,8 @@ export interface ProxyUnderTest {
   readonly port: number;
   readonly engine: HttpEngine;
   readonly stats: Counters;
+  /** Bytes the proxy read from its downstream connections (open ones), kernel-side: what the engine has been given. */
+  downstreamBytesRead(): number;
   close(): Promise<void>;
 }
 
@@ -197,6 +199,7 @@ export async function startProxy(
     port,
     engine,
     stats,
+    downstreamBytesRead: () => [...sockets].reduce((n, s) => n + s.bytesRead, 0),
     async close() {
       server.close();
       await engine.shutdown(1_000);

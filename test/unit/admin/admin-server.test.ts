@@ -2,7 +2,7 @@ import { MeshStats } from '../../../src/core/mesh-stats.js';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { test } from 'node:test';
-import { AdminServer, type ProxyState } from '../../../src/admin/admin-server.js';
+import { AdminServer, isLoopbackPeer, type ProxyState } from '../../../src/admin/admin-server.js';
 import { silentLogger } from '../../../src/core/log.js';
 import { Stats } from '../../../src/core/stats.js';
 
@@ -71,4 +71,42 @@ test('a handler that throws fails that request with 500; the admin server keeps 
   const certs = await get(port, '/certs');
   assert.equal(certs.status, 200);
   assert.deepEqual(JSON.parse(certs.body), { identity: null });
+});
+
+test('/ready answers the readiness reason; POST /drain and /quitquitquit act after answering; other methods 405', { timeout: 20_000 }, async (t) => {
+  let readiness = { ready: false, reason: 'not ready: loopback-ipv4 redirect probe failed: ECONNREFUSED' };
+  const calls: string[] = [];
+  const admin = new AdminServer({
+    host: '127.0.0.1', port: 0, log: silentLogger(), state: () => 'ready',
+    stats: () => ({ ...new Stats().snapshot('ready'), config: { version: 1, hash: 'h', source: 's', loadedAt: '', reloads: { ok: 0, rejected: 0, unchanged: 0 } }, ...new MeshStats().json() }),
+    configDump: () => ({}),
+    readiness: () => readiness,
+    drain: () => { calls.push('drain'); },
+    quit: () => { calls.push('quit'); },
+  });
+  const { port } = await admin.listen();
+  t.after(() => admin.close());
+  assert.deepEqual(await get(port, '/ready'), { status: 503, body: readiness.reason, allow: undefined });
+  readiness = { ready: true, reason: 'ready' };
+  assert.deepEqual(await get(port, '/ready'), { status: 200, body: 'ready', allow: undefined });
+
+  assert.deepEqual(await get(port, '/drain'), { status: 405, body: 'method not allowed\n', allow: 'POST' });
+  assert.deepEqual(await get(port, '/quitquitquit'), { status: 405, body: 'method not allowed\n', allow: 'POST' });
+  assert.deepEqual(calls, []);
+  assert.deepEqual(await get(port, '/drain', 'POST'), { status: 200, body: 'draining\n', allow: undefined });
+  // The action runs once the answer is out (setImmediate after 'finish'): wait for it, bounded.
+  for (let i = 0; i < 100 && calls.length < 1; i++) await new Promise((r) => setImmediate(r));
+  assert.deepEqual(calls, ['drain']);
+  assert.deepEqual(await get(port, '/quitquitquit', 'POST'), { status: 200, body: 'OK: draining, then exiting\n', allow: undefined });
+  for (let i = 0; i < 100 && calls.length < 2; i++) await new Promise((r) => setImmediate(r));
+  assert.deepEqual(calls, ['drain', 'quit']);
+});
+
+test('admin changes are accepted only from loopback peers (IPv4 127/8, ::1, IPv4-mapped)', () => {
+  for (const a of ['127.0.0.1', '127.0.0.6', '127.255.0.1', '::1', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', '::FFFF:127.0.0.1']) {
+    assert.equal(isLoopbackPeer(a), true, a);
+  }
+  for (const a of [undefined, '', '10.0.0.1', '::ffff:10.0.0.1', '128.0.0.1', '::2', 'fe80::1', '1.127.0.0', '::127.0.0.1']) {
+    assert.equal(isLoopbackPeer(a), false, String(a));
+  }
 });

@@ -2,7 +2,8 @@
 // reader is injected. Requests to a service VIP are balanced per request over its endpoints, routes split by weight,
 // the admin API changes weights for the next requests (bad input -> 400, old table kept), registry-only answers
 // 404 no-route, destinations without a service pass through, route header mutations apply, and SIGTERM-style
-// shutdown closes keep-alive connections. Bounded: every wait has a deadline.
+// shutdown keeps serving an outbound keep-alive connection until the drain deadline. Bounded: every wait has a
+// deadline.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
@@ -248,7 +249,8 @@ test('a route timeout answers 504 with x-remora-error; a dead endpoint is retrie
   assert.equal(s.http?.outbound['http.local_replies.upstream-timeout'], 1);
 });
 
-test('shutdown closes idle keep-alive HTTP connections and finishes', async (t) => {
+test('shutdown: an outbound keep-alive connection is served as usual during the drain, then reset at the deadline', async (t) => {
+  // Issue 12: the app may still need outbound while it shuts down, so the outbound side is not asked to close.
   const app = await backend(t, 'app');
   const r = await rig(t, `[service web]\naddresses = ${VIP}:80\nprotocol = http\nendpoints = 127.0.0.1:${app}\n`);
   r.dst(VIP, 80);
@@ -258,9 +260,13 @@ test('shutdown closes idle keep-alive HTTP connections and finishes', async (t) 
   const sockets = Object.values(agent.freeSockets).flat();
   assert.equal(sockets.length, 1);
   const closed = once(sockets[0] as NonNullable<(typeof sockets)[0]>, 'close');
-  await r.proxy.shutdown();
+  const stopping = r.proxy.shutdown();
+  const during = await request(r.port, { agent });
+  assert.equal(during.body, 'app\n');
+  assert.notEqual(during.headers.connection, 'close', 'outbound answers do not ask the app to close');
+  await stopping;
   await closed;
-  assert.equal(r.proxy.stats().errors['REMORA_ERR_DRAIN_TIMEOUT'], undefined, 'closed by the drain, not reset at the deadline');
+  assert.equal(r.proxy.stats().errors['REMORA_ERR_DRAIN_TIMEOUT'], 1, 'the idle keep-alive connection was reset at the deadline');
 });
 
 test('an h2c service with protocol auto: the server\'s SETTINGS preface is not "server-first"; h2 goes to the engine', async (t) => {

@@ -1,0 +1,33 @@
+// What the HTTP/1.1 and HTTP/2 engines share for their drain: waiting until their last downstream connection is gone,
+// bounded by a grace period.
+
+/** Waiters resolved when a set of connections becomes empty. */
+export class EmptyWaiters {
+  readonly #size: () => number;
+  #waiters: (() => void)[] = [];
+
+  constructor(size: () => number) {
+    this.#size = size;
+  }
+
+  /** Resolves when no connection is left (at once when none is). */
+  wait(): Promise<void> {
+    if (this.#size() === 0) return Promise.resolve();
+    return new Promise((resolve) => { this.#waiters.push(resolve); });
+  }
+
+  /** A connection closed: resolve the waiters if it was the last one. */
+  closed(): void {
+    if (this.#size() > 0 || this.#waiters.length === 0) return;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w();
+  }
+}
+
+/** Resolves when `empty` does, or after `graceMs`, whichever comes first (the timer never outlives it). */
+export async function emptyWithin(empty: Promise<void>, graceMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([empty, new Promise<void>((resolve) => { timer = setTimeout(resolve, graceMs); })]);
+  clearTimeout(timer);
+}

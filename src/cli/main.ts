@@ -13,6 +13,9 @@ Usage:
   remora init [flags]     write the iptables rules that redirect the pod's TCP to the proxy
   remora proxy [flags]    run the sidecar proxy
   remora ca <command>     the built-in certificate authority (init, issue, rotate-root, ...)
+  remora explain --dst IP:PORT [flags]
+                          the path a connection or request would take and why (rules, listener,
+                          protocol, service, route, endpoint, policies), from the running sidecar
   remora help             this text
   remora version          print the version
 
@@ -49,6 +52,11 @@ export async function main(argv: readonly string[]): Promise<void> {
     case 'ca': {
       const { runCaCommand } = await import('./ca-command.js');
       process.exitCode = await runCaCommand(rest).catch((err: unknown) => reportError('ca', err));
+      return;
+    }
+    case 'explain': {
+      const { runExplainCommand } = await import('./explain-command.js');
+      process.exitCode = await runExplainCommand(rest).catch((err: unknown) => reportError('explain', err));
       return;
     }
     case 'proxy': {

@@ -33,6 +33,7 @@ import type { DnsResolverLike } from '../upstream/dns-discovery.js';
 import { identityPaths } from '../config/identity-files.js';
 import { certsJson } from './certs-json.js';
 import { configDump } from './config-dump.js';
+import { explainRequest } from './explain/explain-endpoint.js';
 import { watchConfigFile, type ConfigWatcher } from './config-watcher.js';
 import type { HttpLayer } from './http-layer.js';
 import { DIRECTIONS, type Runtime } from './runtime.js';
@@ -228,6 +229,12 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
     state: () => state, stats: () => snapshot(), routes: http === undefined ? undefined : runtimes,
     configDump: () => configDump(runtimes.current.snapshot),
     certs: () => certsJson(runtimes.current, Date.now(), meshStats),
+    connections: () => {
+      const now = Date.now();
+      const list = tracker.list(now);
+      return { at: new Date(now).toISOString(), count: list.length, connections: list };
+    },
+    explain: (search) => explainRequest(runtimes.current, search),
   });
 
   const selfPorts = [options.outboundPort, options.inboundPort];

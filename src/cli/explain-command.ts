@@ -68,6 +68,8 @@ interface Flags {
   readonly rulesFile: string | undefined;
   readonly json: boolean;
   readonly help: boolean;
+  /** Problems with the flags themselves (reported with the query's, all at once). */
+  readonly issues: readonly ConfigIssue[];
 }
 
 function usage(issues: readonly ConfigIssue[]): RemoraError {
@@ -120,8 +122,7 @@ export function parseExplainFlags(argv: readonly string[]): Flags {
   const rulesFile = values.get('rules-file')?.[0];
   values.delete('admin');
   values.delete('rules-file');
-  if (issues.length > 0) throw usage(issues);
-  return { params: values, admin: admin ?? { host: '127.0.0.1', port: 15000 }, rulesFile, json, help };
+  return { params: values, admin: admin ?? { host: '127.0.0.1', port: 15000 }, rulesFile, json, help, issues };
 }
 
 /** Whether `address` is this namespace's own (so a connection to it leaves by lo). */
@@ -215,7 +216,7 @@ export async function runExplainCommand(argv: readonly string[], out: (text: str
     return 0;
   }
   const parsed = parseExplainQuery(flags.params, 'command line', (name) => `--${name}`);
-  if (!parsed.ok) throw usage(parsed.issues);
+  if (!parsed.ok || flags.issues.length > 0) throw usage([...flags.issues, ...(parsed.ok ? [] : parsed.issues)]);
   const q = parsed.query;
   const [rules, proxy] = await Promise.all([readRules(q, flags.rulesFile), askProxy(flags.admin, q)]);
   const report = mergeExplanation(q, rules, proxy);

@@ -69,6 +69,7 @@ describe('remora explain and /debug/connections', opts, () => {
   const tmp = tempDir('remora-explain-');
   let vipShop = '';
   let vipHold = '';
+  let greet: ChildProcess;
 
   const explain = async (args: readonly string[]): Promise<{ code: number; report: Report; stdout: string; stderr: string }> => {
     const r = await client.exec([process.execPath, REMORA_BIN, 'explain', ...args, '--json'], { timeoutMs: 30_000 });
@@ -103,7 +104,7 @@ describe('remora explain and /debug/connections', opts, () => {
     await startL7Tool(s2, ['http-tag', '::', '8080', 's2']);
     await startL7Tool(s1, ['http-tag', '::', '9999', 'excluded']);
     await startL7Tool(client, ['http-tag', '::', '8080', 'client-app']);
-    const greet = s1.spawn([process.execPath, EXPLAIN_TOOLS, 'greet-hold', '::', '7000', 'hello-from-s1\n']);
+    greet = s1.spawn([process.execPath, EXPLAIN_TOOLS, 'greet-hold', '::', '7000', 'hello-from-s1\n']);
     const greetLines = outputLines(greet);
     await waitFor('greet-hold to listen', async () => (greetLines.includes('ready') ? true : undefined));
     const config = writeConfig(tmp.dir, 'client.ini', [
@@ -262,8 +263,15 @@ describe('remora explain and /debug/connections', opts, () => {
     assert.equal(half.downstreamState, 'fin-received', 'the client ended its side');
     assert.equal(half.upstreamState, 'fin-sent', 'the proxy passed the FIN on; the server still holds its side');
     assert.notEqual(open.id, half.id);
+    // The clients go away: the proxy sees their FINs and passes them on; the server still holds its side, so both
+    // connections stay, half-closed, until it closes too (the forward never cuts a half-open connection).
     openClient.kill('SIGKILL');
     halfClient.kill('SIGKILL');
+    await waitFor('both connections half-closed by the clients', async () => {
+      const list = (await connections()).filter((c) => c.originalDst === `${vipHold}:7000`);
+      return list.length === 2 && list.every((c) => c.downstreamState === 'fin-received' && c.upstreamState === 'fin-sent') ? true : undefined;
+    });
+    greet.kill('SIGKILL');
     await waitFor('the closed connections to leave the list', async () => {
       const left = (await connections()).filter((c) => c.originalDst === `${vipHold}:7000`);
       return left.length === 0 ? true : undefined;

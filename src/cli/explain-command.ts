@@ -57,7 +57,7 @@ export interface ExplainReport {
   /** Whether the connection reaches the proxy: true (captured), false (not), undefined (the rules are unknown). */
   readonly captured: boolean | undefined;
   /** The listener the capturing rule redirects to ('other': a port no listener of the sidecar has). */
-  readonly listener: { readonly name: 'outbound' | 'inbound' | 'other'; readonly port: number } | undefined;
+  readonly listener: { readonly name: 'outbound' | 'inbound' | 'other' | 'unknown'; readonly port: number } | undefined;
   readonly proxy: ({ readonly ok: true } & ProxyExplanation) | { readonly ok: false; readonly error: string };
   readonly notes: readonly string[];
 }
@@ -196,10 +196,10 @@ export function mergeExplanation(q: ExplainQuery, rules: ExplainReport['rules'],
     captured = v.kind === 'captured' ? true : v.kind === 'not-captured' ? false : undefined;
     if (v.kind === 'captured') {
       const ports = proxy.ok ? proxy.listeners : undefined;
-      const name = ports === undefined ? 'other' : v.port === ports.outbound ? 'outbound' : v.port === ports.inbound ? 'inbound' : 'other';
+      const name = ports === undefined ? 'unknown' : v.port === ports.outbound ? 'outbound' : v.port === ports.inbound ? 'inbound' : 'other';
       listener = { name, port: v.port };
       if (ports !== undefined && name === 'other') notes.push(`the rules redirect to port ${v.port}, where the sidecar has no listener (outbound ${ports.outbound}, inbound ${ports.inbound}): the connection would be refused`);
-      if (name !== 'other' && name !== q.direction) {
+      if ((name === 'outbound' || name === 'inbound') && name !== q.direction) {
         notes.push(`the rules send this ${q.direction} connection to the ${name} listener (the proxy calling its own pod through a service address): see --direction ${name}`);
       }
     } else if (v.kind === 'not-captured') {

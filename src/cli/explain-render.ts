@@ -33,12 +33,15 @@ export function renderExplanation(r: ExplainReport): string {
     const v = rules.verdict;
     const head = v.kind === 'captured' ? `captured -> port ${v.port} (nat ${rules.hook})`
       : v.kind === 'not-captured' ? `NOT captured (nat ${rules.hook})` : `cannot tell (nat ${rules.hook})`;
-    const decisive = v.rule === undefined ? '' : `\n${v.rule.rule}  ${counter(v.rule)}`;
+    const via = v.kind === 'captured' && v.via !== undefined ? `\n${v.via.rule}  ${counter(v.via)}` : '';
+    const decisive = v.rule === undefined ? '' : `${via}\n${v.rule.rule}  ${counter(v.rule)}`;
     text += row('rules', `${head}: ${v.reason}${decisive}`);
     const trail = rules.steps.map((s) => `${s.matched === true ? 'match' : s.matched === false ? '  -  ' : '  ?  '} ${s.chain} #${s.position}: ${s.matched === true ? s.purpose : s.why}`);
     text += row('', trail.join('\n'));
   }
-  if (r.listener !== undefined) text += row('listener', `${r.listener.name} :${r.listener.port}`);
+  if (r.listener !== undefined) {
+    text += row('listener', r.listener.name === 'unknown' ? `port ${r.listener.port} (the sidecar's listeners are unknown: see below)` : `${r.listener.name} :${r.listener.port}`);
+  }
   const p = r.proxy;
   if (!p.ok) {
     text += row('proxy', `unknown: ${p.error}`);

@@ -110,7 +110,8 @@ export interface TraceStep {
 }
 
 export type TraceVerdict =
-  | { readonly kind: 'captured'; readonly port: number; readonly rule: TraceStep; readonly reason: string }
+  /** `rule`: the REDIRECT; `via`: the rule that sent the packet to it (the capture decision, e.g. REMORA_OUTPUT's jump). */
+  | { readonly kind: 'captured'; readonly port: number; readonly rule: TraceStep; readonly via: TraceStep | undefined; readonly reason: string }
   | { readonly kind: 'not-captured'; readonly rule: TraceStep | undefined; readonly reason: string }
   | { readonly kind: 'unknown'; readonly rule: TraceStep; readonly reason: string };
 
@@ -357,7 +358,13 @@ export function traceRules(table: CountedNatTable, packet: TracedPacket): RuleTr
   const r = walk(hook, 0);
   let verdict: TraceVerdict;
   if (r.kind === 'captured') {
-    verdict = { kind: 'captured', port: r.port, rule: r.rule, reason: `${r.rule.purpose}; matched because ${r.rule.why}` };
+    // The capture decision is the last matching jump before the REDIRECT that is not the hook's entry into our chains.
+    const matched = steps.filter((s) => s.matched === true && s !== r.rule);
+    const via = [...matched].reverse().find((s) => s.chain !== hook || !s.rule.includes(` -j ${CHAIN_PREFIX}`)) ?? matched[matched.length - 1];
+    verdict = {
+      kind: 'captured', port: r.port, rule: r.rule, via,
+      reason: via === undefined ? r.rule.purpose : `${via.purpose} (${via.chain} #${via.position}: ${via.why}) -> ${r.rule.purpose}`,
+    };
   } else if (r.kind === 'unknown') {
     verdict = { kind: 'unknown', rule: r.rule, reason: r.why };
   } else if (r.kind === 'let-go') {

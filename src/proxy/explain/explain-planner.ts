@@ -111,11 +111,13 @@ function choose(cluster: Cluster, opts: { subset?: string | undefined; request: 
       health: undefined, inRotation, members, ...weight,
     };
   }
-  const { result, deterministic } = cluster.peek({ hashKey: opts.hashKey, sourceAddress: opts.sourceAddress, originalDst: opts.target }, opts.subset, opts.request);
+  const { result, deterministic: drawn } = cluster.peek({ hashKey: opts.hashKey, sourceAddress: opts.sourceAddress, originalDst: opts.target }, opts.subset, opts.request);
   if (result.kind === 'none') {
     return { cluster: name, balancer, endpoint: undefined, deterministic: true, reason: `no endpoint can be picked: ${result.reason}`, health: undefined, inRotation, members, ...weight };
   }
   const key = result.endpoint.key;
+  // One endpoint to choose from: any balancer returns it.
+  const deterministic = drawn || inRotation <= 1;
   const how = deterministic
     ? `${balancer ?? '?'}: the next pick`
     : `${balancer ?? '?'}: one random sample (another pick may choose another of the ${inRotation} endpoints in rotation)`;
@@ -296,7 +298,7 @@ export function planExplain(rt: Runtime, q: ExplainQuery): ProxyExplanation {
     stages.push({
       stage: 'connect',
       decision: `${transport}${handling === 'http' ? ', pooled per endpoint by the HTTP engine' : ', one upstream connection per downstream connection'}`,
-      reason: `connect timeout ${timeout} ms${handling === 'http' ? '' : `, up to ${attempts} attempt${attempts === 1 ? '' : 's'} on other endpoints`}`,
+      reason: `connect timeout ${timeout} ms${handling === 'http' ? '' : attempts === 1 ? ', one attempt' : `, up to ${attempts} attempts on other endpoints`}`,
     });
   }
   return {

@@ -45,7 +45,8 @@ test('an app connecting to a remote address is captured by REMORA_REDIRECT to th
   assert.equal(tr.verdict.port, 15001);
   assert.equal(tr.verdict.rule.chain, 'REMORA_REDIRECT');
   assert.equal(tr.verdict.rule.packets, 12);
-  assert.match(tr.verdict.reason, /outbound listener \(port 15001\)/);
+  assert.equal(tr.verdict.via?.rule, '-A REMORA_OUTPUT -j REMORA_REDIRECT');
+  assert.equal(tr.verdict.reason, 'every other outbound TCP connection goes to the outbound listener (REMORA_OUTPUT #9: no condition: every packet) -> to the outbound listener (port 15001)');
   // The path: OUTPUT's jump, every REMORA_OUTPUT rule (the owner RETURNs do not match uid "an app's"), the redirect.
   const matched = tr.steps.filter((s) => s.matched === true).map((s) => `${s.chain}#${s.position}`);
   assert.deepEqual(matched, ['OUTPUT#1', 'REMORA_OUTPUT#9', 'REMORA_REDIRECT#1']);

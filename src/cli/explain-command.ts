@@ -15,9 +15,11 @@ import { formatIssue, type ConfigIssue } from '../config/config-issue.js';
 import { cidrContains, formatHostPort, parseHostPort, type HostPort } from '../core/addr.js';
 import { RemoraError } from '../core/errors.js';
 import { readLiveNat } from '../interceptor/live-rules.js';
-import { parseCountedNat, traceRules, type RuleTrace, type TracedPacket } from '../interceptor/rule-trace.js';
+import { parseCountedNat } from '../interceptor/rule-readback.js';
+import { traceRules, type RuleTrace, type TracedPacket } from '../interceptor/rule-trace.js';
 import { EXPLAIN_PARAMS, explainQueryString, parseExplainQuery, type ExplainQuery } from '../proxy/explain/explain-query.js';
 import type { ProxyExplanation } from '../proxy/explain/explain-planner.js';
+import { collectArgv } from './argv.js';
 import { renderExplanation } from './explain-render.js';
 
 const HELP = `Usage: remora explain --dst IP:PORT [flags]
@@ -79,46 +81,21 @@ function usage(issues: readonly ConfigIssue[]): RemoraError {
 }
 
 export function parseExplainFlags(argv: readonly string[]): Flags {
-  const values = new Map<string, string[]>();
-  const issues: ConfigIssue[] = [];
-  let json = false;
-  let help = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    if (arg === '-h' || arg === '--help') { help = true; continue; }
-    if (!arg.startsWith('--') || arg === '--') {
-      issues.push({ source: 'command line', key: arg, expected: 'a flag starting with "--" (see --help)' });
-      continue;
+  const collected = collectArgv(argv, (name) => (SWITCHES.has(name) ? 'switch' : VALUE_FLAGS.has(name) ? 'value' : undefined), (name) => name === 'header');
+  const { values } = collected;
+  const issues = [...collected.issues];
+  for (const name of SWITCHES) {
+    for (const v of values.get(name) ?? []) {
+      if (v !== 'true') issues.push({ source: 'command line', key: `--${name}`, value: v, expected: 'no value (a switch)' });
     }
-    const eq = arg.indexOf('=');
-    const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
-    if (SWITCHES.has(name)) {
-      if (eq >= 0) issues.push({ source: 'command line', key: `--${name}`, value: arg.slice(eq + 1), expected: 'no value (a switch)' });
-      if (name === 'json') json = true; else help = true;
-      continue;
-    }
-    if (!VALUE_FLAGS.has(name)) {
-      issues.push({ source: 'command line', key: `--${name}`, expected: 'a known flag (see --help)' });
-      if (eq < 0 && i + 1 < argv.length && !(argv[i + 1] ?? '').startsWith('--')) i++;
-      continue;
-    }
-    let value: string;
-    if (eq >= 0) value = arg.slice(eq + 1);
-    else if (i + 1 < argv.length && !(argv[i + 1] ?? '').startsWith('--')) value = argv[++i] ?? '';
-    else {
-      issues.push({ source: 'command line', key: `--${name}`, expected: `a value after --${name}` });
-      continue;
-    }
-    const list = values.get(name);
-    if (list === undefined) values.set(name, [value]);
-    else list.push(value);
   }
+  const json = values.has('json');
+  const help = collected.help || values.has('help');
+  values.delete('json');
+  values.delete('help');
   const adminText = values.get('admin');
   const admin = adminText === undefined ? { host: '127.0.0.1', port: 15000 } : parseHostPort(adminText[0] ?? '');
   if (admin === undefined) issues.push({ source: 'command line', key: '--admin', value: adminText?.[0] ?? '', expected: 'HOST:PORT of the admin listener ([IPv6]:PORT)' });
-  for (const once of ['admin', 'rules-file']) {
-    if ((values.get(once)?.length ?? 0) > 1) issues.push({ source: 'command line', key: `--${once}`, expected: 'once' });
-  }
   const rulesFile = values.get('rules-file')?.[0];
   values.delete('admin');
   values.delete('rules-file');
@@ -209,7 +186,11 @@ export function mergeExplanation(q: ExplainQuery, rules: ExplainReport['rules'],
   return { query: q, rules, captured, listener, proxy, notes };
 }
 
-export async function runExplainCommand(argv: readonly string[], out: (text: string) => void = (t) => { process.stdout.write(t); }): Promise<number> {
+export async function runExplainCommand(
+  argv: readonly string[],
+  out: (text: string) => void = (t) => { process.stdout.write(t); },
+  err: (text: string) => void = (t) => { process.stderr.write(t); },
+): Promise<number> {
   const flags = parseExplainFlags(argv);
   if (flags.help) {
     out(HELP);
@@ -222,11 +203,11 @@ export async function runExplainCommand(argv: readonly string[], out: (text: str
   const report = mergeExplanation(q, rules, proxy);
   out(flags.json ? `${JSON.stringify(report, null, 2)}\n` : renderExplanation(report));
   if (!proxy.ok) {
-    process.stderr.write(`remora explain: REMORA_ERR_ADMIN_REQUEST: ${proxy.error}\n`);
+    err(`remora explain: REMORA_ERR_ADMIN_REQUEST: ${proxy.error}\n`);
     return 1;
   }
   if (!rules.ok) {
-    process.stderr.write(`remora explain: REMORA_ERR_RULES_READ: ${rules.error}\n`);
+    err(`remora explain: REMORA_ERR_RULES_READ: ${rules.error}\n`);
     return 1;
   }
   return 0;

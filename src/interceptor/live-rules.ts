@@ -5,8 +5,7 @@
 import type { IpFamily } from '../core/addr.js';
 import { formatCommand, runCommand, type CommandRunner } from './command-runner.js';
 import { xtablesBinary, type BackendName } from './iptables-backend.js';
-import { hasOurObjects } from './rule-readback.js';
-import { parseCountedNat, type CountedNatTable } from './rule-trace.js';
+import { hasOurObjects, parseCountedNat, type CountedNatTable } from './rule-readback.js';
 
 export type LiveNat =
   | { readonly ok: true; readonly table: CountedNatTable; readonly command: string }

@@ -14,62 +14,7 @@
 // rather than guess.
 import { cidrContains, type IpFamily } from '../core/addr.js';
 import { CHAIN_PREFIX, CHAINS } from './rule-plan.js';
-import { canonicalSpec, tokenize } from './rule-readback.js';
-
-export interface CountedRule {
-  readonly chain: string;
-  /** 1-based position in its chain (what `iptables -L --line-numbers` shows). */
-  readonly position: number;
-  /** Canonical text after "-A CHAIN ". */
-  readonly spec: string;
-  readonly packets: number;
-  readonly bytes: number;
-}
-
-export interface CountedNatTable {
-  readonly chains: readonly string[];
-  /** Built-in chains' policies ("ACCEPT") with their counters. */
-  readonly policies: Readonly<Record<string, { readonly policy: string; readonly packets: number; readonly bytes: number }>>;
-  readonly rules: readonly CountedRule[];
-}
-
-/** The nat table of `iptables-save -c` output (counters default to 0 without -c); undefined without a *nat block. */
-export function parseCountedNat(saveOutput: string): CountedNatTable | undefined {
-  let inNat = false;
-  let found = false;
-  const chains: string[] = [];
-  const policies: Record<string, { policy: string; packets: number; bytes: number }> = {};
-  const rules: CountedRule[] = [];
-  const positions = new Map<string, number>();
-  for (const raw of saveOutput.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    if (line.startsWith('*')) { inNat = line === '*nat'; found ||= inNat; continue; }
-    if (!inNat) continue;
-    if (line === 'COMMIT') { inNat = false; continue; }
-    if (line.startsWith(':')) {
-      const m = /^:(\S+)\s+(\S+)(?:\s+\[(\d+):(\d+)\])?/.exec(line);
-      if (m === null) continue;
-      const name = m[1] ?? '';
-      if (!chains.includes(name)) chains.push(name);
-      if (m[2] !== undefined && m[2] !== '-') policies[name] = { policy: m[2], packets: Number(m[3] ?? 0), bytes: Number(m[4] ?? 0) };
-      continue;
-    }
-    const counters = /^\[(\d+):(\d+)\]\s+/.exec(line);
-    const rest = counters === null ? line : line.slice(counters[0].length);
-    if (!rest.startsWith('-A ')) continue;
-    const words = tokenize(rest);
-    const chain = words[1];
-    if (chain === undefined) continue;
-    const position = (positions.get(chain) ?? 0) + 1;
-    positions.set(chain, position);
-    rules.push({
-      chain, position, spec: canonicalSpec(words.slice(2)),
-      packets: Number(counters?.[1] ?? 0), bytes: Number(counters?.[2] ?? 0),
-    });
-  }
-  return found ? { chains, policies, rules } : undefined;
-}
+import { tokenize, type CountedNatTable } from './rule-readback.js';
 
 /** The first packet of a TCP connection, as far as the nat rules can tell it apart. */
 export interface TracedPacket {
@@ -312,7 +257,7 @@ type WalkResult =
 export function traceRules(table: CountedNatTable, packet: TracedPacket): RuleTrace {
   const hook = packet.direction === 'outbound' ? 'OUTPUT' : 'PREROUTING';
   const steps: TraceStep[] = [];
-  const byChain = new Map<string, CountedRule[]>();
+  const byChain = new Map<string, CountedNatTable['rules'][number][]>();
   for (const r of table.rules) {
     const list = byChain.get(r.chain);
     if (list === undefined) byChain.set(r.chain, [r]);

@@ -4,7 +4,8 @@ import { initOptionSpecs } from '../../../src/config/init-options.js';
 import { resolveOptions } from '../../../src/config/option-set.js';
 import { planRules } from '../../../src/interceptor/rule-plan.js';
 import { renderRuleLine } from '../../../src/interceptor/rule-render.js';
-import { parseCountedNat, rulePurpose, traceRules, type TracedPacket } from '../../../src/interceptor/rule-trace.js';
+import { parseCountedNat } from '../../../src/interceptor/rule-readback.js';
+import { rulePurpose, traceRules, type TracedPacket } from '../../../src/interceptor/rule-trace.js';
 
 /** The rules `remora init` writes with these flags, as `iptables-save -c` prints them, every rule counted 7 (or per `counts`). */
 function saved(family: 4 | 6, flags: Record<string, string> = {}, counts: Record<string, number> = {}, extraOutput: string[] = []): string {

@@ -10,7 +10,7 @@ import { RemoraError, type RemoraErrorCode } from '../core/errors.js';
 import { resetSocket } from '../core/reset-socket.js';
 import type { Socket } from 'node:net';
 import type { Declared, Destination } from './accept-route.js';
-import { contextFields, sideState, type LiveConnection } from './live-connection.js';
+import { contextFields, shownProtocol, sideState, type LiveConnection } from './live-connection.js';
 import { emptyOutcome, type ConnectionContext, type ConnectionDone, type ConnectionStage } from './connection-context.js';
 import { sniffLabel, StagedConnection, type StagedDeps } from './staged-connection.js';
 import { TcpForward } from './tcp-forward.js';
@@ -134,7 +134,7 @@ export class ConnectionPipeline {
       abort: (code) => { forward.abort(code); },
       describe: (now) => (forward.ended ? undefined : {
         ...contextFields(conn, now),
-        phase: 'forward', protocol: DECLARED[declared], service: undefined, endpoint,
+        phase: 'forward', protocol: shownProtocol(conn, DECLARED[declared]), service: undefined, endpoint,
         bytesIn: forward.bytesDownstreamToUpstream, bytesOut: forward.bytesUpstreamToDownstream,
         downstreamState: sideState(forward.downstreamSocket), upstreamState: sideState(forward.upstreamSocket),
       }),

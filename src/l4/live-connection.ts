@@ -52,6 +52,12 @@ export interface LiveConnection {
   readonly upstreamState: SideState | undefined;
 }
 
+/** The protocol as shown: a connection inside mesh mTLS is "mtls/<protocol>", as its log line says. */
+export function shownProtocol(conn: ConnectionContext, protocol: string | undefined): string | undefined {
+  if (conn.peerIdentity === undefined) return protocol;
+  return protocol === undefined ? 'mtls' : `mtls/${protocol}`;
+}
+
 /** The fields every live connection takes from its context. */
 export function contextFields(conn: ConnectionContext, now: number): Pick<LiveConnection, 'id' | 'direction' | 'downstream' | 'originalDst' | 'peerIdentity' | 'ageMs'> {
   return {

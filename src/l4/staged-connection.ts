@@ -20,7 +20,7 @@ import type { TerminationResult } from './mesh-termination.js';
 import { DetectStage, type DetectResult } from './detect/detect-stage.js';
 import { destinationKey, type HttpDestinationMemory } from './detect/http-destinations.js';
 import type { SniffDecision, SnifferOptions } from './detect/protocol-sniffer.js';
-import { contextFields, sideState, type LiveConnection } from './live-connection.js';
+import { contextFields, shownProtocol, sideState, type LiveConnection } from './live-connection.js';
 import { TcpForward } from './tcp-forward.js';
 import { UpstreamDial } from './upstream-dialer.js';
 
@@ -567,7 +567,7 @@ export class StagedConnection {
     return {
       ...contextFields(this.#conn, now),
       phase: phase === 'forward' ? 'forward' : http ? 'http' : phase === 'mesh' ? 'mtls-handshake' : this.#detected === undefined && this.#stage !== undefined && this.#route.declared === 'detect' ? 'detect' : 'connect',
-      protocol: this.#protocol,
+      protocol: shownProtocol(this.#conn, this.#protocol),
       service: this.#service ?? (http && this.#route.destination.kind === 'cluster' && this.#route.destination.cluster.spec.service !== undefined ? this.#route.destination.cluster.name : undefined),
       endpoint: http ? undefined : this.#lastDial?.endpoint,
       bytesIn: f?.bytesDownstreamToUpstream ?? (http ? down.bytesRead : 0),

@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { test as nodeTest, type TestContext } from 'node:test';
+import { spiffe, tempDir, TestCa } from '../../support/mesh-pki.js';
 import { startRig } from '../../support/proxy-rig.js';
 
 const test = (name: string, fn: (t: TestContext) => Promise<void>): void => {
@@ -15,6 +16,8 @@ const test = (name: string, fn: (t: TestContext) => Promise<void>): void => {
 
 interface LiveConn {
   readonly id: number;
+  readonly direction: string;
+  readonly peerIdentity?: string;
   readonly originalDst: string;
   readonly phase: string;
   readonly protocol?: string;
@@ -125,4 +128,44 @@ test('/debug/explain answers the planner\'s result, and 400 naming every bad par
   const b = bad.body as { error: string; issues: { key: string }[] };
   assert.equal(b.error, 'REMORA_ERR_USAGE');
   assert.deepEqual(b.issues.map((i) => i.key).sort(), ['dst', 'uid']);
+});
+
+test('over mesh mTLS: the server lists the connection inside mTLS with the client\'s SPIFFE ID, the client its mTLS service', async (t) => {
+  const ca = await TestCa.create();
+  const clientId = spiffe('default', 'web');
+  const echo = createServer((s) => { s.on('error', () => undefined); s.on('data', (d) => { s.write(`echo:${String(d)}`); }); });
+  echo.listen(0, '127.0.0.1');
+  await once(echo, 'listening');
+  t.after(() => { echo.close(); });
+  const c = tempDir('remora-debug-client-');
+  const s = tempDir('remora-debug-server-');
+  t.after(() => { c.remove(); s.remove(); });
+  await ca.writeIdentity(c.dir, clientId);
+  await ca.writeIdentity(s.dir, spiffe('default', 'api'));
+  const serverAdmin = await freePort();
+  const server = await startRig(t, `[proxy]\nidentity_dir = ${s.dir}\nmtls_mode = strict\n`, { adminPort: serverAdmin });
+  server.dst('127.0.0.1', (echo.address() as AddressInfo).port);
+  const clientAdmin = await freePort();
+  const client = await startRig(t, ['[proxy]', `identity_dir = ${c.dir}`, '[service api]', 'addresses = 10.255.7.1:7000',
+    `endpoints = 127.0.0.1:${server.inboundPort}`, 'protocol = opaque', 'mtls = true'].join('\n'), { adminPort: clientAdmin });
+  client.dst('10.255.7.1', 7000);
+  const sock = connect({ host: '127.0.0.1', port: client.port });
+  t.after(() => { sock.destroy(); });
+  sock.write('ping\r\n');
+  await once(sock, 'data');
+  const inner = await until('the server-side connection inside mTLS', async () => {
+    const got = await getJson(serverAdmin, '/debug/connections');
+    return (got.body as { connections: LiveConn[] }).connections.find((x) => x.peerIdentity === clientId && x.bytesIn === 6);
+  });
+  assert.equal(inner.direction, 'inbound');
+  assert.match(inner.protocol ?? '', /^mtls\//);
+  assert.equal(inner.phase, 'forward');
+  const shells = (await getJson(serverAdmin, '/debug/connections')).body as { count: number };
+  assert.equal(shells.count, 1, 'the mTLS shell of the connection is not listed besides the connection inside it');
+  const out = ((await getJson(clientAdmin, '/debug/connections')).body as { connections: LiveConn[] }).connections;
+  assert.equal(out.length, 1);
+  assert.equal(out[0]?.service, 'api');
+  assert.equal(out[0]?.endpoint, `127.0.0.1:${server.inboundPort}`);
+  assert.equal(out[0]?.protocol, 'declared:opaque');
+  assert.equal(out[0]?.peerIdentity, undefined, 'the client side has no peer identity of its own client');
 });

@@ -5,7 +5,7 @@
 // - a captured HTTP destination with a host/path route: the REDIRECT rule and its counter (which grows with traffic),
 //   the outbound listener, HTTP, the service, the route, the endpoint the balancer would pick and its health;
 // - destinations the rules let go: the proxy's uid 1337 (loop prevention) and an excluded port;
-// - an unknown destination: captured, passthrough to itself;
+// - an unknown destination: captured, passthrough to itself (IPv4, and IPv6 through the ip6tables rules);
 // - inbound with an authorization policy: captured to the inbound listener, denied by the policy for /admin (as the
 //   real request was), allowed for another path;
 // - bad flags: exit 2 naming the flag.
@@ -26,7 +26,7 @@ const EXPLAIN_TOOLS = resolve(REPO_ROOT, 'dist/test/netns/explain-tools.js');
 
 interface Step { readonly chain: string; readonly rule: string; readonly packets: number; readonly matched: boolean | 'unknown' }
 interface Report {
-  readonly rules: { readonly ok: boolean; readonly hook?: string; readonly verdict?: { readonly kind: string; readonly port?: number; readonly rule?: Step; readonly reason: string }; readonly error?: string };
+  readonly rules: { readonly ok: boolean; readonly source?: string; readonly hook?: string; readonly verdict?: { readonly kind: string; readonly port?: number; readonly rule?: Step; readonly reason: string }; readonly error?: string };
   readonly captured: boolean | undefined;
   readonly listener?: { readonly name: string; readonly port: number };
   readonly proxy: {
@@ -94,7 +94,7 @@ describe('remora explain and /debug/connections', opts, () => {
 
   before(async () => {
     if (opts.skip !== undefined) return;
-    mesh = await Mesh.create({ ipv6: false });
+    mesh = await Mesh.create();
     client = await mesh.addPod('client');
     s1 = await mesh.addPod('s1');
     s2 = await mesh.addPod('s2');
@@ -197,6 +197,14 @@ describe('remora explain and /debug/connections', opts, () => {
     assert.equal(r.proxy.destination.kind, 'passthrough');
     assert.deepEqual(r.proxy.endpoints.map((e) => [e.cluster, e.endpoint]), [['passthrough', `${s2.ip4}:8080`]]);
     assert.equal(r.proxy.protocol.handling, 'detect');
+    // IPv6: the ip6tables rules, with their own counter.
+    const v6 = await curlFull(client, `http://[${s2.ip6}]:8080/`);
+    assert.equal(v6.body.trim(), 's2');
+    const six = (await explain(['--dst', `[${s2.ip6}]:8080`])).report;
+    assert.equal(six.rules.verdict?.kind, 'captured');
+    assert.match(six.rules.source ?? '', /^ip6tables-(nft|legacy)?-?save -c$/);
+    assert.ok((six.rules.verdict?.rule?.packets ?? 0) >= 1, 'the IPv6 REDIRECT counted the connection');
+    assert.deepEqual(six.proxy.endpoints.map((e) => e.endpoint), [`[${s2.ip6}]:8080`]);
   });
 
   test('inbound with an authorization policy: captured to the inbound listener, /admin denied by the policy, / allowed', opts, async () => {

@@ -21,6 +21,9 @@ const INI = [
   '[route beta]', 'service = shop', 'match_header = x-user=tester', 'backends = shop-api=80, shop=20',
   '[route rest]', 'service = shop',
   '[service db]', 'addresses = 10.255.0.12:5432', 'endpoints = 10.0.3.1:5432',
+  '[service sticky]', 'addresses = 10.255.0.13:80', 'endpoints = 10.0.4.1:80, 10.0.4.2:80, 10.0.4.3:80, 10.0.4.4:80',
+  '[traffic-policy sticky]', 'http_balancer = ring-hash',
+  '[route sticky-user]', 'service = sticky', 'hash_on = header:x-user',
   '[authorization deny-admin]', 'action = deny', 'paths = /admin*',
   '[authorization allow-lan]', 'from_cidrs = 10.1.0.0/16',
 ].join('\n');
@@ -169,4 +172,22 @@ test('the query parser refuses every mistake at once, naming the parameter', () 
   assert.ok(v6.ok);
   assert.deepEqual(v6.query.dst, { family: 6, address: 'fd00::1', port: 443 });
   assert.deepEqual(v6.query.headers, [['x-a', 'b'], ['x-c', 'd']]);
+});
+
+test('ring hash: with the route hash key the peek is the endpoint a real pick with that key returns; without one it is a sample', (t) => {
+  const { rt, discard } = runtime(INI);
+  t.after(discard);
+  const cluster = rt.clusters.get('sticky');
+  for (const user of ['alice', 'bob', 'carol', 'dave']) {
+    const e = planExplain(rt, query({ dst: '10.255.0.13:80', path: '/', header: `x-user: ${user}` }));
+    assert.equal(e.route?.matched, 'sticky-user');
+    assert.equal(e.endpoints[0]?.balancer, 'ring-hash');
+    assert.equal(e.endpoints[0]?.deterministic, true);
+    const picked = cluster?.pickForRequest({ hashKey: user, originalDst: { address: '10.255.0.13', port: 80 } });
+    assert.equal(e.endpoints[0]?.endpoint, picked?.key);
+    if (picked !== undefined) cluster?.abandon(picked);
+  }
+  const keyless = planExplain(rt, query({ dst: '10.255.0.13:80', path: '/' }));
+  assert.equal(keyless.endpoints[0]?.deterministic, false);
+  assert.match(keyless.stages.find((st) => st.stage === 'endpoint')?.reason ?? '', /one random sample/);
 });

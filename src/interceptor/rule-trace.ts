@@ -69,6 +69,10 @@ export interface RuleTrace {
 
 type Verdict = { readonly ok: boolean | 'unknown'; readonly why: string };
 
+/** Targets that end the walk without a redirect to the proxy, and targets the packet passes (the walk goes on). */
+const TERMINATING_TARGETS: ReadonlySet<string> = new Set(['DNAT', 'SNAT', 'MASQUERADE', 'NETMAP', 'DROP', 'REJECT']);
+const PASSING_TARGETS: ReadonlySet<string> = new Set(['LOG', 'NFLOG', 'MARK', 'CONNMARK', 'TRACE', 'CT', 'AUDIT']);
+
 function ports(list: string): { from: number; to: number }[] {
   return list.split(',').map((p) => {
     const [a = '', b] = p.split(':');
@@ -172,10 +176,9 @@ function parseRule(spec: string): ParsedRule {
         if (next === 'REDIRECT') target = { kind: 'redirect', port: 0 };
         else if (next === 'RETURN') target = { kind: 'return' };
         else if (next === 'ACCEPT') target = { kind: 'accept' };
-        else if (next === 'DNAT' || next === 'DROP' || next === 'REJECT') target = { kind: 'other', name: next, terminating: true };
-        else if (/^[A-Z_]+$/.test(next) && !next.startsWith(CHAIN_PREFIX) && ['LOG', 'MARK', 'CONNMARK', 'TRACE', 'NFLOG', 'CT'].includes(next)) {
-          target = { kind: 'other', name: next, terminating: false };
-        } else target = { kind: 'jump', chain: next, goto: w === '-g' };
+        else if (TERMINATING_TARGETS.has(next)) target = { kind: 'other', name: next, terminating: true };
+        else if (PASSING_TARGETS.has(next)) target = { kind: 'other', name: next, terminating: false };
+        else target = { kind: 'jump', chain: next, goto: w === '-g' };
         break;
       }
       case '--to-ports': case '--to-port': {

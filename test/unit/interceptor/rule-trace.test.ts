@@ -126,6 +126,11 @@ test('a foreign rule before ours: ACCEPT lets the packet go; an unknown match st
   assert.equal(tr.verdict.kind, 'not-captured');
   assert.match(tr.verdict.reason, /accepted \(ACCEPT\) before any remora rule/);
   assert.equal(traceRules(accept, out({ destination: '10.1.2.4', port: 80 })).verdict.kind, 'captured');
+  const logged = parseCountedNat(saved(4, {}, {}, ['-A OUTPUT -p tcp -j LOG --log-prefix "nat: "']));
+  assert.ok(logged !== undefined);
+  const l = traceRules(logged, out({ destination: '10.1.2.3', port: 80 }));
+  assert.equal(l.verdict.kind, 'captured', 'a LOG rule is passed over');
+  assert.equal(l.steps[0]?.matched, true);
   const odd = parseCountedNat(saved(4, {}, {}, ['-A OUTPUT -m statistic --mode random --probability 0.5 -j ACCEPT']));
   assert.ok(odd !== undefined);
   const u = traceRules(odd, out({ destination: '10.1.2.3', port: 80 }));

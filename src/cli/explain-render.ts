@@ -3,7 +3,7 @@ import { formatHostPort } from '../core/addr.js';
 import type { TraceStep } from '../interceptor/rule-trace.js';
 import type { ExplainReport } from './explain-command.js';
 
-const W = 14;
+const W = 16;
 
 function row(label: string, text: string): string {
   const [first = '', ...rest] = text.split('\n');

@@ -16,7 +16,7 @@ import type { Cluster, ClusterEndpointStatus } from '../../upstream/cluster.js';
 import type { Runtime } from '../runtime.js';
 import { isHttpQuery, type ExplainQuery } from './explain-query.js';
 
-export type StageName = 'listener' | 'protocol' | 'service' | 'mtls' | 'authorization' | 'route' | 'endpoint' | 'connect';
+export type StageName = 'listener' | 'protocol' | 'service' | 'mtls' | 'authorization' | 'route' | 'endpoint' | 'traffic-policy' | 'connect';
 
 export interface ExplainStage {
   readonly stage: StageName;
@@ -122,6 +122,20 @@ function choose(cluster: Cluster, opts: { subset?: string | undefined; request: 
     ? `${balancer ?? '?'}: the next pick`
     : `${balancer ?? '?'}: one random sample (another pick may choose another of the ${inRotation} endpoints in rotation)`;
   return { cluster: name, balancer, endpoint: key, deterministic, reason: how, health: cluster.endpointStatus(key), inRotation, members, ...weight };
+}
+
+function limit(n: number): string {
+  return Number.isFinite(n) ? String(n) : 'unlimited';
+}
+
+function outlierText(fiveXx: number, gateway: number, connect: number, baseMs: number, maxPercent: number): string {
+  const after = [
+    fiveXx > 0 ? `${fiveXx} consecutive 5xx` : undefined,
+    gateway > 0 ? `${gateway} consecutive gateway errors` : undefined,
+    connect > 0 ? `${connect} consecutive connect failures` : undefined,
+  ].filter((x) => x !== undefined);
+  if (after.length === 0) return 'outlier detection: off';
+  return `outlier detection: eject after ${after.join(' or ')}, for ${baseMs} ms and up, at most ${maxPercent}% ejected`;
 }
 
 function healthText(c: EndpointChoice): string {
@@ -291,6 +305,22 @@ export function planExplain(rt: Runtime, q: ExplainQuery): ProxyExplanation {
   if (endpoints.length === 1) {
     const e = endpoints[0] as EndpointChoice;
     stages.push({ stage: 'endpoint', decision: e.endpoint ?? 'none', reason: healthText(e) });
+  }
+  const policyCluster = route?.decision?.backends[0] === undefined ? cluster : (rt.clusters.get(route.decision.backends[0].service) ?? cluster);
+  const policySpec = policyCluster?.spec;
+  if (policySpec?.service !== undefined) {
+    const b = policySpec.policy.breaker;
+    const o = policySpec.policy.outlier;
+    const r = route?.decision;
+    stages.push({
+      stage: 'traffic-policy',
+      decision: `${policySpec.policy.source === undefined ? 'defaults' : `[traffic-policy ${policySpec.name}]`}`,
+      reason: [
+        r === undefined ? undefined : `route timeout ${r.timeoutMs === 0 ? 'none' : `${r.timeoutMs} ms`}, ${r.retry.attempts} attempt${r.retry.attempts === 1 ? '' : 's'}${r.retry.on.length === 0 ? '' : ` (retry on ${r.retry.on.join(', ')})`}`,
+        `breaker: ${limit(b.maxConnections)} connections, ${limit(b.maxPendingRequests)} pending, ${limit(b.maxRequests)} requests, ${limit(b.maxRetries)} retries`,
+        outlierText(o.consecutive5xx, o.consecutiveGatewayErrors, policySpec.service.passiveHealth.ejectAfterFailures, o.baseEjectionMs, o.maxEjectedPercent),
+      ].filter((x) => x !== undefined).join('; '),
+    });
   }
   if (cluster !== undefined) {
     const timeout = direction === 'inbound' ? rt.clusters.inbound.connectTimeoutMs : cluster.connectTimeoutMs;

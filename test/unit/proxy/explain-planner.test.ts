@@ -17,6 +17,7 @@ const INI = [
   '[service web]', 'addresses = 10.255.0.10:80', 'endpoints = 10.0.0.1:8080, 10.0.0.2:8080, 10.0.0.3:8080', 'balancer = round-robin',
   '[service shop]', 'addresses = 10.255.0.11:80', 'hostnames = shop.example', 'endpoints = 10.0.1.1:8080', 'balancer = round-robin',
   '[service shop-api]', 'endpoints = 10.0.2.1:8080, 10.0.2.2:8080', 'balancer = round-robin',
+  '[traffic-policy shop-api]', 'max_requests = 77',
   '[route api]', 'service = shop', 'match_path_prefix = /api', 'match_method = GET, POST', 'backends = shop-api',
   '[route beta]', 'service = shop', 'match_header = x-user=tester', 'backends = shop-api=80, shop=20',
   '[route rest]', 'service = shop',
@@ -77,7 +78,10 @@ test('an HTTP request to a VIP: service by address, detected HTTP, the route by 
   if (picked !== undefined) cluster?.abandon(picked);
   assert.notEqual(planExplain(rt, query({ dst: '10.255.0.11:80', path: '/api/items' })).endpoints[0]?.endpoint, choice?.endpoint, 'after a real pick the cursor moved on');
   assert.deepEqual(e.authorization, { applies: false, reason: 'authorization policies apply to inbound traffic: the destination\'s sidecar decides' });
-  assert.deepEqual(e.stages.map((s) => s.stage), ['listener', 'service', 'protocol', 'mtls', 'route', 'endpoint', 'connect']);
+  assert.deepEqual(e.stages.map((s) => s.stage), ['listener', 'service', 'protocol', 'mtls', 'route', 'endpoint', 'traffic-policy', 'connect']);
+  const policy = e.stages.find((s) => s.stage === 'traffic-policy');
+  assert.equal(policy?.decision, '[traffic-policy shop-api]', 'the policy of the backend the route chose');
+  assert.match(policy?.reason ?? '', /77 requests/);
 });
 
 test('routes are tried in order: the failing condition of each is named; a weighted route lists every backend; by hostname', (t) => {

@@ -7,6 +7,9 @@
 //   GET /config_dump -> 200 JSON: the snapshot in force, its version, hash, source and load time (secrets redacted)
 //   GET /certs       -> 200 JSON: the workload identity, its certificates and trust bundle with their expiry
 //   /routes, /routes/NAME, POST /routes/NAME/weights -> src/admin/route-weights.ts
+//   GET /debug/connections -> 200 JSON: every live connection (src/l4/live-connection.ts), read at request time
+//   GET /debug/explain?dst=IP:PORT&... -> 200 JSON: the path of a connection or request (src/proxy/explain/);
+//                    400 JSON { error, issues } for a bad query
 //   any other path -> 404; a known path with a method other than GET/HEAD -> 405 with Allow.
 // Every request other than GET/HEAD (the ones that change something) is refused with 403 unless it comes from a
 // loopback address: admin_address may be set to a non-loopback address for /ready and /stats.
@@ -38,6 +41,10 @@ export interface AdminServerOptions {
   readonly drain?: (() => void) | undefined;
   /** POST /quitquitquit: drain, then exit (absent: 404). */
   readonly quit?: (() => void) | undefined;
+  /** The body of /debug/connections (absent: 404). */
+  readonly connections?: (() => unknown) | undefined;
+  /** /debug/explain: the query string's parameters -> status and JSON body (absent: 404). */
+  readonly explain?: ((search: URLSearchParams) => { readonly status: number; readonly body: unknown }) | undefined;
 }
 
 /** 127.0.0.0/8, ::1 and their IPv4-mapped form: the peers allowed to change something over the admin API. */
@@ -117,7 +124,8 @@ export class AdminServer {
       handleRoutesRequest(req, res, path, this.#opts.routes);
       return;
     }
-    if (path !== '/ready' && path !== '/stats' && path !== '/config_dump' && !(path === '/certs' && this.#opts.certs !== undefined)) {
+    const debug = (path === '/debug/connections' && this.#opts.connections !== undefined) || (path === '/debug/explain' && this.#opts.explain !== undefined);
+    if (path !== '/ready' && path !== '/stats' && path !== '/config_dump' && !(path === '/certs' && this.#opts.certs !== undefined) && !debug) {
       send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
       return;
     }
@@ -138,6 +146,15 @@ export class AdminServer {
     }
     if (path === '/config_dump') {
       send(res, 200, 'application/json', JSON.stringify(this.#opts.configDump(), null, 2));
+      return;
+    }
+    if (path === '/debug/connections' && this.#opts.connections !== undefined) {
+      send(res, 200, 'application/json', JSON.stringify(this.#opts.connections(), null, 2));
+      return;
+    }
+    if (path === '/debug/explain' && this.#opts.explain !== undefined) {
+      const r = this.#opts.explain(new URLSearchParams(q < 0 ? '' : url.slice(q + 1)));
+      send(res, r.status, 'application/json', JSON.stringify(r.body, null, 2));
       return;
     }
     if (path === '/certs' && this.#opts.certs !== undefined) {

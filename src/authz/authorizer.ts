@@ -92,6 +92,25 @@ export interface Authorizer {
   checkConnection(a: ConnectionAttributes): AuthzDecision;
   /** One HTTP request. */
   checkRequest(a: RequestAttributes): AuthzDecision;
+  /** checkConnection() with every policy's own verdict, for `remora explain` (not on the data path). */
+  explainConnection(a: ConnectionAttributes): AuthzExplanation;
+  /** checkRequest() with every policy's own verdict, for `remora explain`. */
+  explainRequest(a: RequestAttributes): AuthzExplanation;
+}
+
+/** One policy's verdict on a connection or request, in file order. */
+export interface PolicyVerdict {
+  readonly name: string;
+  readonly action: 'allow' | 'deny' | 'audit';
+  readonly matched: boolean;
+  /** Why a policy cannot match (an allow policy with HTTP-only keys, on TCP). */
+  readonly note?: string;
+}
+
+export interface AuthzExplanation {
+  readonly decision: AuthzDecision;
+  readonly summary: string;
+  readonly policies: readonly PolicyVerdict[];
 }
 
 type Check<A> = (a: A) => boolean;
@@ -582,6 +601,22 @@ export function compileAuthorizer(policies: readonly AuthorizationSpec[]): Autho
       tcp[spec.action].push({ name: spec.name, matches: all(c.l4), decision: d });
     }
   }
+  const byName = new Map<string, { tcp: Compiled<ConnectionAttributes> | undefined; http: Compiled<RequestAttributes> }>();
+  for (const action of ['deny', 'allow', 'audit'] as const) {
+    for (const c of http[action]) byName.set(c.name, { tcp: tcp[action].find((t) => t.name === c.name), http: c });
+  }
+  const explain = <A>(a: A, d: AuthzDecision, pick: (e: { tcp: Compiled<ConnectionAttributes> | undefined; http: Compiled<RequestAttributes> }) => Compiled<A> | undefined): AuthzExplanation => ({
+    decision: d,
+    summary: describeDecision(d),
+    policies: policies.map((spec) => {
+      const entry = byName.get(spec.name);
+      const c = entry === undefined ? undefined : pick(entry);
+      if (c === undefined) {
+        return { name: spec.name, action: spec.action, matched: false, note: 'an allow policy with HTTP-only keys never matches opaque TCP' };
+      }
+      return { name: spec.name, action: spec.action, matched: c.matches(a) };
+    }),
+  });
   const hasAllow = policies.some((p) => p.action === 'allow');
   const hasDeny = policies.some((p) => p.action === 'deny');
   const fallback = hasDeny ? ALLOWED_BY_DEFAULT : NO_POLICIES;
@@ -592,6 +627,8 @@ export function compileAuthorizer(policies: readonly AuthorizationSpec[]): Autho
       enforces: false,
       checkConnection: (): AuthzDecision => NO_POLICIES,
       checkRequest: (): AuthzDecision => NO_POLICIES,
+      explainConnection: (): AuthzExplanation => ({ decision: NO_POLICIES, summary: describeDecision(NO_POLICIES), policies: [] }),
+      explainRequest: (): AuthzExplanation => ({ decision: NO_POLICIES, summary: describeDecision(NO_POLICIES), policies: [] }),
     });
   }
   return Object.freeze({
@@ -599,5 +636,7 @@ export function compileAuthorizer(policies: readonly AuthorizationSpec[]): Autho
     enforces: hasAllow || hasDeny,
     checkConnection: (a: ConnectionAttributes): AuthzDecision => decide(tcp, a, hasAllow, fallback),
     checkRequest: (a: RequestAttributes): AuthzDecision => decide(http, a, hasAllow, fallback),
+    explainConnection: (a: ConnectionAttributes): AuthzExplanation => explain(a, decide(tcp, a, hasAllow, fallback), (e) => e.tcp),
+    explainRequest: (a: RequestAttributes): AuthzExplanation => explain(a, decide(http, a, hasAllow, fallback), (e) => e.http),
   });
 }

@@ -14,6 +14,9 @@ Usage:
   remora proxy [flags]    run the sidecar proxy
   remora ca <command>     the built-in certificate authority (init, issue, rotate-root, ...)
   remora wait-ready       wait until the local proxy is ready (for an application container's start hook)
+  remora explain --dst IP:PORT [flags]
+                          the path a connection or request would take and why (rules, listener,
+                          protocol, service, route, endpoint, policies), from the running sidecar
   remora help             this text
   remora version          print the version
 
@@ -50,6 +53,11 @@ export async function main(argv: readonly string[]): Promise<void> {
     case 'ca': {
       const { runCaCommand } = await import('./ca-command.js');
       process.exitCode = await runCaCommand(rest).catch((err: unknown) => reportError('ca', err));
+      return;
+    }
+    case 'explain': {
+      const { runExplainCommand } = await import('./explain-command.js');
+      process.exitCode = await runExplainCommand(rest).catch((err: unknown) => reportError('explain', err));
       return;
     }
     case 'proxy': {

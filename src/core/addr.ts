@@ -182,3 +182,22 @@ export function formatHostPort(host: string, port: number): string {
 export function unmapIpv4(address: string): string {
   return address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address;
 }
+
+/**
+ * Whether `address` lies in `cidr` ("10.0.0.0/8", "fd00::/8", a bare address = /32 or /128; host bits may be set, as
+ * in iptables-save output they never are). False across families; undefined when either text is not valid.
+ */
+export function cidrContains(cidr: string, address: string): boolean | undefined {
+  const [net = '', prefixText] = cidr.split('/');
+  const addr = unmapIpv4(address);
+  const family: IpFamily | undefined = isIPv4(net) ? 4 : isIPv6(net) ? 6 : undefined;
+  const addrFamily: IpFamily | undefined = isIPv4(addr) ? 4 : isIPv6(addr) ? 6 : undefined;
+  if (family === undefined || addrFamily === undefined) return undefined;
+  if (family !== addrFamily) return false;
+  const bits = family === 4 ? 32 : 128;
+  const prefix = prefixText === undefined ? bits : Number(prefixText);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > bits) return undefined;
+  const toBig = family === 4 ? ipv4ToBigInt : ipv6ToBigInt;
+  const shift = BigInt(bits - prefix);
+  return (toBig(net) >> shift) === (toBig(addr) >> shift);
+}

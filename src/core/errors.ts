@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   REMORA_ERR_MTLS_REQUIRED: 'inbound mTLS is strict on this port and the connection was not mesh mTLS (plaintext or foreign TLS)',
   REMORA_ERR_PEER_IDENTITY: "the endpoint's certificate carries a SPIFFE ID that the service's identities do not accept",
   REMORA_ERR_AUTHZ_DENIED: 'an authorization policy denied the connection or the request',
+  REMORA_ERR_ADMIN_REQUEST: "the local sidecar's admin API cannot be reached, or refused the request (remora explain)",
   REMORA_ERR_INTERNAL: 'an unexpected internal error; please report it',
 } as const;
 

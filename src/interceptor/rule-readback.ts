@@ -93,12 +93,34 @@ export function parseRuleLine(line: string): SavedRule | undefined {
   return { chain, spec: canonicalSpec(words.slice(2)) };
 }
 
-/** The nat table from iptables-save output, or undefined when the output has no "*nat" block. */
-export function parseNatTable(saveOutput: string): NatTable | undefined {
+export interface CountedRule {
+  readonly chain: string;
+  /** 1-based position in its chain (what `iptables -L --line-numbers` shows). */
+  readonly position: number;
+  /** Canonical text after "-A CHAIN ". */
+  readonly spec: string;
+  readonly packets: number;
+  readonly bytes: number;
+}
+
+export interface CountedNatTable {
+  readonly chains: readonly string[];
+  /** Built-in chains' policies ("ACCEPT") with their counters. */
+  readonly policies: Readonly<Record<string, { readonly policy: string; readonly packets: number; readonly bytes: number }>>;
+  readonly rules: readonly CountedRule[];
+}
+
+/**
+ * The nat table of `iptables-save -c` output with each rule's position in its chain and its [packets:bytes] counters
+ * (0 without -c) and the built-in chains' policies, for `remora explain`; undefined without a *nat block.
+ */
+export function parseCountedNat(saveOutput: string): CountedNatTable | undefined {
   let inNat = false;
   let found = false;
   const chains: string[] = [];
-  const rules: SavedRule[] = [];
+  const policies: Record<string, { policy: string; packets: number; bytes: number }> = {};
+  const rules: CountedRule[] = [];
+  const positions = new Map<string, number>();
   for (const raw of saveOutput.split('\n')) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
@@ -106,14 +128,27 @@ export function parseNatTable(saveOutput: string): NatTable | undefined {
     if (!inNat) continue;
     if (line === 'COMMIT') { inNat = false; continue; }
     if (line.startsWith(':')) {
-      const name = line.slice(1).split(/\s+/)[0];
-      if (name !== undefined && name !== '' && !chains.includes(name)) chains.push(name);
+      const m = /^:(\S+)(?:\s+(\S+))?(?:\s+\[(\d+):(\d+)\])?/.exec(line);
+      if (m === null) continue;
+      const name = m[1] ?? '';
+      if (!chains.includes(name)) chains.push(name);
+      if (m[2] !== undefined && m[2] !== '-') policies[name] = { policy: m[2], packets: Number(m[3] ?? 0), bytes: Number(m[4] ?? 0) };
       continue;
     }
     const rule = parseRuleLine(line);
-    if (rule !== undefined) rules.push(rule);
+    if (rule === undefined) continue;
+    const counters = /^\[(\d+):(\d+)\]/.exec(line);
+    const position = (positions.get(rule.chain) ?? 0) + 1;
+    positions.set(rule.chain, position);
+    rules.push({ ...rule, position, packets: Number(counters?.[1] ?? 0), bytes: Number(counters?.[2] ?? 0) });
   }
-  return found ? { chains, rules } : undefined;
+  return found ? { chains, policies, rules } : undefined;
+}
+
+/** The nat table from iptables-save output, or undefined when the output has no "*nat" block. */
+export function parseNatTable(saveOutput: string): NatTable | undefined {
+  const counted = parseCountedNat(saveOutput);
+  return counted === undefined ? undefined : { chains: counted.chains, rules: counted.rules.map((x) => ({ chain: x.chain, spec: x.spec })) };
 }
 
 /** The chain a rule jumps to (`-j X` / `-g X`), if any. */

@@ -9,7 +9,8 @@
 import { RemoraError, type RemoraErrorCode } from '../core/errors.js';
 import { resetSocket } from '../core/reset-socket.js';
 import type { Socket } from 'node:net';
-import type { Destination } from './accept-route.js';
+import type { Declared, Destination } from './accept-route.js';
+import { contextFields, shownProtocol, sideState, type LiveConnection } from './live-connection.js';
 import { emptyOutcome, type ConnectionContext, type ConnectionDone, type ConnectionStage } from './connection-context.js';
 import { sniffLabel, StagedConnection, type StagedDeps } from './staged-connection.js';
 import { TcpForward } from './tcp-forward.js';
@@ -21,16 +22,25 @@ export interface Abortable {
   abort(code: RemoraErrorCode): void;
 }
 
-/** The connections being handled right now, across listeners; drain waits on it and aborts what is left. */
+/** A connection the tracker holds: the drain resets it, /debug/connections describes it (read at request time). */
+export interface TrackedConnection extends Abortable {
+  /** undefined: over, or not shown (the mTLS shell of a connection tracked itself). */
+  describe(now: number): LiveConnection | undefined;
+}
+
+/**
+ * The connections being handled right now, across listeners; drain waits on it and aborts what is left, and
+ * /debug/connections lists it. Bounded by the live connections: each is added at accept and deleted when over.
+ */
 export class ConnectionTracker {
-  readonly #live = new Set<Abortable>();
+  readonly #live = new Set<TrackedConnection>();
   #waiters: (() => void)[] = [];
 
   get size(): number { return this.#live.size; }
 
-  add(conn: Abortable): void { this.#live.add(conn); }
+  add(conn: TrackedConnection): void { this.#live.add(conn); }
 
-  delete(conn: Abortable): void {
+  delete(conn: TrackedConnection): void {
     this.#live.delete(conn);
     if (this.#live.size === 0 && this.#waiters.length > 0) {
       const waiters = this.#waiters;
@@ -43,6 +53,16 @@ export class ConnectionTracker {
   whenEmpty(): Promise<void> {
     if (this.#live.size === 0) return Promise.resolve();
     return new Promise((resolve) => { this.#waiters.push(resolve); });
+  }
+
+  /** Every live connection as /debug/connections shows it, by id. */
+  list(now: number): LiveConnection[] {
+    const out: LiveConnection[] = [];
+    for (const c of this.#live) {
+      const d = c.describe(now);
+      if (d !== undefined) out.push(d);
+    }
+    return out.sort((a, b) => a.id - b.id);
   }
 
   /** Reset every open connection; each one's end is then counted under `code`. */
@@ -79,7 +99,7 @@ export class ConnectionPipeline {
     if (dest.kind === 'cluster' && dest.target !== undefined && dest.cluster.spec.service === undefined && !route.needName
       && (d === 'opaque' || d === 'tls' || (d !== 'detect' && rt.http === undefined)) && !meshApplies(conn)) {
       this.#deps.countSniff(DECLARED[d]);
-      this.#plain(conn, dest, done);
+      this.#plain(conn, dest, d, done);
       return;
     }
     const staged = new StagedConnection(this.#deps, conn, route, done, (c) => { this.#tracker.delete(c); });
@@ -87,7 +107,7 @@ export class ConnectionPipeline {
     staged.start();
   };
 
-  #plain(conn: ConnectionContext, dest: Extract<Destination, { kind: 'cluster' }>, done: ConnectionDone): void {
+  #plain(conn: ConnectionContext, dest: Extract<Destination, { kind: 'cluster' }>, declared: Declared, done: ConnectionDone): void {
     const authorize = conn.runtime.authorize;
     if (authorize !== undefined && !authorize(conn)) {
       // Denied (logged and counted by the authorizer): closed before anything is connected or read.
@@ -102,7 +122,7 @@ export class ConnectionPipeline {
       idleTimeoutMs: conn.runtime.idleTimeoutMs,
       counters: this.#deps.counters,
       onEnd: (f) => {
-        this.#tracker.delete(f);
+        this.#tracker.delete(tracked);
         done({
           code: f.errorCode, error: f.error, bytesIn: f.bytesDownstreamToUpstream, bytesOut: f.bytesUpstreamToDownstream,
           idleTimeout: f.idleTimedOut, protocol: undefined, service: undefined, endpoint, attempts: 1, tlsCode: undefined,
@@ -110,6 +130,15 @@ export class ConnectionPipeline {
         });
       },
     });
-    this.#tracker.add(forward);
+    const tracked: TrackedConnection = {
+      abort: (code) => { forward.abort(code); },
+      describe: (now) => (forward.ended ? undefined : {
+        ...contextFields(conn, now),
+        phase: 'forward', protocol: shownProtocol(conn, DECLARED[declared]), service: undefined, endpoint,
+        bytesIn: forward.bytesDownstreamToUpstream, bytesOut: forward.bytesUpstreamToDownstream,
+        downstreamState: sideState(forward.downstreamSocket), upstreamState: sideState(forward.upstreamSocket),
+      }),
+    };
+    this.#tracker.add(tracked);
   }
 }

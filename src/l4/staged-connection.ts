@@ -20,6 +20,7 @@ import type { TerminationResult } from './mesh-termination.js';
 import { DetectStage, type DetectResult } from './detect/detect-stage.js';
 import { destinationKey, type HttpDestinationMemory } from './detect/http-destinations.js';
 import type { SniffDecision, SnifferOptions } from './detect/protocol-sniffer.js';
+import { contextFields, shownProtocol, sideState, type LiveConnection } from './live-connection.js';
 import { TcpForward } from './tcp-forward.js';
 import { UpstreamDial } from './upstream-dialer.js';
 
@@ -572,6 +573,29 @@ export class StagedConnection {
       http,
       peerIdentity: this.#conn.peerIdentity,
     });
+  }
+
+  /**
+   * This connection as /debug/connections shows it, read now; undefined once it is over, and while it is the mTLS
+   * shell of a connection inside (that one is tracked and shown itself, with the client's identity).
+   */
+  describe(now: number): LiveConnection | undefined {
+    const phase = this.#phase;
+    if (phase === 'ended' || phase === 'inner') return undefined;
+    const f = this.#forward;
+    const down = this.#down;
+    const http = phase === 'http';
+    return {
+      ...contextFields(this.#conn, now),
+      phase: phase === 'forward' ? 'forward' : http ? 'http' : phase === 'mesh' ? 'mtls-handshake' : this.#detected === undefined && this.#stage !== undefined && this.#route.declared === 'detect' ? 'detect' : 'connect',
+      protocol: shownProtocol(this.#conn, this.#protocol),
+      service: this.#service ?? (http && this.#route.destination.kind === 'cluster' && this.#route.destination.cluster.spec.service !== undefined ? this.#route.destination.cluster.name : undefined),
+      endpoint: http ? undefined : this.#lastDial?.endpoint,
+      bytesIn: f?.bytesDownstreamToUpstream ?? (http ? down.bytesRead : 0),
+      bytesOut: f?.bytesUpstreamToDownstream ?? (http ? down.bytesWritten : 0),
+      downstreamState: sideState(down),
+      upstreamState: http ? undefined : sideState(f?.upstreamSocket ?? this.#up),
+    };
   }
 
   /** For the debug line at accept: where the connection is going, when already known. */

@@ -102,6 +102,10 @@ export class TcpForward {
     this.#up.resume();
   }
 
+  /** The two sockets, for /debug/connections (read only there). */
+  get downstreamSocket(): Socket { return this.#down; }
+  get upstreamSocket(): Socket { return this.#up; }
+
   get bytesDownstreamToUpstream(): number { return this.#bytesDownToUp; }
   get bytesUpstreamToDownstream(): number { return this.#bytesUpToDown; }
   /** Whether the upstream connection was ever established. */

@@ -41,6 +41,7 @@ import type { DnsResolverLike } from '../upstream/dns-discovery.js';
 import { identityPaths } from '../config/identity-files.js';
 import { certsJson } from './certs-json.js';
 import { configDump } from './config-dump.js';
+import { explainRequest } from './explain/explain-endpoint.js';
 import { watchConfigFile, type ConfigWatcher } from './config-watcher.js';
 import type { HttpLayer } from './http-layer.js';
 import { ProbeHelper } from './probe-helper.js';
@@ -309,6 +310,12 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
     },
     drain: () => { beginDrain('POST /drain'); },
     quit: () => { void shutdown('POST /quitquitquit'); },
+    connections: () => {
+      const now = Date.now();
+      const list = tracker.list(now);
+      return { at: new Date(now).toISOString(), count: list.length, connections: list };
+    },
+    explain: (search) => explainRequest(runtimes.current, search),
   });
 
   const selfPorts = [options.outboundPort, options.inboundPort];

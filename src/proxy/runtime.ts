@@ -17,7 +17,7 @@
 // buildRuntime() has no effect on the previous runtime until commit() (a snapshot that fails to build changes
 // nothing); commit() then applies endpoint and TLS changes to carried-over clusters, starts new clusters and drains
 // retired ones.
-import { compileAuthorizer } from '../authz/authorizer.js';
+import { compileAuthorizer, type Authorizer } from '../authz/authorizer.js';
 import { DecisionRecorder } from '../authz/decision-recorder.js';
 import type { ConfigSnapshot } from '../config/config-snapshot.js';
 import { identityPaths } from '../config/identity-files.js';
@@ -50,6 +50,8 @@ export interface Runtime {
   readonly routes: RouteTable;
   readonly listeners: Readonly<Record<Direction, ListenerRuntime>>;
   readonly http: Readonly<Record<Direction, HttpRuntime>>;
+  /** The compiled [authorization] policies (applied to inbound traffic only). */
+  readonly authorizer: Authorizer;
   /** The workload identity (identity_dir) and its inbound TLS server; undefined without identity. */
   readonly mesh: { readonly identity: MeshIdentity; readonly terminator: MeshTerminator } | undefined;
 }
@@ -139,7 +141,7 @@ export function buildRuntime(snapshot: ConfigSnapshot, previous: Runtime | undef
         authorize: inbound && authorizer.hasPolicies ? tcpAuthorizer(authorizer, recorder) : undefined,
       };
     }
-    const runtime: Runtime = { snapshot, clusters, routes, listeners, http, mesh };
+    const runtime: Runtime = { snapshot, clusters, routes, listeners, http, authorizer, mesh };
     return {
       runtime,
       changes: {

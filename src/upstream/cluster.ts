@@ -311,6 +311,28 @@ export class Cluster implements ClusterView, ConnectObserver {
     return (request ? this.#reqPicker : this.#connPicker).pick(ctx);
   }
 
+  /**
+   * What pick() would return now, for `remora explain`: nothing moves (no round-robin step, no load counted, no
+   * picker republished). `deterministic` is false when the balancer draws at random (random, p2c / least-request,
+   * peak-ewma, least-connections ties, ring-hash / maglev without a key): the result is then one sample of what a
+   * pick could return.
+   */
+  peek(ctx: PickContext, subset?: string, request = false): { readonly result: PickResult; readonly deterministic: boolean } {
+    if (this.originalDst) return { result: this.pick(ctx, subset, request), deterministic: true };
+    const picker: Picker = subset !== undefined ? (this.#subsetPickers.get(subset) ?? NO_SUBSET) : request ? this.#reqPicker : this.#connPicker;
+    const kind = subset !== undefined || request ? this.requestBalancer : this.connectionBalancer;
+    const result = picker.peek?.(ctx) ?? picker.pick(ctx);
+    // A hashing balancer without a key (no hash_on value, no client address) picks at random.
+    const keyed = ctx.hashKey !== undefined || (ctx.sourceAddress !== undefined && ctx.sourceAddress !== '');
+    return { result, deterministic: kind === 'round-robin' || (HASHING.has(kind) && keyed) || result.kind === 'none' };
+  }
+
+  /** One endpoint's row of status() (health, ejection, load), or undefined when it is not a member. */
+  endpointStatus(key: string): ClusterEndpointStatus | undefined {
+    if (!this.#members.has(key)) return undefined;
+    return this.status().endpoints.find((e) => e.endpoint === key);
+  }
+
   /** Count a connection (or attempt) to `key` as in flight; call the returned function once when it ends. */
   acquire(key: string): Release {
     const m = this.#members.get(key);

@@ -36,6 +36,12 @@ export type PickResult =
 export interface Picker {
   /** Synchronous; O(1) or O(log n) except where a balancer documents otherwise (least-connections: O(n)). */
   pick(ctx?: PickContext): PickResult;
+  /**
+   * What pick() would return now, without moving the picker's own state (a round-robin cursor), for `remora
+   * explain`. Absent: pick() keeps no state of its own (it reads the loads and the random source only), so a pick is
+   * its own peek.
+   */
+  peek?(ctx?: PickContext): PickResult;
   /** The endpoints this snapshot picks from (sorted by key, frozen). */
   readonly endpoints: readonly UpstreamEndpoint[];
 }

@@ -16,7 +16,7 @@
 //     withWeights() returns a NEW table with one route's weights changed; tables are never mutated, so requests
 //     already routed by the old table, and holders of it, are unaffected (the admin API swaps the reference).
 import { RemoraError } from '../../core/errors.js';
-import type { RequestHead, RouteDecision } from '../request-types.js';
+import type { ForwardDecision, RequestHead, RouteDecision } from '../request-types.js';
 import {
   backendId, DEFAULT_RETRY_POLICY, NO_HEADER_MUTATIONS, routeSpecProblems, weightsProblem,
   type RetryPolicy, type RouteMatchSpec, type RouteSpec, type WeightedBackend,
@@ -38,6 +38,42 @@ export interface RouteSummary {
   readonly order: number;
   readonly source: string | undefined;
   readonly backends: readonly { readonly id: string; readonly service: string; readonly subset?: string; readonly weight: number }[];
+}
+
+/** One route tried by explain(): its conditions, and the first that does not hold. */
+export interface RouteCheck {
+  readonly route: string;
+  readonly order: number;
+  readonly source: string | undefined;
+  readonly conditions: readonly string[];
+  readonly matched: boolean;
+  readonly failed?: string;
+}
+
+export interface RouteBackendSummary {
+  readonly id: string;
+  readonly service: string;
+  readonly subset?: string;
+  readonly weight: number;
+}
+
+/** The policy of the route that matched (what the router applies to the request). */
+export interface RoutePolicySummary {
+  readonly backends: readonly RouteBackendSummary[];
+  readonly timeoutMs: number;
+  readonly retry: { readonly attempts: number; readonly on: readonly string[] };
+  readonly requestHeaders: { readonly add: readonly string[]; readonly remove: readonly string[] };
+  readonly responseHeaders: { readonly add: readonly string[]; readonly remove: readonly string[] };
+  readonly hashOn: string | undefined;
+}
+
+export interface RouteExplanation {
+  readonly service: string;
+  /** The service's routes in match order, up to the one that matched. Empty: the service has no routes. */
+  readonly routes: readonly RouteCheck[];
+  /** The route that matched ("default:SERVICE" without routes); undefined: none (the no-route local reply, 404). */
+  readonly matched: string | undefined;
+  readonly decision: RoutePolicySummary | undefined;
 }
 
 export type WeightsResult = { readonly ok: true; readonly table: RouteTable } | { readonly ok: false; readonly error: string };
@@ -146,57 +182,68 @@ function hostCond(pattern: string): Cond {
   return (v) => v.host().name === host && portOk(v);
 }
 
-function compileMatch(spec: RouteMatchSpec, routeName: string): Cond {
-  const conds: Cond[] = [];
+/** One condition of a route with what it asks, for `remora explain` ("path prefix /api"). */
+interface LabeledCond {
+  readonly label: string;
+  readonly cond: Cond;
+}
+
+function matchParts(spec: RouteMatchSpec, routeName: string): LabeledCond[] {
+  const conds: LabeledCond[] = [];
   if (spec.methods.length > 0) {
     const methods = new Set(spec.methods);
-    conds.push((v) => methods.has(v.head.method));
+    conds.push({ label: `method ${spec.methods.join(' or ')}`, cond: (v) => methods.has(v.head.method) });
   }
   const path = spec.path;
   if (path !== undefined) {
     if (path.kind === 'exact') {
       const want = path.value;
-      conds.push((v) => v.head.path === want);
+      conds.push({ label: `path = ${want}`, cond: (v) => v.head.path === want });
     } else if (path.kind === 'prefix') {
       const p = path.value.replace(/\/+$/, '');
       if (p !== '') {
         const slash = `${p}/`;
-        conds.push((v) => v.head.path === p || v.head.path.startsWith(slash));
+        conds.push({ label: `path prefix ${path.value}`, cond: (v) => v.head.path === p || v.head.path.startsWith(slash) });
       }
     } else {
       const re = mustRegex(path.value, routeName);
-      conds.push((v) => regexMatches(re, v.head.path));
+      conds.push({ label: `path ~ ${path.value}`, cond: (v) => regexMatches(re, v.head.path) });
     }
   }
   if (spec.hosts.length > 0 && !spec.hosts.includes('*')) {
     const hosts = spec.hosts.map(hostCond);
-    conds.push((v) => hosts.some((h) => h(v)));
+    conds.push({ label: `host ${spec.hosts.join(' or ')}`, cond: (v) => hosts.some((h) => h(v)) });
   }
   for (const h of spec.headers) {
     const name = h.name.toLowerCase();
     switch (h.kind) {
-      case 'present': conds.push((v) => v.header(name) !== undefined); break;
-      case 'absent': conds.push((v) => v.header(name) === undefined); break;
+      case 'present': conds.push({ label: `header ${name} present`, cond: (v) => v.header(name) !== undefined }); break;
+      case 'absent': conds.push({ label: `header ${name} absent`, cond: (v) => v.header(name) === undefined }); break;
       case 'exact': {
         const want = h.value;
-        conds.push((v) => v.header(name)?.some((x) => x === want) ?? false);
+        conds.push({ label: `header ${name} = ${want}`, cond: (v) => v.header(name)?.some((x) => x === want) ?? false });
         break;
       }
       case 'regex': {
         const re = mustRegex(h.value, routeName);
-        conds.push((v) => v.header(name)?.some((x) => regexMatches(re, x)) ?? false);
+        conds.push({ label: `header ${name} ~ ${h.value}`, cond: (v) => v.header(name)?.some((x) => regexMatches(re, x)) ?? false });
         break;
       }
     }
   }
   for (const q of spec.query) {
     const name = q.name;
-    if (q.kind === 'present') conds.push((v) => v.query(name) !== undefined);
+    if (q.kind === 'present') conds.push({ label: `query ${name} present`, cond: (v) => v.query(name) !== undefined });
     else {
       const want = q.value;
-      conds.push((v) => v.query(name)?.includes(want) ?? false);
+      conds.push({ label: `query ${name} = ${want}`, cond: (v) => v.query(name)?.includes(want) ?? false });
     }
   }
+  return conds;
+}
+
+function compileMatch(spec: RouteMatchSpec, routeName: string): Cond {
+  const conds = matchParts(spec, routeName).map((p) => p.cond);
   if (conds.length === 0) return () => true;
   if (conds.length === 1) return conds[0] as Cond;
   return (v) => {
@@ -247,6 +294,20 @@ function forward(
     responseHeaders: p.responseHeaders,
     ...(p.hashOn === undefined ? {} : { hashOn: p.hashOn }),
   });
+}
+
+function describeForward(d: ForwardDecision, backends: readonly RouteBackendSummary[]): RoutePolicySummary {
+  const edits = (m: ForwardDecision['requestHeaders']): RoutePolicySummary['requestHeaders'] => ({
+    add: m.add.map(([n, v]) => `${n}: ${v}`), remove: [...m.remove],
+  });
+  return {
+    backends,
+    timeoutMs: d.timeoutMs,
+    retry: { attempts: d.retry.maxAttempts, on: [...d.retry.on] },
+    requestHeaders: edits(d.requestHeaders),
+    responseHeaders: edits(d.responseHeaders),
+    hashOn: d.hashOn === undefined ? undefined : d.hashOn.name === undefined ? d.hashOn.kind : `${d.hashOn.kind}:${d.hashOn.name}`,
+  };
 }
 
 function deepFreeze<T>(value: T): T {
@@ -323,6 +384,34 @@ export class RouteTable {
       if (r.matches(view)) return this.#pickBackend(r);
     }
     return NO_ROUTE;
+  }
+
+  /**
+   * How match() decides for this request, for `remora explain`: each route of the service in order with the first
+   * condition that does not hold, the route that matches (or the default route of a service without routes, or none:
+   * no-route), and its backends with their weights. Nothing is drawn: a weighted route lists every backend.
+   */
+  explain(head: RequestHead, service: string): RouteExplanation {
+    const routes = this.#state.byService.get(service);
+    if (routes === undefined) {
+      const d = this.#defaultFor(service) as ForwardDecision;
+      return { service, routes: [], matched: d.route, decision: describeForward(d, [{ id: service, service, weight: 1 }]) };
+    }
+    const view = new RequestView(head);
+    const tried: RouteCheck[] = [];
+    let matched: CompiledRoute | undefined;
+    for (const r of routes) {
+      const parts = matchParts(r.spec.match, r.spec.name);
+      const failed = parts.find((p) => !p.cond(view));
+      tried.push({
+        route: r.spec.name, order: r.spec.order, source: r.spec.source, matched: failed === undefined,
+        conditions: parts.map((p) => p.label), ...(failed === undefined ? {} : { failed: failed.label }),
+      });
+      if (failed === undefined) { matched = r; break; }
+    }
+    if (matched === undefined) return { service, routes: tried, matched: undefined, decision: undefined };
+    const backends = matched.spec.backends.map((b) => ({ id: backendId(b), service: b.service, ...(b.subset === undefined ? {} : { subset: b.subset }), weight: b.weight }));
+    return { service, routes: tried, matched: matched.spec.name, decision: describeForward(matched.decisions[0] as ForwardDecision, backends) };
   }
 
   /** Whether `service` has routes (false: match() forwards everything to the service itself). */

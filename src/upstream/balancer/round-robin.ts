@@ -59,6 +59,11 @@ class EdfScheduler {
     for (let i = (n >> 1) - 1; i >= 0; i--) this.#siftDown(i);
   }
 
+  /** The index next() returns, without advancing. */
+  peek(): number {
+    return this.#heap[0] as number;
+  }
+
   next(): number {
     const top = this.#heap[0] as number;
     this.#deadline[top] = (this.#deadline[top] as number) + 1 / (this.#weights[top] as number);
@@ -141,6 +146,12 @@ export class RoundRobinPicker implements Picker {
     }
     const idx = weightedIndexExcluding(this.#all, exclude, this.#random);
     return idx < 0 ? noneResult('all-excluded') : (this.#results[idx] as PickResult);
+  }
+
+  /** The endpoint the next pick without exclusions returns; the cursor (or the EDF heap) does not move. */
+  peek(): PickResult {
+    if (this.#results.length === 0) return noneResult('no-endpoints');
+    return this.#results[this.#edf !== null ? this.#edf.peek() : this.#schedule === null ? this.#cursor : (this.#schedule[this.#cursor] as number)] as PickResult;
   }
 
   #next(): number {

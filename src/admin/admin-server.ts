@@ -1,6 +1,7 @@
 // Admin listener (node:http, loopback by default). Nothing here is on the data path.
 //   GET /ready       -> 200 "ready" | 503 "starting" | 503 "draining" (text/plain)
 //   GET /stats       -> 200 JSON (src/admin/stats-json.ts ProxyStatsJson)
+//   GET /stats/prometheus -> 200 the Prometheus exposition (src/admin/prometheus-endpoint.ts, src/telemetry/)
 //   GET /config_dump -> 200 JSON: the snapshot in force, its version, hash, source and load time (secrets redacted)
 //   GET /certs       -> 200 JSON: the workload identity, its certificates and trust bundle with their expiry
 //   /routes, /routes/NAME, POST /routes/NAME/weights -> src/admin/route-weights.ts
@@ -10,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { RemoraError, isSystemError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { ProxyStatsJson } from './stats-json.js';
+import { PROMETHEUS_PATH, servePrometheus, type PrometheusExposition } from './prometheus-endpoint.js';
 import { handleRoutesRequest, isRoutesPath, type RouteAdmin } from './route-weights.js';
 
 export type ProxyState = 'starting' | 'ready' | 'draining' | 'stopped';
@@ -26,6 +28,8 @@ export interface AdminServerOptions {
   readonly configDump: () => unknown;
   /** The body of /certs (absent: 404). */
   readonly certs?: (() => unknown) | undefined;
+  /** GET /stats/prometheus (absent: 404). */
+  readonly prometheus?: PrometheusExposition | undefined;
 }
 
 const ALLOW = 'GET, HEAD';
@@ -86,12 +90,18 @@ export class AdminServer {
       handleRoutesRequest(req, res, path, this.#opts.routes);
       return;
     }
-    if (path !== '/ready' && path !== '/stats' && path !== '/config_dump' && !(path === '/certs' && this.#opts.certs !== undefined)) {
+    const prometheus = path === PROMETHEUS_PATH ? this.#opts.prometheus : undefined;
+    if (path !== '/ready' && path !== '/stats' && path !== '/config_dump' && !(path === '/certs' && this.#opts.certs !== undefined)
+      && prometheus === undefined) {
       send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { allow: ALLOW });
+      return;
+    }
+    if (prometheus !== undefined) {
+      servePrometheus(req, res, prometheus, this.#opts.log);
       return;
     }
     if (path === '/ready') {

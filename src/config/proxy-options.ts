@@ -2,11 +2,27 @@
 import type { OptionSpec } from './option-set.js';
 import * as v from './value-parsers.js';
 import { MTLS_MODES, mtlsPortModes, type MtlsMode, type MtlsPortMode } from './mtls-settings.js';
+import type { HostPort } from '../core/addr.js';
 import type { LogLevel } from '../core/log.js';
 import { LOG_LEVELS } from '../core/log.js';
 import { DEFAULT_INBOUND_PORT, DEFAULT_OUTBOUND_PORT, DEFAULT_PROXY_UID } from './init-options.js';
 
 const spec = <T>(s: OptionSpec<T>): OptionSpec<T> => s;
+
+/** access_log: where the access log goes (off: nowhere). */
+export type AccessLogSetting =
+  | { readonly kind: 'off' } | { readonly kind: 'stdout' } | { readonly kind: 'stderr' } | { readonly kind: 'file'; readonly path: string };
+
+const accessLog: v.ValueParser<AccessLogSetting> = (text) => {
+  const t = text.trim();
+  if (t === 'off' || t === 'stdout' || t === 'stderr') return { ok: true, value: { kind: t } };
+  if (t === '' || t.includes('\0') || !t.startsWith('/')) {
+    return { ok: false, expected: 'off, stdout, stderr or the absolute path of a file to append to' };
+  }
+  return { ok: true, value: { kind: 'file', path: t } };
+};
+
+const optionalHostPort: v.ValueParser<HostPort | undefined> = (text) => (text.trim() === '' ? { ok: true, value: undefined } : v.hostPort(text));
 
 export const proxyOptionSpecs = {
   outboundPort: spec({
@@ -83,6 +99,56 @@ export const proxyOptionSpecs = {
     key: 'mtls_port_modes', flag: 'mtls-port-modes', env: 'REMORA_MTLS_PORT_MODES', valueName: 'LIST',
     help: 'per inbound port (the original destination port) overrides of mtls_mode: "8080=strict, 9000-9100=disable"',
     defaultValue: [] as readonly MtlsPortMode[], defaultText: '""', parse: mtlsPortModes,
+  }),
+  metrics: spec({
+    key: 'metrics', flag: 'metrics', env: 'REMORA_METRICS', valueName: 'BOOL',
+    help: "Istio's standard metrics (istio_requests_total, ...) at GET /stats/prometheus; off = only remora_* there",
+    defaultValue: true, defaultText: 'on', parse: v.boolean,
+  }),
+  metricsAddress: spec({
+    key: 'metrics_address', flag: 'metrics-address', env: 'REMORA_METRICS_ADDRESS', valueName: 'HOST:PORT',
+    help: 'a listener serving only GET /stats/prometheus, for a Prometheus outside the pod (Istio: 0.0.0.0:15090); "" = none',
+    defaultValue: undefined as HostPort | undefined, defaultText: '""', parse: optionalHostPort,
+  }),
+  metricsMaxSeries: spec({
+    key: 'metrics_max_series', flag: 'metrics-max-series', env: 'REMORA_METRICS_MAX_SERIES', valueName: 'N',
+    help: 'the most Istio label sets kept (one HTTP label set is ~67 lines of exposition); beyond it observations are counted in remora_metrics_series_overflow_total, not kept',
+    defaultValue: 1000, defaultText: '1000', parse: v.integer(1, 1_000_000),
+  }),
+  metricsEvictAfter: spec({
+    key: 'metrics_evict_after', flag: 'metrics-evict-after', env: 'REMORA_METRICS_EVICT_AFTER', valueName: 'DURATION',
+    help: 'an Istio label set not updated for this long is dropped from the exposition (0 = never)',
+    defaultValue: 600_000, defaultText: '10m', parse: v.duration(0, 7 * 24 * 3_600_000),
+  }),
+  accessLog: spec({
+    key: 'access_log', flag: 'access-log', env: 'REMORA_ACCESS_LOG', valueName: 'WHERE',
+    help: 'one JSON line per HTTP request and per TCP connection: off, stdout, stderr, or an absolute FILE path (appended to; opened at start, reopened when a reload changes it)',
+    defaultValue: { kind: 'off' } as AccessLogSetting, defaultText: 'off', parse: accessLog,
+  }),
+  accessLogSample: spec({
+    key: 'access_log_sample', flag: 'access-log-sample', env: 'REMORA_ACCESS_LOG_SAMPLE', valueName: 'FRACTION',
+    help: 'the share (0-1) of successful requests and connections logged; failures (status 0 or >= 400, a response flag, a connection error) are always logged',
+    defaultValue: 1, defaultText: '1', parse: v.fraction,
+  }),
+  workloadName: spec({
+    key: 'workload_name', flag: 'workload-name', env: 'REMORA_WORKLOAD_NAME', valueName: 'NAME',
+    help: 'this workload\'s name in metrics labels (source_workload / destination_workload); "" = the service account of the identity_dir SPIFFE ID, else "unknown"',
+    defaultValue: '', defaultText: '""', parse: v.labelValue,
+  }),
+  workloadNamespace: spec({
+    key: 'workload_namespace', flag: 'workload-namespace', env: 'REMORA_WORKLOAD_NAMESPACE', valueName: 'NAMESPACE',
+    help: 'this workload\'s namespace in metrics labels; "" = the namespace of the identity_dir SPIFFE ID, else "unknown"',
+    defaultValue: '', defaultText: '""', parse: v.labelValue,
+  }),
+  canonicalService: spec({
+    key: 'canonical_service', flag: 'canonical-service', env: 'REMORA_CANONICAL_SERVICE', valueName: 'NAME',
+    help: 'this workload\'s canonical service (and app) in metrics labels; "" = the workload name',
+    defaultValue: '', defaultText: '""', parse: v.labelValue,
+  }),
+  canonicalRevision: spec({
+    key: 'canonical_revision', flag: 'canonical-revision', env: 'REMORA_CANONICAL_REVISION', valueName: 'REVISION',
+    help: 'this workload\'s canonical revision (and version) in metrics labels; "" = "latest"',
+    defaultValue: '', defaultText: '""', parse: v.labelValue,
   }),
   logLevel: spec({
     key: 'log_level', flag: 'log-level', env: 'REMORA_LOG_LEVEL', valueName: 'LEVEL',

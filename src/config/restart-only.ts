@@ -8,7 +8,7 @@ import { findSection, qualify, type IniDocument } from './ini-file.js';
 import { proxyOptionSpecs } from './proxy-options.js';
 
 /** [proxy] keys that a reload cannot change (listeners and identity are bound at start). */
-export const RESTART_ONLY_KEYS = ['outbound_port', 'inbound_port', 'listen_address', 'uid', 'gid', 'admin_address', 'http_engine'] as const;
+export const RESTART_ONLY_KEYS = ['outbound_port', 'inbound_port', 'listen_address', 'uid', 'gid', 'admin_address', 'http_engine', 'metrics_address'] as const;
 export type RestartOnlyKey = (typeof RESTART_ONLY_KEYS)[number];
 
 /** Why each key is fixed at start. */
@@ -20,6 +20,7 @@ const REASONS: Readonly<Record<RestartOnlyKey, string>> = {
   gid: 'the proxy switches to its uid and gid at start',
   admin_address: 'the admin listener is bound at start',
   http_engine: 'the connection handlers are chosen at start',
+  metrics_address: 'the metrics listener is bound at start',
 };
 
 type OptionName = keyof typeof proxyOptionSpecs;
@@ -42,6 +43,7 @@ function same(a: unknown, b: unknown): boolean {
 
 /** A value as a user would write it. */
 function formatValue(v: unknown): string {
+  if (v === undefined) return '""';
   if (isHostPort(v)) return formatHostPort(v.host, v.port);
   if (typeof v === 'boolean') return v ? 'on' : 'off';
   return String(v);

@@ -7,8 +7,10 @@
 // The pieces that live as long as the process (listeners, the connection tracker, the connection pipelines, the HTTP
 // engines and their pools, counters) are made here once; everything the configuration decides lives in the Runtime
 // (src/proxy/runtime.ts), which src/proxy/runtime-manager.ts replaces as a whole.
+import { createRequire } from 'node:module';
 import { networkInterfaces } from 'node:os';
 import { AdminServer, type ProxyState } from '../admin/admin-server.js';
+import { MetricsServer, type PrometheusExposition } from '../admin/prometheus-endpoint.js';
 import type { ProxyStatsJson } from '../admin/stats-json.js';
 import type { SnapshotDefinitions, SnapshotSource } from '../config/config-snapshot.js';
 import type { SnapshotLoad } from '../config/load-snapshot.js';
@@ -35,7 +37,9 @@ import { certsJson } from './certs-json.js';
 import { configDump } from './config-dump.js';
 import { watchConfigFile, type ConfigWatcher } from './config-watcher.js';
 import type { HttpLayer } from './http-layer.js';
-import { DIRECTIONS, type Runtime } from './runtime.js';
+import { DIRECTIONS, type Runtime, type RuntimeTelemetry } from './runtime.js';
+import { EXPOSITION_CONTENT_TYPE } from '../telemetry/exposition.js';
+import { labelContextOf, Telemetry } from '../telemetry/telemetry.js';
 import { RuntimeManager, type ReloadOutcome } from './runtime-manager.js';
 
 export interface ProxyContext {
@@ -65,6 +69,8 @@ export interface ProxyContext {
 export interface Proxy {
   state(): ProxyState;
   stats(): ProxyStatsJson;
+  /** The Prometheus exposition (what GET /stats/prometheus answers), in one string. */
+  prometheus(): string;
   /** The runtime in force. */
   readonly runtime: Runtime;
   /** Re-read the config file now (what SIGHUP does). */
@@ -110,6 +116,14 @@ function dropPrivileges(opts: Pick<ProxySettings, 'uid' | 'gid'>, log: Logger): 
     throw new RemoraError('REMORA_ERR_PERMISSION', `cannot switch to uid ${opts.uid} gid ${opts.gid}`, { cause: err });
   }
   log.info({ uid: opts.uid, gid: opts.gid }, 'switched to the proxy uid/gid after binding');
+}
+
+function remoraVersion(): string {
+  try {
+    return (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
 }
 
 function loopbackHasInboundV6Source(): boolean {
@@ -163,6 +177,12 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   const stats = new Stats();
   const meshStats = new MeshStats();
   const tracker = new ConnectionTracker();
+  // Metrics and access log (opens the access log file now: a file that cannot be opened stops the start).
+  const telemetry = new Telemetry({ log, settings: options, context: labelContextOf(ctx.definitions, undefined), version: remoraVersion() });
+  const runtimeTelemetry: RuntimeTelemetry = {
+    requestObserver: (direction, settings) => telemetry.requestObserver(direction, settings),
+    apply: (rt) => { telemetry.apply(rt.snapshot.proxy, labelContextOf(rt.snapshot, rt.mesh?.identity.spiffeId)); },
+  };
   let connSeq = 0;
   const nextId = (): number => ++connSeq;
 
@@ -204,9 +224,10 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
       pipelines: { outbound: pipeline('outbound'), inbound: pipeline('inbound') },
       http: handoffs,
       meshStats,
+      telemetry: runtimeTelemetry,
       connectionFilters: {
-        outbound: [connectionStatsFilter({ counters: stats.listener('outbound'), stats, log })],
-        inbound: [connectionStatsFilter({ counters: stats.listener('inbound'), stats, log })],
+        outbound: [connectionStatsFilter({ counters: stats.listener('outbound'), stats, log, observe: telemetry.observeConnection })],
+        inbound: [connectionStatsFilter({ counters: stats.listener('inbound'), stats, log, observe: telemetry.observeConnection })],
       },
     },
   });
@@ -223,11 +244,16 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
       ...meshStats.json(),
     };
   };
+  telemetry.setStatsSource(snapshot);
+  const exposition: PrometheusExposition = { contentType: EXPOSITION_CONTENT_TYPE, write: (out) => telemetry.write(out) };
+  const metricsServer = options.metricsAddress === undefined ? undefined
+    : new MetricsServer({ host: options.metricsAddress.host, port: options.metricsAddress.port, exposition, log });
   const admin = new AdminServer({
     host: options.adminAddress.host, port: options.adminAddress.port, log,
     state: () => state, stats: () => snapshot(), routes: http === undefined ? undefined : runtimes,
     configDump: () => configDump(runtimes.current.snapshot),
     certs: () => certsJson(runtimes.current, Date.now(), meshStats),
+    prometheus: exposition,
   });
 
   const selfPorts = [options.outboundPort, options.inboundPort];
@@ -246,12 +272,15 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
 
   try {
     await admin.listen();
+    await metricsServer?.listen();
     for (const l of listeners) await l.listen();
     dropPrivileges(options, log);
   } catch (err) {
     for (const l of listeners) l.close();
     await admin.close();
+    await metricsServer?.close();
     runtimes.close();
+    await telemetry.close();
     throw err;
   }
 
@@ -338,6 +367,8 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
       state = 'stopped';
       runtimes.close();
       await admin.close();
+      await metricsServer?.close();
+      await telemetry.close();
       removeSignalHandlers();
       log.info({ event: 'proxy.stopped', stats: snapshot() }, 'stopped');
       process.exitCode = 0;
@@ -368,6 +399,8 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   log.info({
     event: 'proxy.ready', listeners: bound, admin: formatHostPort(options.adminAddress.host, options.adminAddress.port),
     inboundDelivery: options.inboundDelivery, configFile: ctx.configFile, detectTimeoutMs: options.detectTimeout,
+    metrics: options.metricsAddress === undefined ? 'admin' : `admin, ${formatHostPort(options.metricsAddress.host, options.metricsAddress.port)}`,
+    accessLog: options.accessLog.kind === 'file' ? options.accessLog.path : options.accessLog.kind,
     services: first.services.map((s) => s.name), registryMode: first.registry.mode,
     httpEngine: http !== undefined, routes: first.routes.length, configVersion: first.version, configHash: first.hash,
     watchingConfig: watchers.length > 0,
@@ -378,6 +411,7 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   return {
     state: () => state,
     stats: snapshot,
+    prometheus: () => telemetry.render(),
     get runtime() { return runtimes.current; },
     reload,
     shutdown,

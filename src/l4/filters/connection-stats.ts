@@ -1,6 +1,8 @@
 // The connection stats filter: counts each connection of a listener (accepted, active, closed), counts its failure
 // under its error code, and writes its one log line when it ends (warn with the code for a failure, debug otherwise).
 // A cross-cutting concern, so a connection filter (src/l4/connection-context.ts) rather than code in the stages.
+// With an observer (metrics or access logs on: src/telemetry/), it also hands the connection and its outcome (the
+// connection's one observation) to the observer once, when the connection ends.
 import { formatHostPort } from '../../core/addr.js';
 import { isSystemError, type RemoraErrorCode } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
@@ -33,8 +35,13 @@ export function connectionFields(conn: ConnectionContext): Record<string, unknow
   };
 }
 
-export function connectionStatsFilter(deps: { readonly counters: ListenerCounters; readonly stats: Stats; readonly log: Logger }): ConnectionFilter {
-  const { counters, stats, log } = deps;
+/** Hears every connection of a listener when it ends: its context and outcome. */
+export type ConnectionObserver = (conn: ConnectionContext, outcome: ConnectionOutcome) => void;
+
+export function connectionStatsFilter(deps: {
+  readonly counters: ListenerCounters; readonly stats: Stats; readonly log: Logger; readonly observe?: ConnectionObserver | undefined;
+}): ConnectionFilter {
+  const { counters, stats, log, observe } = deps;
   return (next) => (conn, done) => {
     counters.accepted++;
     counters.active++;
@@ -65,6 +72,13 @@ export function connectionStatsFilter(deps: { readonly counters: ListenerCounter
           log.warn({ event: 'connection.failed', ...fields, code, tlsCode: r.tlsCode, err: r.error }, r.tlsCode === undefined ? m : `${m} (${r.tlsCode})`);
         } else {
           log.debug({ event: 'connection.closed', ...fields, idleTimeout: r.idleTimeout || undefined }, 'connection closed');
+        }
+      }
+      if (observe !== undefined) {
+        try {
+          observe(conn, r);
+        } catch (err) {
+          log.error({ event: 'connection.observer-error', err, conn: conn.id, code: 'REMORA_ERR_INTERNAL' }, 'connection observer failed');
         }
       }
       done(r);

@@ -111,5 +111,6 @@ export class ConnectionPipeline {
       },
     });
     this.#tracker.add(forward);
+    conn.watch?.forwarding(conn, undefined, endpoint, forward);
   }
 }

@@ -226,8 +226,8 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
       meshStats,
       telemetry: runtimeTelemetry,
       connectionFilters: {
-        outbound: [connectionStatsFilter({ counters: stats.listener('outbound'), stats, log, observe: telemetry.observeConnection })],
-        inbound: [connectionStatsFilter({ counters: stats.listener('inbound'), stats, log, observe: telemetry.observeConnection })],
+        outbound: [connectionStatsFilter({ counters: stats.listener('outbound'), stats, log, observe: telemetry.connectionObserver })],
+        inbound: [connectionStatsFilter({ counters: stats.listener('inbound'), stats, log, observe: telemetry.connectionObserver })],
       },
     },
   });

@@ -24,6 +24,8 @@ export interface TelemetryCounters {
   readonly seriesOverflow: number;
   readonly seriesEvicted: number;
   readonly accessLog: { readonly written: number; readonly sampledOut: number; readonly dropped: number } | undefined;
+  /** [service, endpoint, HTTP requests, TCP connections]. */
+  readonly picks: Iterable<readonly [string, string, number, number]>;
 }
 
 /** Every remora_* family name with its type (docs/observability.md lists them with their labels). */
@@ -31,7 +33,7 @@ export const REMORA_FAMILIES: readonly string[] = [
   'remora_build_info', 'remora_connections_accepted_total', 'remora_connections_active', 'remora_bytes_total',
   'remora_idle_timeouts_total', 'remora_errors_total', 'remora_error_causes_total', 'remora_detections_total',
   'remora_upstream_connect_failures_total', 'remora_endpoint_ejections_total', 'remora_endpoints_ejected',
-  'remora_endpoint_active', 'remora_endpoint_in_rotation', 'remora_breaker_rejections_total',
+  'remora_endpoint_active', 'remora_endpoint_in_rotation', 'remora_endpoint_picks_total', 'remora_breaker_rejections_total',
   'remora_http_retries_total', 'remora_http_retries_refused_total', 'remora_http_local_replies_total',
   'remora_http_responses_total', 'remora_http_events_total', 'remora_config_reloads_total', 'remora_config_version',
   'remora_mtls_handshakes_total', 'remora_mtls_refused_total', 'remora_mtls_plaintext_accepted_total',
@@ -127,6 +129,12 @@ function renderStats(w: ExpositionWriter, s: ProxyStatsJson): void {
 }
 
 function renderTelemetry(w: ExpositionWriter, t: TelemetryCounters): void {
+  const picks: Row[] = [];
+  for (const [service, endpoint, http, tcp] of t.picks) {
+    if (http > 0) picks.push([l(['service', 'endpoint', 'layer'], service, endpoint, 'http'), http]);
+    if (tcp > 0) picks.push([l(['service', 'endpoint', 'layer'], service, endpoint, 'tcp'), tcp]);
+  }
+  family(w, 'remora_endpoint_picks_total', 'counter', 'Requests (by the endpoint of their last attempt) and opaque TCP connections sent to each endpoint of a service', picks);
   family(w, 'remora_metrics_series', 'gauge', 'Istio label sets held (each feeds every istio_* family of its kind)', [['', t.series]]);
   family(w, 'remora_metrics_series_limit', 'gauge', 'The cap on Istio label sets (metrics_max_series)', [['', t.maxSeries]]);
   family(w, 'remora_metrics_series_overflow_total', 'counter', 'Observations left out of the istio_* metrics because the label-set cap was reached', [['', t.seriesOverflow]]);

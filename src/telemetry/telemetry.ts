@@ -10,8 +10,8 @@
 import type { Logger } from '../core/log.js';
 import type { AccessLogSetting } from '../config/proxy-options.js';
 import type { ConfigSnapshot, ProxySettings } from '../config/config-snapshot.js';
-import type { ConnectionContext, ConnectionOutcome } from '../l4/connection-context.js';
-import type { ConnectionObserver } from '../l4/filters/connection-stats.js';
+import type { ConnectionContext, ConnectionOutcome, ForwardBytes } from '../l4/connection-context.js';
+import type { ConnectionObserver, ConnectionWatch } from '../l4/filters/connection-stats.js';
 import type { RequestObservation, RequestObserver } from '../l7/filters/request-stats.js';
 import type { ProxyStatsJson } from '../admin/stats-json.js';
 import { AccessLogWriter, describeTarget, type AccessLogTarget } from './access-log-writer.js';
@@ -23,6 +23,38 @@ import { connectionResponseFlags, httpFlags } from './response-flags.js';
 import { localWorkload, serviceLabels, type ServiceLabels } from './workload-labels.js';
 
 type Direction = 'outbound' | 'inbound';
+
+/** Endpoint picks kept at most (service x endpoint); beyond, new pairs are not counted. */
+export const MAX_PICK_PAIRS = 10_000;
+
+/**
+ * Requests (by the endpoint of their last attempt) and opaque TCP connections per endpoint of each [service]: what
+ * the balancers picked. Passthrough traffic is not counted (its endpoints are whatever the apps dial).
+ */
+class EndpointPicks {
+  readonly #m = new Map<string, Map<string, Float64Array>>();
+  #pairs = 0;
+
+  add(service: string, endpoint: string, layer: 0 | 1): void {
+    let byEndpoint = this.#m.get(service);
+    if (byEndpoint === undefined) {
+      byEndpoint = new Map();
+      this.#m.set(service, byEndpoint);
+    }
+    let c = byEndpoint.get(endpoint);
+    if (c === undefined) {
+      if (this.#pairs >= MAX_PICK_PAIRS) return;
+      c = new Float64Array(2);
+      byEndpoint.set(endpoint, c);
+      this.#pairs++;
+    }
+    c[layer] = (c[layer] as number) + 1;
+  }
+
+  *rows(): Generator<readonly [string, string, number, number]> {
+    for (const [service, byEndpoint] of this.#m) for (const [endpoint, c] of byEndpoint) yield [service, endpoint, c[0] as number, c[1] as number];
+  }
+}
 
 /** Access log entries waiting for the next flush; beyond this many, new ones are dropped (and counted). */
 export const ACCESS_LOG_QUEUE_LIMIT = 10_000;
@@ -47,6 +79,38 @@ function sameTarget(a: AccessLogTarget | undefined, b: AccessLogTarget | undefin
   return a.kind === b.kind && (a.kind !== 'file' || (b.kind === 'file' && a.path === b.path));
 }
 
+/**
+ * One connection under watch. Once it is forwarded as opaque TCP it is "opened" in istio_tcp_connections_opened_total
+ * at once, and its bytes are added to istio_tcp_*_bytes_total at every scrape (and sweep) while it lasts, not only
+ * when it closes: a long-lived connection shows up in rates (Envoy reports TCP metrics periodically for the same
+ * reason).
+ */
+class TcpWatch implements ConnectionWatch {
+  readonly #t: Telemetry;
+  readonly conn: ConnectionContext;
+  service = '';
+  peer = '';
+  bytes: ForwardBytes | undefined;
+  countedIn = 0;
+  countedOut = 0;
+
+  constructor(t: Telemetry, conn: ConnectionContext) {
+    this.#t = t;
+    this.conn = conn;
+  }
+
+  forwarding(conn: ConnectionContext, service: string | undefined, _endpoint: string | undefined, bytes: ForwardBytes): void {
+    this.service = service ?? '';
+    this.peer = conn.peerIdentity ?? '';
+    this.bytes = bytes;
+    this.#t.tcpForwarding(this);
+  }
+
+  closed(outcome: ConnectionOutcome): void {
+    this.#t.tcpClosed(this, outcome);
+  }
+}
+
 export interface TelemetryOptions {
   readonly log: Logger;
   readonly settings: ProxySettings;
@@ -58,6 +122,7 @@ export interface TelemetryOptions {
 
 export class Telemetry {
   readonly metrics: IstioMetrics;
+  readonly #picks = new EndpointPicks();
   readonly #log: Logger;
   readonly #random: () => number;
   readonly #version: string;
@@ -110,7 +175,10 @@ export class Telemetry {
     if (this.#sweepTimer !== undefined) clearInterval(this.#sweepTimer);
     this.#sweepTimer = undefined;
     if (evictAfterMs <= 0) return;
-    this.#sweepTimer = setInterval(() => { this.metrics.sweep(); }, Math.max(1_000, Math.floor(evictAfterMs / 2)));
+    this.#sweepTimer = setInterval(() => {
+      this.#flushLive();
+      this.metrics.sweep();
+    }, Math.max(1_000, Math.floor(evictAfterMs / 2)));
     this.#sweepTimer.unref();
   }
 
@@ -125,17 +193,59 @@ export class Telemetry {
   }
 
   /** The connection stats filter's observer (connections: istio_tcp_*, TCP access log lines). */
-  readonly observeConnection: ConnectionObserver = (conn, r) => {
+  readonly connectionObserver: ConnectionObserver = {
+    open: (conn) => (this.#metricsOn || this.#writer !== undefined ? new TcpWatch(this, conn) : undefined),
+  };
+
+  /** Connections being forwarded now (their bytes are added up at scrapes). */
+  readonly #live = new Set<TcpWatch>();
+
+  /** @internal TcpWatch: forwarding began (peer identity: the context's, set once mesh mTLS was terminated). */
+  tcpForwarding(w: TcpWatch): void {
+    if (!this.#metricsOn) return;
+    const c = w.conn;
+    this.metrics.recordTcp(c.direction === 'outbound' ? OUTBOUND : INBOUND, c.direction === 'outbound' ? w.service : '', w.peer, 0, 1, 0, 0, 0);
+    this.#live.add(w);
+  }
+
+  /** Add the bytes each live connection moved since it was last counted. */
+  #flushLive(): void {
+    for (const w of this.#live) this.#countBytes(w, 0, 0);
+  }
+
+  #countBytes(w: TcpWatch, flags: number, closed: number): void {
+    const b = w.bytes;
+    const c = w.conn;
+    const inBytes = b === undefined ? 0 : b.bytesDownstreamToUpstream - w.countedIn;
+    const outBytes = b === undefined ? 0 : b.bytesUpstreamToDownstream - w.countedOut;
+    w.countedIn += inBytes;
+    w.countedOut += outBytes;
+    // Recorded even with nothing new: the label set of a live connection stays (never evicted while it is open).
+    this.metrics.recordTcp(c.direction === 'outbound' ? OUTBOUND : INBOUND, c.direction === 'outbound' ? w.service : '', w.peer, flags, 0, closed, outBytes, inBytes);
+  }
+
+  /** @internal TcpWatch: the connection ended. */
+  tcpClosed(w: TcpWatch, r: ConnectionOutcome): void {
+    const live = this.#live.delete(w);
     if (r.http) return; // its requests are observed one by one
+    const conn = w.conn;
     const flags = connectionResponseFlags(r.code);
     if (this.#metricsOn) {
-      this.metrics.recordTcp(conn.direction === 'outbound' ? OUTBOUND : INBOUND, conn.direction === 'outbound' ? (r.service ?? '') : '',
-        r.peerIdentity ?? '', flags, 1, 1, r.bytesOut, r.bytesIn);
+      if (r.service !== undefined && r.endpoint !== undefined && conn.direction === 'outbound') this.#picks.add(r.service, r.endpoint, 1);
+      if (live) {
+        // Opened when forwarding began, under the labels known then (the flags, as in Istio, are those of each moment):
+        // the rest of its bytes and its close.
+        this.#countBytes(w, flags, 1);
+      } else {
+        // Never forwarded (it failed before, or metrics were off then): opened and closed at once, with its bytes.
+        this.metrics.recordTcp(conn.direction === 'outbound' ? OUTBOUND : INBOUND, conn.direction === 'outbound' ? (r.service ?? '') : '',
+          r.peerIdentity ?? '', flags, 1, 1, r.bytesOut, r.bytesIn);
+      }
     }
     if (this.#writer !== undefined) {
       if (this.#sampled(r.code !== undefined || flags !== 0)) this.#enqueue({ kind: 'tcp', conn, r, flags, endedAt: Date.now() });
     }
-  };
+  }
 
   #observer(direction: Direction): RequestObserver {
     const listener = direction === 'outbound' ? OUTBOUND : INBOUND;
@@ -143,8 +253,11 @@ export class Telemetry {
       const req = o.req;
       const flags = httpFlags(o.localReplyReason, req.resetCause, o.downstreamAborted, req.attempts, req.route?.retry.maxAttempts ?? 1, o.status);
       if (this.#metricsOn) {
-        this.metrics.recordRequest(listener, listener === OUTBOUND ? (req.service ?? '') : '', req.downstream.conn.peerIdentity ?? '',
+        const service = listener === OUTBOUND ? req.service : undefined;
+        this.metrics.recordRequest(listener, service ?? '', req.downstream.conn.peerIdentity ?? '',
           req.downstream.grpc, o.status, o.grpcStatus, flags, o.endedAt - o.startedAt, o.requestBytes, o.responseBytes);
+        const host = req.upstreamHost;
+        if (service !== undefined && host !== undefined) this.#picks.add(service, host, 0);
       }
       if (this.#writer !== undefined && this.#sampled(o.status === 0 || o.status >= 400 || flags !== 0)) {
         this.#enqueue({ kind: 'http', o, direction, flags });
@@ -234,11 +347,13 @@ export class Telemetry {
       seriesOverflow: this.metrics.overflow,
       seriesEvicted: this.metrics.evicted,
       accessLog: used ? { written: this.#logged - lost, sampledOut: this.#sampledOut, dropped } : undefined,
+      picks: this.#picks.rows(),
     };
   }
 
   /** The exposition's parts: istio_build and istio_* (when metrics are on), then remora_*. */
   sources(): ExpositionSource[] {
+    this.#flushLive();
     const out: ExpositionSource[] = [];
     if (this.#metricsOn) {
       const version = this.#version;

@@ -7,7 +7,7 @@ import { formatHostPort } from '../../core/addr.js';
 import { isSystemError, type RemoraErrorCode } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { ListenerCounters, Stats } from '../../core/stats.js';
-import type { ConnectionContext, ConnectionFilter, ConnectionOutcome } from '../connection-context.js';
+import type { ConnectionContext, ConnectionFilter, ConnectionOutcome, ForwardingWatcher } from '../connection-context.js';
 
 /** The log message of a failed connection, by code. */
 export const CONNECTION_FAILURE_MESSAGES: Readonly<Partial<Record<RemoraErrorCode, string>>> = {
@@ -35,8 +35,15 @@ export function connectionFields(conn: ConnectionContext): Record<string, unknow
   };
 }
 
-/** Hears every connection of a listener when it ends: its context and outcome. */
-export type ConnectionObserver = (conn: ConnectionContext, outcome: ConnectionOutcome) => void;
+/** Watches one connection: when its forwarding begins (ForwardingWatcher) and how it ended. */
+export interface ConnectionWatch extends ForwardingWatcher {
+  closed(outcome: ConnectionOutcome): void;
+}
+
+/** Hears every connection of a listener: a watch per connection (undefined: not this one, or nothing is on). */
+export interface ConnectionObserver {
+  open(conn: ConnectionContext): ConnectionWatch | undefined;
+}
 
 export function connectionStatsFilter(deps: {
   readonly counters: ListenerCounters; readonly stats: Stats; readonly log: Logger; readonly observe?: ConnectionObserver | undefined;
@@ -46,7 +53,8 @@ export function connectionStatsFilter(deps: {
     counters.accepted++;
     counters.active++;
     if (log.isLevelEnabled('debug')) log.debug({ event: 'connection.accepted', ...connectionFields(conn) }, 'connection accepted');
-    next(conn, (r: ConnectionOutcome) => {
+    const watch = observe?.open(conn);
+    next(watch === undefined ? conn : { ...conn, watch }, (r: ConnectionOutcome) => {
       counters.active--;
       counters.closed++;
       const code = r.code;
@@ -74,9 +82,9 @@ export function connectionStatsFilter(deps: {
           log.debug({ event: 'connection.closed', ...fields, idleTimeout: r.idleTimeout || undefined }, 'connection closed');
         }
       }
-      if (observe !== undefined) {
+      if (watch !== undefined) {
         try {
-          observe(conn, r);
+          watch.closed(r);
         } catch (err) {
           log.error({ event: 'connection.observer-error', err, conn: conn.id, code: 'REMORA_ERR_INTERNAL' }, 'connection observer failed');
         }

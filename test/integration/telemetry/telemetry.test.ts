@@ -157,6 +157,7 @@ test('HTTP: istio_requests_total and the histograms count the requests by code a
   assert.ok(find(text, 'remora_detections_total', {}).length > 0, 'detection outcomes');
   assert.equal(find(text, 'remora_http_local_replies_total', { listener: 'outbound', reason: 'upstream-connect-failure' })[0]?.value, 1);
   assert.equal(find(text, 'remora_metrics_series', {})[0]?.value, 3);
+  assert.equal(find(text, 'remora_endpoint_picks_total', { service: 'web', endpoint: `127.0.0.1:${port}`, layer: 'http' })[0]?.value, 5);
   const scraped = await get(adminPort, '/stats/prometheus');
   assert.equal(scraped.status, 200);
   assert.equal(scraped.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
@@ -235,25 +236,37 @@ test('TCP: istio_tcp_* count connections and bytes each way; a TCP access log li
     await once(c, 'close');
     assert.equal(got, 10, `${String(err)} ${JSON.stringify(r.logs.filter((l) => String(l.event).startsWith('connection')))}`);
   }
+  // A connection still open: opened at once, its bytes so far counted at the scrape, not closed.
+  const open = createConnection({ host: '127.0.0.1', port: r.port });
+  open.on('error', () => undefined);
+  open.write('abc');
+  await new Promise((resolve) => { open.once('data', resolve); });
+  const live = r.proxy.prometheus();
+  assert.equal(find(live, 'istio_tcp_connections_opened_total', { destination_service_name: 'db' })[0]?.value, 3);
+  assert.equal(find(live, 'istio_tcp_connections_closed_total', { destination_service_name: 'db' })[0]?.value, 2);
+  assert.equal(find(live, 'istio_tcp_received_bytes_total', { destination_service_name: 'db' })[0]?.value, 13);
+  open.end();
+  await new Promise((resolve) => { open.once('close', resolve); });
   r.dst(TCP_VIP, 5433);
   const c = createConnection({ host: '127.0.0.1', port: r.port });
   c.on('error', () => undefined);
   await new Promise((resolve) => { c.once('close', resolve); }); // reset by the proxy: events.once would reject
   const text = await waitFor('the TCP series', () => {
     const s = r.proxy.prometheus();
-    return find(s, 'istio_tcp_connections_closed_total', { destination_service_name: 'db' })[0]?.value === 2
+    return find(s, 'istio_tcp_connections_closed_total', { destination_service_name: 'db' })[0]?.value === 3
       && find(s, 'istio_tcp_connections_closed_total', { destination_service_name: 'down' }).length === 1 ? s : undefined;
   });
   const sent = find(text, 'istio_tcp_sent_bytes_total', { destination_service_name: 'db' });
-  assert.equal(sent[0]?.value, 20, 'sent = the response direction');
+  assert.equal(sent[0]?.value, 26, 'sent = the response direction');
   assert.deepEqual(sent[0]?.labels.map(([k]) => k), [...TCP_LABEL_NAMES], 'the 23 TCP labels');
-  assert.equal(find(text, 'istio_tcp_received_bytes_total', { destination_service_name: 'db' })[0]?.value, 10);
-  assert.equal(find(text, 'istio_tcp_connections_opened_total', { destination_service_name: 'db', request_protocol: 'tcp', response_flags: '-' })[0]?.value, 2);
+  assert.equal(find(text, 'istio_tcp_received_bytes_total', { destination_service_name: 'db' })[0]?.value, 13);
+  assert.equal(find(text, 'istio_tcp_connections_opened_total', { destination_service_name: 'db', request_protocol: 'tcp', response_flags: '-' })[0]?.value, 3);
   assert.equal(find(text, 'istio_tcp_connections_opened_total', { destination_service_name: 'down', response_flags: 'UF' })[0]?.value, 1);
   assert.equal(find(text, 'istio_requests_total', {}).length, 0, 'no HTTP series');
-  const lines = await waitFor('3 TCP lines', () => { const l = readLines(file); return l.length >= 3 ? l : undefined; });
+  assert.equal(find(text, 'remora_endpoint_picks_total', { service: 'db', endpoint: `127.0.0.1:${port}`, layer: 'tcp' })[0]?.value, 3);
+  const lines = await waitFor('4 TCP lines', () => { const l = readLines(file); return l.length >= 4 ? l : undefined; });
   const ok = lines.filter((l) => l.upstream_cluster === 'db');
-  assert.equal(ok.length, 2);
+  assert.equal(ok.length, 3);
   assert.equal(ok[0]?.kind, 'tcp');
   assert.equal(ok[0]?.bytes_received, 5);
   assert.equal(ok[0]?.bytes_sent, 10);

@@ -38,6 +38,7 @@ function iso(epochMs: number): string {
 function details(o: RequestObservation): string | null {
   if (o.localReplyReason !== undefined) return o.localReplyReason;
   const cause = o.req.resetCause;
+  if (cause === 'upstream-refused') return 'upstream_refused_stream';
   if (cause !== undefined) return `${cause.replace(/-/g, '_')}_after_response_started`;
   if (o.downstreamAborted) return o.status === 0 ? 'downstream_remote_disconnect' : 'downstream_remote_disconnect_after_response_started';
   return o.status === 0 ? null : 'via_upstream';

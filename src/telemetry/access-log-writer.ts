@@ -51,6 +51,11 @@ export class AccessLogWriter {
     }
   }
 
+  /** A write failed: lines are refused from then on. */
+  get failed(): boolean {
+    return this.#failed;
+  }
+
   /** Characters waiting to be written. */
   get buffered(): number {
     return this.#pendingChars;

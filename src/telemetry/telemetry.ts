@@ -316,7 +316,8 @@ export class Telemetry {
     }
     const target = targetOf(settings.accessLog);
     const old = this.#writer;
-    if (sameTarget(old?.target, target)) return;
+    // The same target is kept, unless writing to it failed (a reload is the way to try again).
+    if (sameTarget(old?.target, target) && old?.failed !== true) return;
     let next: AccessLogWriter | undefined;
     try {
       next = target === undefined ? undefined : this.#open(target);

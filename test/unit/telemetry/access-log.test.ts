@@ -127,3 +127,36 @@ test('a file that cannot be opened: a configuration error naming the file', () =
     return true;
   });
 });
+
+async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('the writer batches: lines below flushChars wait for the interval (or close); reaching flushChars writes at once', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'remora-al-'));
+  t.after(() => { rmSync(dir, { recursive: true, force: true }); });
+  const read = (f: string): string => { try { return readFileSync(f, 'utf8'); } catch { return ''; } };
+  // A huge interval: only the size threshold (or close) can write.
+  const big = join(dir, 'size.log');
+  const w1 = new AccessLogWriter({ kind: 'file', path: big }, { flushChars: 100, flushIntervalMs: 3_600_000 });
+  w1.write('{"a":1}\n', 1);
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(read(big), '', 'one short line is held (below flushChars, interval far away)');
+  const long = `{"pad":"${'x'.repeat(120)}"}\n`;
+  w1.write(long, 1);
+  await until('the size threshold to write', () => read(big) === `{"a":1}\n${long}`);
+  w1.write('{"b":2}\n', 1);
+  await w1.close();
+  assert.equal(read(big), `{"a":1}\n${long}{"b":2}\n`, 'close writes what waits');
+  // A short interval and a huge size threshold: the interval writes.
+  const iv = join(dir, 'interval.log');
+  const w2 = new AccessLogWriter({ kind: 'file', path: iv }, { flushChars: 1 << 30, flushIntervalMs: 20 });
+  t.after(() => w2.close());
+  w2.write('{"c":3}\n', 1);
+  await until('the interval to write', () => read(iv) === '{"c":3}\n');
+});

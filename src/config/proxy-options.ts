@@ -22,6 +22,22 @@ const accessLog: v.ValueParser<AccessLogSetting> = (text) => {
   return { ok: true, value: { kind: 'file', path: t } };
 };
 
+/** tracing_collector: "" or an http:// URL with a host (OTLP/HTTP JSON, e.g. http://otel-collector:4318/v1/traces). */
+const collectorUrl: v.ValueParser<string> = (text) => {
+  const t = text.trim();
+  if (t === '') return { ok: true, value: '' };
+  let u: URL | undefined;
+  try {
+    u = new URL(t);
+  } catch {
+    u = undefined;
+  }
+  if (u === undefined || u.protocol !== 'http:' || u.hostname === '' || u.username !== '' || u.hash !== '') {
+    return { ok: false, expected: 'an http:// URL of an OTLP/HTTP JSON endpoint, e.g. http://127.0.0.1:4318/v1/traces, or "" for none' };
+  }
+  return { ok: true, value: u.href };
+};
+
 const optionalHostPort: v.ValueParser<HostPort | undefined> = (text) => (text.trim() === '' ? { ok: true, value: undefined } : v.hostPort(text));
 
 export const proxyOptionSpecs = {
@@ -129,6 +145,36 @@ export const proxyOptionSpecs = {
     key: 'access_log_sample', flag: 'access-log-sample', env: 'REMORA_ACCESS_LOG_SAMPLE', valueName: 'FRACTION',
     help: 'the share (0-1) of successful requests and connections logged; failures (status 0 or >= 400, a response flag, a connection error) are always logged',
     defaultValue: 1, defaultText: '1', parse: v.fraction,
+  }),
+  tracing: spec({
+    key: 'tracing', flag: 'tracing', env: 'REMORA_TRACING', valueName: 'BOOL',
+    help: 'a span per HTTP request (W3C traceparent and B3 propagated with the sidecar\'s span as parent), exported to tracing_collector; off = trace headers pass through untouched',
+    defaultValue: false, defaultText: 'off', parse: v.boolean,
+  }),
+  tracingSampleRate: spec({
+    key: 'tracing_sample_rate', flag: 'tracing-sample-rate', env: 'REMORA_TRACING_SAMPLE_RATE', valueName: 'FRACTION',
+    help: 'the share (0-1, not a percentage) of requests sampled when the caller sent no sampling decision (a decision in traceparent or B3 is always followed)',
+    defaultValue: 0.01, defaultText: '0.01', parse: v.fraction,
+  }),
+  tracingCollector: spec({
+    key: 'tracing_collector', flag: 'tracing-collector', env: 'REMORA_TRACING_COLLECTOR', valueName: 'URL',
+    help: 'where spans go: an OTLP/HTTP JSON endpoint, http://HOST:PORT/v1/traces (required when tracing = on)',
+    defaultValue: '', defaultText: '""', parse: collectorUrl,
+  }),
+  tracingBatchSize: spec({
+    key: 'tracing_batch_size', flag: 'tracing-batch-size', env: 'REMORA_TRACING_BATCH_SIZE', valueName: 'N',
+    help: 'spans per export request (sent when this many wait, or tracing_batch_interval after the first)',
+    defaultValue: 512, defaultText: '512', parse: v.integer(1, 100_000),
+  }),
+  tracingBatchInterval: spec({
+    key: 'tracing_batch_interval', flag: 'tracing-batch-interval', env: 'REMORA_TRACING_BATCH_INTERVAL', valueName: 'DURATION',
+    help: 'the longest a finished span waits before its batch is sent',
+    defaultValue: 5_000, defaultText: '5s', parse: v.duration(1, 600_000),
+  }),
+  tracingMaxQueue: spec({
+    key: 'tracing_max_queue', flag: 'tracing-max-queue', env: 'REMORA_TRACING_MAX_QUEUE', valueName: 'N',
+    help: 'the most finished spans waiting for export; beyond it (collector slow or down) spans are dropped and counted in remora_tracing_spans_dropped_total',
+    defaultValue: 2048, defaultText: '2048', parse: v.integer(1, 1_000_000),
   }),
   workloadName: spec({
     key: 'workload_name', flag: 'workload-name', env: 'REMORA_WORKLOAD_NAME', valueName: 'NAME',

@@ -32,6 +32,7 @@ export const ERROR_CODES = {
   REMORA_ERR_MTLS_REQUIRED: 'inbound mTLS is strict on this port and the connection was not mesh mTLS (plaintext or foreign TLS)',
   REMORA_ERR_PEER_IDENTITY: "the endpoint's certificate carries a SPIFFE ID that the service's identities do not accept",
   REMORA_ERR_AUTHZ_DENIED: 'an authorization policy denied the connection or the request',
+  REMORA_ERR_TRACE_EXPORT: 'spans could not be sent to the tracing collector (refused, no answer in time, a non-2xx status): they were dropped and counted',
   REMORA_ERR_INTERNAL: 'an unexpected internal error; please report it',
 } as const;
 

@@ -3,6 +3,7 @@
 // runtime in force at the head (a reload affects the next requests, never one in flight), and the attributes that
 // filters establish for the stages after them, in chain order:
 //   requestId  the request-id filter (x-request-id);
+//   trace      the tracing filter (tracing = on): the sidecar's span (trace id, span id, parent, sampled);
 //   service, route, cluster
 //              the route filter: the service (VIP, else Host / :authority), the route decision, and the cluster (or
 //              subset view) of the chosen backend;
@@ -14,6 +15,7 @@ import type { ClusterView } from '../upstream/cluster.js';
 import type { HeaderList } from '../config/route-spec.js';
 import type { EngineCore } from './engine/engine-core.js';
 import type { HttpRuntime } from './http-runtime.js';
+import type { TraceContext } from '../telemetry/trace-context.js';
 import type { DownstreamRequest, ForwardDecision, RequestHead } from './request-types.js';
 
 /** RequestHead with the header tuples built only when a policy reads them. */
@@ -81,6 +83,8 @@ export class RequestContext {
   readonly runtime: HttpRuntime;
   /** Set by the request-id filter. */
   requestId = '';
+  /** Set by the tracing filter (tracing = on): the sidecar's span of this request. */
+  trace: TraceContext | undefined;
   /** Set by the route filter: the service the request is for (undefined: passthrough). */
   service: string | undefined;
   /** Set by the route filter. */

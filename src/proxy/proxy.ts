@@ -401,6 +401,7 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
     inboundDelivery: options.inboundDelivery, configFile: ctx.configFile, detectTimeoutMs: options.detectTimeout,
     metrics: options.metricsAddress === undefined ? 'admin' : `admin, ${formatHostPort(options.metricsAddress.host, options.metricsAddress.port)}`,
     accessLog: options.accessLog.kind === 'file' ? options.accessLog.path : options.accessLog.kind,
+    tracing: options.tracing ? options.tracingCollector : 'off',
     services: first.services.map((s) => s.name), registryMode: first.registry.mode,
     httpEngine: http !== undefined, routes: first.routes.length, configVersion: first.version, configHash: first.hash,
     watchingConfig: watchers.length > 0,

@@ -39,10 +39,14 @@ import type { HttpFilter } from '../l7/request-types.js';
 import type { RequestObserver } from '../l7/filters/request-stats.js';
 import type { ProxySettings } from '../config/config-snapshot.js';
 import { RouteTable } from '../l7/router/route-table.js';
+import { IdSource } from '../telemetry/trace-context.js';
 import { planClusters, type ClusterSet } from '../upstream/cluster-set.js';
 import type { Clock, Timers } from '../upstream/clock.js';
 import type { DnsResolverLike } from '../upstream/dns-discovery.js';
 import { MeshIdentity } from '../upstream/transport/mesh-identity.js';
+
+/** Span and trace ids of every runtime (a pool of CSPRNG bytes). */
+const TRACE_IDS = new IdSource();
 
 export const DIRECTIONS: readonly Direction[] = ['outbound', 'inbound'];
 
@@ -140,6 +144,9 @@ export function buildRuntime(snapshot: ConfigSnapshot, previous: Runtime | undef
           : [],
         extraFilters: deps.requestFilters?.[direction] ?? [],
         observer: deps.telemetry?.requestObserver(direction, snapshot.proxy),
+        tracing: snapshot.proxy.tracing && deps.telemetry !== undefined
+          ? { sampleRate: snapshot.proxy.tracingSampleRate, random: deps.random, ids: TRACE_IDS }
+          : undefined,
       });
       listeners[direction] = {
         version: snapshot.version,

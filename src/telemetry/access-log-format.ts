@@ -78,7 +78,7 @@ export function httpAccessLogLine(o: RequestObservation, direction: 'outbound' |
     // remora's additions
     kind: 'http',
     direction,
-    trace_id: traceIdOf(headers) ?? null,
+    trace_id: req.trace?.traceId ?? traceIdOf(headers) ?? null,
     downstream_peer_uri_san: d.conn.peerIdentity ?? null,
     grpc_status: o.grpcStatus < 0 ? null : o.grpcStatus,
     attempts: req.attempts,

@@ -26,6 +26,8 @@ export interface TelemetryCounters {
   readonly accessLog: { readonly written: number; readonly sampledOut: number; readonly dropped: number } | undefined;
   /** [service, endpoint, HTTP requests, TCP connections]. */
   readonly picks: Iterable<readonly [string, string, number, number]>;
+  /** Spans exported and dropped by reason (undefined: tracing was never on). */
+  readonly spans?: { readonly exported: number; readonly dropped: Readonly<Record<'queue_full' | 'export_failed', number>> } | undefined;
 }
 
 /** Every remora_* family name with its type (docs/observability.md lists them with their labels). */
@@ -143,6 +145,13 @@ function renderTelemetry(w: ExpositionWriter, t: TelemetryCounters): void {
   if (a !== undefined) {
     family(w, 'remora_access_log_lines_total', 'counter', 'Access log lines by result (written, sampled_out, dropped: buffer full or write failed)', [
       [l(['result'], 'written'), a.written], [l(['result'], 'sampled_out'), a.sampledOut], [l(['result'], 'dropped'), a.dropped],
+    ]);
+  }
+  const sp = t.spans;
+  if (sp !== undefined) {
+    family(w, 'remora_tracing_spans_exported_total', 'counter', 'Spans the collector accepted (OTLP/HTTP 2xx)', [['', sp.exported]]);
+    family(w, 'remora_tracing_spans_dropped_total', 'counter', 'Spans dropped: queue_full (tracing_max_queue reached), export_failed (the collector refused, failed or did not answer)', [
+      [l(['reason'], 'queue_full'), sp.dropped.queue_full], [l(['reason'], 'export_failed'), sp.dropped.export_failed],
     ]);
   }
 }

@@ -5,8 +5,12 @@
 // and the access log (queued; formatted and written in a batch on a later turn of the event loop, never on the
 // request's path).
 //
+// With tracing on, the same observation ends the sidecar's span of the request (started by the tracing filter,
+// src/l7/filters/tracing.ts): a sampled span is handed to the span exporter (src/telemetry/span-exporter.ts).
+//
 // Made once per process (src/proxy/proxy.ts); a new runtime (reload) applies its [proxy] settings (metrics on/off,
-// caps, the access log target and sampling, the local workload's labels) through apply().
+// caps, the access log target and sampling, the local workload's labels, the tracing collector and batching) through
+// apply().
 import type { Logger } from '../core/log.js';
 import type { AccessLogSetting } from '../config/proxy-options.js';
 import type { ConfigSnapshot, ProxySettings } from '../config/config-snapshot.js';
@@ -20,7 +24,9 @@ import { writeExposition, renderExposition, type ExpositionSource } from './expo
 import { INBOUND, IstioMetrics, OUTBOUND, type LabelContext } from './istio-metrics.js';
 import { remoraSource, type TelemetryCounters } from './remora-metrics.js';
 import { connectionResponseFlags, httpFlags } from './response-flags.js';
-import { localWorkload, serviceLabels, type ServiceLabels } from './workload-labels.js';
+import { requestSpan } from './request-span.js';
+import { DEFAULT_EXPORT_TIMEOUT_MS, SpanExporter, type DropReason } from './span-exporter.js';
+import { localWorkload, serviceLabels, type LocalWorkload, type ServiceLabels } from './workload-labels.js';
 
 type Direction = 'outbound' | 'inbound';
 
@@ -129,6 +135,11 @@ export class Telemetry {
   #metricsOn: boolean;
   #sample: number;
   #writer: AccessLogWriter | undefined;
+  #exporter: SpanExporter | undefined;
+  #exporterKey = '';
+  /** Spans exported and dropped by exporters replaced since (a reload changed the collector or its batching). */
+  #spansBefore = { exported: 0, queue_full: 0, export_failed: 0 };
+  #tracingUsed = false;
   #queue: Entry[] = [];
   #flushScheduled = false;
   #sweepTimer: NodeJS.Timeout | undefined;
@@ -155,6 +166,50 @@ export class Telemetry {
     this.#writer = target === undefined ? undefined : this.#open(target);
     this.#observers = { outbound: this.#observer('outbound'), inbound: this.#observer('inbound') };
     this.#schedule(s.metricsEvictAfter);
+    this.#configureTracing(s, o.context.local);
+  }
+
+  /** Make, keep or replace the span exporter for these settings (tracing off: none). */
+  #configureTracing(s: ProxySettings, local: LocalWorkload): void {
+    const resource: [string, string][] = [
+      ['service.name', `${local.canonicalService}.${local.namespace}`],
+      ['service.namespace', local.namespace],
+      ['service.version', local.canonicalRevision],
+      ['service.instance.id', local.principal],
+      ['telemetry.sdk.name', 'remora'],
+      ['telemetry.sdk.version', this.#version],
+    ];
+    const on = s.tracing && s.tracingCollector !== '';
+    const key = on ? JSON.stringify([s.tracingCollector, s.tracingBatchSize, s.tracingBatchInterval, s.tracingMaxQueue, resource]) : '';
+    if (key === this.#exporterKey) return;
+    const old = this.#exporter;
+    this.#exporterKey = key;
+    this.#exporter = on ? new SpanExporter({
+      url: s.tracingCollector, resource, batchSize: s.tracingBatchSize, intervalMs: s.tracingBatchInterval,
+      maxQueue: s.tracingMaxQueue, timeoutMs: DEFAULT_EXPORT_TIMEOUT_MS, log: this.#log,
+    }) : undefined;
+    if (on) this.#tracingUsed = true;
+    if (old !== undefined) {
+      // What the old exporter still holds is sent (one attempt); its counts carry over once it is done.
+      void old.close().then(() => {
+        this.#spansBefore.exported += old.exported;
+        this.#spansBefore.queue_full += old.dropped.queue_full;
+        this.#spansBefore.export_failed += old.dropped.export_failed;
+      });
+    }
+  }
+
+  /** Spans exported and dropped, by reason (undefined: tracing was never on). */
+  spanCounts(): { readonly exported: number; readonly dropped: Readonly<Record<DropReason, number>> } | undefined {
+    if (!this.#tracingUsed) return undefined;
+    const e = this.#exporter;
+    return {
+      exported: this.#spansBefore.exported + (e?.exported ?? 0),
+      dropped: {
+        queue_full: this.#spansBefore.queue_full + (e?.dropped.queue_full ?? 0),
+        export_failed: this.#spansBefore.export_failed + (e?.dropped.export_failed ?? 0),
+      },
+    };
   }
 
   /** Where /stats' counters come from (for remora_*). */
@@ -184,7 +239,7 @@ export class Telemetry {
 
   /** Whether a snapshot with these settings needs request observations at all. */
   static wanted(s: ProxySettings): boolean {
-    return s.metrics || s.accessLog.kind !== 'off';
+    return s.metrics || s.accessLog.kind !== 'off' || s.tracing;
   }
 
   /** The observer for a listener's request chain under `settings` (undefined: nothing to observe, the cheap chain). */
@@ -262,6 +317,8 @@ export class Telemetry {
       if (this.#writer !== undefined && this.#sampled(o.status === 0 || o.status >= 400 || flags !== 0)) {
         this.#enqueue({ kind: 'http', o, direction, flags });
       }
+      const trace = req.trace;
+      if (trace !== undefined && trace.sampled && this.#exporter !== undefined) this.#exporter.add(requestSpan(o, direction, flags, trace));
     };
   }
 
@@ -306,6 +363,7 @@ export class Telemetry {
 
   /** Apply a new runtime's settings and labels (called when it is committed). */
   apply(settings: ProxySettings, context: LabelContext): void {
+    this.#configureTracing(settings, context.local);
     this.#metricsOn = settings.metrics;
     this.#sample = settings.accessLogSample;
     const evictChanged = settings.metricsEvictAfter !== this.metrics.evictAfterMs;
@@ -349,6 +407,7 @@ export class Telemetry {
       seriesEvicted: this.metrics.evicted,
       accessLog: used ? { written: this.#logged - lost, sampledOut: this.#sampledOut, dropped } : undefined,
       picks: this.#picks.rows(),
+      spans: this.spanCounts(),
     };
   }
 
@@ -379,9 +438,13 @@ export class Telemetry {
     return writeExposition(this.sources(), out);
   }
 
-  /** Write what the access log has queued and close it. */
+  /** Write what the access log has queued and close it; send the spans waiting (one attempt). */
   async close(): Promise<void> {
     if (this.#sweepTimer !== undefined) clearInterval(this.#sweepTimer);
+    const e = this.#exporter;
+    this.#exporter = undefined;
+    this.#exporterKey = '';
+    if (e !== undefined) await e.close();
     this.#flush();
     const w = this.#writer;
     this.#writer = undefined;

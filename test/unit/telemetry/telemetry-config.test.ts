@@ -56,3 +56,28 @@ test('fraction and label value parsers', () => {
   assert.equal(labelValue('a\\b').ok, false);
   assert.equal(labelValue('x'.repeat(254)).ok, false);
 });
+
+test('tracing keys: defaults (off, 1% of undecided requests, 512 spans or 5 s a batch, 2048 queued), values, and issues at their line', () => {
+  const d = load('[proxy]\n');
+  assert.ok(d.ok);
+  const p = d.definitions.proxy;
+  assert.equal(p.tracing, false);
+  assert.equal(p.tracingSampleRate, 0.01);
+  assert.equal(p.tracingCollector, '');
+  assert.equal(p.tracingBatchSize, 512);
+  assert.equal(p.tracingBatchInterval, 5_000);
+  assert.equal(p.tracingMaxQueue, 2048);
+  const on = load('[proxy]\ntracing = on\ntracing_sample_rate = 1\ntracing_collector = http://10.0.0.5:4318/v1/traces\ntracing_batch_size = 10\ntracing_batch_interval = 200ms\ntracing_max_queue = 100\n');
+  assert.ok(on.ok, on.ok ? '' : on.issues.map(formatIssue).join('\n'));
+  assert.equal(on.definitions.proxy.tracing, true);
+  assert.equal(on.definitions.proxy.tracingCollector, 'http://10.0.0.5:4318/v1/traces');
+  assert.equal(on.definitions.proxy.tracingBatchInterval, 200);
+  const bad = load('[proxy]\ntracing_sample_rate = 10\ntracing_collector = https://collector:4318/v1/traces\n');
+  assert.ok(!bad.ok);
+  const text = bad.issues.map(formatIssue).join('\n');
+  assert.match(text, /remora\.ini:2: \[proxy\] tracing_sample_rate = "10": expected a number from 0 to 1/);
+  assert.match(text, /remora\.ini:3: \[proxy\] tracing_collector = "https:\/\/collector:4318\/v1\/traces": expected an http:\/\/ URL/);
+  const noCollector = load('[proxy]\nlog_level = info\ntracing = on\n');
+  assert.ok(!noCollector.ok);
+  assert.match(noCollector.issues.map(formatIssue).join('\n'), /remora\.ini:3: \[proxy\] tracing_collector = "": expected the OTLP\/HTTP JSON endpoint spans go to/);
+});

@@ -300,3 +300,50 @@ test('access_log_sample = 0 logs only failures; metrics = off leaves only remora
   assert.equal(find(text, 'istio_requests_total', { response_code: '200' })[0]?.value, 3, 'metrics on by default after the reload');
   assert.equal(find(text, 'remora_access_log_lines_total', { result: 'sampled_out' })[0]?.value, 3);
 });
+
+test('tracing hot-reloads: off (headers untouched) -> on (propagated, spans at a loopback OTLP receiver) -> a new collector -> off', async (t) => {
+  const seen: http.IncomingHttpHeaders[] = [];
+  const app = await listen(t, http.createServer((req, res) => { seen.push(req.headers); req.resume(); req.on('end', () => res.end('ok\n')); }));
+  const received: { traceId: string; parentSpanId?: string; spanId: string; kind: number; collector: string }[] = [];
+  const collector = async (name: string): Promise<number> => listen(t, http.createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8').on('data', (d: string) => { body += d; }).on('end', () => {
+      const j = JSON.parse(body) as { resourceSpans: { scopeSpans: { spans: { traceId: string; spanId: string; parentSpanId?: string; kind: number }[] }[] }[] };
+      for (const rs of j.resourceSpans) for (const ss of rs.scopeSpans) for (const s of ss.spans) received.push({ ...s, collector: name });
+      res.end('{}');
+    });
+  }));
+  const c1 = await collector('one');
+  const c2 = await collector('two');
+  const svc = `[service web]\naddresses = ${VIP}:80\nendpoints = 127.0.0.1:${app}\n`;
+  const on = (port: number): string => `[proxy]\ntracing = on\ntracing_sample_rate = 1\ntracing_collector = http://127.0.0.1:${port}/v1/traces\ntracing_batch_interval = 20ms\n\n${svc}`;
+  const r = await rig(t, `[proxy]\n\n${svc}`);
+  r.dst(VIP, 80);
+  const tp = `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01`;
+  const send = async (): Promise<http.IncomingHttpHeaders> => {
+    assert.equal((await request(r.port, { headers: { traceparent: tp } })).status, 200);
+    return seen[seen.length - 1] ?? {};
+  };
+  assert.equal((await send()).traceparent, tp, 'tracing off: traceparent goes through untouched');
+
+  r.setConfig(on(c1));
+  assert.equal(r.proxy.reload('test').result, 'ok');
+  const h1 = await send();
+  const m = /^00-1{32}-([0-9a-f]{16})-01$/.exec(String(h1.traceparent));
+  assert.ok(m !== null, String(h1.traceparent));
+  const span = await waitFor('the span at collector one', () => received.find((s) => s.collector === 'one'));
+  assert.equal(span.traceId, '1'.repeat(32));
+  assert.equal(span.parentSpanId, '2'.repeat(16));
+  assert.equal(span.spanId, m[1], 'the upstream\'s parent is the sidecar\'s span');
+  assert.equal(span.kind, 3, 'outbound: CLIENT');
+
+  r.setConfig(on(c2));
+  assert.equal(r.proxy.reload('test').result, 'ok');
+  await send();
+  await waitFor('a span at collector two', () => received.find((s) => s.collector === 'two'));
+  assert.match(r.proxy.prometheus(), /^remora_tracing_spans_exported_total 2$/m);
+
+  r.setConfig(`[proxy]\n\n${svc}`);
+  assert.equal(r.proxy.reload('test').result, 'ok');
+  assert.equal((await send()).traceparent, tp, 'tracing off again: untouched');
+});

@@ -15,7 +15,7 @@ import type { ClusterView } from '../upstream/cluster.js';
 import type { HeaderList } from '../config/route-spec.js';
 import type { EngineCore } from './engine/engine-core.js';
 import type { HttpRuntime } from './http-runtime.js';
-import type { TraceContext } from '../telemetry/trace-context.js';
+import type { TraceContext } from './trace-context.js';
 import type { DownstreamRequest, ForwardDecision, RequestHead } from './request-types.js';
 
 /** RequestHead with the header tuples built only when a policy reads them. */

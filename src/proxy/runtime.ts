@@ -39,7 +39,7 @@ import type { HttpFilter } from '../l7/request-types.js';
 import type { RequestObserver } from '../l7/filters/request-stats.js';
 import type { ProxySettings } from '../config/config-snapshot.js';
 import { RouteTable } from '../l7/router/route-table.js';
-import { IdSource } from '../telemetry/trace-context.js';
+import { IdSource } from '../l7/trace-context.js';
 import { planClusters, type ClusterSet } from '../upstream/cluster-set.js';
 import type { Clock, Timers } from '../upstream/clock.js';
 import type { DnsResolverLike } from '../upstream/dns-discovery.js';

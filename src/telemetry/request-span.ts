@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import type { RequestObservation } from '../l7/filters/request-stats.js';
 import type { FinishedSpan } from './span-exporter.js';
-import type { TraceContext } from './trace-context.js';
+import type { TraceContext } from '../l7/trace-context.js';
 import { formatResponseFlags } from './response-flags.js';
 
 /** performance.now() time -> Unix epoch nanoseconds (microsecond precision), as a decimal string. */

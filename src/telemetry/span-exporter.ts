@@ -43,6 +43,8 @@ export interface SpanExporterOptions {
 }
 
 export const DEFAULT_EXPORT_TIMEOUT_MS = 10_000;
+/** The longest close() waits for the last batches (at the proxy's exit). */
+export const CLOSE_WAIT_MS = 2_000;
 const SCOPE = { name: 'remora', version: '' };
 
 /** OTLP JSON AnyValue of a string or an integer. */
@@ -183,11 +185,14 @@ export class SpanExporter {
     }
   }
 
-  /** Send what waits (one attempt each batch), then stop taking spans. Resolves when done, or after `timeoutMs`. */
-  close(): Promise<void> {
+  /**
+   * Stop taking spans and send what waits (one attempt each batch). Resolves when done, or after `waitMs` at most (a
+   * silent collector must not hold the proxy's exit): what is still unsent then is lost, not counted.
+   */
+  close(waitMs = CLOSE_WAIT_MS): Promise<void> {
     this.#closed = true;
     return new Promise((resolve) => {
-      const t = setTimeout(resolve, this.#o.timeoutMs);
+      const t = setTimeout(resolve, Math.min(waitMs, this.#o.timeoutMs));
       t.unref();
       this.#idle = () => { clearTimeout(t); resolve(); };
       if (!this.#sending) this.#send();

@@ -1,10 +1,10 @@
 // The tracing filter ([proxy] tracing = on): starts the sidecar's span of each request and rewrites the request's
-// trace headers so that the upstream sees that span as its parent (the rule: src/telemetry/trace-context.ts). The
+// trace headers so that the upstream sees that span as its parent (the rule: src/l7/trace-context.ts). The
 // span's context is kept on the RequestContext (req.trace): the telemetry's request observer ends the span when the
 // request ends (one RequestObservation, the same that feeds metrics and the access log, whose trace_id it also
 // gives) and hands it to the exporter when it is sampled. With tracing off the filter is not in the chain and
 // trace headers pass through untouched.
-import { formatsOf, incomingTrace, propagate, startSpan, type IdSource } from '../../telemetry/trace-context.js';
+import { formatsOf, incomingTrace, propagate, startSpan, type IdSource } from '../trace-context.js';
 import type { HttpFilter } from '../request-types.js';
 
 export interface TracingFilterOptions {

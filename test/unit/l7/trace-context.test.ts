@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import {
   formatB3Single, formatTraceparent, formatsOf, IdSource, incomingTrace, parseB3Multi, parseB3Single, parseTraceparent, propagate, startSpan,
   type TraceContext,
-} from '../../../src/telemetry/trace-context.js';
+} from '../../../src/l7/trace-context.js';
 
 const T = '4bf92f3577b34da6a3ce929d0e0e4736';
 const S = '00f067aa0ba902b7';

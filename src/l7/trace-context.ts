@@ -1,7 +1,7 @@
 // Trace context: parsing and formatting of the W3C Trace Context headers (traceparent, tracestate) and of B3 (the
 // multi-header X-B3-TraceId / X-B3-SpanId / X-B3-ParentSpanId / X-B3-Sampled / X-B3-Flags, and the single `b3`
 // header), and the propagation rule of a tracing sidecar. Pure functions over a request's flat header array
-// ([name, value, ...], any name case), unit-tested in test/unit/telemetry/trace-context.test.ts.
+// ([name, value, ...], any name case), unit-tested in test/unit/l7/trace-context.test.ts.
 //
 // The rule (src/l7/filters/tracing.ts applies it to every request when [proxy] tracing = on):
 //   1. the incoming context is the first VALID one of: traceparent, b3, X-B3-*; an invalid header is as if absent

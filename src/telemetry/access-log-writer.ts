@@ -2,9 +2,10 @@
 // thread pool, one at a time) and never on a request's path: lines wait in a bounded buffer; past its bound they are
 // dropped and counted (a slow disk or a blocked pipe costs lines, not memory or latency). Like Envoy's access log
 // (64 KiB buffer, flushed every second), the buffer is written once it holds FLUSH_CHARS or FLUSH_INTERVAL_MS after
-// its first line, so that a busy proxy makes one write per many lines (a write per request cost ~20 us of CPU each
-// on the thread pool in the A/B of bench/observability-ab.ts). On stdout/stderr, which the
-// proxy's own log also writes to, each write(2) is at most PIPE_BUF bytes of whole lines, so that lines of the two
+// its first line, so that a busy proxy makes one write per many lines (writing each event-loop turn's lines, about
+// one write per request under load, cost +41 us of proxy CPU per request over off against +11 us batched, in the
+// A/B of bench/observability-ab.ts: docs/observability.md#costs). On stdout/stderr, which the proxy's own log also
+// writes to, each write(2) is at most PIPE_BUF bytes of whole lines, so that lines of the two
 // writers never interleave inside a line.
 import { closeSync, openSync, write as fsWrite } from 'node:fs';
 import { RemoraError } from '../core/errors.js';

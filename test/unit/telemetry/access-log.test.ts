@@ -11,6 +11,7 @@ import { RemoraError } from '../../../src/core/errors.js';
 import { httpAccessLogLine, tcpAccessLogLine, traceIdOf } from '../../../src/telemetry/access-log-format.js';
 import { AccessLogWriter } from '../../../src/telemetry/access-log-writer.js';
 import { FLAG } from '../../../src/telemetry/response-flags.js';
+import { requestSpan } from '../../../src/telemetry/request-span.js';
 
 const ISTIO_KEYS = [
   'start_time', 'route_name', 'method', 'path', 'protocol', 'response_code', 'response_flags', 'response_code_details',
@@ -159,4 +160,38 @@ test('the writer batches: lines below flushChars wait for the interval (or close
   t.after(() => w2.close());
   w2.write('{"c":3}\n', 1);
   await until('the interval to write', () => read(iv) === '{"c":3}\n');
+});
+
+test('tracing on: the access log\'s trace_id and the span come from the same trace context (req.trace)', () => {
+  const o = observation({}, ['traceparent', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01']);
+  const trace = { traceId: 'abcdefabcdefabcdefabcdefabcdef12', spanId: '1111111111111111', parentSpanId: '2222222222222222', sampled: true };
+  (o.req as unknown as { trace: unknown }).trace = trace;
+  (o.req as unknown as { head: unknown }).head = { authority: 'web.shop', path: '/x' };
+  const e = JSON.parse(httpAccessLogLine(o, 'inbound', 0)) as Record<string, unknown>;
+  assert.equal(e.trace_id, trace.traceId, 'req.trace wins over the headers');
+  const s = requestSpan(o, 'inbound', 0, trace);
+  assert.equal(s.traceId, trace.traceId);
+  assert.equal(s.spanId, '1111111111111111');
+  assert.equal(s.parentSpanId, '2222222222222222');
+  assert.equal(s.kind, 'server');
+  assert.equal(s.name, 'web.shop/*');
+  assert.equal(s.error, false);
+  const a = Object.fromEntries(s.attributes);
+  assert.equal(a['http.method'], 'GET');
+  assert.equal(a['http.url'], 'http://web.shop/x');
+  assert.equal(a['http.status_code'], 200);
+  assert.equal(a['upstream.address'], '10.0.0.7:8080');
+  assert.equal(a['upstream_cluster'], 'inbound');
+  assert.equal(a['peer.identity'], 'spiffe://td/ns/a/sa/b');
+  assert.equal(a['guid:x-request-id'], 'rid-1');
+  assert.equal(a['response_size'], 42);
+  // 12.6 ms between head and end (each end is rounded to the microsecond on its own: +-1 us)
+  const d = BigInt(s.endTimeUnixNano) - BigInt(s.startTimeUnixNano);
+  assert.ok(d >= 12_599_000n && d <= 12_601_000n, String(d));
+  assert.match(s.startTimeUnixNano, /^\d{19}$/);
+  const failed = requestSpan({ ...o, status: 0 }, 'outbound', FLAG.UF, trace);
+  assert.equal(failed.kind, 'client');
+  assert.equal(failed.error, true);
+  assert.equal(Object.fromEntries(failed.attributes)['http.status_code'], undefined, 'no response: no status code');
+  assert.equal(Object.fromEntries(failed.attributes)['response_flags'], 'UF');
 });

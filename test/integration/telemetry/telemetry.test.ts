@@ -347,3 +347,34 @@ test('tracing hot-reloads: off (headers untouched) -> on (propagated, spans at a
   assert.equal(r.proxy.reload('test').result, 'ok');
   assert.equal((await send()).traceparent, tp, 'tracing off again: untouched');
 });
+
+test('tracing over h2c: the HTTP/2 request\'s trace headers are rewritten like HTTP/1.1\'s (b3 single in, b3 single out)', async (t) => {
+  const http2 = await import('node:http2');
+  const seen: http.IncomingHttpHeaders[] = [];
+  // An h2c app (the proxy keeps HTTP/2 upstream for an HTTP/2 request).
+  const h2app = http2.createServer((req, res) => { seen.push(req.headers); req.resume(); req.on('end', () => res.end('ok\n')); });
+  h2app.listen(0, '127.0.0.1');
+  await once(h2app, 'listening');
+  t.after(() => { h2app.close(); });
+  const app = (h2app.address() as AddressInfo).port;
+  const sink = await listen(t, http.createServer((req, res) => { req.resume(); req.on('end', () => res.end('{}')); }));
+  const r = await rig(t, `[proxy]\ntracing = on\ntracing_sample_rate = 0\ntracing_collector = http://127.0.0.1:${sink}/v1/traces\n\n`
+    + `[service web]\naddresses = ${VIP}:80\nendpoints = 127.0.0.1:${app}\n`);
+  r.dst(VIP, 80);
+  const session = http2.connect(`http://127.0.0.1:${r.port}`);
+  t.after(() => { session.close(); });
+  const status = await new Promise<number>((resolve, reject) => {
+    const s = session.request({ ':method': 'GET', ':path': '/h2', b3: `${'a'.repeat(32)}-${'b'.repeat(16)}-0` });
+    s.on('response', (h) => { s.resume(); s.on('end', () => resolve(Number(h[':status']))); });
+    s.on('error', reject);
+    s.end();
+  });
+  assert.equal(status, 200);
+  const b3 = String(seen[0]?.b3).split('-');
+  assert.equal(b3[0], 'a'.repeat(32));
+  assert.match(b3[1] ?? '', /^[0-9a-f]{16}$/);
+  assert.notEqual(b3[1], 'b'.repeat(16));
+  assert.equal(b3[2], '0', 'the caller\'s "not sampled" goes on');
+  assert.equal(b3[3], 'b'.repeat(16), 'the caller\'s span is the parent');
+  assert.equal(seen[0]?.traceparent, undefined);
+});

@@ -35,6 +35,8 @@ const collectorUrl: v.ValueParser<string> = (text) => {
   if (u === undefined || u.protocol !== 'http:' || u.hostname === '' || u.username !== '' || u.hash !== '') {
     return { ok: false, expected: 'an http:// URL of an OTLP/HTTP JSON endpoint, e.g. http://127.0.0.1:4318/v1/traces, or "" for none' };
   }
+  // No path (http://collector:4318): OTLP/HTTP's traces path, as OpenTelemetry SDKs add to a bare endpoint.
+  if (u.pathname === '/' && u.search === '') u.pathname = '/v1/traces';
   return { ok: true, value: u.href };
 };
 
@@ -158,7 +160,7 @@ export const proxyOptionSpecs = {
   }),
   tracingCollector: spec({
     key: 'tracing_collector', flag: 'tracing-collector', env: 'REMORA_TRACING_COLLECTOR', valueName: 'URL',
-    help: 'where spans go: an OTLP/HTTP JSON endpoint, http://HOST:PORT/v1/traces (required when tracing = on)',
+    help: 'where spans go: an OTLP/HTTP JSON endpoint, http://HOST:PORT/v1/traces (no path: /v1/traces is added; required when tracing = on)',
     defaultValue: '', defaultText: '""', parse: collectorUrl,
   }),
   tracingBatchSize: spec({

@@ -72,6 +72,9 @@ test('tracing keys: defaults (off, 1% of undecided requests, 512 spans or 5 s a 
   assert.equal(on.definitions.proxy.tracing, true);
   assert.equal(on.definitions.proxy.tracingCollector, 'http://10.0.0.5:4318/v1/traces');
   assert.equal(on.definitions.proxy.tracingBatchInterval, 200);
+  const bare = load('[proxy]\ntracing = on\ntracing_collector = http://otel:4318\n');
+  assert.ok(bare.ok);
+  assert.equal(bare.definitions.proxy.tracingCollector, 'http://otel:4318/v1/traces', 'a bare endpoint gets OTLP\'s traces path');
   const bad = load('[proxy]\ntracing_sample_rate = 10\ntracing_collector = https://collector:4318/v1/traces\n');
   assert.ok(!bad.ok);
   const text = bad.issues.map(formatIssue).join('\n');

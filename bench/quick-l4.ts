@@ -6,10 +6,13 @@
 // the staged path (detection with the upstream pre-dialed) is what runs, log level info, log to a file.
 //
 // Usage (root): node dist/bench/quick-l4.js [--variant NAME=DIR[,--node-flag...]]... [--rounds N] [--duration S] [--loads ka,close]
-//                                           [--node-args "..."] [--cpu-prof DIR]
+//                                           [--node-args "..."] [--cpu-prof DIR] [--remora-args NAME="ARGS"]...
 //   default: one variant "current" = this tree; 3 rounds of 5 s (+1 s warm-up) per load; prints medians.
 //   loads: ka (wrk -t2 -c64 keep-alive), close (the same with Connection: close), lat (h2load --h1, 8 conns, 1,000 rps: p99).
 //   --cpu-prof DIR: every variant runs with `node --cpu-prof --cpu-prof-dir=DIR/<variant>` (written at its exit).
+//   --remora-args NAME="ARGS": extra `remora proxy` flags of variant NAME (space-separated; the word {tmp} is replaced
+//          by the run's temporary directory), e.g. --remora-args obs="--access-log {tmp}/obs.log" --remora-args off="--metrics off"
+//          for an A/B of the same build with metrics and access logs on and off.
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -42,6 +45,7 @@ async function main(): Promise<number> {
     options: {
       variant: { type: 'string', multiple: true }, rounds: { type: 'string' }, duration: { type: 'string' },
       loads: { type: 'string' }, 'node-args': { type: 'string' }, 'cpu-prof': { type: 'string' },
+      'remora-args': { type: 'string', multiple: true },
     },
   });
   const reason = netnsUnavailableReason();
@@ -58,6 +62,12 @@ async function main(): Promise<number> {
       outboundPort: 15101 + i * 10, inboundPort: 15106 + i * 10, adminPort: 15100 + i * 10, results: {},
     };
   });
+  const remoraArgs = new Map<string, string>();
+  for (const a of values['remora-args'] ?? []) {
+    const eq = a.indexOf('=');
+    if (eq <= 0) { log(`--remora-args ${a}: expected NAME="ARGS"`); return 2; }
+    remoraArgs.set(a.slice(0, eq), a.slice(eq + 1));
+  }
   const tmpDir = mkdtempSync('/tmp/remora-quick-');
   chmodSync(tmpDir, 0o755);
   const mesh = await Mesh.create({ ipv6: false });
@@ -85,7 +95,8 @@ async function main(): Promise<number> {
       const child = client.spawn(['sh', '-c', 'exec "$@" >>"$LOG" 2>&1', 'sh', process.execPath, ...nodeArgs, ...v.nodeArgs, ...prof,
         join(v.root, 'bin/remora'), 'proxy', '--config', config, '--log-level', 'info',
         '--outbound-port', String(v.outboundPort), '--inbound-port', String(v.inboundPort),
-        '--admin-address', `127.0.0.1:${v.adminPort}`], { env: { LOG: logFile } });
+        '--admin-address', `127.0.0.1:${v.adminPort}`,
+        ...(remoraArgs.get(v.name) ?? '').split(/\s+/).filter((w) => w !== '').map((w) => w.replace('{tmp}', tmpDir))], { env: { LOG: logFile } });
       child.stdout?.resume();
       child.stderr?.resume();
       v.child = child;

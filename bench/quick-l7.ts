@@ -7,7 +7,7 @@
 //
 // Usage (root): node dist/bench/quick-l7.js [--variant NAME=DIR[,--node-flag...]]... [--haproxy] [--direct]
 //                                           [--rounds N] [--duration S] [--loads ka,close,h2c,lat]
-//                                           [--l4 DIR] [--strace S] [--cpu-prof DIR]
+//                                           [--l4 DIR] [--strace S] [--cpu-prof DIR] [--remora-args NAME="ARGS"]...
 //   default: one variant "current" = this tree; 3 rounds of 5 s (+1 s warm-up) per load; prints medians.
 //   loads: ka (wrk -t2 -c64 keep-alive), close (the same with Connection: close), h2c (h2load -c16 -m4 -t2, h2c prior
 //          knowledge), lat (h2load --h1, 8 conns, 1,000 rps: p99), rate (h2load --h1, 16 conns, 4,000 rps: the proxy's
@@ -17,6 +17,9 @@
 //          ka / close (wrk) and h2c (h2load): socket syscalls per proxied request (strace slows the proxy; the counts per request are
 //          what matter).
 //   --cpu-prof DIR: every remora variant runs with `node --cpu-prof --cpu-prof-dir=DIR/<variant>` (written at exit).
+//   --remora-args NAME="ARGS": extra `remora proxy` flags of variant NAME (space-separated; the word {tmp} is replaced
+//          by the run's temporary directory), e.g. --remora-args obs="--access-log {tmp}/obs.log" --remora-args off="--metrics off"
+//          for an A/B of the same build with metrics and access logs on and off.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -85,6 +88,7 @@ async function main(): Promise<number> {
       variant: { type: 'string', multiple: true }, rounds: { type: 'string' }, duration: { type: 'string' },
       loads: { type: 'string' }, haproxy: { type: 'boolean' }, direct: { type: 'boolean' },
       strace: { type: 'string' }, 'cpu-prof': { type: 'string' }, l4: { type: 'string' },
+      'remora-args': { type: 'string', multiple: true },
     },
   });
   const reason = netnsUnavailableReason();
@@ -110,6 +114,12 @@ async function main(): Promise<number> {
   }
   if (values.direct === true) {
     subjects.push({ name: 'direct', kind: 'direct', root: '', nodeArgs: [], outboundPort: 0, adminPort: 0, results: {}, syscalls: {} });
+  }
+  const remoraArgs = new Map<string, string>();
+  for (const a of values['remora-args'] ?? []) {
+    const eq = a.indexOf('=');
+    if (eq <= 0) { log(`--remora-args ${a}: expected NAME="ARGS"`); return 2; }
+    remoraArgs.set(a.slice(0, eq), a.slice(eq + 1));
   }
   const tmpDir = mkdtempSync('/tmp/remora-quick-l7-');
   chmodSync(tmpDir, 0o755);
@@ -148,7 +158,8 @@ async function main(): Promise<number> {
       const child: ChildProcess = client.spawn(['sh', '-c', 'exec "$@" >>"$LOG" 2>&1', 'sh', process.execPath, ...v.nodeArgs, ...prof,
         join(v.root, 'bin/remora'), 'proxy', '--config', config, '--log-level', 'info',
         '--outbound-port', String(v.outboundPort), '--inbound-port', String(v.outboundPort + 5),
-        '--admin-address', `127.0.0.1:${v.adminPort}`], { env: { LOG: logFile } });
+        '--admin-address', `127.0.0.1:${v.adminPort}`,
+        ...(remoraArgs.get(v.name) ?? '').split(/\s+/).filter((w) => w !== '').map((w) => w.replace('{tmp}', tmpDir))], { env: { LOG: logFile } });
       child.stdout?.resume();
       child.stderr?.resume();
       await waitFor(`${v.name} ready`, async () => {

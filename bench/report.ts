@@ -293,6 +293,17 @@ ${resultsTable(input)}
 
 ${memoryTable(input)}
 
+## Observability on vs off
+
+Not measured by this run: the remora rows above run with the defaults, Istio's metrics on (\`metrics = on\`), no
+access log, tracing off. What each costs is measured separately with an A/A pair for the noise band
+(\`bench/observability-ab.ts\`, \`bench/quick-l7.ts\` / \`quick-l4.ts\` with \`--remora-args\`); on 2026-12-03 (a machine
+at load 7-11 on 2 cores): metrics, not measurable above the A/A band (about ±5 µs of 75-115 µs CPU per L7 request);
+an access log file, +7 to +16 µs CPU per L7 request (about 0.9× throughput); tracing with every request sampled,
+about +45 µs per request (0.66× throughput), at the default 1 % sampling within the noise; on the L4
+connection-per-request path nothing was measurable (identical variants differ by ±17 %). The tables and how to
+re-run them: [observability.md](observability.md#costs).
+
 ## Goals
 
 Stated targets for remora; reported, not enforced.

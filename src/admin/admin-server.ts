@@ -4,6 +4,7 @@
 //   POST /drain      -> 200: the drain begins (as on SIGTERM) but the proxy does not exit
 //   POST /quitquitquit -> 200: drain, then exit (as SIGTERM)
 //   GET /stats       -> 200 JSON (src/admin/stats-json.ts ProxyStatsJson)
+//   GET /stats/prometheus -> 200 the Prometheus exposition (src/admin/prometheus-endpoint.ts, src/telemetry/)
 //   GET /config_dump -> 200 JSON: the snapshot in force, its version, hash, source and load time (secrets redacted)
 //   GET /certs       -> 200 JSON: the workload identity, its certificates and trust bundle with their expiry
 //   /routes, /routes/NAME, POST /routes/NAME/weights -> src/admin/route-weights.ts
@@ -19,6 +20,7 @@ import type { AddressInfo } from 'node:net';
 import { RemoraError, isSystemError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { ProxyStatsJson } from './stats-json.js';
+import { PROMETHEUS_PATH, servePrometheus, type PrometheusExposition } from './prometheus-endpoint.js';
 import { handleRoutesRequest, isRoutesPath, type RouteAdmin } from './route-weights.js';
 
 export type ProxyState = 'starting' | 'ready' | 'draining' | 'stopped';
@@ -45,6 +47,8 @@ export interface AdminServerOptions {
   readonly connections?: (() => unknown) | undefined;
   /** /debug/explain: the query string's parameters -> status and JSON body (absent: 404). */
   readonly explain?: ((search: URLSearchParams) => { readonly status: number; readonly body: unknown }) | undefined;
+  /** GET /stats/prometheus (absent: 404). */
+  readonly prometheus?: PrometheusExposition | undefined;
 }
 
 /** 127.0.0.0/8, ::1 and their IPv4-mapped form: the peers allowed to change something over the admin API. */
@@ -125,12 +129,18 @@ export class AdminServer {
       return;
     }
     const debug = (path === '/debug/connections' && this.#opts.connections !== undefined) || (path === '/debug/explain' && this.#opts.explain !== undefined);
-    if (path !== '/ready' && path !== '/stats' && path !== '/config_dump' && !(path === '/certs' && this.#opts.certs !== undefined) && !debug) {
+    const prometheus = path === PROMETHEUS_PATH ? this.#opts.prometheus : undefined;
+    if (path !== '/ready' && path !== '/stats' && path !== '/config_dump' && !(path === '/certs' && this.#opts.certs !== undefined) && !debug
+      && prometheus === undefined) {
       send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { allow: ALLOW });
+      return;
+    }
+    if (prometheus !== undefined) {
+      servePrometheus(req, res, prometheus, this.#opts.log);
       return;
     }
     if (path === '/ready') {

@@ -112,6 +112,7 @@ export function loadSnapshotDefinitions(input: SnapshotInput): SnapshotLoad {
   if (identity !== undefined && !identity.ok) issues.push(...identity.issues);
   issues.push(...mtlsIssues(document, file, proxy.values.identityDir, proxy.values.mtlsMode, proxy.values.mtlsPortModes));
   issues.push(...probeUidIssues(document, file, proxy.values.readinessProbeUid, proxy.values.uid, proxy.values.gid));
+  issues.push(...tracingIssues(document, file, proxy.values.tracing, proxy.values.tracingCollector));
   if (issues.length > 0) return { ok: false, issues: sortIssues(issues) };
   const files = { ...rest?.files };
   if (identity?.ok === true) {
@@ -388,6 +389,19 @@ function probeUidIssues(doc: IniDocument | undefined, file: string | undefined, 
  * Mesh mTLS needs an identity: strict inbound (mtls_mode or a port of mtls_port_modes) and a service with mtls = true
  * are problems without identity_dir (the key's line when the file sets it).
  */
+/** tracing = on needs a collector (at the tracing key's line, else the collector's, else "configuration"). */
+function tracingIssues(doc: IniDocument | undefined, file: string | undefined, tracing: boolean, collector: string): ConfigIssue[] {
+  if (!tracing || collector !== '') return [];
+  const proxy = doc === undefined ? undefined : findSection(doc, PROXY_SECTION);
+  const e = proxy?.entries.get('tracing') ?? proxy?.entries.get('tracing_collector');
+  return [{
+    source: e === undefined || file === undefined ? 'configuration' : `${file}:${e.line}`,
+    key: qualify(PROXY_SECTION, 'tracing_collector'),
+    value: '',
+    expected: 'the OTLP/HTTP JSON endpoint spans go to (e.g. http://127.0.0.1:4318/v1/traces) when tracing = on',
+  }];
+}
+
 function mtlsIssues(
   doc: IniDocument | undefined, file: string | undefined, identityDir: string, mode: MtlsMode, portModes: readonly MtlsPortMode[],
 ): ConfigIssue[] {

@@ -9,6 +9,39 @@ import { DEFAULT_INBOUND_PORT, DEFAULT_OUTBOUND_PORT, DEFAULT_PROXY_UID } from '
 
 const spec = <T>(s: OptionSpec<T>): OptionSpec<T> => s;
 
+/** access_log: where the access log goes (off: nowhere). */
+export type AccessLogSetting =
+  | { readonly kind: 'off' } | { readonly kind: 'stdout' } | { readonly kind: 'stderr' } | { readonly kind: 'file'; readonly path: string };
+
+const accessLog: v.ValueParser<AccessLogSetting> = (text) => {
+  const t = text.trim();
+  if (t === 'off' || t === 'stdout' || t === 'stderr') return { ok: true, value: { kind: t } };
+  if (t === '' || t.includes('\0') || !t.startsWith('/')) {
+    return { ok: false, expected: 'off, stdout, stderr or the absolute path of a file to append to' };
+  }
+  return { ok: true, value: { kind: 'file', path: t } };
+};
+
+/** tracing_collector: "" or an http:// URL with a host (OTLP/HTTP JSON, e.g. http://otel-collector:4318/v1/traces). */
+const collectorUrl: v.ValueParser<string> = (text) => {
+  const t = text.trim();
+  if (t === '') return { ok: true, value: '' };
+  let u: URL | undefined;
+  try {
+    u = new URL(t);
+  } catch {
+    u = undefined;
+  }
+  if (u === undefined || u.protocol !== 'http:' || u.hostname === '' || u.username !== '' || u.hash !== '') {
+    return { ok: false, expected: 'an http:// URL of an OTLP/HTTP JSON endpoint, e.g. http://127.0.0.1:4318/v1/traces, or "" for none' };
+  }
+  // No path (http://collector:4318): OTLP/HTTP's traces path, as OpenTelemetry SDKs add to a bare endpoint.
+  if (u.pathname === '/' && u.search === '') u.pathname = '/v1/traces';
+  return { ok: true, value: u.href };
+};
+
+const optionalHostPort: v.ValueParser<HostPort | undefined> = (text) => (text.trim() === '' ? { ok: true, value: undefined } : v.hostPort(text));
+
 export const proxyOptionSpecs = {
   outboundPort: spec({
     key: 'outbound_port', flag: 'outbound-port', env: 'REMORA_OUTBOUND_PORT', valueName: 'PORT',
@@ -104,6 +137,86 @@ export const proxyOptionSpecs = {
     key: 'mtls_port_modes', flag: 'mtls-port-modes', env: 'REMORA_MTLS_PORT_MODES', valueName: 'LIST',
     help: 'per inbound port (the original destination port) overrides of mtls_mode: "8080=strict, 9000-9100=disable"',
     defaultValue: [] as readonly MtlsPortMode[], defaultText: '""', parse: mtlsPortModes,
+  }),
+  metrics: spec({
+    key: 'metrics', flag: 'metrics', env: 'REMORA_METRICS', valueName: 'BOOL',
+    help: "Istio's standard metrics (istio_requests_total, ...) at GET /stats/prometheus; off = only remora_* there",
+    defaultValue: true, defaultText: 'on', parse: v.boolean,
+  }),
+  metricsAddress: spec({
+    key: 'metrics_address', flag: 'metrics-address', env: 'REMORA_METRICS_ADDRESS', valueName: 'HOST:PORT',
+    help: 'a listener serving only GET /stats/prometheus, for a Prometheus outside the pod (Istio: 0.0.0.0:15090); "" = none',
+    defaultValue: undefined as HostPort | undefined, defaultText: '""', parse: optionalHostPort,
+  }),
+  metricsMaxSeries: spec({
+    key: 'metrics_max_series', flag: 'metrics-max-series', env: 'REMORA_METRICS_MAX_SERIES', valueName: 'N',
+    help: 'the most Istio label sets kept (one HTTP label set is ~67 lines of exposition); beyond it observations are counted in remora_metrics_series_overflow_total, not kept',
+    defaultValue: 1000, defaultText: '1000', parse: v.integer(1, 1_000_000),
+  }),
+  metricsEvictAfter: spec({
+    key: 'metrics_evict_after', flag: 'metrics-evict-after', env: 'REMORA_METRICS_EVICT_AFTER', valueName: 'DURATION',
+    help: 'an Istio label set not updated for this long is dropped from the exposition (0 = never)',
+    defaultValue: 600_000, defaultText: '10m', parse: v.duration(0, 7 * 24 * 3_600_000),
+  }),
+  accessLog: spec({
+    key: 'access_log', flag: 'access-log', env: 'REMORA_ACCESS_LOG', valueName: 'WHERE',
+    help: 'one JSON line per HTTP request and per TCP connection: off, stdout, stderr, or an absolute FILE path (appended to; opened at start, reopened when a reload changes it)',
+    defaultValue: { kind: 'off' } as AccessLogSetting, defaultText: 'off', parse: accessLog,
+  }),
+  accessLogSample: spec({
+    key: 'access_log_sample', flag: 'access-log-sample', env: 'REMORA_ACCESS_LOG_SAMPLE', valueName: 'FRACTION',
+    help: 'the share (0-1) of successful requests and connections logged; failures (status 0 or >= 400, a response flag, a connection error) are always logged',
+    defaultValue: 1, defaultText: '1', parse: v.fraction,
+  }),
+  tracing: spec({
+    key: 'tracing', flag: 'tracing', env: 'REMORA_TRACING', valueName: 'BOOL',
+    help: 'a span per HTTP request (W3C traceparent and B3 propagated with the sidecar\'s span as parent), exported to tracing_collector; off = trace headers pass through untouched',
+    defaultValue: false, defaultText: 'off', parse: v.boolean,
+  }),
+  tracingSampleRate: spec({
+    key: 'tracing_sample_rate', flag: 'tracing-sample-rate', env: 'REMORA_TRACING_SAMPLE_RATE', valueName: 'FRACTION',
+    help: 'the share (0-1, not a percentage) of requests sampled when the caller sent no sampling decision (a decision in traceparent or B3 is always followed)',
+    defaultValue: 0.01, defaultText: '0.01', parse: v.fraction,
+  }),
+  tracingCollector: spec({
+    key: 'tracing_collector', flag: 'tracing-collector', env: 'REMORA_TRACING_COLLECTOR', valueName: 'URL',
+    help: 'where spans go: an OTLP/HTTP JSON endpoint, http://HOST:PORT/v1/traces (no path: /v1/traces is added; required when tracing = on)',
+    defaultValue: '', defaultText: '""', parse: collectorUrl,
+  }),
+  tracingBatchSize: spec({
+    key: 'tracing_batch_size', flag: 'tracing-batch-size', env: 'REMORA_TRACING_BATCH_SIZE', valueName: 'N',
+    help: 'spans per export request (sent when this many wait, or tracing_batch_interval after the first)',
+    defaultValue: 512, defaultText: '512', parse: v.integer(1, 100_000),
+  }),
+  tracingBatchInterval: spec({
+    key: 'tracing_batch_interval', flag: 'tracing-batch-interval', env: 'REMORA_TRACING_BATCH_INTERVAL', valueName: 'DURATION',
+    help: 'the longest a finished span waits before its batch is sent',
+    defaultValue: 5_000, defaultText: '5s', parse: v.duration(1, 600_000),
+  }),
+  tracingMaxQueue: spec({
+    key: 'tracing_max_queue', flag: 'tracing-max-queue', env: 'REMORA_TRACING_MAX_QUEUE', valueName: 'N',
+    help: 'the most finished spans waiting for export; beyond it (collector slow or down) spans are dropped and counted in remora_tracing_spans_dropped_total',
+    defaultValue: 2048, defaultText: '2048', parse: v.integer(1, 1_000_000),
+  }),
+  workloadName: spec({
+    key: 'workload_name', flag: 'workload-name', env: 'REMORA_WORKLOAD_NAME', valueName: 'NAME',
+    help: 'this workload\'s name in metrics labels (source_workload / destination_workload); "" = the service account of the identity_dir SPIFFE ID, else "unknown"',
+    defaultValue: '', defaultText: '""', parse: v.labelValue,
+  }),
+  workloadNamespace: spec({
+    key: 'workload_namespace', flag: 'workload-namespace', env: 'REMORA_WORKLOAD_NAMESPACE', valueName: 'NAMESPACE',
+    help: 'this workload\'s namespace in metrics labels; "" = the namespace of the identity_dir SPIFFE ID, else "unknown"',
+    defaultValue: '', defaultText: '""', parse: v.labelValue,
+  }),
+  canonicalService: spec({
+    key: 'canonical_service', flag: 'canonical-service', env: 'REMORA_CANONICAL_SERVICE', valueName: 'NAME',
+    help: 'this workload\'s canonical service (and app) in metrics labels; "" = the workload name',
+    defaultValue: '', defaultText: '""', parse: v.labelValue,
+  }),
+  canonicalRevision: spec({
+    key: 'canonical_revision', flag: 'canonical-revision', env: 'REMORA_CANONICAL_REVISION', valueName: 'REVISION',
+    help: 'this workload\'s canonical revision (and version) in metrics labels; "" = "latest"',
+    defaultValue: '', defaultText: '""', parse: v.labelValue,
   }),
   logLevel: spec({
     key: 'log_level', flag: 'log-level', env: 'REMORA_LOG_LEVEL', valueName: 'LEVEL',

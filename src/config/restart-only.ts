@@ -8,7 +8,7 @@ import { findSection, qualify, type IniDocument } from './ini-file.js';
 import { proxyOptionSpecs } from './proxy-options.js';
 
 /** [proxy] keys that a reload cannot change (listeners and identity are bound at start). */
-export const RESTART_ONLY_KEYS = ['outbound_port', 'inbound_port', 'listen_address', 'uid', 'gid', 'admin_address', 'http_engine', 'readiness_probe_uid'] as const;
+export const RESTART_ONLY_KEYS = ['outbound_port', 'inbound_port', 'listen_address', 'uid', 'gid', 'admin_address', 'http_engine', 'readiness_probe_uid', 'metrics_address'] as const;
 export type RestartOnlyKey = (typeof RESTART_ONLY_KEYS)[number];
 
 /** Why each key is fixed at start. */
@@ -21,6 +21,7 @@ const REASONS: Readonly<Record<RestartOnlyKey, string>> = {
   admin_address: 'the admin listener is bound at start',
   http_engine: 'the connection handlers are chosen at start',
   readiness_probe_uid: 'the probe helper is started with it before the proxy drops root',
+  metrics_address: 'the metrics listener is bound at start',
 };
 
 type OptionName = keyof typeof proxyOptionSpecs;
@@ -43,6 +44,7 @@ function same(a: unknown, b: unknown): boolean {
 
 /** A value as a user would write it. */
 function formatValue(v: unknown): string {
+  if (v === undefined) return '""';
   if (isHostPort(v)) return formatHostPort(v.host, v.port);
   if (typeof v === 'boolean') return v ? 'on' : 'off';
   return String(v);

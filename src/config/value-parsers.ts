@@ -187,3 +187,17 @@ export const optionalPath: ValueParser<string> = (text) => {
   const t = text.trim();
   return !t.includes('\0') ? ok(t) : bad('a path, or "" for none');
 };
+
+/** A number from 0 to 1 ("0.1", "1"). */
+export const fraction: ValueParser<number> = (text) => {
+  const t = text.trim();
+  const n = /^(?:\d+(?:\.\d*)?|\.\d+)$/.test(t) ? Number(t) : Number.NaN;
+  return n >= 0 && n <= 1 ? ok(n) : bad('a number from 0 to 1, e.g. 0.1');
+};
+
+/** A metrics label value: printable, at most 253 characters, "" allowed. */
+export const labelValue: ValueParser<string> = (text) => {
+  const t = text.trim();
+  // eslint-disable-next-line no-control-regex
+  return t.length <= 253 && !/[\u0000-\u001f\u007f"\\]/.test(t) ? ok(t) : bad('a label value of at most 253 printable characters, without " or \\');
+};

@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   REMORA_ERR_PEER_IDENTITY: "the endpoint's certificate carries a SPIFFE ID that the service's identities do not accept",
   REMORA_ERR_AUTHZ_DENIED: 'an authorization policy denied the connection or the request',
   REMORA_ERR_ADMIN_REQUEST: "the local sidecar's admin API cannot be reached, or refused the request (remora explain)",
+  REMORA_ERR_TRACE_EXPORT: 'spans could not be sent to the tracing collector (refused, no answer in time, a non-2xx status): they were dropped and counted',
   REMORA_ERR_INTERNAL: 'an unexpected internal error; please report it',
 } as const;
 

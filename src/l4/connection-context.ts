@@ -67,6 +67,22 @@ export interface ConnectionContext {
   readonly peerIdentity: string | undefined;
   /** SHA-256 (hex) of the client's certificate, with peerIdentity. */
   readonly peerCertificateHash: string | undefined;
+  /** Hears when forwarding as opaque TCP begins (set by the stats filter for an observer: metrics, access log). */
+  readonly watch?: ForwardingWatcher | undefined;
+}
+
+/** The byte counts of a forward, read while it runs (src/l4/tcp-forward.ts TcpForward). */
+export interface ForwardBytes {
+  readonly bytesDownstreamToUpstream: number;
+  readonly bytesUpstreamToDownstream: number;
+}
+
+/**
+ * Told once when a connection starts being forwarded as opaque TCP (live TCP metrics of long connections). `conn` is
+ * the context of the forwarded connection: inside mesh mTLS, the inner one, with the client's identity.
+ */
+export interface ForwardingWatcher {
+  forwarding(conn: ConnectionContext, service: string | undefined, endpoint: string | undefined, bytes: ForwardBytes): void;
 }
 
 /** How a connection ended, for the filters' bookkeeping and its one log line. */

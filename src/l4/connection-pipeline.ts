@@ -140,5 +140,6 @@ export class ConnectionPipeline {
       }),
     };
     this.#tracker.add(tracked);
+    conn.watch?.forwarding(conn, undefined, endpoint, forward);
   }
 }

@@ -466,6 +466,7 @@ export class StagedConnection {
       downstreamEnded: result.clientEnded,
       upstreamConnected: true,
     });
+    this.#conn.watch?.forwarding(this.#conn, this.#service, this.#lastDial?.endpoint, this.#forward);
   }
 
   readonly #onForwardEnd = (f: TcpForward): void => {

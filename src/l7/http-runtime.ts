@@ -2,15 +2,16 @@
 // one snapshot's route table and clusters. The engines read the current one at every request head
 // (EngineCore.runtime), so a reload affects the next requests and never one in flight.
 //
-// The chain, in order: request-id -> stats -> [security: client certificate, authorization] -> route -> header edits
+// The chain, in order: request-id -> [tracing] -> stats (and the request's observation) -> [security: client certificate, authorization] -> route -> header edits
 // -> [extra] -> router (src/l7/router/exchange.ts). The security filters are the inbound listener's (built by
 // src/proxy/runtime.ts from the snapshot's identity and authorization policies); `extraFilters` run last before the
 // router (metrics and tracing plug in there).
 import type { ClusterSet } from '../upstream/cluster-set.js';
 import { headerEditsFilter } from './filters/header-edits.js';
 import { requestIdFilter } from './filters/request-id.js';
-import { requestStatsFilter } from './filters/request-stats.js';
+import { observingRequestStatsFilter, requestStatsFilter, type RequestObserver } from './filters/request-stats.js';
 import { routeFilter } from './filters/route.js';
+import { tracingFilter, type TracingFilterOptions } from './filters/tracing.js';
 import { routerHandler } from './router/exchange.js';
 import { replyLocally } from './router/local-replies.js';
 import { createRetryDecider, type RetryDecider } from './router/retry-policy.js';
@@ -39,12 +40,20 @@ export interface HttpRuntimeOptions {
    */
   readonly securityFilters?: readonly HttpFilter[];
   readonly extraFilters?: readonly HttpFilter[];
+  /**
+   * Hears each request's observation when it ends (metrics, access log: src/telemetry/), produced by the stats filter;
+   * undefined: the stats filter only counts.
+   */
+  readonly observer?: RequestObserver | undefined;
+  /** tracing = on: the tracing filter's settings (the observer ends the spans); undefined: trace headers untouched. */
+  readonly tracing?: TracingFilterOptions | undefined;
 }
 
 export function buildHttpRuntime(o: HttpRuntimeOptions): HttpRuntime {
   const filters: HttpFilter[] = [
     requestIdFilter,
-    requestStatsFilter,
+    ...(o.tracing === undefined ? [] : [tracingFilter(o.tracing)]),
+    o.observer === undefined ? requestStatsFilter : observingRequestStatsFilter(o.observer),
     ...(o.securityFilters ?? []),
     routeFilter({ direction: o.direction, routes: o.routes, clusters: o.clusters }),
     headerEditsFilter,

@@ -15,9 +15,11 @@
 // The pieces that live as long as the process (listeners, the connection tracker, the connection pipelines, the HTTP
 // engines and their pools, counters) are made here once; everything the configuration decides lives in the Runtime
 // (src/proxy/runtime.ts), which src/proxy/runtime-manager.ts replaces as a whole.
+import { createRequire } from 'node:module';
 import { networkInterfaces } from 'node:os';
 import { AdminServer, type ProxyState } from '../admin/admin-server.js';
 import type { DrainJson, ProxyStatsJson } from '../admin/stats-json.js';
+import { MetricsServer, type PrometheusExposition } from '../admin/prometheus-endpoint.js';
 import type { SnapshotDefinitions, SnapshotSource } from '../config/config-snapshot.js';
 import type { SnapshotLoad } from '../config/load-snapshot.js';
 import type { ProxySettings } from '../config/config-snapshot.js';
@@ -47,7 +49,9 @@ import type { HttpLayer } from './http-layer.js';
 import { ProbeHelper } from './probe-helper.js';
 import { evaluateReadiness, readinessJson, type Readiness, type ReadinessJson, type ReadinessSource } from './readiness.js';
 import { RedirectProber } from './redirect-prober.js';
-import { DIRECTIONS, type Runtime } from './runtime.js';
+import { DIRECTIONS, type Runtime, type RuntimeTelemetry } from './runtime.js';
+import { EXPOSITION_CONTENT_TYPE } from '../telemetry/exposition.js';
+import { labelContextOf, Telemetry } from '../telemetry/telemetry.js';
 import { RuntimeManager, type ReloadOutcome } from './runtime-manager.js';
 
 export interface ProxyContext {
@@ -77,6 +81,8 @@ export interface ProxyContext {
 export interface Proxy extends ReadinessSource {
   state(): ProxyState;
   stats(): ProxyStatsJson;
+  /** The Prometheus exposition (what GET /stats/prometheus answers), in one string. */
+  prometheus(): string;
   /** The runtime in force. */
   readonly runtime: Runtime;
   /** Re-read the config file now (what SIGHUP does). */
@@ -148,6 +154,14 @@ function startProbeHelper(opts: ProxySettings, log: Logger): ProbeHelper | { rea
   }
 }
 
+function remoraVersion(): string {
+  try {
+    return (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
 function loopbackHasInboundV6Source(): boolean {
   return Object.values(networkInterfaces()).some((list) => (list ?? []).some((a) => a.address === INBOUND_SOURCE_V6));
 }
@@ -199,6 +213,12 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   const stats = new Stats();
   const meshStats = new MeshStats();
   const tracker = new ConnectionTracker();
+  // Metrics and access log (opens the access log file now: a file that cannot be opened stops the start).
+  const telemetry = new Telemetry({ log, settings: options, context: labelContextOf(ctx.definitions, undefined), version: remoraVersion() });
+  const runtimeTelemetry: RuntimeTelemetry = {
+    requestObserver: (direction, settings) => telemetry.requestObserver(direction, settings),
+    apply: (rt) => { telemetry.apply(rt.snapshot.proxy, labelContextOf(rt.snapshot, rt.mesh?.identity.spiffeId)); },
+  };
   let connSeq = 0;
   const nextId = (): number => ++connSeq;
 
@@ -240,9 +260,10 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
       pipelines: { outbound: pipeline('outbound'), inbound: pipeline('inbound') },
       http: handoffs,
       meshStats,
+      telemetry: runtimeTelemetry,
       connectionFilters: {
-        outbound: [connectionStatsFilter({ counters: stats.listener('outbound'), stats, log })],
-        inbound: [connectionStatsFilter({ counters: stats.listener('inbound'), stats, log })],
+        outbound: [connectionStatsFilter({ counters: stats.listener('outbound'), stats, log, observe: telemetry.connectionObserver })],
+        inbound: [connectionStatsFilter({ counters: stats.listener('inbound'), stats, log, observe: telemetry.connectionObserver })],
       },
     },
   });
@@ -299,6 +320,10 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   // Set below, once the drain and the shutdown are defined.
   let beginDrain: (reason: string) => void = () => undefined;
   let shutdown: (reason?: string) => Promise<void> = () => Promise.resolve();
+  telemetry.setStatsSource(snapshot);
+  const exposition: PrometheusExposition = { contentType: EXPOSITION_CONTENT_TYPE, write: (out) => telemetry.write(out) };
+  const metricsServer = options.metricsAddress === undefined ? undefined
+    : new MetricsServer({ host: options.metricsAddress.host, port: options.metricsAddress.port, exposition, log });
   const admin = new AdminServer({
     host: options.adminAddress.host, port: options.adminAddress.port, log,
     state: () => state, stats: () => snapshot(), routes: http === undefined ? undefined : runtimes,
@@ -316,6 +341,7 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
       return { at: new Date(now).toISOString(), count: list.length, connections: list };
     },
     explain: (search) => explainRequest(runtimes.current, search),
+    prometheus: exposition,
   });
 
   const selfPorts = [options.outboundPort, options.inboundPort];
@@ -349,6 +375,7 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   let probeHelper: ProbeHelper | { readonly unavailable: string } = { unavailable: 'not started' };
   try {
     await admin.listen();
+    await metricsServer?.listen();
     for (const l of listeners) await l.listen();
     // The helper needs root to get its own uid: started before the switch.
     probeHelper = startProbeHelper(options, log);
@@ -357,7 +384,9 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
     for (const l of listeners) l.close();
     if (probeHelper instanceof ProbeHelper) probeHelper.close();
     await admin.close();
+    await metricsServer?.close();
     runtimes.close();
+    await telemetry.close();
     throw err;
   }
   const inboundBound = listenerOf('inbound').bound;
@@ -486,6 +515,8 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
       state = 'stopped';
       runtimes.close();
       await admin.close();
+      await metricsServer?.close();
+      await telemetry.close();
       removeSignalHandlers();
       log.info({ event: 'proxy.stopped', stats: snapshot() }, 'stopped');
       process.exitCode = 0;
@@ -523,6 +554,9 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   log.info({
     event: 'proxy.ready', listeners: bound, admin: formatHostPort(options.adminAddress.host, options.adminAddress.port),
     inboundDelivery: options.inboundDelivery, configFile: ctx.configFile, detectTimeoutMs: options.detectTimeout,
+    metrics: options.metricsAddress === undefined ? 'admin' : `admin, ${formatHostPort(options.metricsAddress.host, options.metricsAddress.port)}`,
+    accessLog: options.accessLog.kind === 'file' ? options.accessLog.path : options.accessLog.kind,
+    tracing: options.tracing ? options.tracingCollector : 'off',
     services: first.services.map((s) => s.name), registryMode: first.registry.mode,
     httpEngine: http !== undefined, routes: first.routes.length, configVersion: first.version, configHash: first.hash,
     watchingConfig: watchers.length > 0,
@@ -534,6 +568,7 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
     state: () => state,
     stats: snapshot,
     readiness: readinessStats,
+    prometheus: () => telemetry.render(),
     get runtime() { return runtimes.current; },
     reload,
     drain: (reason = 'drain requested') => { beginDrain(reason); },

@@ -36,11 +36,17 @@ import type { ConnectionPipeline } from '../l4/connection-pipeline.js';
 import type { HttpHandoff } from '../l4/http-handoff.js';
 import { buildHttpRuntime, type HttpRuntime } from '../l7/http-runtime.js';
 import type { HttpFilter } from '../l7/request-types.js';
+import type { RequestObserver } from '../l7/filters/request-stats.js';
+import type { ProxySettings } from '../config/config-snapshot.js';
 import { RouteTable } from '../l7/router/route-table.js';
+import { IdSource } from '../l7/trace-context.js';
 import { planClusters, type ClusterSet } from '../upstream/cluster-set.js';
 import type { Clock, Timers } from '../upstream/clock.js';
 import type { DnsResolverLike } from '../upstream/dns-discovery.js';
 import { MeshIdentity } from '../upstream/transport/mesh-identity.js';
+
+/** Span and trace ids of every runtime (a pool of CSPRNG bytes). */
+const TRACE_IDS = new IdSource();
 
 export const DIRECTIONS: readonly Direction[] = ['outbound', 'inbound'];
 
@@ -70,6 +76,16 @@ export interface RuntimeDeps {
   readonly requestFilters?: Readonly<Record<Direction, readonly HttpFilter[]>>;
   /** Mesh security counters (mTLS handshakes, identity rotations, authorization decisions). */
   readonly meshStats: MeshStats;
+  /** Metrics and access log (src/telemetry/): each listener's request observer, and the runtime's settings at commit. */
+  readonly telemetry?: RuntimeTelemetry | undefined;
+}
+
+/** What the runtime needs of the telemetry (src/telemetry/telemetry.ts, adapted in src/proxy/proxy.ts). */
+export interface RuntimeTelemetry {
+  /** The observer of a listener's requests under these settings (undefined: metrics and access log are off). */
+  requestObserver(direction: Direction, settings: ProxySettings): RequestObserver | undefined;
+  /** A runtime was committed: apply its settings and labels. */
+  apply(runtime: Runtime): void;
 }
 
 /** The identity of `snapshot`: the previous runtime's when its files are the same, else a new one. */
@@ -129,6 +145,10 @@ export function buildRuntime(snapshot: ConfigSnapshot, previous: Runtime | undef
           ? [clientCertFilter(mesh?.identity.spiffeId), ...(authorizer.hasPolicies ? [authorizationFilter(authorizer, recorder)] : [])]
           : [],
         extraFilters: deps.requestFilters?.[direction] ?? [],
+        observer: deps.telemetry?.requestObserver(direction, snapshot.proxy),
+        tracing: snapshot.proxy.tracing && deps.telemetry !== undefined
+          ? { sampleRate: snapshot.proxy.tracingSampleRate, random: deps.random, ids: TRACE_IDS }
+          : undefined,
       });
       listeners[direction] = {
         version: snapshot.version,
@@ -147,7 +167,10 @@ export function buildRuntime(snapshot: ConfigSnapshot, previous: Runtime | undef
       changes: {
         added: plan.added.map((c) => c.name), kept: plan.kept.map((c) => c.name), retired: plan.retired.map((c) => c.name),
       },
-      commit: () => { plan.commit(); },
+      commit: () => {
+        plan.commit();
+        deps.telemetry?.apply(runtime);
+      },
       discard: () => { plan.discard(); },
     };
   } catch (err) {

@@ -436,6 +436,57 @@ switch (tool) {
     break;
   }
   // echo HOST PORT TAG: a TCP server that answers every line with "TAG LINE\n" (opaque TCP for the steady client).
+  // header-echo HOST PORT: HTTP/1.1 app answering 200 with the request's headers as one JSON object (lower-case
+  // names; a repeated header's values joined with ", ").
+  case 'header-echo': {
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const body = JSON.stringify(req.headers);
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+      });
+    });
+    listenOn(server, arg(0, 'HOST'), Number(arg(1, 'PORT')));
+    break;
+  }
+  // otlp-receiver HOST PORT: an OTLP/HTTP JSON trace receiver (POST /v1/traces answered 200 {}); prints one JSON line
+  // per span received: {service, traceId, spanId, parentSpanId, name, kind, start, end, status, attrs: {key: value}}.
+  // Anything else (another path, a body that is not OTLP JSON) is printed as {"bad": "..."} and answered 400.
+  case 'otlp-receiver': {
+    interface AnyValue { stringValue?: string; intValue?: string }
+    interface Kv { key: string; value: AnyValue }
+    interface Body { resourceSpans: { resource: { attributes: Kv[] }; scopeSpans: { spans: {
+      traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; startTimeUnixNano: string; endTimeUnixNano: string;
+      attributes: Kv[]; status: { code?: number } }[] }[] }[] }
+    const flat = (kvs: Kv[]): Record<string, string> => Object.fromEntries(kvs.map((a) => [a.key, a.value.stringValue ?? a.value.intValue ?? '']));
+    const server = http.createServer((req, res) => {
+      let text = '';
+      req.setEncoding('utf8').on('data', (d: string) => { text += d; }).on('end', () => {
+        try {
+          if (req.method !== 'POST' || req.url !== '/v1/traces' || req.headers['content-type'] !== 'application/json') throw new Error(`${req.method} ${req.url} ${req.headers['content-type']}`);
+          const body = JSON.parse(text) as Body;
+          for (const rs of body.resourceSpans) {
+            const resource = flat(rs.resource.attributes);
+            for (const ss of rs.scopeSpans) {
+              for (const sp of ss.spans) {
+                result({ service: resource['service.name'], traceId: sp.traceId, spanId: sp.spanId, parentSpanId: sp.parentSpanId ?? null, name: sp.name,
+                  kind: sp.kind, start: sp.startTimeUnixNano, end: sp.endTimeUnixNano, status: sp.status.code ?? 0, attrs: flat(sp.attributes) });
+              }
+            }
+          }
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end('{}');
+        } catch (err) {
+          result({ bad: String(err) });
+          res.writeHead(400);
+          res.end();
+        }
+      });
+    });
+    listenOn(server, arg(0, 'HOST'), Number(arg(1, 'PORT')));
+    break;
+  }
   case 'echo': {
     const tag = arg(2, 'TAG');
     const server = createServer((s: Socket) => {

@@ -1,11 +1,13 @@
 // The connection stats filter: counts each connection of a listener (accepted, active, closed), counts its failure
 // under its error code, and writes its one log line when it ends (warn with the code for a failure, debug otherwise).
 // A cross-cutting concern, so a connection filter (src/l4/connection-context.ts) rather than code in the stages.
+// With an observer (metrics or access logs on: src/telemetry/), it also hands the connection and its outcome (the
+// connection's one observation) to the observer once, when the connection ends.
 import { formatHostPort } from '../../core/addr.js';
 import { isSystemError, type RemoraErrorCode } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { ListenerCounters, Stats } from '../../core/stats.js';
-import type { ConnectionContext, ConnectionFilter, ConnectionOutcome } from '../connection-context.js';
+import type { ConnectionContext, ConnectionFilter, ConnectionOutcome, ForwardingWatcher } from '../connection-context.js';
 
 /** The log message of a failed connection, by code. */
 export const CONNECTION_FAILURE_MESSAGES: Readonly<Partial<Record<RemoraErrorCode, string>>> = {
@@ -33,13 +35,26 @@ export function connectionFields(conn: ConnectionContext): Record<string, unknow
   };
 }
 
-export function connectionStatsFilter(deps: { readonly counters: ListenerCounters; readonly stats: Stats; readonly log: Logger }): ConnectionFilter {
-  const { counters, stats, log } = deps;
+/** Watches one connection: when its forwarding begins (ForwardingWatcher) and how it ended. */
+export interface ConnectionWatch extends ForwardingWatcher {
+  closed(outcome: ConnectionOutcome): void;
+}
+
+/** Hears every connection of a listener: a watch per connection (undefined: not this one, or nothing is on). */
+export interface ConnectionObserver {
+  open(conn: ConnectionContext): ConnectionWatch | undefined;
+}
+
+export function connectionStatsFilter(deps: {
+  readonly counters: ListenerCounters; readonly stats: Stats; readonly log: Logger; readonly observe?: ConnectionObserver | undefined;
+}): ConnectionFilter {
+  const { counters, stats, log, observe } = deps;
   return (next) => (conn, done) => {
     counters.accepted++;
     counters.active++;
     if (log.isLevelEnabled('debug')) log.debug({ event: 'connection.accepted', ...connectionFields(conn) }, 'connection accepted');
-    next(conn, (r: ConnectionOutcome) => {
+    const watch = observe?.open(conn);
+    next(watch === undefined ? conn : { ...conn, watch }, (r: ConnectionOutcome) => {
       counters.active--;
       counters.closed++;
       const code = r.code;
@@ -65,6 +80,13 @@ export function connectionStatsFilter(deps: { readonly counters: ListenerCounter
           log.warn({ event: 'connection.failed', ...fields, code, tlsCode: r.tlsCode, err: r.error }, r.tlsCode === undefined ? m : `${m} (${r.tlsCode})`);
         } else {
           log.debug({ event: 'connection.closed', ...fields, idleTimeout: r.idleTimeout || undefined }, 'connection closed');
+        }
+      }
+      if (watch !== undefined) {
+        try {
+          watch.closed(r);
+        } catch (err) {
+          log.error({ event: 'connection.observer-error', err, conn: conn.id, code: 'REMORA_ERR_INTERNAL' }, 'connection observer failed');
         }
       }
       done(r);

@@ -190,6 +190,8 @@ export class Exchange {
       return;
     }
     if (!stale) this.#attempts++;
+    this.#ctx.attempts = this.#attempts;
+    this.#ctx.upstreamHost = ep.key;
     this.#tried.add(ep.key);
     const body = this.#req.body;
     const reader = body === undefined ? undefined : body.reader();
@@ -284,6 +286,7 @@ export class Exchange {
     if (this.#committed || this.#res.headersSent) {
       this.#ctx.core.stats.increment('http.upstream_resets_after_response');
       req.log.debug({ err: f.error, requestId: this.#ctx.requestId }, 'upstream failed after the response started');
+      this.#ctx.resetCause = 'upstream-reset';
       this.#res.reset(f.h2Code !== undefined && f.h2Code !== 0 ? f.h2Code : NGHTTP2_INTERNAL_ERROR);
       this.#finish();
       return;
@@ -309,6 +312,7 @@ export class Exchange {
     if (f.refused && req.protocol === 'h2') {
       // Let the client retry: the upstream did not process the request.
       this.#ctx.core.stats.increment('http.refused_streams');
+      this.#ctx.resetCause = 'upstream-refused';
       this.#res.reset(NGHTTP2_REFUSED_STREAM);
       this.#finish();
       return;
@@ -334,6 +338,7 @@ export class Exchange {
     this.#ctx.core.stats.increment('http.route_timeouts');
     this.#abortAttempt(NGHTTP2_CANCEL);
     if (this.#committed || this.#res.headersSent) {
+      this.#ctx.resetCause = 'upstream-timeout';
       this.#res.reset(NGHTTP2_CANCEL);
       this.#finish();
       return;

@@ -126,8 +126,9 @@ add_pod "$DEMO_SERVER_NS" vserver "$DEMO_SERVER_IP4" "$DEMO_SERVER_IP6"
 for ns in "$DEMO_CLIENT_NS" "$DEMO_SERVER_NS"; do
   step "remora init in $ns"
   # warn level keeps the rule dump out of the way; show-rules.sh prints the rules with counters
-  ip netns exec "$ns" "${REMORA[@]}" init --log-level warn
-  echo "  rules applied and verified (IPv4 and IPv6): outbound TCP -> 15001, inbound TCP -> 15006, uid/gid 1337 excluded"
+  # the metrics port is not captured (Istio excludes 15090 the same way): a Prometheus outside the pod scrapes it
+  ip netns exec "$ns" "${REMORA[@]}" init --log-level warn --exclude-inbound-ports "$DEMO_METRICS_PORT"
+  echo "  rules applied and verified (IPv4 and IPv6): outbound TCP -> 15001, inbound TCP -> 15006 (but :$DEMO_METRICS_PORT), uid/gid 1337 excluded"
 done
 
 # --- processes -----------------------------------------------------------------------------------------------
@@ -203,8 +204,9 @@ EOF
 fi
 
 step "starting remora proxy in both pods (as root; it drops to uid/gid 1337)"
-start_bg client "$DEMO_CLIENT_NS" "${REMORA[@]}" proxy --log-level debug "${CLIENT_ARGS[@]}"
-start_bg server "$DEMO_SERVER_NS" "${REMORA[@]}" proxy --log-level debug "${SERVER_ARGS[@]}"
+# --metrics-address: Istio's metrics (only GET /stats/prometheus) on the pod address, for demo-prometheus.sh
+start_bg client "$DEMO_CLIENT_NS" "${REMORA[@]}" proxy --log-level debug --metrics-address "0.0.0.0:$DEMO_METRICS_PORT" --workload-name client --workload-namespace demo "${CLIENT_ARGS[@]}"
+start_bg server "$DEMO_SERVER_NS" "${REMORA[@]}" proxy --log-level debug --metrics-address "0.0.0.0:$DEMO_METRICS_PORT" --workload-name server --workload-namespace demo "${SERVER_ARGS[@]}"
 wait_ready "$DEMO_CLIENT_NS" client
 wait_ready "$DEMO_SERVER_NS" server
 
@@ -338,6 +340,7 @@ The demo stays up. Next things to try:
   sudo $SCRIPTS_DIR/capture.sh server --lo port $DEMO_HTTP_PORT or port 15006   # then curl again from another terminal
   sudo ip netns exec $DEMO_CLIENT_NS curl -s 127.0.0.1:$DEMO_ADMIN_PORT/stats     # client proxy counters
   tail -f $DEMO_DIR/client.log $DEMO_DIR/server.log $DEMO_DIR/http.log
+  sudo $SCRIPTS_DIR/demo-prometheus.sh            # a Prometheus scraping both sidecars, with a PromQL example
   sudo $SCRIPTS_DIR/demo-down.sh                  # tear everything down
 EOF
 exit "$verdict"

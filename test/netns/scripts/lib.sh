@@ -4,6 +4,8 @@
 DEMO_CLIENT_NS=remora-demo-client
 DEMO_SERVER_NS=remora-demo-server
 DEMO_HUB_NS=remora-demo-hub
+DEMO_PROM_NS=remora-demo-prom
+DEMO_PROM_IP4=10.250.0.4
 DEMO_DIR=/tmp/remora-demo
 DEMO_CLIENT_IP4=10.250.0.2
 DEMO_SERVER_IP4=10.250.0.3
@@ -11,6 +13,9 @@ DEMO_CLIENT_IP6=fd52:250::2
 DEMO_SERVER_IP6=fd52:250::3
 DEMO_HTTP_PORT=8080
 DEMO_ADMIN_PORT=15000
+# Each sidecar also serves GET /stats/prometheus (only that) here, on the pod address, for a Prometheus outside the
+# pod (metrics_address; Istio's port); remora init excludes it from inbound capture.
+DEMO_METRICS_PORT=15090
 
 SCRIPTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPTS_DIR/../../.." && pwd)

@@ -75,9 +75,16 @@ describe('readiness proves interception', opts, () => {
     const [changed] = await waitForLog(proxy, 'readiness.changed with both failures', (r) => r['event'] === 'readiness.changed' && r['ready'] === false && r['reason'] === down.body);
     assert.equal(changed?.['ready'], false);
     assert.equal(changed?.['level'], 'warn');
+    // The same state in the Prometheus exposition.
+    const metrics = (await proxy.admin('/stats/prometheus')).body;
+    assert.match(metrics, /^remora_ready 0$/m);
+    assert.match(metrics, /^remora_redirect_probe_up\{probe="loopback-ipv4"\} 0$/m);
+    assert.match(metrics, /^remora_redirect_probe_up\{probe="loopback-ipv6"\} 1$/m);
+    assert.match(metrics, /^remora_redirect_probes_total\{probe="loopback-ipv4",result="failed"\} [1-9]\d*$/m);
 
     await initOk(pod);
     await readyAnswer(proxy, '/ready to be 200 again', (r) => r.status === 200 && r.body === 'ready');
+    assert.match((await proxy.admin('/stats/prometheus')).body, /^remora_ready 1$/m);
     assert.ok(logRecords(proxy).some((r) => r['event'] === 'readiness.changed' && r['ready'] === true && r['reason'] === 'ready'));
 
     // IPv6 only: the IPv6 loopback probe names it.

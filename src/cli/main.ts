@@ -13,6 +13,8 @@ Usage:
   remora init [flags]     write the iptables rules that redirect the pod's TCP to the proxy
   remora proxy [flags]    run the sidecar proxy
   remora ca <command>     the built-in certificate authority (init, issue, rotate-root, ...)
+  remora control [flags]  run the control plane (desired state, API, mesh CA)
+  remora ctl <verb>       the control plane's CLI (get, apply, diff, delete, set-weights, ...)
   remora help             this text
   remora version          print the version
 
@@ -49,6 +51,19 @@ export async function main(argv: readonly string[]): Promise<void> {
     case 'ca': {
       const { runCaCommand } = await import('./ca-command.js');
       process.exitCode = await runCaCommand(rest).catch((err: unknown) => reportError('ca', err));
+      return;
+    }
+    case 'control': {
+      const { runControlCommand } = await import('./control-command.js');
+      // Runs until a signal; errors at start (flags, store, CA, listener) set the exit code.
+      await runControlCommand(rest).catch((err: unknown) => {
+        process.exitCode = reportError('control', err);
+      });
+      return;
+    }
+    case 'ctl': {
+      const { runCtlCommand } = await import('./ctl-command.js');
+      process.exitCode = await runCtlCommand(rest, process.env).catch((err: unknown) => reportError('ctl', err));
       return;
     }
     case 'proxy': {

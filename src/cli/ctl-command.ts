@@ -12,6 +12,7 @@ import { TRAFFIC_POLICY_KEYS } from '../config/traffic-policy-config.js';
 import { RemoraError } from '../core/errors.js';
 import { ControlClient, ControlRefusal } from '../control/control-client.js';
 import { KINDS, MESH_KEYS, OBJECT_KINDS, formatObjectIssue, kindOfSegment, objectKey, objectsOfIni, type ControlObject, type ObjectKind } from '../control/control-objects.js';
+import type { SidecarView } from '../control/sidecar-sync.js';
 import { formatConflict, sameSpec } from '../control/state-batch.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './main.js';
 
@@ -239,10 +240,15 @@ async function run(p: Parsed, env: NodeJS.ProcessEnv, io: CtlIo): Promise<number
       return EXIT_OK;
     }
     case 'sidecars': {
-      const r = await client.call('GET', '/api/v1/sidecars') as { sidecars: { name: string; identity: string; versionSent: number; versionApplied: number; lastNackError?: string; lastSeen: string }[] };
+      const r = await client.call('GET', '/api/v1/sidecars') as { revision: number; sidecars: SidecarView[] };
       if (json) io.out(`${JSON.stringify(r, null, 2)}\n`);
-      else if (r.sidecars.length === 0) io.out('no sidecars subscribed\n');
-      else io.out(table([['NAME', 'IDENTITY', 'SENT', 'APPLIED', 'LAST NACK'], ...r.sidecars.map((s) => [s.name, s.identity, String(s.versionSent), String(s.versionApplied), s.lastNackError ?? ''])]));
+      else if (r.sidecars.length === 0) io.out(`no sidecars subscribed (revision ${r.revision})\n`);
+      else {
+        io.out(table([['NAME', 'IDENTITY', 'STATUS', 'CONNECTED', 'SENT', 'APPLIED', 'LAST NACK'], ...r.sidecars.map((s) => [
+          s.name, s.identity === '' ? '-' : s.identity, s.status, s.connected ? 'yes' : 'no', String(s.versionSent), String(s.versionApplied),
+          s.lastNackError === undefined ? '' : `v${s.lastNackVersion ?? '?'}: ${s.lastNackError.replace(/\s+/g, ' ').slice(0, 120)}`,
+        ])]));
+      }
       return EXIT_OK;
     }
     default:

@@ -7,6 +7,7 @@ import { proxyOptionSpecs } from '../config/proxy-options.js';
 import { createLogger } from '../core/log.js';
 import { startProxy } from '../proxy/proxy.js';
 import { parseArgv } from './argv.js';
+import { CONTROL_FLAGS, ControlledConfig, proxyControlOptions, startControlSync } from './proxy-control.js';
 
 const HELP = `Usage: remora proxy [flags]
 
@@ -19,10 +20,13 @@ lets open connections finish until the drain timeout.
 Flags:
   --${CONFIG_FLAG} FILE${' '.repeat(23)}INI file whose [proxy] section holds these options
 ${' '.repeat(36)}env ${CONFIG_ENV}
+  --control URL                     subscribe to the control plane (https://HOST:15012); env REMORA_CONTROL_URL
+  --token TOKEN                     its bearer token (scope sidecar); env REMORA_CONTROL_TOKEN
+  --control-ca-file FILE            the mesh root that verifies it; env REMORA_CONTROL_CA_FILE
 `;
 
 export async function runProxyCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
-  const parsed = parseArgv(argv, proxyOptionSpecs, [CONFIG_FLAG]);
+  const parsed = parseArgv(argv, proxyOptionSpecs, [CONFIG_FLAG, ...CONTROL_FLAGS]);
   if (parsed.help) {
     process.stdout.write(`${HELP}${renderOptionHelp(proxyOptionSpecs)}\n`);
     return;
@@ -31,11 +35,14 @@ export async function runProxyCommand(argv: readonly string[], env: NodeJS.Proce
   // order, and nothing starts. Reloads run the same validator (with the same flags and environment).
   const file = parsed.flags.get(CONFIG_FLAG)?.value ?? env[CONFIG_ENV];
   const input: SnapshotInput = { file: file === '' ? undefined : file, flags: parsed.flags, env };
-  const load = loadSnapshotDefinitions({ ...input, preIssues: parsed.issues });
+  const control = proxyControlOptions(parsed.flags, env);
+  const load = loadSnapshotDefinitions({ ...input, preIssues: [...parsed.issues, ...(control?.ok === false ? control.issues : [])] });
   if (!load.ok) throw configError(load.issues);
+  const controlled = control?.ok === true ? new ControlledConfig(input) : undefined;
   const log = createLogger({ level: load.definitions.proxy.logLevel, name: 'remora-proxy' });
   for (const warning of load.warnings) log.warn({ event: 'config.warning', warning }, warning);
-  await startProxy({
-    log, definitions: load.definitions, configFile: input.file, reload: () => loadSnapshotDefinitions(input),
+  const proxy = await startProxy({
+    log, definitions: load.definitions, configFile: input.file, reload: () => (controlled === undefined ? loadSnapshotDefinitions(input) : controlled.load()),
   });
+  if (controlled !== undefined && control?.ok === true) startControlSync(proxy, control.options, controlled, log);
 }

@@ -11,6 +11,7 @@ import { KINDS, isObjectKind, kindOfSegment, renderState, type ControlObject, ty
 import type { EmbeddedStore, RevisionEvent } from './embedded-store.js';
 import { openApiDocument } from './openapi.js';
 import { formatConflict, type Batch, type Change, type ObjectDelete, type ObjectWrite } from './state-batch.js';
+import type { SidecarSync } from './sidecar-sync.js';
 import type { StateValidator } from './state-validator.js';
 import type { Need, TokenSet } from './token-auth.js';
 
@@ -32,23 +33,14 @@ export interface ApiResponse {
   on(event: 'close', listener: () => void): unknown;
 }
 
-/** A sidecar's sync state as /api/v1/sidecars reports it (filled by the sync protocol). */
-export interface SidecarStatus {
-  readonly name: string;
-  readonly identity: string;
-  readonly versionSent: number;
-  readonly versionApplied: number;
-  readonly lastNackError?: string;
-  readonly lastSeen: string;
-}
-
 export interface ControlApiOptions {
   readonly store: EmbeddedStore;
   readonly validator: StateValidator;
   readonly tokens: TokenSet;
   /** The trust bundle (PEM). */
   readonly trustBundle: () => string;
-  readonly sidecars: () => readonly SidecarStatus[];
+  /** The sync protocol's side: streams, ACK/NACK, /api/v1/sidecars. */
+  readonly sync: SidecarSync;
   readonly version: string;
   readonly log: Logger;
   /** SSE keep-alive comment interval (default 15 s). */
@@ -216,7 +208,28 @@ export class ControlApi {
     if (head === 'sidecars' && parts.length === 1) {
       allow(['GET']);
       this.#auth(req, 'read');
-      sendJson(res, 200, { sidecars: this.#o.sidecars() });
+      sendJson(res, 200, { revision: this.#o.store.revision, sidecars: this.#o.sync.list() });
+      return;
+    }
+    if (head === 'sync' && parts.length === 1) {
+      allow(['GET']);
+      this.#auth(req, 'sidecar');
+      this.#sync(url, res);
+      return;
+    }
+    if (head === 'sync' && second === 'ack' && parts.length === 2) {
+      allow(['POST']);
+      this.#auth(req, 'sidecar');
+      const body = await readJson(req);
+      const name = nameOf(body.name, 'ack');
+      const identity = typeof body.identity === 'string' ? body.identity : '';
+      const version = versionOf(body.version, 'ack', 0);
+      if (body.error !== undefined && typeof body.error !== 'string') throw malformed('ack: expected "error", a string (a NACK) or absent (an ACK)');
+      const known = this.#o.sync.ack({
+        name, identity, version, ...(typeof body.nonce === 'string' ? { nonce: body.nonce } : {}), ...(typeof body.error === 'string' ? { error: body.error.slice(0, 8192) } : {}),
+      });
+      if (!known) throw notFound(`no sidecar ${name} (${identity === '' ? 'no identity' : identity}) is subscribed`);
+      sendJson(res, 200, { ok: true });
       return;
     }
     if (head === 'apply' && parts.length === 1) {
@@ -331,6 +344,23 @@ export class ControlApi {
     const backends = ids.map((id) => `${id}=${String(given[id])}`).join(', ');
     const write: ObjectWrite = { kind: 'route', name: route, spec: { ...current.spec, backends }, version };
     this.#commit(res, { writes: [write], deletes: [] }, false, write);
+  }
+
+  #sync(url: URL, res: ApiResponse): void {
+    const name = url.searchParams.get('name') ?? '';
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(name)) throw malformed('sync: expected ?name=POD (the pod name: letters, digits, ".", "_", "-")');
+    const identity = url.searchParams.get('identity') ?? '';
+    if (identity.length > 2048) throw malformed('sync: identity: expected a SPIFFE ID');
+    const versionText = url.searchParams.get('version') ?? '0';
+    if (!/^\d+$/.test(versionText)) throw malformed('sync: version: expected the version the sidecar applied (an integer >= 0)');
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+    const disconnect = this.#o.sync.connect(name, identity, Number(versionText), res);
+    const timer = setInterval(() => { res.write(': keep-alive\n\n'); }, this.#o.keepAliveMs ?? 15_000);
+    timer.unref();
+    res.on('close', () => {
+      disconnect();
+      clearInterval(timer);
+    });
   }
 
   #watch(url: URL, req: ApiRequest, res: ApiResponse): void {

@@ -55,6 +55,7 @@ export class ControlClient {
       const req = request(url, {
         method,
         ca: this.#o.ca,
+        agent: false, // one request per process: no keep-alive socket holding the CLI open
         headers: {
           authorization: `Bearer ${this.#o.token}`,
           accept: 'application/json',

@@ -9,8 +9,9 @@ import { formatHostPort, type HostPort } from '../core/addr.js';
 import { RemoraError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { CaStore } from '../pki/ca-store.js';
-import { ControlApi, type SidecarStatus } from './control-api.js';
+import { ControlApi } from './control-api.js';
 import { EmbeddedStore } from './embedded-store.js';
+import { SidecarSync } from './sidecar-sync.js';
 import { StateValidator } from './state-validator.js';
 import type { TokenSet } from './token-auth.js';
 
@@ -90,9 +91,9 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     const svid = await authority.issue({ spiffeId: controlId, ttlMs: VALIDATOR_TTL_MS, now: now() });
     const bundle = ca.trustBundle();
     const validator = new StateValidator({ identity: { certChain: svid.certPem, key: svid.keyPem, roots: bundle } });
-    const sidecars: SidecarStatus[] = [];
+    const sync = new SidecarSync(store, o.log);
     const api = new ControlApi({
-      store, validator, tokens: o.tokens, trustBundle: () => bundle, sidecars: () => sidecars, version: o.version, log: o.log,
+      store, validator, tokens: o.tokens, trustBundle: () => bundle, sync, version: o.version, log: o.log,
     });
     const srv = createSecureServer({ cert: serving.certPem, key: serving.keyPem, allowHTTP1: true, minVersion: 'TLSv1.2' }, (req, res) => {
       api.handle(req, res);
@@ -119,6 +120,7 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
       address,
       store,
       close: async () => {
+        sync.close();
         await new Promise<void>((resolve) => {
           srv.close(() => { resolve(); });
           for (const s of sessions) s.destroy();

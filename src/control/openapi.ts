@@ -73,7 +73,13 @@ export function openApiDocument(version: string): object {
             conflicts: { type: 'array', items: { type: 'object', properties: { kind: { type: 'string' }, name: { type: 'string' }, expected: { type: 'integer' }, found: { type: 'integer' } } } },
           },
         },
-        Sidecar: { type: 'object', properties: { name: { type: 'string' }, identity: { type: 'string' }, versionSent: { type: 'integer' }, versionApplied: { type: 'integer' }, lastNackError: { type: 'string' }, lastSeen: { type: 'string' } } },
+        Sidecar: {
+          type: 'object',
+          properties: {
+            name: { type: 'string' }, identity: { type: 'string' }, connected: { type: 'boolean' }, status: { enum: ['SYNCED', 'STALE', 'NACKED', 'NOT SENT'] },
+            versionSent: { type: 'integer' }, versionApplied: { type: 'integer' }, lastNackVersion: { type: 'integer' }, lastNackError: { type: 'string' }, lastSeen: { type: 'string' },
+          },
+        },
       },
     },
     paths: {
@@ -112,6 +118,23 @@ export function openApiDocument(version: string): object {
       },
       '/api/v1/sidecars': {
         get: { summary: 'the subscribed sidecars and their sync state', security: bearer, responses: { 200: { description: 'the sidecars', content: json({ type: 'object', properties: { sidecars: { type: 'array', items: ref('Sidecar') } } }) } } },
+      },
+      '/api/v1/sync': {
+        get: {
+          summary: 'a sidecar subscribes: Server-Sent Events, a "snapshot" event {version, nonce, ini} whenever it is behind (scope sidecar)', security: bearer,
+          parameters: [
+            { name: 'name', in: 'query', required: true, schema: { type: 'string' } }, { name: 'identity', in: 'query', schema: { type: 'string' } },
+            { name: 'version', in: 'query', schema: { type: 'integer', minimum: 0 }, description: 'the version the sidecar has applied' },
+          ],
+          responses: { 200: { description: 'the stream', content: { 'text/event-stream': { schema: { type: 'string' } } } } },
+        },
+      },
+      '/api/v1/sync/ack': {
+        post: {
+          summary: 'ACK (no error) or NACK (error: the validation issues) of a snapshot version (scope sidecar)', security: bearer,
+          requestBody: { required: true, content: json({ type: 'object', required: ['name', 'version'], properties: { name: { type: 'string' }, identity: { type: 'string' }, version: { type: 'integer' }, nonce: { type: 'string' }, error: { type: 'string' } } }) },
+          responses: { 200: { description: 'recorded' }, 404: error('no such sidecar subscribed') },
+        },
       },
       '/api/v1/ca/root': { get: { summary: 'the mesh trust bundle (PEM); no token needed', responses: { 200: { description: 'PEM certificates', content: { 'application/x-pem-file': { schema: { type: 'string' } } } } } } },
       '/api/v1/openapi.json': { get: { summary: 'this document', responses: { 200: { description: 'OpenAPI 3.1' } } } },

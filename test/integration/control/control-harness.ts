@@ -34,9 +34,9 @@ export class ControlProcess {
   #exit: Promise<number | null>;
   port = 0;
 
-  constructor(dataDir: string, extraArgs: readonly string[] = []) {
+  constructor(dataDir: string, extraArgs: readonly string[] = [], listen = '127.0.0.1:0') {
     this.dataDir = dataDir;
-    this.child = spawn(process.execPath, [REMORA, 'control', '--data-dir', dataDir, '--listen', '127.0.0.1:0',
+    this.child = spawn(process.execPath, [REMORA, 'control', '--data-dir', dataDir, '--listen', listen,
       '--token', WRITE_TOKEN, '--token', `read:${READ_TOKEN}`, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout?.on('data', (d: Buffer) => { this.#output += d.toString(); });
     this.child.stderr?.on('data', (d: Buffer) => { this.#output += d.toString(); });
@@ -86,7 +86,7 @@ export interface Reply { readonly status: number; readonly headers: Record<strin
 export function api(url: string, ca: string, method: string, path: string, opts: { token?: string; body?: string } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = request(new URL(path, url), {
-      method, ca, timeout: 15_000,
+      method, ca, timeout: 15_000, agent: false,
       headers: { ...(opts.token === undefined ? {} : { authorization: `Bearer ${opts.token}` }), ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }) },
     }, (res) => {
       let text = '';
@@ -138,4 +138,52 @@ export function watch(url: string, ca: string, token: string, query = ''): { eve
     throw new Error(`no matching event; got ${JSON.stringify(events)}`);
   };
   return { events, status, next, close: () => { stream.close(); session.close(); } };
+}
+
+/** Free loopback TCP ports (bound then released: another process could take one meanwhile, unlikely on loopback). */
+export async function freePorts(n: number): Promise<number[]> {
+  const { createServer } = await import('node:net');
+  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<import('node:net').Server>((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => { resolve(s); });
+  })));
+  const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => { s.close(r); })));
+  return ports;
+}
+
+/** Poll `probe` until it returns a value (bounded); throws with the last value seen. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what} (last error: ${String(last)})`);
+}
+
+/** GET on a proxy's admin listener (plain HTTP, loopback). */
+export async function adminGet(port: number, path: string): Promise<{ status: number; json: unknown }> {
+  const { request: httpRequest } = await import('node:http');
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, timeout: 5_000, agent: false }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => { text += d.toString(); });
+      res.on('end', () => {
+        let json: unknown;
+        try { json = JSON.parse(text); } catch { json = text; }
+        resolve({ status: res.statusCode ?? 0, json });
+      });
+    });
+    req.on('timeout', () => { req.destroy(new Error('timeout')); });
+    req.on('error', reject);
+    req.end();
+  });
 }

@@ -33,12 +33,24 @@ export interface ApiResponse {
   on(event: 'close', listener: () => void): unknown;
 }
 
+/** Signs workload CSRs with the mesh CA (control-server.ts). */
+export interface CertificateSigner {
+  sign(csrPem: string, ttlMs: number): Promise<
+    | { readonly ok: true; readonly spiffeId: string; readonly certChain: string; readonly roots: string; readonly serial: string; readonly notAfter: number }
+    | { readonly ok: false; readonly expected: string }>;
+}
+
+/** Workload certificates: 24 h by default (Istio's), from 1 minute to 24 hours. */
+export const DEFAULT_CERT_TTL_S = 86_400;
+const MIN_CERT_TTL_S = 60;
+
 export interface ControlApiOptions {
   readonly store: EmbeddedStore;
   readonly validator: StateValidator;
   readonly tokens: TokenSet;
   /** The trust bundle (PEM). */
   readonly trustBundle: () => string;
+  readonly certificates: CertificateSigner;
   /** The sync protocol's side: streams, ACK/NACK, /api/v1/sidecars. */
   readonly sync: SidecarSync;
   readonly version: string;
@@ -209,6 +221,24 @@ export class ControlApi {
       allow(['GET']);
       this.#auth(req, 'read');
       sendJson(res, 200, { revision: this.#o.store.revision, sidecars: this.#o.sync.list() });
+      return;
+    }
+    if (head === 'certificates' && parts.length === 1) {
+      allow(['POST']);
+      this.#auth(req, 'sidecar');
+      const body = await readJson(req);
+      if (typeof body.csr !== 'string') throw malformed('expected "csr", a PEM certificate request');
+      const ttl = body.ttlSeconds ?? DEFAULT_CERT_TTL_S;
+      if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < MIN_CERT_TTL_S || ttl > DEFAULT_CERT_TTL_S) {
+        throw malformed(`ttlSeconds: expected an integer from ${MIN_CERT_TTL_S} to ${DEFAULT_CERT_TTL_S}`);
+      }
+      const signed = await this.#o.certificates.sign(body.csr, ttl * 1000);
+      if (!signed.ok) {
+        const issues: ObjectIssue[] = [{ field: 'csr', expected: signed.expected }];
+        throw new HttpError(422, 'REMORA_ERR_CONTROL_INVALID', `the certificate request was refused: expected ${signed.expected}`, { issues });
+      }
+      this.#o.log.info({ event: 'control.ca.issued', spiffeId: signed.spiffeId, serial: signed.serial, notAfter: new Date(signed.notAfter).toISOString() }, 'workload certificate issued');
+      sendJson(res, 200, { spiffeId: signed.spiffeId, certChain: signed.certChain, roots: signed.roots, serial: signed.serial, notAfter: new Date(signed.notAfter).toISOString() });
       return;
     }
     if (head === 'sync' && parts.length === 1) {

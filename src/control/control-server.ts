@@ -9,7 +9,8 @@ import { formatHostPort, type HostPort } from '../core/addr.js';
 import { RemoraError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { CaStore } from '../pki/ca-store.js';
-import { ControlApi } from './control-api.js';
+import { ControlApi, type CertificateSigner } from './control-api.js';
+import { checkCsr } from './csr.js';
 import { EmbeddedStore } from './embedded-store.js';
 import { SidecarSync } from './sidecar-sync.js';
 import { StateValidator } from './state-validator.js';
@@ -92,8 +93,16 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     const bundle = ca.trustBundle();
     const validator = new StateValidator({ identity: { certChain: svid.certPem, key: svid.keyPem, roots: bundle } });
     const sync = new SidecarSync(store, o.log);
+    const certificates: CertificateSigner = {
+      sign: async (csrPem, ttlMs) => {
+        const check = await checkCsr(csrPem, ca.trustDomain);
+        if (!check.ok) return check;
+        const leaf = await authority.issueForKey(check.publicKey, { spiffeId: check.spiffeId, ttlMs, now: now() });
+        return { ok: true, spiffeId: check.spiffeId, certChain: leaf.certPem, roots: bundle, serial: leaf.serial, notAfter: leaf.notAfter };
+      },
+    };
     const api = new ControlApi({
-      store, validator, tokens: o.tokens, trustBundle: () => bundle, sync, version: o.version, log: o.log,
+      store, validator, tokens: o.tokens, trustBundle: () => bundle, sync, certificates, version: o.version, log: o.log,
     });
     const srv = createSecureServer({ cert: serving.certPem, key: serving.keyPem, allowHTTP1: true, minVersion: 'TLSv1.2' }, (req, res) => {
       api.handle(req, res);

@@ -136,6 +136,16 @@ export function openApiDocument(version: string): object {
           responses: { 200: { description: 'recorded' }, 404: error('no such sidecar subscribed') },
         },
       },
+      '/api/v1/certificates': {
+        post: {
+          summary: 'sign a workload CSR (PKCS#10 PEM, ECDSA P-256, one URI SAN: a SPIFFE ID of the trust domain) as an X.509-SVID (scope sidecar)', security: bearer,
+          requestBody: { required: true, content: json({ type: 'object', required: ['csr'], properties: { csr: { type: 'string' }, ttlSeconds: { type: 'integer', minimum: 60, maximum: 86400 } } }) },
+          responses: {
+            200: { description: 'the certificate and the trust bundle', content: json({ type: 'object', properties: { spiffeId: { type: 'string' }, certChain: { type: 'string' }, roots: { type: 'string' }, serial: { type: 'string' }, notAfter: { type: 'string' } } }) },
+            422: error('the request was refused (which check failed)'),
+          },
+        },
+      },
       '/api/v1/ca/root': { get: { summary: 'the mesh trust bundle (PEM); no token needed', responses: { 200: { description: 'PEM certificates', content: { 'application/x-pem-file': { schema: { type: 'string' } } } } } } },
       '/api/v1/openapi.json': { get: { summary: 'this document', responses: { 200: { description: 'OpenAPI 3.1' } } } },
     },

@@ -154,6 +154,21 @@ export class CertificateAuthority {
   /** Issue an X.509-SVID for `spiffeId` with a fresh P-256 key. The caller checks the root is not expired. */
   async issue(request: LeafRequest): Promise<IssuedLeaf> {
     const keys = await newKeyPair();
+    const { cert, clamped } = await this.#signLeaf(keys.publicKey, request);
+    return { ...toResult(cert, await keyPem(keys.privateKey)), clamped };
+  }
+
+  /**
+   * Issue an X.509-SVID for a key the CA never sees (a CSR's public key, checked by the caller: signature, P-256,
+   * the SPIFFE ID). The same certificate as issue() makes.
+   */
+  async issueForKey(publicKey: CryptoKey, request: LeafRequest): Promise<Omit<IssuedLeaf, 'keyPem'>> {
+    const { cert, clamped } = await this.#signLeaf(publicKey, request);
+    const { keyPem: _none, ...rest } = toResult(cert, '');
+    return { ...rest, clamped };
+  }
+
+  async #signLeaf(publicKey: CryptoKey, request: LeafRequest): Promise<{ cert: x509.X509Certificate; clamped: boolean }> {
     const wanted = request.now + request.ttlMs;
     const clamped = wanted > this.#notAfter;
     const rootSki = this.#cert.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
@@ -166,7 +181,7 @@ export class CertificateAuthority {
       issuer: this.#cert.subjectName,
       notBefore: new Date(Math.max(request.now - CLOCK_SKEW_MS, this.#notBefore)),
       notAfter: new Date(Math.min(wanted, this.#notAfter)),
-      publicKey: keys.publicKey,
+      publicKey,
       signingKey: this.#key,
       signingAlgorithm: SIGNING,
       extensions: [
@@ -175,10 +190,10 @@ export class CertificateAuthority {
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth], false),
         new x509.SubjectAlternativeNameExtension([{ type: 'url', value: request.spiffeId }], true),
         aki,
-        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+        await x509.SubjectKeyIdentifierExtension.create(publicKey),
       ],
     });
-    return { ...toResult(cert, await keyPem(keys.privateKey)), clamped };
+    return { cert, clamped };
   }
 
   /**

@@ -3,7 +3,8 @@
 // the last good config kept on a NACK and while the control plane is down, and a resync when it returns.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ControlProcess, READ_TOKEN, REMORA, WRITE_TOKEN, adminGet, api, freePorts, runRemora, tempDir, waitFor } from './control-harness.js';
@@ -96,7 +97,73 @@ test('a sidecar subscribes, applies pushed snapshots, NACKs one it cannot apply,
   } finally {
     if (proxy !== undefined && proxy.exitCode === null && proxy.signalCode === null) {
       proxy.kill('SIGTERM');
-      await Promise.race([proxyExit, new Promise((r) => setTimeout(r, 10_000))]);
+      await Promise.race([proxyExit, new Promise((r) => { setTimeout(r, 10_000).unref(); })]);
+      if (proxy.exitCode === null && proxy.signalCode === null) proxy.kill('SIGKILL');
+    }
+    await cp.stop();
+    tmp.remove();
+  }
+});
+
+test('a sidecar with --spiffe-id gets its workload certificate by CSR before it starts, and applies mTLS config with it', async () => {
+  const tmp = tempDir('remora-csr-');
+  const [controlPort = 0, outbound = 0, inbound = 0, admin = 0] = await freePorts(4);
+  const dataDir = join(tmp.dir, 'data');
+  const identityDir = join(tmp.dir, 'identity');
+  const id = 'spiffe://cluster.local/ns/shop/sa/web';
+  const cp = new ControlProcess(dataDir, ['--token', `sidecar:${SIDECAR_TOKEN}`], `127.0.0.1:${controlPort}`);
+  let proxy: ChildProcess | undefined;
+  let proxyExit: Promise<unknown> = Promise.resolve();
+  let proxyOut = '';
+  try {
+    await cp.ready();
+    const ca = cp.root;
+    // The API refuses a CSR of another trust domain (422) and a read token (403).
+    const { createCsr } = await import('../../../src/control/csr.js');
+    const foreign = await api(cp.url, ca, 'POST', '/api/v1/certificates', { token: SIDECAR_TOKEN, body: JSON.stringify({ csr: (await createCsr('spiffe://other.td/ns/a/sa/b')).csrPem }) });
+    assert.equal(foreign.status, 422);
+    assert.match((foreign.json as { message: string }).message, /trust domain cluster\.local/);
+    const readOnly = await api(cp.url, ca, 'POST', '/api/v1/certificates', { token: READ_TOKEN, body: JSON.stringify({ csr: (await createCsr(id)).csrPem }) });
+    assert.equal(readOnly.status, 403);
+
+    const proxyIni = join(tmp.dir, 'proxy.ini');
+    writeFileSync(proxyIni, `[proxy]\noutbound_port = ${outbound}\ninbound_port = ${inbound}\nlisten_address = 127.0.0.1\n`
+      + `admin_address = 127.0.0.1:${admin}\nuid = ${process.geteuid?.() ?? 0}\ngid = ${process.getegid?.() ?? 0}\nidentity_dir = ${identityDir}\n`);
+    const child = spawn(process.execPath, [REMORA, 'proxy', '--config', proxyIni, '--control', cp.url, '--token', SIDECAR_TOKEN,
+      '--control-ca-file', cp.rootFile, '--spiffe-id', id], { env: { ...process.env, POD_NAME: 'pod-mtls' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    proxy = child;
+    child.stdout.on('data', (d: Buffer) => { proxyOut += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { proxyOut += d.toString(); });
+    proxyExit = new Promise((r) => { child.on('close', r); });
+
+    const certs = await waitFor('the proxy serving /certs', async () => {
+      const r = await adminGet(admin, '/certs');
+      return r.status === 200 ? r.json as { spiffeId?: string; identity?: { spiffeId?: string } } : undefined;
+    });
+    assert.match(JSON.stringify(certs), new RegExp(id.replaceAll('/', '\\/')));
+    const chain = new X509Certificate(readFileSync(join(identityDir, 'cert-chain.pem')));
+    assert.ok(chain.checkIssued(new X509Certificate(ca)));
+    assert.ok(chain.checkPrivateKey(createPrivateKey(readFileSync(join(identityDir, 'key.pem')))));
+    assert.equal((statSync(join(identityDir, 'key.pem')).mode & 0o777), 0o600);
+
+    const put = await api(cp.url, ca, 'PUT', '/api/v1/services/api', {
+      token: WRITE_TOKEN, body: JSON.stringify({ spec: { addresses: '10.96.0.20:8080', endpoints: '10.1.0.5:8080', mtls: 'true', identities: 'spiffe://cluster.local/ns/shop/sa/api' }, version: 0 }),
+    });
+    assert.equal(put.status, 200, put.text);
+    const rev = (put.json as { revision: number }).revision;
+    const synced = await waitFor('pod-mtls to apply the mTLS service', async () => {
+      const list = ((await api(cp.url, ca, 'GET', '/api/v1/sidecars', { token: READ_TOKEN })).json as { sidecars: SidecarJson[] }).sidecars;
+      return list.find((s) => s.name === 'pod-mtls' && s.versionApplied === rev && s.status === 'SYNCED');
+    });
+    assert.equal(synced.identity, id);
+    assert.match(cp.output, /"event":"control.ca.issued","spiffeId":"spiffe:\/\/cluster.local\/ns\/shop\/sa\/web"/);
+  } catch (err) {
+    process.stderr.write(`--- proxy output ---\n${proxyOut.slice(-4000)}\n--- control output ---\n${cp.output.slice(-3000)}\n`);
+    throw err;
+  } finally {
+    if (proxy !== undefined && proxy.exitCode === null && proxy.signalCode === null) {
+      proxy.kill('SIGTERM');
+      await Promise.race([proxyExit, new Promise((r) => { setTimeout(r, 10_000).unref(); })]);
       if (proxy.exitCode === null && proxy.signalCode === null) proxy.kill('SIGKILL');
     }
     await cp.stop();

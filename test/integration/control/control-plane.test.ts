@@ -160,6 +160,16 @@ describe('remora control and remora ctl', () => {
     assert.match(deleteService.stderr, /route web service = "web"/);
     const unknownVerb = await ctl(['frobnicate']);
     assert.equal(unknownVerb.code, 2);
+
+    // Another CA's root does not verify this control plane; a closed port is unreachable: exit 1, the reason named.
+    const otherCa = join(tmp.dir, 'other-ca');
+    assert.equal((await runRemora(['ca', 'init', '--dir', otherCa])).code, 0);
+    const foreign = await runRemora(['ctl', '--server', cp.url, '--token', READ_TOKEN, '--ca-file', join(otherCa, 'root-cert.pem'), 'get']);
+    assert.equal(foreign.code, 1);
+    assert.match(foreign.stderr, /REMORA_ERR_CONTROL_UNREACHABLE: .*(certificate|signature)/i);
+    const closed = await runRemora(['ctl', '--server', 'https://127.0.0.1:1', '--token', READ_TOKEN, '--ca-file', cp.rootFile, 'get']);
+    assert.equal(closed.code, 1);
+    assert.match(closed.stderr, /REMORA_ERR_CONTROL_UNREACHABLE: .*ECONNREFUSED/);
   });
 
   test('watch streams each committed revision as a Server-Sent Event over HTTP/2', async () => {

@@ -120,9 +120,13 @@ function objectPath(kind: ObjectKind, name: string): string {
 }
 
 async function run(p: Parsed, env: NodeJS.ProcessEnv, io: CtlIo): Promise<number> {
-  if (p.local.has('--help') || p.verb === undefined || p.verb === 'help') {
+  if (p.local.has('--help') || p.verb === 'help') {
     io.out(HELP);
-    return p.verb === undefined && !p.local.has('--help') ? EXIT_USAGE : EXIT_OK;
+    return EXIT_OK;
+  }
+  if (p.verb === undefined) {
+    io.err(`remora ctl: REMORA_ERR_USAGE: expected a verb\n\n${HELP}`);
+    return EXIT_USAGE;
   }
   if (p.verb === 'explain') {
     io.out(explain(kindArg(p.args[0])));

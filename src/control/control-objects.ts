@@ -157,7 +157,14 @@ export function renderState(objects: Iterable<Pick<ControlObject, 'kind' | 'name
 export function issueOfLine(issue: ConfigIssue, rendered: RenderedState, file: string): ObjectIssue {
   const m = /^(.*):(\d+)$/.exec(issue.source);
   const origin = m !== null && m[1] === file ? rendered.lines.get(Number(m[2])) : undefined;
-  const base = { ...(issue.value === undefined ? {} : { value: issue.value }), expected: issue.expected };
+  // The loader's cross-references ("belongs to service web at FILE:12") name the object instead of a rendered line.
+  const escaped = file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const expected = issue.expected.replace(new RegExp(`\\s?(?:at )?${escaped}:(\\d+)`, 'g'), (_all, n: string, offset: number, whole: string) => {
+    const o = rendered.lines.get(Number(n));
+    if (o === undefined) return ` (line ${n})`;
+    return whole.slice(0, offset).endsWith(`${o.kind} ${o.name}`) ? '' : ` (${o.kind} ${o.name})`;
+  });
+  const base = { ...(issue.value === undefined ? {} : { value: issue.value }), expected };
   if (origin === undefined) return { ...base, field: issue.key };
   // The issue's own key names the field when it is about another key of the section (e.g. reported at the header).
   const keyMatch = /^\[[^\]]*\] (\S+)$/.exec(issue.key);

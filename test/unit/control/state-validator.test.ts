@@ -43,3 +43,12 @@ test('mesh mTLS keys without an identity are refused, as a sidecar without ident
   if (r.ok) return;
   assert.deepEqual([r.issues[0]?.kind, r.issues[0]?.field], ['mesh', 'mtls_mode']);
 });
+
+test('cross-references to other sections name the object, not a line of the rendered document', () => {
+  const r = validator.validate([web, { kind: 'service', name: 'api', spec: { addresses: '10.96.0.1:80', endpoints: '10.1.0.9:80' } }]);
+  assert.equal(r.ok, false);
+  if (r.ok) return;
+  const text = JSON.stringify(r.issues);
+  assert.doesNotMatch(text, /desired-state\.ini/);
+  assert.match(text, /belongs to service (web|api)\)/);
+});

@@ -18,7 +18,7 @@ import type { TokenSet } from './token-auth.js';
 
 const HOUR_MS = 3_600_000;
 const ROOT_TTL_MS = 87_600 * HOUR_MS;
-/** The serving certificate is issued at every start; renewal while running is left (docs/control-plane.md). */
+/** The serving certificate is issued at every start and renewed at half life while running. */
 const SERVING_TTL_MS = 90 * 24 * HOUR_MS;
 const VALIDATOR_TTL_MS = 90 * 24 * HOUR_MS;
 
@@ -38,8 +38,13 @@ export interface ControlServer {
   /** The bound address (the port is the real one when 0 was asked). */
   readonly address: HostPort;
   readonly store: EmbeddedStore;
+  /** Re-issue the serving certificate and the validator's SVID when half their life has passed (run hourly). */
+  renewCertificates(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/** How often the control plane looks at its own certificates. */
+export const CERT_CHECK_MS = 3_600_000;
 
 function isWildcard(host: string): boolean {
   return host === '0.0.0.0' || host === '::' || host === '';
@@ -88,8 +93,8 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     const authority = await ca.authority();
     const controlId = `spiffe://${ca.trustDomain}/ns/remora-system/sa/remora-control`;
     const names = servingNames(o.listen.host, o.extraSans);
-    const serving = await authority.issueServer({ ...names, spiffeId: controlId, ttlMs: SERVING_TTL_MS, now: now() });
-    const svid = await authority.issue({ spiffeId: controlId, ttlMs: VALIDATOR_TTL_MS, now: now() });
+    let serving = await authority.issueServer({ ...names, spiffeId: controlId, ttlMs: SERVING_TTL_MS, now: now() });
+    let svid = await authority.issue({ spiffeId: controlId, ttlMs: VALIDATOR_TTL_MS, now: now() });
     const bundle = ca.trustBundle();
     const validator = new StateValidator({ identity: { certChain: svid.certPem, key: svid.keyPem, roots: bundle } });
     const sync = new SidecarSync(store, o.log);
@@ -121,6 +126,22 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
       event: 'control.listening', address: formatHostPort(address.host, address.port), revision: store.revision,
       sans: [...names.dnsNames, ...names.ips], servingNotAfter: new Date(serving.notAfter).toISOString(),
     }, 'control plane listening');
+    // Renewal at half life, checked hourly: new handshakes get the new certificate, open connections keep theirs.
+    const half = (c: { notBefore: number; notAfter: number }): number => c.notBefore + (c.notAfter - c.notBefore) / 2;
+    const renewCertificates = async (): Promise<boolean> => {
+      const t = now();
+      if (t < half(serving) && t < half(svid)) return false;
+      serving = await authority.issueServer({ ...names, spiffeId: controlId, ttlMs: SERVING_TTL_MS, now: t });
+      svid = await authority.issue({ spiffeId: controlId, ttlMs: VALIDATOR_TTL_MS, now: t });
+      srv.setSecureContext({ cert: serving.certPem, key: serving.keyPem, minVersion: 'TLSv1.2' });
+      validator.setIdentity({ certChain: svid.certPem, key: svid.keyPem, roots: bundle });
+      o.log.info({ event: 'control.certificates.renewed', serial: serving.serial, notAfter: new Date(serving.notAfter).toISOString() }, 'serving certificate renewed');
+      return true;
+    };
+    const renewTimer = setInterval(() => {
+      renewCertificates().catch((err: unknown) => { o.log.error({ err, event: 'control.certificates.renew-failed' }, 'renewing the serving certificate failed'); });
+    }, CERT_CHECK_MS);
+    renewTimer.unref();
     const sessions = new Set<import('node:http2').ServerHttp2Session>();
     srv.on('session', (s) => { sessions.add(s); s.on('close', () => sessions.delete(s)); });
     const sockets = new Set<import('node:net').Socket>();
@@ -128,7 +149,9 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     return {
       address,
       store,
+      renewCertificates,
       close: async () => {
+        clearInterval(renewTimer);
         sync.close();
         await new Promise<void>((resolve) => {
           srv.close(() => { resolve(); });

@@ -30,10 +30,15 @@ export type StateValidation =
   | { readonly ok: false; readonly issues: readonly ObjectIssue[] };
 
 export class StateValidator {
-  readonly #options: StateValidatorOptions;
+  #options: StateValidatorOptions;
 
   constructor(options: StateValidatorOptions = {}) {
     this.#options = options;
+  }
+
+  /** Replace the identity mTLS keys are checked against (the control plane renews its own). */
+  setIdentity(identity: IdentityPems): void {
+    this.#options = { ...this.#options, identity };
   }
 
   /** Check a whole desired state: the shape of each object, then everything the proxy's validator checks. */

@@ -17,6 +17,8 @@ Usage:
   remora explain --dst IP:PORT [flags]
                           the path a connection or request would take and why (rules, listener,
                           protocol, service, route, endpoint, policies), from the running sidecar
+  remora control [flags]  run the control plane (desired state, API, mesh CA)
+  remora ctl <verb>       the control plane's CLI (get, apply, diff, delete, set-weights, ...)
   remora help             this text
   remora version          print the version
 
@@ -58,6 +60,19 @@ export async function main(argv: readonly string[]): Promise<void> {
     case 'explain': {
       const { runExplainCommand } = await import('./explain-command.js');
       process.exitCode = await runExplainCommand(rest).catch((err: unknown) => reportError('explain', err));
+      return;
+    }
+    case 'control': {
+      const { runControlCommand } = await import('./control-command.js');
+      // Runs until a signal; errors at start (flags, store, CA, listener) set the exit code.
+      await runControlCommand(rest).catch((err: unknown) => {
+        process.exitCode = reportError('control', err);
+      });
+      return;
+    }
+    case 'ctl': {
+      const { runCtlCommand } = await import('./ctl-command.js');
+      process.exitCode = await runCtlCommand(rest, process.env).catch((err: unknown) => reportError('ctl', err));
       return;
     }
     case 'proxy': {

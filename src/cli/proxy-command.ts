@@ -7,6 +7,7 @@ import { proxyOptionSpecs } from '../config/proxy-options.js';
 import { createLogger } from '../core/log.js';
 import { startProxy } from '../proxy/proxy.js';
 import { parseArgv } from './argv.js';
+import { CONTROL_FLAGS, ControlledConfig, bootstrapIdentity, proxyControlOptions, startControlSync } from './proxy-control.js';
 
 const HELP = `Usage: remora proxy [flags]
 
@@ -22,10 +23,15 @@ nothing is open, at the latest at the drain timeout. POST /drain drains without 
 Flags:
   --${CONFIG_FLAG} FILE${' '.repeat(23)}INI file whose [proxy] section holds these options
 ${' '.repeat(36)}env ${CONFIG_ENV}
+  --control URL                     subscribe to the control plane (https://HOST:15012); env REMORA_CONTROL_URL
+  --token TOKEN                     its bearer token (scope sidecar); env REMORA_CONTROL_TOKEN
+  --spiffe-id ID                    get the workload certificate from the control plane (CSR) into
+                                    identity_dir, renewed at half life; env REMORA_SPIFFE_ID
+  --control-ca-file FILE            the mesh root that verifies it; env REMORA_CONTROL_CA_FILE
 `;
 
 export async function runProxyCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
-  const parsed = parseArgv(argv, proxyOptionSpecs, [CONFIG_FLAG]);
+  const parsed = parseArgv(argv, proxyOptionSpecs, [CONFIG_FLAG, ...CONTROL_FLAGS]);
   if (parsed.help) {
     process.stdout.write(`${HELP}${renderOptionHelp(proxyOptionSpecs)}\n`);
     return;
@@ -34,11 +40,20 @@ export async function runProxyCommand(argv: readonly string[], env: NodeJS.Proce
   // order, and nothing starts. Reloads run the same validator (with the same flags and environment).
   const file = parsed.flags.get(CONFIG_FLAG)?.value ?? env[CONFIG_ENV];
   const input: SnapshotInput = { file: file === '' ? undefined : file, flags: parsed.flags, env };
-  const load = loadSnapshotDefinitions({ ...input, preIssues: parsed.issues });
+  const control = proxyControlOptions(parsed.flags, env);
+  // --spiffe-id: the identity files come from the control plane (CSR), before they are checked.
+  const renewer = control?.ok === true ? await bootstrapIdentity(input, control.options) : undefined;
+  const load = loadSnapshotDefinitions({ ...input, preIssues: [...parsed.issues, ...(control?.ok === false ? control.issues : [])] });
   if (!load.ok) throw configError(load.issues);
+  const controlled = control?.ok === true ? new ControlledConfig(input) : undefined;
   const log = createLogger({ level: load.definitions.proxy.logLevel, name: 'remora-proxy' });
   for (const warning of load.warnings) log.warn({ event: 'config.warning', warning }, warning);
-  await startProxy({
-    log, definitions: load.definitions, configFile: input.file, reload: () => loadSnapshotDefinitions(input),
+  const proxy = await startProxy({
+    log, definitions: load.definitions, configFile: input.file, reload: () => (controlled === undefined ? loadSnapshotDefinitions(input) : controlled.load()),
   });
+  if (controlled !== undefined && control?.ok === true) startControlSync(proxy, control.options, controlled, log);
+  if (renewer !== undefined) {
+    renewer.start();
+    void proxy.stopped.then(() => { renewer.stop(); });
+  }
 }

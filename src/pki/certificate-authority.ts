@@ -50,6 +50,15 @@ export interface RootRequest {
   readonly now: number;
 }
 
+/** A TLS server certificate (the control plane's listener): DNS names and IP addresses, and optionally a SPIFFE ID. */
+export interface ServerCertificateRequest {
+  readonly dnsNames: readonly string[];
+  readonly ips: readonly string[];
+  readonly spiffeId?: string;
+  readonly ttlMs: number;
+  readonly now: number;
+}
+
 export interface LeafRequest {
   /** A validated workload SPIFFE ID in the CA's trust domain. */
   readonly spiffeId: string;
@@ -145,6 +154,21 @@ export class CertificateAuthority {
   /** Issue an X.509-SVID for `spiffeId` with a fresh P-256 key. The caller checks the root is not expired. */
   async issue(request: LeafRequest): Promise<IssuedLeaf> {
     const keys = await newKeyPair();
+    const { cert, clamped } = await this.#signLeaf(keys.publicKey, request);
+    return { ...toResult(cert, await keyPem(keys.privateKey)), clamped };
+  }
+
+  /**
+   * Issue an X.509-SVID for a key the CA never sees (a CSR's public key, checked by the caller: signature, P-256,
+   * the SPIFFE ID). The same certificate as issue() makes.
+   */
+  async issueForKey(publicKey: CryptoKey, request: LeafRequest): Promise<Omit<IssuedLeaf, 'keyPem'>> {
+    const { cert, clamped } = await this.#signLeaf(publicKey, request);
+    const { keyPem: _none, ...rest } = toResult(cert, '');
+    return { ...rest, clamped };
+  }
+
+  async #signLeaf(publicKey: CryptoKey, request: LeafRequest): Promise<{ cert: x509.X509Certificate; clamped: boolean }> {
     const wanted = request.now + request.ttlMs;
     const clamped = wanted > this.#notAfter;
     const rootSki = this.#cert.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
@@ -157,7 +181,7 @@ export class CertificateAuthority {
       issuer: this.#cert.subjectName,
       notBefore: new Date(Math.max(request.now - CLOCK_SKEW_MS, this.#notBefore)),
       notAfter: new Date(Math.min(wanted, this.#notAfter)),
-      publicKey: keys.publicKey,
+      publicKey,
       signingKey: this.#key,
       signingAlgorithm: SIGNING,
       extensions: [
@@ -166,9 +190,47 @@ export class CertificateAuthority {
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth], false),
         new x509.SubjectAlternativeNameExtension([{ type: 'url', value: request.spiffeId }], true),
         aki,
+        await x509.SubjectKeyIdentifierExtension.create(publicKey),
+      ],
+    });
+    return { cert, clamped };
+  }
+
+  /**
+   * Issue a TLS server certificate with a fresh P-256 key: subject CN=remora control, the DNS names and IP addresses
+   * (and the SPIFFE ID, when given) as SANs, cA=false, keyUsage digitalSignature, extKeyUsage serverAuth. Valid from
+   * now - 2 minutes, never past the root.
+   */
+  async issueServer(request: ServerCertificateRequest): Promise<IssuedLeaf> {
+    const keys = await newKeyPair();
+    const wanted = request.now + request.ttlMs;
+    const rootSki = this.#cert.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
+    const aki = rootSki === undefined
+      ? await x509.AuthorityKeyIdentifierExtension.create(this.#cert.publicKey)
+      : new x509.AuthorityKeyIdentifierExtension(rootSki);
+    const names: x509.JsonGeneralName[] = [
+      ...request.dnsNames.map((value) => ({ type: 'dns' as const, value })),
+      ...request.ips.map((value) => ({ type: 'ip' as const, value })),
+      ...(request.spiffeId === undefined ? [] : [{ type: 'url' as const, value: request.spiffeId }]),
+    ];
+    const cert = await x509.X509CertificateGenerator.create({
+      serialNumber: randomSerial(),
+      subject: [{ CN: ['remora control'] }],
+      issuer: this.#cert.subjectName,
+      notBefore: new Date(Math.max(request.now - CLOCK_SKEW_MS, this.#notBefore)),
+      notAfter: new Date(Math.min(wanted, this.#notAfter)),
+      publicKey: keys.publicKey,
+      signingKey: this.#key,
+      signingAlgorithm: SIGNING,
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
+        new x509.SubjectAlternativeNameExtension(names, false),
+        aki,
         await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
       ],
     });
-    return { ...toResult(cert, await keyPem(keys.privateKey)), clamped };
+    return { ...toResult(cert, await keyPem(keys.privateKey)), clamped: wanted > this.#notAfter };
   }
 }

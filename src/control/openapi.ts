@@ -1,0 +1,153 @@
+// The OpenAPI 3.1 description of the control plane's API, served at GET /api/v1/openapi.json. Kept next to the
+// handler (control-api.ts); an integration test checks that every path the handler answers is described here.
+import { KINDS, OBJECT_KINDS } from './control-objects.js';
+
+const json = (schema: object): object => ({ 'application/json': { schema } });
+const ref = (name: string): object => ({ $ref: `#/components/schemas/${name}` });
+const error = (description: string): object => ({ description, content: json(ref('Error')) });
+const bearer = [{ bearer: [] }];
+const nameParam = { name: 'name', in: 'path', required: true, schema: { type: 'string' } };
+
+function kindPaths(): Record<string, object> {
+  const paths: Record<string, object> = {};
+  for (const kind of OBJECT_KINDS) {
+    const plural = KINDS[kind].plural;
+    paths[`/api/v1/${plural}`] = {
+      get: { summary: `list ${kind} objects`, security: bearer, responses: { 200: { description: 'the objects', content: json(ref('ObjectList')) }, 401: error('no valid token') } },
+    };
+    paths[`/api/v1/${plural}/{name}`] = {
+      parameters: [nameParam],
+      get: { summary: `get one ${kind}`, security: bearer, responses: { 200: { description: 'the object', content: json(ref('Object')) }, 404: error('no such object') } },
+      put: {
+        summary: `create (version 0) or replace (the current version) a ${kind}`,
+        security: bearer,
+        requestBody: { required: true, content: json(ref('PutBody')) },
+        responses: {
+          200: { description: 'stored', content: json(ref('WriteResult')) },
+          400: error('malformed body'), 401: error('no valid token'), 403: error('the token cannot write'),
+          409: error('version conflict'), 422: error('the desired state would be invalid: issues name object, field, expected'),
+        },
+      },
+      delete: {
+        summary: `delete a ${kind} at the version read`,
+        security: bearer,
+        parameters: [{ name: 'version', in: 'query', required: true, schema: { type: 'integer', minimum: 1 } }],
+        responses: { 200: { description: 'deleted', content: json(ref('WriteResult')) }, 404: error('no such object'), 409: error('version conflict'), 422: error('the rest would be invalid without it') },
+      },
+    };
+  }
+  return paths;
+}
+
+export function openApiDocument(version: string): object {
+  return {
+    openapi: '3.1.0',
+    info: { title: 'remora control plane', version, description: 'The mesh desired state: the INI sections of the static configuration as objects (docs/control-plane.md).' },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'a token given to remora control --token (scopes read, write, sidecar)' } },
+      schemas: {
+        Spec: { type: 'object', additionalProperties: { type: 'string' }, description: 'the keys and values of the INI section, as text' },
+        Object: { type: 'object', required: ['kind', 'name', 'spec', 'version'], properties: { kind: { enum: [...OBJECT_KINDS] }, name: { type: 'string' }, spec: ref('Spec'), version: { type: 'integer', description: 'the revision that last changed it' } } },
+        ObjectList: { type: 'object', properties: { revision: { type: 'integer' }, items: { type: 'array', items: ref('Object') } } },
+        PutBody: { type: 'object', required: ['spec', 'version'], properties: { spec: ref('Spec'), version: { type: 'integer', minimum: 0, description: '0 to create, else the version read' } } },
+        ApplyBody: {
+          type: 'object',
+          properties: {
+            writes: { type: 'array', items: { type: 'object', required: ['kind', 'name', 'spec', 'version'], properties: { kind: { enum: [...OBJECT_KINDS] }, name: { type: 'string' }, spec: ref('Spec'), version: { type: 'integer', minimum: 0 } } } },
+            deletes: { type: 'array', items: { type: 'object', required: ['kind', 'name', 'version'], properties: { kind: { enum: [...OBJECT_KINDS] }, name: { type: 'string' }, version: { type: 'integer', minimum: 1 } } } },
+          },
+        },
+        WriteResult: {
+          type: 'object',
+          properties: {
+            revision: { type: 'integer' }, dryRun: { type: 'boolean' }, object: ref('Object'),
+            changes: { type: 'array', items: { type: 'object', properties: { type: { enum: ['put', 'delete'] }, kind: { type: 'string' }, name: { type: 'string' }, version: { type: 'integer' } } } },
+          },
+        },
+        Issue: { type: 'object', required: ['expected'], properties: { kind: { type: 'string' }, name: { type: 'string' }, field: { type: 'string' }, value: { type: 'string' }, expected: { type: 'string' } } },
+        Error: {
+          type: 'object', required: ['error', 'message'],
+          properties: {
+            error: { type: 'string', description: 'a REMORA_ERR_* code (docs/errors.md)' }, message: { type: 'string' },
+            issues: { type: 'array', items: ref('Issue') },
+            conflicts: { type: 'array', items: { type: 'object', properties: { kind: { type: 'string' }, name: { type: 'string' }, expected: { type: 'integer' }, found: { type: 'integer' } } } },
+          },
+        },
+        Sidecar: {
+          type: 'object',
+          properties: {
+            name: { type: 'string' }, identity: { type: 'string' }, connected: { type: 'boolean' }, status: { enum: ['SYNCED', 'STALE', 'NACKED', 'NOT SENT'] },
+            versionSent: { type: 'integer' }, versionApplied: { type: 'integer' }, lastNackVersion: { type: 'integer' }, lastNackError: { type: 'string' }, lastSeen: { type: 'string' },
+          },
+        },
+      },
+    },
+    paths: {
+      ...kindPaths(),
+      '/api/v1/apply': {
+        post: {
+          summary: 'write and delete several objects at once: all or nothing, one revision',
+          security: bearer,
+          parameters: [{ name: 'dryRun', in: 'query', schema: { type: 'boolean' } }],
+          requestBody: { required: true, content: json(ref('ApplyBody')) },
+          responses: { 200: { description: 'applied (or, dryRun, would be)', content: json(ref('WriteResult')) }, 400: error('malformed'), 409: error('version conflict'), 422: error('invalid') },
+        },
+      },
+      '/api/v1/routes/{name}/weights': {
+        parameters: [nameParam],
+        post: {
+          summary: 'set the weights of every backend of a route (canary, blue-green)',
+          security: bearer,
+          requestBody: { required: true, content: json({ type: 'object', required: ['weights', 'version'], properties: { weights: { type: 'object', additionalProperties: { type: 'integer', minimum: 0, maximum: 10000 } }, version: { type: 'integer', minimum: 1 } } }) },
+          responses: { 200: { description: 'stored', content: json(ref('WriteResult')) }, 404: error('no such route'), 409: error('version conflict'), 422: error('weights not accepted') },
+        },
+      },
+      '/api/v1/state': {
+        get: {
+          summary: 'every object and the revision (format=ini: the desired state as one INI document)', security: bearer,
+          parameters: [{ name: 'format', in: 'query', schema: { enum: ['json', 'ini'] } }],
+          responses: { 200: { description: 'the state', content: { ...json({ type: 'object', properties: { revision: { type: 'integer' }, objects: { type: 'array', items: ref('Object') } } }), 'text/plain': { schema: { type: 'string' } } } } },
+        },
+      },
+      '/api/v1/watch': {
+        get: {
+          summary: 'Server-Sent Events: one "change" event per revision after `since` (id = revision)', security: bearer,
+          parameters: [{ name: 'since', in: 'query', schema: { type: 'integer', minimum: 0 } }],
+          responses: { 200: { description: 'the event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, 410: error('`since` is older than the kept history: list again, then watch from its revision') },
+        },
+      },
+      '/api/v1/sidecars': {
+        get: { summary: 'the subscribed sidecars and their sync state', security: bearer, responses: { 200: { description: 'the sidecars', content: json({ type: 'object', properties: { sidecars: { type: 'array', items: ref('Sidecar') } } }) } } },
+      },
+      '/api/v1/sync': {
+        get: {
+          summary: 'a sidecar subscribes: Server-Sent Events, a "snapshot" event {version, nonce, ini} whenever it is behind (scope sidecar)', security: bearer,
+          parameters: [
+            { name: 'name', in: 'query', required: true, schema: { type: 'string' } }, { name: 'identity', in: 'query', schema: { type: 'string' } },
+            { name: 'version', in: 'query', schema: { type: 'integer', minimum: 0 }, description: 'the version the sidecar has applied' },
+          ],
+          responses: { 200: { description: 'the stream', content: { 'text/event-stream': { schema: { type: 'string' } } } } },
+        },
+      },
+      '/api/v1/sync/ack': {
+        post: {
+          summary: 'ACK (no error) or NACK (error: the validation issues) of a snapshot version (scope sidecar)', security: bearer,
+          requestBody: { required: true, content: json({ type: 'object', required: ['name', 'version'], properties: { name: { type: 'string' }, identity: { type: 'string' }, version: { type: 'integer' }, nonce: { type: 'string' }, error: { type: 'string' } } }) },
+          responses: { 200: { description: 'recorded' }, 404: error('no such sidecar subscribed') },
+        },
+      },
+      '/api/v1/certificates': {
+        post: {
+          summary: 'sign a workload CSR (PKCS#10 PEM, ECDSA P-256, one URI SAN: a SPIFFE ID of the trust domain) as an X.509-SVID (scope sidecar)', security: bearer,
+          requestBody: { required: true, content: json({ type: 'object', required: ['csr'], properties: { csr: { type: 'string' }, ttlSeconds: { type: 'integer', minimum: 60, maximum: 86400 } } }) },
+          responses: {
+            200: { description: 'the certificate and the trust bundle', content: json({ type: 'object', properties: { spiffeId: { type: 'string' }, certChain: { type: 'string' }, roots: { type: 'string' }, serial: { type: 'string' }, notAfter: { type: 'string' } } }) },
+            422: error('the request was refused (which check failed)'),
+          },
+        },
+      },
+      '/api/v1/ca/root': { get: { summary: 'the mesh trust bundle (PEM); no token needed', responses: { 200: { description: 'PEM certificates', content: { 'application/x-pem-file': { schema: { type: 'string' } } } } } } },
+      '/api/v1/openapi.json': { get: { summary: 'this document', responses: { 200: { description: 'OpenAPI 3.1' } } } },
+    },
+  };
+}

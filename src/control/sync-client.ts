@@ -1,0 +1,148 @@
+// The sidecar's side of the sync protocol: one HTTP/2 connection to the control plane (TLS verified against the mesh
+// root), one long-lived GET /api/v1/sync (Server-Sent Events) and, on the same connection, a POST /api/v1/sync/ack
+// after each snapshot: ACK when `apply` accepted it, NACK with its problems when it did not (the config in force keeps
+// serving either way: `apply` is the proxy's reload). A lost connection changes nothing in force; the client
+// reconnects with jittered exponential backoff (initialMs doubling to maxMs; reset once the stream answers) and says
+// which version it has, so the control plane sends a snapshot only when it is behind.
+import { connect, type ClientHttp2Session } from 'node:http2';
+import type { Logger } from '../core/log.js';
+
+export interface PushedSnapshot {
+  readonly version: number;
+  readonly nonce: string;
+  readonly ini: string;
+}
+
+export type ApplyResult = { readonly ok: true } | { readonly ok: false; readonly error: string };
+
+export interface SyncClientOptions {
+  /** https://HOST:PORT */
+  readonly server: string;
+  readonly token: string;
+  /** The mesh root (PEM). */
+  readonly ca: string;
+  /** The pod name (POD_NAME, else the host name). */
+  readonly name: string;
+  /** The sidecar's SPIFFE ID ('' without an identity). */
+  readonly identity: () => string;
+  readonly apply: (snapshot: PushedSnapshot) => ApplyResult;
+  readonly log: Logger;
+  readonly initialBackoffMs?: number;
+  readonly maxBackoffMs?: number;
+}
+
+export class SyncClient {
+  readonly #o: SyncClientOptions;
+  #session: ClientHttp2Session | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #backoff: number;
+  #stopped = false;
+  #applied = 0;
+  #connected = false;
+
+  constructor(options: SyncClientOptions) {
+    this.#o = options;
+    this.#backoff = options.initialBackoffMs ?? 500;
+  }
+
+  /** The last version applied (0: none yet). */
+  get appliedVersion(): number { return this.#applied; }
+  get connected(): boolean { return this.#connected; }
+
+  start(): void {
+    this.#connect();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#session?.destroy();
+  }
+
+  #retry(reason: string): void {
+    this.#connected = false;
+    if (this.#stopped || this.#timer !== undefined) return;
+    const delay = Math.round(this.#backoff * (0.8 + Math.random() * 0.4));
+    this.#o.log.warn({ event: 'control.sync.lost', reason, retryInMs: delay, version: this.#applied }, 'control plane connection lost; the config in force keeps serving');
+    this.#backoff = Math.min(this.#backoff * 2, this.#o.maxBackoffMs ?? 30_000);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#connect();
+    }, delay);
+    this.#timer.unref();
+  }
+
+  #connect(): void {
+    if (this.#stopped) return;
+    this.#session?.destroy();
+    const session = connect(this.#o.server, { ca: this.#o.ca });
+    this.#session = session;
+    let failed = false;
+    const fail = (reason: string): void => {
+      if (failed || this.#session !== session) return;
+      failed = true;
+      session.destroy();
+      this.#retry(reason);
+    };
+    session.on('error', (err: NodeJS.ErrnoException) => { fail(err.code ?? err.message); });
+    session.on('close', () => { fail('closed'); });
+    session.on('goaway', () => { fail('goaway'); });
+    const q = new URLSearchParams({ name: this.#o.name, identity: this.#o.identity(), version: String(this.#applied) });
+    const stream = session.request({ ':path': `/api/v1/sync?${q.toString()}`, authorization: `Bearer ${this.#o.token}` });
+    stream.setEncoding('utf8');
+    let buffer = '';
+    stream.on('response', (headers) => {
+      const status = Number(headers[':status']);
+      if (status !== 200) {
+        this.#o.log.error({ event: 'control.sync.refused', status }, `the control plane refused the subscription (HTTP ${status}); check --token (scope sidecar or write)`);
+        fail(`HTTP ${status}`);
+        return;
+      }
+      this.#connected = true;
+      this.#backoff = this.#o.initialBackoffMs ?? 500;
+      this.#o.log.info({ event: 'control.sync.connected', server: this.#o.server, version: this.#applied }, 'subscribed to the control plane');
+    });
+    stream.on('data', (chunk: string) => {
+      buffer += chunk;
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let event = 'message';
+        let data = '';
+        for (const line of block.split('\n')) {
+          if (line.startsWith('event: ')) event = line.slice(7);
+          else if (line.startsWith('data: ')) data += line.slice(6);
+        }
+        if (event === 'snapshot') this.#onSnapshot(session, data);
+      }
+    });
+    stream.on('error', (err: NodeJS.ErrnoException) => { fail(err.code ?? err.message); });
+    stream.on('end', () => { fail('stream ended'); });
+  }
+
+  #onSnapshot(session: ClientHttp2Session, data: string): void {
+    let snapshot: PushedSnapshot;
+    try {
+      const v = JSON.parse(data) as Partial<PushedSnapshot>;
+      if (typeof v.version !== 'number' || typeof v.ini !== 'string') throw new Error('not a snapshot');
+      snapshot = { version: v.version, nonce: typeof v.nonce === 'string' ? v.nonce : '', ini: v.ini };
+    } catch (err) {
+      this.#o.log.error({ event: 'control.sync.bad-event', err }, 'the control plane sent an unreadable snapshot');
+      return;
+    }
+    const result = this.#o.apply(snapshot);
+    if (result.ok) this.#applied = snapshot.version;
+    const body = JSON.stringify({
+      name: this.#o.name, identity: this.#o.identity(), version: snapshot.version, nonce: snapshot.nonce, ...(result.ok ? {} : { error: result.error }),
+    });
+    const ack = session.request({ ':method': 'POST', ':path': '/api/v1/sync/ack', authorization: `Bearer ${this.#o.token}`, 'content-type': 'application/json' });
+    ack.on('response', (headers) => {
+      const status = Number(headers[':status']);
+      if (status !== 200) this.#o.log.warn({ event: 'control.sync.ack-refused', status }, 'the control plane refused the ACK/NACK');
+    });
+    ack.on('error', () => undefined);
+    ack.resume();
+    ack.end(body);
+  }
+}

@@ -24,7 +24,9 @@ test('a sidecar subscribes, applies pushed snapshots, NACKs one it cannot apply,
   const gid = process.getegid?.() ?? 0;
   const proxyIni = join(tmp.dir, 'proxy.ini');
   writeFileSync(proxyIni, `[proxy]\noutbound_port = ${outbound}\ninbound_port = ${inbound}\nlisten_address = 127.0.0.1\n`
-    + `admin_address = 127.0.0.1:${admin}\nuid = ${uid}\ngid = ${gid}\nlog_level = debug\n`);
+    + `admin_address = 127.0.0.1:${admin}\nuid = ${uid}\ngid = ${gid}\nlog_level = debug\n`
+    // No iptables on loopback: no redirect probes (/ready then follows the listeners and the config), no drain grace.
+    + 'readiness_probe_interval = off\ndrain_grace = 0\n');
   let proxyOut = '';
   let proxy: ChildProcess | undefined;
   let proxyExit: Promise<unknown> = Promise.resolve();

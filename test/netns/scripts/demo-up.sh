@@ -204,9 +204,10 @@ EOF
 fi
 
 step "starting remora proxy in both pods (as root; it drops to uid/gid 1337)"
+# --access-log: one JSON line per request and per TCP connection (Envoy's fields), written in batches
 # --metrics-address: Istio's metrics (only GET /stats/prometheus) on the pod address, for demo-prometheus.sh
-start_bg client "$DEMO_CLIENT_NS" "${REMORA[@]}" proxy --log-level debug --metrics-address "0.0.0.0:$DEMO_METRICS_PORT" --workload-name client --workload-namespace demo "${CLIENT_ARGS[@]}"
-start_bg server "$DEMO_SERVER_NS" "${REMORA[@]}" proxy --log-level debug --metrics-address "0.0.0.0:$DEMO_METRICS_PORT" --workload-name server --workload-namespace demo "${SERVER_ARGS[@]}"
+start_bg client "$DEMO_CLIENT_NS" "${REMORA[@]}" proxy --log-level debug --access-log "$DEMO_DIR/client-access.log" --metrics-address "0.0.0.0:$DEMO_METRICS_PORT" --workload-name client --workload-namespace demo "${CLIENT_ARGS[@]}"
+start_bg server "$DEMO_SERVER_NS" "${REMORA[@]}" proxy --log-level debug --access-log "$DEMO_DIR/server-access.log" --metrics-address "0.0.0.0:$DEMO_METRICS_PORT" --workload-name server --workload-namespace demo "${SERVER_ARGS[@]}"
 wait_ready "$DEMO_CLIENT_NS" client
 wait_ready "$DEMO_SERVER_NS" server
 
@@ -285,6 +286,14 @@ echo "  client remora, outbound connections accepted: $c_before -> $c_after"
 echo "  server remora, inbound connections accepted:  $s_before -> $s_after"
 echo "  full: ip netns exec $DEMO_CLIENT_NS curl -s 127.0.0.1:$DEMO_ADMIN_PORT/stats"
 ip netns exec "$DEMO_CLIENT_NS" curl -s --max-time 2 "http://127.0.0.1:$DEMO_ADMIN_PORT/stats" | sed 's/^/  /' || true; echo
+
+step "access logs (one JSON line per request; batched, so read after a moment): $DEMO_DIR/client-access.log, server-access.log"
+for i in $(seq 1 20); do [ -s "$DEMO_DIR/server-access.log" ] && break; sleep 0.1; done
+tail -n 1 "$DEMO_DIR/client-access.log" 2>/dev/null | cut -c1-400 | sed 's/^/  client: /' || true
+tail -n 1 "$DEMO_DIR/server-access.log" 2>/dev/null | cut -c1-400 | sed 's/^/  server: /' || true
+
+step "remora explain: the path of that request from the client pod (rule, listener, protocol, service, endpoint)"
+ip netns exec "$DEMO_CLIENT_NS" "${REMORA[@]}" explain --dst "$DEMO_SERVER_IP4:$DEMO_HTTP_PORT" --path / 2>&1 | head -n 30 | sed 's/^/  /' || true
 
 verdict=0
 if [ "$curl_ok" -eq 1 ] && [[ "$c_before" =~ ^[0-9]+$ && "$c_after" =~ ^[0-9]+$ && "$s_before" =~ ^[0-9]+$ && "$s_after" =~ ^[0-9]+$ ]] \

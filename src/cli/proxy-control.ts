@@ -51,7 +51,11 @@ export function proxyControlOptions(input: SnapshotInput):
       case 'flag': return { source: 'command line', key: `--${spec.flag}` };
       case 'environment': return { source: 'environment', key: spec.env };
       case 'file': return { source: `${input.file ?? 'config'}:${section?.entries.get(spec.key)?.line ?? section?.line ?? 0}`, key: `[proxy] ${spec.key}` };
-      default: return { source: 'command line', key: `--${spec.flag}` };
+      default: { // not set: name it the way `control` was given, at its place
+        const at = resolved.sources.control === 'default' || name === 'control' ? undefined : where('control');
+        if (at === undefined || at.source === 'command line') return { source: 'command line', key: `--${spec.flag}` };
+        return at.source === 'environment' ? { source: 'environment', key: spec.env } : { source: at.source, key: `[proxy] ${spec.key}` };
+      }
     }
   };
   const controlIssues = resolved.issues.filter((i) => (['control', 'controlToken', 'controlCaFile', 'spiffeId'] as const)

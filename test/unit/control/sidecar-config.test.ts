@@ -81,7 +81,7 @@ test('[proxy] control, control_token, control_ca_file and spiffe_id come from th
   }
   const badId = loadSnapshotDefinitions(withFile('[proxy]\nspiffe_id = spiffe://cluster.local\n'));
   assert.match(!badId.ok ? JSON.stringify(badId.issues) : '', /\[proxy\] spiffe_id/);
-  // A token without the URL in the file is the cross-key error, pointing at the file.
+  // control in the file without a token or a CA file: the missing keys are named as file keys, at control's line.
   const missing = proxyControlOptions(withFile('[proxy]\ncontrol = https://10.0.0.2:15012\n'));
-  assert.deepEqual(missing !== undefined && !missing.ok ? missing.issues.map((i) => i.key) : [], ['--token', '--control-ca-file']);
+  assert.deepEqual(missing !== undefined && !missing.ok ? missing.issues.map((i) => `${i.source} ${i.key}`) : [], ['p.ini:2 [proxy] control_token', 'p.ini:2 [proxy] control_ca_file']);
 });

@@ -7,7 +7,7 @@ import { proxyOptionSpecs } from '../config/proxy-options.js';
 import { createLogger } from '../core/log.js';
 import { startProxy } from '../proxy/proxy.js';
 import { parseArgv } from './argv.js';
-import { CONTROL_FLAGS, ControlledConfig, bootstrapIdentity, proxyControlOptions, startControlSync } from './proxy-control.js';
+import { ControlledConfig, bootstrapIdentity, proxyControlOptions, startControlSync } from './proxy-control.js';
 
 const HELP = `Usage: remora proxy [flags]
 
@@ -23,15 +23,13 @@ nothing is open, at the latest at the drain timeout. POST /drain drains without 
 Flags:
   --${CONFIG_FLAG} FILE${' '.repeat(23)}INI file whose [proxy] section holds these options
 ${' '.repeat(36)}env ${CONFIG_ENV}
-  --control URL                     subscribe to the control plane (https://HOST:15012); env REMORA_CONTROL_URL
-  --token TOKEN                     its bearer token (scope sidecar); env REMORA_CONTROL_TOKEN
-  --spiffe-id ID                    get the workload certificate from the control plane (CSR) into
-                                    identity_dir, renewed at half life; env REMORA_SPIFFE_ID
-  --control-ca-file FILE            the mesh root that verifies it; env REMORA_CONTROL_CA_FILE
+
+The control plane (--control, --token, --control-ca-file, --spiffe-id) is among the options below
+([proxy] control, control_token, control_ca_file, spiffe_id).
 `;
 
 export async function runProxyCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
-  const parsed = parseArgv(argv, proxyOptionSpecs, [CONFIG_FLAG, ...CONTROL_FLAGS]);
+  const parsed = parseArgv(argv, proxyOptionSpecs, [CONFIG_FLAG]);
   if (parsed.help) {
     process.stdout.write(`${HELP}${renderOptionHelp(proxyOptionSpecs)}\n`);
     return;
@@ -40,7 +38,7 @@ export async function runProxyCommand(argv: readonly string[], env: NodeJS.Proce
   // order, and nothing starts. Reloads run the same validator (with the same flags and environment).
   const file = parsed.flags.get(CONFIG_FLAG)?.value ?? env[CONFIG_ENV];
   const input: SnapshotInput = { file: file === '' ? undefined : file, flags: parsed.flags, env };
-  const control = proxyControlOptions(parsed.flags, env);
+  const control = proxyControlOptions(input);
   // --spiffe-id: the identity files come from the control plane (CSR), before they are checked.
   const renewer = control?.ok === true ? await bootstrapIdentity(input, control.options) : undefined;
   const load = loadSnapshotDefinitions({ ...input, preIssues: [...parsed.issues, ...(control?.ok === false ? control.issues : [])] });

@@ -1,5 +1,5 @@
 // `remora proxy --control URL --token TOKEN --control-ca-file FILE` (or REMORA_CONTROL_URL, REMORA_CONTROL_TOKEN,
-// REMORA_CONTROL_CA_FILE): the sidecar subscribes to the control plane (src/control/sync-client.ts). Each pushed
+// REMORA_CONTROL_CA_FILE, or [proxy] control, control_token, control_ca_file): the sidecar subscribes to the control plane (src/control/sync-client.ts). Each pushed
 // snapshot goes through the proxy's own reload — the same validator and the same swap as a changed file — and is
 // ACKed, or NACKed with the validator's problems while the config in force keeps serving. Until the first snapshot,
 // and whenever the control plane is away, the sidecar serves what it has (its local file at start).
@@ -7,66 +7,82 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { ConfigIssue } from '../config/config-issue.js';
 import { loadSnapshotDefinitions, type SnapshotInput, type SnapshotLoad } from '../config/load-snapshot.js';
-import type { RawFlag } from '../config/option-set.js';
-import { findSection, parseIni } from '../config/ini-file.js';
+import { findSection, parseIni, type IniSection } from '../config/ini-file.js';
 import { resolveOptions } from '../config/option-set.js';
 import { proxyOptionSpecs } from '../config/proxy-options.js';
 import { createLogger, type Logger } from '../core/log.js';
-import { parseSpiffeId } from '../core/spiffe.js';
 import { ControlClient } from '../control/control-client.js';
 import { IdentityRenewer } from '../control/identity-renewer.js';
 import { sidecarDocument } from '../control/sidecar-config.js';
 import { SyncClient, type ApplyResult, type PushedSnapshot } from '../control/sync-client.js';
 import type { Proxy } from '../proxy/proxy.js';
 
-export const CONTROL_FLAGS = ['control', 'token', 'control-ca-file', 'spiffe-id'] as const;
-
 export interface ProxyControlOptions {
   readonly url: string;
   readonly token: string;
   readonly ca: string;
   readonly name: string;
-  /** The SPIFFE ID to request a certificate for (--spiffe-id): then identity_dir is managed through the control plane. */
+  /** The SPIFFE ID to request a certificate for (spiffe_id): then identity_dir is managed through the control plane. */
   readonly spiffeId?: string;
 }
 
-/** The control options of the flags and environment: undefined without --control, else the options or the problems. */
-export function proxyControlOptions(flags: ReadonlyMap<string, RawFlag>, env: NodeJS.ProcessEnv):
+type ControlOption = 'control' | 'controlToken' | 'controlCaFile' | 'spiffeId';
+
+/**
+ * The control options of the [proxy] section, the environment and the flags (flags win, as for every option):
+ * undefined without `control`, else the options or the problems that need more than one key. A value that does not
+ * parse (a bad URL) is the validator's to report, with every other problem: then `{ok: false, issues: []}`.
+ */
+export function proxyControlOptions(input: SnapshotInput):
   undefined | { ok: true; options: ProxyControlOptions } | { ok: false; issues: ConfigIssue[] } {
-  const pick = (flag: string, envName: string): { value: string; source: string } | undefined => {
-    const f = flags.get(flag)?.value;
-    if (f !== undefined) return { value: f, source: 'command line' };
-    const e = env[envName];
-    return e === undefined || e === '' ? undefined : { value: e, source: 'environment' };
+  let section: IniSection | undefined;
+  if (input.file !== undefined) {
+    try {
+      section = findSection(parseIni((input.readFile ?? readFileSync)(input.file).toString('utf8'), input.file).doc, 'proxy');
+    } catch {
+      section = undefined; // an unreadable file: the proxy's load reports it
+    }
+  }
+  const resolved = resolveOptions(proxyOptionSpecs, { flags: input.flags, env: input.env, section, file: input.file });
+  const { control, controlToken, controlCaFile, spiffeId } = resolved.values;
+  const where = (name: ControlOption): { source: string; key: string } => {
+    const spec = proxyOptionSpecs[name];
+    switch (resolved.sources[name]) {
+      case 'flag': return { source: 'command line', key: `--${spec.flag}` };
+      case 'environment': return { source: 'environment', key: spec.env };
+      case 'file': return { source: `${input.file ?? 'config'}:${section?.entries.get(spec.key)?.line ?? section?.line ?? 0}`, key: `[proxy] ${spec.key}` };
+      default: { // not set: name it the way `control` was given, at its place
+        const at = resolved.sources.control === 'default' || name === 'control' ? undefined : where('control');
+        if (at === undefined || at.source === 'command line') return { source: 'command line', key: `--${spec.flag}` };
+        return at.source === 'environment' ? { source: 'environment', key: spec.env } : { source: at.source, key: `[proxy] ${spec.key}` };
+      }
+    }
   };
-  const url = pick('control', 'REMORA_CONTROL_URL');
-  const token = pick('token', 'REMORA_CONTROL_TOKEN');
-  const caFile = pick('control-ca-file', 'REMORA_CONTROL_CA_FILE');
-  const spiffeId = pick('spiffe-id', 'REMORA_SPIFFE_ID');
-  if (url === undefined) {
-    if (flags.has('token') || flags.has('control-ca-file') || flags.has('spiffe-id')) {
-      return { ok: false, issues: [{ source: 'command line', key: '--control', expected: 'the control plane URL (https://HOST:15012): --token, --control-ca-file and --spiffe-id go with --control' }] };
+  const controlIssues = resolved.issues.filter((i) => (['control', 'controlToken', 'controlCaFile', 'spiffeId'] as const)
+    .some((n) => i.key === `--${proxyOptionSpecs[n].flag}` || i.key === proxyOptionSpecs[n].env || i.key === `[proxy] ${proxyOptionSpecs[n].key}`));
+  if (controlIssues.length > 0) return { ok: false, issues: [] };
+  if (control === '') {
+    const stray = (['controlToken', 'controlCaFile', 'spiffeId'] as const).find((n) => resolved.sources[n] === 'flag');
+    if (stray !== undefined) {
+      return { ok: false, issues: [{ source: 'command line', key: '--control', expected: 'the control plane URL (https://HOST:15012): --token, --control-ca-file and --spiffe-id go with --control (or [proxy] control)' }] };
     }
     return undefined;
   }
   const issues: ConfigIssue[] = [];
-  const id = spiffeId === undefined ? undefined : parseSpiffeId(spiffeId.value, true);
-  if (id !== undefined && !id.ok) issues.push({ source: spiffeId?.source ?? 'command line', key: '--spiffe-id', value: spiffeId?.value ?? '', expected: id.expected });
-  if (!/^https:\/\/[^/\s]+\/?$/.test(url.value)) issues.push({ source: url.source, key: '--control', value: url.value, expected: 'https://HOST:PORT (all control traffic is TLS)' });
-  if (token === undefined) issues.push({ source: 'command line', key: '--token', expected: 'the bearer token for the control plane (scope sidecar or write)' });
+  if (controlToken === '') issues.push({ ...where('controlToken'), expected: 'the bearer token for the control plane (scope sidecar): --token, REMORA_CONTROL_TOKEN or [proxy] control_token' });
   let ca = '';
-  if (caFile === undefined) {
-    issues.push({ source: 'command line', key: '--control-ca-file', expected: "the mesh root (PEM) that verifies the control plane's certificate" });
+  if (controlCaFile === '') {
+    issues.push({ ...where('controlCaFile'), expected: "the mesh root (PEM) that verifies the control plane's certificate: --control-ca-file, REMORA_CONTROL_CA_FILE or [proxy] control_ca_file" });
   } else {
     try {
-      ca = readFileSync(caFile.value, 'utf8');
+      ca = readFileSync(controlCaFile, 'utf8');
     } catch (err) {
-      issues.push({ source: caFile.source, key: '--control-ca-file', value: caFile.value, expected: `a readable PEM file (${(err as { code?: string }).code ?? 'EIO'})` });
+      issues.push({ ...where('controlCaFile'), value: controlCaFile, expected: `a readable PEM file (${(err as { code?: string }).code ?? 'EIO'})` });
     }
   }
-  if (issues.length > 0 || token === undefined) return { ok: false, issues };
-  const name = env.POD_NAME !== undefined && env.POD_NAME !== '' ? env.POD_NAME : hostname();
-  return { ok: true, options: { url: url.value.replace(/\/$/, ''), token: token.value, ca, name, ...(id?.ok === true ? { spiffeId: id.value.id } : {}) } };
+  if (issues.length > 0) return { ok: false, issues };
+  const name = input.env.POD_NAME !== undefined && input.env.POD_NAME !== '' ? input.env.POD_NAME : hostname();
+  return { ok: true, options: { url: control, token: controlToken, ca, name, ...(spiffeId !== '' ? { spiffeId } : {}) } };
 }
 
 /** The last snapshot applied and the one being tried; reloads (SIGHUP, file change) use the last applied. */

@@ -5,6 +5,7 @@ import { MTLS_MODES, mtlsPortModes, type MtlsMode, type MtlsPortMode } from './m
 import type { HostPort } from '../core/addr.js';
 import type { LogLevel } from '../core/log.js';
 import { LOG_LEVELS } from '../core/log.js';
+import { parseSpiffeId } from '../core/spiffe.js';
 import { DEFAULT_INBOUND_PORT, DEFAULT_OUTBOUND_PORT, DEFAULT_PROXY_UID } from './init-options.js';
 
 const spec = <T>(s: OptionSpec<T>): OptionSpec<T> => s;
@@ -38,6 +39,38 @@ const collectorUrl: v.ValueParser<string> = (text) => {
   // No path (http://collector:4318): OTLP/HTTP's traces path, as OpenTelemetry SDKs add to a bare endpoint.
   if (u.pathname === '/' && u.search === '') u.pathname = '/v1/traces';
   return { ok: true, value: u.href };
+};
+
+/** control: "" or https://HOST[:PORT] (all control traffic is TLS; no path, no credentials in the URL). */
+export const controlUrl: v.ValueParser<string> = (text) => {
+  const t = text.trim();
+  if (t === '') return { ok: true, value: '' };
+  const expected = 'https://HOST:PORT of the control plane (e.g. https://10.0.0.2:15012; TLS only, no path), or "" for none';
+  let u: URL | undefined;
+  try {
+    u = new URL(t);
+  } catch {
+    u = undefined;
+  }
+  if (u === undefined || u.protocol !== 'https:' || u.hostname === '' || u.username !== '' || u.password !== ''
+    || u.pathname !== '/' || u.search !== '' || u.hash !== '' || !/^https:\/\/[^/\s]+\/?$/i.test(t)) {
+    return { ok: false, expected };
+  }
+  return { ok: true, value: `https://${u.host}` };
+};
+
+/** control_token: "" or one bearer token (printable, no spaces). */
+const bearerToken: v.ValueParser<string> = (text) => {
+  const t = text.trim();
+  return /^[\x21-\x7e]*$/.test(t) ? { ok: true, value: t } : { ok: false, expected: 'a bearer token (printable characters, no spaces), or "" for none' };
+};
+
+/** spiffe_id: "" or a workload SPIFFE ID. */
+const optionalSpiffeId: v.ValueParser<string> = (text) => {
+  const t = text.trim();
+  if (t === '') return { ok: true, value: '' };
+  const id = parseSpiffeId(t, true);
+  return id.ok ? { ok: true, value: id.value.id } : { ok: false, expected: id.expected };
 };
 
 const optionalHostPort: v.ValueParser<HostPort | undefined> = (text) => (text.trim() === '' ? { ok: true, value: undefined } : v.hostPort(text));
@@ -217,6 +250,26 @@ export const proxyOptionSpecs = {
     key: 'canonical_revision', flag: 'canonical-revision', env: 'REMORA_CANONICAL_REVISION', valueName: 'REVISION',
     help: 'this workload\'s canonical revision (and version) in metrics labels; "" = "latest"',
     defaultValue: '', defaultText: '""', parse: v.labelValue,
+  }),
+  control: spec({
+    key: 'control', flag: 'control', env: 'REMORA_CONTROL_URL', valueName: 'URL',
+    help: 'subscribe to the control plane at this https:// URL (docs/control-plane.md): its snapshots replace the sections of this file but [proxy]; needs control_token and control_ca_file; "" = static mode',
+    defaultValue: '', defaultText: '""', parse: controlUrl,
+  }),
+  controlToken: spec({
+    key: 'control_token', flag: 'token', env: 'REMORA_CONTROL_TOKEN', valueName: 'TOKEN',
+    help: 'the bearer token for the control plane (scope sidecar); keep a file holding it unreadable to others',
+    defaultValue: '', defaultText: '""', parse: bearerToken,
+  }),
+  controlCaFile: spec({
+    key: 'control_ca_file', flag: 'control-ca-file', env: 'REMORA_CONTROL_CA_FILE', valueName: 'FILE',
+    help: "the mesh root (PEM) that verifies the control plane's certificate",
+    defaultValue: '', defaultText: '""', parse: v.optionalPath,
+  }),
+  spiffeId: spec({
+    key: 'spiffe_id', flag: 'spiffe-id', env: 'REMORA_SPIFFE_ID', valueName: 'ID',
+    help: 'with control: get the workload certificate for this SPIFFE ID from the control plane (CSR) into identity_dir, renewed at half life; "" = identity_dir is managed by hand',
+    defaultValue: '', defaultText: '""', parse: optionalSpiffeId,
   }),
   logLevel: spec({
     key: 'log_level', flag: 'log-level', env: 'REMORA_LOG_LEVEL', valueName: 'LEVEL',

@@ -8,7 +8,8 @@ import { findSection, qualify, type IniDocument } from './ini-file.js';
 import { proxyOptionSpecs } from './proxy-options.js';
 
 /** [proxy] keys that a reload cannot change (listeners and identity are bound at start). */
-export const RESTART_ONLY_KEYS = ['outbound_port', 'inbound_port', 'listen_address', 'uid', 'gid', 'admin_address', 'http_engine', 'readiness_probe_uid', 'metrics_address'] as const;
+export const RESTART_ONLY_KEYS = ['outbound_port', 'inbound_port', 'listen_address', 'uid', 'gid', 'admin_address', 'http_engine', 'readiness_probe_uid', 'metrics_address',
+  'control', 'control_token', 'control_ca_file', 'spiffe_id'] as const;
 export type RestartOnlyKey = (typeof RESTART_ONLY_KEYS)[number];
 
 /** Why each key is fixed at start. */
@@ -22,6 +23,10 @@ const REASONS: Readonly<Record<RestartOnlyKey, string>> = {
   http_engine: 'the connection handlers are chosen at start',
   readiness_probe_uid: 'the probe helper is started with it before the proxy drops root',
   metrics_address: 'the metrics listener is bound at start',
+  control: 'the control plane subscription is made at start',
+  control_token: 'the control plane subscription is made at start',
+  control_ca_file: 'the control plane subscription is made at start',
+  spiffe_id: 'the certificate renewal is set up at start',
 };
 
 type OptionName = keyof typeof proxyOptionSpecs;

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Usage: sudo test/netns/scripts/demo-down.sh [--purge] [--help]
 #
-# Tears down what demo-up.sh (and demo-prometheus.sh) built: stops the processes it started (pid files in /tmp/remora-demo/, then
+# Tears down what demo-up.sh (with --control too) and demo-prometheus.sh built: stops the processes it started (pid files in /tmp/remora-demo/, then
 # anything still running inside the demo namespaces), deletes the namespaces remora-demo-client,
-# remora-demo-server, remora-demo-prom and remora-demo-hub (with them go their interfaces and iptables rules). Safe to run
+# remora-demo-server, remora-demo-server-v2, remora-demo-control, remora-demo-prom and remora-demo-hub (with them go their interfaces and iptables rules). Safe to run
 # twice; does nothing when the demo is not up. Keeps the logs in /tmp/remora-demo/ unless --purge.
 
 set -euo pipefail
@@ -19,7 +19,7 @@ for arg in "$@"; do
 done
 need_root
 
-DEMO_NAMESPACES=("$DEMO_CLIENT_NS" "$DEMO_SERVER_NS" "$DEMO_PROM_NS" "$DEMO_HUB_NS")
+DEMO_NAMESPACES=("$DEMO_CLIENT_NS" "$DEMO_SERVER_NS" "$DEMO_SERVER2_NS" "$DEMO_CONTROL_NS" "$DEMO_PROM_NS" "$DEMO_HUB_NS")
 
 # The namespace a pid lives in, as `ip netns identify` names it (empty when none/gone).
 ns_of() { ip netns identify "$1" 2>/dev/null || true; }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: sudo test/netns/scripts/demo-up.sh [--mtls] [--recreate] [--help]      (or: sudo npm run demo)
+# Usage: sudo test/netns/scripts/demo-up.sh [--mtls] [--control] [--recreate] [--help]      (or: sudo npm run demo)
 #
 # Brings up a demo mesh and leaves it running: two pods (network namespaces remora-demo-client and
 # remora-demo-server, joined by a bridge in remora-demo-hub; 10.250.0.0/24 and fd52:250::/64, which exist
@@ -13,6 +13,11 @@
 #   --mtls       mesh security: a CA (remora ca) gives both pods SPIFFE identities, the client reaches the server
 #                over mutual TLS, the server accepts only mTLS (mtls_mode = strict) and an authorization policy; the
 #                script then shows accepted and refused requests (docs/security.md)
+#   --control    a control plane (remora control, in pod remora-demo-control, 10.250.0.6:15012) drives the mesh: a
+#                second server version (pod remora-demo-server-v2), every sidecar subscribed ([proxy] control), the
+#                services and a route applied with `remora ctl apply -f`; then a canary shift with `remora ctl
+#                set-weights` moves the client's requests from v1 to v2, counted (docs/demo.md, docs/control-plane.md).
+#                With --mtls the sidecars get their certificates from the control plane's CA by CSR (spiffe_id).
 #   --recreate   if the demo is already up, tear it down first (default: refuse)
 
 set -euo pipefail
@@ -20,11 +25,13 @@ source "$(dirname "$0")/lib.sh"
 
 RECREATE=0
 MTLS=0
+CONTROL=0
 for arg in "$@"; do
   case "$arg" in
     -h|--help) usage; exit 0 ;;
     --recreate) RECREATE=1 ;;
     --mtls) MTLS=1 ;;
+    --control) CONTROL=1 ;;
     *) usage >&2; die "unknown argument: $arg" ;;
   esac
 done
@@ -34,7 +41,7 @@ need_root
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 # --- already up? ---------------------------------------------------------------------------------------------
-if ns_exists "$DEMO_CLIENT_NS" || ns_exists "$DEMO_SERVER_NS" || ns_exists "$DEMO_HUB_NS"; then
+if ns_exists "$DEMO_CLIENT_NS" || ns_exists "$DEMO_SERVER_NS" || ns_exists "$DEMO_HUB_NS" || ns_exists "$DEMO_SERVER2_NS" || ns_exists "$DEMO_CONTROL_NS"; then
   if [ "$RECREATE" -eq 1 ]; then
     step "demo already up: tearing it down first (--recreate)"
     "$SCRIPTS_DIR/demo-down.sh"
@@ -103,7 +110,11 @@ mkdir -p "$DEMO_DIR"
 rm -f "$DEMO_DIR"/*.pid
 
 # --- namespaces ----------------------------------------------------------------------------------------------
-step "creating namespaces $DEMO_CLIENT_NS, $DEMO_SERVER_NS (hub $DEMO_HUB_NS with bridge br0)"
+if [ "$CONTROL" -eq 1 ]; then
+  step "creating namespaces $DEMO_CLIENT_NS, $DEMO_SERVER_NS, $DEMO_SERVER2_NS, $DEMO_CONTROL_NS (hub $DEMO_HUB_NS with bridge br0)"
+else
+  step "creating namespaces $DEMO_CLIENT_NS, $DEMO_SERVER_NS (hub $DEMO_HUB_NS with bridge br0)"
+fi
 ip netns add "$DEMO_HUB_NS"
 ip -n "$DEMO_HUB_NS" link set lo up
 ip -n "$DEMO_HUB_NS" link add br0 type bridge
@@ -121,13 +132,22 @@ add_pod() { # ns hub-side-ifname ip4 ip6
 }
 add_pod "$DEMO_CLIENT_NS" vclient "$DEMO_CLIENT_IP4" "$DEMO_CLIENT_IP6"
 add_pod "$DEMO_SERVER_NS" vserver "$DEMO_SERVER_IP4" "$DEMO_SERVER_IP6"
+PODS=("$DEMO_CLIENT_NS" "$DEMO_SERVER_NS")
+INIT_ARGS=()
+if [ "$CONTROL" -eq 1 ]; then
+  add_pod "$DEMO_SERVER2_NS" vserver2 "$DEMO_SERVER2_IP4" "$DEMO_SERVER2_IP6"
+  add_pod "$DEMO_CONTROL_NS" vcontrol "$DEMO_CONTROL_IP4" "$DEMO_CONTROL_IP6"
+  PODS+=("$DEMO_SERVER2_NS")
+  # The sidecar fetches its first certificate (CSR) before it drops to uid 1337: the control port is not captured.
+  INIT_ARGS=(--exclude-outbound-ports "$DEMO_CONTROL_PORT")
+fi
 
 # --- remora init ---------------------------------------------------------------------------------------------
-for ns in "$DEMO_CLIENT_NS" "$DEMO_SERVER_NS"; do
+for ns in "${PODS[@]}"; do
   step "remora init in $ns"
   # warn level keeps the rule dump out of the way; show-rules.sh prints the rules with counters
   # the metrics port is not captured (Istio excludes 15090 the same way): a Prometheus outside the pod scrapes it
-  ip netns exec "$ns" "${REMORA[@]}" init --log-level warn --exclude-inbound-ports "$DEMO_METRICS_PORT"
+  ip netns exec "$ns" "${REMORA[@]}" init --log-level warn --exclude-inbound-ports "$DEMO_METRICS_PORT" "${INIT_ARGS[@]}"
   echo "  rules applied and verified (IPv4 and IPv6): outbound TCP -> 15001, inbound TCP -> 15006 (but :$DEMO_METRICS_PORT), uid/gid 1337 excluded"
 done
 
@@ -160,10 +180,14 @@ wait_ready() { # ns name
 
 CLIENT_ARGS=()
 SERVER_ARGS=()
-if [ "$MTLS" -eq 1 ]; then
+SERVER2_ARGS=()
+CLIENT_ID=spiffe://cluster.local/ns/demo/sa/client
+SERVER_ID=spiffe://cluster.local/ns/demo/sa/server
+if [ "$CONTROL" -eq 1 ]; then
+  source "$SCRIPTS_DIR/demo-control.sh"
+  control_up
+elif [ "$MTLS" -eq 1 ]; then
   step "mesh security: a CA and an identity for each pod (remora ca)"
-  CLIENT_ID=spiffe://cluster.local/ns/demo/sa/client
-  SERVER_ID=spiffe://cluster.local/ns/demo/sa/server
   rm -rf "$DEMO_DIR/ca" "$DEMO_DIR/identity"
   "${REMORA[@]}" ca init --dir "$DEMO_DIR/ca" --trust-domain cluster.local | sed 's/^/  /'
   "${REMORA[@]}" ca issue --dir "$DEMO_DIR/ca" --spiffe-id "$CLIENT_ID" --out "$DEMO_DIR/identity/client" | sed 's/^/  /'
@@ -206,52 +230,70 @@ fi
 step "starting remora proxy in both pods (as root; it drops to uid/gid 1337)"
 # --access-log: one JSON line per request and per TCP connection (Envoy's fields), written in batches
 # --metrics-address: Istio's metrics (only GET /stats/prometheus) on the pod address, for demo-prometheus.sh
-start_bg client "$DEMO_CLIENT_NS" "${REMORA[@]}" proxy --log-level debug --access-log "$DEMO_DIR/client-access.log" --metrics-address "0.0.0.0:$DEMO_METRICS_PORT" --workload-name client --workload-namespace demo "${CLIENT_ARGS[@]}"
-start_bg server "$DEMO_SERVER_NS" "${REMORA[@]}" proxy --log-level debug --access-log "$DEMO_DIR/server-access.log" --metrics-address "0.0.0.0:$DEMO_METRICS_PORT" --workload-name server --workload-namespace demo "${SERVER_ARGS[@]}"
+start_bg client "$DEMO_CLIENT_NS" env POD_NAME=client "${REMORA[@]}" proxy --log-level debug --access-log "$DEMO_DIR/client-access.log" --metrics-address "0.0.0.0:$DEMO_METRICS_PORT" --workload-name client --workload-namespace demo "${CLIENT_ARGS[@]}"
+start_bg server "$DEMO_SERVER_NS" env POD_NAME=server "${REMORA[@]}" proxy --log-level debug --access-log "$DEMO_DIR/server-access.log" --metrics-address "0.0.0.0:$DEMO_METRICS_PORT" --workload-name server --workload-namespace demo "${SERVER_ARGS[@]}"
 wait_ready "$DEMO_CLIENT_NS" client
+if [ "$CONTROL" -eq 1 ]; then
+  start_bg server-v2 "$DEMO_SERVER2_NS" env POD_NAME=server-v2 "${REMORA[@]}" proxy --log-level debug --access-log "$DEMO_DIR/server-v2-access.log" --metrics-address "0.0.0.0:$DEMO_METRICS_PORT" --workload-name server-v2 --workload-namespace demo "${SERVER2_ARGS[@]}"
+fi
 wait_ready "$DEMO_SERVER_NS" server
+if [ "$CONTROL" -eq 1 ]; then
+  wait_ready "$DEMO_SERVER2_NS" server-v2
+  control_wait_synced
+fi
 
-step "starting an HTTP server on :$DEMO_HTTP_PORT in $DEMO_SERVER_NS"
-if command -v nginx >/dev/null 2>&1; then
-  mkdir -p "$DEMO_DIR/nginx-tmp"
-  cat >"$DEMO_DIR/nginx.conf" <<EOF
+# start_http NAME NS WHO: nginx (or node) on :$DEMO_HTTP_PORT in NS, answering "hello from WHO ..."
+start_http() {
+  local name=$1 ns=$2 who=$3 i
+  if command -v nginx >/dev/null 2>&1; then
+    mkdir -p "$DEMO_DIR/$name-tmp"
+    cat >"$DEMO_DIR/$name.conf" <<EOF
 daemon off;
 master_process off;
 worker_processes 1;
-pid $DEMO_DIR/nginx-tmp/nginx.pid;
-error_log $DEMO_DIR/http.log info;
+pid $DEMO_DIR/$name-tmp/nginx.pid;
+error_log $DEMO_DIR/$name.log info;
 events { worker_connections 1024; }
 http {
-  access_log $DEMO_DIR/http.log;
-  client_body_temp_path $DEMO_DIR/nginx-tmp;
-  proxy_temp_path $DEMO_DIR/nginx-tmp;
-  fastcgi_temp_path $DEMO_DIR/nginx-tmp;
-  uwsgi_temp_path $DEMO_DIR/nginx-tmp;
-  scgi_temp_path $DEMO_DIR/nginx-tmp;
+  access_log $DEMO_DIR/$name.log;
+  client_body_temp_path $DEMO_DIR/$name-tmp;
+  proxy_temp_path $DEMO_DIR/$name-tmp;
+  fastcgi_temp_path $DEMO_DIR/$name-tmp;
+  uwsgi_temp_path $DEMO_DIR/$name-tmp;
+  scgi_temp_path $DEMO_DIR/$name-tmp;
   default_type text/plain;
   server {
     listen $DEMO_HTTP_PORT;
     listen [::]:$DEMO_HTTP_PORT;
-    location / { return 200 "hello from remora-demo-server (nginx): you are \$remote_addr:\$remote_port, you dialed \$server_addr:\$server_port\nx-forwarded-client-cert: \$http_x_forwarded_client_cert\n"; }
+    location / { return 200 "hello from $who (nginx): you are \$remote_addr:\$remote_port, you dialed \$server_addr:\$server_port\nx-forwarded-client-cert: \$http_x_forwarded_client_cert\n"; }
   }
 }
 EOF
-  start_bg http "$DEMO_SERVER_NS" nginx -c "$DEMO_DIR/nginx.conf" -e "$DEMO_DIR/http.log"
-  http_kind=nginx
+    start_bg "$name" "$ns" nginx -c "$DEMO_DIR/$name.conf" -e "$DEMO_DIR/$name.log"
+    http_kind=nginx
+  else
+    start_bg "$name" "$ns" node -e '
+      require("node:http").createServer((req, res) => {
+        console.log(`${req.socket.remoteAddress}:${req.socket.remotePort} ${req.method} ${req.url}`);
+        res.end(`hello from ${process.argv[2]} (node): you are ${req.socket.remoteAddress}:${req.socket.remotePort}, you dialed ${req.socket.localAddress}:${req.socket.localPort}\n`);
+      }).listen(Number(process.argv[1]), "::");' "$DEMO_HTTP_PORT" "$who"
+    http_kind=node
+  fi
+  for i in $(seq 1 50); do
+    ip netns exec "$ns" ss -Hltn "sport = :$DEMO_HTTP_PORT" | grep -q . && break
+    [ "$i" -eq 50 ] && { tail -n 20 "$DEMO_DIR/$name.log" >&2; die "the HTTP server in $ns does not listen on :$DEMO_HTTP_PORT"; }
+    sleep 0.1
+  done
+  echo "  $http_kind listening in $ns (pid $(cat "$DEMO_DIR/$name.pid"), log $DEMO_DIR/$name.log)"
+}
+if [ "$CONTROL" -eq 1 ]; then
+  step "starting HTTP servers on :$DEMO_HTTP_PORT: web v1 in $DEMO_SERVER_NS, web v2 in $DEMO_SERVER2_NS"
+  start_http http "$DEMO_SERVER_NS" "remora-demo-server (web v1)"
+  start_http http-v2 "$DEMO_SERVER2_NS" "remora-demo-server-v2 (web v2)"
 else
-  start_bg http "$DEMO_SERVER_NS" node -e '
-    require("node:http").createServer((req, res) => {
-      console.log(`${req.socket.remoteAddress}:${req.socket.remotePort} ${req.method} ${req.url}`);
-      res.end(`hello from remora-demo-server (node): you are ${req.socket.remoteAddress}:${req.socket.remotePort}, you dialed ${req.socket.localAddress}:${req.socket.localPort}\n`);
-    }).listen(Number(process.argv[1]), "::");' "$DEMO_HTTP_PORT"
-  http_kind=node
+  step "starting an HTTP server on :$DEMO_HTTP_PORT in $DEMO_SERVER_NS"
+  start_http http "$DEMO_SERVER_NS" remora-demo-server
 fi
-for i in $(seq 1 50); do
-  ip netns exec "$DEMO_SERVER_NS" ss -Hltn "sport = :$DEMO_HTTP_PORT" | grep -q . && break
-  [ "$i" -eq 50 ] && { tail -n 20 "$DEMO_DIR/http.log" >&2; die "the HTTP server does not listen on :$DEMO_HTTP_PORT"; }
-  sleep 0.1
-done
-echo "  $http_kind listening (pid $(cat "$DEMO_DIR/http.pid"), log $DEMO_DIR/http.log)"
 SETUP_OK=1
 
 # --- show one request going through both proxies -------------------------------------------------------------
@@ -339,6 +381,10 @@ if [ "$MTLS" -eq 1 ]; then
   fi
 fi
 
+if [ "$CONTROL" -eq 1 ]; then
+  control_canary || verdict=1
+fi
+
 cat <<EOF
 
 The demo stays up. Next things to try:
@@ -352,4 +398,5 @@ The demo stays up. Next things to try:
   sudo $SCRIPTS_DIR/demo-prometheus.sh            # a Prometheus scraping both sidecars, with a PromQL example
   sudo $SCRIPTS_DIR/demo-down.sh                  # tear everything down
 EOF
+if [ "$CONTROL" -eq 1 ]; then control_summary; fi
 exit "$verdict"

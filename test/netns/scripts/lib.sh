@@ -6,6 +6,17 @@ DEMO_SERVER_NS=remora-demo-server
 DEMO_HUB_NS=remora-demo-hub
 DEMO_PROM_NS=remora-demo-prom
 DEMO_PROM_IP4=10.250.0.4
+# demo-up.sh --control: a second server version and the control plane, on the same bridge
+DEMO_SERVER2_NS=remora-demo-server-v2
+DEMO_SERVER2_IP4=10.250.0.5
+DEMO_SERVER2_IP6=fd52:250::5
+DEMO_CONTROL_NS=remora-demo-control
+DEMO_CONTROL_IP4=10.250.0.6
+DEMO_CONTROL_IP6=fd52:250::6
+DEMO_CONTROL_PORT=15012
+# the web service's address (a virtual IP only the sidecars know; on the pods' subnet so the kernel routes it)
+DEMO_WEB_VIP=10.250.0.100
+DEMO_WEB_PORT=80
 DEMO_DIR=/tmp/remora-demo
 DEMO_CLIENT_IP4=10.250.0.2
 DEMO_SERVER_IP4=10.250.0.3
@@ -38,6 +49,8 @@ resolve_pod() {
   case "$name" in
     client) ns=$DEMO_CLIENT_NS ;;
     server) ns=$DEMO_SERVER_NS ;;
+    server-v2) ns=$DEMO_SERVER2_NS ;;
+    control) ns=$DEMO_CONTROL_NS ;;
     *) ns=$name ;;
   esac
   ns_exists "$ns" || die "no network namespace \"$ns\" (is the demo up? sudo $SCRIPTS_DIR/demo-up.sh; or list them: ip netns list)"

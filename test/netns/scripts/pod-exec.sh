@@ -5,7 +5,7 @@
 # setpriv (gid defaults to the uid; supplementary groups cleared). Traffic of uid/gid 1337 is not
 # redirected by remora's rules, so `--uid 1337` shows what the proxy itself sees.
 #
-#   <pod>   client | server (the demo pods) or any network namespace name
+#   <pod>   client | server | server-v2 | control (the demo pods; the last two with --control) or any network namespace name
 # Examples:
 #   pod-exec.sh client -- curl -sS http://10.250.0.3:8080/
 #   pod-exec.sh client --uid 1337 -- curl -sS http://10.250.0.3:8080/

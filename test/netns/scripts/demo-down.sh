@@ -30,7 +30,7 @@ is_demo_ns() {
   return 1
 }
 
-# Stop one pid: SIGTERM, wait up to 5 s (the proxy drains), then SIGKILL.
+# Stop one pid: SIGTERM, wait up to 5 s (the proxy drains), then SIGKILL. Called in the background, one per pid.
 stop_pid() {
   local pid=$1 what=$2 _
   kill -TERM "$pid" 2>/dev/null || return 0
@@ -49,22 +49,24 @@ if [ -d "$DEMO_DIR" ]; then
     pid=$(cat "$f" 2>/dev/null || true)
     name=$(basename "$f" .pid)
     if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && is_demo_ns "$(ns_of "$pid")"; then
-      stop_pid "$pid" "$name"
+      stop_pid "$pid" "$name" &
     elif [ "$name" = prom-forward ] && [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q remora-demo-prom-forward; then
       # demo-prometheus.sh's forwarder runs on the host (127.0.0.1:PORT -> a unix socket into the Prometheus pod)
       stop_pid "$pid" "$name"
     fi
     rm -f "$f"
   done
+  wait  # the proxies drain in parallel (each up to 5 s), not one after the other
 fi
 
 # 2. Anything else still running inside the demo namespaces (started there by the demo or by hand).
 for ns in "${DEMO_NAMESPACES[@]}"; do
   ns_exists "$ns" || continue
   for pid in $(ip netns pids "$ns" 2>/dev/null || true); do
-    stop_pid "$pid" "process in $ns"
+    stop_pid "$pid" "process in $ns" &
   done
 done
+wait
 
 # 3. The namespaces (their veths, bridge, addresses and iptables rules go with them).
 deleted=0

@@ -26,7 +26,7 @@ test('the web UI: login, services, traffic shifting with apply/rollback/409, sid
   mkdirSync(shots, { recursive: true });
   const [controlPort = 0, outbound = 0, inbound = 0, admin = 0] = await freePorts(4);
   const dataDir = join(tmp.dir, 'data');
-  const cp = new ControlProcess(dataDir, ['--token', `sidecar:${SIDECAR_TOKEN}`], `127.0.0.1:${controlPort}`);
+  let cp = new ControlProcess(dataDir, ['--token', `sidecar:${SIDECAR_TOKEN}`], `127.0.0.1:${controlPort}`);
   const proxyIni = join(tmp.dir, 'proxy.ini');
   writeFileSync(proxyIni, `[proxy]\noutbound_port = ${outbound}\ninbound_port = ${inbound}\nlisten_address = 127.0.0.1\n`
     + `admin_address = 127.0.0.1:${admin}\nuid = ${process.geteuid?.() ?? 0}\ngid = ${process.getegid?.() ?? 0}\n`
@@ -76,14 +76,15 @@ test('the web UI: login, services, traffic shifting with apply/rollback/409, sid
     // The browser accepts the mesh root by ignoreHTTPSErrors (trusting a private CA in headless chromium is not simple).
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     const external: string[] = [];
+    const origin = cp.url; // the restarted control plane below listens on the same port
     const open = async (): Promise<Page> => {
       const context = await browser!.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1200, height: 800 } });
       const page = await context.newPage();
       page.on('pageerror', (e) => { pageErrors.push(e.message); });
       // 4xx answers the test provokes (401, 403, 409) are logged by chromium as 'Failed to load resource'; anything else fails.
       page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(m.text()); });
-      page.on('request', (r) => { if (!r.url().startsWith(cp.url)) external.push(r.url()); });
-      await page.goto(cp.url);
+      page.on('request', (r) => { if (!r.url().startsWith(`${origin}/`)) external.push(r.url()); });
+      await page.goto(origin);
       return page;
     };
     const page = await open();
@@ -184,6 +185,19 @@ test('the web UI: login, services, traffic shifting with apply/rollback/409, sid
     // The session survives a reload (sessionStorage) and the page never fetched anything off this origin.
     await viewer.reload();
     await viewer.locator('#scope', { hasText: 'read-only' }).waitFor(WAIT);
+
+    // The control plane restarts: the page says so, reconnects by itself and follows changes made after.
+    await viewer.getByRole('button', { name: 'Services' }).click();
+    await cp.stop();
+    await viewer.locator('#live', { hasText: 'reconnecting' }).waitFor(WAIT);
+    cp = new ControlProcess(dataDir, ['--token', `sidecar:${SIDECAR_TOKEN}`], `127.0.0.1:${controlPort}`);
+    await cp.ready();
+    await viewer.locator('#live', { hasText: 'live' }).waitFor({ timeout: 30_000 });
+    const route = await get<RouteJson>('/api/v1/routes/web');
+    const later = await api(cp.url, ca, 'POST', '/api/v1/routes/web/weights', { token: WRITE_TOKEN, body: JSON.stringify({ weights: { 'web/v1': 30, 'web/v2': 70 }, version: route.version }) });
+    assert.equal(later.status, 200, later.text);
+    await viewer.locator('#routes-table tr[data-route="web"] [data-backend="web/v2"]', { hasText: 'weight 70 (70%)' }).waitFor(WAIT);
+
     assert.deepEqual(external, []);
     assert.deepEqual(pageErrors, []);
   } catch (err) {

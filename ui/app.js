@@ -9,7 +9,7 @@ import htm from 'htm';
 const html = htm.bind(h);
 const TOKEN_KEY = 'remora.token';
 const PREVIOUS_KEY = 'remora.previousWeights';
-const VIEWS = [['services', 'Services'], ['traffic', 'Traffic shifting'], ['sidecars', 'Sidecars']];
+const VIEWS = [['services', 'Services'], ['traffic', 'Traffic shifting'], ['sidecars', 'Sidecars'], ['policies', 'Policies']];
 
 class ApiError extends Error {
   constructor(status, body) {
@@ -313,6 +313,28 @@ function Sidecars({ sidecars, revision }) {
   </section>`;
 }
 
+function Policies({ authorizations }) {
+  const order = { deny: 0, allow: 1, audit: 2 };
+  const action = (p) => p.spec.action ?? 'allow';
+  const sorted = [...authorizations].sort((a, b) => (order[action(a)] ?? 3) - (order[action(b)] ?? 3) || (a.name < b.name ? -1 : 1));
+  return html`<section aria-labelledby="policies-title">
+    <h2 id="policies-title">Authorization policies</h2>
+    <p class="muted">Deny policies are tried first, then allow policies (when any exists, what matches none is denied); audit policies never change the decision. Allow/deny/audit counts need the sidecars' metrics aggregated by the control plane: not shown yet.</p>
+    ${authorizations.length === 0 && html`<p class="muted">No authorization policies: every sidecar allows all inbound traffic.</p>`}
+    <table id="policies-table">
+      <thead><tr><th scope="col">Policy</th><th scope="col">Action</th><th scope="col">Matches</th><th scope="col">Version</th></tr></thead>
+      <tbody>
+        ${sorted.map((p) => html`<tr key=${p.name} data-policy=${p.name}>
+          <th scope="row">${p.name}</th>
+          <td><span class=${`badge action-${action(p)}`} data-action-kind=${action(p)}>${action(p)}</span></td>
+          <td>${Object.entries(p.spec).filter(([k]) => k !== 'action').map(([k, v]) => html`<div><code>${k} = ${v}</code></div>`)}</td>
+          <td>${p.version}</td>
+        </tr>`)}
+      </tbody>
+    </table>
+  </section>`;
+}
+
 function Mesh({ token, scope, onLogout }) {
   const [objects, setObjects] = useState(new Map());
   const [revision, setRevision] = useState(0);
@@ -380,6 +402,7 @@ function Mesh({ token, scope, onLogout }) {
   const byKind = (kind) => [...objects.values()].filter((o) => o.kind === kind).sort((a, b) => (a.name < b.name ? -1 : 1));
   const services = useMemo(() => byKind('service'), [objects]);
   const routes = useMemo(() => byKind('route'), [objects]);
+  const authorizations = useMemo(() => byKind('authorization'), [objects]);
   const live = stateLive === 'live' && sidecarsLive === 'live' ? 'live' : stateLive === 'live' ? sidecarsLive : stateLive;
   const go = (v) => { setView(v); history.replaceState(null, '', `#${v}`); };
   const nacked = sidecars.some((s) => s.status === 'NACKED');
@@ -401,6 +424,7 @@ function Mesh({ token, scope, onLogout }) {
       ${view === 'services' && html`<${Services} services=${services} routes=${routes} />`}
       ${view === 'traffic' && html`<${Traffic} routes=${routes} token=${token} writable=${writable} previous=${previous} />`}
       ${view === 'sidecars' && html`<${Sidecars} sidecars=${sidecars} revision=${revision} />`}
+      ${view === 'policies' && html`<${Policies} authorizations=${authorizations} />`}
     </main>
   </div>`;
 }

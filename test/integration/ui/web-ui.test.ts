@@ -50,6 +50,8 @@ test('the web UI: login, services, traffic shifting with apply/rollback/409, sid
         { kind: 'service', name: 'api', version: 0, spec: { addresses: '10.96.0.11:80', endpoints: '10.1.1.1:9000' } },
         { kind: 'route', name: 'web', version: 0, spec: { service: 'web', backends: 'web/v1=100, web/v2=0' } },
         { kind: 'route', name: 'api', version: 0, spec: { service: 'api', backends: 'api' } },
+        { kind: 'authorization', name: 'deny-legacy', version: 0, spec: { action: 'deny', from_namespaces: 'legacy' } },
+        { kind: 'authorization', name: 'audit-all', version: 0, spec: { action: 'audit', from_namespaces: '*' } },
       ] }),
     });
     assert.equal(seeded.status, 200, seeded.text);
@@ -161,6 +163,13 @@ test('the web UI: login, services, traffic shifting with apply/rollback/409, sid
     assert.match(await page.locator('tr[data-nack="pod-a"]').textContent() ?? '', /identity_dir/);
     assert.match(await page.getByRole('button', { name: /Sidecars/ }).textContent() ?? '', /⚠/);
     await page.screenshot({ path: join(shots, 'sidecars.png'), fullPage: true });
+
+    // Policies: deny first, then audit, with their conditions (counts are not shown yet).
+    await page.getByRole('button', { name: 'Policies' }).click();
+    await page.locator('#policies-table tr[data-policy="deny-legacy"]').waitFor(WAIT);
+    assert.deepEqual(await page.locator('#policies-table [data-action-kind]').allTextContents(), ['deny', 'audit']);
+    assert.match(await page.locator('#policies-table tr[data-policy="deny-legacy"]').textContent() ?? '', /from_namespaces = legacy/);
+    await page.screenshot({ path: join(shots, 'policies.png'), fullPage: true });
 
     // A read-only token sees everything and changes nothing: controls disabled with a note; the API answers 403.
     const viewer = await open();

@@ -8,7 +8,7 @@ need=()
 for pair in iptables:iptables ip:iproute2 curl:curl setpriv:util-linux nc:netcat-openbsd ss:iproute2 \
             redis-server:redis-server redis-cli:redis-tools nginx:nginx-light openssl:openssl \
             socat:socat conntrack:conntrack dnsmasq:dnsmasq-base nghttp:nghttp2-client h2load:nghttp2-client \
-            tcpdump:tcpdump mariadbd:mariadb-server mariadb:mariadb-client; do
+            tcpdump:tcpdump mariadbd:mariadb-server mariadb:mariadb-client chromium:chromium; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done

@@ -217,6 +217,21 @@ export class ControlApi {
       this.#watch(url, req, res);
       return;
     }
+    if (head === 'whoami' && parts.length === 1) {
+      allow(['GET']);
+      const header = req.headers.authorization;
+      const m = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+      const scope = m?.[1] === undefined ? undefined : this.#o.tokens.scopeOf(m[1]);
+      if (scope === undefined) this.#auth(req, 'read');
+      sendJson(res, 200, { scope });
+      return;
+    }
+    if (head === 'sidecars' && second === 'watch' && parts.length === 2) {
+      allow(['GET']);
+      this.#auth(req, 'read');
+      this.#watchSidecars(res);
+      return;
+    }
     if (head === 'sidecars' && parts.length === 1) {
       allow(['GET']);
       this.#auth(req, 'read');
@@ -389,6 +404,22 @@ export class ControlApi {
     timer.unref();
     res.on('close', () => {
       disconnect();
+      clearInterval(timer);
+    });
+  }
+
+  /** SSE: a `sidecars` event with the whole list now and after every change of a sidecar's sync state. */
+  #watchSidecars(res: ApiResponse): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+    const write = (): void => {
+      res.write(`event: sidecars\ndata: ${JSON.stringify({ revision: this.#o.store.revision, sidecars: this.#o.sync.list() })}\n\n`);
+    };
+    write();
+    const off = this.#o.sync.subscribe(write);
+    const timer = setInterval(() => { res.write(': keep-alive\n\n'); }, this.#o.keepAliveMs ?? 15_000);
+    timer.unref();
+    res.on('close', () => {
+      off();
       clearInterval(timer);
     });
   }

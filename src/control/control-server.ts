@@ -14,6 +14,7 @@ import { checkCsr } from './csr.js';
 import { EmbeddedStore } from './embedded-store.js';
 import { SidecarSync } from './sidecar-sync.js';
 import { StateValidator } from './state-validator.js';
+import { UiStatic } from './ui-static.js';
 import type { TokenSet } from './token-auth.js';
 
 const HOUR_MS = 3_600_000;
@@ -109,8 +110,9 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     const api = new ControlApi({
       store, validator, tokens: o.tokens, trustBundle: () => bundle, sync, certificates, version: o.version, log: o.log,
     });
+    const ui = new UiStatic();
     const srv = createSecureServer({ cert: serving.certPem, key: serving.keyPem, allowHTTP1: true, minVersion: 'TLSv1.2' }, (req, res) => {
-      api.handle(req, res);
+      if (!ui.handle(req, res)) api.handle(req, res);
     });
     server = srv;
     srv.on('sessionError', (err) => { o.log.debug({ err }, 'control: session error'); });

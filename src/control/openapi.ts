@@ -119,6 +119,12 @@ export function openApiDocument(version: string): object {
       '/api/v1/sidecars': {
         get: { summary: 'the subscribed sidecars and their sync state', security: bearer, responses: { 200: { description: 'the sidecars', content: json({ type: 'object', properties: { sidecars: { type: 'array', items: ref('Sidecar') } } }) } } },
       },
+      '/api/v1/sidecars/watch': {
+        get: { summary: 'Server-Sent Events: a "sidecars" event {revision, sidecars} now and after every change of a sidecar\'s sync state (the web UI)', security: bearer, responses: { 200: { description: 'the event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } } } },
+      },
+      '/api/v1/whoami': {
+        get: { summary: 'the scope of the token sent: {"scope": "read" | "write" | "sidecar"} (the web UI disables writes for read tokens)', security: bearer, responses: { 200: { description: 'the scope', content: json({ type: 'object', properties: { scope: { type: 'string', enum: ['read', 'write', 'sidecar'] } } }) } } },
+      },
       '/api/v1/sync': {
         get: {
           summary: 'a sidecar subscribes: Server-Sent Events, a "snapshot" event {version, nonce, ini} whenever it is behind (scope sidecar)', security: bearer,

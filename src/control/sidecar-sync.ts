@@ -62,6 +62,8 @@ export class SidecarSync {
   #timer: NodeJS.Timeout | undefined;
   #burstStart = 0;
   readonly #off: () => void;
+  readonly #listeners = new Set<() => void>();
+  #notifyQueued = false;
 
   constructor(store: EmbeddedStore, log: Logger, options: { debounceMs?: number; debounceMaxMs?: number } = {}) {
     this.#store = store;
@@ -69,6 +71,21 @@ export class SidecarSync {
     this.#debounceMs = options.debounceMs ?? DEBOUNCE_MS;
     this.#debounceMaxMs = options.debounceMaxMs ?? DEBOUNCE_MAX_MS;
     this.#off = store.subscribe(() => { this.#schedule(); });
+  }
+
+  /** Called (coalesced, once per tick) after any sidecar's state changed: connected, sent, ACK/NACK, disconnected. */
+  subscribe(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => { this.#listeners.delete(listener); };
+  }
+
+  #changed(): void {
+    if (this.#notifyQueued || this.#listeners.size === 0) return;
+    this.#notifyQueued = true;
+    setImmediate(() => {
+      this.#notifyQueued = false;
+      for (const l of [...this.#listeners]) l();
+    });
   }
 
   static key(name: string, identity: string): string {
@@ -103,6 +120,7 @@ export class SidecarSync {
     s.versionSent = revision;
     const data = JSON.stringify({ version: revision, nonce: s.lastNonce, ini });
     for (const stream of s.streams) stream.write(`id: ${revision}\nevent: snapshot\ndata: ${data}\n\n`);
+    this.#changed();
     this.#log.debug({ event: 'control.sync.sent', sidecar: s.name, identity: s.identity, version: revision }, 'snapshot sent');
   }
 
@@ -119,6 +137,7 @@ export class SidecarSync {
     // What it says it has is what it applied (after a reconnect); it was sent at least that.
     if (haveVersion > 0) s.versionApplied = haveVersion;
     s.versionSent = haveVersion;
+    this.#changed();
     this.#log.info({ event: 'control.sync.connected', sidecar: name, identity, version: haveVersion }, 'sidecar connected');
     stream.write(`event: hello\ndata: ${JSON.stringify({ revision: this.#store.revision })}\n\n`);
     const revision = this.#store.revision;
@@ -127,6 +146,7 @@ export class SidecarSync {
     return () => {
       sidecar.streams.delete(stream);
       sidecar.lastSeen = Date.now();
+      this.#changed();
       this.#log.info({ event: 'control.sync.disconnected', sidecar: name, identity }, 'sidecar disconnected');
     };
   }
@@ -136,6 +156,7 @@ export class SidecarSync {
     const s = this.#sidecars.get(SidecarSync.key(input.name, input.identity));
     if (s === undefined) return false;
     s.lastSeen = Date.now();
+    this.#changed();
     if (input.error === undefined) {
       s.versionApplied = Math.max(s.versionApplied, input.version);
       this.#log.info({ event: 'control.sync.ack', sidecar: s.name, identity: s.identity, version: input.version }, 'sidecar applied the snapshot');
@@ -163,6 +184,7 @@ export class SidecarSync {
 
   close(): void {
     this.#off();
+    this.#listeners.clear();
     if (this.#timer !== undefined) clearTimeout(this.#timer);
   }
 }

@@ -86,3 +86,28 @@ test('writes in one burst are one push of the last revision; an up-to-date sidec
     await store.close();
   }
 });
+
+test('subscribe: listeners hear of connect, ACK/NACK and disconnect, coalesced to one call per tick', async () => {
+  const store = await EmbeddedStore.open(join(root, 'subscribe'));
+  const sync = new SidecarSync(store, log, { debounceMs: 1 });
+  try {
+    put(store, 'web', '10.0.0.1:80');
+    let calls = 0;
+    const off = sync.subscribe(() => { calls++; });
+    const disconnect = sync.connect('pod-a', '', 0, new FakeStream());
+    sync.ack({ name: 'pod-a', identity: '', version: 1 });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(calls, 1, 'connect, send and ACK in one tick are one notification');
+    sync.ack({ name: 'pod-a', identity: '', version: 1, error: 'bad' });
+    await until('the NACK notified', () => calls === 2);
+    disconnect();
+    await until('the disconnect notified', () => calls === 3);
+    off();
+    sync.connect('pod-b', '', 0, new FakeStream());
+    await new Promise((r) => setImmediate(r));
+    assert.equal(calls, 3, 'no calls after unsubscribing');
+  } finally {
+    sync.close();
+    await store.close();
+  }
+});

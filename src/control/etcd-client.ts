@@ -42,6 +42,8 @@ export interface EtcdWatch {
 }
 
 const REQUEST_TIMEOUT_MS = 5_000;
+/** Errors that mean the request never reached the member. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
 
 function etcdError(message: string, cause?: unknown): RemoraError {
   return new RemoraError('REMORA_ERR_CONTROL_STORE', message, cause === undefined ? {} : { cause });
@@ -136,8 +138,12 @@ export class EtcdClient {
     });
   }
 
-  /** POST to the first endpoint that answers (starting with the last good one). */
-  async #call(path: string, body: unknown): Promise<Record<string, unknown>> {
+  /**
+   * POST to the first endpoint that answers (starting with the last good one). A request that may have been
+   * executed (reset, timeout, 5xx) is tried elsewhere only when `idempotent`: a transaction is retried only when
+   * the member could not be connected to at all, so that it never runs twice.
+   */
+  async #call(path: string, body: unknown, idempotent = true): Promise<Record<string, unknown>> {
     const errors: string[] = [];
     for (let n = 0; n < this.#endpoints.length; n++) {
       const i = (this.#current + n) % this.#endpoints.length;
@@ -150,6 +156,9 @@ export class EtcdClient {
         const x = err as { retry?: boolean; code?: string; message?: string };
         if (x.retry === false) throw err;
         errors.push(`${e.host}:${e.port}: ${x.code ?? x.message ?? String(err)}`);
+        if (!idempotent && !NOT_CONNECTED.has(x.code ?? '')) {
+          throw etcdError(`etcd ${e.host}:${e.port} did not complete ${path} (${errors.at(-1) ?? ''}); its outcome is unknown: read the state again`, err);
+        }
       }
     }
     throw etcdError(`etcd is unreachable at ${this.endpoints} (${errors.join('; ')})`);
@@ -170,7 +179,7 @@ export class EtcdClient {
         : { key: b64(c.key), target: 'CREATE', result: 'EQUAL', create_revision: String(c.revision) }),
       success: success.map(opBody),
       failure: failure.map(opBody),
-    });
+    }, false);
     const responses = Array.isArray(r.responses) ? (r.responses as Record<string, unknown>[]) : [];
     const ranges = responses.filter((x) => 'response_range' in x)
       .map((x) => { const kvs = (x.response_range as { kvs?: unknown }).kvs; return Array.isArray(kvs) ? kvs.map(kvOf) : []; });

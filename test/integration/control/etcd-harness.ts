@@ -116,6 +116,13 @@ export class EtcdCluster {
     m.child = undefined;
   }
 
+  /** Start a killed member again on its data directory (it rejoins the cluster it was part of). */
+  restart(i: number): void {
+    const m = this.members[i];
+    if (m === undefined || m.child !== undefined) return;
+    this.#spawn(m);
+  }
+
   async stop(): Promise<void> {
     for (let i = 0; i < this.members.length; i++) await this.kill(i);
     this.#tmp.remove();

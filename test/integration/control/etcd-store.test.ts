@@ -189,7 +189,7 @@ test('a replica killed loses nothing: the other serves everything and takes writ
   }
 });
 
-test('a 3-member etcd cluster with one member killed: writes go on with the quorum, and a replica starts on the remaining members', { skip: NO_ETCD }, async () => {
+test('a 3-member etcd cluster with one member killed: writes go on with the quorum, and a replica starts on the remaining members; without a quorum a write is a 503 and reads go on', { skip: NO_ETCD }, async () => {
   const tmp = tempDir('remora-etcd-quorum-');
   const etcd = await EtcdCluster.start(3);
   const replicas: ControlProcess[] = [];
@@ -221,6 +221,27 @@ test('a 3-member etcd cluster with one member killed: writes go on with the quor
     assert.equal(third.status, 200, third.text);
     const rev3 = (third.json as { revision: number }).revision;
     await waitFor('A at the revision written through B', async () => ((await state(a, ca)).revision === rev3 ? true : undefined));
+
+    // A second member killed: no quorum. A write is refused with the reason (its outcome unknown to etcd's client, as
+    // any write that timed out); reads are served from the replica's mirror.
+    await etcd.kill(1);
+    const noQuorum = await api(a.url, ca, 'POST', '/api/v1/apply', { token: WRITE_TOKEN, body: JSON.stringify({ writes: [
+      { kind: 'service', name: 'api', version: 0, spec: { addresses: '10.96.0.11:80', endpoints: '10.1.0.3:8080' } }] }) });
+    assert.equal(noQuorum.status, 503, noQuorum.text);
+    assert.equal((noQuorum.json as { error: string }).error, 'REMORA_ERR_CONTROL_STORE');
+    assert.equal((await state(a, ca)).revision, rev3);
+    // Quorum back (member 1 restarted on its data): writes go on.
+    etcd.restart(1);
+    await etcd.waitHealthy([1, 2]);
+    const after = await waitFor('a write once the quorum is back', async () => {
+      const r = await api(b.url, ca, 'POST', '/api/v1/apply', { token: WRITE_TOKEN, body: JSON.stringify({ writes: [
+        { kind: 'service', name: 'db', version: 0, spec: { addresses: '10.96.0.12:80', endpoints: '10.1.0.4:8080' } }] }) });
+      // 409: an earlier attempt that answered 503 (outcome unknown) was committed after all.
+      return r.status === 200 || r.status === 409 ? r : undefined;
+    });
+    const db = await waitFor('service db in A\'s state', async () => (await state(a, ca)).objects.find((o) => o.kind === 'service' && o.name === 'db'));
+    if (after.status === 200) assert.equal(db.version, (after.json as { revision: number }).revision);
+    assert.equal(db.spec.endpoints, '10.1.0.4:8080');
   } catch (err) {
     throw new Error(`${String(err)}\n--- replicas\n${replicas.map((r) => r.output.slice(-3000)).join('\n---\n')}`, { cause: err });
   } finally {

@@ -6,7 +6,8 @@
 // one etcd transaction that compares the mod_revision of the revision key (the mirror is current) and of every
 // changed object (the versions the writer expects): nothing is written unless all hold. When the transaction fails,
 // the mirror catches up to the revision etcd reports and the batch is planned again: a real conflict is then a 409,
-// a change elsewhere in the state that leaves the batch's objects alone only a retry. A successful commit returns
+// a change elsewhere in the state that leaves the batch's objects alone only a retry (commits of one replica are
+// serialized, so retries come only from other replicas' commits). A successful commit returns
 // once this replica's mirror has the new revision (read-your-writes on the replica that wrote).
 import { RemoraError } from '../core/errors.js';
 import { isObjectKind, objectKey, objectShapeIssues, type ControlObject, type ObjectKind } from './control-objects.js';
@@ -20,8 +21,8 @@ export const REVISION_KEY = `${STATE_PREFIX}revision`;
 export const OBJECTS_PREFIX = `${STATE_PREFIX}objects/`;
 /** How long a commit waits for this replica's mirror to reach a revision etcd reported. */
 const CATCH_UP_MS = 10_000;
-/** Transactions lost to changes elsewhere in the state before the commit gives up (503). */
-const ATTEMPTS = 8;
+/** Transactions lost to other replicas' commits before the commit gives up (503). */
+const ATTEMPTS = 16;
 
 export interface EtcdStoreOptions {
   /** The mirror cannot follow etcd any more (its history was compacted past it, or a value is damaged): stop serving. */
@@ -168,7 +169,16 @@ export class EtcdStore implements ControlStore {
     }
   }
 
-  async commit(batch: Batch, check: CandidateCheck, options: { dryRun?: boolean } = {}): Promise<CommitResult> {
+  /** Commits of one replica run one at a time (as in the embedded store): they contend only with other replicas. */
+  commit(batch: Batch, check: CandidateCheck, options: { dryRun?: boolean } = {}): Promise<CommitResult> {
+    const run = this.#queue.then(() => this.#commitNow(batch, check, options));
+    this.#queue = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  #queue: Promise<void> = Promise.resolve();
+
+  async #commitNow(batch: Batch, check: CandidateCheck, options: { dryRun?: boolean }): Promise<CommitResult> {
     const dryRun = options.dryRun === true;
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       if (this.#closed) throw storeError('the store is closed');

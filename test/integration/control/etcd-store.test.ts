@@ -6,7 +6,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import type { ControlObject } from '../../../src/control/control-objects.js';
 import { EtcdClient, parseEtcdUrl } from '../../../src/control/etcd-client.js';
+import { EtcdStore } from '../../../src/control/etcd-store.js';
 import { ControlProcess, READ_TOKEN, REMORA, WRITE_TOKEN, adminGet, api, freePorts, runRemora, tempDir, waitFor, watch } from './control-harness.js';
 import { EtcdCluster, NO_ETCD } from './etcd-harness.js';
 
@@ -57,10 +59,9 @@ test('two replicas on one etcd: a write through A is seen by B\'s API, watch and
   let proxyOut = '';
   try {
     const url = etcd.storeUrl();
-    const a = await startReplica(url, join(tmp.dir, 'a'));
-    replicas.push(a);
-    const b = await startReplica(url, join(tmp.dir, 'b'));
-    replicas.push(b);
+    // Started together: both find no CA in etcd, both create one, one create-if-absent transaction wins.
+    const [a, b] = await Promise.all([startReplica(url, join(tmp.dir, 'a')), startReplica(url, join(tmp.dir, 'b'))]);
+    replicas.push(a, b);
     const ca = await rootFromEtcd(url);
     // One CA for both: each serves the root from etcd, and each serving certificate verifies against it.
     for (const cp of [a, b]) {
@@ -259,4 +260,43 @@ test('remora control --store: a malformed URL or etcd unreachable at start is a 
   const down = await runRemora(['control', '--store', 'etcd://127.0.0.1:1', '--token', WRITE_TOKEN, '--listen', '127.0.0.1:0']);
   assert.notEqual(down.code, 0);
   assert.match(down.stderr, /REMORA_ERR_CONTROL_STORE: etcd is unreachable at 127\.0\.0\.1:1 \(127\.0\.0\.1:1: ECONNREFUSED\)/);
+});
+
+test('two etcd stores committing different objects at once: every commit lands (a stale mirror is a retry, not a 409), one revision each, both mirrors equal', { skip: NO_ETCD }, async () => {
+  const etcd = await EtcdCluster.start(1);
+  const stores: EtcdStore[] = [];
+  try {
+    const p = parseEtcdUrl(etcd.storeUrl());
+    if (!p.ok) throw new Error(p.expected);
+    const [x, y] = [await EtcdStore.open(p.endpoints), await EtcdStore.open(p.endpoints)];
+    stores.push(x, y);
+    const seen: number[] = [];
+    y.subscribe((e) => { seen.push(e.revision); });
+    const none = (): [] => [];
+    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? x : y).commit({
+      writes: [{ kind: 'service', name: `s${i}`, version: 0, spec: { addresses: `10.96.1.${i}:80`, endpoints: `10.2.0.${i}:8080` } }], deletes: [],
+    }, none)));
+    const revisions = results.map((r) => { assert.ok(r.ok, JSON.stringify(r)); return r.revision; });
+    assert.equal(new Set(revisions).size, 12, 'one revision per commit');
+    const last = Math.max(...revisions);
+    await waitFor('both mirrors at the last revision', async () => (x.revision === last && y.revision === last ? true : undefined));
+    const names = (list: ControlObject[]): string[] => list.map((o) => `${o.name}@${o.version}`);
+    assert.deepEqual(names(x.list()), names(y.list()));
+    assert.equal(x.list('service').length, 12);
+    assert.deepEqual(seen, [...revisions].sort((m, n) => m - n), 'the other store heard every revision once, in order');
+    // The same object at a stale version through the other store: 409, nothing written.
+    const first = x.get('service', 's0');
+    assert.ok(first !== undefined);
+    const moved = await x.commit({ writes: [{ kind: 'service', name: 's0', version: first.version, spec: { ...first.spec, endpoints: '10.2.1.1:8080' } }], deletes: [] }, none);
+    assert.ok(moved.ok);
+    const stale = await y.commit({ writes: [{ kind: 'service', name: 's0', version: first.version, spec: { ...first.spec, endpoints: '10.2.1.2:8080' } }], deletes: [] }, none);
+    assert.deepEqual(stale, { ok: false, status: 409, conflicts: [{ kind: 'service', name: 's0', expected: first.version, found: moved.revision }] });
+    assert.equal(y.revision, moved.revision);
+    assert.equal(y.get('service', 's0')?.spec.endpoints, '10.2.1.1:8080');
+    // eventsSince: any revision between two kept ones gives what follows it; the watch of the API relies on it.
+    assert.deepEqual(y.eventsSince(revisions.sort((m, n) => m - n)[10] ?? 0)?.map((e) => e.revision), [last, moved.revision]);
+  } finally {
+    for (const s of stores) await s.close();
+    await etcd.stop();
+  }
 });

@@ -189,7 +189,8 @@ export class EtcdClient {
   /**
    * Watch every key under `prefix` from `startRevision`: `onEvents` gets the events of each watch response in order.
    * A broken stream is reopened (on the next endpoint, after a short backoff) from the revision after the last one
-   * delivered. `onError` hears what cannot be recovered by reopening (the start revision was compacted).
+   * delivered. `onError` hears what cannot be recovered by reopening (the start revision was compacted: the error
+   * has `compactRevision`); the watch is then over.
    */
   watch(prefix: string, startRevision: number, onEvents: (events: EtcdEvent[]) => void, onError: (err: Error) => void,
     onBroken: (err: Error) => void = () => undefined): EtcdWatch {
@@ -237,9 +238,11 @@ export class EtcdClient {
               done = true;
               closed = true;
               r.destroy();
-              onError(etcdError(`the etcd watch from revision ${next} failed: revisions up to ${num(result.compact_revision)} were compacted`));
+              onError(Object.assign(etcdError(`the etcd watch from revision ${next} failed: revisions up to ${num(result.compact_revision)} were compacted`),
+                { compactRevision: num(result.compact_revision) }));
               return;
             }
+            if (result.canceled === true) { broken(new Error(`watch on ${e.host}:${e.port} canceled: ${String(result.cancel_reason ?? '')}`)); return; }
             if (result.created === true) { this.#current = i; attempt = 0; }
             const events: EtcdEvent[] = (Array.isArray(result.events) ? result.events as Record<string, unknown>[] : [])
               .map((ev) => ({ type: ev.type === 'DELETE' ? 'delete' as const : 'put' as const, kv: kvOf(ev.kv) }));

@@ -25,7 +25,7 @@ const CATCH_UP_MS = 10_000;
 const ATTEMPTS = 16;
 
 export interface EtcdStoreOptions {
-  /** The mirror cannot follow etcd any more (its history was compacted past it, or a value is damaged): stop serving. */
+  /** The mirror cannot follow etcd any more (a value under the state prefix is not a remora object): stop serving. */
   readonly onFailure?: (err: Error) => void;
   /** The watch broke and is being reopened (on the next endpoint). */
   readonly onWatchBroken?: (err: Error) => void;
@@ -76,16 +76,71 @@ export class EtcdStore implements ControlStore {
   static async open(endpoints: readonly EtcdEndpoint[] | EtcdClient, options: EtcdStoreOptions = {}): Promise<EtcdStore> {
     const client = endpoints instanceof EtcdClient ? endpoints : new EtcdClient(endpoints);
     const r = await client.range(STATE_PREFIX, { prefix: true });
+    const loaded = EtcdStore.#load(r.kvs);
+    const store = new EtcdStore(client, options, loaded.revision, loaded.objects);
+    store.#follow(r.revision + 1);
+    return store;
+  }
+
+  static #load(kvs: readonly EtcdKv[]): { revision: number; objects: ControlObject[] } {
     let revision = 0;
     const objects: ControlObject[] = [];
-    for (const kv of r.kvs) {
+    for (const kv of kvs) {
       if (kv.key === REVISION_KEY) revision = kv.modRevision;
       else if (kv.key.startsWith(OBJECTS_PREFIX)) objects.push(parseObject(kv));
     }
-    const store = new EtcdStore(client, options, revision, objects);
-    store.#watch = client.watch(STATE_PREFIX, r.revision + 1, (events) => { store.#apply(events); }, (err) => { store.#fail(err); },
-      (err) => { options.onWatchBroken?.(err); });
-    return store;
+    return { revision, objects };
+  }
+
+  #follow(from: number): void {
+    this.#watch = this.#client.watch(STATE_PREFIX, from, (events) => { this.#apply(events); }, (err) => {
+      if ((err as { compactRevision?: number }).compactRevision !== undefined) {
+        this.#options.onWatchBroken?.(err);
+        this.#resync().catch((e: unknown) => { this.#fail(e as Error); });
+      } else {
+        this.#fail(err);
+      }
+    }, (err) => { this.#options.onWatchBroken?.(err); });
+  }
+
+  /**
+   * The watch cannot resume (etcd compacted the revisions it missed): read the whole state again and announce the
+   * difference from the mirror as one change at the revision read, then follow from there.
+   */
+  async #resync(): Promise<void> {
+    let r: { revision: number; kvs: EtcdKv[] } | undefined;
+    for (let attempt = 1; r === undefined; attempt++) {
+      if (this.#closed) return;
+      try {
+        r = await this.#client.range(STATE_PREFIX, { prefix: true });
+      } catch (err) {
+        this.#options.onWatchBroken?.(err as Error);
+        await new Promise((resolve) => { setTimeout(resolve, Math.min(2_000, 100 * attempt)).unref(); });
+      }
+    }
+    if (this.#closed) return;
+    const loaded = EtcdStore.#load(r.kvs);
+    if (loaded.revision > this.#revision) {
+      const next = new Map(loaded.objects.map((o) => [objectKey(o.kind, o.name), o]));
+      const changes: Change[] = [];
+      for (const [key, object] of next) {
+        const previous = this.#objects.get(key);
+        if (previous?.version !== object.version) changes.push({ type: 'put', kind: object.kind, name: object.name, object, ...(previous === undefined ? {} : { previous }) });
+      }
+      for (const [key, previous] of this.#objects) if (!next.has(key)) changes.push({ type: 'delete', kind: previous.kind, name: previous.name, previous });
+      this.#publish(loaded.revision, next, changes);
+    }
+    for (const w of this.#waiters) w();
+    this.#follow(r.revision + 1);
+  }
+
+  #publish(revision: number, objects: Map<string, ControlObject>, changes: Change[]): void {
+    this.#objects = objects;
+    this.#revision = revision;
+    const event: RevisionEvent = { revision, changes };
+    this.#history.push(event);
+    if (this.#history.length > HISTORY) this.#completeAfter = this.#history.shift()?.revision ?? this.#completeAfter;
+    for (const l of this.#listeners) l(event);
   }
 
   get endpoints(): string { return this.#client.endpoints; }
@@ -143,12 +198,7 @@ export class EtcdStore implements ControlStore {
         this.#fail(err as Error);
         return;
       }
-      this.#objects = next;
-      this.#revision = revision;
-      const event: RevisionEvent = { revision, changes };
-      this.#history.push(event);
-      if (this.#history.length > HISTORY) this.#completeAfter = this.#history.shift()?.revision ?? this.#completeAfter;
-      for (const l of this.#listeners) l(event);
+      this.#publish(revision, next, changes);
     }
     for (const w of this.#waiters) w();
   }

@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { connect as netConnect, createServer as netServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { ControlObject } from '../../../src/control/control-objects.js';
@@ -297,6 +299,76 @@ test('two etcd stores committing different objects at once: every commit lands (
     assert.deepEqual(y.eventsSince(revisions.sort((m, n) => m - n)[10] ?? 0)?.map((e) => e.revision), [last, moved.revision]);
   } finally {
     for (const s of stores) await s.close();
+    await etcd.stop();
+  }
+});
+
+/** A TCP relay to an etcd member that can cut every connection and refuse new ones until resumed. */
+async function relay(targetPort: number): Promise<{ port: number; cut: () => void; resume: () => void; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let refusing = false;
+  const server = netServer((c) => {
+    if (refusing) { c.destroy(); return; }
+    const u = netConnect(targetPort, '127.0.0.1');
+    for (const s of [c, u]) { sockets.add(s); s.on('close', () => { sockets.delete(s); }); s.on('error', () => { c.destroy(); u.destroy(); }); }
+    c.pipe(u);
+    u.pipe(c);
+  });
+  await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve); });
+  return {
+    port: (server.address() as import('node:net').AddressInfo).port,
+    cut: () => { refusing = true; for (const s of sockets) s.destroy(); },
+    resume: () => { refusing = false; },
+    close: () => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); server.close(() => { resolve(); }); }),
+  };
+}
+
+function compact(port: number, revision: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path: '/v3/kv/compaction', method: 'POST', agent: false, timeout: 5_000 }, (res) => {
+      res.resume();
+      res.on('end', () => { resolve(res.statusCode ?? 0); });
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify({ revision: String(revision), physical: true }));
+  });
+}
+
+test('a store cut off while etcd compacts the revisions it missed re-reads the state and announces the difference as one change', { skip: NO_ETCD }, async () => {
+  const etcd = await EtcdCluster.start(1);
+  const stores: EtcdStore[] = [];
+  const port = etcd.members[0]?.clientPort ?? 0;
+  const r = await relay(port);
+  try {
+    const x = await EtcdStore.open([{ host: '127.0.0.1', port: r.port }]);
+    const y = await EtcdStore.open([{ host: '127.0.0.1', port }]);
+    stores.push(x, y);
+    const none = (): [] => [];
+    const svc = (name: string, version: number, ep: string) => ({ kind: 'service' as const, name, version, spec: { addresses: '10.96.2.1:80', endpoints: ep } });
+    const made = await y.commit({ writes: [svc('a', 0, '10.3.0.1:80'), svc('b', 0, '10.3.0.2:80')], deletes: [] }, none);
+    assert.ok(made.ok);
+    await waitFor('x at the first revision', async () => (x.revision === made.revision ? true : undefined));
+    const heard: { revision: number; changes: string[] }[] = [];
+    x.subscribe((e) => { heard.push({ revision: e.revision, changes: e.changes.map((c) => `${c.type} ${c.name}`).sort() }); });
+
+    r.cut();
+    const changed = await y.commit({ writes: [svc('a', made.revision, '10.3.0.9:80'), svc('c', 0, '10.3.0.3:80')], deletes: [{ kind: 'service', name: 'b', version: made.revision }] }, none);
+    assert.ok(changed.ok);
+    // Compact past the revision x must resume from (a write outside the state moves etcd's revision beyond it).
+    const bump = await y.client.txn([], [{ put: { key: '/remora-test/bump', value: '' } }]);
+    assert.equal(await compact(port, bump.revision), 200);
+    r.resume();
+
+    await waitFor('x caught up after the compaction', async () => (x.revision === changed.revision ? true : undefined));
+    assert.deepEqual(heard, [{ revision: changed.revision, changes: ['delete b', 'put a', 'put c'] }]);
+    assert.deepEqual(x.list(), y.list());
+    // It follows again: a commit through x lands and y sees it.
+    const later = await x.commit({ writes: [svc('d', 0, '10.3.0.4:80')], deletes: [] }, none);
+    assert.ok(later.ok);
+    await waitFor('y sees the commit through x', async () => (y.get('service', 'd')?.version === later.revision ? true : undefined));
+  } finally {
+    for (const s of stores) await s.close();
+    await r.close();
     await etcd.stop();
   }
 });

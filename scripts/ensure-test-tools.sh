@@ -8,7 +8,7 @@ need=()
 for pair in iptables:iptables ip:iproute2 curl:curl setpriv:util-linux nc:netcat-openbsd ss:iproute2 \
             redis-server:redis-server redis-cli:redis-tools nginx:nginx-light openssl:openssl \
             socat:socat conntrack:conntrack dnsmasq:dnsmasq-base nghttp:nghttp2-client h2load:nghttp2-client \
-            tcpdump:tcpdump mariadbd:mariadb-server mariadb:mariadb-client chromium:chromium; do
+            tcpdump:tcpdump mariadbd:mariadb-server mariadb:mariadb-client chromium:chromium etcd:etcd-server; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done
@@ -24,4 +24,4 @@ apt-get update -qq >/dev/null
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
 # Packaged servers must not keep running on the host; the tests start their own inside namespaces.
-for svc in nginx redis-server mariadb; do (service "$svc" stop >/dev/null 2>&1 || true); done
+for svc in nginx redis-server mariadb etcd; do (service "$svc" stop >/dev/null 2>&1 || true); done

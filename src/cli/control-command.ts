@@ -1,5 +1,5 @@
 // `remora control`: the control plane (issue 13, docs/control-plane.md). Flags only:
-//   --data-dir DIR | --store etcd://HOST:PORT[,...]   (etcd: not built yet)
+//   --data-dir DIR | --store etcd://HOST:PORT[,...]   (exactly one)
 //   --listen HOST:PORT (default 0.0.0.0:15012), --token [SCOPE:]TOKEN (repeatable), --tokens-file FILE,
 //   --trust-domain NAME (for the CA created on first start), --san NAME (repeatable), --log-level LEVEL
 // Runs until SIGTERM/SIGINT; then it stops listening and releases the data directory.
@@ -10,18 +10,21 @@ import { parseHostPort, type HostPort } from '../core/addr.js';
 import { LOG_LEVELS, createLogger, type LogLevel } from '../core/log.js';
 import { checkTrustDomain } from '../core/spiffe.js';
 import { startControlServer } from '../control/control-server.js';
+import { parseEtcdUrl, type EtcdEndpoint } from '../control/etcd-client.js';
 import { TokenSet, parseTokenSpec, parseTokensFile, type TokenScope } from '../control/token-auth.js';
 
-const HELP = `Usage: remora control --data-dir DIR [flags]
+const HELP = `Usage: remora control --data-dir DIR | --store etcd://HOST:PORT[,HOST:PORT...] [flags]
 
 Runs the control plane: the mesh's desired state (the INI sections of the static config as objects),
-validated by the proxy's own validator, versioned, stored durably in DIR, served over one TLS listener
-(REST API under /api/v1/, OpenAPI at /api/v1/openapi.json). The mesh CA lives in DIR too (created on
-first start); the serving certificate is issued by it. See docs/control-plane.md.
+validated by the proxy's own validator, versioned, stored durably in DIR or in etcd, served over one
+TLS listener (REST API under /api/v1/, OpenAPI at /api/v1/openapi.json). The mesh CA lives with the
+state (DIR, or etcd; created on first start); the serving certificate is issued by it. With etcd,
+several replicas serve the same state. See docs/control-plane.md.
 
 Flags:
   --data-dir DIR              the embedded store and the mesh CA (one remora control per DIR)
-  --store etcd://HOST:PORT    keep the state in etcd (not available yet)
+  --store etcd://HOST:PORT[,HOST:PORT...]
+                              keep the state and the CA in etcd (the client URLs of its members, http)
   --listen HOST:PORT          the TLS listener (default 0.0.0.0:15012; port 0: any free port, logged)
   --token [SCOPE:]TOKEN       a bearer token to accept (repeatable); SCOPE read, write (default) or sidecar
   --tokens-file FILE          more tokens, one [SCOPE:]TOKEN per line (# comments)
@@ -35,6 +38,8 @@ const REPEATABLE = new Set(['token', 'san']);
 
 export interface ControlFlags {
   readonly dataDir: string;
+  /** --store etcd://...: the etcd endpoints (dataDir is then ''). */
+  readonly etcd?: EtcdEndpoint[];
   readonly listen: HostPort;
   readonly tokens: { scope: TokenScope; token: string }[];
   readonly trustDomain: string;
@@ -69,10 +74,17 @@ export function parseControlFlags(argv: readonly string[], readFile: (path: stri
   }
   const one = (name: string): string | undefined => values.get(name)?.[0];
   const dataDir = one('data-dir') ?? '';
-  if (one('store') !== undefined) {
-    issues.push({ source: cl, key: '--store', expected: 'nothing yet: the etcd store is not built; use --data-dir DIR (embedded store)' });
+  const storeText = one('store');
+  let etcd: EtcdEndpoint[] | undefined;
+  if (storeText !== undefined) {
+    const p = parseEtcdUrl(storeText);
+    if (!p.ok) issues.push({ source: cl, key: '--store', value: storeText, expected: p.expected });
+    else etcd = p.endpoints;
+    if (one('data-dir') !== undefined) {
+      issues.push({ source: cl, key: '--data-dir', expected: 'either --data-dir DIR (embedded store) or --store etcd://... (state and CA in etcd), not both' });
+    }
   } else if (dataDir === '') {
-    issues.push({ source: cl, key: '--data-dir', expected: 'the directory of the embedded store and the mesh CA (--data-dir DIR)' });
+    issues.push({ source: cl, key: '--data-dir', expected: 'the directory of the embedded store and the mesh CA (--data-dir DIR), or --store etcd://HOST:PORT[,...]' });
   }
   const listenText = one('listen') ?? '0.0.0.0:15012';
   // Port 0: any free port (the bound address is logged in control.listening); used by tests.
@@ -110,7 +122,7 @@ export function parseControlFlags(argv: readonly string[], readFile: (path: stri
   const logLevel = LOG_LEVELS.find((l) => l === levelText);
   if (logLevel === undefined) issues.push({ source: cl, key: '--log-level', value: levelText, expected: `one of ${LOG_LEVELS.join(', ')}` });
   if (issues.length > 0 || listen === undefined || logLevel === undefined) return { help: false, issues };
-  return { help: false, flags: { dataDir, listen, tokens, trustDomain, sans: values.get('san') ?? [], logLevel } };
+  return { help: false, flags: { dataDir, ...(etcd === undefined ? {} : { etcd }), listen, tokens, trustDomain, sans: values.get('san') ?? [], logLevel } };
 }
 
 function version(): string {
@@ -128,7 +140,7 @@ export async function runControlCommand(argv: readonly string[]): Promise<void> 
   const f = parsed.flags;
   const log = createLogger({ level: f.logLevel, name: 'remora-control' });
   const server = await startControlServer({
-    dataDir: f.dataDir, listen: f.listen, tokens: new TokenSet(f.tokens), trustDomain: f.trustDomain, extraSans: f.sans, version: version(), log,
+    dataDir: f.dataDir, ...(f.etcd === undefined ? {} : { etcd: f.etcd }), listen: f.listen, tokens: new TokenSet(f.tokens), trustDomain: f.trustDomain, extraSans: f.sans, version: version(), log,
   });
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {

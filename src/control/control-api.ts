@@ -1,14 +1,15 @@
 // The REST/JSON API under /api/v1/ (docs/control-plane.md#api-apiv1): objects by kind (list, get, put, delete), a
 // batch (apply), route weights, the whole state, a watch (Server-Sent Events), the sidecars, the CA root and the
-// OpenAPI description. Every write goes through EmbeddedStore.commit with the StateValidator: versions checked (409),
+// OpenAPI description. Every write goes through ControlStore.commit (embedded or etcd) with the StateValidator: versions checked (409),
 // the whole candidate state validated (422, issues naming object, field, expected), then stored. Malformed requests
 // are 400 with the reason, nothing stored. Works for HTTP/2 and HTTP/1.1 requests alike (node:http2's compat API).
 import type { IncomingHttpHeaders } from 'node:http';
 import { backendId } from '../config/route-spec.js';
-import type { RemoraErrorCode } from '../core/errors.js';
+import { RemoraError, type RemoraErrorCode } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { KINDS, isObjectKind, kindOfSegment, renderState, type ControlObject, type ObjectIssue, type ObjectKind } from './control-objects.js';
-import type { EmbeddedStore, RevisionEvent } from './embedded-store.js';
+import type { ControlStore } from './control-store.js';
+import type { RevisionEvent } from './embedded-store.js';
 import { openApiDocument } from './openapi.js';
 import { formatConflict, type Batch, type Change, type ObjectDelete, type ObjectWrite } from './state-batch.js';
 import type { SidecarSync } from './sidecar-sync.js';
@@ -45,7 +46,7 @@ export const DEFAULT_CERT_TTL_S = 86_400;
 const MIN_CERT_TTL_S = 60;
 
 export interface ControlApiOptions {
-  readonly store: EmbeddedStore;
+  readonly store: ControlStore;
   readonly validator: StateValidator;
   readonly tokens: TokenSet;
   /** The trust bundle (PEM). */
@@ -281,7 +282,7 @@ export class ControlApi {
       allow(['POST']);
       this.#auth(req, 'write');
       const body = await readJson(req);
-      this.#commit(res, this.#batchOf(body), url.searchParams.get('dryRun') === 'true');
+      await this.#commit(res, this.#batchOf(body), url.searchParams.get('dryRun') === 'true');
       return;
     }
     const kind = head === undefined ? undefined : kindOfSegment(head);
@@ -311,13 +312,13 @@ export class ControlApi {
     if (method === 'PUT') {
       const body = await readJson(req);
       const write: ObjectWrite = { kind, name: second, spec: specOf(body.spec, `${kind} ${second}`), version: versionOf(body.version, `${kind} ${second}`, 0) };
-      this.#commit(res, { writes: [write], deletes: [] }, url.searchParams.get('dryRun') === 'true', write);
+      await this.#commit(res, { writes: [write], deletes: [] }, url.searchParams.get('dryRun') === 'true', write);
       return;
     }
     const v = url.searchParams.get('version');
     if (this.#o.store.get(kind, second) === undefined) throw notFound(`${kind} ${second} does not exist`);
     const version = versionOf(v === null || !/^\d+$/.test(v) ? undefined : Number(v), `${kind} ${second}: query parameter`, 1);
-    this.#commit(res, { writes: [], deletes: [{ kind, name: second, version }] }, false);
+    await this.#commit(res, { writes: [], deletes: [{ kind, name: second, version }] }, false);
   }
 
   #batchOf(body: Record<string, unknown>): Batch {
@@ -346,12 +347,19 @@ export class ControlApi {
     return { writes, deletes };
   }
 
-  #commit(res: ApiResponse, batch: Batch, dryRun: boolean, single?: ObjectWrite): void {
+  async #commit(res: ApiResponse, batch: Batch, dryRun: boolean, single?: ObjectWrite): Promise<void> {
     const store = this.#o.store;
-    const r = store.commit(batch, (objects) => {
-      const v = this.#o.validator.validate(objects);
-      return v.ok ? [] : v.issues;
-    }, { dryRun });
+    let r: Awaited<ReturnType<ControlStore['commit']>>;
+    try {
+      r = await store.commit(batch, (objects) => {
+        const v = this.#o.validator.validate(objects);
+        return v.ok ? [] : v.issues;
+      }, { dryRun });
+    } catch (err) {
+      // The store cannot be reached or followed (etcd without quorum, ...): nothing was promised stored.
+      if (err instanceof RemoraError && err.code === 'REMORA_ERR_CONTROL_STORE') throw new HttpError(503, 'REMORA_ERR_CONTROL_STORE', err.message);
+      throw err;
+    }
     if (!r.ok) {
       if (r.status === 409) {
         throw new HttpError(409, 'REMORA_ERR_CONTROL_CONFLICT', r.conflicts.map(formatConflict).join('; '), { conflicts: r.conflicts });
@@ -388,7 +396,7 @@ export class ControlApi {
     if (issues.length > 0) throw new HttpError(422, 'REMORA_ERR_CONTROL_INVALID', issuesMessage(issues), { issues });
     const backends = ids.map((id) => `${id}=${String(given[id])}`).join(', ');
     const write: ObjectWrite = { kind: 'route', name: route, spec: { ...current.spec, backends }, version };
-    this.#commit(res, { writes: [write], deletes: [] }, false, write);
+    await this.#commit(res, { writes: [write], deletes: [] }, false, write);
   }
 
   #sync(url: URL, res: ApiResponse): void {

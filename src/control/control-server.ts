@@ -1,5 +1,5 @@
-// `remora control` put together: the embedded store in DIR (locked), the mesh CA in DIR (created on first start,
-// the layout of `remora ca`), a serving certificate issued by that CA for the listen address, an X.509-SVID for the
+// `remora control` put together: the embedded store in DIR (locked) and the mesh CA in DIR (created on first start,
+// the layout of `remora ca`), or with `--store etcd://...` the etcd store and the CA shared through etcd (etcd-ca.ts), a serving certificate issued by that CA for the listen address, an X.509-SVID for the
 // validator (so that mTLS keys are checked as a sidecar with an identity checks them), and one TLS listener (HTTP/2
 // with HTTP/1.1 fallback) answering the API.
 import { createSecureServer, type Http2SecureServer } from 'node:http2';
@@ -11,7 +11,11 @@ import type { Logger } from '../core/log.js';
 import { CaStore } from '../pki/ca-store.js';
 import { ControlApi, type CertificateSigner } from './control-api.js';
 import { checkCsr } from './csr.js';
+import type { ControlStore } from './control-store.js';
 import { EmbeddedStore } from './embedded-store.js';
+import { openSharedCa } from './etcd-ca.js';
+import { EtcdClient, type EtcdEndpoint } from './etcd-client.js';
+import { EtcdStore } from './etcd-store.js';
 import { SidecarSync } from './sidecar-sync.js';
 import { StateValidator } from './state-validator.js';
 import { UiStatic } from './ui-static.js';
@@ -24,7 +28,10 @@ const SERVING_TTL_MS = 90 * 24 * HOUR_MS;
 const VALIDATOR_TTL_MS = 90 * 24 * HOUR_MS;
 
 export interface ControlServerOptions {
+  /** The embedded store and the CA in this directory; or, with `etcd`, both in etcd (dataDir is then ignored). */
   readonly dataDir: string;
+  /** `--store etcd://...`: the endpoints of the etcd cluster. */
+  readonly etcd?: readonly EtcdEndpoint[];
   readonly listen: HostPort;
   readonly tokens: TokenSet;
   readonly trustDomain: string;
@@ -38,7 +45,7 @@ export interface ControlServerOptions {
 export interface ControlServer {
   /** The bound address (the port is the real one when 0 was asked). */
   readonly address: HostPort;
-  readonly store: EmbeddedStore;
+  readonly store: ControlStore;
   /** Re-issue the serving certificate and the validator's SVID when half their life has passed (run hourly). */
   renewCertificates(): Promise<boolean>;
   close(): Promise<void>;
@@ -75,23 +82,39 @@ export function servingNames(listenHost: string, extra: readonly string[]): { dn
 
 export async function startControlServer(o: ControlServerOptions): Promise<ControlServer> {
   const now = o.now ?? Date.now;
-  const store = await EmbeddedStore.open(o.dataDir, {
-    onLockLost: (err) => {
-      o.log.fatal({ err, event: 'control.lock.lost' }, 'the data directory lock was lost: another process may own it; stopping');
-      process.exit(1);
-    },
-  });
+  const etcd = o.etcd === undefined ? undefined : new EtcdClient(o.etcd);
+  const store: ControlStore = etcd !== undefined
+    ? await EtcdStore.open(etcd, {
+      onFailure: (err) => {
+        o.log.fatal({ err, event: 'control.store.failed' }, 'the etcd store cannot follow etcd any more; stopping (a restart re-reads the state)');
+        process.exit(1);
+      },
+      onWatchBroken: (err) => { o.log.warn({ err, event: 'control.store.watch-broken' }, 'the etcd watch broke; reopening it'); },
+    })
+    : await EmbeddedStore.open(o.dataDir, {
+      onLockLost: (err) => {
+        o.log.fatal({ err, event: 'control.lock.lost' }, 'the data directory lock was lost: another process may own it; stopping');
+        process.exit(1);
+      },
+    });
   let server: Http2SecureServer | undefined;
+  let removeCa = (): void => undefined;
   try {
     let ca: CaStore;
-    if (CaStore.existingCaFiles(o.dataDir).length === 0) {
+    if (etcd !== undefined) {
+      const shared = await openSharedCa(etcd, { trustDomain: o.trustDomain, ttlMs: ROOT_TTL_MS, now: now() });
+      ca = shared.ca;
+      removeCa = shared.remove;
+      if (shared.created) o.log.info({ event: 'control.ca.created', store: 'etcd', trustDomain: ca.trustDomain, serial: ca.activeRoot.serial }, 'created the mesh CA in etcd');
+    } else if (CaStore.existingCaFiles(o.dataDir).length === 0) {
       ca = await CaStore.init(o.dataDir, { trustDomain: o.trustDomain, ttlMs: ROOT_TTL_MS, now: now() });
       o.log.info({ event: 'control.ca.created', dir: o.dataDir, trustDomain: o.trustDomain, serial: ca.activeRoot.serial }, 'created the mesh CA');
     } else {
       ca = CaStore.open(o.dataDir);
     }
-    if (ca.activeRoot.notAfter <= now()) throw new RemoraError('REMORA_ERR_CA', `the mesh root in ${o.dataDir} expired; rotate it with remora ca rotate-root`);
+    if (ca.activeRoot.notAfter <= now()) throw new RemoraError('REMORA_ERR_CA', `the mesh root in ${etcd === undefined ? o.dataDir : 'etcd'} expired; rotate it with remora ca rotate-root`);
     const authority = await ca.authority();
+    removeCa(); // the key is in memory now
     const controlId = `spiffe://${ca.trustDomain}/ns/remora-system/sa/remora-control`;
     const names = servingNames(o.listen.host, o.extraSans);
     let serving = await authority.issueServer({ ...names, spiffeId: controlId, ttlMs: SERVING_TTL_MS, now: now() });
@@ -126,6 +149,7 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     const address = typeof bound === 'object' && bound !== null ? { host: o.listen.host, port: bound.port } : o.listen;
     o.log.info({
       event: 'control.listening', address: formatHostPort(address.host, address.port), revision: store.revision,
+      store: etcd === undefined ? `dir:${o.dataDir}` : `etcd://${etcd.endpoints}`,
       sans: [...names.dnsNames, ...names.ips], servingNotAfter: new Date(serving.notAfter).toISOString(),
     }, 'control plane listening');
     // Renewal at half life, checked hourly: new handshakes get the new certificate, open connections keep theirs.
@@ -164,6 +188,7 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
       },
     };
   } catch (err) {
+    removeCa();
     server?.close();
     await store.close();
     throw err;

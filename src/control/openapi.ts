@@ -25,14 +25,14 @@ function kindPaths(): Record<string, object> {
         responses: {
           200: { description: 'stored', content: json(ref('WriteResult')) },
           400: error('malformed body'), 401: error('no valid token'), 403: error('the token cannot write'),
-          409: error('version conflict'), 422: error('the desired state would be invalid: issues name object, field, expected'),
+          409: error('version conflict'), 503: error('the store cannot take writes now (etcd: no member answers or no quorum); nothing promised stored'), 422: error('the desired state would be invalid: issues name object, field, expected'),
         },
       },
       delete: {
         summary: `delete a ${kind} at the version read`,
         security: bearer,
         parameters: [{ name: 'version', in: 'query', required: true, schema: { type: 'integer', minimum: 1 } }],
-        responses: { 200: { description: 'deleted', content: json(ref('WriteResult')) }, 404: error('no such object'), 409: error('version conflict'), 422: error('the rest would be invalid without it') },
+        responses: { 200: { description: 'deleted', content: json(ref('WriteResult')) }, 404: error('no such object'), 409: error('version conflict'), 503: error('the store cannot take writes now (etcd: no member answers or no quorum); nothing promised stored'), 422: error('the rest would be invalid without it') },
       },
     };
   }
@@ -90,7 +90,7 @@ export function openApiDocument(version: string): object {
           security: bearer,
           parameters: [{ name: 'dryRun', in: 'query', schema: { type: 'boolean' } }],
           requestBody: { required: true, content: json(ref('ApplyBody')) },
-          responses: { 200: { description: 'applied (or, dryRun, would be)', content: json(ref('WriteResult')) }, 400: error('malformed'), 409: error('version conflict'), 422: error('invalid') },
+          responses: { 200: { description: 'applied (or, dryRun, would be)', content: json(ref('WriteResult')) }, 400: error('malformed'), 409: error('version conflict'), 503: error('the store cannot take writes now (etcd: no member answers or no quorum); nothing promised stored'), 422: error('invalid') },
         },
       },
       '/api/v1/routes/{name}/weights': {
@@ -99,7 +99,7 @@ export function openApiDocument(version: string): object {
           summary: 'set the weights of every backend of a route (canary, blue-green)',
           security: bearer,
           requestBody: { required: true, content: json({ type: 'object', required: ['weights', 'version'], properties: { weights: { type: 'object', additionalProperties: { type: 'integer', minimum: 0, maximum: 10000 } }, version: { type: 'integer', minimum: 1 } } }) },
-          responses: { 200: { description: 'stored', content: json(ref('WriteResult')) }, 404: error('no such route'), 409: error('version conflict'), 422: error('weights not accepted') },
+          responses: { 200: { description: 'stored', content: json(ref('WriteResult')) }, 404: error('no such route'), 409: error('version conflict'), 503: error('the store cannot take writes now (etcd: no member answers or no quorum); nothing promised stored'), 422: error('weights not accepted') },
         },
       },
       '/api/v1/state': {

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../core/log.js';
 import { renderState } from './control-objects.js';
-import type { EmbeddedStore } from './embedded-store.js';
+import type { ControlStore } from './control-store.js';
 
 export const DEBOUNCE_MS = 100;
 export const DEBOUNCE_MAX_MS = 10_000;
@@ -54,7 +54,7 @@ export interface AckInput {
 }
 
 export class SidecarSync {
-  readonly #store: EmbeddedStore;
+  readonly #store: ControlStore;
   readonly #log: Logger;
   readonly #sidecars = new Map<string, Sidecar>();
   readonly #debounceMs: number;
@@ -65,7 +65,7 @@ export class SidecarSync {
   readonly #listeners = new Set<() => void>();
   #notifyQueued = false;
 
-  constructor(store: EmbeddedStore, log: Logger, options: { debounceMs?: number; debounceMaxMs?: number } = {}) {
+  constructor(store: ControlStore, log: Logger, options: { debounceMs?: number; debounceMaxMs?: number } = {}) {
     this.#store = store;
     this.#log = log;
     this.#debounceMs = options.debounceMs ?? DEBOUNCE_MS;

@@ -35,7 +35,7 @@ export const ERROR_CODES = {
   REMORA_ERR_AUTHZ_DENIED: 'an authorization policy denied the connection or the request',
   REMORA_ERR_ADMIN_REQUEST: "the local sidecar's admin API cannot be reached, or refused the request (remora explain)",
   REMORA_ERR_TRACE_EXPORT: 'spans could not be sent to the tracing collector (refused, no answer in time, a non-2xx status): they were dropped and counted',
-  REMORA_ERR_CONTROL_STORE: "the control plane's store cannot be used (the data directory is held by another remora control, unreadable, or its state file is damaged)",
+  REMORA_ERR_CONTROL_STORE: "the control plane's store cannot be used (the data directory is held by another remora control, unreadable, or its state file is damaged; or no etcd member answers, etcd has no quorum, or a value under /remora/state/ is not a remora object)",
   REMORA_ERR_CONTROL_INVALID: 'a write to the control plane would make the desired state invalid (the same checks as a config file); nothing was stored',
   REMORA_ERR_CONTROL_CONFLICT: 'a write to the control plane expected another version of an object (changed meanwhile); nothing was stored',
   REMORA_ERR_CONTROL_REQUEST: 'a control-plane API request is malformed, names an unknown object or path, or uses a method the path does not allow',

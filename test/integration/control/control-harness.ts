@@ -34,9 +34,10 @@ export class ControlProcess {
   #exit: Promise<number | null>;
   port = 0;
 
-  constructor(dataDir: string, extraArgs: readonly string[] = [], listen = '127.0.0.1:0') {
+  /** `store`: run with `--store STORE` (e.g. etcd://...) instead of `--data-dir dataDir`. */
+  constructor(dataDir: string, extraArgs: readonly string[] = [], listen = '127.0.0.1:0', store?: string) {
     this.dataDir = dataDir;
-    this.child = spawn(process.execPath, [REMORA, 'control', '--data-dir', dataDir, '--listen', listen,
+    this.child = spawn(process.execPath, [REMORA, 'control', ...(store === undefined ? ['--data-dir', dataDir] : ['--store', store]), '--listen', listen,
       '--token', WRITE_TOKEN, '--token', `read:${READ_TOKEN}`, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout?.on('data', (d: Buffer) => { this.#output += d.toString(); });
     this.child.stderr?.on('data', (d: Buffer) => { this.#output += d.toString(); });

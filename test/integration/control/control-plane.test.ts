@@ -250,7 +250,7 @@ describe('the data directory', () => {
       const r = await runRemora(['control', '--data-dir', join(tmp.dir, 'd'), '--listen', 'nowhere', '--store', 'etcd://127.0.0.1:2379']);
       assert.equal(r.code, 2);
       assert.match(r.stderr, /--listen = "nowhere": expected HOST:PORT/);
-      assert.match(r.stderr, /--store: expected nothing yet/);
+      assert.match(r.stderr, /--data-dir: expected either --data-dir DIR \(embedded store\) or --store etcd:\/\/\.\.\. \(state and CA in etcd\), not both/);
       assert.match(r.stderr, /--token: expected at least one token/);
       assert.equal(existsSync(join(tmp.dir, 'd')), false, 'nothing was created');
     } finally {

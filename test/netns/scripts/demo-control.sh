@@ -32,7 +32,7 @@ control_up() {
   SIDECAR_TOKEN=$(new_token)
   (umask 077; printf 'write:%s\nread:%s\nsidecar:%s\n' "$ADMIN_TOKEN" "$READ_TOKEN" "$SIDECAR_TOKEN" >"$CONTROL_TOKENS")
   start_bg control "$DEMO_CONTROL_NS" "${REMORA[@]}" control --data-dir "$CONTROL_DIR" \
-    --listen "$DEMO_CONTROL_IP4:$DEMO_CONTROL_PORT" --tokens-file "$CONTROL_TOKENS"
+    --listen "$DEMO_CONTROL_IP4:$DEMO_CONTROL_PORT" --tokens-file "$CONTROL_TOKENS" --san 127.0.0.1
   local i
   for i in $(seq 1 200); do
     grep -q '"event":"control.listening"' "$DEMO_DIR/control.log" && [ -s "$CONTROL_DIR/root-cert.pem" ] && break
@@ -42,6 +42,22 @@ control_up() {
   done
   echo "  listening (pid $(cat "$DEMO_DIR/control.pid"), log $DEMO_DIR/control.log); data dir $CONTROL_DIR, mesh root $CONTROL_DIR/root-cert.pem"
   echo "  tokens (write, read, sidecar): $CONTROL_TOKENS"
+
+  # The web UI on the host's loopback, https://127.0.0.1:$DEMO_UI_PORT/: inside the control pod a unix socket forwards
+  # to the control plane; on the host, 127.0.0.1:$DEMO_UI_PORT forwards to that socket (nothing added to the host's
+  # network). The serving certificate carries 127.0.0.1 in its SAN (--san); its root is $CONTROL_DIR/root-cert.pem.
+  local sock="$DEMO_DIR/control-ui.sock"
+  rm -f "$sock"
+  start_bg ui-socket "$DEMO_CONTROL_NS" node -e "$DEMO_FORWARD" "$sock" "$DEMO_CONTROL_IP4:$DEMO_CONTROL_PORT"
+  for i in $(seq 1 50); do [ -S "$sock" ] && break; [ "$i" -eq 50 ] && die "the UI socket forwarder did not start ($DEMO_DIR/ui-socket.log)"; sleep 0.1; done
+  # (the title "remora-demo-ui-forward" lets demo-down.sh recognize this host process)
+  start_bg ui-forward "" node --title=remora-demo-ui-forward -e "process.title='remora-demo-ui-forward';$DEMO_FORWARD" "127.0.0.1:$DEMO_UI_PORT" "$sock"
+  for i in $(seq 1 50); do
+    [ "$(curl -sk -o /dev/null -w '%{http_code}' --max-time 2 "https://127.0.0.1:$DEMO_UI_PORT/" 2>/dev/null || true)" = 200 ] && break
+    [ "$i" -eq 50 ] && die "the web UI does not answer at https://127.0.0.1:$DEMO_UI_PORT/ ($DEMO_DIR/ui-forward.log)"
+    sleep 0.1
+  done
+  echo "  web UI: https://127.0.0.1:$DEMO_UI_PORT/ (forwarded from the host's loopback)"
 
   # remora ctl from the host: it enters the control pod's namespace (the demo adds nothing to the host's network).
   cat >"$CONTROL_CTL" <<EOF
@@ -189,6 +205,11 @@ control_canary() {
 
 control_summary() {
   cat <<EOF
+
+The web UI: https://127.0.0.1:$DEMO_UI_PORT/ on this machine (log in with a token below; read-only: $READ_TOKEN).
+  From another machine: ssh -L $DEMO_UI_PORT:127.0.0.1:$DEMO_UI_PORT root@THIS-HOST, then open the same address.
+  The browser warns about the certificate unless the mesh root is trusted: import $CONTROL_DIR/root-cert.pem
+  (or accept the warning once; the demo's CA exists only on this machine).
 
 The control plane: $CONTROL_URL (in the namespace $DEMO_CONTROL_NS; log $DEMO_DIR/control.log)
   mesh root: $CONTROL_DIR/root-cert.pem    tokens: $CONTROL_TOKENS (write, read, sidecar)

@@ -50,8 +50,8 @@ if [ -d "$DEMO_DIR" ]; then
     name=$(basename "$f" .pid)
     if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && is_demo_ns "$(ns_of "$pid")"; then
       stop_pid "$pid" "$name" &
-    elif [ "$name" = prom-forward ] && [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q remora-demo-prom-forward; then
-      # demo-prometheus.sh's forwarder runs on the host (127.0.0.1:PORT -> a unix socket into the Prometheus pod)
+    elif [[ "$name" == *-forward ]] && [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "remora-demo-$name"; then
+      # the forwarders of demo-prometheus.sh and of the control plane's UI run on the host (127.0.0.1:PORT -> a unix socket into a pod)
       stop_pid "$pid" "$name"
     fi
     rm -f "$f"

@@ -79,19 +79,6 @@ ip -n "$DEMO_HUB_NS" link set vprom master br0 up
 ip -n "$DEMO_PROM_NS" addr add "$DEMO_PROM_IP4/24" dev eth0
 ip -n "$DEMO_PROM_NS" link set eth0 up
 
-# start_bg NAME NS CMD...: CMD detached, in NS ("" = the host), pid in $DEMO_DIR/NAME.pid, output in NAME.log.
-start_bg() {
-  local name=$1 ns=$2; shift 2
-  : >"$DEMO_DIR/$name.log"
-  rm -f "$DEMO_DIR/$name.pid"
-  local enter=()
-  [ -n "$ns" ] && enter=(ip netns exec "$ns")
-  setsid -f "${enter[@]}" sh -c 'echo $$ >"$1"; log=$2; shift 2; exec "$@" >>"$log" 2>&1 </dev/null' \
-    sh "$DEMO_DIR/$name.pid" "$DEMO_DIR/$name.log" "$@"
-  local i
-  for i in $(seq 1 50); do [ -s "$DEMO_DIR/$name.pid" ] && return 0; sleep 0.1; done
-  die "$name did not start (see $DEMO_DIR/$name.log)"
-}
 
 step "starting prometheus in $DEMO_PROM_NS (scraping $DEMO_CLIENT_IP4:$DEMO_METRICS_PORT and $DEMO_SERVER_IP4:$DEMO_METRICS_PORT every 5 s)"
 cat >"$DEMO_DIR/prometheus.yml" <<EOF
@@ -117,14 +104,10 @@ start_bg prometheus "$DEMO_PROM_NS" prometheus --config.file="$DEMO_DIR/promethe
 # 127.0.0.1:9090; on the host, 127.0.0.1:PORT forwards to that socket (unix sockets cross network namespaces).
 SOCK="$DEMO_DIR/prometheus.sock"
 rm -f "$SOCK"
-FORWARD='const net = require("node:net"); const [from, to] = process.argv.slice(1);
-const dial = (t) => (/^\d+$/.test(t) ? net.connect(Number(t), "127.0.0.1") : net.connect(t));
-const server = net.createServer((c) => { const u = dial(to); c.pipe(u).pipe(c); c.on("error", () => u.destroy()); u.on("error", () => c.destroy()); });
-if (/^\d+$/.test(from)) server.listen(Number(from), "127.0.0.1"); else server.listen(from);'
-start_bg prom-socket "$DEMO_PROM_NS" node -e "$FORWARD" "$SOCK" 9090
+start_bg prom-socket "$DEMO_PROM_NS" node -e "$DEMO_FORWARD" "$SOCK" 127.0.0.1:9090
 for i in $(seq 1 50); do [ -S "$SOCK" ] && break; [ "$i" -eq 50 ] && die "the socket forwarder did not start ($DEMO_DIR/prom-socket.log)"; sleep 0.1; done
 # (the title "remora-demo-prom-forward" lets demo-down.sh recognize this host process)
-start_bg prom-forward "" node --title=remora-demo-prom-forward -e "process.title='remora-demo-prom-forward';$FORWARD" "$PORT" "$SOCK"
+start_bg prom-forward "" node --title=remora-demo-prom-forward -e "process.title='remora-demo-prom-forward';$DEMO_FORWARD" "127.0.0.1:$PORT" "$SOCK"
 echo "$PORT" >"$DEMO_DIR/prom-forward.port"
 URL="http://127.0.0.1:$PORT"
 

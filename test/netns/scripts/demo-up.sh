@@ -152,18 +152,6 @@ for ns in "${PODS[@]}"; do
 done
 
 # --- processes -----------------------------------------------------------------------------------------------
-# start_bg NAME NS CMD...: run CMD in NS detached from this shell; the shell writes its pid (= CMD's pid after
-# exec) to $DEMO_DIR/NAME.pid and appends output to $DEMO_DIR/NAME.log.
-start_bg() {
-  local name=$1 ns=$2; shift 2
-  : >"$DEMO_DIR/$name.log"
-  setsid -f ip netns exec "$ns" sh -c 'echo $$ >"$1"; log=$2; shift 2; exec "$@" >>"$log" 2>&1 </dev/null' \
-    sh "$DEMO_DIR/$name.pid" "$DEMO_DIR/$name.log" "$@"
-  local i
-  for i in $(seq 1 50); do [ -s "$DEMO_DIR/$name.pid" ] && return 0; sleep 0.1; done
-  die "$name did not start (see $DEMO_DIR/$name.log)"
-}
-
 wait_ready() { # ns name
   local i
   for i in $(seq 1 150); do

@@ -14,6 +14,8 @@ DEMO_CONTROL_NS=remora-demo-control
 DEMO_CONTROL_IP4=10.250.0.6
 DEMO_CONTROL_IP6=fd52:250::6
 DEMO_CONTROL_PORT=15012
+# the web UI of the demo's control plane, forwarded to the host's loopback
+DEMO_UI_PORT=19012
 # the web service's address (a virtual IP only the sidecars know; on the pods' subnet so the kernel routes it)
 DEMO_WEB_VIP=10.250.0.100
 DEMO_WEB_PORT=80
@@ -56,3 +58,26 @@ resolve_pod() {
   ns_exists "$ns" || die "no network namespace \"$ns\" (is the demo up? sudo $SCRIPTS_DIR/demo-up.sh; or list them: ip netns list)"
   printf '%s\n' "$ns"
 }
+
+# start_bg NAME NS CMD...: CMD detached from this shell, in NS ("" = the host); its pid (CMD's, after exec) in
+# $DEMO_DIR/NAME.pid, its output appended to $DEMO_DIR/NAME.log.
+start_bg() {
+  local name=$1 ns=$2; shift 2
+  : >"$DEMO_DIR/$name.log"
+  rm -f "$DEMO_DIR/$name.pid"
+  local enter=()
+  [ -n "$ns" ] && enter=(ip netns exec "$ns")
+  setsid -f "${enter[@]}" sh -c 'echo $$ >"$1"; log=$2; shift 2; exec "$@" >>"$log" 2>&1 </dev/null' \
+    sh "$DEMO_DIR/$name.pid" "$DEMO_DIR/$name.log" "$@"
+  local i
+  for i in $(seq 1 50); do [ -s "$DEMO_DIR/$name.pid" ] && return 0; sleep 0.1; done
+  die "$name did not start (see $DEMO_DIR/$name.log)"
+}
+
+# A byte forwarder for `node -e "$DEMO_FORWARD" FROM TO`; FROM and TO are HOST:PORT or a unix socket path. The demo
+# reaches a pod's port from the host's loopback through a unix socket (sockets cross network namespaces), so
+# nothing is added to the host's network.
+DEMO_FORWARD='const net = require("node:net"); const [from, to] = process.argv.slice(1);
+const ep = (s) => { const m = /^(.*):(\d+)$/.exec(s); return m ? { host: m[1], port: Number(m[2]) } : { path: s }; };
+const server = net.createServer((c) => { const u = net.connect(ep(to)); c.pipe(u).pipe(c); c.on("error", () => u.destroy()); u.on("error", () => c.destroy()); });
+server.listen(ep(from));'

@@ -8,6 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { pino } from 'pino';
+import { runCtlCommand } from '../../../src/cli/ctl-command.js';
 import { sidecarDocument } from '../../../src/control/sidecar-config.js';
 import { SyncClient } from '../../../src/control/sync-client.js';
 import { RIG_CONFIG, startRig } from '../../support/proxy-rig.js';
@@ -69,6 +70,8 @@ test('requests through a subscribed sidecar show up in GET /api/v1/metrics: coun
     assert.equal(bad.status, 400);
     assert.match((bad.json as { message: string }).message, /edges\[0\]\.reporter/);
     assert.equal((await api(cp.url, ca, 'GET', '/api/v1/metrics?window=2h', { token: READ_TOKEN })).status, 400);
+    const doc = (await api(cp.url, ca, 'GET', '/api/v1/openapi.json')).json as { paths: Record<string, unknown> };
+    for (const p of ['/api/v1/metrics', '/api/v1/sync/metrics']) assert.ok(p in doc.paths, `${p} in the OpenAPI description`);
 
     const applied = await api(cp.url, ca, 'POST', '/api/v1/apply', {
       token: WRITE_TOKEN,
@@ -99,6 +102,19 @@ test('requests through a subscribed sidecar show up in GET /api/v1/metrics: coun
     const edge = metrics.edges.find((e) => e.destination === 'web');
     assert.deepEqual(edge && { source: edge.source, requests: edge.requests, successRate: edge.successRate, mtls: edge.mtls },
       { source: 'client', requests: 9, successRate: 0.6667, mtls: false });
+    // remora ctl stat: the same numbers as a table, and as JSON.
+    const out: string[] = [];
+    const io = { out: (x: string) => { out.push(x); }, err: (x: string) => { out.push(x); } };
+    const ctl = ['--server', cp.url, '--token', READ_TOKEN, '--ca-file', cp.rootFile, 'stat'];
+    assert.equal(await runCtlCommand(ctl, {}, io), 0, out.join(''));
+    assert.match(out.join(''), /^web +66\.67% +\d+\.\d+rps +\S+ms +\S+ms +\S+ms +0$/m);
+    out.length = 0;
+    assert.equal(await runCtlCommand([...ctl, '-w', '5m', '-o', 'json'], {}, io), 0, out.join(''));
+    const statJson = JSON.parse(out.join('')) as MetricsJson;
+    assert.equal(statJson.window, '5m');
+    assert.equal(statJson.services.find((s) => s.name === 'web')?.requests, 9);
+    out.length = 0;
+    assert.equal(await runCtlCommand([...ctl, '-w', '2h'], {}, io), 2);
     // The wider windows hold the same requests; later reports (cumulative) do not count them twice.
     const before = client.reportsAccepted;
     await waitFor('two more reports', () => Promise.resolve(client.reportsAccepted >= before + 2 ? true : undefined));

@@ -1,6 +1,6 @@
 // `remora ctl --server URL --token TOKEN --ca-file FILE <verb>`: the control plane's CLI (docs/control-plane.md#cli-remora-ctl).
 // Verbs: get [KIND [NAME]] [-o json], apply -f FILE [--dry-run], diff -f FILE, delete KIND NAME,
-// set-weights ROUTE BACKEND=W ..., sidecars, explain KIND. Only the REST API is used.
+// set-weights ROUTE BACKEND=W ..., sidecars, stat [-w WINDOW], explain KIND. Only the REST API is used.
 // Exit codes: 0 done (diff: no difference), 1 refused by the server, unreachable, or (diff) a difference, 2 usage or a
 // bad file. Every refusal prints the object, the field and what was expected.
 import { readFileSync } from 'node:fs';
@@ -12,9 +12,11 @@ import { TRAFFIC_POLICY_KEYS } from '../config/traffic-policy-config.js';
 import { RemoraError } from '../core/errors.js';
 import { ControlClient, ControlRefusal } from '../control/control-client.js';
 import { KINDS, MESH_KEYS, OBJECT_KINDS, formatObjectIssue, kindOfSegment, objectKey, objectsOfIni, type ControlObject, type ObjectKind } from '../control/control-objects.js';
+import { isMetricWindow, type MetricsView } from '../control/metrics-aggregator.js';
 import type { SidecarView } from '../control/sidecar-sync.js';
 import { formatConflict, sameSpec } from '../control/state-batch.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './main.js';
+import { renderStat } from './stat-render.js';
 
 const HELP = `Usage: remora ctl --server https://HOST:15012 --token TOKEN --ca-file FILE <verb> [args]
 
@@ -25,6 +27,7 @@ Verbs:
   delete KIND NAME                delete an object (at the version just read)
   set-weights ROUTE BACKEND=W ... set the weights of every backend of a route (canary, blue-green)
   sidecars                        the subscribed sidecars: version sent, applied, last NACK
+  stat [-w 1m|5m|15m] [-o json]   golden metrics per service: success rate, RPS, p50/p95/p99 latency, TCP connections
   explain KIND                    the keys of a kind
 
 Kinds: ${OBJECT_KINDS.join(', ')} (plurals accepted).
@@ -48,7 +51,7 @@ interface Parsed {
 }
 
 const GLOBAL_FLAGS = new Set(['server', 'token', 'ca-file']);
-const LOCAL_VALUE_FLAGS = new Set(['-f', '--file', '-o', '--output']);
+const LOCAL_VALUE_FLAGS = new Set(['-f', '--file', '-o', '--output', '-w', '--window']);
 const LOCAL_SWITCHES = new Set(['--dry-run']);
 
 function parse(argv: readonly string[]): Parsed {
@@ -67,7 +70,7 @@ function parse(argv: readonly string[]): Parsed {
       const [flag = '', inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
       const v = inline ?? argv[++i];
       if (v === undefined) throw new UsageError(`${flag}: expected a value`);
-      local.set(flag === '--file' ? '-f' : flag === '--output' ? '-o' : flag, v);
+      local.set(flag === '--file' ? '-f' : flag === '--output' ? '-o' : flag === '--window' ? '-w' : flag, v);
     } else if (LOCAL_SWITCHES.has(a)) {
       local.set(a, 'true');
     } else if (a === '--help' || a === '-h') {
@@ -253,6 +256,13 @@ async function run(p: Parsed, env: NodeJS.ProcessEnv, io: CtlIo): Promise<number
           s.lastNackError === undefined ? '' : `v${s.lastNackVersion ?? '?'}: ${s.lastNackError.replace(/\s+/g, ' ').slice(0, 120)}`,
         ])]));
       }
+      return EXIT_OK;
+    }
+    case 'stat': {
+      const window = p.local.get('-w') ?? '1m';
+      if (!isMetricWindow(window)) throw new UsageError(`-w ${window}: expected 1m, 5m or 15m`);
+      const view = await client.call('GET', `/api/v1/metrics?window=${window}`) as MetricsView;
+      io.out(json ? `${JSON.stringify(view, null, 2)}\n` : renderStat(view));
       return EXIT_OK;
     }
     default:

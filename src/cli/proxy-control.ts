@@ -125,6 +125,7 @@ export function startControlSync(proxy: Proxy, options: ProxyControlOptions, con
     server: options.url, token: options.token, ca: options.ca, name: options.name,
     identity: () => proxy.runtime.mesh?.identity.spiffeId ?? '',
     apply: (snapshot) => config.apply(snapshot, () => proxy.reload('control')),
+    metrics: () => proxy.golden(),
     log,
   });
   client.start();

@@ -10,9 +10,11 @@ import type { Logger } from '../core/log.js';
 import { KINDS, isObjectKind, kindOfSegment, renderState, type ControlObject, type ObjectIssue, type ObjectKind } from './control-objects.js';
 import type { ControlStore } from './control-store.js';
 import type { RevisionEvent } from './embedded-store.js';
+import { isMetricWindow, METRIC_WINDOWS, type MetricsAggregator } from './metrics-aggregator.js';
+import { parseMetricsReport } from './metrics-report.js';
 import { openApiDocument } from './openapi.js';
 import { formatConflict, type Batch, type Change, type ObjectDelete, type ObjectWrite } from './state-batch.js';
-import type { SidecarSync } from './sidecar-sync.js';
+import { SidecarSync } from './sidecar-sync.js';
 import type { StateValidator } from './state-validator.js';
 import type { Need, TokenSet } from './token-auth.js';
 
@@ -54,6 +56,10 @@ export interface ControlApiOptions {
   readonly certificates: CertificateSigner;
   /** The sync protocol's side: streams, ACK/NACK, /api/v1/sidecars. */
   readonly sync: SidecarSync;
+  /** The sidecars' golden metrics (POST /api/v1/sync/metrics in, GET /api/v1/metrics out). */
+  readonly metrics: MetricsAggregator;
+  /** The clock for the metrics (tests). */
+  readonly now?: () => number;
   readonly version: string;
   readonly log: Logger;
   /** SSE keep-alive comment interval (default 15 s). */
@@ -276,6 +282,24 @@ export class ControlApi {
       });
       if (!known) throw notFound(`no sidecar ${name} (${identity === '' ? 'no identity' : identity}) is subscribed`);
       sendJson(res, 200, { ok: true });
+      return;
+    }
+    if (head === 'sync' && second === 'metrics' && parts.length === 2) {
+      allow(['POST']);
+      this.#auth(req, 'sidecar');
+      const report = parseMetricsReport(await readJson(req));
+      if ('expected' in report) throw malformed(`expected ${report.expected}`);
+      const r = this.#o.metrics.ingest(SidecarSync.key(report.name, report.identity), report, (this.#o.now ?? Date.now)());
+      if (r === 'too-many-sidecars') throw new HttpError(429, 'REMORA_ERR_CONTROL_REQUEST', 'too many sidecars report metrics; this report was dropped');
+      sendJson(res, 200, { ok: true, result: r });
+      return;
+    }
+    if (head === 'metrics' && parts.length === 1) {
+      allow(['GET']);
+      this.#auth(req, 'read');
+      const window = url.searchParams.get('window') ?? '1m';
+      if (!isMetricWindow(window)) throw malformed(`window: expected one of ${Object.keys(METRIC_WINDOWS).join(', ')}`);
+      sendJson(res, 200, this.#o.metrics.query(window, (this.#o.now ?? Date.now)()));
       return;
     }
     if (head === 'apply' && parts.length === 1) {

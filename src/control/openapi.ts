@@ -142,6 +142,54 @@ export function openApiDocument(version: string): object {
           responses: { 200: { description: 'recorded' }, 404: error('no such sidecar subscribed') },
         },
       },
+      '/api/v1/sync/metrics': {
+        post: {
+          summary: 'a sidecar\'s golden metrics, cumulative per edge, every 5 s on the sync connection (scope sidecar)', security: bearer,
+          requestBody: {
+            required: true,
+            content: json({
+              type: 'object', required: ['name', 'epoch', 'seq', 'edges'],
+              properties: {
+                name: { type: 'string' }, identity: { type: 'string' }, epoch: { type: 'string', description: 'one per sidecar process (its counters start over)' },
+                seq: { type: 'integer', minimum: 1 },
+                edges: {
+                  type: 'array', maxItems: 10000,
+                  items: {
+                    type: 'object', required: ['reporter', 'source', 'destination', 'mtls', 'requests', 'latency', 'tcpOpened', 'tcpClosed', 'tcpBytes'],
+                    properties: {
+                      reporter: { enum: ['source', 'destination'] }, source: { type: 'string' }, destination: { type: 'string' }, mtls: { type: 'boolean' },
+                      requests: { type: 'array', items: { type: 'number' }, minItems: 4, maxItems: 4, description: 'cumulative requests by class: 2xx, 3xx, 4xx, 5xx (no response counts as 5xx)' },
+                      latency: { type: 'array', items: { type: 'number' }, maxItems: 20, description: 'cumulative duration bucket counts (ms, Envoy default buckets then +Inf), non-cumulative across buckets' },
+                      tcpOpened: { type: 'number' }, tcpClosed: { type: 'number' }, tcpBytes: { type: 'number' },
+                    },
+                  },
+                },
+              },
+            }),
+          },
+          responses: { 200: { description: 'recorded' }, 400: error('malformed report'), 429: error('too many sidecars report metrics') },
+        },
+      },
+      '/api/v1/metrics': {
+        get: {
+          summary: 'the sidecars\' aggregated golden metrics per service and per edge over a window (poll it: no change stream)', security: bearer,
+          parameters: [{ name: 'window', in: 'query', schema: { enum: ['1m', '5m', '15m'], default: '1m' } }],
+          responses: {
+            200: {
+              description: 'rates per second, success rate (non-5xx / all; null without requests), latency quantiles in ms (null without requests)',
+              content: json({
+                type: 'object',
+                properties: {
+                  window: { type: 'string' }, sidecars: { type: 'integer' }, droppedEdges: { type: 'integer' },
+                  services: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, rps: { type: 'number' }, successRate: { type: ['number', 'null'] }, p50: { type: ['number', 'null'] }, p95: { type: ['number', 'null'] }, p99: { type: ['number', 'null'] }, tcpConnections: { type: 'integer' }, requests: { type: 'number' } } } },
+                  edges: { type: 'array', items: { type: 'object', properties: { source: { type: 'string' }, destination: { type: 'string' }, reporter: { enum: ['source', 'destination'] }, rps: { type: 'number' }, successRate: { type: ['number', 'null'] }, p50: { type: ['number', 'null'] }, p95: { type: ['number', 'null'] }, p99: { type: ['number', 'null'] }, mtls: { type: 'boolean' }, requests: { type: 'number' } } } },
+                },
+              }),
+            },
+            400: error('unknown window'),
+          },
+        },
+      },
       '/api/v1/certificates': {
         post: {
           summary: 'sign a workload CSR (PKCS#10 PEM, ECDSA P-256, one URI SAN: a SPIFFE ID of the trust domain) as an X.509-SVID (scope sidecar)', security: bearer,

@@ -4,8 +4,14 @@
 // serving either way: `apply` is the proxy's reload). A lost connection changes nothing in force; the client
 // reconnects with jittered exponential backoff (initialMs doubling to maxMs; reset once the stream answers) and says
 // which version it has, so the control plane sends a snapshot only when it is behind.
+//
+// Golden metrics: while subscribed, every metricsIntervalMs (5 s) it POSTs /api/v1/sync/metrics on the same
+// connection with its cumulative edges (`metrics()`), an epoch per client (a restarted sidecar's counters start
+// over) and a sequence number that advances once a report is accepted; one report in flight at most.
+import { randomBytes } from 'node:crypto';
 import { connect, type ClientHttp2Session } from 'node:http2';
 import type { Logger } from '../core/log.js';
+import type { GoldenEdgeSample } from '../telemetry/golden-samples.js';
 
 export interface PushedSnapshot {
   readonly version: number;
@@ -29,7 +35,13 @@ export interface SyncClientOptions {
   readonly log: Logger;
   readonly initialBackoffMs?: number;
   readonly maxBackoffMs?: number;
+  /** The golden-metric edges to report (cumulative); none reported without it. */
+  readonly metrics?: () => GoldenEdgeSample[];
+  /** How often they are reported (default 5 s). */
+  readonly metricsIntervalMs?: number;
 }
+
+export const METRICS_INTERVAL_MS = 5_000;
 
 export class SyncClient {
   readonly #o: SyncClientOptions;
@@ -39,6 +51,10 @@ export class SyncClient {
   #stopped = false;
   #applied = 0;
   #connected = false;
+  #metricsTimer: NodeJS.Timeout | undefined;
+  readonly #epoch = randomBytes(8).toString('hex');
+  #seq = 1;
+  #reporting = false;
 
   constructor(options: SyncClientOptions) {
     this.#o = options;
@@ -49,12 +65,52 @@ export class SyncClient {
   get appliedVersion(): number { return this.#applied; }
   get connected(): boolean { return this.#connected; }
 
+  /** Golden-metric reports accepted by the control plane. */
+  get reportsAccepted(): number { return this.#seq - 1; }
+
   start(): void {
     this.#connect();
+    const collect = this.#o.metrics;
+    if (collect !== undefined) {
+      this.#metricsTimer = setInterval(() => { this.#report(collect); }, this.#o.metricsIntervalMs ?? METRICS_INTERVAL_MS);
+      this.#metricsTimer.unref();
+    }
+  }
+
+  #report(collect: () => GoldenEdgeSample[]): void {
+    const session = this.#session;
+    if (!this.#connected || this.#reporting || session === undefined || session.destroyed) return;
+    let edges: GoldenEdgeSample[];
+    try {
+      edges = collect();
+    } catch (err) {
+      this.#o.log.warn({ event: 'control.metrics.collect-failed', err }, 'could not read the golden metrics');
+      return;
+    }
+    this.#reporting = true;
+    const seq = this.#seq;
+    const body = JSON.stringify({ name: this.#o.name, identity: this.#o.identity(), epoch: this.#epoch, seq, edges });
+    let req;
+    try {
+      req = session.request({ ':method': 'POST', ':path': '/api/v1/sync/metrics', authorization: `Bearer ${this.#o.token}`, 'content-type': 'application/json' });
+    } catch {
+      this.#reporting = false;
+      return;
+    }
+    req.on('response', (headers) => {
+      const status = Number(headers[':status']);
+      if (status === 200) this.#seq = Math.max(this.#seq, seq + 1);
+      else this.#o.log.debug({ event: 'control.metrics.refused', status }, 'the control plane refused a metrics report');
+    });
+    req.on('close', () => { this.#reporting = false; });
+    req.on('error', () => undefined);
+    req.resume();
+    req.end(body);
   }
 
   stop(): void {
     this.#stopped = true;
+    if (this.#metricsTimer !== undefined) clearInterval(this.#metricsTimer);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#session?.destroy();
   }

@@ -51,6 +51,7 @@ import { evaluateReadiness, readinessJson, type Readiness, type ReadinessJson, t
 import { RedirectProber } from './redirect-prober.js';
 import { DIRECTIONS, type Runtime, type RuntimeTelemetry } from './runtime.js';
 import { EXPOSITION_CONTENT_TYPE } from '../telemetry/exposition.js';
+import type { GoldenEdgeSample } from '../telemetry/golden-samples.js';
 import { labelContextOf, Telemetry } from '../telemetry/telemetry.js';
 import { RuntimeManager, type ReloadOutcome } from './runtime-manager.js';
 
@@ -83,6 +84,8 @@ export interface Proxy extends ReadinessSource {
   stats(): ProxyStatsJson;
   /** The Prometheus exposition (what GET /stats/prometheus answers), in one string. */
   prometheus(): string;
+  /** The golden-metric edges (cumulative) reported to the control plane. */
+  golden(): GoldenEdgeSample[];
   /** The runtime in force. */
   readonly runtime: Runtime;
   /** Re-read the config file now (what SIGHUP does). */
@@ -569,6 +572,7 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
     stats: snapshot,
     readiness: readinessStats,
     prometheus: () => telemetry.render(),
+    golden: () => telemetry.golden(),
     get runtime() { return runtimes.current; },
     reload,
     drain: (reason = 'drain requested') => { beginDrain(reason); },

@@ -28,6 +28,8 @@ export interface LabelContext {
 
 class HttpSeries {
   readonly labels: string;
+  /** response_code (0: no response). */
+  status = 0;
   requests = 0;
   readonly duration = new Histogram();
   readonly requestBytes = new Histogram();
@@ -57,14 +59,29 @@ class TcpSeries {
 class Group {
   /** The 20 peer labels, escaped, without braces. */
   readonly prefix: string;
+  /** The same 20 values, unescaped (PEER_LABEL_NAMES' order), for readers (goldenSeries). */
+  readonly values: readonly string[];
   readonly security: string;
   readonly http = new Map<number, HttpSeries>();
   readonly tcp = new Map<number, TcpSeries>();
 
-  constructor(prefix: string, security: string) {
+  constructor(prefix: string, values: readonly string[], security: string) {
     this.prefix = prefix;
+    this.values = values;
     this.security = security;
   }
+}
+
+/** What goldenSeries() yields for one group (listener, service, peer): a read-only view, valid until the next call. */
+export interface GoldenSeriesView {
+  /** The 20 peer label values in PEER_LABEL_NAMES' order (reporter first). */
+  readonly peer: readonly string[];
+  /** connection_security_policy: unknown (at the source), mutual_tls or none. */
+  readonly security: string;
+  /** Each HTTP set: its response code (0: none), its request count and its duration bucket counts (non-cumulative). */
+  readonly http: Iterable<{ readonly status: number; readonly requests: number; readonly durationCounts: Float64Array }>;
+  /** Each TCP set's counters. */
+  readonly tcp: Iterable<{ readonly opened: number; readonly closed: number; readonly sent: number; readonly received: number }>;
 }
 
 const FLAG_SPACE = 1 << RESPONSE_FLAG_BITS;
@@ -187,7 +204,7 @@ export class IstioMetrics {
       const values = listener === OUTBOUND
         ? outboundPeerValues(ctx.local, service === '' ? undefined : service, service === '' ? undefined : ctx.services.get(service))
         : inboundPeerValues(ctx.local, peerId);
-      g = new Group(labelPairs(PEER_LABEL_NAMES, values), securityPolicy(listener === OUTBOUND ? 'outbound' : 'inbound', peerId));
+      g = new Group(labelPairs(PEER_LABEL_NAMES, values), values, securityPolicy(listener === OUTBOUND ? 'outbound' : 'inbound', peerId));
       byPeer.set(peer, g);
     }
     return g;
@@ -209,6 +226,7 @@ export class IstioMetrics {
       const labels = `${g.prefix},request_protocol="${grpc ? 'grpc' : 'http'}",response_flags="${formatResponseFlags(flags)}",`
         + `connection_security_policy="${g.security}",response_code="${status}",grpc_response_status="${grpcStatus < 0 ? '' : String(grpcStatus)}"`;
       s = new HttpSeries(labels, this.#gen);
+      s.status = status;
       g.http.set(key, s);
       this.#series++;
     }
@@ -259,6 +277,21 @@ export class IstioMetrics {
     this.#series -= n;
     this.evicted += n;
     return n;
+  }
+
+  /** Every group's peer labels and counters (read-only; the golden-metrics report to the control plane reads these). */
+  *goldenSeries(): Generator<GoldenSeriesView> {
+    for (const byService of this.#groups) {
+      for (const byPeer of byService.values()) {
+        for (const g of byPeer.values()) {
+          yield {
+            peer: g.values, security: g.security,
+            http: [...g.http.values()].map((s) => ({ status: s.status, requests: s.requests, durationCounts: s.duration.counts })),
+            tcp: [...g.tcp.values()].map((s) => ({ opened: s.opened, closed: s.closed, sent: s.sent, received: s.received })),
+          };
+        }
+      }
+    }
   }
 
   /** Each set, by kind, for rendering. */

@@ -21,6 +21,7 @@ import type { ProxyStatsJson } from '../admin/stats-json.js';
 import { AccessLogWriter, describeTarget, type AccessLogTarget } from './access-log-writer.js';
 import { httpAccessLogLine, tcpAccessLogLine } from './access-log-format.js';
 import { writeExposition, renderExposition, type ExpositionSource } from './exposition.js';
+import { goldenSamples, type GoldenEdgeSample } from './golden-samples.js';
 import { INBOUND, IstioMetrics, OUTBOUND, type LabelContext } from './istio-metrics.js';
 import { remoraSource, type TelemetryCounters } from './remora-metrics.js';
 import { connectionResponseFlags, httpFlags } from './response-flags.js';
@@ -426,6 +427,13 @@ export class Telemetry {
     const stats = this.#stats;
     if (stats !== undefined) out.push(remoraSource(this.#version, stats, () => this.counters()));
     return out;
+  }
+
+  /** The golden-metric edges reported to the control plane (none when metrics are off). */
+  golden(): GoldenEdgeSample[] {
+    if (!this.#metricsOn) return [];
+    this.#flushLive();
+    return goldenSamples(this.metrics);
   }
 
   /** The exposition in one string (tests). */

@@ -59,6 +59,11 @@ test('a sidecar subscribes, applies pushed snapshots, NACKs one it cannot apply,
     const synced = await applied(rev1);
     assert.equal(synced.connected, true);
     assert.deepEqual((await dump()).services.map((s) => s.name), ['web']);
+    // The spawned sidecar reports its golden metrics on the same connection (every 5 s): the control plane counts it.
+    await waitFor('pod-a\'s first metrics report', async () => {
+      const m = (await api(cp.url, ca, 'GET', '/api/v1/metrics', { token: READ_TOKEN })).json as { sidecars: number };
+      return m.sidecars >= 1 ? m : undefined;
+    });
 
     // A canary shift reaches the sidecar's route table.
     const route = (await api(cp.url, ca, 'GET', '/api/v1/routes/web', { token: READ_TOKEN })).json as { version: number };

@@ -7,7 +7,7 @@ import { proxyOptionSpecs } from '../config/proxy-options.js';
 import { createLogger } from '../core/log.js';
 import { startProxy } from '../proxy/proxy.js';
 import { parseArgv } from './argv.js';
-import { ControlledConfig, bootstrapIdentity, proxyControlOptions, startControlSync } from './proxy-control.js';
+import { ControlledConfig, bootstrapIdentity, controlChannel, proxyControlOptions, startControlSync } from './proxy-control.js';
 
 const HELP = `Usage: remora proxy [flags]
 
@@ -40,7 +40,8 @@ export async function runProxyCommand(argv: readonly string[], env: NodeJS.Proce
   const input: SnapshotInput = { file: file === '' ? undefined : file, flags: parsed.flags, env };
   const control = proxyControlOptions(input);
   // --spiffe-id: the identity files come from the control plane (CSR), before they are checked.
-  const renewer = control?.ok === true ? await bootstrapIdentity(input, control.options) : undefined;
+  const channel = control?.ok === true ? controlChannel(control.options) : undefined;
+  const renewer = control?.ok === true && channel !== undefined ? await bootstrapIdentity(input, control.options, channel) : undefined;
   const load = loadSnapshotDefinitions({ ...input, preIssues: [...parsed.issues, ...(control?.ok === false ? control.issues : [])] });
   if (!load.ok) throw configError(load.issues);
   const controlled = control?.ok === true ? new ControlledConfig(input) : undefined;
@@ -49,7 +50,8 @@ export async function runProxyCommand(argv: readonly string[], env: NodeJS.Proce
   const proxy = await startProxy({
     log, definitions: load.definitions, configFile: input.file, reload: () => (controlled === undefined ? loadSnapshotDefinitions(input) : controlled.load()),
   });
-  if (controlled !== undefined && control?.ok === true) startControlSync(proxy, control.options, controlled, log);
+  // Renewals then travel on the sync connection (the channel the snapshots come on) whenever it is up.
+  if (controlled !== undefined && control?.ok === true) channel?.attach(startControlSync(proxy, control.options, controlled, log));
   if (renewer !== undefined) {
     renewer.start();
     void proxy.stopped.then(() => { renewer.stop(); });

@@ -12,6 +12,7 @@ import { resolveOptions } from '../config/option-set.js';
 import { proxyOptionSpecs } from '../config/proxy-options.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { ControlClient } from '../control/control-client.js';
+import { ControlChannel } from '../control/control-channel.js';
 import { IdentityRenewer } from '../control/identity-renewer.js';
 import { sidecarDocument } from '../control/sidecar-config.js';
 import { SyncClient, type ApplyResult, type PushedSnapshot } from '../control/sync-client.js';
@@ -135,10 +136,11 @@ export function startControlSync(proxy: Proxy, options: ProxyControlOptions, con
 
 /**
  * With --spiffe-id: make sure identity_dir holds a certificate from the control plane before the proxy checks it
- * (a few tries, with backoff), and return the renewer to start once the proxy runs. Problems are logged; the proxy's
+ * (a few tries, with backoff), and return the renewer to start once the proxy runs. Its requests go on `channel`:
+ * one-off HTTPS requests until the sync connection is attached and up, then on that connection. Problems are logged; the proxy's
  * own checks then report missing or unusable files as usual.
  */
-export async function bootstrapIdentity(input: SnapshotInput, options: ProxyControlOptions): Promise<IdentityRenewer | undefined> {
+export async function bootstrapIdentity(input: SnapshotInput, options: ProxyControlOptions, channel: ControlChannel): Promise<IdentityRenewer | undefined> {
   if (options.spiffeId === undefined) return undefined;
   let text: string | undefined;
   try {
@@ -155,7 +157,7 @@ export async function bootstrapIdentity(input: SnapshotInput, options: ProxyCont
     return undefined;
   }
   const renewer = new IdentityRenewer({
-    client: new ControlClient({ server: options.url, token: options.token, ca: options.ca }),
+    client: channel,
     spiffeId: options.spiffeId, dir, log, owner: { uid: resolved.values.uid, gid: resolved.values.gid },
   });
   let delay = 500;
@@ -172,4 +174,9 @@ export async function bootstrapIdentity(input: SnapshotInput, options: ProxyCont
     }
   }
   return renewer;
+}
+
+/** The channel a sidecar's certificate requests take: HTTPS to the control plane until a sync connection is attached. */
+export function controlChannel(options: ProxyControlOptions): ControlChannel {
+  return new ControlChannel(new ControlClient({ server: options.url, token: options.token, ca: options.ca }));
 }

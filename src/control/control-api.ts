@@ -23,6 +23,8 @@ export interface ApiRequest {
   readonly method?: string | undefined;
   readonly url?: string | undefined;
   readonly headers: IncomingHttpHeaders;
+  /** '2.0' on the HTTP/2 listener (a sidecar's sync connection), '1.1' for HTTPS/1.1 clients. */
+  readonly httpVersion?: string | undefined;
   on(event: 'data', listener: (chunk: Buffer) => void): unknown;
   on(event: 'end' | 'close', listener: () => void): unknown;
   on(event: 'error', listener: (err: Error) => void): unknown;
@@ -259,7 +261,7 @@ export class ControlApi {
         const issues: ObjectIssue[] = [{ field: 'csr', expected: signed.expected }];
         throw new HttpError(422, 'REMORA_ERR_CONTROL_INVALID', `the certificate request was refused: expected ${signed.expected}`, { issues });
       }
-      this.#o.log.info({ event: 'control.ca.issued', spiffeId: signed.spiffeId, serial: signed.serial, notAfter: new Date(signed.notAfter).toISOString() }, 'workload certificate issued');
+      this.#o.log.info({ event: 'control.ca.issued', spiffeId: signed.spiffeId, serial: signed.serial, notAfter: new Date(signed.notAfter).toISOString(), httpVersion: req.httpVersion }, 'workload certificate issued');
       sendJson(res, 200, { spiffeId: signed.spiffeId, certChain: signed.certChain, roots: signed.roots, serial: signed.serial, notAfter: new Date(signed.notAfter).toISOString() });
       return;
     }

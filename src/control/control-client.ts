@@ -16,6 +16,11 @@ export interface ControlClientOptions {
 }
 
 /** The server refused the request (a 4xx or 5xx answer). */
+/** What calls the control plane's API: JSON in, the parsed 2xx body out, a ControlRefusal or RemoraError thrown. */
+export interface ControlCaller {
+  call(method: string, path: string, body?: unknown): Promise<unknown>;
+}
+
 export class ControlRefusal extends Error {
   readonly status: number;
   readonly code: string;

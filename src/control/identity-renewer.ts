@@ -12,13 +12,14 @@ import { IDENTITY_FILE_NAMES } from '../config/identity-files.js';
 import type { Logger } from '../core/log.js';
 import { uriSans, validityOf } from '../core/svid.js';
 import { writeIdentity } from '../pki/identity-writer.js';
-import type { ControlClient } from './control-client.js';
+import type { ControlCaller } from './control-client.js';
 import { createCsr } from './csr.js';
 
 export const RENEW_CHECK_MS = 30_000;
 
 export interface IdentityRenewerOptions {
-  readonly client: ControlClient;
+  /** The control plane: a ControlChannel in the proxy (the sync connection once it is up), a ControlClient alone. */
+  readonly client: ControlCaller;
   readonly spiffeId: string;
   readonly dir: string;
   readonly log: Logger;

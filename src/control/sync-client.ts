@@ -10,7 +10,9 @@
 // over) and a sequence number that advances once a report is accepted; one report in flight at most.
 import { randomBytes } from 'node:crypto';
 import { connect, type ClientHttp2Session } from 'node:http2';
+import { RemoraError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import { ControlRefusal, type ControlCaller } from './control-client.js';
 import type { GoldenEdgeSample } from '../telemetry/golden-samples.js';
 
 export interface PushedSnapshot {
@@ -43,7 +45,7 @@ export interface SyncClientOptions {
 
 export const METRICS_INTERVAL_MS = 5_000;
 
-export class SyncClient {
+export class SyncClient implements ControlCaller {
   readonly #o: SyncClientOptions;
   #session: ClientHttp2Session | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -106,6 +108,51 @@ export class SyncClient {
     req.on('error', () => undefined);
     req.resume();
     req.end(body);
+  }
+
+  /**
+   * One API request on the sync connection (the HTTP/2 session the snapshots come on): JSON in, the parsed 2xx body
+   * out; a refusal throws ControlRefusal, no connection or a broken stream REMORA_ERR_CONTROL_UNREACHABLE.
+   */
+  call(method: string, path: string, body?: unknown): Promise<unknown> {
+    const session = this.#session;
+    if (!this.#connected || session === undefined || session.destroyed) {
+      return Promise.reject(new RemoraError('REMORA_ERR_CONTROL_UNREACHABLE', 'the sync connection to the control plane is not up'));
+    }
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      let req;
+      try {
+        req = session.request({
+          ':method': method, ':path': path, authorization: `Bearer ${this.#o.token}`, accept: 'application/json',
+          ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+        });
+      } catch (err) {
+        reject(new RemoraError('REMORA_ERR_CONTROL_UNREACHABLE', `the sync connection refused a request: ${(err as Error).message}`, { cause: err }));
+        return;
+      }
+      let status = 0;
+      const chunks: Buffer[] = [];
+      req.setTimeout(30_000, () => { req.destroy(new Error('timed out')); });
+      req.on('response', (headers) => { status = Number(headers[':status']); });
+      req.on('data', (d: Buffer) => { chunks.push(d); });
+      req.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let value: unknown = text;
+        try { value = JSON.parse(text); } catch { /* not JSON: kept as text */ }
+        if (status >= 200 && status < 300) {
+          resolve(value);
+          return;
+        }
+        const e = (typeof value === 'object' && value !== null ? value : {}) as { error?: unknown; message?: unknown };
+        reject(new ControlRefusal(status, typeof e.error === 'string' ? e.error : `HTTP ${status}`,
+          typeof e.message === 'string' ? e.message : text.trim().slice(0, 200), [], []));
+      });
+      req.on('error', (err) => {
+        reject(new RemoraError('REMORA_ERR_CONTROL_UNREACHABLE', `the sync connection failed during a request: ${err.message}`, { cause: err }));
+      });
+      req.end(payload);
+    });
   }
 
   stop(): void {

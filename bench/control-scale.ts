@@ -4,9 +4,13 @@
 //   2. a desired state of S services with E endpoints each (default 10,000 x 10): the time of that write (one batch,
 //      validated as a whole) and of one more small write on top of it, the control plane's RSS, and the time and heap
 //      growth for a sidecar to validate a snapshot of that size (loadSnapshotDefinitions on the pushed text).
+//   3. a real sidecar process (`remora proxy --control`) applying that snapshot: from its start to its ACK, and its RSS
+//      then against the same proxy idle.
 // Usage: node dist/bench/control-scale.js [--subscribers 100] [--services 10000] [--endpoints 10]
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,12 +119,65 @@ async function main(): Promise<void> {
     const loaded = loadSnapshotDefinitions({ file: 's.ini', flags: new Map(), env: {}, readFile: () => Buffer.from(state.text) });
     const loadMs = performance.now() - t3;
     const heap1 = process.memoryUsage().heapUsed;
-    process.stdout.write(`sidecar: validating that snapshot (loadSnapshotDefinitions) ${loadMs.toFixed(0)} ms, ok=${String(loaded.ok)}, heap +${((heap1 - heap0) / 1048576).toFixed(0)} MiB (definitions alive; runtime build not measured)\n`);
+    process.stdout.write(`sidecar: validating that snapshot (loadSnapshotDefinitions) ${loadMs.toFixed(0)} ms, ok=${String(loaded.ok)}, heap +${((heap1 - heap0) / 1048576).toFixed(0)} MiB (definitions alive)\n`);
+
+    // 3. a real sidecar (`remora proxy --control`) applying that snapshot: from its start to the control plane
+    //    recording its ACK of the big revision (connect, receive, validate, build the runtime, swap, ACK), and its
+    //    RSS then, against the same proxy idle without a control plane.
+    const revision = (small.json as { revision: number }).revision;
+    const idle = await runSidecar(dir, undefined, async () => undefined);
+    const applied = await runSidecar(dir, { url, ca: join(dir, 'data', 'root-cert.pem') }, async () => {
+      for (let i = 0; i < 1200; i++) {
+        const list = (await call(url, ca, 'GET', '/api/v1/sidecars')).json as { sidecars: { name: string; versionApplied: number }[] };
+        if (list.sidecars.some((x) => x.name === 'bench-sidecar' && x.versionApplied === revision)) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error('the sidecar did not apply the big snapshot within 60 s');
+    });
+    process.stdout.write(`sidecar process: idle ${idle.rss.toFixed(0)} MiB RSS (ready in ${idle.ms.toFixed(0)} ms); with the ${SERVICES}-service snapshot applied `
+      + `${applied.rss.toFixed(0)} MiB RSS (+${(applied.rss - idle.rss).toFixed(0)} MiB), from process start to its ACK ${applied.ms.toFixed(0)} ms\n`);
   } finally {
     for (const c of clients) c.stop();
     cp.kill('SIGTERM');
     await new Promise((r) => { cp.on('close', r); });
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => { srv.listen(0, '127.0.0.1', r); });
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise((r) => { srv.close(r); });
+  return port;
+}
+
+/** Start `remora proxy` (readiness probes off, loopback ports), wait for `until` (or /ready), read its RSS, stop it. */
+async function runSidecar(dir: string, control: { url: string; ca: string } | undefined, until: () => Promise<void>): Promise<{ ms: number; rss: number }> {
+  const [outbound, inbound, admin] = [await freePort(), await freePort(), await freePort()];
+  const ini = join(dir, `sidecar-${control === undefined ? 'idle' : 'control'}.ini`);
+  writeFileSync(ini, `[proxy]\noutbound_port = ${outbound}\ninbound_port = ${inbound}\nlisten_address = 127.0.0.1\n`
+    + `admin_address = 127.0.0.1:${admin}\nuid = ${process.geteuid?.() ?? 0}\ngid = ${process.getegid?.() ?? 0}\n`
+    + 'readiness_probe_interval = off\ndrain_grace = 0\nlog_level = warn\n');
+  const args = [REMORA, 'proxy', '--config', ini, ...(control === undefined ? [] : ['--control', control.url, '--token', TOKEN, '--control-ca-file', control.ca])];
+  const t0 = performance.now();
+  const child = spawn(process.execPath, args, { env: { ...process.env, POD_NAME: 'bench-sidecar' }, stdio: ['ignore', 'ignore', 'ignore'] });
+  try {
+    for (let i = 0; i < 600; i++) {
+      const ok = await new Promise<boolean>((resolve) => {
+        const req = httpGet(`http://127.0.0.1:${admin}/ready`, (res) => { res.resume(); resolve(res.statusCode === 200); });
+        req.on('error', () => { resolve(false); });
+      });
+      if (ok) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await until();
+    const ms = performance.now() - t0;
+    await new Promise((r) => setTimeout(r, 1000)); // let the runtime it replaced be collected before reading RSS
+    return { ms, rss: rssMiB(child.pid ?? 0) };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => { child.on('close', r); });
   }
 }
 

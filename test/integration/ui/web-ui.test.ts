@@ -109,7 +109,8 @@ test('the web UI: login, overview with golden metrics, services, traffic shiftin
 
     // Golden metrics: a sidecar's reports with known counts (the spawned sidecar cannot carry traffic on loopback).
     // Reports are cumulative: the second one's deltas are added, so web gets 4+1 then 2+2 more requests: 9, 3 of them
-    // 5xx (66.7 % success), latencies 6 in (10, 25] ms and 3 in (25, 50] ms; web -> api is 4 plaintext 2xx.
+    // 5xx (66.7 % success), latencies 6 in (10, 25] ms and 3 in (25, 50] ms; web -> api is 4 plaintext 2xx; cart
+    // gets 100 requests in the first report, 3 of them 5xx (97 %: degraded).
     const edge = (reporter: string, source: string, destination: string, mtls: boolean, requests: number[], latency: number[], tcpOpened: number) =>
       ({ reporter, source, destination, mtls, requests, latency, tcpOpened, tcpClosed: 0, tcpBytes: 100 * tcpOpened });
     const report = async (seq: number, edges: unknown[]): Promise<void> => {
@@ -117,11 +118,12 @@ test('the web UI: login, overview with golden metrics, services, traffic shiftin
       assert.equal(r.status, 200, r.text);
     };
     await report(1, [edge('destination', 'frontend', 'web', true, [4, 0, 0, 1], [0, 0, 0, 0, 3, 2], 1),
-      edge('source', 'web', 'api', false, [2, 0, 0, 0], [0, 0, 0, 2], 1)]);
+      edge('source', 'web', 'api', false, [2, 0, 0, 0], [0, 0, 0, 2], 1),
+      edge('destination', 'frontend', 'cart', true, [97, 0, 0, 3], [0, 0, 90, 10], 0)]);
     await report(2, [edge('destination', 'frontend', 'web', true, [6, 0, 0, 3], [0, 0, 0, 0, 6, 3], 2),
       edge('source', 'web', 'api', false, [4, 0, 0, 0], [0, 0, 0, 4], 1)]);
     const metrics = await get<{ services: { name: string; requests: number; successRate: number }[] }>('/api/v1/metrics?window=1m');
-    assert.deepEqual(metrics.services.map((s) => [s.name, s.requests, s.successRate]), [['api', 4, 1], ['web', 9, 0.6667]]);
+    assert.deepEqual(metrics.services.map((s) => [s.name, s.requests, s.successRate]), [['api', 4, 1], ['cart', 100, 0.97], ['web', 9, 0.6667]]);
     const webStat = page.locator('#metrics-services tr[data-service="web"]');
     await webStat.waitFor(WAIT); // the next 5 s refresh
     assert.equal(await webStat.locator('[data-col="success"]').textContent(), '66.7%');
@@ -133,6 +135,7 @@ test('the web UI: login, overview with golden metrics, services, traffic shiftin
     const apiStat = page.locator('#metrics-services tr[data-service="api"]');
     assert.equal(await apiStat.locator('[data-health]').textContent(), 'healthy');
     assert.equal(await apiStat.locator('[data-col="success"]').textContent(), '100.0%');
+    assert.equal(await page.locator('#metrics-services tr[data-service="cart"] [data-health]').textContent(), 'degraded');
     const webEdge = page.locator('#metrics-edges tr[data-edge="frontend->web"]');
     assert.match(await webEdge.locator('th').textContent() ?? '', /frontend\s*→\s*web/);
     assert.equal(await webEdge.locator('[data-col="success"]').textContent(), '66.7%');

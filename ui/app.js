@@ -1,6 +1,7 @@
 // The remora web UI (docs/ui.md): preact + htm, no build step. It uses only the control plane's public API:
 // GET /api/v1/whoami (the token's scope), GET /api/v1/state then the change stream GET /api/v1/watch?since=REV,
-// the sidecars' stream GET /api/v1/sidecars/watch, and POST /api/v1/routes/NAME/weights with the version read.
+// the sidecars' stream GET /api/v1/sidecars/watch, the golden metrics GET /api/v1/metrics?window= (polled every 5 s
+// while the Overview is shown: it has no change stream), and POST /api/v1/routes/NAME/weights with the version read.
 // Streams are read with fetch (EventSource cannot send the bearer token) and reconnect with backoff.
 import { h, render } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
@@ -9,7 +10,7 @@ import htm from 'htm';
 const html = htm.bind(h);
 const TOKEN_KEY = 'remora.token';
 const PREVIOUS_KEY = 'remora.previousWeights';
-const VIEWS = [['services', 'Services'], ['traffic', 'Traffic shifting'], ['sidecars', 'Sidecars'], ['policies', 'Policies']];
+const VIEWS = [['overview', 'Overview'], ['services', 'Services'], ['traffic', 'Traffic shifting'], ['sidecars', 'Sidecars'], ['policies', 'Policies']];
 
 class ApiError extends Error {
   constructor(status, body) {
@@ -335,6 +336,113 @@ function Policies({ authorizations }) {
   </section>`;
 }
 
+// ---- the mesh overview: golden metrics per service and per edge (GET /api/v1/metrics) ----
+
+const METRIC_WINDOWS = ['1m', '5m', '15m'];
+const METRICS_REFRESH_MS = 5_000;
+
+/** Health by success rate (a fraction): text and a class; the colour is never the only sign. */
+export function health(successRate) {
+  if (successRate === null || successRate === undefined) return { kind: 'idle', text: 'no requests' };
+  if (successRate >= 0.99) return { kind: 'ok', text: 'healthy' };
+  if (successRate >= 0.95) return { kind: 'warn', text: 'degraded' };
+  return { kind: 'bad', text: 'failing' };
+}
+
+const fmtSuccess = (v) => (v === null || v === undefined ? '–' : `${(Math.round(v * 1000) / 10).toFixed(1)}%`);
+const fmtRps = (v) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v > 0 && v < 0.01 ? '<0.01' : v.toFixed(2));
+const fmtMs = (v) => (v === null || v === undefined ? '–' : `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ms`);
+
+function HealthBadge({ rate }) {
+  const hl = health(rate);
+  return html`<span class=${`badge health-${hl.kind}`} data-health=${hl.kind}>${hl.text}</span>`;
+}
+
+function Overview({ token, onLogout }) {
+  const [win, setWin] = useState(() => sessionStorage.getItem('remora.metricsWindow') ?? '1m');
+  const [data, setData] = useState(undefined);
+  const [error, setError] = useState(undefined);
+  const [updated, setUpdated] = useState(undefined);
+
+  // Poll while this view is mounted (it unmounts when another view is chosen): one request at a time.
+  useEffect(() => {
+    const ctl = new AbortController();
+    (async () => {
+      while (!ctl.signal.aborted) {
+        try {
+          const m = await api(token, 'GET', `/api/v1/metrics?window=${encodeURIComponent(win)}`);
+          if (ctl.signal.aborted) return;
+          setData(m);
+          setError(undefined);
+          setUpdated(new Date());
+        } catch (err) {
+          if (ctl.signal.aborted) return;
+          if (err instanceof ApiError && err.status === 401) { onLogout('The control plane no longer accepts this token.'); return; }
+          setError(`Cannot read the metrics: ${err.message}. Retrying every ${METRICS_REFRESH_MS / 1000} s.`);
+        }
+        await sleep(METRICS_REFRESH_MS, ctl.signal);
+      }
+    })();
+    return () => { ctl.abort(); };
+  }, [token, win]);
+
+  const choose = (w) => { sessionStorage.setItem('remora.metricsWindow', w); setWin(w); };
+  const services = data?.services ?? [];
+  const edges = data?.edges ?? [];
+  const fresh = data !== undefined && data.window === win;
+  return html`<section aria-labelledby="overview-title" id="overview" data-window=${fresh ? data.window : ''}>
+    <h2 id="overview-title">Mesh overview</h2>
+    <div class="toolbar">
+      <label for="metrics-window">Time window</label>
+      <select id="metrics-window" value=${win} onChange=${(e) => choose(e.currentTarget.value)}>
+        ${METRIC_WINDOWS.map((w) => html`<option value=${w}>last ${w}</option>`)}
+      </select>
+      <span class="muted" id="metrics-updated" role="status">${data === undefined ? 'loading…'
+        : `${data.sidecars} sidecar${data.sidecars === 1 ? '' : 's'} reporting · updated ${updated?.toLocaleTimeString() ?? ''} · refreshed every ${METRICS_REFRESH_MS / 1000} s`}</span>
+    </div>
+    ${error !== undefined && html`<p class="banner error" role="alert" id="metrics-error">${error}</p>`}
+    ${data !== undefined && data.droppedEdges > 0 && html`<p class="banner warn" role="note">${data.droppedEdges} samples of new edges were dropped: the control plane keeps a bounded number of edges.</p>`}
+    <p class="muted">Golden metrics from the sidecars' reports over the last ${win}: per service as its own sidecars see it (else its callers'), success = responses other than 5xx. Health: healthy ≥ 99%, degraded ≥ 95%, failing below.</p>
+    ${data !== undefined && services.length === 0 && edges.length === 0 && html`<p class="banner info" id="metrics-empty">${data.sidecars === 0
+      ? 'No sidecar has reported metrics yet.'
+      : `No traffic in the last ${data.window}: ${data.sidecars} sidecar${data.sidecars === 1 ? '' : 's'} reporting, no requests or connections seen.`}</p>`}
+    <h3 id="svc-metrics-title">Services</h3>
+    <table id="metrics-services" aria-labelledby="svc-metrics-title">
+      <thead><tr><th scope="col">Service</th><th scope="col">Health</th><th scope="col" class="num">Success</th><th scope="col" class="num">RPS</th>
+        <th scope="col" class="num">P50</th><th scope="col" class="num">P95</th><th scope="col" class="num">P99</th><th scope="col" class="num">TCP conns</th><th scope="col" class="num">Requests</th></tr></thead>
+      <tbody>
+        ${services.map((s) => html`<tr key=${s.name} data-service=${s.name} class=${`health-${health(s.successRate).kind}`}>
+          <th scope="row">${s.name}</th>
+          <td><${HealthBadge} rate=${s.successRate} /></td>
+          <td class="num" data-col="success">${fmtSuccess(s.successRate)}</td>
+          <td class="num" data-col="rps">${fmtRps(s.rps)}</td>
+          <td class="num" data-col="p50">${fmtMs(s.p50)}</td>
+          <td class="num" data-col="p95">${fmtMs(s.p95)}</td>
+          <td class="num" data-col="p99">${fmtMs(s.p99)}</td>
+          <td class="num" data-col="tcp">${s.tcpConnections}</td>
+          <td class="num" data-col="requests">${s.requests}</td>
+        </tr>`)}
+      </tbody>
+    </table>
+    <h3 id="edge-metrics-title">Edges</h3>
+    <table id="metrics-edges" aria-labelledby="edge-metrics-title">
+      <thead><tr><th scope="col">Source → destination</th><th scope="col">Health</th><th scope="col" class="num">Success</th><th scope="col" class="num">RPS</th>
+        <th scope="col" class="num">P99</th><th scope="col">mTLS</th><th scope="col">Reported by</th></tr></thead>
+      <tbody>
+        ${edges.map((e) => html`<tr key=${`${e.source} ${e.destination}`} data-edge=${`${e.source}->${e.destination}`} class=${`health-${health(e.successRate).kind}`}>
+          <th scope="row">${e.source} <span aria-label="to">→</span> ${e.destination}</th>
+          <td><${HealthBadge} rate=${e.successRate} /></td>
+          <td class="num" data-col="success">${fmtSuccess(e.successRate)}</td>
+          <td class="num" data-col="rps">${fmtRps(e.rps)}</td>
+          <td class="num" data-col="p99">${fmtMs(e.p99)}</td>
+          <td data-col="mtls">${e.mtls ? html`<span class="mtls yes" title="every request of this edge in the window went over mesh mTLS">✓ mTLS</span>` : html`<span class="mtls no" title="some or all requests were plaintext">plaintext</span>`}</td>
+          <td>${e.reporter}</td>
+        </tr>`)}
+      </tbody>
+    </table>
+  </section>`;
+}
+
 function Mesh({ token, scope, onLogout }) {
   const [objects, setObjects] = useState(new Map());
   const [revision, setRevision] = useState(0);
@@ -342,7 +450,7 @@ function Mesh({ token, scope, onLogout }) {
   const [stateLive, setStateLive] = useState('connecting');
   const [sidecarsLive, setSidecarsLive] = useState('connecting');
   const [previous, setPrevious] = useState(loadPrevious);
-  const [view, setView] = useState(VIEWS.some(([v]) => `#${v}` === location.hash) ? location.hash.slice(1) : 'services');
+  const [view, setView] = useState(VIEWS.some(([v]) => `#${v}` === location.hash) ? location.hash.slice(1) : 'overview');
   const model = useRef({ map: undefined, revision: 0 });
   const writable = scope === 'write';
 
@@ -421,6 +529,7 @@ function Mesh({ token, scope, onLogout }) {
       </div>
     </header>
     <main id="main">
+      ${view === 'overview' && html`<${Overview} token=${token} onLogout=${onLogout} />`}
       ${view === 'services' && html`<${Services} services=${services} routes=${routes} />`}
       ${view === 'traffic' && html`<${Traffic} routes=${routes} token=${token} writable=${writable} previous=${previous} />`}
       ${view === 'sidecars' && html`<${Sidecars} sidecars=${sidecars} revision=${revision} />`}

@@ -1,5 +1,6 @@
 // The web UI in a real browser: Debian's chromium driven by playwright-core against a real `remora control` (dist/,
-// over TLS) with a real `remora proxy --control` subscribed on loopback. Log in, see the services, shift weights with
+// over TLS) with a real `remora proxy --control` subscribed on loopback. Log in, see the Overview's golden metrics
+// (from metrics reports posted as a sidecar) in two windows, see the services, shift weights with
 // the keyboard and a slider, apply (seen in the page, the API and the sidecar's /config_dump), roll back, a 409 shown,
 // a NACKed sidecar flagged, a read-only token refused. Screenshots go to $REMORA_UI_SCREENSHOTS when set (docs/ui/).
 import assert from 'node:assert/strict';
@@ -20,7 +21,7 @@ interface DumpJson { routes: { name: string; backends: { weight: number }[] }[] 
 
 const skip = !existsSync(CHROMIUM) && process.env.CI !== 'true' ? `no chromium at ${CHROMIUM} (apt-get install chromium)` : false;
 
-test('the web UI: login, services, traffic shifting with apply/rollback/409, sidecars with a NACK, read-only', { skip, timeout: 180_000 }, async () => {
+test('the web UI: login, overview with golden metrics, services, traffic shifting with apply/rollback/409, sidecars with a NACK, read-only', { skip, timeout: 180_000 }, async () => {
   const tmp = tempDir('remora-ui-');
   const shots = process.env.REMORA_UI_SCREENSHOTS ?? join(tmp.dir, 'shots');
   mkdirSync(shots, { recursive: true });
@@ -101,7 +102,56 @@ test('the web UI: login, services, traffic shifting with apply/rollback/409, sid
     await page.locator('#live', { hasText: 'live' }).waitFor(WAIT);
     assert.equal(await page.locator('#scope').textContent(), 'write access');
 
+    // The Overview is the default view. Nothing has carried traffic yet: the empty state says so.
+    await page.locator('#metrics-empty').waitFor(WAIT);
+    assert.equal(await page.getByRole('button', { name: 'Overview' }).getAttribute('aria-current'), 'page');
+    assert.equal(await page.locator('#metrics-services tbody tr').count(), 0);
+
+    // Golden metrics: a sidecar's reports with known counts (the spawned sidecar cannot carry traffic on loopback).
+    // Reports are cumulative: the second one's deltas are added, so web gets 4+1 then 2+2 more requests: 9, 3 of them
+    // 5xx (66.7 % success), latencies 6 in (10, 25] ms and 3 in (25, 50] ms; web -> api is 4 plaintext 2xx; cart
+    // gets 100 requests in the first report, 3 of them 5xx (97 %: degraded).
+    const edge = (reporter: string, source: string, destination: string, mtls: boolean, requests: number[], latency: number[], tcpOpened: number) =>
+      ({ reporter, source, destination, mtls, requests, latency, tcpOpened, tcpClosed: 0, tcpBytes: 100 * tcpOpened });
+    const report = async (seq: number, edges: unknown[]): Promise<void> => {
+      const r = await api(cp.url, ca, 'POST', '/api/v1/sync/metrics', { token: SIDECAR_TOKEN, body: JSON.stringify({ name: 'pod-web', identity: '', epoch: 'e1', seq, edges }) });
+      assert.equal(r.status, 200, r.text);
+    };
+    await report(1, [edge('destination', 'frontend', 'web', true, [4, 0, 0, 1], [0, 0, 0, 0, 3, 2], 1),
+      edge('source', 'web', 'api', false, [2, 0, 0, 0], [0, 0, 0, 2], 1),
+      edge('destination', 'frontend', 'cart', true, [97, 0, 0, 3], [0, 0, 90, 10], 0)]);
+    await report(2, [edge('destination', 'frontend', 'web', true, [6, 0, 0, 3], [0, 0, 0, 0, 6, 3], 2),
+      edge('source', 'web', 'api', false, [4, 0, 0, 0], [0, 0, 0, 4], 1)]);
+    const metrics = await get<{ services: { name: string; requests: number; successRate: number }[] }>('/api/v1/metrics?window=1m');
+    assert.deepEqual(metrics.services.map((s) => [s.name, s.requests, s.successRate]), [['api', 4, 1], ['cart', 100, 0.97], ['web', 9, 0.6667]]);
+    const webStat = page.locator('#metrics-services tr[data-service="web"]');
+    await webStat.waitFor(WAIT); // the next 5 s refresh
+    assert.equal(await webStat.locator('[data-col="success"]').textContent(), '66.7%');
+    assert.equal(await webStat.locator('[data-col="requests"]').textContent(), '9');
+    assert.notEqual(Number(await webStat.locator('[data-col="rps"]').textContent()), 0);
+    assert.match(await webStat.locator('[data-col="p99"]').textContent() ?? '', /^\d+(\.\d+)? ms$/);
+    assert.equal(await webStat.locator('[data-col="tcp"]').textContent(), '2');
+    assert.equal(await webStat.locator('[data-health]').textContent(), 'failing');
+    const apiStat = page.locator('#metrics-services tr[data-service="api"]');
+    assert.equal(await apiStat.locator('[data-health]').textContent(), 'healthy');
+    assert.equal(await apiStat.locator('[data-col="success"]').textContent(), '100.0%');
+    assert.equal(await page.locator('#metrics-services tr[data-service="cart"] [data-health]').textContent(), 'degraded');
+    const webEdge = page.locator('#metrics-edges tr[data-edge="frontend->web"]');
+    assert.match(await webEdge.locator('th').textContent() ?? '', /frontend\s*→\s*web/);
+    assert.equal(await webEdge.locator('[data-col="success"]').textContent(), '66.7%');
+    assert.match(await webEdge.locator('[data-col="p99"]').textContent() ?? '', / ms$/);
+    assert.equal(await webEdge.locator('[data-col="mtls"]').textContent(), '✓ mTLS');
+    assert.equal(await page.locator('#metrics-edges tr[data-edge="web->api"] [data-col="mtls"]').textContent(), 'plaintext');
+    assert.equal(await page.locator('#metrics-empty').count(), 0);
+    // A wider window holds the same requests.
+    await page.getByLabel('Time window').selectOption('15m');
+    await page.locator('#overview[data-window="15m"]').waitFor(WAIT);
+    assert.equal(await webStat.locator('[data-col="requests"]').textContent(), '9');
+    assert.equal(await webStat.locator('[data-col="success"]').textContent(), '66.7%');
+    await page.screenshot({ path: join(shots, 'overview.png'), fullPage: true });
+
     // Services: endpoints, subsets, routes with their backends and weights.
+    await page.getByRole('button', { name: 'Services' }).click();
     const webRow = page.locator('#services-table tr[data-service="web"]');
     await webRow.waitFor(WAIT);
     assert.match(await webRow.textContent() ?? '', /10\.1\.0\.3:8080/);

@@ -158,7 +158,7 @@ export class Mesh {
   readonly hub: string;
   /** e.g. "10.213.7" (pods are .2, .3, ...; the /24 is private to this run). */
   readonly prefix4: string;
-  /** e.g. "fd52:d5:7" (pods are ::2, ::3, ...). */
+  /** e.g. "fd52:d5:107" (pods are ::2, ::3, ...). */
   readonly prefix6: string;
   readonly pods: Pod[] = [];
   readonly #ipv6: boolean;
@@ -170,7 +170,9 @@ export class Mesh {
     this.id = `${NS_PREFIX}${process.pid}-${randomInt(0, 36 ** 3).toString(36)}`;
     this.hub = `${this.id}-hub`;
     this.prefix4 = `10.${a}.${b}`;
-    this.prefix6 = `fd52:${a.toString(16)}:${b.toString(16)}`;
+    // b + 0x100: never a 0 group, so pod addresses are in canonical form ("fd52:c8:0::3" is shown as "fd52:c8::3" by
+    // the kernel and by Node; a test comparing addresses failed whenever b was 0).
+    this.prefix6 = `fd52:${a.toString(16)}:${(b + 0x100).toString(16)}`;
     this.#ipv6 = opts.ipv6 ?? true;
   }
 

@@ -244,6 +244,7 @@ describe('remora explain and /debug/connections', opts, () => {
   });
 
   test('/debug/connections: a held-open TCP connection and a half-closed one, with destination, service, endpoint, bytes and side states', opts, async () => {
+    const openedBefore = Date.now();
     const openClient = await holdClient([vipHold, '7000', '1000', 'open']);
     const halfClient = await holdClient([vipHold, '7000', '300', 'end']);
     const greeting = 'hello-from-s1\n'.length;
@@ -264,7 +265,7 @@ describe('remora explain and /debug/connections', opts, () => {
       assert.equal(c.peerIdentity, undefined);
       assert.match(c.downstream ?? '', new RegExp(`^${client.ip4.replaceAll('.', '\\.')}:\\d+$`));
       assert.equal(typeof c.ageMs, 'number');
-      assert.ok(c.ageMs >= 0);
+      assert.ok(c.ageMs >= 0 && c.ageMs <= Date.now() - openedBefore, `age ${c.ageMs} ms: since accept, not longer than the test held it`);
     }
     assert.equal(open.downstreamState, 'open');
     assert.equal(open.upstreamState, 'open');

@@ -91,5 +91,10 @@ test('a reset after the head, and a tunnel', () => {
 test('an observer that throws fails neither the request nor the next ones', () => {
   const ctx = context();
   const h = observingRequestStatsFilter(() => { throw new Error('bug'); })((_req, r) => { r.localReply(localReply('no-route'), false); });
-  assert.doesNotThrow(() => { h(ctx, sink); });
+  // The reply still reaches the client, for this request and the next one.
+  const replies: string[] = [];
+  const recording: DownstreamResponder = { ...sink, localReply: (reply) => { replies.push(reply.reason); } };
+  assert.doesNotThrow(() => { h(ctx, recording); });
+  assert.doesNotThrow(() => { h(context(), recording); });
+  assert.deepEqual(replies, ['no-route', 'no-route']);
 });

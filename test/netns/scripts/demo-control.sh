@@ -91,16 +91,8 @@ addresses = $DEMO_SERVER_IP4:$DEMO_HTTP_PORT, [$DEMO_SERVER_IP6]:$DEMO_HTTP_PORT
 endpoints = $DEMO_SERVER_IP4:$DEMO_HTTP_PORT
 mtls = true
 identities = $SERVER_ID
-
-[authorization no-admin]
-action = deny
-paths = /admin, /admin/*
-
-[authorization demo-client]
-action = allow
-from_identities = $CLIENT_ID
-methods = GET, HEAD
 EOF
+      demo_authz_policies
     fi
   } >"$DEMO_DIR/mesh.ini"
   step "remora ctl apply -f $DEMO_DIR/mesh.ini"

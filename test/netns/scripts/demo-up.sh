@@ -198,16 +198,8 @@ EOF
 [proxy]
 identity_dir = $DEMO_DIR/identity/server
 mtls_mode = strict
-
-[authorization no-admin]
-action = deny
-paths = /admin, /admin/*
-
-[authorization demo-client]
-action = allow
-from_identities = $CLIENT_ID
-methods = GET, HEAD
 EOF
+  demo_authz_policies >>"$DEMO_DIR/server.ini"
   chmod 0644 "$DEMO_DIR/client.ini" "$DEMO_DIR/server.ini"
   echo "  $DEMO_DIR/client.ini: [service demo-server] mtls = true, identities = $SERVER_ID"
   echo "  $DEMO_DIR/server.ini: mtls_mode = strict; [authorization no-admin] denies /admin; [authorization demo-client] allows GET from $CLIENT_ID"

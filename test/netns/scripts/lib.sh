@@ -81,3 +81,19 @@ DEMO_FORWARD='const net = require("node:net"); const [from, to] = process.argv.s
 const ep = (s) => { const m = /^(.*):(\d+)$/.exec(s); return m ? { host: m[1], port: Number(m[2]) } : { path: s }; };
 const server = net.createServer((c) => { const u = net.connect(ep(to)); c.pipe(u).pipe(c); c.on("error", () => u.destroy()); u.on("error", () => c.destroy()); });
 server.listen(ep(from));'
+
+# The demo server's authorization policies (--mtls), the same in its own file and in the control plane's state:
+# the client's identity may GET and HEAD anything but /admin.
+demo_authz_policies() {
+  cat <<EOF
+
+[authorization no-admin]
+action = deny
+paths = /admin, /admin/*
+
+[authorization demo-client]
+action = allow
+from_identities = $CLIENT_ID
+methods = GET, HEAD
+EOF
+}

@@ -99,7 +99,10 @@ export async function startRemora(ctx: ModeContext, v: RemoraVariant): Promise<R
   await chmod(config, 0o644);
   const configArgs = ctx.remoraArgs.some((a) => a === '--config' || a.startsWith('--config=')) ? [] : ['--config', config];
   const cmd = [process.execPath, ...(v.nodeArgs ?? []), bin];
-  const child = spawnToFile(pod, [...cmd, 'proxy', ...configArgs, ...ctx.remoraArgs], logFile);
+  // The bench points the pod's rules at one mode at a time, so the other proxies' redirect probes fail and /ready
+  // would rightly say 503 (docs/operations.md): the probes are off here, /ready then follows listeners and config.
+  const probeArgs = ctx.remoraArgs.some((a) => a.startsWith('--readiness-probe-interval')) ? [] : ['--readiness-probe-interval', 'off'];
+  const child = spawnToFile(pod, [...cmd, 'proxy', ...configArgs, ...probeArgs, ...ctx.remoraArgs], logFile);
   await waitUntilReady(`${v.name} /ready`, child, logFile, async () => (await adminGet(pod, '/ready', v.adminPort)).status === 200, 20_000);
   const pid = child.pid;
   if (pid === undefined || commOf(pid) === undefined) throw new Error(`${v.name}: no process id`);

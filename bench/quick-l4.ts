@@ -8,7 +8,12 @@
 // Usage (root): node dist/bench/quick-l4.js [--variant NAME=DIR[,--node-flag...]]... [--rounds N] [--duration S] [--loads ka,close]
 //                                           [--node-args "..."] [--cpu-prof DIR] [--remora-args NAME="ARGS"]...
 //   default: one variant "current" = this tree; 3 rounds of 5 s (+1 s warm-up) per load; prints medians.
-//   loads: ka (wrk -t2 -c64 keep-alive), close (the same with Connection: close), lat (h2load --h1, 8 conns, 1,000 rps: p99).
+//   loads: ka (wrk -t2 -c64 keep-alive), close (the same with Connection: close), lat (h2load --h1, 8 conns, 1,000 rps: p99),
+//          svc (close, to the multi-endpoint service's VIP: a pick per connection), ttfb (the server-first banner: one
+//          connection after the other, connect() to greeting p50/p99), idle (hold --idle N idle connections through the
+//          proxy: RSS per connection, bench/idle-connections.ts).
+//   --haproxy: HAProxy in mode tcp (the bench's haproxy-l4 configuration) as one more subject.
+//   --strace S: after the rounds, `strace -f -c` on each subject during S seconds of `close`: system calls per connection.
 //   --cpu-prof DIR: every variant runs with `node --cpu-prof --cpu-prof-dir=DIR/<variant>` (written at its exit).
 //   --remora-args NAME="ARGS": extra `remora proxy` flags of variant NAME (space-separated; the word {tmp} is replaced
 //          by the run's temporary directory), e.g. --remora-args obs="--access-log {tmp}/obs.log" --remora-args off="--metrics off"
@@ -19,9 +24,13 @@ import { parseArgs } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
 import { Mesh, netnsUnavailableReason, waitFor } from '../test/netns/harness.js';
 import { REPO_ROOT, remoraInit } from '../test/netns/remora-process.js';
-import { runH2loadFixedRate, runWrk } from './loads.js';
+import { runH2loadFixedRate, runTtfb, runWrk } from './loads.js';
+import { haproxyL4, HAPROXY_OUTBOUND_PORT } from './modes.js';
 import { adminStatus, cpuSeconds, loadAverage, median, rssMb } from './proc.js';
-import { HTTP_PORT, startEndpointPod, startServerPod } from './server-pod.js';
+import { BANNER_PORT, HTTP_PORT, startBanner, startEndpointPod, startServerPod } from './server-pod.js';
+import { measureIdleConnections } from './idle-connections.js';
+import { formatPer, straceCounts } from './strace-count.js';
+import type { RunningMode } from './types.js';
 
 interface Variant {
   readonly name: string;
@@ -31,9 +40,12 @@ interface Variant {
   readonly adminPort: number;
   /** Node/V8 flags of this variant only. */
   readonly nodeArgs: readonly string[];
+  /** HAProxy in mode tcp instead of a remora build. */
+  readonly haproxy?: boolean;
   child?: ChildProcess;
+  pid?: number;
   rssIdleMb?: number;
-  readonly results: Record<string, { rps: number; p99Ms: number; cores: number; load: string }[]>;
+  readonly results: Record<string, { rps: number; p50Ms: number; p99Ms: number; cores: number; load: string; kbPerConn?: number }[]>;
 }
 
 function log(s: string): void {
@@ -45,7 +57,8 @@ async function main(): Promise<number> {
     options: {
       variant: { type: 'string', multiple: true }, rounds: { type: 'string' }, duration: { type: 'string' },
       loads: { type: 'string' }, 'node-args': { type: 'string' }, 'cpu-prof': { type: 'string' },
-      'remora-args': { type: 'string', multiple: true },
+      'remora-args': { type: 'string', multiple: true }, haproxy: { type: 'boolean' }, strace: { type: 'string' },
+      idle: { type: 'string' },
     },
   });
   const reason = netnsUnavailableReason();
@@ -62,6 +75,12 @@ async function main(): Promise<number> {
       outboundPort: 15101 + i * 10, inboundPort: 15106 + i * 10, adminPort: 15100 + i * 10, results: {},
     };
   });
+  if (values.haproxy === true) {
+    variants.push({ name: 'haproxy-l4', root: '', nodeArgs: [], haproxy: true, outboundPort: HAPROXY_OUTBOUND_PORT, inboundPort: 0, adminPort: 0, results: {} });
+  }
+  const straceS = values.strace === undefined ? 0 : Number(values.strace);
+  const idleN = Number(values.idle ?? 5000);
+  let haproxy: RunningMode | undefined;
   const remoraArgs = new Map<string, string>();
   for (const a of values['remora-args'] ?? []) {
     const eq = a.indexOf('=');
@@ -77,13 +96,22 @@ async function main(): Promise<number> {
     const endpointPods = [await mesh.addPod('endpoint2'), await mesh.addPod('endpoint3')];
     const vip = `${mesh.prefix4}.200`;
     await client.execOk(['sysctl', '-q', '-w', 'net.ipv4.tcp_tw_reuse=1']);
-    await startServerPod(serverPod, tmpDir);
+    const serverInfo = await startServerPod(serverPod, tmpDir);
     for (const p of endpointPods) await startEndpointPod(p, tmpDir);
+    if (loads.includes('ttfb') || loads.includes('idle')) await startBanner(serverPod, REPO_ROOT);
     const config = join(tmpDir, 'remora.ini');
     writeFileSync(config, `[proxy]\nhttp_engine = off\n\n[service bench-l4]\naddresses = ${vip}:${HTTP_PORT}\nprotocol = opaque\n`
       + `balancer = round-robin\nendpoints = ${[serverPod.ip4, ...endpointPods.map((p) => p.ip4)].map((a) => `${a}:${HTTP_PORT}`).join(', ')}\n`);
     chmodSync(config, 0o644);
     for (const v of variants) {
+      if (v.haproxy === true) {
+        haproxy = await haproxyL4.start({
+          client, tmpDir, durationS, warmupS: 1, repoRoot: REPO_ROOT, remoraArgs: [],
+          server: { ...serverInfo, bannerPort: BANNER_PORT, serviceVip: vip, servicePort: HTTP_PORT, serviceEndpoints: [serverPod.ip4, ...endpointPods.map((p) => p.ip4)] },
+        });
+        v.pid = haproxy.pid;
+        continue;
+      }
       const prof: string[] = [];
       if (values['cpu-prof'] !== undefined) {
         const dir = join(resolve(values['cpu-prof']), v.name);
@@ -95,11 +123,12 @@ async function main(): Promise<number> {
       const child = client.spawn(['sh', '-c', 'exec "$@" >>"$LOG" 2>&1', 'sh', process.execPath, ...nodeArgs, ...v.nodeArgs, ...prof,
         join(v.root, 'bin/remora'), 'proxy', '--config', config, '--log-level', 'info',
         '--outbound-port', String(v.outboundPort), '--inbound-port', String(v.inboundPort),
-        '--admin-address', `127.0.0.1:${v.adminPort}`,
+        '--admin-address', `127.0.0.1:${v.adminPort}`, '--readiness-probe-interval', 'off',
         ...(remoraArgs.get(v.name) ?? '').split(/\s+/).filter((w) => w !== '').map((w) => w.replace('{tmp}', tmpDir))], { env: { LOG: logFile } });
       child.stdout?.resume();
       child.stderr?.resume();
       v.child = child;
+      v.pid = child.pid;
       await waitFor(`${v.name} ready`, async () => {
         if (child.exitCode !== null) throw new Error(`${v.name} exited: ${readFileSync(logFile, 'utf8').slice(-800)}`);
         return (await adminStatus(client, v.adminPort, '/ready')) === 200 ? true : undefined;
@@ -107,47 +136,80 @@ async function main(): Promise<number> {
     }
     await new Promise((r) => setTimeout(r, 1000));
     for (const v of variants) {
-      const pid = v.child?.pid;
+      const pid = v.pid;
       if (pid !== undefined) {
         const rss = rssMb(pid);
         if (rss !== undefined) v.rssIdleMb = rss;
       }
     }
     const url = `http://${serverPod.ip4}:${HTTP_PORT}/`;
+    const svcUrl = `http://${vip}:${HTTP_PORT}/`;
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? variants : [...variants].reverse();
       for (const v of order) {
         const r = await remoraInit(client, ['--log-level', 'warn', '--outbound-port', String(v.outboundPort)]);
         if (r.code !== 0) throw new Error(`remora init: ${r.stderr}`);
         for (const l of loads) {
-          const pid = v.child?.pid ?? 0;
+          const pid = v.pid ?? 0;
           const load = loadAverage();
+          if (l === 'idle') {
+            const r = await measureIdleConnections(client, REPO_ROOT, pid, serverPod.ip4, BANNER_PORT, idleN);
+            (v.results[l] ??= []).push({ rps: 0, p50Ms: 0, p99Ms: 0, cores: 0, load, kbPerConn: r.kbPerConnection });
+            log(`round ${round + 1} ${v.name} idle: ${r.held} held (${r.errors} errors), RSS ${r.rssBeforeMb.toFixed(1)} -> ${r.rssHeldMb.toFixed(1)} -> ${r.rssAfterMb.toFixed(1)} MB, `
+              + `${r.kbPerConnection.toFixed(2)} KB per connection, load ${load}`);
+            continue;
+          }
           const cpu0 = cpuSeconds(pid) ?? 0;
           const t0 = Date.now();
           const m = l === 'lat'
             ? await runH2loadFixedRate(client, { url, connections: 8, totalRps: 1000 }, durationS, 1, tmpDir)
-            : await runWrk(client, { url, threads: 2, connections: 64, headers: l === 'close' ? ['Connection: close'] : [] }, durationS, 1);
+            : l === 'ttfb'
+              ? await runTtfb(client, serverPod.ip4, BANNER_PORT, durationS, 1)
+              : await runWrk(client, { url: l === 'svc' ? svcUrl : url, threads: 2, connections: 64, headers: l === 'close' || l === 'svc' ? ['Connection: close'] : [] }, durationS, 1);
           const cores = ((cpuSeconds(pid) ?? 0) - cpu0) / ((Date.now() - t0) / 1000);
-          (v.results[l] ??= []).push({ rps: m.rps ?? 0, p99Ms: m.p99Ms ?? 0, cores, load });
+          (v.results[l] ??= []).push({ rps: m.rps ?? 0, p50Ms: m.p50Ms ?? 0, p99Ms: m.p99Ms ?? 0, cores, load });
           log(`round ${round + 1} ${v.name} ${l}: ${(m.rps ?? 0).toFixed(0)} rps, ${((cores * 1e6) / (m.rps ?? 1)).toFixed(1)} µs proxy CPU/req, p50 ${m.p50Ms?.toFixed(3)} ms, p99 ${m.p99Ms?.toFixed(3)} ms, `
             + `proxy ${cores.toFixed(2)} cores, errors ${m.errors}, load ${load}`);
         }
       }
     }
-    process.stdout.write(`\n| variant | ${loads.map((l) => (l === 'lat' ? 'lat (1k rps) p99 ms median (runs)' : `${l} rps median (runs)`)).join(' | ')} | RSS idle MB | RSS after MB |\n`);
+    const perConn = new Map<string, string>();
+    if (straceS > 0) {
+      for (const v of variants) {
+        const r = await remoraInit(client, ['--log-level', 'warn', '--outbound-port', String(v.outboundPort)]);
+        if (r.code !== 0) throw new Error(`remora init: ${r.stderr}`);
+        let conns = 0;
+        const counts = await straceCounts(v.pid ?? 0, async () => {
+          const m = await runWrk(client, { url, threads: 2, connections: 64, headers: ['Connection: close'] }, straceS, 0);
+          conns = (m.rps ?? 0) * straceS;
+        });
+        perConn.set(v.name, formatPer(counts, Math.max(1, conns)));
+        log(`strace ${v.name}, close, per connection (${conns.toFixed(0)}): ${perConn.get(v.name)}`);
+      }
+    }
+    const header = (l: string): string => (l === 'lat' ? 'lat (1k rps) p99 ms median (runs)' : l === 'ttfb' ? 'ttfb p50 / p99 ms median (p99 runs)'
+      : l === 'idle' ? `idle: KB per connection (${idleN}) median (runs)` : `${l} rps median (runs)`);
+    process.stdout.write(`\n| variant | ${loads.map(header).join(' | ')} | RSS idle MB | RSS after MB |\n`);
     process.stdout.write(`|---|${loads.map(() => '---:').join('|')}|---:|---:|\n`);
     for (const v of variants) {
       const cols = loads.map((l) => {
         const rs = v.results[l] ?? [];
         if (l === 'lat') return `${median(rs.map((x) => x.p99Ms)).toFixed(3)} (${rs.map((x) => x.p99Ms.toFixed(3)).join(' / ')})`;
+        if (l === 'ttfb') {
+          return `${median(rs.map((x) => x.p50Ms)).toFixed(3)} / ${median(rs.map((x) => x.p99Ms)).toFixed(3)} (${rs.map((x) => x.p99Ms.toFixed(3)).join(' / ')}); `
+            + `${median(rs.map((x) => x.rps)).toFixed(0)} conn/s; ${median(rs.map((x) => (x.rps > 0 ? (x.cores * 1e6) / x.rps : 0))).toFixed(1)} µs CPU/conn`;
+        }
+        if (l === 'idle') return `${median(rs.map((x) => x.kbPerConn ?? 0)).toFixed(2)} (${rs.map((x) => (x.kbPerConn ?? 0).toFixed(2)).join(' / ')})`;
         const usPerReq = median(rs.map((x) => (x.rps > 0 ? (x.cores * 1e6) / x.rps : 0)));
         return `${median(rs.map((x) => x.rps)).toFixed(0)} (${rs.map((x) => x.rps.toFixed(0)).join(' / ')}); ${usPerReq.toFixed(1)} µs CPU/req`;
       });
-      const after = v.child?.pid === undefined ? undefined : rssMb(v.child.pid);
+      const after = v.pid === undefined ? undefined : rssMb(v.pid);
       process.stdout.write(`| ${v.name} | ${cols.join(' | ')} | ${v.rssIdleMb?.toFixed(1) ?? '?'} | ${after?.toFixed(1) ?? '?'} |\n`);
     }
+    for (const [name, text] of perConn) process.stdout.write(`system calls per connection (close), ${name}: ${text}\n`);
     process.stdout.write(`load average at the end: ${loadAverage()}\n`);
   } finally {
+    await haproxy?.stop();
     await Promise.all(variants.map((v) => new Promise<void>((res) => {
       const c = v.child;
       if (c === undefined || c.exitCode !== null) { res(); return; }

@@ -1,0 +1,101 @@
+// Per-connection memory of a proxy: hold N idle connections through it and read its RSS before, while held, and
+// after they are closed. The connections go to the bench's server-first banner server (bench/server-pod.ts), so each
+// one has passed detection (the greeting arrived) and is in the forwarding phase: what an idle, established
+// connection costs, downstream and upstream socket together.
+//
+// Two parts: the holder (run inside the client pod: `node dist/bench/idle-connections.js hold HOST PORT N`; connects
+// N sockets, at most 256 connecting at a time, prints one JSON line {"held":N,"errors":E} once every greeting has
+// arrived, then keeps them until it is killed), and measureIdleConnections(), which the quick tools call.
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import type { Pod } from '../test/netns/harness.js';
+import { rssMb } from './proc.js';
+
+export interface IdleConnectionsResult {
+  readonly held: number;
+  readonly errors: number;
+  readonly rssBeforeMb: number;
+  readonly rssHeldMb: number;
+  readonly rssAfterMb: number;
+  /** (held - before) / held, in KB. */
+  readonly kbPerConnection: number;
+}
+
+const CONNECTING_AT_ONCE = 256;
+
+function hold(host: string, port: number, n: number): void {
+  const sockets: Socket[] = [];
+  let started = 0;
+  let greeted = 0;
+  let errors = 0;
+  let connecting = 0;
+  const deadline = setTimeout(() => { report(); }, 60_000);
+  let reported = false;
+  function report(): void {
+    if (reported) return;
+    reported = true;
+    clearTimeout(deadline);
+    process.stdout.write(`${JSON.stringify({ held: greeted, errors })}\n`);
+  }
+  function settle(): void {
+    connecting--;
+    if (greeted + errors >= n) report();
+    else more();
+  }
+  function more(): void {
+    while (started < n && connecting < CONNECTING_AT_ONCE) {
+      started++;
+      connecting++;
+      const s = connect({ host, port });
+      let done = false;
+      s.once('data', () => { if (!done) { done = true; greeted++; s.pause(); settle(); } });
+      s.on('error', () => { if (!done) { done = true; errors++; settle(); } });
+      s.on('close', () => { if (!done) { done = true; errors++; settle(); } });
+      sockets.push(s);
+    }
+  }
+  more();
+  process.on('SIGTERM', () => { for (const s of sockets) s.destroy(); process.exit(0); });
+}
+
+const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Hold `n` idle connections from `client` to host:port (through the proxy whose rules are in force) and measure the
+ * proxy process `pid`'s RSS: before, while held (1 s after the last greeting), and 2 s after the holder exits.
+ */
+export async function measureIdleConnections(client: Pod, repoRoot: string, pid: number, host: string, port: number, n: number): Promise<IdleConnectionsResult> {
+  const rssBeforeMb = rssMb(pid) ?? 0;
+  const child: ChildProcess = client.spawn([process.execPath, join(repoRoot, 'dist/bench/idle-connections.js'), 'hold', host, String(port), String(n)]);
+  child.stderr?.resume();
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const t = setTimeout(() => { reject(new Error('idle-connections: no result within 90 s')); }, 90_000);
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      const i = out.indexOf('\n');
+      if (i >= 0) { clearTimeout(t); resolve(out.slice(0, i)); }
+    });
+    child.once('exit', (code) => { clearTimeout(t); reject(new Error(`idle-connections holder exited ${code}`)); });
+  });
+  const r = JSON.parse(line) as { held: number; errors: number };
+  await pause(1000);
+  const rssHeldMb = rssMb(pid) ?? 0;
+  await new Promise<void>((resolve) => {
+    if (child.exitCode !== null) { resolve(); return; }
+    const t = setTimeout(() => { child.kill('SIGKILL'); }, 10_000);
+    child.once('exit', () => { clearTimeout(t); resolve(); });
+    child.kill('SIGTERM');
+  });
+  await pause(2000);
+  const rssAfterMb = rssMb(pid) ?? 0;
+  return {
+    held: r.held, errors: r.errors, rssBeforeMb, rssHeldMb, rssAfterMb,
+    kbPerConnection: r.held > 0 ? ((rssHeldMb - rssBeforeMb) * 1024) / r.held : 0,
+  };
+}
+
+if (process.argv[2] === 'hold') {
+  hold(process.argv[3] ?? '127.0.0.1', Number(process.argv[4]), Number(process.argv[5] ?? 5000));
+}

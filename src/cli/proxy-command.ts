@@ -7,7 +7,7 @@ import { proxyOptionSpecs } from '../config/proxy-options.js';
 import { createLogger } from '../core/log.js';
 import { startProxy } from '../proxy/proxy.js';
 import { parseArgv } from './argv.js';
-import { ControlledConfig, bootstrapIdentity, controlChannel, proxyControlOptions, startControlSync } from './proxy-control.js';
+import { proxyControlOptions } from './proxy-control-options.js';
 
 const HELP = `Usage: remora proxy [flags]
 
@@ -39,19 +39,21 @@ export async function runProxyCommand(argv: readonly string[], env: NodeJS.Proce
   const file = parsed.flags.get(CONFIG_FLAG)?.value ?? env[CONFIG_ENV];
   const input: SnapshotInput = { file: file === '' ? undefined : file, flags: parsed.flags, env };
   const control = proxyControlOptions(input);
+  // The control plane's client, sync and CSR code (and their dependencies) are loaded only when it is configured.
+  const pc = control?.ok === true ? await import('./proxy-control.js') : undefined;
   // --spiffe-id: the identity files come from the control plane (CSR), before they are checked.
-  const channel = control?.ok === true ? controlChannel(control.options) : undefined;
-  const renewer = control?.ok === true && channel !== undefined ? await bootstrapIdentity(input, control.options, channel) : undefined;
+  const channel = control?.ok === true ? pc?.controlChannel(control.options) : undefined;
+  const renewer = control?.ok === true && channel !== undefined ? await pc?.bootstrapIdentity(input, control.options, channel) : undefined;
   const load = loadSnapshotDefinitions({ ...input, preIssues: [...parsed.issues, ...(control?.ok === false ? control.issues : [])] });
   if (!load.ok) throw configError(load.issues);
-  const controlled = control?.ok === true ? new ControlledConfig(input) : undefined;
+  const controlled = control?.ok === true && pc !== undefined ? new pc.ControlledConfig(input) : undefined;
   const log = createLogger({ level: load.definitions.proxy.logLevel, name: 'remora-proxy' });
   for (const warning of load.warnings) log.warn({ event: 'config.warning', warning }, warning);
   const proxy = await startProxy({
     log, definitions: load.definitions, configFile: input.file, reload: () => (controlled === undefined ? loadSnapshotDefinitions(input) : controlled.load()),
   });
   // Renewals then travel on the sync connection (the channel the snapshots come on) whenever it is up.
-  if (controlled !== undefined && control?.ok === true) channel?.attach(startControlSync(proxy, control.options, controlled, log));
+  if (controlled !== undefined && control?.ok === true && pc !== undefined) channel?.attach(pc.startControlSync(proxy, control.options, controlled, log));
   if (renewer !== undefined) {
     renewer.start();
     void proxy.stopped.then(() => { renewer.stop(); });

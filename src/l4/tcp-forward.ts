@@ -8,12 +8,16 @@
 //              Both sockets are allowHalfOpen; each closes when it has both received and sent a FIN.
 //   error/RST  an error on one side (ECONNRESET, EPIPE, ETIMEDOUT, a failed or timed-out connect) resets the other
 //              side (resetAndDestroy: RST, so the peer sees an abort rather than a clean end of stream).
-//   idle       no byte either way for idleTimeoutMs (0 = never) -> both sides are closed (FIN); not an error.
+//   idle       no byte either way for idleTimeoutMs (0 = never) -> both sides are closed (FIN); not an error. Checked
+//              by one process-wide sweep (src/core/periodic-sweep.ts, a quarter of the timeout, at most 1 s) that
+//              compares the byte counts, not by a timer per socket re-armed on every chunk: it fires between
+//              idleTimeoutMs and 1.25 x idleTimeoutMs (at most +1 s) after the last byte.
 //   abort()    the owner (drain deadline) resets both sides.
 // The forward is over when both sockets have emitted 'close'; then onEnd runs once. Listeners are created once per
 // connection; nothing is allocated per chunk except what Node itself allocates.
 import type { Socket } from 'node:net';
 import { RemoraError, type RemoraErrorCode } from '../core/errors.js';
+import { PeriodicSweep, periodFor, type SweepMember } from '../core/periodic-sweep.js';
 import { resetSocket } from '../core/reset-socket.js';
 import type { ListenerCounters } from '../core/stats.js';
 
@@ -33,10 +37,15 @@ export interface TcpForwardOptions {
   readonly downstreamEnded?: boolean;
   /** The upstream is already connected (the dialer waited for it); its errors are then resets, not connect failures. */
   readonly upstreamConnected?: boolean;
+  /** The sweep that checks idleness (default: the process-wide one). */
+  readonly idleSweep?: PeriodicSweep | undefined;
 }
 
+/** The idle timeouts of every forward of the process. */
+const IDLE_SWEEP = new PeriodicSweep();
 
-export class TcpForward {
+
+export class TcpForward implements SweepMember {
   readonly #down: Socket;
   readonly #up: Socket;
   readonly #counters: ListenerCounters;
@@ -49,6 +58,10 @@ export class TcpForward {
   #upClosed = false;
   #ended = false;
   #idleTimedOut = false;
+  /** Idle sweep: the bytes both ways at the last visit, and when they last changed. */
+  #sweptBytes = 0;
+  #activeAt = 0;
+  readonly #sweep: PeriodicSweep | undefined;
   #errorCode: RemoraErrorCode | undefined;
   #error: Error | undefined;
 
@@ -64,7 +77,8 @@ export class TcpForward {
     upstream.on('error', this.#onUpError);
     downstream.on('close', this.#onDownClose);
     upstream.on('close', this.#onUpClose);
-    upstream.once('connect', this.#onUpConnect);
+    if (opts.upstreamConnected === true) this.#upConnected = true;
+    else upstream.once('connect', this.#onUpConnect);
 
     downstream.on('data', this.#onDownData);
     upstream.on('data', this.#onUpData);
@@ -74,11 +88,11 @@ export class TcpForward {
     upstream.on('drain', this.#onUpDrain);
 
     if (opts.idleTimeoutMs > 0) {
-      // Every byte either way passes through the downstream socket, so its timer alone measures idleness.
-      downstream.setTimeout(opts.idleTimeoutMs);
-      downstream.on('timeout', this.#onIdle);
+      const sweep = opts.idleSweep ?? IDLE_SWEEP;
+      this.#sweep = sweep;
+      this.#activeAt = sweep.now();
+      sweep.add(this, periodFor(opts.idleTimeoutMs));
     }
-    if (opts.upstreamConnected === true) this.#upConnected = true;
     if (opts.head !== undefined || opts.downstreamEnded === true) this.#takeOver(opts.head, opts.downstreamEnded === true);
   }
 
@@ -173,13 +187,27 @@ export class TcpForward {
     this.#up.destroy();
   };
 
-  readonly #onIdle = (): void => {
+  /** @internal SweepMember: close both sides once no byte moved either way for idleTimeoutMs. */
+  sweep(now: number): boolean {
+    if (this.#ended || this.#idleTimedOut) return false;
+    const bytes = this.#bytesDownToUp + this.#bytesUpToDown;
+    if (bytes !== this.#sweptBytes) {
+      this.#sweptBytes = bytes;
+      this.#activeAt = now;
+      return true;
+    }
+    if (now - this.#activeAt < this.#idleTimeoutMs) return true;
+    this.#onIdle();
+    return false;
+  }
+
+  #onIdle(): void {
     if (this.#ended || this.#idleTimedOut) return;
     this.#idleTimedOut = true;
     this.#counters.idleTimeouts++;
     this.#down.destroy();
     this.#up.destroy();
-  };
+  }
 
   // === close: the forward ends when both sockets are closed ===
   readonly #onDownClose = (): void => {
@@ -200,20 +228,15 @@ export class TcpForward {
    */
   #closeOtherIfAbandoned(closed: Socket, other: Socket): void {
     if (other.destroyed) return;
-    if (closed.readableEnded && closed.writableFinished) {
-      // The idle timer lived on the downstream; the socket still finishing gets its own so it cannot linger.
-      if (closed === this.#down && this.#idleTimeoutMs > 0) {
-        other.setTimeout(this.#idleTimeoutMs);
-        other.on('timeout', this.#onIdle);
-      }
-      return;
-    }
+    // After a FIN both ways the other side may still be flushing; the idle sweep still watches it until it closes.
+    if (closed.readableEnded && closed.writableFinished) return;
     other.destroy();
   }
 
   #maybeEnd(): void {
     if (this.#ended || !this.#downClosed || !this.#upClosed) return;
     this.#ended = true;
+    this.#sweep?.delete(this);
     this.#onEnd(this);
   }
 }

@@ -7,12 +7,15 @@
 // queued by Node until it connects). With a `ConnectHandler`, exactly one of onUpstreamReady (TCP connected and, with
 // TLS, the handshake verified) or onUpstreamFailed is called, unless the owner destroys the socket first; without
 // one (the opaque fast path), the owner reads the socket's own 'connect'/'error' events. The connect timeout covers
-// the TCP connect and the TLS handshake; it is the socket's own idle timer, cleared when the connection is ready.
+// the TCP connect and the TLS handshake; it is checked by one process-wide sweep (src/core/periodic-sweep.ts, a
+// quarter of the timeout, at most 1 s), not by a timer on each socket (which Node keeps, and touches on every read and
+// write, for the socket's whole life even once cleared): a connect times out up to 25 % (at most 1 s) after the timeout.
 // Outcomes are classified by when they happen: before TCP is up it is a connect failure of the endpoint (reported
 // to `observer`, retried on another endpoint by L4 dialing, passive health counts it); after it, a TLS failure
 // (REMORA_ERR_UPSTREAM_TLS: a CA or name mismatch fails on every endpoint alike; not retried, not counted).
 import { Socket } from 'node:net';
 import { RemoraError } from '../../core/errors.js';
+import { PeriodicSweep, periodFor, type SweepMember } from '../../core/periodic-sweep.js';
 import type { HandshakeFailureCode, UpstreamTransport } from './upstream-transport.js';
 
 export interface ConnectTarget {
@@ -61,12 +64,26 @@ export interface ConnectOptions {
 /** Placeholder 'error' listener: an error is never unhandled; the owner adds the one that acts on it. */
 function ignoreHandledByOwner(): void {}
 
-function onRawConnectTimeout(this: Socket): void {
-  this.destroy(new RemoraError('REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT', 'connecting to the upstream timed out'));
-}
+/** The connect timeouts of every upstream socket of the process. */
+const CONNECT_SWEEP = new PeriodicSweep();
 
-function onRawConnected(this: Socket): void {
-  this.setTimeout(0, onRawConnectTimeout);
+/** The opaque fast path's deadline: the socket is destroyed if still connecting at `deadline`. */
+class RawConnectDeadline implements SweepMember {
+  readonly #socket: Socket;
+  readonly #deadline: number;
+
+  constructor(socket: Socket, deadline: number) {
+    this.#socket = socket;
+    this.#deadline = deadline;
+  }
+
+  sweep(now: number): boolean {
+    const s = this.#socket;
+    if (!s.connecting || s.destroyed) return false;
+    if (now < this.#deadline) return true;
+    s.destroy(new RemoraError('REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT', 'connecting to the upstream timed out'));
+    return false;
+  }
 }
 
 /** A TCP socket, half-open allowed, Nagle off, connecting to `target`. */
@@ -82,12 +99,13 @@ function tcpSocket(target: ConnectTarget, localAddress: string | undefined): Soc
 }
 
 /** One connection on its way up: the timeout, the classification and the single callback. */
-class Connecting {
+class Connecting implements SweepMember {
   readonly #tcp: Socket;
   readonly #socket: Socket;
   readonly #o: ConnectOptions;
   #tcpUp = false;
   #settled = false;
+  #deadline = Infinity;
 
   constructor(tcp: Socket, socket: Socket, o: ConnectOptions) {
     this.#tcp = tcp;
@@ -97,7 +115,18 @@ class Connecting {
     if (socket !== tcp) socket.once('secureConnect', this.#onReady);
     socket.on('error', this.#onError);
     socket.once('close', this.#onClose);
-    if (o.timeoutMs > 0) socket.setTimeout(o.timeoutMs, this.#onTimeout);
+    if (o.timeoutMs > 0) {
+      this.#deadline = CONNECT_SWEEP.now() + o.timeoutMs;
+      CONNECT_SWEEP.add(this, periodFor(o.timeoutMs));
+    }
+  }
+
+  /** @internal SweepMember: the connect timeout (TCP and TLS handshake). */
+  sweep(now: number): boolean {
+    if (this.#settled) return false;
+    if (now < this.#deadline) return true;
+    this.#onTimeout();
+    return false;
   }
 
   readonly #onTcp = (): void => {
@@ -114,12 +143,12 @@ class Connecting {
     this.#o.handler?.onUpstreamReady(this.#socket);
   };
 
-  readonly #onTimeout = (): void => {
+  #onTimeout(): void {
     if (this.#settled) return;
     this.#socket.destroy(this.#tcpUp
       ? Object.assign(new Error('the TLS handshake with the upstream timed out'), { code: 'ERR_TLS_HANDSHAKE_TIMEOUT' })
       : new RemoraError('REMORA_ERR_UPSTREAM_CONNECT_TIMEOUT', 'connecting to the upstream timed out'));
-  };
+  }
 
   readonly #onError = (err: Error): void => {
     if (this.#settled) return;
@@ -149,8 +178,6 @@ class Connecting {
 
   #detach(): void {
     const s = this.#socket;
-    s.setTimeout(0);
-    s.off('timeout', this.#onTimeout);
     s.off('error', this.#onError);
     s.off('close', this.#onClose);
     s.off('secureConnect', this.#onReady);
@@ -163,11 +190,9 @@ class Connecting {
 export function openConnection(target: ConnectTarget, o: ConnectOptions): Socket {
   const tcp = tcpSocket(target, o.localAddress);
   if (o.tls === undefined && o.handler === undefined && o.observer === undefined) {
-    // The opaque fast path: no per-connection object, no closure; the owner handles 'connect' and 'error'.
-    if (o.timeoutMs > 0) {
-      tcp.setTimeout(o.timeoutMs, onRawConnectTimeout);
-      tcp.once('connect', onRawConnected);
-    }
+    // The opaque fast path: no closure, no listener; the owner handles 'connect' and 'error'. The sweep drops the
+    // deadline at its first visit after the socket connected.
+    if (o.timeoutMs > 0) CONNECT_SWEEP.add(new RawConnectDeadline(tcp, CONNECT_SWEEP.now() + o.timeoutMs), periodFor(o.timeoutMs));
     return tcp;
   }
   const socket = o.tls === undefined ? tcp : o.tls.wrap(tcp, target.address);

@@ -49,6 +49,7 @@ export class ConnectionHandler implements CaptureHandlers {
       runtime: o.runtime(),
       peerIdentity: undefined,
       peerCertificateHash: undefined,
+      watch: undefined,
     };
     try {
       conn.runtime.chain(conn, noop);

@@ -16,10 +16,14 @@ export interface IdleConnectionsResult {
   readonly held: number;
   readonly errors: number;
   readonly rssBeforeMb: number;
+  /** RSS with the first half held. */
+  readonly rssHalfMb: number;
   readonly rssHeldMb: number;
   readonly rssAfterMb: number;
-  /** (held - before) / held, in KB. */
+  /** (held - before) / held, in KB: includes one-time growth (V8's young generation grows up to 2 x 16 MB). */
   readonly kbPerConnection: number;
+  /** (held - half) / second half, in KB: what one more idle connection costs once the heap has grown. */
+  readonly kbMarginal: number;
 }
 
 const CONNECTING_AT_ONCE = 256;
@@ -61,12 +65,13 @@ function hold(host: string, port: number, n: number): void {
 
 const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/**
- * Hold `n` idle connections from `client` to host:port (through the proxy whose rules are in force) and measure the
- * proxy process `pid`'s RSS: before, while held (1 s after the last greeting), and 2 s after the holder exits.
- */
-export async function measureIdleConnections(client: Pod, repoRoot: string, pid: number, host: string, port: number, n: number): Promise<IdleConnectionsResult> {
-  const rssBeforeMb = rssMb(pid) ?? 0;
+interface Holder {
+  readonly held: number;
+  readonly errors: number;
+  stop(): Promise<void>;
+}
+
+async function startHolder(client: Pod, repoRoot: string, host: string, port: number, n: number): Promise<Holder> {
   const child: ChildProcess = client.spawn([process.execPath, join(repoRoot, 'dist/bench/idle-connections.js'), 'hold', host, String(port), String(n)]);
   child.stderr?.resume();
   const line = await new Promise<string>((resolve, reject) => {
@@ -80,19 +85,39 @@ export async function measureIdleConnections(client: Pod, repoRoot: string, pid:
     child.once('exit', (code) => { clearTimeout(t); reject(new Error(`idle-connections holder exited ${code}`)); });
   });
   const r = JSON.parse(line) as { held: number; errors: number };
+  return {
+    ...r,
+    stop: () => new Promise<void>((resolve) => {
+      if (child.exitCode !== null) { resolve(); return; }
+      const t = setTimeout(() => { child.kill('SIGKILL'); }, 10_000);
+      child.once('exit', () => { clearTimeout(t); resolve(); });
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+/**
+ * Hold `n` idle connections from `client` to host:port (through the proxy whose rules are in force), in two halves,
+ * and measure the proxy process `pid`'s RSS: before, with the first half held, with all held (each 1 s after the last
+ * greeting), and 2 s after the holders exit.
+ */
+export async function measureIdleConnections(client: Pod, repoRoot: string, pid: number, host: string, port: number, n: number): Promise<IdleConnectionsResult> {
+  const rssBeforeMb = rssMb(pid) ?? 0;
+  const half = Math.floor(n / 2);
+  const a = await startHolder(client, repoRoot, host, port, half);
+  await pause(1000);
+  const rssHalfMb = rssMb(pid) ?? 0;
+  const b = await startHolder(client, repoRoot, host, port, n - half);
   await pause(1000);
   const rssHeldMb = rssMb(pid) ?? 0;
-  await new Promise<void>((resolve) => {
-    if (child.exitCode !== null) { resolve(); return; }
-    const t = setTimeout(() => { child.kill('SIGKILL'); }, 10_000);
-    child.once('exit', () => { clearTimeout(t); resolve(); });
-    child.kill('SIGTERM');
-  });
+  await Promise.all([a.stop(), b.stop()]);
   await pause(2000);
   const rssAfterMb = rssMb(pid) ?? 0;
+  const held = a.held + b.held;
   return {
-    held: r.held, errors: r.errors, rssBeforeMb, rssHeldMb, rssAfterMb,
-    kbPerConnection: r.held > 0 ? ((rssHeldMb - rssBeforeMb) * 1024) / r.held : 0,
+    held, errors: a.errors + b.errors, rssBeforeMb, rssHalfMb, rssHeldMb, rssAfterMb,
+    kbPerConnection: held > 0 ? ((rssHeldMb - rssBeforeMb) * 1024) / held : 0,
+    kbMarginal: b.held > 0 ? ((rssHeldMb - rssHalfMb) * 1024) / b.held : 0,
   };
 }
 

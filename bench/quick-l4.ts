@@ -45,7 +45,7 @@ interface Variant {
   child?: ChildProcess;
   pid?: number;
   rssIdleMb?: number;
-  readonly results: Record<string, { rps: number; p50Ms: number; p99Ms: number; cores: number; load: string; kbPerConn?: number }[]>;
+  readonly results: Record<string, { rps: number; p50Ms: number; p99Ms: number; cores: number; load: string; kbPerConn?: number; kbMarginal?: number }[]>;
 }
 
 function log(s: string): void {
@@ -154,9 +154,9 @@ async function main(): Promise<number> {
           const load = loadAverage();
           if (l === 'idle') {
             const r = await measureIdleConnections(client, REPO_ROOT, pid, serverPod.ip4, BANNER_PORT, idleN);
-            (v.results[l] ??= []).push({ rps: 0, p50Ms: 0, p99Ms: 0, cores: 0, load, kbPerConn: r.kbPerConnection });
-            log(`round ${round + 1} ${v.name} idle: ${r.held} held (${r.errors} errors), RSS ${r.rssBeforeMb.toFixed(1)} -> ${r.rssHeldMb.toFixed(1)} -> ${r.rssAfterMb.toFixed(1)} MB, `
-              + `${r.kbPerConnection.toFixed(2)} KB per connection, load ${load}`);
+            (v.results[l] ??= []).push({ rps: 0, p50Ms: 0, p99Ms: 0, cores: 0, load, kbPerConn: r.kbPerConnection, kbMarginal: r.kbMarginal });
+            log(`round ${round + 1} ${v.name} idle: ${r.held} held (${r.errors} errors), RSS ${r.rssBeforeMb.toFixed(1)} -> ${r.rssHalfMb.toFixed(1)} (half) -> ${r.rssHeldMb.toFixed(1)} -> ${r.rssAfterMb.toFixed(1)} MB (closed), `
+              + `${r.kbPerConnection.toFixed(2)} KB per connection, ${r.kbMarginal.toFixed(2)} KB per connection of the second half, load ${load}`);
             continue;
           }
           const cpu0 = cpuSeconds(pid) ?? 0;
@@ -188,7 +188,7 @@ async function main(): Promise<number> {
       }
     }
     const header = (l: string): string => (l === 'lat' ? 'lat (1k rps) p99 ms median (runs)' : l === 'ttfb' ? 'ttfb p50 / p99 ms median (p99 runs)'
-      : l === 'idle' ? `idle: KB per connection (${idleN}) median (runs)` : `${l} rps median (runs)`);
+      : l === 'idle' ? `idle: KB per connection (${idleN}) median (runs); KB per connection of the second half` : `${l} rps median (runs)`);
     process.stdout.write(`\n| variant | ${loads.map(header).join(' | ')} | RSS idle MB | RSS after MB |\n`);
     process.stdout.write(`|---|${loads.map(() => '---:').join('|')}|---:|---:|\n`);
     for (const v of variants) {
@@ -199,7 +199,10 @@ async function main(): Promise<number> {
           return `${median(rs.map((x) => x.p50Ms)).toFixed(3)} / ${median(rs.map((x) => x.p99Ms)).toFixed(3)} (${rs.map((x) => x.p99Ms.toFixed(3)).join(' / ')}); `
             + `${median(rs.map((x) => x.rps)).toFixed(0)} conn/s; ${median(rs.map((x) => (x.rps > 0 ? (x.cores * 1e6) / x.rps : 0))).toFixed(1)} µs CPU/conn`;
         }
-        if (l === 'idle') return `${median(rs.map((x) => x.kbPerConn ?? 0)).toFixed(2)} (${rs.map((x) => (x.kbPerConn ?? 0).toFixed(2)).join(' / ')})`;
+        if (l === 'idle') {
+          return `${median(rs.map((x) => x.kbPerConn ?? 0)).toFixed(2)} (${rs.map((x) => (x.kbPerConn ?? 0).toFixed(2)).join(' / ')}); `
+            + `second half ${median(rs.map((x) => x.kbMarginal ?? 0)).toFixed(2)} (${rs.map((x) => (x.kbMarginal ?? 0).toFixed(2)).join(' / ')})`;
+        }
         const usPerReq = median(rs.map((x) => (x.rps > 0 ? (x.cores * 1e6) / x.rps : 0)));
         return `${median(rs.map((x) => x.rps)).toFixed(0)} (${rs.map((x) => x.rps.toFixed(0)).join(' / ')}); ${usPerReq.toFixed(1)} µs CPU/req`;
       });

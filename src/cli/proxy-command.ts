@@ -4,6 +4,7 @@ import { CONFIG_ENV, CONFIG_FLAG } from '../config/load-options.js';
 import { loadSnapshotDefinitions, type SnapshotInput } from '../config/load-snapshot.js';
 import { renderOptionHelp } from '../config/option-set.js';
 import { proxyOptionSpecs } from '../config/proxy-options.js';
+import { startIdleHeapTrim } from '../core/idle-heap-trim.js';
 import { createLogger } from '../core/log.js';
 import { startProxy } from '../proxy/proxy.js';
 import { parseArgv } from './argv.js';
@@ -52,6 +53,9 @@ export async function runProxyCommand(argv: readonly string[], env: NodeJS.Proce
   const proxy = await startProxy({
     log, definitions: load.definitions, configFile: input.file, reload: () => (controlled === undefined ? loadSnapshotDefinitions(input) : controlled.load()),
   });
+  // After a busy period, one full GC once the process is quiet gives the grown young generation back (~25 MB).
+  const trim = await startIdleHeapTrim();
+  void proxy.stopped.then(() => { trim.stop(); });
   // Renewals then travel on the sync connection (the channel the snapshots come on) whenever it is up.
   if (controlled !== undefined && control?.ok === true && pc !== undefined) channel?.attach(pc.startControlSync(proxy, control.options, controlled, log));
   if (renewer !== undefined) {

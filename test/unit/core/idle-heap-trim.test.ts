@@ -1,0 +1,62 @@
+// IdleHeapTrim: one collection at the first quiet period after a busy one, never while busy, on fake CPU time.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { IdleHeapTrim, TRIM_PERIOD_MS } from '../../../src/core/idle-heap-trim.js';
+
+function rig(): { trim: IdleHeapTrim; period: (coreShare: number) => void; collected: () => number } {
+  let cpu = 0;
+  let tick: (() => void) | undefined;
+  let collected = 0;
+  const trim = new IdleHeapTrim({
+    cpuMicros: () => cpu,
+    collect: () => { collected++; },
+    setInterval: (fn) => { tick = fn; return 1; },
+    clearInterval: () => { tick = undefined; },
+  }).start();
+  return {
+    trim,
+    period: (share) => { cpu += share * TRIM_PERIOD_MS * 1_000; tick?.(); },
+    collected: () => collected,
+  };
+}
+
+test('quiet from the start: no collection', () => {
+  const r = rig();
+  for (let i = 0; i < 5; i++) r.period(0);
+  assert.equal(r.collected(), 0);
+});
+
+test('busy, then quiet: one collection at the second quiet period in a row, none after', () => {
+  const r = rig();
+  r.period(0.8);
+  r.period(0.5);
+  assert.equal(r.collected(), 0, 'never while busy');
+  r.period(0.001);
+  assert.equal(r.collected(), 0, 'one quiet period is not enough');
+  r.period(0.001);
+  assert.equal(r.collected(), 1);
+  r.period(0);
+  r.period(0);
+  assert.equal(r.collected(), 1);
+  assert.equal(r.trim.collections, 1);
+});
+
+test('a trickle between the thresholds waits; busy again re-arms it; stop() ends the sampling', () => {
+  const r = rig();
+  r.period(0.5);
+  r.period(0);
+  r.period(0.03);
+  assert.equal(r.collected(), 0, 'a period with some traffic breaks the quiet');
+  r.period(0);
+  r.period(0);
+  assert.equal(r.collected(), 1);
+  r.period(0.2);
+  r.period(0);
+  r.period(0);
+  assert.equal(r.collected(), 2);
+  r.trim.stop();
+  r.period(0.9);
+  r.period(0);
+  r.period(0);
+  assert.equal(r.collected(), 2);
+});

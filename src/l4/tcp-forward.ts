@@ -44,7 +44,6 @@ export interface TcpForwardOptions {
 /** The idle timeouts of every forward of the process. */
 const IDLE_SWEEP = new PeriodicSweep();
 
-
 export class TcpForward implements SweepMember {
   readonly #down: Socket;
   readonly #up: Socket;

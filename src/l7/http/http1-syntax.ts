@@ -305,7 +305,7 @@ export class ChunkedDecoder {
 export function assertLineEnds(data: Buffer, from: number, to: number): void {
   let i = data.indexOf(10, from);
   while (i >= 0 && i < to) {
-    if (i === from || data[i - 1] !== 13) throw new Http1SyntaxError('bare LF');
+    if (i === 0 || data[i - 1] !== 13) throw new Http1SyntaxError('bare LF');
     i = data.indexOf(10, i + 1);
   }
   i = data.indexOf(13, from);

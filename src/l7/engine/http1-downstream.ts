@@ -419,7 +419,6 @@ export class Http1Downstream implements ResponderOwner {
     if (this.#queue[0] === responder) responder.activate();
     core.stats.increment(`http.local_replies.${reason}`);
     this.#log.info({ event: 'http.request-refused', reason, code, message }, 'request refused');
-    if (process.env.H1DBG) console.error("refuse", reason, code, message, new Error().stack);
     responder.localReply({ ...localReply(reason), close: true }, false);
   }
 

@@ -301,6 +301,8 @@ export function parseHead(text: string): ParsedRequestHead {
   let upgradeToken = false;
   let upgradeField = false;
   let hopByHop = false;
+  let clCount = 0;
+  let teCount = 0;
   for (let h = 0; h < headers.length; h += 2) {
     const name = headers[h] as string;
     const value = headers[h + 1] as string;
@@ -313,13 +315,13 @@ export function parseHead(text: string): ParsedRequestHead {
         break;
       case 14:
         if (name.toLowerCase() === 'content-length') {
-          if (contentLength >= 0) throw new Http1SyntaxError('more than one content-length', true);
+          clCount++;
           contentLength = parseContentLength(value);
         }
         break;
       case 17:
         if (name.toLowerCase() === 'transfer-encoding') {
-          if (te !== undefined) throw new Http1SyntaxError('more than one transfer-encoding', true);
+          teCount++;
           te = value;
           hopByHop = true;
         }
@@ -352,6 +354,8 @@ export function parseHead(text: string): ParsedRequestHead {
   if (hosts > 1) throw new Http1SyntaxError('more than one host');
   if (hosts === 0 && versionMinor === 1) throw new Http1SyntaxError('no host');
 
+  if (contentLength === -2 || clCount > 1) throw new Http1SyntaxError(clCount > 1 ? 'more than one content-length' : 'bad content-length', true);
+  if (teCount > 1) throw new Http1SyntaxError('more than one transfer-encoding', true);
   let framing: RequestFraming = 'none';
   if (te !== undefined) {
     if (contentLength >= 0) throw new Http1SyntaxError('transfer-encoding with content-length', true);
@@ -401,13 +405,14 @@ function parseFields(text: string, from: number, out: string[]): void {
   }
 }
 
+/** The value of a Content-Length field, or -2 when it is not 1-15 digits. */
 function parseContentLength(value: string): number {
   const n = value.length;
-  if (n === 0 || n > 15) throw new Http1SyntaxError('bad content-length', true);
+  if (n === 0 || n > 15) return -2;
   let v = 0;
   for (let i = 0; i < n; i++) {
     const c = value.charCodeAt(i);
-    if (c < 48 || c > 57) throw new Http1SyntaxError('bad content-length', true);
+    if (c < 48 || c > 57) return -2;
     v = v * 10 + (c - 48);
   }
   return v;

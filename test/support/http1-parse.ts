@@ -14,12 +14,14 @@ export interface ParseOutcome {
   error: Http1SyntaxError | undefined;
   /** Bytes after the head of an Upgrade / CONNECT request. */
   rest: string | undefined;
+  /** Bytes left in the parser at the end (part of a message). */
+  leftover: number;
 }
 
 /** Feed `text` in pieces of `step` bytes (0: at once) and collect every message. */
 export function parseAll(text: string, step = 0, maxHeadBytes = 1024): ParseOutcome {
   const p = new RequestParser({ maxHeadBytes });
-  const out: ParseOutcome = { messages: [], error: undefined, rest: undefined };
+  const out: ParseOutcome = { messages: [], error: undefined, rest: undefined, leftover: 0 };
   const buf = Buffer.from(text, 'latin1');
   const pieces: Buffer[] = [];
   if (step <= 0) pieces.push(buf);
@@ -49,6 +51,7 @@ export function parseAll(text: string, step = 0, maxHeadBytes = 1024): ParseOutc
     if (!(err instanceof Http1SyntaxError)) throw err;
     out.error = err;
   }
+  out.leftover = p.buffered;
   return out;
 }
 

@@ -163,6 +163,18 @@ export class Http1Downstream implements ResponderOwner {
   // ---- ResponderOwner ----
 
   responseDone(r: Http1Responder): void {
+    if (r === this.#bodyResponder && this.#body !== undefined) {
+      // Answered before its body was read (a filter's local reply, an early upstream answer): the rest of the body is
+      // read and dropped so that the next request can be parsed (Node's server did the same). Not re-entered here:
+      // the pump below continues.
+      const pumping = this.#pumping;
+      this.#pumping = true;
+      try {
+        this.#body.dispose();
+      } finally {
+        this.#pumping = pumping;
+      }
+    }
     const q = this.#queue;
     if (q[0] !== r) return; // kept until its turn
     for (;;) {

@@ -88,7 +88,8 @@ export interface RequestParserOptions {
 
 export class RequestParser {
   readonly #maxHead: number;
-  readonly #chunked: ChunkedDecoder;
+  /** Made on the first chunked body (most connections never carry one). */
+  #chunked: ChunkedDecoder | undefined;
   #state = State.Head;
   #buf: Buffer | undefined;
   #pos = 0;
@@ -105,7 +106,6 @@ export class RequestParser {
 
   constructor(options: RequestParserOptions) {
     this.#maxHead = options.maxHeadBytes;
-    this.#chunked = new ChunkedDecoder(options.maxHeadBytes);
   }
 
   /** Append bytes read from the connection. */
@@ -196,7 +196,7 @@ export class RequestParser {
         if (head.upgrade) {
           this.#state = State.Tunnel;
         } else if (head.framing === 'chunked') {
-          this.#chunked.reset();
+          (this.#chunked ??= new ChunkedDecoder(this.#maxHead)).reset();
           this.#state = State.Chunked;
         } else if (head.framing === 'length') {
           this.#remaining = head.contentLength;
@@ -228,7 +228,7 @@ export class RequestParser {
       }
       case State.Chunked: {
         if (data === undefined) return RequestEvent.NeedMore;
-        const dec = this.#chunked;
+        const dec = this.#chunked as ChunkedDecoder;
         for (;;) {
           const i = dec.decode(data, this.#pos);
           this.#pos = i;

@@ -122,6 +122,8 @@ export class Http1Downstream implements ResponderOwner {
   start(initialBytes: Buffer): void {
     if (initialBytes.length > 0) this.#parser.push(initialBytes);
     this.#pump();
+    // The client's FIN may have been read before the hand-over ('end' already emitted): handle it as if it came now.
+    if (this.socket.readableEnded && !this.#eof && !this.#gone) this.#onEnd();
   }
 
   /**

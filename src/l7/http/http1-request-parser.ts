@@ -76,7 +76,7 @@ const MAX_LEADING_EMPTY_LINES = 8;
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade']);
 
-/** request-target bytes: visible ASCII (no SP, no CTL, no DEL, no obs-text), as llhttp's strict mode. */
+/** request-target bytes: visible ASCII (no SP, no CTL, no DEL, no obs-text). */
 function isTargetByte(c: number): boolean {
   return c > 0x20 && c < 0x7f;
 }

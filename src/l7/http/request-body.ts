@@ -9,7 +9,24 @@
 // Backpressure: the downstream source is read only while a reader is attached, caught up with the kept chunks, and
 // its sink accepts writes (`write()` returning false pauses the source until `resume()`). Memory per request is
 // bounded by replayLimit plus the chunk in flight.
+//
+// Two kinds of source: a Readable (the HTTP/2 engine's streams: 'data' / 'end' are listened to), or a BodySource
+// driven by its owner (the HTTP/1.1 engine, which parses the body off the socket itself): the owner calls push() for
+// every piece and pushEnd() at the end, and the body calls the source's pause() / resume(). No stream object per
+// request.
 import type { Readable } from 'node:stream';
+
+/** A body source driven by its owner through RequestBody.push() / pushEnd(). */
+export interface BodySource {
+  /** Stop delivering (push() may still be called with what was already read). */
+  pause(): void;
+  /** Deliver again. */
+  resume(): void;
+}
+
+function isReadable(s: Readable | BodySource): s is Readable {
+  return typeof (s as Readable).on === 'function';
+}
 
 export interface BodySink {
   /** Write a chunk; false asks the body to stop until the reader's resume() is called. */
@@ -30,7 +47,7 @@ export interface BodyReader {
 export const DEFAULT_REPLAY_LIMIT = 64 * 1024;
 
 export class RequestBody {
-  readonly #source: Readable;
+  readonly #source: Readable | BodySource;
   readonly #limit: number;
   readonly #trailers: () => readonly string[];
   readonly #aborted: () => boolean;
@@ -49,7 +66,7 @@ export class RequestBody {
    * such a body must never be forwarded as complete.
    */
   constructor(
-    source: Readable,
+    source: Readable | BodySource,
     length: number | undefined,
     trailers: () => readonly string[],
     replayLimit = DEFAULT_REPLAY_LIMIT,
@@ -60,9 +77,21 @@ export class RequestBody {
     this.length = length;
     this.#trailers = trailers;
     this.#limit = replayLimit;
-    source.on('data', (chunk: Buffer) => this.#onData(chunk));
-    source.on('end', () => this.#onEnd());
+    if (isReadable(source)) {
+      source.on('data', (chunk: Buffer) => this.#onData(chunk));
+      source.on('end', () => this.#onEnd());
+    }
     source.pause();
+  }
+
+  /** A BodySource's owner: the next piece of the body. */
+  push(chunk: Buffer): void {
+    this.#onData(chunk);
+  }
+
+  /** A BodySource's owner: the body is complete (trailers are read through the constructor's `trailers`). */
+  pushEnd(): void {
+    this.#onEnd();
   }
 
   /** Every byte read so far is still kept: a new reader can replay the body from its start. */

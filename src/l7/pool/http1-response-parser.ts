@@ -1,6 +1,7 @@
 // A strict, incremental HTTP/1.x response parser for the upstream side (RFC 9112). The downstream side parses
-// requests with Node's llhttp; upstream responses are parsed here so the pool controls every byte of a pooled
-// connection: header names keep their case, 1xx responses are surfaced, the framing decision is explicit, and bytes
+// requests with src/l7/http/http1-request-parser.ts; both share the token tables, field-line parsing and the chunked
+// decoder of src/l7/http/http1-syntax.ts. Upstream responses are parsed here so the pool controls every byte of a
+// pooled connection: header names keep their case, 1xx responses are surfaced, the framing decision is explicit, and bytes
 // arriving outside a response (a desynchronised or misbehaving server) are detected by the connection.
 //
 // Framing (RFC 9112 §6.3): HEAD / 1xx / 204 / 304 -> no body; 101 (when an upgrade was requested) and 2xx to CONNECT
@@ -8,6 +9,17 @@
 // read until close; Content-Length (identical repeats allowed) -> length; nothing -> read until close.
 // Rejected (ParseError): bad status line, bare LF / CR, obs-fold, invalid field names or values, conflicting or
 // malformed Content-Length, Transfer-Encoding on HTTP/1.0, bad chunk sizes or chunk framing, oversized heads.
+
+import {
+  ChunkedDecoder,
+  ChunkedStatus,
+  CRLFCRLF,
+  Http1SyntaxError,
+  Http1SyntaxError as ParseError,
+  isFieldValue,
+  parseFieldLines,
+  trimOws,
+} from '../http/http1-syntax.js';
 
 export type ResponseFraming = 'none' | 'length' | 'chunked' | 'close' | 'tunnel';
 
@@ -34,83 +46,30 @@ export interface ResponseParserEvents {
   onComplete(trailers: string[]): void;
 }
 
-export class ParseError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ParseError';
-  }
-}
+/** A malformed response (the shared HTTP/1 syntax error). */
+export { Http1SyntaxError as ParseError };
 
 const enum State {
   Head,
   Length,
-  ChunkSize,
-  ChunkData,
-  ChunkDataEnd,
-  Trailers,
+  Chunked,
   Close,
   Done,
   Tunnel,
 }
 
-// tchar (RFC 9110 §5.6.2)
-const TOKEN = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~") TOKEN[c.charCodeAt(0)] = 1;
-for (let c = 48; c <= 57; c++) TOKEN[c] = 1;
-for (let c = 65; c <= 90; c++) TOKEN[c] = 1;
-for (let c = 97; c <= 122; c++) TOKEN[c] = 1;
-
-export function isToken(s: string): boolean {
-  if (s.length === 0) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c > 255 || TOKEN[c] !== 1) return false;
+function splitHead(text: string): void {
+  // Every line ends with CRLF: a CR or LF elsewhere is a bare one (field values are checked again by parseFieldLines).
+  let i = text.indexOf('\n');
+  while (i >= 0) {
+    if (text.charCodeAt(i - 1) !== 13) throw new ParseError('bare CR or LF in head');
+    i = text.indexOf('\n', i + 1);
   }
-  return true;
-}
-
-/** field-value characters: HTAB, SP, VCHAR, obs-text (no other CTL, no DEL). */
-export function isFieldValue(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if ((c < 0x20 && c !== 0x09) || c === 0x7f || c > 0xff) return false;
+  i = text.indexOf('\r');
+  while (i >= 0) {
+    if (text.charCodeAt(i + 1) !== 10) throw new ParseError('bare CR or LF in head');
+    i = text.indexOf('\r', i + 1);
   }
-  return true;
-}
-
-function trimOws(s: string): string {
-  let a = 0;
-  let b = s.length;
-  while (a < b && (s.charCodeAt(a) === 0x20 || s.charCodeAt(a) === 0x09)) a++;
-  while (b > a && (s.charCodeAt(b - 1) === 0x20 || s.charCodeAt(b - 1) === 0x09)) b--;
-  return a === 0 && b === s.length ? s : s.slice(a, b);
-}
-
-const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
-const MAX_CHUNK_LINE = 4096;
-
-/** Parse header lines (already split, no empty lines) into a flat array; throws ParseError. */
-function parseFieldLines(lines: readonly string[], from: number, out: string[]): void {
-  for (let i = from; i < lines.length; i++) {
-    const line = lines[i] as string;
-    const c0 = line.charCodeAt(0);
-    if (c0 === 0x20 || c0 === 0x09) throw new ParseError('obs-fold in header');
-    const colon = line.indexOf(':');
-    if (colon <= 0) throw new ParseError('header line without a name');
-    const name = line.slice(0, colon);
-    if (!isToken(name)) throw new ParseError('invalid header name');
-    const value = trimOws(line.slice(colon + 1));
-    if (!isFieldValue(value)) throw new ParseError('invalid header value');
-    out.push(name, value);
-  }
-}
-
-function splitHead(text: string): string[] {
-  const lines = text.split('\r\n');
-  for (const line of lines) {
-    if (line.includes('\n') || line.includes('\r')) throw new ParseError('bare CR or LF in head');
-  }
-  return lines;
 }
 
 export interface ResponseParserOptions {
@@ -124,13 +83,14 @@ export class ResponseParser {
   #state: State = State.Done;
   #pending: Buffer | undefined;
   #remaining = 0;
-  #crlfSeen = 0;
+  readonly #chunked: ChunkedDecoder;
   #method = 'GET';
   #upgradeRequested = false;
 
   constructor(events: ResponseParserEvents, options: ResponseParserOptions) {
     this.#events = events;
     this.#maxHead = options.maxHeadBytes;
+    this.#chunked = new ChunkedDecoder(options.maxHeadBytes);
   }
 
   /** Arm the parser for the response to a request with this method. */
@@ -202,7 +162,8 @@ export class ResponseParser {
               }
               break;
             case 'chunked':
-              this.#state = State.ChunkSize;
+              this.#chunked.reset();
+              this.#state = State.Chunked;
               break;
             case 'close':
               this.#state = State.Close;
@@ -222,65 +183,22 @@ export class ResponseParser {
           }
           break;
         }
-        case State.ChunkSize: {
-          const lf = data.indexOf(10, i);
-          if (lf < 0) {
-            if (n - i > MAX_CHUNK_LINE) throw new ParseError('chunk size line too long');
+        case State.Chunked: {
+          const dec = this.#chunked;
+          i = dec.decode(data, i);
+          if (dec.chunk !== undefined && dec.chunk.length > 0) {
+            this.#events.onBody(dec.chunk);
+            if (this.#state !== State.Chunked) return i - base;
+          }
+          if (dec.status === ChunkedStatus.NeedMore) {
             this.#pending = data.subarray(i);
             return buf.length;
           }
-          if (lf - i > MAX_CHUNK_LINE) throw new ParseError('chunk size line too long');
-          if (lf === i || data[lf - 1] !== 13) throw new ParseError('chunk size line without CRLF');
-          const size = parseChunkSize(data.toString('latin1', i, lf - 1));
-          i = lf + 1;
-          if (size === 0) {
-            this.#state = State.Trailers;
-          } else {
-            this.#remaining = size;
-            this.#state = State.ChunkData;
+          if (dec.status === ChunkedStatus.Done) {
+            this.#finish(dec.trailers);
+            return i - base;
           }
           break;
-        }
-        case State.ChunkData: {
-          const take = Math.min(this.#remaining, n - i);
-          this.#remaining -= take;
-          const chunk = data.subarray(i, i + take);
-          i += take;
-          if (this.#remaining === 0) {
-            this.#state = State.ChunkDataEnd;
-            this.#crlfSeen = 0;
-          }
-          this.#events.onBody(chunk);
-          break;
-        }
-        case State.ChunkDataEnd: {
-          const expected = this.#crlfSeen === 0 ? 13 : 10;
-          if (data[i] !== expected) throw new ParseError('chunk data not followed by CRLF');
-          i++;
-          if (++this.#crlfSeen === 2) this.#state = State.ChunkSize;
-          break;
-        }
-        case State.Trailers: {
-          // Either "\r\n" at once (no trailers) or field lines ending with "\r\n\r\n".
-          if (n - i < 2) {
-            this.#pending = data.subarray(i);
-            return buf.length;
-          }
-          if (data[i] === 13 && data[i + 1] === 10) {
-            this.#finish([]);
-            return i + 2 - base;
-          }
-          const end = data.indexOf(CRLFCRLF, i);
-          if (end < 0) {
-            if (n - i > this.#maxHead) throw new ParseError('trailer section too large');
-            this.#pending = data.subarray(i);
-            return buf.length;
-          }
-          if (end - i > this.#maxHead) throw new ParseError('trailer section too large');
-          const trailers: string[] = [];
-          parseFieldLines(splitHead(data.toString('latin1', i, end)), 0, trailers);
-          this.#finish(trailers);
-          return end + 4 - base;
         }
         case State.Close: {
           this.#events.onBody(i === 0 ? data : data.subarray(i));
@@ -316,8 +234,9 @@ export class ResponseParser {
   }
 
   #parseHead(text: string): ResponseHead {
-    const lines = splitHead(text);
-    const statusLine = lines[0] as string;
+    splitHead(text);
+    const eol = text.indexOf('\r\n');
+    const statusLine = eol < 0 ? text : text.slice(0, eol);
     // HTTP/1.x SP 3DIGIT [SP reason]
     if (statusLine.length < 12 || !statusLine.startsWith('HTTP/1.') || statusLine.charCodeAt(8) !== 0x20) {
       throw new ParseError('bad status line');
@@ -333,7 +252,7 @@ export class ResponseParser {
       if (!isFieldValue(statusText)) throw new ParseError('bad reason phrase');
     }
     const headers: string[] = [];
-    parseFieldLines(lines, 1, headers);
+    if (eol >= 0) parseFieldLines(text, eol + 2, headers);
 
     let contentLength = -1;
     let te: string | undefined;
@@ -413,13 +332,4 @@ export class ResponseParser {
       keepAliveHintMs,
     };
   }
-}
-
-function parseChunkSize(line: string): number {
-  let end = line.indexOf(';');
-  if (end < 0) end = line.length;
-  const hex = line.slice(0, end);
-  if (!/^[0-9a-fA-F]{1,13}$/.test(hex)) throw new ParseError('bad chunk size');
-  if (end < line.length && !isFieldValue(line.slice(end))) throw new ParseError('bad chunk extension');
-  return parseInt(hex, 16);
 }

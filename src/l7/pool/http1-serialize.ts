@@ -1,6 +1,6 @@
 // Serialising HTTP/1.1 heads and chunked framing for raw sockets. Heads are built as one latin1 string (header
-// values are latin1 byte strings end to end: what llhttp and our parser decode is written back byte for byte).
-// Names and values were validated when they were parsed (llhttp downstream, ResponseParser upstream) or come from
+// values are latin1 byte strings end to end: what our parsers decode is written back byte for byte).
+// Names and values were validated when they were parsed (RequestParser downstream, ResponseParser upstream) or come from
 // HTTP/2 (nghttp2 validates), so no re-validation happens here.
 
 export function requestHead(method: string, target: string, headers: readonly string[]): string {

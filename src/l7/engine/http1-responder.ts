@@ -1,0 +1,282 @@
+// The answer to one HTTP/1.1 request, written straight to the downstream socket (no ServerResponse). Responses of a
+// connection go out in request order: only the responder at the head of the connection's queue writes to the socket;
+// the others keep what they are given (bounded: write() says "full" past 64 KiB) until their turn.
+//
+// The head (status line and fields) is serialized once into one string and sent with the first body chunk when that
+// chunk comes in the same tick (one write), else on its own at the next tick, so that slow responses still reach the
+// client at once. Framing toward the client: none for HEAD / 1xx / 204 / 304; the upstream's Content-Length when it
+// gave one; chunked (with trailers) for an HTTP/1.1 client otherwise; close-delimited for an HTTP/1.0 client.
+// The hop's own fields are the only ones added: `Connection: close` when the connection ends after this response,
+// `Connection: keep-alive` to an HTTP/1.0 client that asked for it, `Transfer-Encoding: chunked` when chunking.
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import { renderLocalReply } from '../local-reply.js';
+import type { DownstreamResponder, LocalReply } from '../request-types.js';
+import type { RequestContext } from '../request-context.js';
+
+/** What a responder needs from its connection (src/l7/engine/http1-downstream.ts). */
+export interface ResponderOwner {
+  readonly socket: Socket;
+  /** The engine is draining: every response closes its connection. */
+  readonly closing: boolean;
+  /** The response of `r` is complete (its last byte was handed to the socket or buffered). */
+  responseDone(r: Http1Responder): void;
+  /** Tear the connection down (a response cut short). */
+  destroy(): void;
+  /** Call `cb` once when the socket drains. */
+  onSocketDrain(cb: () => void): void;
+}
+
+const enum Framing {
+  None,
+  Length,
+  Chunked,
+  Close,
+}
+
+/** A responder not at the head of the queue says "full" beyond this much kept output. */
+const MAX_QUEUED_BYTES = 64 * 1024;
+/** A first body chunk up to this size is copied behind the head into one buffer (one write). */
+const COALESCE_BYTES = 16 * 1024;
+
+function flushHead(r: Http1Responder): void {
+  r.flushHead();
+}
+
+export class Http1Responder implements DownstreamResponder {
+  readonly #owner: ResponderOwner;
+  readonly #headRequest: boolean;
+  readonly #minor: 0 | 1;
+  readonly #keepAlive: boolean;
+  #ctx: RequestContext | undefined;
+  #active = false;
+  #started = false;
+  #ended = false;
+  #framing = Framing.None;
+  /** The connection ends after this response. */
+  #close = false;
+  /** Serialized head not written yet. */
+  #head: string | undefined;
+  /** Output kept while not at the head of the queue. */
+  #out: (Buffer | string)[] | undefined;
+  #outBytes = 0;
+  #drainCb: (() => void) | undefined;
+
+  constructor(owner: ResponderOwner, method: string, versionMinor: 0 | 1, keepAlive: boolean) {
+    this.#owner = owner;
+    this.#headRequest = method === 'HEAD';
+    this.#minor = versionMinor;
+    this.#keepAlive = keepAlive;
+  }
+
+  /** The request's context (aborted when the connection goes away first). */
+  bind(ctx: RequestContext): void {
+    this.#ctx = ctx;
+  }
+
+  get headersSent(): boolean {
+    return this.#started;
+  }
+
+  /** The whole response was given (end() or a local reply). */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** The connection closes after this response. */
+  get closesConnection(): boolean {
+    return this.#close;
+  }
+
+  /** The connection went away before this response ended. */
+  aborted(): void {
+    this.#ended = true;
+    this.#ctx?.downstreamAborted();
+  }
+
+  /** Now at the head of the queue: write what was kept. */
+  activate(): void {
+    this.#active = true;
+    const out = this.#out;
+    this.#out = undefined;
+    this.#outBytes = 0;
+    if (out !== undefined) {
+      const s = this.#owner.socket;
+      if (out.length > 1) s.cork();
+      for (const piece of out) {
+        if (typeof piece === 'string') s.write(piece, 'latin1');
+        else s.write(piece);
+      }
+      if (out.length > 1) s.uncork();
+    }
+    const cb = this.#drainCb;
+    if (cb !== undefined) {
+      this.#drainCb = undefined;
+      if (this.#owner.socket.writableNeedDrain) this.#owner.onSocketDrain(cb);
+      else process.nextTick(cb);
+    }
+  }
+
+  informational(statusCode: number, headers: readonly string[]): void {
+    if (this.#started || this.#ended) return;
+    let s = `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode] ?? ''}\r\n`;
+    // 100 and 102 carry no fields (as Node's writeContinue / writeProcessing); 103 carries its Link hints.
+    if (statusCode === 103) {
+      for (let i = 0; i < headers.length; i += 2) s += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`;
+    }
+    this.#emit(`${s}\r\n`);
+  }
+
+  start(statusCode: number, statusText: string, headers: string[], close: boolean, _bodyless: boolean): boolean {
+    if (this.#started || this.#ended) return false;
+    const text = statusText === '' ? (STATUS_CODES[statusCode] ?? '') : statusText;
+    let s = `HTTP/1.1 ${statusCode} ${text}\r\n`;
+    let hasLength = false;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i] as string;
+      const value = headers[i + 1] as string;
+      if (name.length === 14 && !hasLength && name.toLowerCase() === 'content-length') hasLength = true;
+      // A CR or LF would split the response (header edits and HTTP/2 values reach here too).
+      if (value.includes('\n') || value.includes('\r') || name.includes('\n') || name.includes('\r')) return false;
+      s += `${name}: ${value}\r\n`;
+    }
+    let closeConn = close || !this.#keepAlive || this.#owner.closing;
+    if (this.#headRequest || statusCode === 204 || statusCode === 304 || statusCode < 200) {
+      this.#framing = Framing.None;
+    } else if (hasLength) {
+      this.#framing = Framing.Length;
+    } else if (this.#minor === 1) {
+      this.#framing = Framing.Chunked;
+      s += 'Transfer-Encoding: chunked\r\n';
+    } else {
+      this.#framing = Framing.Close;
+      closeConn = true;
+    }
+    if (closeConn) s += 'Connection: close\r\n';
+    else if (this.#minor === 0) s += 'Connection: keep-alive\r\n';
+    this.#close = closeConn;
+    this.#started = true;
+    this.#head = `${s}\r\n`;
+    process.nextTick(flushHead, this);
+    return true;
+  }
+
+  /** Send the head now if no body chunk took it along. */
+  flushHead(): void {
+    const h = this.#head;
+    if (h === undefined) return;
+    this.#head = undefined;
+    this.#emit(h);
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.#ended || !this.#started || chunk.length === 0) return true;
+    const f = this.#framing;
+    if (f === Framing.None) return true;
+    const head = this.#head;
+    this.#head = undefined;
+    if (f === Framing.Chunked) {
+      const size = `${chunk.length.toString(16)}\r\n`;
+      const pre = head === undefined ? size : head + size;
+      if (chunk.length <= COALESCE_BYTES) {
+        const buf = Buffer.allocUnsafe(pre.length + chunk.length + 2);
+        buf.write(pre, 0, 'latin1');
+        chunk.copy(buf, pre.length);
+        buf[buf.length - 2] = 13;
+        buf[buf.length - 1] = 10;
+        return this.#emit(buf);
+      }
+      return this.#emitMany(pre, chunk, '\r\n');
+    }
+    if (head === undefined) return this.#emit(chunk);
+    if (chunk.length <= COALESCE_BYTES) {
+      const buf = Buffer.allocUnsafe(head.length + chunk.length);
+      buf.write(head, 0, 'latin1');
+      chunk.copy(buf, head.length);
+      return this.#emit(buf);
+    }
+    return this.#emitMany(head, chunk, undefined);
+  }
+
+  onDrain(cb: () => void): void {
+    if (this.#active) this.#owner.onSocketDrain(cb);
+    else this.#drainCb = cb;
+  }
+
+  end(trailers: readonly string[]): void {
+    if (this.#ended || !this.#started) return;
+    const head = this.#head;
+    this.#head = undefined;
+    if (this.#framing === Framing.Chunked) {
+      let s = head === undefined ? '0\r\n' : `${head}0\r\n`;
+      for (let i = 0; i < trailers.length; i += 2) {
+        const name = trailers[i] as string;
+        const value = trailers[i + 1] as string;
+        if (value.includes('\n') || value.includes('\r') || name.includes('\n') || name.includes('\r')) continue;
+        s += `${name}: ${value}\r\n`;
+      }
+      this.#emit(`${s}\r\n`);
+    } else if (head !== undefined) {
+      this.#emit(head);
+    }
+    this.#ended = true;
+    this.#owner.responseDone(this);
+  }
+
+  localReply(reply: LocalReply, _grpc: boolean): void {
+    if (this.#ended) return;
+    if (this.#started) {
+      // A head already went out: the reply cannot be sent; the client sees the connection end.
+      this.#ended = true;
+      this.#owner.destroy();
+      return;
+    }
+    this.#started = true;
+    const close = reply.close || !this.#keepAlive || this.#owner.closing;
+    this.#close = close;
+    const r = renderLocalReply(reply, 'http/1.1', false, close);
+    let s = `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? ''}\r\n`;
+    for (let i = 0; i < r.headers.length; i += 2) s += `${r.headers[i] as string}: ${r.headers[i + 1] as string}\r\n`;
+    this.#emit(this.#headRequest ? `${s}\r\n` : `${s}\r\n${r.body}`);
+    this.#ended = true;
+    this.#owner.responseDone(this);
+  }
+
+  reset(_h2Code: number): void {
+    this.#ended = true;
+    this.#owner.destroy();
+  }
+
+  tunnel(_s: number, _t: string, _h: string[], upstream: Socket): void {
+    upstream.destroy();
+    this.#ended = true;
+    this.#owner.destroy();
+  }
+
+  #emit(piece: Buffer | string): boolean {
+    if (this.#active) {
+      const s = this.#owner.socket;
+      if (s.destroyed) return true;
+      return typeof piece === 'string' ? s.write(piece, 'latin1') : s.write(piece);
+    }
+    (this.#out ??= []).push(piece);
+    this.#outBytes += piece.length;
+    return this.#outBytes < MAX_QUEUED_BYTES;
+  }
+
+  #emitMany(a: string, b: Buffer, c: string | undefined): boolean {
+    if (!this.#active) {
+      this.#emit(a);
+      this.#emit(b);
+      return c === undefined ? this.#outBytes < MAX_QUEUED_BYTES : this.#emit(c);
+    }
+    const s = this.#owner.socket;
+    if (s.destroyed) return true;
+    s.cork();
+    s.write(a, 'latin1');
+    let ok = s.write(b);
+    if (c !== undefined) ok = s.write(c, 'latin1');
+    s.uncork();
+    return ok;
+  }
+}

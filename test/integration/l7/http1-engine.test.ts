@@ -1,0 +1,150 @@
+// The raw-socket HTTP/1.1 engine's own behaviour over loopback (beyond what http1-passthrough checks): a request
+// answered before its body was read leaves the connection usable, refusals wait for the earlier pipelined answers,
+// HTTP/1.0 framing, the headers timeout (408) and the idle timeout of the engine's sweep, and no framing invented for
+// bodyless answers.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http from 'node:http';
+import net from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { localReply } from '../../../src/l7/local-reply.js';
+import { PASSTHROUGH_DECISION, listen, passthroughCluster, rawExchange, readUntil, startProxy, type ProxyUnderTest } from './harness.js';
+
+function connect(port: number): Promise<net.Socket> {
+  const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  s.on('error', () => {});
+  return once(s, 'connect').then(() => s);
+}
+
+describe('HTTP/1.1 raw-socket engine', () => {
+  let backend: http.Server;
+  let proxy: ProxyUnderTest;
+  const bodies: string[] = [];
+
+  before(async () => {
+    backend = http.createServer((req, res) => {
+      let body = '';
+      req.setEncoding('latin1');
+      req.on('data', (d: string) => { body += d; });
+      req.on('end', () => {
+        bodies.push(`${req.url ?? ''}:${body}`);
+        if (req.url === '/slow') setTimeout(() => res.end(`slow ${body}\n`), 100);
+        else if (req.url === '/empty') { res.writeHead(204); res.end(); }
+        else res.end(`${req.method ?? ''} ${req.url ?? ''} ${body}\n`);
+      });
+    });
+    const port = await listen(backend);
+    const route = (h: { path: string }) =>
+      h.path === '/denied' ? { kind: 'reply' as const, reply: localReply('no-route') } : PASSTHROUGH_DECISION;
+    const passthrough = passthroughCluster();
+    proxy = await startProxy({ address: '127.0.0.1', port }, { route, cluster: () => passthrough });
+  });
+
+  after(async () => {
+    await proxy.close();
+    backend.closeAllConnections();
+    backend.close();
+  });
+
+  test('a request answered before its body was read: the body is dropped, the next request on the connection is served', async () => {
+    const s = await connect(proxy.port);
+    // Body with the head, then a pipelined request.
+    s.write('POST /denied HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhelloGET /after1 HTTP/1.1\r\nHost: h\r\n\r\n');
+    const a = await readUntil(s, (t) => t.includes('GET /after1 \n'));
+    assert.match(a, /^HTTP\/1\.1 404 Not Found\r\n[\s\S]*x-remora-error: no-route\r\n[\s\S]*HTTP\/1\.1 200 OK\r\n/);
+    // The body arriving after the answer (a chunked one, in pieces).
+    s.write('POST /denied HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n');
+    await readUntil(s, (t) => t.includes('x-remora-error: no-route'));
+    s.write('5\r\nhello\r\n');
+    s.write('0\r\n\r\nGET /after2 HTTP/1.1\r\nHost: h\r\n\r\n');
+    const b = await readUntil(s, (t) => t.includes('GET /after2 \n'));
+    assert.match(b, /HTTP\/1\.1 200 OK\r\n/);
+    assert.ok(!bodies.some((x) => x.startsWith('/denied')), 'nothing of the refused requests reached the backend');
+    s.destroy();
+  });
+
+  test('a refusal pipelined behind a slow request is sent after its answer, then the connection closes', async () => {
+    const r = await rawExchange(proxy.port, 'GET /slow HTTP/1.1\r\nHost: h\r\n\r\nGET /x HTTP/1.1\r\nHost: h\r\nBad Name: 1\r\n\r\n', 3_000);
+    assert.match(r.text, /^HTTP\/1\.1 200 OK\r\n[\s\S]*slow \n[\s\S]*HTTP\/1\.1 400 Bad Request\r\n[\s\S]*x-remora-error: bad-request\r\n/);
+    assert.equal(r.closed, true);
+  });
+
+  test('a request body is forwarded exactly (Content-Length and chunked, both pipelined)', async () => {
+    const r = await rawExchange(
+      proxy.port,
+      'POST /cl HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc' +
+        'POST /chunked HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nde\r\n1\r\nf\r\n0\r\n\r\n' +
+        'GET /last HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n',
+      3_000,
+    );
+    const order = [...r.text.matchAll(/(POST|GET) (\/\w+) (\w*)\n/g)].map((m) => `${m[2] as string}:${m[3] as string}`);
+    assert.deepEqual(order, ['/cl:abc', '/chunked:def', '/last:']);
+    assert.equal(r.closed, true, 'Connection: close ends the connection after its answer');
+  });
+
+  test('HTTP/1.0: close-delimited without keep-alive; keep-alive with a length when asked', async () => {
+    const plain = await rawExchange(proxy.port, 'GET /ten HTTP/1.0\r\nHost: h\r\n\r\n', 3_000);
+    assert.match(plain.text, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(plain.text, /\r\nConnection: close\r\n/i);
+    assert.doesNotMatch(plain.text, /Transfer-Encoding/i);
+    assert.ok(plain.text.endsWith('GET /ten \n'));
+    assert.equal(plain.closed, true);
+    const s = await connect(proxy.port);
+    s.write('GET /ka HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\n\r\n');
+    const ka = await readUntil(s, (t) => t.endsWith('GET /ka \n'));
+    assert.match(ka, /\r\nConnection: keep-alive\r\n/);
+    s.write('GET /ka2 HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\n\r\n');
+    await readUntil(s, (t) => t.endsWith('GET /ka2 \n'));
+    s.destroy();
+  });
+
+  test('bodyless answers (204, HEAD) carry no invented framing and keep the connection', async () => {
+    const s = await connect(proxy.port);
+    s.write('GET /empty HTTP/1.1\r\nHost: h\r\n\r\n');
+    const a = await readUntil(s, (t) => t.includes('\r\n\r\n'));
+    assert.match(a, /^HTTP\/1\.1 204 No Content\r\n/);
+    assert.doesNotMatch(a, /Transfer-Encoding|Content-Length/i);
+    s.write('HEAD /h HTTP/1.1\r\nHost: h\r\n\r\n');
+    const b = await readUntil(s, (t) => t.includes('\r\n\r\n'));
+    assert.match(b, /^HTTP\/1\.1 200 OK\r\n/);
+    s.write('GET /again HTTP/1.1\r\nHost: h\r\n\r\n');
+    await readUntil(s, (t) => t.includes('GET /again \n'));
+    s.destroy();
+  });
+});
+
+describe('HTTP/1.1 engine timers (one sweep per engine)', () => {
+  test('a head not complete within the headers timeout gets 408 and the connection closes', async () => {
+    const proxy = await startProxy({ address: '127.0.0.1', port: 9 }, {}, { headersTimeoutMs: 200 });
+    try {
+      const s = await connect(proxy.port);
+      const closed = once(s, 'end');
+      s.write('GET / HTTP/1.1\r\nHost: h\r\n'); // never finished
+      const text = await readUntil(s, (t) => t.includes('request-timeout: '), 5_000);
+      assert.match(text, /^HTTP\/1\.1 408 Request Timeout\r\n[\s\S]*x-remora-error: request-timeout\r\n/);
+      await closed;
+      assert.equal(proxy.stats.get('http.local_replies.request-timeout'), 1);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('an idle keep-alive connection is closed after the idle timeout', async () => {
+    const backend = http.createServer((req, res) => { req.resume(); res.end('ok'); });
+    const port = await listen(backend);
+    const proxy = await startProxy({ address: '127.0.0.1', port }, {}, { downstreamIdleTimeoutMs: 200 });
+    try {
+      const s = await connect(proxy.port);
+      const ended = once(s, 'end');
+      s.write('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
+      await readUntil(s, (t) => t.endsWith('ok'));
+      s.resume();
+      await ended; // closed by the proxy, not by the test
+      await proxy.engine.whenEmpty();
+    } finally {
+      await proxy.close();
+      backend.closeAllConnections();
+      backend.close();
+    }
+  });
+});

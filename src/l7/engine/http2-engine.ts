@@ -26,7 +26,7 @@ import type { DownstreamRequest, DownstreamResponder, HttpConnectionContext, Loc
 import type { EngineCore } from './engine-core.js';
 import { RequestBody } from '../http/request-body.js';
 import { toH2Headers } from '../http/headers.js';
-import { flattenIncoming, headersObject, withoutPseudo } from '../pool/http2-pool.js';
+import { flattenIncoming, H2_CONNECTION_WINDOW, H2_STREAM_WINDOW, headersObject, withoutPseudo } from '../pool/http2-pool.js';
 import { resetStream } from '../http/http2-reset.js';
 import { EmptyWaiters, emptyWithin } from './drain-wait.js';
 
@@ -81,7 +81,8 @@ class Http2Responder implements DownstreamResponder {
     }
     this.#started = true;
     if (bodyless) return true;
-    s.once('wantTrailers', () => {
+    // 'wantTrailers' is emitted once: `on` spares once()'s wrapper.
+    s.on('wantTrailers', () => {
       const t = this.#trailers;
       try {
         s.sendTrailers(t.length > 0 ? headersObject(t) : {});
@@ -182,17 +183,11 @@ export class Http2Engine {
       settings: {
         maxConcurrentStreams: opts.h2MaxConcurrentStreams,
         maxHeaderListSize: opts.maxHeaderBytes,
+        initialWindowSize: H2_STREAM_WINDOW,
       },
     });
+    // Streams are taken from each session's own 'stream' event (see #onSession), not from the server's re-emit.
     server.on('session', this.#onSession);
-    server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, raw?: string[]) => {
-      try {
-        this.#onStream(stream, headers, flags, raw);
-      } catch {
-        // a throw fails this stream only
-        resetStream(stream, NGHTTP2_INTERNAL_ERROR);
-      }
-    });
     server.on('sessionError', noop);
     this.#server = server;
   }
@@ -256,6 +251,23 @@ export class Http2Engine {
     session.on('error', (err: Error) => {
       state.log.debug({ err }, 'http2 session error');
     });
+    // One listener per session serves all its streams: the state is at hand (no lookup by session), and the server's
+    // own re-emit of 'stream' has no listener.
+    session.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, raw?: string[]) => {
+      try {
+        this.#onStream(state, session, stream, headers, flags, raw);
+      } catch {
+        // a throw fails this stream only
+        resetStream(stream, NGHTTP2_INTERNAL_ERROR);
+      }
+    });
+    // A proxy's connection window (the stream window is in the server's SETTINGS): streams in flight together are not
+    // throttled by one 64 KiB window; memory stays bounded by it and by maxSessionMemory.
+    try {
+      session.setLocalWindowSize(H2_CONNECTION_WINDOW);
+    } catch {
+      // destroyed already: its 'close' cleans up
+    }
     const idle = this.#core.options.downstreamIdleTimeoutMs;
     if (idle > 0) {
       session.setTimeout(idle, () => {
@@ -269,18 +281,15 @@ export class Http2Engine {
     // Opened during the drain: served, then told to go away once its first stream is in (see #onStream).
   };
 
-  readonly #onStream = (
+  #onStream(
+    state: SessionState,
+    session: http2.ServerHttp2Session,
     stream: http2.ServerHttp2Stream,
     headers: http2.IncomingHttpHeaders,
     flags: number,
     rawHeaders?: string[],
-  ): void => {
+  ): void {
     stream.on('error', noop);
-    const state = this.#sessions.get(stream.session as http2.ServerHttp2Session);
-    if (state === undefined) {
-      resetStream(stream, NGHTTP2_INTERNAL_ERROR);
-      return;
-    }
     const method = String(headers[':method'] ?? 'GET');
     const isConnect = method === 'CONNECT';
     const authority = String(headers[':authority'] ?? headers.host ?? '');
@@ -292,8 +301,8 @@ export class Http2Engine {
     let body: RequestBody | undefined;
     if ((flags & NGHTTP2_FLAG_END_STREAM) === 0 && !isConnect) {
       let trailers: readonly string[] = [];
-      stream.on('trailers', (t: http2.IncomingHttpHeaders) => {
-        trailers = flattenIncoming(t);
+      stream.on('trailers', (t: http2.IncomingHttpHeaders, _flags: number, raw?: string[]) => {
+        trailers = raw !== undefined ? withoutPseudo(raw) : flattenIncoming(t);
       });
       const cl = headers['content-length'];
       const length = cl === undefined ? undefined : Number(cl);
@@ -319,10 +328,11 @@ export class Http2Engine {
       log: state.log,
     };
     const ctx = new RequestContext(dreq, this.#core, this.#core.runtime());
-    stream.once('close', () => { ctx.downstreamAborted(stream.rstCode); });
+    // 'close' is emitted once: `on` spares once()'s wrapper.
+    stream.on('close', () => { ctx.downstreamAborted(stream.rstCode); });
     runRequestChain(ctx, new Http2Responder(stream));
     // Draining: a session that came in during the drain (or a stream that crossed the GOAWAY) gets it now, with this
     // stream as its last one, so this stream is served.
-    if (this.#draining) this.#goaway(stream.session as http2.ServerHttp2Session);
-  };
+    if (this.#draining) this.#goaway(session);
+  }
 }

@@ -26,7 +26,7 @@ import type { DownstreamRequest, DownstreamResponder, HttpConnectionContext, Loc
 import type { EngineCore } from './engine-core.js';
 import { RequestBody } from '../http/request-body.js';
 import { toH2Headers } from '../http/headers.js';
-import { flattenIncoming, H2_CONNECTION_WINDOW, H2_STREAM_WINDOW, headersObject, withoutPseudo } from '../pool/http2-pool.js';
+import { flattenIncoming, headersObject, withoutPseudo } from '../pool/http2-pool.js';
 import { resetStream } from '../http/http2-reset.js';
 import { EmptyWaiters, emptyWithin } from './drain-wait.js';
 
@@ -38,6 +38,15 @@ interface SessionState {
 }
 
 function noop(): void {}
+
+/**
+ * Receive windows of downstream sessions (what a client may send before the proxy acknowledges it: uploads). Larger
+ * than HTTP/2's 64 KiB so that an upload is not held to one 64 KiB window per round trip, but kept to what a client
+ * that is not read can make the proxy hold per connection (Envoy's recommendation for untrusted downstreams is
+ * 64 KiB / 1 MiB). The upstream pool's windows are larger (http2-pool.ts): its peers are endpoints the proxy chose.
+ */
+const DOWNSTREAM_STREAM_WINDOW = 256 * 1024;
+const DOWNSTREAM_CONNECTION_WINDOW = 1024 * 1024;
 
 // `sendDate: false` (honoured by Node's respond(), absent from its types): the upstream's Date, or none, passes as is.
 const END_STREAM = { endStream: true, sendDate: false } as http2.ServerStreamResponseOptions;
@@ -183,7 +192,7 @@ export class Http2Engine {
       settings: {
         maxConcurrentStreams: opts.h2MaxConcurrentStreams,
         maxHeaderListSize: opts.maxHeaderBytes,
-        initialWindowSize: H2_STREAM_WINDOW,
+        initialWindowSize: DOWNSTREAM_STREAM_WINDOW,
       },
     });
     // Streams are taken from each session's own 'stream' event (see #onSession), not from the server's re-emit.
@@ -261,10 +270,10 @@ export class Http2Engine {
         resetStream(stream, NGHTTP2_INTERNAL_ERROR);
       }
     });
-    // A proxy's connection window (the stream window is in the server's SETTINGS): streams in flight together are not
-    // throttled by one 64 KiB window; memory stays bounded by it and by maxSessionMemory.
+    // The connection window (the stream window is in the server's SETTINGS): uploads in flight together are not
+    // throttled by one 64 KiB window; what an unread client can make us hold stays bounded by it.
     try {
-      session.setLocalWindowSize(H2_CONNECTION_WINDOW);
+      session.setLocalWindowSize(DOWNSTREAM_CONNECTION_WINDOW);
     } catch {
       // destroyed already: its 'close' cleans up
     }

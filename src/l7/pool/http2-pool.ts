@@ -49,15 +49,15 @@ export interface Http2PoolOptions {
 const DEFAULT_MAX_STREAMS = 100;
 
 /**
- * Flow-control windows sized for a proxy, on both sides (the downstream engine's sessions and the pool's): the
- * stream window we advertise (SETTINGS_INITIAL_WINDOW_SIZE; RFC 9113's default is 64 KiB - 1) and the connection
- * window (set with setLocalWindowSize once a session is up). One 64 KiB connection window shared by every stream of a
- * pooled session would make a WINDOW_UPDATE round trip per 64 KiB of all the responses in flight. A stream that is not
- * read stops being acknowledged, so what a peer can make us hold stays bounded: per stream by the stream window, per
- * session by the connection window (and nghttp2's maxSessionMemory).
+ * Receive windows of the pool's sessions, sized for a proxy: the stream window we advertise
+ * (SETTINGS_INITIAL_WINDOW_SIZE; RFC 9113's default is 64 KiB - 1) and the connection window (set with
+ * setLocalWindowSize once a session is up). One 64 KiB connection window shared by every stream of a pooled session
+ * would make a WINDOW_UPDATE round trip per 64 KiB of all the responses in flight. A stream that is not read stops
+ * being acknowledged, so what an upstream can make us hold stays bounded: per stream by the stream window, per session
+ * by the connection window. (The downstream engine's windows are smaller: its peers are clients.)
  */
-export const H2_STREAM_WINDOW = 1024 * 1024;
-export const H2_CONNECTION_WINDOW = 8 * 1024 * 1024;
+const H2_STREAM_WINDOW = 1024 * 1024;
+const H2_CONNECTION_WINDOW = 8 * 1024 * 1024;
 
 /** session.request() options (Node copies them): a request without a body is one HEADERS frame with END_STREAM. */
 const NO_BODY: http2.ClientSessionRequestOptions = { endStream: true };

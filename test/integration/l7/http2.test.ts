@@ -157,15 +157,15 @@ describe('HTTP/2 passthrough to an h2c backend', () => {
     assert.ok(raw.includes('x-request-id'));
   });
 
-  test('flow-control windows sized for a proxy: 1 MiB per stream and 8 MiB per session, downstream and upstream', async () => {
+  test('flow-control windows sized for a proxy: downstream 256 KiB per stream, 1 MiB per session; upstream 1 MiB and 8 MiB', async () => {
     const MiB = 1024 * 1024;
     const client = http2.connect(`http://127.0.0.1:${proxy.port}`);
     client.on('error', () => {});
     const r = await h2Request(client, { ':path': '/windows' });
     assert.equal(r.headers[':status'], 200);
     // Downstream: the proxy's SETTINGS and its connection-level WINDOW_UPDATE, as the client sees them.
-    assert.equal(client.remoteSettings.initialWindowSize, MiB);
-    await waitFor(() => client.state.remoteWindowSize === 8 * MiB, 'the proxy to open its downstream connection window to 8 MiB');
+    assert.equal(client.remoteSettings.initialWindowSize, 256 * 1024);
+    await waitFor(() => client.state.remoteWindowSize === MiB, 'the proxy to open its downstream connection window to 1 MiB');
     // Upstream: the pool's session, as the backend sees it (its window less what the backend has sent on it since).
     const live = backendSessions.filter((s) => !s.destroyed);
     assert.ok(live.length >= 1);

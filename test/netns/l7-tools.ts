@@ -394,11 +394,18 @@ switch (tool) {
     deadline(30_000, () => { result({ error: 'deadline' }); process.exit(1); });
     if (proto === 'h1') {
       const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      // The request's socket, kept from its 'socket' event: `res.socket` may already be null at 'end' (Node detaches
+      // a socket that closed before the 'end' handler ran), which crashed this probe without a result.
+      let reqSocket: import('node:net').Socket | undefined;
       const req = http.get(url, { agent }, (res) => {
         let body = '';
         res.setEncoding('utf8').on('data', (d: string) => { body += d; });
         res.on('end', () => {
-          const socket = res.socket;
+          const socket = reqSocket ?? res.socket;
+          if (socket === null || socket === undefined) {
+            result({ error: 'no socket' });
+            process.exit(0);
+          }
           const report = (closed: boolean): void => {
             result({ status: res.statusCode, body, connection: res.headers.connection, closed });
             process.exit(0);
@@ -406,12 +413,13 @@ switch (tool) {
           if (socket.destroyed) report(true);
           else {
             socket.once('close', () => { report(true); });
-            setTimeout(() => { report(false); }, 5_000).unref();
+            // Not unref'd: a keep-alive socket back in the agent is unref'd, and the probe must still report.
+            setTimeout(() => { report(false); }, 5_000);
           }
         });
       });
       req.on('error', (err: NodeJS.ErrnoException) => { result({ error: err.code ?? err.message }); process.exit(0); });
-      req.on('socket', (s) => { s.once('connect', () => { setTimeout(() => { process.stdout.write('sent\n'); }, 50); }); });
+      req.on('socket', (s) => { reqSocket = s; s.once('connect', () => { setTimeout(() => { process.stdout.write('sent\n'); }, 50); }); });
     } else {
       const session = http2.connect(url.origin);
       let goaway = false;

@@ -39,6 +39,15 @@ interface SessionState {
 
 function noop(): void {}
 
+/**
+ * Receive windows of downstream sessions (what a client may send before the proxy acknowledges it: uploads). Larger
+ * than HTTP/2's 64 KiB so that an upload is not held to one 64 KiB window per round trip, but kept to what a client
+ * that is not read can make the proxy hold per connection (Envoy's recommendation for untrusted downstreams is
+ * 64 KiB / 1 MiB). The upstream pool's windows are larger (http2-pool.ts): its peers are endpoints the proxy chose.
+ */
+const DOWNSTREAM_STREAM_WINDOW = 256 * 1024;
+const DOWNSTREAM_CONNECTION_WINDOW = 1024 * 1024;
+
 // `sendDate: false` (honoured by Node's respond(), absent from its types): the upstream's Date, or none, passes as is.
 const END_STREAM = { endStream: true, sendDate: false } as http2.ServerStreamResponseOptions;
 const WITH_TRAILERS = { waitForTrailers: true, sendDate: false } as http2.ServerStreamResponseOptions;
@@ -81,7 +90,8 @@ class Http2Responder implements DownstreamResponder {
     }
     this.#started = true;
     if (bodyless) return true;
-    s.once('wantTrailers', () => {
+    // 'wantTrailers' is emitted once: `on` spares once()'s wrapper.
+    s.on('wantTrailers', () => {
       const t = this.#trailers;
       try {
         s.sendTrailers(t.length > 0 ? headersObject(t) : {});
@@ -182,17 +192,11 @@ export class Http2Engine {
       settings: {
         maxConcurrentStreams: opts.h2MaxConcurrentStreams,
         maxHeaderListSize: opts.maxHeaderBytes,
+        initialWindowSize: DOWNSTREAM_STREAM_WINDOW,
       },
     });
+    // Streams are taken from each session's own 'stream' event (see #onSession), not from the server's re-emit.
     server.on('session', this.#onSession);
-    server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, raw?: string[]) => {
-      try {
-        this.#onStream(stream, headers, flags, raw);
-      } catch {
-        // a throw fails this stream only
-        resetStream(stream, NGHTTP2_INTERNAL_ERROR);
-      }
-    });
     server.on('sessionError', noop);
     this.#server = server;
   }
@@ -256,6 +260,23 @@ export class Http2Engine {
     session.on('error', (err: Error) => {
       state.log.debug({ err }, 'http2 session error');
     });
+    // One listener per session serves all its streams: the state is at hand (no lookup by session), and the server's
+    // own re-emit of 'stream' has no listener.
+    session.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, raw?: string[]) => {
+      try {
+        this.#onStream(state, session, stream, headers, flags, raw);
+      } catch {
+        // a throw fails this stream only
+        resetStream(stream, NGHTTP2_INTERNAL_ERROR);
+      }
+    });
+    // The connection window (the stream window is in the server's SETTINGS): uploads in flight together are not
+    // throttled by one 64 KiB window; what an unread client can make us hold stays bounded by it.
+    try {
+      session.setLocalWindowSize(DOWNSTREAM_CONNECTION_WINDOW);
+    } catch {
+      // destroyed already: its 'close' cleans up
+    }
     const idle = this.#core.options.downstreamIdleTimeoutMs;
     if (idle > 0) {
       session.setTimeout(idle, () => {
@@ -269,18 +290,15 @@ export class Http2Engine {
     // Opened during the drain: served, then told to go away once its first stream is in (see #onStream).
   };
 
-  readonly #onStream = (
+  #onStream(
+    state: SessionState,
+    session: http2.ServerHttp2Session,
     stream: http2.ServerHttp2Stream,
     headers: http2.IncomingHttpHeaders,
     flags: number,
     rawHeaders?: string[],
-  ): void => {
+  ): void {
     stream.on('error', noop);
-    const state = this.#sessions.get(stream.session as http2.ServerHttp2Session);
-    if (state === undefined) {
-      resetStream(stream, NGHTTP2_INTERNAL_ERROR);
-      return;
-    }
     const method = String(headers[':method'] ?? 'GET');
     const isConnect = method === 'CONNECT';
     const authority = String(headers[':authority'] ?? headers.host ?? '');
@@ -292,8 +310,8 @@ export class Http2Engine {
     let body: RequestBody | undefined;
     if ((flags & NGHTTP2_FLAG_END_STREAM) === 0 && !isConnect) {
       let trailers: readonly string[] = [];
-      stream.on('trailers', (t: http2.IncomingHttpHeaders) => {
-        trailers = flattenIncoming(t);
+      stream.on('trailers', (t: http2.IncomingHttpHeaders, _flags: number, raw?: string[]) => {
+        trailers = raw !== undefined ? withoutPseudo(raw) : flattenIncoming(t);
       });
       const cl = headers['content-length'];
       const length = cl === undefined ? undefined : Number(cl);
@@ -319,10 +337,11 @@ export class Http2Engine {
       log: state.log,
     };
     const ctx = new RequestContext(dreq, this.#core, this.#core.runtime());
-    stream.once('close', () => { ctx.downstreamAborted(stream.rstCode); });
+    // 'close' is emitted once: `on` spares once()'s wrapper.
+    stream.on('close', () => { ctx.downstreamAborted(stream.rstCode); });
     runRequestChain(ctx, new Http2Responder(stream));
     // Draining: a session that came in during the drain (or a stream that crossed the GOAWAY) gets it now, with this
     // stream as its last one, so this stream is served.
-    if (this.#draining) this.#goaway(stream.session as http2.ServerHttp2Session);
-  };
+    if (this.#draining) this.#goaway(session);
+  }
 }

@@ -48,6 +48,22 @@ export interface Http2PoolOptions {
 
 const DEFAULT_MAX_STREAMS = 100;
 
+/**
+ * Receive windows of the pool's sessions, sized for a proxy: the stream window we advertise
+ * (SETTINGS_INITIAL_WINDOW_SIZE; RFC 9113's default is 64 KiB - 1) and the connection window (set with
+ * setLocalWindowSize once a session is up). One 64 KiB connection window shared by every stream of a pooled session
+ * would make a WINDOW_UPDATE round trip per 64 KiB of all the responses in flight. A stream that is not read stops
+ * being acknowledged, so what an upstream can make us hold stays bounded: per stream by the stream window, per session
+ * by the connection window. (The downstream engine's windows are smaller: its peers are clients.)
+ */
+const H2_STREAM_WINDOW = 1024 * 1024;
+const H2_CONNECTION_WINDOW = 8 * 1024 * 1024;
+
+/** session.request() options (Node copies them): a request without a body is one HEADERS frame with END_STREAM. */
+const NO_BODY: http2.ClientSessionRequestOptions = { endStream: true };
+/** With a body, the request's trailers (or an empty DATA frame with END_STREAM) follow it. */
+const WITH_BODY: http2.ClientSessionRequestOptions = { endStream: false, waitForTrailers: true };
+
 function noop(): void {}
 
 /** Flat [name, value, ...] -> the object form node:http2 takes (duplicates as arrays, order of first appearance). */
@@ -348,7 +364,7 @@ export class Http2Pool {
       createConnection: () => socket,
       maxSessionMemory: this.#options.maxSessionMemoryMb,
       maxHeaderListPairs: this.#options.maxHeaderListPairs,
-      settings: { enablePush: false },
+      settings: { enablePush: false, initialWindowSize: H2_STREAM_WINDOW },
     });
     const e = new Entry(session, socket);
     this.#entries.add(e);
@@ -356,6 +372,11 @@ export class Http2Pool {
     session.once('connect', () => {
       this.#connecting--;
       e.ready = true;
+      try {
+        session.setLocalWindowSize(H2_CONNECTION_WINDOW);
+      } catch {
+        // destroyed meanwhile: its 'close' cleans up
+      }
       this.#drainQueue();
     });
     session.on('remoteSettings', () => this.#drainQueue());
@@ -393,21 +414,15 @@ export class Http2Pool {
 
   #start(a: StreamAttempt, e: Entry): void {
     const req = a.request;
-    const headers: http2.OutgoingHttpHeaders = {
-      ':method': req.method,
-      ':scheme': req.scheme,
-      ':authority': req.authority,
-      ':path': req.target,
-    };
+    // One literal per shape (no `delete` for CONNECT, which would turn the object into a slow dictionary).
+    const headers: http2.OutgoingHttpHeaders = req.method === 'CONNECT'
+      ? { ':method': req.method, ':authority': req.authority }
+      : { ':method': req.method, ':scheme': req.scheme, ':authority': req.authority, ':path': req.target };
     headersObject(req.headers, headers);
-    if (req.method === 'CONNECT') {
-      delete headers[':scheme'];
-      delete headers[':path'];
-    }
     const hasBody = req.body !== undefined;
     let stream: http2.ClientHttp2Stream;
     try {
-      stream = e.session.request(headers, { endStream: !hasBody, waitForTrailers: hasBody });
+      stream = e.session.request(headers, hasBody ? WITH_BODY : NO_BODY);
     } catch (err) {
       a.fail(poolFailure('reset', err as Error, { refused: true }));
       return;
@@ -422,19 +437,21 @@ export class Http2Pool {
       clearTimeout(e.idleTimer);
       e.idleTimer = undefined;
     }
+    // Header blocks are taken in node:http2's raw form (a flat array, the third argument of 'headers', 'response'
+    // and 'trailers'), not re-read from the object it also builds.
     stream.on('error', noop);
-    stream.on('headers', (h: http2.IncomingHttpHeaders) => {
+    stream.on('headers', (h: http2.IncomingHttpHeaders, _flags: number, raw?: string[]) => {
       a.responseBytes = true;
       const status = Number(h[HTTP2_HEADER_STATUS]);
-      if (status >= 100 && status < 200) a.handler?.onInformational(status, flattenIncoming(h));
+      if (status >= 100 && status < 200) a.handler?.onInformational(status, raw !== undefined ? withoutPseudo(raw) : flattenIncoming(h));
     });
-    stream.on('response', (h: http2.IncomingHttpHeaders, flags: number) => {
+    stream.on('response', (h: http2.IncomingHttpHeaders, flags: number, raw?: string[]) => {
       a.responseBytes = true;
       a.responseStarted = true;
       a.handler?.onResponse({
         statusCode: Number(h[HTTP2_HEADER_STATUS]),
         statusText: '',
-        headers: flattenIncoming(h),
+        headers: raw !== undefined ? withoutPseudo(raw) : flattenIncoming(h),
         close: false,
         bodyless: (flags & NGHTTP2_FLAG_END_STREAM) !== 0,
       });
@@ -443,8 +460,8 @@ export class Http2Pool {
       const h = a.handler;
       if (h !== undefined && !h.onData(chunk)) stream.pause();
     });
-    stream.on('trailers', (h: http2.IncomingHttpHeaders) => {
-      a.trailers = flattenIncoming(h);
+    stream.on('trailers', (h: http2.IncomingHttpHeaders, _flags: number, raw?: string[]) => {
+      a.trailers = raw !== undefined ? withoutPseudo(raw) : flattenIncoming(h);
     });
     stream.on('end', () => {
       // A reset also ends the readable side: only an END_STREAM (no error code) completes the response.
@@ -455,11 +472,8 @@ export class Http2Pool {
       a.handler = undefined;
       h?.onEnd(a.trailers);
     });
-    stream.on('wantTrailers', () => {
-      const t = a.requestTrailers;
-      stream.sendTrailers(t !== undefined && t.length > 0 ? headersObject(t) : {});
-    });
-    stream.once('close', () => {
+    // 'close' is emitted once: `on` spares once()'s wrapper.
+    stream.on('close', () => {
       e.active--;
       if (!a.ended && a.handler !== undefined) {
         const code = stream.rstCode ?? NGHTTP2_NO_ERROR;
@@ -477,8 +491,14 @@ export class Http2Pool {
       }
       this.#afterStream(e);
     });
-    if (hasBody) req.body?.start(a);
+    if (!hasBody) return;
+    // Only a request with a body writes (drain) and ends with trailers (wantTrailers).
+    stream.on('wantTrailers', () => {
+      const t = a.requestTrailers;
+      stream.sendTrailers(t !== undefined && t.length > 0 ? headersObject(t) : {});
+    });
     stream.on('drain', () => req.body?.resume());
+    req.body?.start(a);
   }
 
   #afterStream(e: Entry): void {

@@ -51,6 +51,8 @@ describe('HTTP/2 passthrough to an h2c backend', () => {
   let uploadEnded = 0;
   let uploadAborted = 0;
   let sessions = 0;
+  /** The backend's sessions (each opened by the proxy's upstream pool). */
+  const backendSessions: http2.ServerHttp2Session[] = [];
 
   before(async () => {
     backend = http2.createServer();
@@ -130,8 +132,9 @@ describe('HTTP/2 passthrough to an h2c backend', () => {
         stream.end(`${headers[':method']} ${path} ${body.length}\n`);
       });
     });
-    backend.on('session', () => {
+    backend.on('session', (session: http2.ServerHttp2Session) => {
       sessions++;
+      backendSessions.push(session);
     });
     port = await listen(backend as unknown as import('node:net').Server);
     proxy = await startProxy({ address: '127.0.0.1', port });
@@ -152,6 +155,25 @@ describe('HTTP/2 passthrough to an h2c backend', () => {
     const raw = seen.find((s) => s.path === '/a')?.raw ?? [];
     assert.equal(raw[raw.indexOf('x-up') + 1], '1');
     assert.ok(raw.includes('x-request-id'));
+  });
+
+  test('flow-control windows sized for a proxy: downstream 256 KiB per stream, 1 MiB per session; upstream 1 MiB and 8 MiB', async () => {
+    const MiB = 1024 * 1024;
+    const client = http2.connect(`http://127.0.0.1:${proxy.port}`);
+    client.on('error', () => {});
+    const r = await h2Request(client, { ':path': '/windows' });
+    assert.equal(r.headers[':status'], 200);
+    // Downstream: the proxy's SETTINGS and its connection-level WINDOW_UPDATE, as the client sees them.
+    assert.equal(client.remoteSettings.initialWindowSize, 256 * 1024);
+    await waitFor(() => client.state.remoteWindowSize === MiB, 'the proxy to open its downstream connection window to 1 MiB');
+    // Upstream: the pool's session, as the backend sees it (its window less what the backend has sent on it since).
+    const live = backendSessions.filter((s) => !s.destroyed);
+    assert.ok(live.length >= 1);
+    for (const s of live) {
+      assert.equal(s.remoteSettings.initialWindowSize, MiB);
+      assert.ok((s.state.remoteWindowSize ?? 0) > 7 * MiB, `upstream connection window ${s.state.remoteWindowSize}`);
+    }
+    client.close();
   });
 
   test('nghttp: response and trailers arrive', async () => {

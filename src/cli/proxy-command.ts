@@ -1,4 +1,5 @@
 // `remora proxy`: flags/env/file -> validated options -> a running proxy.
+import { availableParallelism } from 'node:os';
 import { configError } from '../config/config-issue.js';
 import { CONFIG_ENV, CONFIG_FLAG } from '../config/load-options.js';
 import { loadSnapshotDefinitions, type SnapshotInput } from '../config/load-snapshot.js';
@@ -7,7 +8,7 @@ import { proxyOptionSpecs } from '../config/proxy-options.js';
 import { createLogger } from '../core/log.js';
 import { startProxy } from '../proxy/proxy.js';
 import { parseArgv } from './argv.js';
-import { ControlledConfig, bootstrapIdentity, controlChannel, proxyControlOptions, startControlSync } from './proxy-control.js';
+import { ControlledConfig, bootstrapIdentity, controlChannel, proxyControlOptions, startControlSync, syncedProxy, type SyncedProxy } from './proxy-control.js';
 
 const HELP = `Usage: remora proxy [flags]
 
@@ -29,6 +30,12 @@ The control plane (--control, --token, --control-ca-file, --spiffe-id) is among 
 `;
 
 export async function runProxyCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
+  // A worker of `workers` > 1 (forked by the primary with REMORA_WORKER and an IPC channel): the primary owns the
+  // configuration and hands it over; the worker reads no file.
+  if (env.REMORA_WORKER !== undefined && process.send !== undefined) {
+    await (await import('../proxy/workers/worker.js')).runWorker();
+    return;
+  }
   const parsed = parseArgv(argv, proxyOptionSpecs, [CONFIG_FLAG]);
   if (parsed.help) {
     process.stdout.write(`${HELP}${renderOptionHelp(proxyOptionSpecs)}\n`);
@@ -47,9 +54,17 @@ export async function runProxyCommand(argv: readonly string[], env: NodeJS.Proce
   const controlled = control?.ok === true ? new ControlledConfig(input) : undefined;
   const log = createLogger({ level: load.definitions.proxy.logLevel, name: 'remora-proxy' });
   for (const warning of load.warnings) log.warn({ event: 'config.warning', warning }, warning);
-  const proxy = await startProxy({
-    log, definitions: load.definitions, configFile: input.file, reload: () => (controlled === undefined ? loadSnapshotDefinitions(input) : controlled.load()),
-  });
+  const reload = (): ReturnType<typeof loadSnapshotDefinitions> => (controlled === undefined ? loadSnapshotDefinitions(input) : controlled.load());
+  const requested = load.definitions.proxy.workers;
+  const workers = requested === 0 ? availableParallelism() : requested;
+  let proxy: SyncedProxy;
+  if (workers > 1) {
+    // N processes sharing the listeners: this one is the primary (src/proxy/workers/primary.ts).
+    const { startPrimary } = await import('../proxy/workers/primary.js');
+    proxy = await startPrimary({ log, definitions: load.definitions, workers, configFile: input.file, reload });
+  } else {
+    proxy = syncedProxy(await startProxy({ log, definitions: load.definitions, configFile: input.file, reload }));
+  }
   // Renewals then travel on the sync connection (the channel the snapshots come on) whenever it is up.
   if (controlled !== undefined && control?.ok === true) channel?.attach(startControlSync(proxy, control.options, controlled, log));
   if (renewer !== undefined) {

@@ -33,12 +33,13 @@ export interface SyncClientOptions {
   readonly name: string;
   /** The sidecar's SPIFFE ID ('' without an identity). */
   readonly identity: () => string;
-  readonly apply: (snapshot: PushedSnapshot) => ApplyResult;
+  /** The proxy's reload (with workers it answers once every worker applied the snapshot, or none did). */
+  readonly apply: (snapshot: PushedSnapshot) => ApplyResult | Promise<ApplyResult>;
   readonly log: Logger;
   readonly initialBackoffMs?: number;
   readonly maxBackoffMs?: number;
-  /** The golden-metric edges to report (cumulative); none reported without it. */
-  readonly metrics?: () => GoldenEdgeSample[];
+  /** The golden-metric edges to report (cumulative; with workers, collected from every worker); none reported without it. */
+  readonly metrics?: () => GoldenEdgeSample[] | Promise<GoldenEdgeSample[]>;
   /** How often they are reported (default 5 s). */
   readonly metricsIntervalMs?: number;
 }
@@ -79,17 +80,21 @@ export class SyncClient implements ControlCaller {
     }
   }
 
-  #report(collect: () => GoldenEdgeSample[]): void {
-    const session = this.#session;
-    if (!this.#connected || this.#reporting || session === undefined || session.destroyed) return;
-    let edges: GoldenEdgeSample[];
-    try {
-      edges = collect();
-    } catch (err) {
+  #report(collect: () => GoldenEdgeSample[] | Promise<GoldenEdgeSample[]>): void {
+    if (!this.#connected || this.#reporting) return;
+    this.#reporting = true;
+    void (async () => collect())().then((edges) => { this.#send(edges); }, (err: unknown) => {
+      this.#reporting = false;
       this.#o.log.warn({ event: 'control.metrics.collect-failed', err }, 'could not read the golden metrics');
+    });
+  }
+
+  #send(edges: GoldenEdgeSample[]): void {
+    const session = this.#session;
+    if (!this.#connected || session === undefined || session.destroyed) {
+      this.#reporting = false;
       return;
     }
-    this.#reporting = true;
     const seq = this.#seq;
     const body = JSON.stringify({ name: this.#o.name, identity: this.#o.identity(), epoch: this.#epoch, seq, edges });
     let req;
@@ -234,8 +239,19 @@ export class SyncClient implements ControlCaller {
       this.#o.log.error({ event: 'control.sync.bad-event', err }, 'the control plane sent an unreadable snapshot');
       return;
     }
-    const result = this.#o.apply(snapshot);
+    const applied = this.#o.apply(snapshot);
+    if (applied instanceof Promise) {
+      void applied.catch((err: unknown) => ({ ok: false as const, error: err instanceof Error ? err.message : String(err) }))
+        .then((result) => { this.#acknowledge(session, snapshot, result); });
+    } else {
+      this.#acknowledge(session, snapshot, applied);
+    }
+  }
+
+  /** ACK (applied) or NACK (refused, with why) one snapshot. */
+  #acknowledge(session: ClientHttp2Session, snapshot: PushedSnapshot, result: ApplyResult): void {
     if (result.ok) this.#applied = snapshot.version;
+    if (session.destroyed) return;
     const body = JSON.stringify({
       name: this.#o.name, identity: this.#o.identity(), version: snapshot.version, nonce: snapshot.nonce, ...(result.ok ? {} : { error: result.error }),
     });

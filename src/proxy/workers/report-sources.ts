@@ -33,6 +33,8 @@ export interface WorkerStatsJson {
   readonly pid: number;
   readonly state: string;
   readonly uptimeMs: number;
+  /** The config version the worker serves (the same in every worker once a reload is committed). */
+  readonly configVersion: number;
   readonly connections: ProxyStatsJson['connections'];
   readonly listeners: Readonly<Record<string, { readonly accepted: number; readonly active: number }>>;
   /** HTTP requests read by the worker's engines (both listeners), when the HTTP engine runs. */
@@ -47,9 +49,9 @@ function workerLine(p: WorkerPart<ProxyStatsJson>): WorkerStatsJson {
   const s = p.value;
   const listeners: Record<string, { accepted: number; active: number }> = {};
   for (const [name, l] of Object.entries(s.listeners)) listeners[name] = { accepted: l.connections.accepted, active: l.connections.active };
-  const requests = s.http === undefined ? undefined : (s.http.outbound['requests'] ?? 0) + (s.http.inbound['requests'] ?? 0);
+  const requests = s.http === undefined ? undefined : (s.http.outbound['http.requests'] ?? 0) + (s.http.inbound['http.requests'] ?? 0);
   return {
-    worker: p.worker, pid: p.pid, state: s.state, uptimeMs: s.uptimeMs, connections: s.connections, listeners,
+    worker: p.worker, pid: p.pid, state: s.state, uptimeMs: s.uptimeMs, configVersion: s.config.version, connections: s.connections, listeners,
     ...(requests === undefined ? {} : { requests }),
   };
 }

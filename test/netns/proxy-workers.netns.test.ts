@@ -1,0 +1,195 @@
+// `[proxy] workers = 2` on a real kernel: a client pod (remora init + remora proxy --workers 2) and a server pod.
+// Connections through the outbound listener are spread by the kernel over both workers (per-worker lines of /stats),
+// /stats and /stats/prometheus answer as one proxy (sums equal to what the clients sent), a SIGHUP reload is applied
+// in both workers (a bad one in neither), a killed worker is restarted (event worker.exited) while the other keeps
+// serving, and SIGTERM drains both: requests in flight are answered, then every process exits with code 0.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Mesh, netnsTestOptions, waitFor, type Pod } from './harness.js';
+import { tempDir } from './l4-helpers.js';
+import { load, startL7Tool, type LoadResult } from './l7-helpers.js';
+import { initOk, logRecords, waitForLog } from './proxy-helpers.js';
+import { startProxy, type ProxyStats, type RunningProxy } from './remora-process.js';
+
+const opts = netnsTestOptions();
+
+interface WorkerLine {
+  readonly worker: number;
+  readonly pid: number;
+  readonly state: string;
+  readonly configVersion: number;
+  readonly connections: { readonly accepted: number; readonly active: number; readonly closed: number };
+  readonly listeners: Readonly<Record<string, { readonly accepted: number; readonly active: number }>>;
+  readonly requests?: number;
+}
+
+interface WorkerStats extends ProxyStats {
+  readonly workers: readonly WorkerLine[];
+  readonly state: string;
+  readonly config: { readonly version: number; readonly reloads: { readonly ok: number; readonly rejected: number } };
+  readonly listeners: Readonly<Record<string, { readonly connections: { readonly accepted: number } }>>;
+  readonly http?: { readonly outbound: Readonly<Record<string, number>> };
+  readonly drain?: { readonly reason: string; readonly exiting: boolean };
+}
+
+/** The value of one series of a Prometheus exposition (undefined: absent). */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('workers = 2', opts, () => {
+  let mesh: Mesh;
+  let client: Pod;
+  let server: Pod;
+  let proxy: RunningProxy;
+  const tmp = tempDir('remora-workers-');
+  const file = join(tmp.dir, 'client.ini');
+  let vip = '';
+  /** Connections and requests the test's clients sent through the outbound listener so far. */
+  let sentConnections = 0;
+  let sentRequests = 0;
+
+  const config = (timeout: string): string => [
+    '[proxy]', 'workers = 2', `connect_timeout = ${timeout}`,
+    '[service web]', `addresses = ${vip}:80`, `endpoints = ${server.ip4}:8080`,
+  ].join('\n');
+  const stats = async (): Promise<WorkerStats> => (await proxy.stats()) as WorkerStats;
+  /** COUNT requests over COUNT connections at once (each connection accepted by one worker). */
+  const burst = async (count: number, path = '/'): Promise<LoadResult> => {
+    const r = await load(client, `http://${vip}${path}`, count, count);
+    sentConnections += count;
+    sentRequests += count;
+    return r;
+  };
+
+  before(async () => {
+    if (opts.skip !== undefined) return;
+    mesh = await Mesh.create({ ipv6: false });
+    client = await mesh.addPod('client');
+    server = await mesh.addPod('server');
+    vip = `${mesh.prefix4}.200`;
+    await startL7Tool(server, ['http-tag', '::', '8080', 'web']);
+    writeFileSync(file, `${config('5s')}\n`);
+    await initOk(client);
+    proxy = await startProxy(client, ['--config', file]);
+  });
+  after(async () => {
+    await proxy?.stop('SIGKILL');
+    await mesh?.destroy();
+    tmp.remove();
+  });
+
+  test('connections are spread over both workers; /stats and /stats/prometheus are the sums of the workers', opts, async () => {
+    const first = await stats();
+    assert.equal(first.workers.length, 2, 'one line per worker');
+    assert.notEqual(first.workers[0]?.pid, first.workers[1]?.pid);
+    for (const w of first.workers) assert.notEqual(w.pid, proxy.child.pid, 'the workers are other processes than the primary');
+    // Bursts of simultaneous connections until both workers have accepted some (the kernel decides; bounded).
+    let s = first;
+    for (let round = 0; round < 20; round++) {
+      const r = await burst(20);
+      assert.deepEqual(r.statuses, { 200: 20 }, 'every request answered by the server');
+      s = await stats();
+      if (s.workers.every((w) => (w.listeners['outbound']?.accepted ?? 0) > 0)) break;
+    }
+    const perWorker = s.workers.map((w) => w.listeners['outbound']?.accepted ?? 0);
+    assert.ok(perWorker.every((n) => n > 0), `both workers accepted connections: ${perWorker.join(', ')}`);
+    // Summed: the outbound listener's total is every worker's, and is what the clients opened.
+    assert.equal(perWorker.reduce((a, b) => a + b, 0), sentConnections);
+    assert.equal(s.listeners['outbound']?.connections.accepted, sentConnections);
+    assert.equal(s.workers.reduce((a, w) => a + (w.requests ?? 0), 0), sentRequests, 'requests per worker add up');
+    const prom = (await proxy.admin('/stats/prometheus')).body;
+    assert.equal(sample(prom, 'remora_connections_accepted_total{listener="outbound"}'), sentConnections);
+    assert.equal(sample(prom, 'remora_ready'), 1);
+    assert.equal(sample(prom, 'remora_config_version'), 1, 'a copy every worker holds is not summed');
+    const ready = await proxy.admin('/ready');
+    assert.deepEqual(ready, { status: 200, body: 'ready' });
+    const dump = JSON.parse((await proxy.admin('/config_dump')).body) as { version: number };
+    assert.equal(dump.version, 1);
+  });
+
+  test('SIGHUP: a reload is applied in both workers; a bad one in neither', opts, async () => {
+    writeFileSync(file, `${config('3s')}\n`);
+    proxy.child.kill('SIGHUP');
+    const s = await waitFor('version 2 in both workers', async () => {
+      const x = await stats();
+      return x.config.version >= 2 && x.workers.length === 2 && x.workers.every((w) => w.configVersion === 2) ? x : undefined;
+    }, { timeoutMs: 15_000, intervalMs: 100 });
+    assert.equal(s.config.version, 2);
+    assert.equal(s.config.reloads.ok >= 1, true);
+    const dump = JSON.parse((await proxy.admin('/config_dump')).body) as { version: number; definitions?: { proxy?: { connectTimeout?: number } } };
+    assert.equal(dump.version, 2);
+    // A bad value: rejected by the primary's validator; both workers keep version 2.
+    writeFileSync(file, `${config('forever')}\n`);
+    proxy.child.kill('SIGHUP');
+    const bad = await waitFor('the bad reload rejected', async () => {
+      const x = await stats();
+      return x.config.reloads.rejected >= 1 ? x : undefined;
+    }, { timeoutMs: 15_000, intervalMs: 100 });
+    assert.equal(bad.config.version, 2);
+    assert.deepEqual(bad.workers.map((w) => w.configVersion), [2, 2]);
+    const r = await burst(10);
+    assert.deepEqual(r.statuses, { 200: 10 }, 'the last good config keeps serving');
+    writeFileSync(file, `${config('3s')}\n`);
+  });
+
+  test('a killed worker is restarted (worker.exited) while the other keeps serving', opts, async () => {
+    const before = await stats();
+    const victim = before.workers[0] as WorkerLine;
+    process.kill(victim.pid, 'SIGKILL');
+    await waitFor('the killed worker to be gone', async () => (alive(victim.pid) ? undefined : true), { timeoutMs: 10_000, intervalMs: 20 });
+    // Meanwhile the other worker accepts every connection.
+    const r = await burst(10);
+    assert.deepEqual(r.statuses, { 200: 10 }, 'served by the surviving worker');
+    assert.deepEqual(r.errors, {});
+    const exited = await waitForLog(proxy, 'worker.exited', (l) => l.event === 'worker.exited');
+    assert.equal(exited[0]?.['worker'], victim.worker);
+    assert.equal(exited[0]?.['signal'], 'SIGKILL');
+    const after = await waitFor('the worker restarted', async () => {
+      const x = await stats();
+      const w = x.workers.find((y) => y.worker === victim.worker);
+      return x.workers.length === 2 && w !== undefined && w.pid !== victim.pid ? x : undefined;
+    }, { timeoutMs: 15_000, intervalMs: 100 });
+    const restarted = after.workers.find((w) => w.worker === victim.worker) as WorkerLine;
+    assert.equal(restarted.configVersion, 2, 'the restarted worker serves the config in force');
+    assert.equal(restarted.connections.accepted, 0, 'a new process: its counters start over');
+    assert.deepEqual(await proxy.admin('/ready'), { status: 200, body: 'ready' });
+    assert.equal(logRecords(proxy).filter((l) => l.event === 'worker.restarted').length, 1);
+  });
+
+  test('SIGTERM drains both workers: requests in flight are answered, then every process exits 0', opts, async () => {
+    const s = await stats();
+    const pids = s.workers.map((w) => w.pid);
+    // Slow requests in flight on several connections (spread over the workers) when the signal comes.
+    const inFlight = load(client, `http://${vip}/delay/1500`, 8, 8);
+    await waitFor('the slow requests in flight', async () => {
+      const x = await stats();
+      return x.connections.active >= 8 ? true : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 50 });
+    proxy.child.kill('SIGTERM');
+    const ready = await proxy.admin('/ready');
+    assert.deepEqual(ready, { status: 503, body: 'draining' }, '/ready fails at once');
+    const draining = await stats();
+    assert.deepEqual({ reason: draining.drain?.reason, exiting: draining.drain?.exiting }, { reason: 'received SIGTERM', exiting: true });
+    assert.deepEqual(draining.workers.map((w) => w.state), ['draining', 'draining'], 'both workers drain');
+    const r = await inFlight;
+    assert.deepEqual(r.statuses, { 200: 8 }, 'every request in flight was answered');
+    const code = await waitFor('the proxy to exit', async () => (proxy.child.exitCode !== null ? proxy.child.exitCode : undefined), { timeoutMs: 60_000, intervalMs: 100 });
+    assert.equal(code, 0);
+    for (const pid of pids) assert.equal(alive(pid), false, `worker ${pid} exited`);
+    const stopped = logRecords(proxy).filter((l) => l.event === 'proxy.stopped');
+    assert.equal(stopped.length, 3, 'two workers and the primary logged proxy.stopped');
+  });
+});

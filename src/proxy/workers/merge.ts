@@ -112,10 +112,7 @@ function mergeValues(values: readonly unknown[], rule: MergeRule): unknown {
   return mergeScalars(present, rule);
 }
 
-/**
- * The JSON of N workers as one: see the top of this file. `overrides` are keys (top level) taken from the caller
- * instead (the primary's own state, readiness, drain).
- */
+/** The JSON of N workers as one: see the top of this file (the primary then sets its own state, readiness, drain). */
 export function mergeJson<T>(parts: readonly T[], rule: MergeRule = 'sum'): T {
   return mergeValues(parts, rule) as T;
 }
@@ -246,7 +243,9 @@ export function mergeReadiness<R extends ReadinessLike>(parts: readonly WorkerPa
   const down = parts.find((p) => !p.value.ready);
   if (down !== undefined) {
     const r = down.value.reason;
-    return { ready: false, reason: r === 'draining' || r === 'starting' ? r : `${r.startsWith('not ready: ') ? '' : 'not ready: '}${r} (worker ${down.worker})`.replace(/^not ready: not ready: /, 'not ready: ') };
+    if (r === 'draining' || r === 'starting') return { ready: false, reason: r };
+    const why = r.startsWith('not ready: ') ? r.slice('not ready: '.length) : r;
+    return { ready: false, reason: `not ready: worker ${down.worker}: ${why}` };
   }
   if (parts.length < expected) return { ready: false, reason: `not ready: ${parts.length} of ${expected} workers answered` };
   return { ready: true, reason: 'ready' };

@@ -40,6 +40,16 @@ export function processTree(pid: number): number[] {
   return out;
 }
 
+/** VmRSS of the process and its live descendants (with `workers = N`: the primary and its workers), in MB. */
+export function treeRssMb(pid: number): number | undefined {
+  let sum: number | undefined;
+  for (const p of processTree(pid)) {
+    const r = rssMb(p);
+    if (r !== undefined) sum = (sum ?? 0) + r;
+  }
+  return sum;
+}
+
 /**
  * utime + stime in seconds of the process (all threads) and of its live descendants: with `workers = N` the work is
  * done in the primary's children (a single process has none while its probe helper is off, as in the bench).

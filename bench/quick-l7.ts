@@ -28,7 +28,7 @@ import { Mesh, netnsUnavailableReason, waitFor } from '../test/netns/harness.js'
 import { REPO_ROOT, remoraInit } from '../test/netns/remora-process.js';
 import { runH2loadFixedRate, runH2loadMax, runWrk, wrkArgs } from './loads.js';
 import { haproxyHttp, HAPROXY_HTTP_OUTBOUND_PORT } from './modes.js';
-import { adminStatus, cpuSeconds, cpuSplit, loadAverage, median, rssMb } from './proc.js';
+import { adminStatus, cpuSeconds, cpuSplit, loadAverage, median, treeRssMb } from './proc.js';
 import { H2C_PORT, HTTP_PORT, startServerPod } from './server-pod.js';
 import type { ModeContext, RunningMode } from './types.js';
 
@@ -179,7 +179,7 @@ async function main(): Promise<number> {
     await new Promise((r) => setTimeout(r, 1000));
     for (const v of subjects) {
       if (v.pid === undefined) continue;
-      const rss = rssMb(v.pid);
+      const rss = treeRssMb(v.pid);
       if (rss !== undefined) v.rssIdleMb = rss;
     }
     const url = `http://${serverPod.ip4}:${HTTP_PORT}/`;
@@ -245,7 +245,7 @@ async function main(): Promise<number> {
         return `${median(rs.map((x) => x.rps)).toFixed(0)} (${rs.map((x) => x.rps.toFixed(0)).join(' / ')})`
           + `${v.pid === undefined ? '' : `; ${usPerReq.toFixed(1)} µs CPU/req (user ${userPerReq.toFixed(1)})`}`;
       });
-      const after = v.pid === undefined ? undefined : rssMb(v.pid);
+      const after = v.pid === undefined ? undefined : treeRssMb(v.pid);
       process.stdout.write(`| ${v.name} | ${cols.join(' | ')} | ${v.rssIdleMb?.toFixed(1) ?? '-'} | ${after?.toFixed(1) ?? '-'} |\n`);
     }
     if (straceS > 0) {

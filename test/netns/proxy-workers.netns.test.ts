@@ -3,15 +3,20 @@
 // /stats and /stats/prometheus answer as one proxy (sums equal to what the clients sent), a SIGHUP reload is applied
 // in both workers (a bad one in neither), a killed worker is restarted (event worker.exited) while the other keeps
 // serving, and SIGTERM drains both: requests in flight are answered, then every process exits with code 0.
+// With the control plane (a real `remora control` in its own pod): the sidecar with 2 workers is one sidecar, SYNCED
+// once both workers committed the pushed snapshot (same version in both), NACKED for a snapshot it cannot apply (both
+// workers keep the last good one), and its golden-metric reports are the sums over both workers (every request the
+// client sent is counted at the control plane, while the requests went through both workers).
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Mesh, netnsTestOptions, waitFor, type Pod } from './harness.js';
-import { tempDir } from './l4-helpers.js';
+import { tempDir, writeConfig } from './l4-helpers.js';
 import { load, startL7Tool, type LoadResult } from './l7-helpers.js';
 import { initOk, logRecords, waitForLog } from './proxy-helpers.js';
-import { startProxy, type ProxyStats, type RunningProxy } from './remora-process.js';
+import { outputLines, REMORA_BIN, startProxy, type ProxyStats, type RunningProxy } from './remora-process.js';
 
 const opts = netnsTestOptions();
 
@@ -191,5 +196,117 @@ describe('workers = 2', opts, () => {
     for (const pid of pids) assert.equal(alive(pid), false, `worker ${pid} exited`);
     const stopped = logRecords(proxy).filter((l) => l.event === 'proxy.stopped');
     assert.equal(stopped.length, 3, 'two workers and the primary logged proxy.stopped');
+  });
+});
+
+const WRITE_TOKEN = 'workers-write-0123456789abcdef';
+const READ_TOKEN = 'workers-read-0123456789abcdef';
+const SIDECAR_TOKEN = 'workers-sidecar-0123456789abcdef';
+const CONTROL_PORT = 15012;
+
+interface SidecarView {
+  readonly name: string;
+  readonly connected: boolean;
+  readonly status: string;
+  readonly versionApplied: number;
+  readonly lastNackError?: string;
+}
+interface MetricsView { readonly services: readonly { readonly name: string; readonly requests: number }[]; readonly sidecars: number }
+
+describe('workers = 2 with the control plane', { ...opts, timeout: 240_000 }, () => {
+  let mesh: Mesh;
+  let cpPod: Pod;
+  let client: Pod;
+  let server: Pod;
+  let control: ChildProcess | undefined;
+  let proxy: RunningProxy;
+  const tmp = tempDir('remora-workers-cp-');
+  const rootFile = join(tmp.dir, 'control', 'root-cert.pem');
+  let vip = '';
+  const url = (): string => `https://${cpPod.ip4}:${CONTROL_PORT}`;
+
+  async function ctl(args: readonly string[], token = WRITE_TOKEN): Promise<string> {
+    const r = await cpPod.exec([process.execPath, REMORA_BIN, 'ctl', '--server', url(), '--token', token, '--ca-file', rootFile, ...args], { timeoutMs: 30_000 });
+    assert.equal(r.code, 0, `remora ctl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+    return r.stdout;
+  }
+  const sidecar = async (): Promise<SidecarView | undefined> =>
+    (JSON.parse(await ctl(['sidecars', '-o', 'json'])) as { sidecars: SidecarView[] }).sidecars.find((x) => x.name === 'client');
+  const stats = async (): Promise<WorkerStats> => (await proxy.stats()) as WorkerStats;
+
+  before(async () => {
+    if (opts.skip !== undefined) return;
+    mesh = await Mesh.create({ ipv6: false });
+    cpPod = await mesh.addPod('control');
+    client = await mesh.addPod('client');
+    server = await mesh.addPod('server');
+    vip = `${mesh.prefix4}.100`;
+    const child = cpPod.spawn([process.execPath, REMORA_BIN, 'control', '--data-dir', join(tmp.dir, 'control'), '--listen', `${cpPod.ip4}:${CONTROL_PORT}`,
+      '--token', WRITE_TOKEN, '--token', `read:${READ_TOKEN}`, '--token', `sidecar:${SIDECAR_TOKEN}`]);
+    control = child;
+    const lines = outputLines(child);
+    await waitFor('remora control to listen', async () => {
+      if (child.exitCode !== null) throw new Error(`remora control exited ${child.exitCode}: ${lines.join('\n')}`);
+      return lines.some((l) => l.includes('"event":"control.listening"')) && existsSync(rootFile) ? true : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 100 });
+    await startL7Tool(server, ['http-tag', '::', '8080', 'web']);
+    const meshIni = writeConfig(tmp.dir, 'mesh.ini', ['[service web]', `addresses = ${vip}:80`, 'protocol = http', `endpoints = ${server.ip4}:8080`]);
+    await ctl(['apply', '-f', meshIni]);
+    const local = writeConfig(tmp.dir, 'client.ini', [
+      '[proxy]', 'workers = 2', 'workload_name = client', `control = ${url()}`, `control_token = ${SIDECAR_TOKEN}`, `control_ca_file = ${rootFile}`,
+    ]);
+    await initOk(client);
+    proxy = await startProxy(client, ['--config', local], { env: { POD_NAME: 'client' } });
+  });
+  after(async () => {
+    await proxy?.stop('SIGKILL');
+    control?.kill('SIGKILL');
+    await mesh?.destroy();
+    tmp.remove();
+  });
+
+  test('one sidecar: SYNCED once both workers applied the snapshot, NACKED (both keep the last good one), golden metrics summed over both', opts, async () => {
+    const synced = await waitFor('the sidecar SYNCED', async () => {
+      const x = await sidecar();
+      return x?.connected === true && x.status === 'SYNCED' && x.versionApplied >= 1 ? x : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 250 });
+    const first = await stats();
+    assert.equal(first.workers.length, 2);
+    assert.equal(new Set(first.workers.map((w) => w.configVersion)).size, 1, 'both workers serve the same version');
+    assert.equal(first.config.version, first.workers[0]?.configVersion);
+
+    // Traffic through both workers (bounded bursts), every request counted once at the control plane.
+    let sent = 0;
+    let s = first;
+    for (let round = 0; round < 20; round++) {
+      const r = await load(client, `http://${vip}/`, 20, 20);
+      assert.deepEqual(r.statuses, { 200: 20 }, JSON.stringify(r.remoraErrors));
+      sent += 20;
+      s = await stats();
+      if (s.workers.every((w) => (w.requests ?? 0) > 0)) break;
+    }
+    const perWorker = s.workers.map((w) => w.requests ?? 0);
+    assert.ok(perWorker.every((n) => n > 0), `both workers served requests: ${perWorker.join(', ')}`);
+    const metrics = await waitFor(`web's ${sent} requests at the control plane`, async () => {
+      const m = JSON.parse(await ctl(['stat', '-w', '5m', '-o', 'json'], READ_TOKEN)) as MetricsView;
+      return (m.services.find((x) => x.name === 'web')?.requests ?? 0) >= sent ? m : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 500 });
+    assert.equal(metrics.services.find((x) => x.name === 'web')?.requests, sent, 'the report is the sum of both workers, each request once');
+    assert.equal(metrics.sidecars, 1, 'one sidecar, not one per worker');
+
+    // A snapshot this sidecar cannot apply (mesh mTLS to a service, and this sidecar has no identity_dir): NACKED,
+    // and both workers keep the version they had.
+    const bad = writeConfig(tmp.dir, 'bad.ini', ['[service web]', `addresses = ${vip}:80`, 'protocol = http', `endpoints = ${server.ip4}:8080`, 'mtls = true']);
+    await ctl(['apply', '-f', bad]);
+    const nacked = await waitFor('the sidecar NACKED', async () => {
+      const x = await sidecar();
+      return x?.status === 'NACKED' ? x : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 250 });
+    assert.equal(nacked.versionApplied, synced.versionApplied);
+    assert.ok((nacked.lastNackError ?? '') !== '', 'the NACK says why');
+    const after = await stats();
+    assert.deepEqual(after.workers.map((w) => w.configVersion), first.workers.map((w) => w.configVersion), 'both workers kept the last good snapshot');
+    const r = await load(client, `http://${vip}/`, 10, 10);
+    assert.deepEqual(r.statuses, { 200: 10 });
   });
 });

@@ -222,15 +222,24 @@ export async function startPrimary(ctx: PrimaryContext): Promise<PrimaryProxy> {
     return { ok: true, version };
   };
 
-  const reload = (trigger = 'api'): Promise<ReloadOutcome> => serial(async () => {
-    if (state === 'stopped') return { result: 'rejected', issues: ['the proxy is stopping'] } as ReloadOutcome;
-    if (ctx.reload === undefined) return reject(trigger, ['no configuration file to reload (--config / REMORA_CONFIG)']);
-    let load: SnapshotLoad;
-    try {
-      load = ctx.reload();
-    } catch (err) {
-      return reject(trigger, [err instanceof Error ? err.message : String(err)]);
+  // The config is read now, at the call (a control-plane snapshot is the candidate only during this call:
+  // src/cli/proxy-control.ts ControlledConfig.apply); what it is checked against and the apply wait their turn.
+  const reload = (trigger = 'api'): Promise<ReloadOutcome> => {
+    let read: SnapshotLoad | Error | undefined;
+    if (ctx.reload !== undefined) {
+      try {
+        read = ctx.reload();
+      } catch (err) {
+        read = err instanceof Error ? err : new Error(String(err));
+      }
     }
+    return serial(() => reloadWith(trigger, read));
+  };
+  const reloadWith = async (trigger: string, read: SnapshotLoad | Error | undefined): Promise<ReloadOutcome> => {
+    if (state === 'stopped') return { result: 'rejected', issues: ['the proxy is stopping'] } as ReloadOutcome;
+    if (read === undefined) return reject(trigger, ['no configuration file to reload (--config / REMORA_CONFIG)']);
+    if (read instanceof Error) return reject(trigger, [read.message]);
+    const load = read;
     if (!load.ok) return reject(trigger, load.issues.map(formatIssue));
     for (const warning of load.warnings) log.warn({ event: 'config.warning', trigger, warning }, warning);
     const restart = restartOnlyIssues(held.definitions.proxy, load.definitions.proxy, load.document, ctx.configFile ?? 'config');
@@ -251,7 +260,7 @@ export async function startPrimary(ctx: PrimaryContext): Promise<PrimaryProxy> {
     log.info({ event: 'config.applied', trigger, version: applied.version, hash, previous, source: describeSource(source), workers: live().length },
       'config applied in every worker');
     return { result: 'ok', version: applied.version, hash } as ReloadOutcome;
-  });
+  };
 
   // === /routes: read from a worker; a weight change is derived by one worker, applied by all ===
   const anyPeer = (): IpcPeer => {

@@ -38,12 +38,10 @@ import { RedirectProber } from '../redirect-prober.js';
 import type { ReloadOutcome } from '../runtime-manager.js';
 import { IpcPeer, type IpcChannel } from './ipc-peer.js';
 import { mergeReadiness, type WorkerPart } from './merge.js';
+import { MAX_RESTARTS, RESTART_WINDOW_MS, restartDecision } from './restart-policy.js';
 import { mergeReport, type Collector, type ReportName, type ReportValue, type StatsWithWorkers } from './report-sources.js';
 import type { PrepareRequest, ProbeCheckRequest, ProbesNote, WorkerInit } from './worker.js';
 
-/** Restarts allowed within RESTART_WINDOW_MS before the proxy gives up (exit 1). */
-export const MAX_RESTARTS = 5;
-export const RESTART_WINDOW_MS = 60_000;
 /** How long a worker may take to start (bind, build its runtime). */
 const START_TIMEOUT_MS = 30_000;
 /** How long a worker may take to answer a collect, a prepare or a commit. */
@@ -80,8 +78,6 @@ interface Slot {
   worker: Worker | undefined;
   peer: IpcPeer | undefined;
   ready: boolean;
-  /** Restart times in the window. */
-  readonly restarts: number[];
 }
 
 /** The config the primary holds (the workers hold the same, built). */
@@ -108,7 +104,7 @@ export async function startPrimary(ctx: PrimaryContext): Promise<PrimaryProxy> {
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ serialization: 'advanced' });
 
-  const slots: Slot[] = Array.from({ length: ctx.workers }, (_, i) => ({ id: i + 1, worker: undefined, peer: undefined, ready: false, restarts: [] }));
+  const slots: Slot[] = Array.from({ length: ctx.workers }, (_, i) => ({ id: i + 1, worker: undefined, peer: undefined, ready: false }));
   const live = (): Slot[] => slots.filter((s) => s.ready && s.peer !== undefined);
 
   // The redirect prober runs here (created once the first worker reports how the inbound listener is bound).
@@ -360,18 +356,19 @@ export async function startPrimary(ctx: PrimaryContext): Promise<PrimaryProxy> {
     });
   });
 
+  const restartTimes: number[] = [];
   const restart = (slot: Slot): void => {
     const now = Date.now();
-    while (slot.restarts.length > 0 && now - (slot.restarts[0] as number) > RESTART_WINDOW_MS) slot.restarts.shift();
-    const recent = slots.reduce((n, s) => n + s.restarts.filter((t) => now - t <= RESTART_WINDOW_MS).length, 0);
-    if (recent >= MAX_RESTARTS) {
-      log.error({ event: 'worker.restart-limit', worker: slot.id, restarts: recent, windowMs: RESTART_WINDOW_MS, code: 'REMORA_ERR_WORKER' },
+    while (restartTimes.length > 0 && now - (restartTimes[0] as number) > RESTART_WINDOW_MS) restartTimes.shift();
+    const decision = restartDecision(restartTimes, now);
+    if (!decision.restart) {
+      log.error({ event: 'worker.restart-limit', worker: slot.id, restarts: decision.recent, windowMs: RESTART_WINDOW_MS, code: 'REMORA_ERR_WORKER' },
         `more than ${MAX_RESTARTS} worker restarts within ${RESTART_WINDOW_MS / 1000} s: stopping the proxy (exit code 1)`);
       giveUp?.(new RemoraError('REMORA_ERR_WORKER', 'worker restart limit reached'));
       return;
     }
-    slot.restarts.push(now);
-    const delay = Math.min(100 * 2 ** recent, 5_000);
+    restartTimes.push(now);
+    const delay = decision.delayMs;
     setTimeout(() => {
       if (state === 'stopped' || drain?.exiting === true) return;
       fork(slot).then(() => {

@@ -275,3 +275,16 @@ test('a worker\'s two-phase apply: prepare builds without swapping, commit swaps
   assert.deepEqual(m.deriveWeights('nope', 'a=1'), { ok: false, status: 404, error: 'no route named "nope"' });
   assert.equal(m.deriveWeights('split', 'web-a=x').ok, false);
 });
+
+test('worker restarts: a delay doubling with the recent restarts, and no restart beyond 5 within 60 s', async () => {
+  const { restartDecision, MAX_RESTARTS, RESTART_WINDOW_MS } = await import('../../../src/proxy/workers/restart-policy.js');
+  const now = 1_000_000;
+  assert.deepEqual(restartDecision([], now), { restart: true, delayMs: 100 });
+  assert.deepEqual(restartDecision([now - 1000], now), { restart: true, delayMs: 200 });
+  assert.deepEqual(restartDecision([now - 4, now - 3, now - 2, now - 1], now), { restart: true, delayMs: 1600 });
+  assert.deepEqual(restartDecision([now - 5, now - 4, now - 3, now - 2, now - 1], now), { restart: false, recent: MAX_RESTARTS });
+  // Restarts older than the window do not count.
+  const old = [now - RESTART_WINDOW_MS - 5, now - RESTART_WINDOW_MS - 4, now - RESTART_WINDOW_MS - 3, now - RESTART_WINDOW_MS - 2, now - RESTART_WINDOW_MS - 1];
+  assert.deepEqual(restartDecision(old, now), { restart: true, delayMs: 100 });
+  assert.deepEqual(restartDecision([...old, now - 10], now), { restart: true, delayMs: 200 });
+});

@@ -162,6 +162,9 @@ async function main(): Promise<number> {
         join(v.root, 'bin/remora'), 'proxy', '--config', config, '--log-level', 'info',
         '--outbound-port', String(v.outboundPort), '--inbound-port', String(v.outboundPort + 5),
         '--admin-address', `127.0.0.1:${v.adminPort}`,
+        // The rules point at one subject at a time, so the others' redirect probes fail and /ready would rightly say
+        // 503 (as in bench/modes.ts): the probes are off unless the variant's args set them.
+        ...((remoraArgs.get(v.name) ?? '').includes('--readiness-probe-interval') ? [] : ['--readiness-probe-interval', 'off']),
         ...(remoraArgs.get(v.name) ?? '').split(/\s+/).filter((w) => w !== '').map((w) => w.replace('{tmp}', tmpDir))], { env: { LOG: logFile } });
       child.stdout?.resume();
       child.stderr?.resume();

@@ -179,6 +179,9 @@ test('the sidecar status reports: readiness and certificate, endpoint health, po
     });
     assert.deepEqual(eps.map((e) => [e.service, e.address, e.healthy, e.ejected, e.ejections, e.sidecars]).sort(),
       [['flaky', `127.0.0.1:${v1.port}`, 1, 0, 0, 1], ['flaky', dead, 0, 1, 1, 1]].sort());
+    // Exactly the contract's fields (contract-14), for the UI.
+    assert.deepEqual(Object.keys(eps[0] ?? {}).sort(), ['activeConnections', 'address', 'ejected', 'ejections', 'healthy', 'labels', 'service', 'sidecars', 'weight']);
+    assert.deepEqual(Object.keys(me).filter((k) => ['ready', 'certificate', 'rootsNotAfter', 'statusAt'].includes(k)).sort(), ['certificate', 'ready', 'rootsNotAfter', 'statusAt']);
     // Without ?service: every service's endpoints, with their labels and weights as configured.
     const all = ((await api(cp.url, ca, 'GET', '/api/v1/endpoints', { token: READ_TOKEN })).json as { endpoints: EndpointJson[] }).endpoints;
     const web = all.filter((e) => e.service === 'web');

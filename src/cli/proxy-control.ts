@@ -158,6 +158,7 @@ export function startControlSync(proxy: SyncedProxy, options: ProxyControlOption
     apply: (snapshot) => config.apply(snapshot, () => proxy.reload('control')),
     // Every report goes through the collector: with workers it is every worker's, merged.
     metrics: () => proxy.collector.collect('golden'),
+    status: () => proxy.collector.collect('status'),
     log,
   });
   client.start();

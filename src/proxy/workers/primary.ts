@@ -128,7 +128,15 @@ export async function startPrimary(ctx: PrimaryContext): Promise<PrimaryProxy> {
     if (parts.length === 0) throw new RemoraError('REMORA_ERR_WORKER', `no worker answered the ${name} report`);
     return mergeReport(name, parts);
   };
-  const collector: Collector = { collect };
+  // The status report's readiness is the proxy's /ready: the primary's lifecycle and every configured worker too.
+  const collectWithReadiness = async <K extends ReportName>(name: K): Promise<ReportValue<K>> => {
+    const value = await collect(name);
+    if (name !== 'status') return value;
+    const r = await readiness();
+    const status = value as ReportValue<'status'>;
+    return { ...status, ready: status.ready && r.ready, readyReason: r.ready ? status.readyReason : r.reason } as ReportValue<K>;
+  };
+  const collector: Collector = { collect: collectWithReadiness };
 
   // === readiness: the primary's lifecycle and probes, and every worker ready ===
   let drain: { startedAt: number; reason: string; exiting: boolean } | undefined;

@@ -5,7 +5,7 @@
 //   workers = N      the primary sends {kind: 'collect', body: name} to every live worker (src/proxy/workers/ipc-peer.ts),
 //                    each worker answers read(its proxy), and the primary answers merge(parts)
 //
-// Adding a report (say a status report for the control plane's sync connection):
+// Adding a report (as the control plane's status report, `status`, was):
 //   1. add an entry here: `read` (what one proxy process says; JSON-able: it crosses the IPC channel by structured
 //      clone) and `merge` (how N workers' answers become one proxy's: src/proxy/workers/merge.ts has the rules for
 //      counters, JSON, Prometheus text and golden edges);
@@ -15,10 +15,12 @@
 import type { RouteAdminView } from '../../admin/route-weights.js';
 import type { ProxyStatsJson } from '../../admin/stats-json.js';
 import type { GoldenEdgeSample } from '../../telemetry/golden-samples.js';
+import type { SidecarStatus } from '../../control/status-report.js';
 import type { CertsJson } from '../certs-json.js';
 import type { ConnectionsJson, Proxy } from '../proxy.js';
 import type { ReadinessJson } from '../readiness.js';
 import { mergeExpositions, mergeGolden, mergeJson, type WorkerPart } from './merge.js';
+import { mergeStatus } from './merge-status.js';
 
 export interface ReportSource<T> {
   /** What one proxy process reports. */
@@ -82,6 +84,14 @@ export const REPORT_SOURCES = {
   golden: source({
     read: (p: Proxy): GoldenEdgeSample[] => p.golden(),
     merge: (parts: readonly WorkerPart<GoldenEdgeSample[]>[]): GoldenEdgeSample[] => mergeGolden(parts.map((x) => x.value)),
+  }),
+  /**
+   * The status the sync client reports to the control plane (POST /api/v1/sync/status): counters summed, endpoints
+   * merged per endpoint (src/proxy/workers/merge-status.ts); the primary folds its own readiness in.
+   */
+  status: source({
+    read: (p: Proxy): SidecarStatus => p.status(),
+    merge: (parts: readonly WorkerPart<SidecarStatus>[]): SidecarStatus => mergeStatus(parts),
   }),
   /** Readiness (the primary folds it with mergeReadiness: every worker must be ready). */
   readiness: source({

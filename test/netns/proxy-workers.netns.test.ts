@@ -6,7 +6,9 @@
 // With the control plane (a real `remora control` in its own pod): the sidecar with 2 workers is one sidecar, SYNCED
 // once both workers committed the pushed snapshot (same version in both), NACKED for a snapshot it cannot apply (both
 // workers keep the last good one), and its golden-metric reports are the sums over both workers (every request the
-// client sent is counted at the control plane, while the requests went through both workers).
+// client sent is counted at the control plane, while the requests went through both workers); its status report is the
+// merge of both workers' (collect('status')): ready, and a 50/50 route's per-backend requests in GET
+// /api/v1/routes/split equal to what each backend's server answered, their sum to every request sent.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -211,6 +213,7 @@ interface SidecarView {
   readonly versionApplied: number;
   readonly lastNackError?: string;
 }
+interface SplitView { readonly routes: readonly { readonly route: string; readonly backends: readonly { readonly backend: string; readonly requests: number }[] }[] }
 interface MetricsView { readonly services: readonly { readonly name: string; readonly requests: number }[]; readonly sidecars: number }
 
 describe('workers = 2 with the control plane', { ...opts, timeout: 240_000 }, () => {
@@ -250,6 +253,7 @@ describe('workers = 2 with the control plane', { ...opts, timeout: 240_000 }, ()
       return lines.some((l) => l.includes('"event":"control.listening"')) && existsSync(rootFile) ? true : undefined;
     }, { timeoutMs: 20_000, intervalMs: 100 });
     await startL7Tool(server, ['http-tag', '::', '8080', 'web']);
+    await startL7Tool(server, ['http-tag', '::', '8081', 'web-v2']);
     const meshIni = writeConfig(tmp.dir, 'mesh.ini', ['[service web]', `addresses = ${vip}:80`, 'protocol = http', `endpoints = ${server.ip4}:8080`]);
     await ctl(['apply', '-f', meshIni]);
     const local = writeConfig(tmp.dir, 'client.ini', [
@@ -308,5 +312,49 @@ describe('workers = 2 with the control plane', { ...opts, timeout: 240_000 }, ()
     assert.deepEqual(after.workers.map((w) => w.configVersion), first.workers.map((w) => w.configVersion), 'both workers kept the last good snapshot');
     const r = await load(client, `http://${vip}/`, 10, 10);
     assert.deepEqual(r.statuses, { 200: 10 });
+  });
+
+  test('the status report covers both workers: ready, and the route split counts every request once', opts, async () => {
+    // A 50/50 route over two subsets (one server port each): each server's answers are counted by the client.
+    const split = writeConfig(tmp.dir, 'split.ini', [
+      '[service web]', `addresses = ${vip}:80`, 'protocol = http', `endpoints = ${server.ip4}:8080 subset=v1, ${server.ip4}:8081 subset=v2`,
+      '[route web-split]', 'service = web', 'backends = web/v1=50, web/v2=50',
+    ]);
+    await ctl(['apply', '-f', split]);
+    const before = await stats();
+    await waitFor('the sidecar SYNCED with the route', async () => {
+      const x = await sidecar();
+      const s = await stats();
+      return x?.status === 'SYNCED' && s.workers.length === 2 && s.workers.every((w) => w.configVersion > (before.workers[0]?.configVersion ?? 0)) ? x : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 250 });
+    const base = (await stats()).workers.map((w) => w.requests ?? 0);
+
+    // Bounded bursts until both workers served some of them.
+    const answered: Record<string, number> = {};
+    let sent = 0;
+    for (let round = 0; round < 20; round++) {
+      const r = await load(client, `http://${vip}/`, 20, 20);
+      assert.deepEqual(r.statuses, { 200: 20 }, JSON.stringify(r.remoraErrors));
+      for (const [tag, n] of Object.entries(r.bodies)) answered[tag] = (answered[tag] ?? 0) + n;
+      sent += 20;
+      const now = (await stats()).workers.map((w) => w.requests ?? 0);
+      if (now.every((n, i) => n > (base[i] ?? 0))) break;
+    }
+    const now = (await stats()).workers.map((w) => w.requests ?? 0);
+    assert.ok(now.every((n, i) => n > (base[i] ?? 0)), `both workers served route requests: ${base.join(', ')} -> ${now.join(', ')}`);
+    assert.equal((answered.web ?? 0) + (answered['web-v2'] ?? 0), sent, JSON.stringify(answered));
+
+    // The control plane's live split: the status reports of the sidecar (both workers' merged), over the window.
+    const view = await waitFor(`the ${sent} requests in /api/v1/routes/split`, async () => {
+      const v = JSON.parse(await ctl(['stat', '--routes', '-w', '5m', '-o', 'json'], READ_TOKEN)) as SplitView;
+      const route = v.routes.find((x) => x.route === 'web-split');
+      return route !== undefined && route.backends.reduce((a, b) => a + b.requests, 0) >= sent ? route : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 500 });
+    const byBackend = Object.fromEntries(view.backends.map((b) => [b.backend, b.requests]));
+    assert.deepEqual(byBackend, { 'web/v1': answered.web ?? 0, 'web/v2': answered['web-v2'] ?? 0 }, 'each request counted once, in the backend that answered it');
+
+    // Readiness in the report: both workers ready.
+    const raw = JSON.parse(await ctl(['sidecars', '-o', 'json'])) as { sidecars: { name: string; ready: boolean | null }[] };
+    assert.equal(raw.sidecars.find((x) => x.name === 'client')?.ready, true);
   });
 });

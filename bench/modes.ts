@@ -19,6 +19,10 @@ export const REMORA_L7_INBOUND_PORT = 15007;
 export const REMORA_L7_ADMIN_PORT = 15010;
 /** HAProxy in http mode. */
 export const HAPROXY_HTTP_OUTBOUND_PORT = 15004;
+/** remora with its HTTP engine and `workers = 2` (the L7 rows with two proxy processes). */
+export const REMORA_L7_W2_OUTBOUND_PORT = 15021;
+export const REMORA_L7_W2_INBOUND_PORT = 15026;
+export const REMORA_L7_W2_ADMIN_PORT = 15020;
 /** The L7 rows (bench/scenarios.ts) are the only ones the L7 modes run. */
 export const L7_SCENARIOS = ['l7-http1-keepalive', 'l7-http1-conn-per-request', 'l7-h2c', 'l7-latency-1k'] as const;
 
@@ -171,6 +175,26 @@ export const remoraL7: Mode = {
   }),
 };
 
+/** remora-l7 with `workers = 2`: two worker processes share the listeners (node:cluster), a primary answers the admin API. */
+export const remoraL7Workers2: Mode = {
+  id: 'remora-l7-w2',
+  title: 'remora proxy with its HTTP engine (L7), workers = 2',
+  redirect: true,
+  outboundPort: REMORA_L7_W2_OUTBOUND_PORT,
+  scenarios: L7_SCENARIOS,
+  start: (ctx: ModeContext) => startRemora(ctx, {
+    name: 'remora-l7-w2',
+    config: remoraL7Config(ctx)
+      .replace(`outbound_port = ${REMORA_L7_OUTBOUND_PORT}`, `outbound_port = ${REMORA_L7_W2_OUTBOUND_PORT}`)
+      .replace(`inbound_port = ${REMORA_L7_INBOUND_PORT}`, `inbound_port = ${REMORA_L7_W2_INBOUND_PORT}`)
+      .replace(`admin_address = 127.0.0.1:${REMORA_L7_ADMIN_PORT}`, `admin_address = 127.0.0.1:${REMORA_L7_W2_ADMIN_PORT}`)
+      .replace('http_engine = on\n', 'http_engine = on\nworkers = 2\n'),
+    adminPort: REMORA_L7_W2_ADMIN_PORT,
+    notes: ['as remora-l7, with workers = 2: a primary (admin, config) and two worker processes accepting on the shared listeners; CPU is the sum of the three',
+      `listens on ${REMORA_L7_W2_OUTBOUND_PORT} (rules: remora init --outbound-port ${REMORA_L7_W2_OUTBOUND_PORT}), admin ${REMORA_L7_W2_ADMIN_PORT}`],
+  }),
+};
+
 function remoraServices(ctx: ModeContext): string {
   const s = ctx.server;
   return `; remora bench: L4 (HTTP is detected and forwarded as opaque TCP, as by HAProxy in mode tcp), and the
@@ -295,4 +319,4 @@ export const haproxyHttp: Mode = {
   },
 };
 
-export const MODES: readonly Mode[] = [direct, remora, haproxyL4, remoraL7, haproxyHttp];
+export const MODES: readonly Mode[] = [direct, remora, haproxyL4, remoraL7, remoraL7Workers2, haproxyHttp];

@@ -1,7 +1,7 @@
 // Sampling a proxy process (RSS, CPU time) and the client pod's nat counters. PIDs are global (pods share the
 // host's PID namespace), so /proc/<pid> is read directly.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Pod } from '../test/netns/harness.js';
 
 let clkTck: number | undefined;
@@ -22,16 +22,51 @@ export function rssMb(pid: number): number | undefined {
   }
 }
 
-/** utime + stime of the process (all threads) in seconds. */
-export function cpuSeconds(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is field 3 (state); utime is field 14, stime field 15.
-    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
-  } catch {
-    return undefined;
+/** The process and its live descendants (children of every thread), depth-first; bounded. */
+export function processTree(pid: number): number[] {
+  const out: number[] = [];
+  const visit = (p: number): void => {
+    if (out.length >= 256 || out.includes(p)) return;
+    out.push(p);
+    let tasks: string[] = [];
+    try { tasks = readdirSync(`/proc/${p}/task`); } catch { return; }
+    for (const t of tasks) {
+      let text = '';
+      try { text = readFileSync(`/proc/${p}/task/${t}/children`, 'utf8'); } catch { continue; }
+      for (const c of text.trim().split(/\s+/)) if (c !== '') visit(Number(c));
+    }
+  };
+  visit(pid);
+  return out;
+}
+
+/** VmRSS of the process and its live descendants (with `workers = N`: the primary and its workers), in MB. */
+export function treeRssMb(pid: number): number | undefined {
+  let sum: number | undefined;
+  for (const p of processTree(pid)) {
+    const r = rssMb(p);
+    if (r !== undefined) sum = (sum ?? 0) + r;
   }
+  return sum;
+}
+
+/**
+ * utime + stime in seconds of the process (all threads) and of its live descendants: with `workers = N` the work is
+ * done in the primary's children (a single process has none while its probe helper is off, as in the bench).
+ */
+export function cpuSeconds(pid: number): number | undefined {
+  let sum: number | undefined;
+  for (const p of processTree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // fields[0] is field 3 (state); utime is field 14, stime field 15.
+      sum = (sum ?? 0) + (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return sum;
 }
 
 export function commOf(pid: number): string | undefined {
@@ -68,15 +103,20 @@ export function loadAverage(): string {
   try { return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '); } catch { return '?'; }
 }
 
-/** utime and stime of a process in seconds (all threads); zeros if it is gone. */
+/** utime and stime of a process and its live descendants in seconds (all threads); zeros if it is gone. */
 export function cpuSplit(pid: number): { user: number; sys: number } {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { user: Number(f[11]) / ticksPerSecond(), sys: Number(f[12]) / ticksPerSecond() };
-  } catch {
-    return { user: 0, sys: 0 };
+  const sum = { user: 0, sys: 0 };
+  for (const p of processTree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      sum.user += Number(f[11]) / ticksPerSecond();
+      sum.sys += Number(f[12]) / ticksPerSecond();
+    } catch {
+      // gone meanwhile
+    }
   }
+  return sum;
 }
 
 export function median(xs: readonly number[]): number {

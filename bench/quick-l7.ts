@@ -20,6 +20,7 @@
 //   --remora-args NAME="ARGS": extra `remora proxy` flags of variant NAME (space-separated; the word {tmp} is replaced
 //          by the run's temporary directory), e.g. --remora-args obs="--access-log {tmp}/obs.log" --remora-args off="--metrics off"
 //          for an A/B of the same build with metrics and access logs on and off.
+//   --route: the proxies' config adds a [route] for the service, so every request is decided by a named route.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -28,7 +29,7 @@ import { Mesh, netnsUnavailableReason, waitFor } from '../test/netns/harness.js'
 import { REPO_ROOT, remoraInit } from '../test/netns/remora-process.js';
 import { runH2loadFixedRate, runH2loadMax, runWrk, wrkArgs } from './loads.js';
 import { haproxyHttp, HAPROXY_HTTP_OUTBOUND_PORT } from './modes.js';
-import { adminStatus, cpuSeconds, cpuSplit, loadAverage, median, rssMb } from './proc.js';
+import { adminStatus, cpuSeconds, cpuSplit, loadAverage, median, treeRssMb } from './proc.js';
 import { H2C_PORT, HTTP_PORT, startServerPod } from './server-pod.js';
 import type { ModeContext, RunningMode } from './types.js';
 
@@ -88,7 +89,7 @@ async function main(): Promise<number> {
       variant: { type: 'string', multiple: true }, rounds: { type: 'string' }, duration: { type: 'string' },
       loads: { type: 'string' }, haproxy: { type: 'boolean' }, direct: { type: 'boolean' },
       strace: { type: 'string' }, 'cpu-prof': { type: 'string' }, l4: { type: 'string' },
-      'remora-args': { type: 'string', multiple: true },
+      'remora-args': { type: 'string', multiple: true }, route: { type: 'boolean' },
     },
   });
   const reason = netnsUnavailableReason();
@@ -145,7 +146,9 @@ async function main(): Promise<number> {
       // The bench's remora-l7 configuration (bench/modes.ts remoraL7Config), on this variant's ports.
       const config = join(tmpDir, `${v.name}.ini`);
       writeFileSync(config, `[proxy]\nhttp_engine = ${v.l4 === true ? 'off' : 'on'}\n\n[service bench-l4]\naddresses = ${vip}:${HTTP_PORT}\n`
-        + `balancer = round-robin\nendpoints = ${serverPod.ip4}:${HTTP_PORT}\n`);
+        + `balancer = round-robin\nendpoints = ${serverPod.ip4}:${HTTP_PORT}\n`
+        // --route: the requests go through a named route (its decision and, since issue 14, its backend's counter).
+        + (values.route === true ? '\n[route bench]\nservice = bench-l4\nbackends = bench-l4\n' : ''));
       chmodSync(config, 0o644);
       const prof: string[] = [];
       if (values['cpu-prof'] !== undefined) {
@@ -159,6 +162,9 @@ async function main(): Promise<number> {
         join(v.root, 'bin/remora'), 'proxy', '--config', config, '--log-level', 'info',
         '--outbound-port', String(v.outboundPort), '--inbound-port', String(v.outboundPort + 5),
         '--admin-address', `127.0.0.1:${v.adminPort}`,
+        // The rules point at one subject at a time, so the others' redirect probes fail and /ready would rightly say
+        // 503 (as in bench/modes.ts): the probes are off unless the variant's args set them.
+        ...((remoraArgs.get(v.name) ?? '').includes('--readiness-probe-interval') ? [] : ['--readiness-probe-interval', 'off']),
         ...(remoraArgs.get(v.name) ?? '').split(/\s+/).filter((w) => w !== '').map((w) => w.replace('{tmp}', tmpDir))], { env: { LOG: logFile } });
       child.stdout?.resume();
       child.stderr?.resume();
@@ -177,7 +183,7 @@ async function main(): Promise<number> {
     await new Promise((r) => setTimeout(r, 1000));
     for (const v of subjects) {
       if (v.pid === undefined) continue;
-      const rss = rssMb(v.pid);
+      const rss = treeRssMb(v.pid);
       if (rss !== undefined) v.rssIdleMb = rss;
     }
     const url = `http://${serverPod.ip4}:${HTTP_PORT}/`;
@@ -243,7 +249,7 @@ async function main(): Promise<number> {
         return `${median(rs.map((x) => x.rps)).toFixed(0)} (${rs.map((x) => x.rps.toFixed(0)).join(' / ')})`
           + `${v.pid === undefined ? '' : `; ${usPerReq.toFixed(1)} µs CPU/req (user ${userPerReq.toFixed(1)})`}`;
       });
-      const after = v.pid === undefined ? undefined : rssMb(v.pid);
+      const after = v.pid === undefined ? undefined : treeRssMb(v.pid);
       process.stdout.write(`| ${v.name} | ${cols.join(' | ')} | ${v.rssIdleMb?.toFixed(1) ?? '-'} | ${after?.toFixed(1) ?? '-'} |\n`);
     }
     if (straceS > 0) {

@@ -23,7 +23,7 @@ const quote = (args: readonly string[]): string => args.map((a) => (a.includes('
 /** The VIP of the multi-endpoint service exists only in the proxies' configuration: no direct mode. */
 const PROXY_MODES = ['remora', 'haproxy-l4'] as const;
 /** L7 rows: remora with its HTTP engine vs HAProxy in http mode (and direct). */
-export const L7_MODES = ['direct', 'remora-l7', 'haproxy-http'] as const;
+export const L7_MODES = ['direct', 'remora-l7', 'remora-l7-w2', 'haproxy-http'] as const;
 const L7 = { modes: L7_MODES, peer: 'haproxy-http', subject: 'remora-l7' } as const;
 /** The mesh rows load the mesh server pod (its own pod, whose inbound rules are the mesh modes' server sidecars). */
 const meshUrl = (ctx: RunContext): string => {

@@ -25,28 +25,31 @@ import { handleRoutesRequest, isRoutesPath, type RouteAdmin } from './route-weig
 
 export type ProxyState = 'starting' | 'ready' | 'draining' | 'stopped';
 
+/** A body now, or later: with `workers` > 1 the primary asks every worker first (src/proxy/workers/). */
+export type Answer<T> = T | Promise<T>;
+
 export interface AdminServerOptions {
   readonly host: string;
   readonly port: number;
   readonly state: () => ProxyState;
-  readonly stats: () => ProxyStatsJson;
+  readonly stats: () => Answer<ProxyStatsJson>;
   readonly log: Logger;
   /** The route table's owner (HTTP layer), for /routes; absent: /routes answers 404. */
   readonly routes?: RouteAdmin | undefined;
   /** The body of /config_dump. */
-  readonly configDump: () => unknown;
+  readonly configDump: () => Answer<unknown>;
   /** The body of /certs (absent: 404). */
-  readonly certs?: (() => unknown) | undefined;
+  readonly certs?: (() => Answer<unknown>) | undefined;
   /** Readiness with its reason (absent: /ready follows state() alone). */
-  readonly readiness?: (() => { readonly ready: boolean; readonly reason: string }) | undefined;
+  readonly readiness?: (() => Answer<{ readonly ready: boolean; readonly reason: string }>) | undefined;
   /** POST /drain: begin the drain without exiting (absent: 404). */
   readonly drain?: (() => void) | undefined;
   /** POST /quitquitquit: drain, then exit (absent: 404). */
   readonly quit?: (() => void) | undefined;
   /** The body of /debug/connections (absent: 404). */
-  readonly connections?: (() => unknown) | undefined;
+  readonly connections?: (() => Answer<unknown>) | undefined;
   /** /debug/explain: the query string's parameters -> status and JSON body (absent: 404). */
-  readonly explain?: ((search: URLSearchParams) => { readonly status: number; readonly body: unknown }) | undefined;
+  readonly explain?: ((search: URLSearchParams) => Answer<{ readonly status: number; readonly body: unknown }>) | undefined;
   /** GET /stats/prometheus (absent: 404). */
   readonly prometheus?: PrometheusExposition | undefined;
 }
@@ -74,13 +77,17 @@ export class AdminServer {
   constructor(opts: AdminServerOptions) {
     this.#opts = opts;
     this.#server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
-      try {
-        this.#handle(req, res);
-      } catch (err) {
-        // A bug in a handler fails that request (500), never the proxy.
+      const failed = (err: unknown): void => {
+        // A bug in a handler (or a worker that does not answer) fails that request (500), never the proxy.
         this.#opts.log.error({ event: 'admin.error', err, path: req.url, code: 'REMORA_ERR_INTERNAL' }, 'admin request failed');
         if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
         else res.destroy();
+      };
+      try {
+        const done = this.#handle(req, res);
+        if (done !== undefined) done.catch(failed);
+      } catch (err) {
+        failed(err);
       }
     });
     this.#server.on('clientError', (_err, socket) => { socket.destroy(); });
@@ -110,7 +117,8 @@ export class AdminServer {
     });
   }
 
-  #handle(req: IncomingMessage, res: ServerResponse): void {
+  /** Answers now, or returns the promise of a later answer. */
+  #handle(req: IncomingMessage, res: ServerResponse): Promise<void> | undefined {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
@@ -122,29 +130,31 @@ export class AdminServer {
     }
     if ((path === '/drain' && this.#opts.drain !== undefined) || (path === '/quitquitquit' && this.#opts.quit !== undefined)) {
       this.#lifecycle(req, res, path);
-      return;
+      return undefined;
     }
-    if (isRoutesPath(path)) {
-      handleRoutesRequest(req, res, path, this.#opts.routes);
-      return;
-    }
+    if (isRoutesPath(path)) return handleRoutesRequest(req, res, path, this.#opts.routes);
     const debug = (path === '/debug/connections' && this.#opts.connections !== undefined) || (path === '/debug/explain' && this.#opts.explain !== undefined);
     const prometheus = path === PROMETHEUS_PATH ? this.#opts.prometheus : undefined;
     if (path !== '/ready' && path !== '/stats' && path !== '/config_dump' && !(path === '/certs' && this.#opts.certs !== undefined) && !debug
       && prometheus === undefined) {
       send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
-      return;
+      return undefined;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { allow: ALLOW });
-      return;
+      return undefined;
     }
     if (prometheus !== undefined) {
       servePrometheus(req, res, prometheus, this.#opts.log);
-      return;
+      return undefined;
     }
+    return this.#answer(req, res, path, q < 0 ? '' : url.slice(q + 1));
+  }
+
+  /** The GET endpoints whose bodies the proxy gives (now, or later with workers). */
+  async #answer(_req: IncomingMessage, res: ServerResponse, path: string, query: string): Promise<void> {
     if (path === '/ready') {
-      const r = this.#opts.readiness?.();
+      const r = await this.#opts.readiness?.();
       if (r !== undefined) {
         send(res, r.ready ? 200 : 503, 'text/plain; charset=utf-8', r.ready ? 'ready' : r.reason);
         return;
@@ -155,23 +165,23 @@ export class AdminServer {
       return;
     }
     if (path === '/config_dump') {
-      send(res, 200, 'application/json', JSON.stringify(this.#opts.configDump(), null, 2));
+      send(res, 200, 'application/json', JSON.stringify(await this.#opts.configDump(), null, 2));
       return;
     }
     if (path === '/debug/connections' && this.#opts.connections !== undefined) {
-      send(res, 200, 'application/json', JSON.stringify(this.#opts.connections(), null, 2));
+      send(res, 200, 'application/json', JSON.stringify(await this.#opts.connections(), null, 2));
       return;
     }
     if (path === '/debug/explain' && this.#opts.explain !== undefined) {
-      const r = this.#opts.explain(new URLSearchParams(q < 0 ? '' : url.slice(q + 1)));
+      const r = await this.#opts.explain(new URLSearchParams(query));
       send(res, r.status, 'application/json', JSON.stringify(r.body, null, 2));
       return;
     }
     if (path === '/certs' && this.#opts.certs !== undefined) {
-      send(res, 200, 'application/json', JSON.stringify(this.#opts.certs(), null, 2));
+      send(res, 200, 'application/json', JSON.stringify(await this.#opts.certs(), null, 2));
       return;
     }
-    send(res, 200, 'application/json', JSON.stringify(this.#opts.stats()));
+    send(res, 200, 'application/json', JSON.stringify(await this.#opts.stats()));
   }
 
   /** POST /drain and POST /quitquitquit (loopback peers only, checked above). The answer is sent before acting. */

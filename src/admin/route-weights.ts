@@ -17,12 +17,15 @@ export interface RouteAdminView {
   readonly weights: Readonly<Record<string, number>>;
 }
 
+type Answer<T> = T | Promise<T>;
+
+/** The runtime manager, or with `workers` > 1 the primary (answers later: it asks the workers). */
 export interface RouteAdmin {
-  routes(): { readonly version: number; readonly routes: readonly RouteAdminView[] };
-  route(name: string): RouteAdminView | undefined;
-  setWeights(name: string, text: string):
+  routes(): Answer<{ readonly version: number; readonly routes: readonly RouteAdminView[] }>;
+  route(name: string): Answer<RouteAdminView | undefined>;
+  setWeights(name: string, text: string): Answer<
     | { readonly ok: true; readonly route: RouteAdminView; readonly version: number }
-    | { readonly ok: false; readonly status: 400 | 404; readonly error: string };
+    | { readonly ok: false; readonly status: 400 | 404; readonly error: string }>;
 }
 
 /** Largest accepted POST body. */
@@ -60,46 +63,47 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | undefin
   });
 }
 
-export function handleRoutesRequest(req: IncomingMessage, res: ServerResponse, path: string, admin: RouteAdmin | undefined): void {
+/** Answers now, or returns the promise of the answer (a rejection is the caller's 500). */
+export function handleRoutesRequest(req: IncomingMessage, res: ServerResponse, path: string, admin: RouteAdmin | undefined): Promise<void> | undefined {
   if (admin === undefined) {
     text(res, 404, 'no HTTP routing in this proxy (http_engine = off)');
-    return;
+    return undefined;
   }
   const parts = path.split('/').slice(2).map((p) => { try { return decodeURIComponent(p); } catch { return p; } });
   const method = req.method ?? 'GET';
   const [name, action, ...more] = parts;
   if (more.length > 0 || (action !== undefined && action !== 'weights') || name === '') {
     text(res, 404, 'not found');
-    return;
+    return undefined;
   }
   if (action === 'weights') {
     if (method !== 'POST' && method !== 'PUT') {
       text(res, 405, 'method not allowed (POST the weights)', { allow: 'POST, PUT' });
-      return;
+      return undefined;
     }
-    void readBody(req, MAX_WEIGHTS_BODY).then((body) => {
+    return readBody(req, MAX_WEIGHTS_BODY).then(async (body) => {
       if (body === undefined) {
         text(res, 413, `bad weights: the body is limited to ${MAX_WEIGHTS_BODY} bytes`);
         return;
       }
-      const r = admin.setWeights(name as string, body);
+      const r = await admin.setWeights(name as string, body);
       if (!r.ok) {
         text(res, r.status, r.status === 404 ? r.error : `bad weights: ${r.error}`);
         return;
       }
       json(res, 200, { route: r.route.name, version: r.version, weights: r.route.weights });
     });
-    return;
   }
   if (method !== 'GET' && method !== 'HEAD') {
     text(res, 405, 'method not allowed', { allow: 'GET, HEAD' });
-    return;
+    return undefined;
   }
-  if (name === undefined) {
-    json(res, 200, admin.routes());
-    return;
-  }
-  const route = admin.route(name);
-  if (route === undefined) text(res, 404, `no route named "${name}"`);
-  else json(res, 200, route);
+  const answer = name === undefined ? admin.routes() : admin.route(name);
+  const reply = (value: unknown): void => {
+    if (value === undefined) text(res, 404, `no route named "${name ?? ''}"`);
+    else json(res, 200, value);
+  };
+  if (answer instanceof Promise) return answer.then(reply);
+  reply(answer);
+  return undefined;
 }

@@ -13,10 +13,12 @@ import { RemoraError } from '../core/errors.js';
 import { ControlClient, ControlRefusal } from '../control/control-client.js';
 import { KINDS, MESH_KEYS, OBJECT_KINDS, formatObjectIssue, kindOfSegment, objectKey, objectsOfIni, type ControlObject, type ObjectKind } from '../control/control-objects.js';
 import { isMetricWindow, type MetricsView } from '../control/metrics-aggregator.js';
-import type { SidecarView } from '../control/sidecar-sync.js';
+import type { SidecarEntry } from '../control/control-api.js';
+import type { EndpointView, PolicyView, RouteSplitView } from '../control/status-aggregator.js';
 import { formatConflict, sameSpec } from '../control/state-batch.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './main.js';
 import { renderStat } from './stat-render.js';
+import { expiresCell, readyCell, renderEndpoints, renderPolicies, renderSplit } from './status-render.js';
 
 const HELP = `Usage: remora ctl --server https://HOST:15012 --token TOKEN --ca-file FILE <verb> [args]
 
@@ -26,8 +28,12 @@ Verbs:
   diff -f FILE                    what apply would change; exit 1 when something would
   delete KIND NAME                delete an object (at the version just read)
   set-weights ROUTE BACKEND=W ... set the weights of every backend of a route (canary, blue-green)
-  sidecars                        the subscribed sidecars: version sent, applied, last NACK
+  sidecars                        the subscribed sidecars: version sent, applied, last NACK, ready, certificate expiry
+  endpoints [SERVICE] [-o json]   endpoints as the sidecars see them: healthy, ejected, ejections, active connections
+                                  (also: get endpoints [SERVICE])
   stat [-w 1m|5m|15m] [-o json]   golden metrics per service: success rate, RPS, p50/p95/p99 latency, TCP connections
+  stat --policies [-w ...]        decisions per authorization policy: allowed, denied, audited, would-deny
+  stat --routes [-w ...]          the live traffic split: requests per route backend, with weights and shares
   explain KIND                    the keys of a kind
 
 Kinds: ${OBJECT_KINDS.join(', ')} (plurals accepted).
@@ -52,7 +58,7 @@ interface Parsed {
 
 const GLOBAL_FLAGS = new Set(['server', 'token', 'ca-file']);
 const LOCAL_VALUE_FLAGS = new Set(['-f', '--file', '-o', '--output', '-w', '--window']);
-const LOCAL_SWITCHES = new Set(['--dry-run']);
+const LOCAL_SWITCHES = new Set(['--dry-run', '--policies', '--routes']);
 
 function parse(argv: readonly string[]): Parsed {
   const global = new Map<string, string>();
@@ -122,6 +128,18 @@ function objectPath(kind: ObjectKind, name: string): string {
   return `/api/v1/${KINDS[kind].plural}/${encodeURIComponent(name)}`;
 }
 
+/**
+ * One object. GET /api/v1/routes/split is the live traffic split (docs/control-plane.md), so a route named "split"
+ * is read from the list of routes instead.
+ */
+async function getObject(client: ControlClient, kind: ObjectKind, name: string): Promise<ControlObject> {
+  if (kind !== 'route' || name !== 'split') return await client.call('GET', objectPath(kind, name)) as ControlObject;
+  const list = await client.call('GET', `/api/v1/${KINDS.route.plural}`) as { items: ControlObject[] };
+  const o = list.items.find((x) => x.name === name);
+  if (o === undefined) throw new ControlRefusal(404, 'REMORA_ERR_CONTROL_REQUEST', `route ${name} does not exist`, [], []);
+  return o;
+}
+
 async function run(p: Parsed, env: NodeJS.ProcessEnv, io: CtlIo): Promise<number> {
   if (p.local.has('--help') || p.verb === 'help') {
     io.out(HELP);
@@ -153,9 +171,10 @@ async function run(p: Parsed, env: NodeJS.ProcessEnv, io: CtlIo): Promise<number
 
   switch (p.verb) {
     case 'get': {
+      if (p.args[0] === 'endpoints' || p.args[0] === 'endpoint') return await run({ ...p, verb: 'endpoints', args: p.args.slice(1) }, env, io);
       if (p.args.length > 2) throw new UsageError('get [KIND [NAME]]');
       if (p.args[1] !== undefined) {
-        const o = await client.call('GET', objectPath(kindArg(p.args[0]), p.args[1])) as ControlObject;
+        const o = await getObject(client, kindArg(p.args[0]), p.args[1]);
         if (json) io.out(`${JSON.stringify(o, null, 2)}\n`);
         else io.out(table([['KIND', 'NAME', 'VERSION', 'SPEC'], [o.kind, o.name, String(o.version), summarize(o.spec, 1000)]]));
         return EXIT_OK;
@@ -227,7 +246,7 @@ async function run(p: Parsed, env: NodeJS.ProcessEnv, io: CtlIo): Promise<number
       if (p.args.length !== 2) throw new UsageError('delete KIND NAME');
       const kind = kindArg(p.args[0]);
       const name = p.args[1] ?? '';
-      const o = await client.call('GET', objectPath(kind, name)) as ControlObject;
+      const o = await getObject(client, kind, name);
       const r = await client.call('DELETE', `${objectPath(kind, name)}?version=${o.version}`) as { revision: number };
       io.out(`${kind}/${name} deleted (revision ${r.revision})\n`);
       return EXIT_OK;
@@ -241,26 +260,45 @@ async function run(p: Parsed, env: NodeJS.ProcessEnv, io: CtlIo): Promise<number
         if (m === null) throw new UsageError(`${pair}: expected BACKEND=WEIGHT (an integer 0-10000), e.g. web-v2=10`);
         weights[m[1] ?? ''] = Number(m[2]);
       }
-      const o = await client.call('GET', objectPath('route', route)) as ControlObject;
+      const o = await getObject(client, 'route', route);
       const r = await client.call('POST', `${objectPath('route', route)}/weights`, { weights, version: o.version }) as { revision: number; object?: ControlObject };
       io.out(`route/${route} weights ${pairs.join(' ')} (revision ${r.revision}; backends = ${r.object?.spec.backends ?? ''})\n`);
       return EXIT_OK;
     }
     case 'sidecars': {
-      const r = await client.call('GET', '/api/v1/sidecars') as { revision: number; sidecars: SidecarView[] };
+      const r = await client.call('GET', '/api/v1/sidecars') as { revision: number; sidecars: SidecarEntry[] };
       if (json) io.out(`${JSON.stringify(r, null, 2)}\n`);
       else if (r.sidecars.length === 0) io.out(`no sidecars subscribed (revision ${r.revision})\n`);
       else {
-        io.out(table([['NAME', 'IDENTITY', 'STATUS', 'CONNECTED', 'SENT', 'APPLIED', 'LAST NACK'], ...r.sidecars.map((s) => [
-          s.name, s.identity === '' ? '-' : s.identity, s.status, s.connected ? 'yes' : 'no', String(s.versionSent), String(s.versionApplied),
+        io.out(table([['NAME', 'IDENTITY', 'STATUS', 'CONNECTED', 'READY', 'CERT EXPIRES', 'SENT', 'APPLIED', 'LAST NACK'], ...r.sidecars.map((s) => [
+          s.name, s.identity === '' ? '-' : s.identity, s.status, s.connected ? 'yes' : 'no', readyCell(s.ready), expiresCell(s.certificate),
+          String(s.versionSent), String(s.versionApplied),
           s.lastNackError === undefined ? '' : `v${s.lastNackVersion ?? '?'}: ${s.lastNackError.replace(/\s+/g, ' ').slice(0, 120)}`,
         ])]));
       }
       return EXIT_OK;
     }
+    case 'endpoints': {
+      const service = p.args[0];
+      if (p.args.length > 1) throw new UsageError('endpoints [SERVICE]: at most one service');
+      const r = await client.call('GET', `/api/v1/endpoints${service === undefined ? '' : `?service=${encodeURIComponent(service)}`}`) as { endpoints: EndpointView[] };
+      io.out(json ? `${JSON.stringify(r, null, 2)}\n` : renderEndpoints(r.endpoints, service));
+      return EXIT_OK;
+    }
     case 'stat': {
       const window = p.local.get('-w') ?? '1m';
       if (!isMetricWindow(window)) throw new UsageError(`-w ${window}: expected 1m, 5m or 15m`);
+      if (p.local.has('--policies') && p.local.has('--routes')) throw new UsageError('stat: --policies or --routes, not both');
+      if (p.local.has('--policies')) {
+        const r = await client.call('GET', `/api/v1/policies/stats?window=${window}`) as { window: string; policies: PolicyView[] };
+        io.out(json ? `${JSON.stringify(r, null, 2)}\n` : renderPolicies(r.window, r.policies));
+        return EXIT_OK;
+      }
+      if (p.local.has('--routes')) {
+        const r = await client.call('GET', `/api/v1/routes/split?window=${window}`) as { window: string; routes: RouteSplitView[] };
+        io.out(json ? `${JSON.stringify(r, null, 2)}\n` : renderSplit(r.window, r.routes));
+        return EXIT_OK;
+      }
       const view = await client.call('GET', `/api/v1/metrics?window=${window}`) as MetricsView;
       io.out(json ? `${JSON.stringify(view, null, 2)}\n` : renderStat(view));
       return EXIT_OK;

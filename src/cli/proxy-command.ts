@@ -1,4 +1,5 @@
 // `remora proxy`: flags/env/file -> validated options -> a running proxy.
+import { availableParallelism } from 'node:os';
 import { configError } from '../config/config-issue.js';
 import { CONFIG_ENV, CONFIG_FLAG } from '../config/load-options.js';
 import { loadSnapshotDefinitions, type SnapshotInput } from '../config/load-snapshot.js';
@@ -8,6 +9,7 @@ import { startIdleHeapTrim } from '../core/idle-heap-trim.js';
 import { createLogger } from '../core/log.js';
 import { startProxy } from '../proxy/proxy.js';
 import { parseArgv } from './argv.js';
+import type { SyncedProxy } from './proxy-control.js';
 import { proxyControlOptions } from './proxy-control-options.js';
 
 const HELP = `Usage: remora proxy [flags]
@@ -30,6 +32,12 @@ The control plane (--control, --token, --control-ca-file, --spiffe-id) is among 
 `;
 
 export async function runProxyCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
+  // A worker of `workers` > 1 (forked by the primary with REMORA_WORKER and an IPC channel): the primary owns the
+  // configuration and hands it over; the worker reads no file.
+  if (env.REMORA_WORKER !== undefined && process.send !== undefined) {
+    await (await import('../proxy/workers/worker.js')).runWorker();
+    return;
+  }
   const parsed = parseArgv(argv, proxyOptionSpecs, [CONFIG_FLAG]);
   if (parsed.help) {
     process.stdout.write(`${HELP}${renderOptionHelp(proxyOptionSpecs)}\n`);
@@ -50,14 +58,29 @@ export async function runProxyCommand(argv: readonly string[], env: NodeJS.Proce
   const controlled = control?.ok === true && pc !== undefined ? new pc.ControlledConfig(input) : undefined;
   const log = createLogger({ level: load.definitions.proxy.logLevel, name: 'remora-proxy' });
   for (const warning of load.warnings) log.warn({ event: 'config.warning', warning }, warning);
-  const proxy = await startProxy({
-    log, definitions: load.definitions, configFile: input.file, reload: () => (controlled === undefined ? loadSnapshotDefinitions(input) : controlled.load()),
-  });
+  const reload = (): ReturnType<typeof loadSnapshotDefinitions> => (controlled === undefined ? loadSnapshotDefinitions(input) : controlled.load());
+  const requested = load.definitions.proxy.workers;
+  const workers = requested === 0 ? availableParallelism() : requested;
+  let proxy: { readonly stopped: Promise<void> };
+  let synced: SyncedProxy | undefined;
+  if (workers > 1) {
+    // N processes sharing the listeners: this one is the primary (src/proxy/workers/primary.ts).
+    const { startPrimary } = await import('../proxy/workers/primary.js');
+    const primary = await startPrimary({ log, definitions: load.definitions, workers, configFile: input.file, reload });
+    proxy = primary;
+    synced = primary;
+  } else {
+    const single = await startProxy({ log, definitions: load.definitions, configFile: input.file, reload });
+    proxy = single;
+    synced = pc?.syncedProxy(single);
+  }
   // After a busy period, one full GC once the process is quiet gives the grown young generation back (~25 MB).
   const trim = await startIdleHeapTrim();
   void proxy.stopped.then(() => { trim.stop(); });
   // Renewals then travel on the sync connection (the channel the snapshots come on) whenever it is up.
-  if (controlled !== undefined && control?.ok === true && pc !== undefined) channel?.attach(pc.startControlSync(proxy, control.options, controlled, log));
+  if (controlled !== undefined && control?.ok === true && pc !== undefined && synced !== undefined) {
+    channel?.attach(pc.startControlSync(synced, control.options, controlled, log));
+  }
   if (renewer !== undefined) {
     renewer.start();
     void proxy.stopped.then(() => { renewer.stop(); });

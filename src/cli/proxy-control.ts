@@ -15,6 +15,8 @@ import { IdentityRenewer } from '../control/identity-renewer.js';
 import { sidecarDocument } from '../control/sidecar-config.js';
 import { SyncClient, type ApplyResult, type PushedSnapshot } from '../control/sync-client.js';
 import type { Proxy } from '../proxy/proxy.js';
+import type { ReloadOutcome } from '../proxy/runtime-manager.js';
+import { localCollector, type Collector } from '../proxy/workers/report-sources.js';
 
 export { proxyControlOptions, type ProxyControlOptions } from './proxy-control-options.js';
 import type { ProxyControlOptions } from './proxy-control-options.js';
@@ -40,26 +42,56 @@ export class ControlledConfig {
     return loadSnapshotDefinitions({ ...this.#input, file: name, readFile: (p) => (p === name ? Buffer.from(text, 'utf8') : read(p)) });
   }
 
-  /** Try a pushed snapshot through `reload` (the proxy's swap); keep it only when accepted. */
-  apply(snapshot: PushedSnapshot, reload: () => ReturnType<Proxy['reload']>): ApplyResult {
+  /**
+   * Try a pushed snapshot through `reload` (the proxy's swap); keep it only when accepted. With workers the reload
+   * answers later (every worker applies it, or none): the snapshot is read (load()) before reload() returns.
+   */
+  apply(snapshot: PushedSnapshot, reload: () => ReloadOutcome): ApplyResult;
+  apply(snapshot: PushedSnapshot, reload: () => ReloadOutcome | Promise<ReloadOutcome>): ApplyResult | Promise<ApplyResult>;
+  apply(snapshot: PushedSnapshot, reload: () => ReloadOutcome | Promise<ReloadOutcome>): ApplyResult | Promise<ApplyResult> {
     this.#candidate = snapshot;
-    try {
-      const outcome = reload();
+    const settle = (outcome: ReloadOutcome): ApplyResult => {
       if (outcome.result === 'rejected') return { ok: false, error: outcome.issues.join('\n') };
       this.#current = snapshot;
       return { ok: true };
+    };
+    try {
+      const outcome = reload();
+      return outcome instanceof Promise ? outcome.then(settle) : settle(outcome);
     } finally {
       this.#candidate = undefined;
     }
   }
 }
 
-export function startControlSync(proxy: Proxy, options: ProxyControlOptions, config: ControlledConfig, log: Logger): SyncClient {
+/** What the control plane's sync needs of the proxy: one process, or the primary of `workers` > 1. */
+export interface SyncedProxy {
+  /** The SPIFFE ID in force ('' without an identity). */
+  identity(): string;
+  reload(trigger: string): ReloadOutcome | Promise<ReloadOutcome>;
+  /** The reports (golden metrics, ...) of the whole proxy: src/proxy/workers/report-sources.ts. */
+  readonly collector: Collector;
+  readonly stopped: Promise<void>;
+}
+
+/** A single-process proxy as the sync sees it. */
+export function syncedProxy(proxy: Proxy): SyncedProxy {
+  return {
+    identity: () => proxy.runtime.mesh?.identity.spiffeId ?? '',
+    reload: (trigger) => proxy.reload(trigger),
+    collector: localCollector(proxy),
+    stopped: proxy.stopped,
+  };
+}
+
+export function startControlSync(proxy: SyncedProxy, options: ProxyControlOptions, config: ControlledConfig, log: Logger): SyncClient {
   const client = new SyncClient({
     server: options.url, token: options.token, ca: options.ca, name: options.name,
-    identity: () => proxy.runtime.mesh?.identity.spiffeId ?? '',
+    identity: () => proxy.identity(),
     apply: (snapshot) => config.apply(snapshot, () => proxy.reload('control')),
-    metrics: () => proxy.golden(),
+    // Every report goes through the collector: with workers it is every worker's, merged.
+    metrics: () => proxy.collector.collect('golden'),
+    status: () => proxy.collector.collect('status'),
     log,
   });
   client.start();

@@ -41,6 +41,17 @@ const collectorUrl: v.ValueParser<string> = (text) => {
   return { ok: true, value: u.href };
 };
 
+/** The most worker processes `workers` may ask for. */
+export const MAX_WORKERS = 64;
+
+/** workers: 1-64 proxy processes, or "auto" / 0 (0: one per CPU, resolved at start: src/proxy/workers/). */
+const workerCount: v.ValueParser<number> = (text) => {
+  const t = text.trim();
+  if (t === 'auto') return { ok: true, value: 0 };
+  const n = v.integer(0, MAX_WORKERS)(t);
+  return n.ok ? n : { ok: false, expected: `an integer 1-${MAX_WORKERS}, or "auto" (or 0) for one per CPU` };
+};
+
 /** control: "" or https://HOST[:PORT] (all control traffic is TLS; no path, no credentials in the URL). */
 export const controlUrl: v.ValueParser<string> = (text) => {
   const t = text.trim();
@@ -270,6 +281,11 @@ export const proxyOptionSpecs = {
     key: 'spiffe_id', flag: 'spiffe-id', env: 'REMORA_SPIFFE_ID', valueName: 'ID',
     help: 'with control: get the workload certificate for this SPIFFE ID from the control plane (CSR) into identity_dir, renewed at half life; "" = identity_dir is managed by hand',
     defaultValue: '', defaultText: '""', parse: optionalSpiffeId,
+  }),
+  workers: spec({
+    key: 'workers', flag: 'workers', env: 'REMORA_WORKERS', valueName: 'N',
+    help: 'proxy processes sharing the capture listeners (node:cluster, the kernel spreads the accepts); "auto" or 0 = one per CPU; 1 = one process, no cluster (docs/operations.md#workers)',
+    defaultValue: 1, defaultText: '1', parse: workerCount,
   }),
   logLevel: spec({
     key: 'log_level', flag: 'log-level', env: 'REMORA_LOG_LEVEL', valueName: 'LEVEL',

@@ -9,7 +9,7 @@ import { proxyOptionSpecs } from './proxy-options.js';
 
 /** [proxy] keys that a reload cannot change (listeners and identity are bound at start). */
 export const RESTART_ONLY_KEYS = ['outbound_port', 'inbound_port', 'listen_address', 'uid', 'gid', 'admin_address', 'http_engine', 'readiness_probe_uid', 'metrics_address',
-  'control', 'control_token', 'control_ca_file', 'spiffe_id'] as const;
+  'control', 'control_token', 'control_ca_file', 'spiffe_id', 'workers'] as const;
 export type RestartOnlyKey = (typeof RESTART_ONLY_KEYS)[number];
 
 /** Why each key is fixed at start. */
@@ -27,6 +27,7 @@ const REASONS: Readonly<Record<RestartOnlyKey, string>> = {
   control_token: 'the control plane subscription is made at start',
   control_ca_file: 'the control plane subscription is made at start',
   spiffe_id: 'the certificate renewal is set up at start',
+  workers: 'the worker processes are started at start',
 };
 
 type OptionName = keyof typeof proxyOptionSpecs;

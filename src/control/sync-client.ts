@@ -8,12 +8,15 @@
 // Golden metrics: while subscribed, every metricsIntervalMs (5 s) it POSTs /api/v1/sync/metrics on the same
 // connection with its cumulative edges (`metrics()`), an epoch per client (a restarted sidecar's counters start
 // over) and a sequence number that advances once a report is accepted; one report in flight at most.
+// Status: on the same timer and connection, POST /api/v1/sync/status with `status()` (status-report.ts: readiness,
+// certificate, endpoints, per-policy and per-route counters), with the same epoch and its own sequence number.
 import { randomBytes } from 'node:crypto';
 import { connect, type ClientHttp2Session } from 'node:http2';
 import { RemoraError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { ControlRefusal, type ControlCaller } from './control-client.js';
 import type { GoldenEdgeSample } from '../telemetry/golden-samples.js';
+import type { SidecarStatus } from './status-report.js';
 
 export interface PushedSnapshot {
   readonly version: number;
@@ -33,14 +36,25 @@ export interface SyncClientOptions {
   readonly name: string;
   /** The sidecar's SPIFFE ID ('' without an identity). */
   readonly identity: () => string;
-  readonly apply: (snapshot: PushedSnapshot) => ApplyResult;
+  /** The proxy's reload (with workers it answers once every worker applied the snapshot, or none did). */
+  readonly apply: (snapshot: PushedSnapshot) => ApplyResult | Promise<ApplyResult>;
   readonly log: Logger;
   readonly initialBackoffMs?: number;
   readonly maxBackoffMs?: number;
-  /** The golden-metric edges to report (cumulative); none reported without it. */
-  readonly metrics?: () => GoldenEdgeSample[];
-  /** How often they are reported (default 5 s). */
+  /** The golden-metric edges to report (cumulative; with workers, collected from every worker); none reported without it. */
+  readonly metrics?: () => GoldenEdgeSample[] | Promise<GoldenEdgeSample[]>;
+  /** How often they (and the status) are reported (default 5 s). */
   readonly metricsIntervalMs?: number;
+  /** The sidecar's status (readiness, certificate, endpoints, counters; with workers, every worker's merged); none reported without it. */
+  readonly status?: () => SidecarStatus | Promise<SidecarStatus>;
+}
+
+/** One kind of periodic report: its sequence number and whether one is in flight. */
+interface ReportStream {
+  readonly path: string;
+  readonly what: string;
+  seq: number;
+  inFlight: boolean;
 }
 
 export const METRICS_INTERVAL_MS = 5_000;
@@ -55,8 +69,8 @@ export class SyncClient implements ControlCaller {
   #connected = false;
   #metricsTimer: NodeJS.Timeout | undefined;
   readonly #epoch = randomBytes(8).toString('hex');
-  #seq = 1;
-  #reporting = false;
+  readonly #metricsReports: ReportStream = { path: '/api/v1/sync/metrics', what: 'metrics', seq: 1, inFlight: false };
+  readonly #statusReports: ReportStream = { path: '/api/v1/sync/status', what: 'status', seq: 1, inFlight: false };
 
   constructor(options: SyncClientOptions) {
     this.#o = options;
@@ -68,43 +82,54 @@ export class SyncClient implements ControlCaller {
   get connected(): boolean { return this.#connected; }
 
   /** Golden-metric reports accepted by the control plane. */
-  get reportsAccepted(): number { return this.#seq - 1; }
+  get reportsAccepted(): number { return this.#metricsReports.seq - 1; }
+
+  /** Status reports accepted by the control plane. */
+  get statusReportsAccepted(): number { return this.#statusReports.seq - 1; }
 
   start(): void {
     this.#connect();
-    const collect = this.#o.metrics;
-    if (collect !== undefined) {
-      this.#metricsTimer = setInterval(() => { this.#report(collect); }, this.#o.metricsIntervalMs ?? METRICS_INTERVAL_MS);
+    const { metrics, status } = this.#o;
+    if (metrics !== undefined || status !== undefined) {
+      this.#metricsTimer = setInterval(() => {
+        if (metrics !== undefined) this.#report(this.#metricsReports, async () => ({ edges: await metrics() }));
+        if (status !== undefined) this.#report(this.#statusReports, status);
+      }, this.#o.metricsIntervalMs ?? METRICS_INTERVAL_MS);
       this.#metricsTimer.unref();
     }
   }
 
-  #report(collect: () => GoldenEdgeSample[]): void {
+  /** Collect one report (with workers, an IPC round to every worker) and send it; one in flight per stream. */
+  #report(stream: ReportStream, collect: () => object | Promise<object>): void {
+    if (!this.#connected || stream.inFlight) return;
+    stream.inFlight = true;
+    void (async () => collect())().then((fields) => { this.#send(stream, fields); }, (err: unknown) => {
+      stream.inFlight = false;
+      this.#o.log.warn({ event: `control.${stream.what}.collect-failed`, err }, `could not read the ${stream.what} to report`);
+    });
+  }
+
+  #send(stream: ReportStream, fields: object): void {
     const session = this.#session;
-    if (!this.#connected || this.#reporting || session === undefined || session.destroyed) return;
-    let edges: GoldenEdgeSample[];
-    try {
-      edges = collect();
-    } catch (err) {
-      this.#o.log.warn({ event: 'control.metrics.collect-failed', err }, 'could not read the golden metrics');
+    if (!this.#connected || session === undefined || session.destroyed) {
+      stream.inFlight = false;
       return;
     }
-    this.#reporting = true;
-    const seq = this.#seq;
-    const body = JSON.stringify({ name: this.#o.name, identity: this.#o.identity(), epoch: this.#epoch, seq, edges });
+    const seq = stream.seq;
+    const body = JSON.stringify({ name: this.#o.name, identity: this.#o.identity(), epoch: this.#epoch, seq, ...fields });
     let req;
     try {
-      req = session.request({ ':method': 'POST', ':path': '/api/v1/sync/metrics', authorization: `Bearer ${this.#o.token}`, 'content-type': 'application/json' });
+      req = session.request({ ':method': 'POST', ':path': stream.path, authorization: `Bearer ${this.#o.token}`, 'content-type': 'application/json' });
     } catch {
-      this.#reporting = false;
+      stream.inFlight = false;
       return;
     }
     req.on('response', (headers) => {
       const status = Number(headers[':status']);
-      if (status === 200) this.#seq = Math.max(this.#seq, seq + 1);
-      else this.#o.log.debug({ event: 'control.metrics.refused', status }, 'the control plane refused a metrics report');
+      if (status === 200) stream.seq = Math.max(stream.seq, seq + 1);
+      else this.#o.log.debug({ event: `control.${stream.what}.refused`, status }, `the control plane refused a ${stream.what} report`);
     });
-    req.on('close', () => { this.#reporting = false; });
+    req.on('close', () => { stream.inFlight = false; });
     req.on('error', () => undefined);
     req.resume();
     req.end(body);
@@ -234,8 +259,19 @@ export class SyncClient implements ControlCaller {
       this.#o.log.error({ event: 'control.sync.bad-event', err }, 'the control plane sent an unreadable snapshot');
       return;
     }
-    const result = this.#o.apply(snapshot);
+    const applied = this.#o.apply(snapshot);
+    if (applied instanceof Promise) {
+      void applied.catch((err: unknown) => ({ ok: false as const, error: err instanceof Error ? err.message : String(err) }))
+        .then((result) => { this.#acknowledge(session, snapshot, result); });
+    } else {
+      this.#acknowledge(session, snapshot, applied);
+    }
+  }
+
+  /** ACK (applied) or NACK (refused, with why) one snapshot. */
+  #acknowledge(session: ClientHttp2Session, snapshot: PushedSnapshot, result: ApplyResult): void {
     if (result.ok) this.#applied = snapshot.version;
+    if (session.destroyed) return;
     const body = JSON.stringify({
       name: this.#o.name, identity: this.#o.identity(), version: snapshot.version, nonce: snapshot.nonce, ...(result.ok ? {} : { error: result.error }),
     });

@@ -41,6 +41,7 @@ export const ERROR_CODES = {
   REMORA_ERR_CONTROL_REQUEST: 'a control-plane API request is malformed, names an unknown object or path, or uses a method the path does not allow',
   REMORA_ERR_CONTROL_AUTH: 'a control-plane API request has no valid bearer token (401) or its token lacks the scope (403)',
   REMORA_ERR_CONTROL_UNREACHABLE: 'the control plane cannot be reached or its TLS certificate is not verified by the CA file',
+  REMORA_ERR_WORKER: 'a worker process (workers > 1) exited, could not start, or did not answer the primary in time',
   REMORA_ERR_INTERNAL: 'an unexpected internal error; please report it',
 } as const;
 

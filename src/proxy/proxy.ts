@@ -41,12 +41,14 @@ import type { HttpHandoff } from '../l4/http-handoff.js';
 import { INBOUND_SOURCE_V6 } from '../upstream/cluster.js';
 import type { DnsResolverLike } from '../upstream/dns-discovery.js';
 import { identityPaths } from '../config/identity-files.js';
-import { certsJson } from './certs-json.js';
+import { certsJson, type CertsJson } from './certs-json.js';
 import { configDump } from './config-dump.js';
 import { explainRequest } from './explain/explain-endpoint.js';
 import { watchConfigFile, type ConfigWatcher } from './config-watcher.js';
 import type { HttpLayer } from './http-layer.js';
 import { ProbeHelper } from './probe-helper.js';
+import { ProbeResponder, type ProbeCheck, type ProbeStatusView } from './probe-responder.js';
+import type { LiveConnection } from '../l4/live-connection.js';
 import { evaluateReadiness, readinessJson, type Readiness, type ReadinessJson, type ReadinessSource } from './readiness.js';
 import { RedirectProber } from './redirect-prober.js';
 import { DIRECTIONS, type Runtime, type RuntimeTelemetry } from './runtime.js';
@@ -54,6 +56,9 @@ import { EXPOSITION_CONTENT_TYPE } from '../telemetry/exposition.js';
 import type { GoldenEdgeSample } from '../telemetry/golden-samples.js';
 import { labelContextOf, Telemetry } from '../telemetry/telemetry.js';
 import { RuntimeManager, type ReloadOutcome } from './runtime-manager.js';
+import { RouteCounters } from '../l7/router/route-counters.js';
+import type { SidecarStatus } from '../control/status-report.js';
+import { sidecarStatus } from './sidecar-status.js';
 
 export interface ProxyContext {
   readonly log: Logger;
@@ -77,6 +82,29 @@ export interface ProxyContext {
   readonly httpHandlers?: Partial<Record<Direction, HttpHandoff>>;
   /** Tests inject a DNS resolver. */
   readonly resolver?: DnsResolverLike;
+  /** Set in a worker process (`workers` > 1, src/proxy/workers/worker.ts); absent: the proxy is the whole process. */
+  readonly worker?: WorkerHooks;
+}
+
+/**
+ * What makes a worker: the primary holds the admin and metrics listeners, the config file, the signals and the
+ * redirect prober (src/proxy/workers/primary.ts); a worker serves the capture listeners and answers the primary.
+ */
+export interface WorkerHooks {
+  /** The version and source of the first snapshot: the primary's, so every worker reports the same. */
+  readonly version: number;
+  readonly source: SnapshotSource;
+  /** The primary's redirect probes, mirrored (readiness reads them). */
+  readonly probes: ProbeStatusView;
+  /** Whether a probe connection this worker accepted is one the primary's prober dialed. */
+  readonly probeCheck: ProbeCheck;
+}
+
+/** The body of GET /debug/connections. */
+export interface ConnectionsJson {
+  readonly at: string;
+  readonly count: number;
+  readonly connections: readonly (LiveConnection & { readonly worker?: number })[];
 }
 
 export interface Proxy extends ReadinessSource {
@@ -86,6 +114,14 @@ export interface Proxy extends ReadinessSource {
   prometheus(): string;
   /** The golden-metric edges (cumulative) reported to the control plane. */
   golden(): GoldenEdgeSample[];
+  /** The bodies of GET /config_dump, /certs and /debug/connections. */
+  configDump(): unknown;
+  certs(): CertsJson;
+  connections(): ConnectionsJson;
+  /** The runtime manager (reloads, route weights, a worker's two-phase apply). */
+  readonly runtimes: RuntimeManager;
+  /** The status reported to the control plane (src/proxy/sidecar-status.ts). */
+  status(): SidecarStatus;
   /** The runtime in force. */
   readonly runtime: Runtime;
   /** Re-read the config file now (what SIGHUP does). */
@@ -119,7 +155,7 @@ export function checkIdentity(opts: Pick<ProxySettings, 'uid' | 'gid'>, id: Iden
   }
 }
 
-function dropPrivileges(opts: Pick<ProxySettings, 'uid' | 'gid'>, log: Logger): void {
+export function dropPrivileges(opts: Pick<ProxySettings, 'uid' | 'gid'>, log: Logger): void {
   if (currentIdentity().euid !== 0) return;
   if (opts.uid === 0 && opts.gid === 0) {
     log.warn('running as root (uid/gid 0 configured): the rules must exclude uid 0 or traffic loops');
@@ -138,7 +174,7 @@ function dropPrivileges(opts: Pick<ProxySettings, 'uid' | 'gid'>, log: Logger): 
 /**
  * The outbound probe's helper, started while the proxy is still root (src/proxy/probe-helper.ts), or why there is none.
  */
-function startProbeHelper(opts: ProxySettings, log: Logger): ProbeHelper | { readonly unavailable: string } {
+export function startProbeHelper(opts: ProxySettings, log: Logger): ProbeHelper | { readonly unavailable: string } {
   if (opts.readinessProbeInterval <= 0 || opts.readinessProbeTarget === undefined) {
     return { unavailable: 'readiness_probe_interval was off at start: no probe helper was started' };
   }
@@ -215,6 +251,7 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   let state: ProxyState = 'starting';
   const stats = new Stats();
   const meshStats = new MeshStats();
+  const routeCounters = new RouteCounters();
   const tracker = new ConnectionTracker();
   // Metrics and access log (opens the access log file now: a file that cannot be opened stops the start).
   const telemetry = new Telemetry({ log, settings: options, context: labelContextOf(ctx.definitions, undefined), version: remoraVersion() });
@@ -252,10 +289,11 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   }, tracker);
   const source: SnapshotSource = ctx.configFile === undefined || ctx.configFile === ''
     ? { kind: 'defaults' } : { kind: 'file', path: ctx.configFile };
-  manager = new RuntimeManager(ctx.definitions, source, {
+  manager = new RuntimeManager(ctx.definitions, ctx.worker?.source ?? source, {
     log,
     load: ctx.reload,
     file: ctx.configFile,
+    ...(ctx.worker === undefined ? {} : { initialVersion: ctx.worker.version }),
     deps: {
       log,
       random: Math.random,
@@ -263,6 +301,7 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
       pipelines: { outbound: pipeline('outbound'), inbound: pipeline('inbound') },
       http: handoffs,
       meshStats,
+      routeCounters,
       telemetry: runtimeTelemetry,
       connectionFilters: {
         outbound: [connectionStatsFilter({ counters: stats.listener('outbound'), stats, log, observe: telemetry.connectionObserver })],
@@ -273,11 +312,20 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   const runtimes = manager;
 
   // Readiness: the lifecycle state and the redirect probes (created once the listeners are bound).
+  // A worker: the primary probes, this process answers the probe connections it accepts and mirrors the results.
   let prober: RedirectProber | undefined;
+  const responder = ctx.worker === undefined ? undefined : new ProbeResponder({
+    settings: () => {
+      const p = runtimes.current.snapshot.proxy;
+      return { intervalMs: p.readinessProbeInterval, target: p.readinessProbeTarget };
+    },
+    check: ctx.worker.probeCheck,
+  });
+  const probes = (): ProbeStatusView | undefined => ctx.worker?.probes ?? prober;
   let readinessNow: Readiness = { ready: false, reason: 'starting' };
   let readinessSince = Date.now();
   const readiness = (): Readiness => evaluateReadiness({
-    lifecycle: state, probing: (prober?.intervalMs ?? 0) > 0, probes: prober?.status() ?? new Map(),
+    lifecycle: state, probing: (probes()?.intervalMs ?? 0) > 0, probes: probes()?.status() ?? new Map(),
   });
   /** Evaluate readiness again and log a change (event readiness.changed). */
   const updateReadiness = (): void => {
@@ -294,7 +342,7 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   };
   const readinessStats = (): ReadinessJson => {
     updateReadiness();
-    return readinessJson(readinessNow, readinessSince, prober?.intervalMs ?? 0, prober?.status() ?? new Map());
+    return readinessJson(readinessNow, readinessSince, probes()?.intervalMs ?? 0, probes()?.status() ?? new Map());
   };
 
   // The drain (see the top of this file).
@@ -325,9 +373,15 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   let shutdown: (reason?: string) => Promise<void> = () => Promise.resolve();
   telemetry.setStatsSource(snapshot);
   const exposition: PrometheusExposition = { contentType: EXPOSITION_CONTENT_TYPE, write: (out) => telemetry.write(out) };
-  const metricsServer = options.metricsAddress === undefined ? undefined
+  const connections = (): ConnectionsJson => {
+    const now = Date.now();
+    const list = tracker.list(now);
+    return { at: new Date(now).toISOString(), count: list.length, connections: list };
+  };
+  // A worker serves no admin or metrics listener: the primary's answer for every worker (src/proxy/workers/).
+  const metricsServer = options.metricsAddress === undefined || ctx.worker !== undefined ? undefined
     : new MetricsServer({ host: options.metricsAddress.host, port: options.metricsAddress.port, exposition, log });
-  const admin = new AdminServer({
+  const admin = ctx.worker !== undefined ? undefined : new AdminServer({
     host: options.adminAddress.host, port: options.adminAddress.port, log,
     state: () => state, stats: () => snapshot(), routes: http === undefined ? undefined : runtimes,
     configDump: () => configDump(runtimes.current.snapshot),
@@ -338,11 +392,7 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
     },
     drain: () => { beginDrain('POST /drain'); },
     quit: () => { void shutdown('POST /quitquitquit'); },
-    connections: () => {
-      const now = Date.now();
-      const list = tracker.list(now);
-      return { at: new Date(now).toISOString(), count: list.length, connections: list };
-    },
+    connections,
     explain: (search) => explainRequest(runtimes.current, search),
     prometheus: exposition,
   });
@@ -351,7 +401,7 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   // A probe connection (the prober's own destinations) is answered by the prober, before anything is counted.
   const withProbes = (direction: Direction, handler: ConnectionHandler): CaptureHandlers => ({
     accepted(socket, origDst) {
-      if (prober?.claim(direction, socket, origDst) === true) return;
+      if (prober?.claim(direction, socket, origDst) === true || responder?.claim(direction, socket, origDst) === true) return;
       handler.accepted(socket, origDst);
     },
     rejected: (socket, code, reason, err) => { handler.rejected(socket, code, reason, err); },
@@ -377,23 +427,23 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
 
   let probeHelper: ProbeHelper | { readonly unavailable: string } = { unavailable: 'not started' };
   try {
-    await admin.listen();
+    await admin?.listen();
     await metricsServer?.listen();
     for (const l of listeners) await l.listen();
-    // The helper needs root to get its own uid: started before the switch.
-    probeHelper = startProbeHelper(options, log);
+    // The helper needs root to get its own uid: started before the switch (a worker has none: the primary probes).
+    if (ctx.worker === undefined) probeHelper = startProbeHelper(options, log);
     dropPrivileges(options, log);
   } catch (err) {
     for (const l of listeners) l.close();
     if (probeHelper instanceof ProbeHelper) probeHelper.close();
-    await admin.close();
+    await admin?.close();
     await metricsServer?.close();
     runtimes.close();
     await telemetry.close();
     throw err;
   }
   const inboundBound = listenerOf('inbound').bound;
-  prober = new RedirectProber({
+  if (ctx.worker === undefined) prober = new RedirectProber({
     log,
     settings: () => {
       const p = runtimes.current.snapshot.proxy;
@@ -469,6 +519,7 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
     drain = { startedAt: Date.now(), reason, exiting: false, graceOver: false };
     state = 'draining';
     prober?.stop();
+    responder?.stop();
     updateReadiness();
     // Inbound HTTP: every request read is answered, with Connection: close / GOAWAY. Outbound: untouched.
     http?.drain('inbound');
@@ -517,7 +568,7 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
       if (probeHelper instanceof ProbeHelper) probeHelper.close();
       state = 'stopped';
       runtimes.close();
-      await admin.close();
+      await admin?.close();
       await metricsServer?.close();
       await telemetry.close();
       removeSignalHandlers();
@@ -547,9 +598,9 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
 
   state = 'ready';
   // Probing starts after the switch to the proxy's uid: the loopback probes must be the proxy uid's connections.
-  prober.start();
+  prober?.start();
   updateReadiness();
-  if (!(probeHelper instanceof ProbeHelper) && options.readinessProbeInterval > 0 && options.readinessProbeTarget !== undefined) {
+  if (ctx.worker === undefined && !(probeHelper instanceof ProbeHelper) && options.readinessProbeInterval > 0 && options.readinessProbeTarget !== undefined) {
     log.warn({ event: 'readiness.outbound-probe-unavailable', why: probeHelper.unavailable },
       'the outbound redirect probe cannot run; /ready proves the rules through the loopback probes only');
   }
@@ -573,6 +624,11 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
     readiness: readinessStats,
     prometheus: () => telemetry.render(),
     golden: () => telemetry.golden(),
+    configDump: () => configDump(runtimes.current.snapshot),
+    certs: () => certsJson(runtimes.current, Date.now(), meshStats),
+    connections,
+    runtimes,
+    status: () => sidecarStatus({ runtime: runtimes.current, readiness: readinessStats(), authz: meshStats.authz.json(), routes: routeCounters, now: Date.now() }),
     get runtime() { return runtimes.current; },
     reload,
     drain: (reason = 'drain requested') => { beginDrain(reason); },

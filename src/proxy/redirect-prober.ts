@@ -25,18 +25,15 @@ import { canonicalIp, formatHostPort, type HostPort, type OriginalDst } from '..
 import type { Logger } from '../core/log.js';
 import type { Direction } from '../l4/accept-route.js';
 import type { DialOutcome } from './probe-helper.js';
+import { answerProbe, LOOPBACK_PROBE_PORT } from './probe-responder.js';
 import { hasIpv4Route, hasIpv6Route, type ProbeName, type ProbeStatus } from './readiness.js';
 
 /** The port the loopback probes dial (at 127.0.0.6 / ::6; never listened on: the rules must redirect it). */
-export const LOOPBACK_PROBE_PORT = 15099;
+export { LOOPBACK_PROBE_PORT };
 /** A probe connection must come back within this long (capped at the interval). */
 export const PROBE_TIMEOUT_MS = 3_000;
 /** How often the settings are looked at again while probing is off (a reload may turn it on). */
 const OFF_RECHECK_MS = 5_000;
-/** A connection claimed as a probe must send its nonce line within this long. */
-const CLAIM_READ_MS = 2_000;
-
-const NONCE_LINE = /^REMORA-PROBE ([0-9a-f]{32})$/;
 
 export interface ProberSettings {
   /** readiness_probe_interval (ms); 0 = off. */
@@ -184,33 +181,19 @@ export class RedirectProber {
   }
 
   #answer(direction: Direction, socket: Socket, address: string, port: number): void {
-    this.#claimed.add(socket);
-    let line = '';
-    const timer = setTimeout(() => { socket.destroy(); }, CLAIM_READ_MS);
-    socket.once('close', () => {
-      clearTimeout(timer);
-      this.#claimed.delete(socket);
-    });
-    socket.setEncoding('latin1');
-    socket.on('data', (d: string) => {
-      line += d;
-      const i = line.indexOf('\n');
-      if (i < 0) {
-        if (line.length > 128) socket.destroy();
-        return;
-      }
-      socket.pause();
-      const nonce = NONCE_LINE.exec(line.slice(0, i))?.[1];
-      const exp = nonce === undefined ? undefined : this.#pending.get(nonce);
-      if (exp === undefined || exp.listener !== direction || exp.address !== address || exp.port !== port) {
-        // Not this round's probe (a stale one, or something else dialing the probe address): not answered.
-        socket.destroy();
-        return;
-      }
-      exp.seen = true;
-      socket.end(`REMORA-PROBE-OK ${nonce}\n`);
-    });
-    socket.on('end', () => { socket.destroy(); });
+    answerProbe(socket, direction, address, port, (nonce, d, a, p) => this.check(nonce, d, a, p), this.#claimed);
+  }
+
+  /**
+   * A probe connection read its nonce line on `listener`: true (and the probe is seen) when it is this round's probe
+   * of that listener and destination. With workers the connection may be accepted by any worker: it asks the primary,
+   * whose prober dialed it, through this (src/proxy/workers/).
+   */
+  check(nonce: string, listener: Direction, address: string, port: number): boolean {
+    const exp = this.#pending.get(nonce);
+    if (exp === undefined || exp.listener !== listener || exp.address !== address || exp.port !== port) return false;
+    exp.seen = true;
+    return true;
   }
 
   #schedule(ms: number): void {

@@ -36,6 +36,19 @@ export interface RuntimeManagerOptions {
   readonly load?: (() => SnapshotLoad) | undefined;
   /** The config file, for messages and the snapshot source. */
   readonly file?: string | undefined;
+  /**
+   * The version of the first snapshot (default 1). A worker (`workers` > 1) starts at the primary's version, so every
+   * worker, the first ones and a restarted one, reports the same version for the same snapshot.
+   */
+  readonly initialVersion?: number;
+}
+
+/** A snapshot built and waiting for commit() or abort() (a worker's half of the primary's two-phase apply). */
+interface Prepared {
+  readonly version: number;
+  readonly definitions: SnapshotDefinitions;
+  readonly source: SnapshotSource;
+  readonly plan: ReturnType<typeof buildRuntime>;
 }
 
 export class RuntimeManager implements RouteAdmin {
@@ -45,15 +58,17 @@ export class RuntimeManager implements RouteAdmin {
   readonly #reloads = { ok: 0, rejected: 0, unchanged: 0 };
   #lastRejected: { at: string; issues: readonly string[] } | undefined;
   #closed = false;
+  #prepared: Prepared | undefined;
 
   /** Builds and commits the runtime of the first snapshot (version 1). Throws if it cannot be built. */
   constructor(initial: SnapshotDefinitions, source: SnapshotSource, o: RuntimeManagerOptions) {
     this.#o = o;
-    const snapshot = makeSnapshot(initial, 1, source);
+    const version = o.initialVersion ?? 1;
+    const snapshot = makeSnapshot(initial, version, source);
     const plan = buildRuntime(snapshot, undefined, o.deps);
     plan.commit();
     this.#current = plan.runtime;
-    this.#version = 1;
+    this.#version = version;
   }
 
   /** The runtime in force. */
@@ -107,6 +122,63 @@ export class RuntimeManager implements RouteAdmin {
     return { result: 'rejected', issues };
   }
 
+  // === a worker's two-phase apply (src/proxy/workers/): the primary validated the snapshot; every worker builds it
+  // (prepare), and the primary commits it everywhere only when every worker could, else aborts it everywhere ===
+
+  /** Build the runtime of a snapshot the primary validated, without swapping it in (a later prepare replaces it). */
+  prepare(definitions: SnapshotDefinitions, version: number, source: SnapshotSource, trigger: string): { ok: true } | { ok: false; error: string } {
+    this.#prepared = undefined;
+    if (this.#closed) return { ok: false, error: 'the proxy is stopping' };
+    const snapshot = makeSnapshot(definitions, version, source);
+    try {
+      this.#prepared = { version, definitions, source, plan: buildRuntime(snapshot, this.#current, this.#o.deps) };
+      return { ok: true };
+    } catch (err) {
+      this.#o.log.error({ err, trigger }, 'config could not be built');
+      return { ok: false, error: err instanceof RemoraError ? err.message : String(err) };
+    }
+  }
+
+  /** Swap in the prepared runtime. */
+  commitPrepared(trigger: string): ReloadOutcome {
+    const p = this.#prepared;
+    this.#prepared = undefined;
+    if (p === undefined) return { result: 'rejected', issues: ['nothing was prepared'] };
+    this.#swap(p.version, p.definitions, p.source, p.plan, trigger);
+    this.#reloads.ok++;
+    this.#lastRejected = undefined;
+    return { result: 'ok', version: p.version, hash: this.#current.snapshot.hash };
+  }
+
+  /** Drop the prepared runtime (another worker could not build it): nothing of it was started. */
+  abortPrepared(): void {
+    this.#prepared = undefined;
+  }
+
+  /** Count a reload the primary decided without the workers (rejected by the validator, or unchanged). */
+  countReload(outcome: ReloadOutcome): void {
+    if (outcome.result === 'unchanged') this.#reloads.unchanged++;
+    if (outcome.result === 'rejected') {
+      this.#reloads.rejected++;
+      this.#lastRejected = { at: new Date().toISOString(), issues: outcome.issues };
+    }
+  }
+
+  /** The definitions POST /routes/NAME/weights would apply (nothing changes here), or why not. */
+  deriveWeights(name: string, text: string): { ok: true; definitions: SnapshotDefinitions } | { ok: false; status: 400 | 404; error: string } {
+    const rt = this.#current;
+    if (rt.routes.route(name) === undefined) return { ok: false, status: 404, error: `no route named "${name}"` };
+    const parsed = parseWeights(text);
+    if (!parsed.ok) return { ok: false, status: 400, error: `expected ${parsed.expected}` };
+    const checked = rt.routes.withWeights(name, parsed.value);
+    if (!checked.ok) return { ok: false, status: 400, error: checked.error };
+    const weighted = checked.table.route(name);
+    const snap = rt.snapshot;
+    const routes = snap.routes.map((r) => (r.name === name && weighted !== undefined ? { ...r, backends: weighted.backends } : r));
+    const { proxy, registry, services, trafficPolicies, authorizations, files } = snap;
+    return { ok: true, definitions: { proxy, registry, services, routes, trafficPolicies, authorizations, files } };
+  }
+
   /** Build the runtime of `definitions` and swap it in. */
   #apply(version: number, definitions: SnapshotDefinitions, source: SnapshotSource, trigger: string):
     { ok: true } | { ok: false; error: string } {
@@ -119,6 +191,12 @@ export class RuntimeManager implements RouteAdmin {
       this.#o.log.error({ err, trigger }, 'config could not be built');
       return { ok: false, error: e };
     }
+    this.#swap(version, definitions, source, plan, trigger);
+    return { ok: true };
+  }
+
+  #swap(version: number, definitions: SnapshotDefinitions, source: SnapshotSource, plan: ReturnType<typeof buildRuntime>, trigger: string): void {
+    const snapshot = plan.runtime.snapshot;
     const before = this.#current.snapshot;
     const identityBefore = this.#current.mesh?.identity;
     this.#current = plan.runtime;
@@ -137,7 +215,6 @@ export class RuntimeManager implements RouteAdmin {
       event: 'config.applied', trigger, version, hash: snapshot.hash, previous: before.version, source: describeSource(source),
       clusters: plan.changes,
     }, 'config applied');
-    return { ok: true };
   }
 
   // === admin: route weights ===

@@ -21,7 +21,7 @@ test('the restart-only keys are [proxy] keys', () => {
   const keys = Object.values(proxyOptionSpecs).map((s) => s.key);
   for (const k of RESTART_ONLY_KEYS) assert.ok(keys.includes(k), k);
   assert.deepEqual([...RESTART_ONLY_KEYS], ['outbound_port', 'inbound_port', 'listen_address', 'uid', 'gid', 'admin_address', 'http_engine', 'readiness_probe_uid', 'metrics_address',
-    'control', 'control_token', 'control_ca_file', 'spiffe_id']);
+    'control', 'control_token', 'control_ca_file', 'spiffe_id', 'workers']);
 });
 
 test('no issue when only reloadable keys change, or nothing does', () => {

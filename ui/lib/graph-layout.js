@@ -5,7 +5,7 @@
 
 export const NODE_W = 170;
 export const NODE_H = 52;
-export const COL_GAP = 150;
+export const COL_GAP = 220;
 export const ROW_GAP = 46;
 export const PAD = 24;
 const MAX_PASSES = 40;

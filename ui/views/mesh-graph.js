@@ -63,11 +63,11 @@ export function MeshGraph({ services, edges, ns }) {
             tabindex="0" role="img" aria-label=${edgeText(e)} onFocus=${pick('edge', key)} onClick=${pick('edge', key)} onKeyDown=${onKey('edge', key)}>
           <path class="edge-line" d=${p.d} marker-end=${`url(#arrow-${hl.kind})`} />
           <path class="edge-hit" d=${p.d} />
-          <text x=${p.lx} y=${p.ly - 14} text-anchor="middle" class="edge-label">
+          <text x=${p.lx} y=${p.ly - 32} text-anchor="middle" class="edge-label">
             <tspan data-col="health">${hl.text}</tspan> <tspan data-col="success">${fmtSuccess(e.successRate)}</tspan> · <tspan data-col="rps">${fmtRps(e.rps)}</tspan> rps
           </text>
-          <text x=${p.lx} y=${p.ly + 1} text-anchor="middle" class="edge-label" data-col="latency">${latencies(e)}</text>
-          <text x=${p.lx} y=${p.ly + 16} text-anchor="middle" class=${`edge-label mtls-mark ${e.mtls ? 'yes' : 'no'}`} data-col="mtls">${mtlsText(e)}</text>
+          <text x=${p.lx} y=${p.ly - 18} text-anchor="middle" class="edge-label" data-col="latency">${latencies(e)}</text>
+          <text x=${p.lx} y=${p.ly - 4} text-anchor="middle" class=${`edge-label mtls-mark ${e.mtls ? 'yes' : 'no'}`} data-col="mtls">${mtlsText(e)}</text>
         </g>`;
       })}
       ${names.map((n) => {

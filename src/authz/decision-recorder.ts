@@ -1,7 +1,8 @@
 // Counts and logs authorization decisions, the same way for opaque TCP connections and HTTP requests:
 //   counters (/stats authz)   tcp.allowed, tcp.denied, http.allowed, http.denied, <kind>.audited, and per policy
 //                             policy.<name>.allowed / .denied / .audited (the policy that decided, the audits that
-//                             matched);
+//                             matched) / .would_deny (an audit policy that matched a connection or request that was
+//                             allowed: what making that policy a deny policy would newly deny);
 //   log                       a denial: one line at info, event authz.denied, with the policy (or reason
 //                             no-allow-matched) and what was matched on; an audit match: event authz.audit (info),
 //                             whatever the decision. Allowed requests are not logged (debug only).
@@ -27,7 +28,10 @@ export class DecisionRecorder {
     if (d.policy !== undefined) c.increment(`policy.${d.policy}.${d.allowed ? 'allowed' : 'denied'}`);
     if (d.audited.length > 0) {
       c.increment(`${kind}.audited`);
-      for (const name of d.audited) c.increment(`policy.${name}.audited`);
+      for (const name of d.audited) {
+        c.increment(`policy.${name}.audited`);
+        if (d.allowed) c.increment(`policy.${name}.would_deny`);
+      }
       log.info({ event: 'authz.audit', kind, audited: d.audited, allowed: d.allowed, policy: d.policy, reason: d.reason, ...fields() },
         `authorization audit: ${d.audited.join(', ')} matched (${describeDecision(d)})`);
     }

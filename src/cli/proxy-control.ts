@@ -127,6 +127,7 @@ export function startControlSync(proxy: Proxy, options: ProxyControlOptions, con
     identity: () => proxy.runtime.mesh?.identity.spiffeId ?? '',
     apply: (snapshot) => config.apply(snapshot, () => proxy.reload('control')),
     metrics: () => proxy.golden(),
+    status: () => proxy.status(),
     log,
   });
   client.start();

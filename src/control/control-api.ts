@@ -10,11 +10,13 @@ import type { Logger } from '../core/log.js';
 import { KINDS, isObjectKind, kindOfSegment, renderState, type ControlObject, type ObjectIssue, type ObjectKind } from './control-objects.js';
 import type { ControlStore } from './control-store.js';
 import type { RevisionEvent } from './embedded-store.js';
-import { isMetricWindow, METRIC_WINDOWS, type MetricsAggregator } from './metrics-aggregator.js';
+import { isMetricWindow, METRIC_WINDOWS, type MetricsAggregator, type MetricWindow } from './metrics-aggregator.js';
 import { parseMetricsReport } from './metrics-report.js';
 import { openApiDocument } from './openapi.js';
 import { formatConflict, type Batch, type Change, type ObjectDelete, type ObjectWrite } from './state-batch.js';
-import { SidecarSync } from './sidecar-sync.js';
+import { SidecarSync, type SidecarView } from './sidecar-sync.js';
+import type { ConfiguredRoute, SidecarStatusView, StatusAggregator } from './status-aggregator.js';
+import { parseStatusReport, type PolicyAction } from './status-report.js';
 import type { StateValidator } from './state-validator.js';
 import type { Need, TokenSet } from './token-auth.js';
 
@@ -60,6 +62,8 @@ export interface ControlApiOptions {
   readonly sync: SidecarSync;
   /** The sidecars' golden metrics (POST /api/v1/sync/metrics in, GET /api/v1/metrics out). */
   readonly metrics: MetricsAggregator;
+  /** The sidecars' status reports (POST /api/v1/sync/status in; endpoints, policies, route splits, sidecar status out). */
+  readonly status: StatusAggregator;
   /** The clock for the metrics (tests). */
   readonly now?: () => number;
   readonly version: string;
@@ -69,6 +73,24 @@ export interface ControlApiOptions {
 }
 
 export const MAX_BODY = 4 * 1024 * 1024;
+
+/** A sidecar in GET /api/v1/sidecars: its sync state and its last status report (docs/control-plane.md). */
+export interface SidecarEntry extends SidecarView {
+  /** The /ready verdict; null before its first status report. */
+  readonly ready: boolean | null;
+  readonly certificate: SidecarStatusView['certificate'];
+  /** Each trust-bundle root's expiry, earliest first. */
+  readonly rootsNotAfter: readonly string[];
+  /** When the last status report arrived (ISO); null before the first. */
+  readonly statusAt: string | null;
+}
+
+/** What the desired state configures, for the policies' and routes' views (parsed once per revision). */
+interface Configured {
+  readonly revision: number;
+  readonly policies: readonly { readonly name: string; readonly action: PolicyAction }[];
+  readonly routes: readonly ConfiguredRoute[];
+}
 const PREFIX = '/api/v1/';
 
 class HttpError extends Error {
@@ -125,6 +147,13 @@ async function readJson(req: ApiRequest): Promise<Record<string, unknown>> {
   return value as Record<string, unknown>;
 }
 
+/** ?window=1m|5m|15m (default 1m); anything else is a 400 naming what was expected. */
+function windowOf(url: URL): MetricWindow {
+  const window = url.searchParams.get('window') ?? '1m';
+  if (!isMetricWindow(window)) throw malformed(`window: expected one of ${Object.keys(METRIC_WINDOWS).join(', ')}`);
+  return window;
+}
+
 function versionOf(value: unknown, what: string, min: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
     throw malformed(`${what}: expected "version", an integer >= ${min} (the version you read${min === 0 ? '; 0 to create' : ''})`);
@@ -160,6 +189,9 @@ function issuesMessage(issues: readonly ObjectIssue[]): string {
 export class ControlApi {
   readonly #o: ControlApiOptions;
   readonly #openapi: string;
+  /** GET /api/v1/sidecars/watch streams: told when a status report changed a sidecar's readiness or certificate. */
+  readonly #statusListeners = new Set<() => void>();
+  #configured: Configured | undefined;
 
   constructor(options: ControlApiOptions) {
     this.#o = options;
@@ -244,7 +276,7 @@ export class ControlApi {
     if (head === 'sidecars' && parts.length === 1) {
       allow(['GET']);
       this.#auth(req, 'read');
-      sendJson(res, 200, { revision: this.#o.store.revision, sidecars: this.#o.sync.list() });
+      sendJson(res, 200, { revision: this.#o.store.revision, sidecars: this.#sidecars() });
       return;
     }
     if (head === 'certificates' && parts.length === 1) {
@@ -296,12 +328,42 @@ export class ControlApi {
       sendJson(res, 200, { ok: true, result: r });
       return;
     }
+    if (head === 'sync' && second === 'status' && parts.length === 2) {
+      allow(['POST']);
+      this.#auth(req, 'sidecar');
+      const report = parseStatusReport(await readJson(req));
+      if ('expected' in report) throw malformed(`expected ${report.expected}`);
+      const r = this.#o.status.ingest(SidecarSync.key(report.name, report.identity), report, this.#now());
+      if (r.result === 'too-many-sidecars') throw new HttpError(429, 'REMORA_ERR_CONTROL_REQUEST', 'too many sidecars report status; this report was dropped');
+      if (r.result === 'ok' && r.changed) this.#statusChanged();
+      sendJson(res, 200, { ok: true, result: r.result });
+      return;
+    }
+    if (head === 'endpoints' && parts.length === 1) {
+      allow(['GET']);
+      this.#auth(req, 'read');
+      const service = url.searchParams.get('service');
+      sendJson(res, 200, { endpoints: this.#o.status.endpoints(this.#now(), service === null || service === '' ? undefined : service) });
+      return;
+    }
+    if (head === 'policies' && second === 'stats' && parts.length === 2) {
+      allow(['GET']);
+      this.#auth(req, 'read');
+      const window = windowOf(url);
+      sendJson(res, 200, { window, policies: this.#o.status.policies(window, this.#now(), this.#configuredState().policies) });
+      return;
+    }
+    // Before the objects: GET /api/v1/routes/split is the live split, not a route named "split" (see the docs).
+    if (head === 'routes' && second === 'split' && parts.length === 2 && method === 'GET') {
+      this.#auth(req, 'read');
+      const window = windowOf(url);
+      sendJson(res, 200, { window, routes: this.#o.status.routes(window, this.#now(), this.#configuredState().routes) });
+      return;
+    }
     if (head === 'metrics' && parts.length === 1) {
       allow(['GET']);
       this.#auth(req, 'read');
-      const window = url.searchParams.get('window') ?? '1m';
-      if (!isMetricWindow(window)) throw malformed(`window: expected one of ${Object.keys(METRIC_WINDOWS).join(', ')}`);
-      sendJson(res, 200, this.#o.metrics.query(window, (this.#o.now ?? Date.now)()));
+      sendJson(res, 200, this.#o.metrics.query(windowOf(url), this.#now()));
       return;
     }
     if (head === 'apply' && parts.length === 1) {
@@ -345,6 +407,40 @@ export class ControlApi {
     if (this.#o.store.get(kind, second) === undefined) throw notFound(`${kind} ${second} does not exist`);
     const version = versionOf(v === null || !/^\d+$/.test(v) ? undefined : Number(v), `${kind} ${second}: query parameter`, 1);
     await this.#commit(res, { writes: [], deletes: [{ kind, name: second, version }] }, false);
+  }
+
+  #now(): number {
+    return (this.#o.now ?? Date.now)();
+  }
+
+  /** The sidecars' sync state with their last status (ready, certificate, roots, when). */
+  #sidecars(): SidecarEntry[] {
+    return this.#o.sync.list().map((s) => {
+      const st = this.#o.status.sidecar(SidecarSync.key(s.name, s.identity));
+      return {
+        ...s, ready: st?.ready ?? null, certificate: st?.certificate ?? null, rootsNotAfter: st?.rootsNotAfter ?? [], statusAt: st?.statusAt ?? null,
+      };
+    });
+  }
+
+  /** A status report changed a sidecar's readiness or certificate: the sidecar watchers get the list (once per tick). */
+  #statusChanged(): void {
+    if (this.#statusListeners.size === 0) return;
+    const listeners = [...this.#statusListeners];
+    setImmediate(() => { for (const l of listeners) if (this.#statusListeners.has(l)) l(); });
+  }
+
+  /** The desired state's policies (with their actions) and routes (with their weights), parsed once per revision. */
+  #configuredState(): Configured {
+    const revision = this.#o.store.revision;
+    if (this.#configured?.revision === revision) return this.#configured;
+    const v = this.#o.validator.validate(this.#o.store.list());
+    this.#configured = !v.ok ? { revision, policies: [], routes: [] } : {
+      revision,
+      policies: v.definitions.authorizations.map((p) => ({ name: p.name, action: p.action })),
+      routes: v.definitions.routes.map((r) => ({ route: r.name, service: r.service, backends: r.backends.map((b) => ({ backend: backendId(b), weight: b.weight })) })),
+    };
+    return this.#configured;
   }
 
   #batchOf(body: Record<string, unknown>): Batch {
@@ -446,10 +542,15 @@ export class ControlApi {
   #watchSidecars(res: ApiResponse): void {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
     const write = (): void => {
-      res.write(`event: sidecars\ndata: ${JSON.stringify({ revision: this.#o.store.revision, sidecars: this.#o.sync.list() })}\n\n`);
+      res.write(`event: sidecars\ndata: ${JSON.stringify({ revision: this.#o.store.revision, sidecars: this.#sidecars() })}\n\n`);
     };
     write();
-    const off = this.#o.sync.subscribe(write);
+    const offSync = this.#o.sync.subscribe(write);
+    this.#statusListeners.add(write);
+    const off = (): void => {
+      offSync();
+      this.#statusListeners.delete(write);
+    };
     const timer = setInterval(() => { res.write(': keep-alive\n\n'); }, this.#o.keepAliveMs ?? 15_000);
     timer.unref();
     res.on('close', () => {

@@ -17,6 +17,7 @@ import { openSharedCa } from './etcd-ca.js';
 import { EtcdClient, type EtcdEndpoint } from './etcd-client.js';
 import { EtcdStore } from './etcd-store.js';
 import { MetricsAggregator } from './metrics-aggregator.js';
+import { StatusAggregator } from './status-aggregator.js';
 import { SidecarSync } from './sidecar-sync.js';
 import { StateValidator } from './state-validator.js';
 import { UiStatic } from './ui-static.js';
@@ -133,7 +134,7 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     };
     const api = new ControlApi({
       store, validator, tokens: o.tokens, trustBundle: () => bundle, sync, certificates, version: o.version, log: o.log,
-      metrics: new MetricsAggregator({ startedAt: now() }), now,
+      metrics: new MetricsAggregator({ startedAt: now() }), status: new StatusAggregator(), now,
     });
     const ui = new UiStatic();
     const srv = createSecureServer({ cert: serving.certPem, key: serving.keyPem, allowHTTP1: true, minVersion: 'TLSv1.2' }, (req, res) => {

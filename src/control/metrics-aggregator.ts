@@ -3,7 +3,7 @@
 //
 //   * Each sidecar reports cumulative counters per edge (golden-samples.ts) every few seconds; the aggregator turns
 //     consecutive reports into deltas and adds them to per-edge time slots (slotMs wide, kept for retentionMs).
-//   * Counter resets: a report from a new process of the sidecar (another `epoch`) counts from zero; a counter lower
+//   * Counter resets (the rules of report-sequence.ts, shared with the status reports): a report from a new process of the sidecar (another `epoch`) counts from zero; a counter lower
 //     than in the previous report (a series evicted and made again, labels changed) counts from zero too, as
 //     Prometheus's rate() does. The first report seen from a sidecar already reporting for a while (seq > 1: the
 //     control plane restarted, or the sidecar was forgotten) is only a baseline, so history is not counted as new.
@@ -17,6 +17,7 @@
 //     destination's.
 import { ENVOY_DEFAULT_BUCKETS } from '../telemetry/histogram.js';
 import type { GoldenEdgeSample, Reporter } from '../telemetry/golden-samples.js';
+import { sequenceStep } from './report-sequence.js';
 
 export const METRIC_WINDOWS = { '1m': 60_000, '5m': 300_000, '15m': 900_000 } as const;
 export type MetricWindow = keyof typeof METRIC_WINDOWS;
@@ -186,20 +187,18 @@ export class MetricsAggregator {
   /** One report of the sidecar known by `sidecar` (pod name and identity) at time `now`. */
   ingest(sidecar: string, report: MetricsReport, now: number): IngestResult {
     let s = this.#sidecars.get(sidecar);
-    let baseline = false;
+    const step = sequenceStep(s, report);
+    if (step === 'duplicate') return 'duplicate';
     if (s === undefined) {
       if (this.#sidecars.size >= this.#maxSidecars) this.prune(now);
       if (this.#sidecars.size >= this.#maxSidecars) return 'too-many-sidecars';
       s = { epoch: report.epoch, seq: 0, lastSeen: now, prev: new Map() };
       this.#sidecars.set(sidecar, s);
-      baseline = report.seq > 1;
-    } else if (s.epoch !== report.epoch) {
+    } else if (step === 'restart') {
       s.epoch = report.epoch; // a restarted sidecar: its counters started over
-      s.seq = 0;
       s.prev = new Map();
-    } else if (report.seq <= s.seq) {
-      return 'duplicate';
     }
+    const baseline = step === 'baseline';
     s.seq = report.seq;
     s.lastSeen = now;
     const next = new Map<string, GoldenEdgeSample>();

@@ -8,12 +8,15 @@
 // Golden metrics: while subscribed, every metricsIntervalMs (5 s) it POSTs /api/v1/sync/metrics on the same
 // connection with its cumulative edges (`metrics()`), an epoch per client (a restarted sidecar's counters start
 // over) and a sequence number that advances once a report is accepted; one report in flight at most.
+// Status: on the same timer and connection, POST /api/v1/sync/status with `status()` (status-report.ts: readiness,
+// certificate, endpoints, per-policy and per-route counters), with the same epoch and its own sequence number.
 import { randomBytes } from 'node:crypto';
 import { connect, type ClientHttp2Session } from 'node:http2';
 import { RemoraError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { ControlRefusal, type ControlCaller } from './control-client.js';
 import type { GoldenEdgeSample } from '../telemetry/golden-samples.js';
+import type { SidecarStatus } from './status-report.js';
 
 export interface PushedSnapshot {
   readonly version: number;
@@ -39,8 +42,18 @@ export interface SyncClientOptions {
   readonly maxBackoffMs?: number;
   /** The golden-metric edges to report (cumulative); none reported without it. */
   readonly metrics?: () => GoldenEdgeSample[];
-  /** How often they are reported (default 5 s). */
+  /** How often they (and the status) are reported (default 5 s). */
   readonly metricsIntervalMs?: number;
+  /** The sidecar's status (readiness, certificate, endpoints, counters); none reported without it. */
+  readonly status?: () => SidecarStatus;
+}
+
+/** One kind of periodic report: its sequence number and whether one is in flight. */
+interface ReportStream {
+  readonly path: string;
+  readonly what: string;
+  seq: number;
+  inFlight: boolean;
 }
 
 export const METRICS_INTERVAL_MS = 5_000;
@@ -55,8 +68,8 @@ export class SyncClient implements ControlCaller {
   #connected = false;
   #metricsTimer: NodeJS.Timeout | undefined;
   readonly #epoch = randomBytes(8).toString('hex');
-  #seq = 1;
-  #reporting = false;
+  readonly #metricsReports: ReportStream = { path: '/api/v1/sync/metrics', what: 'metrics', seq: 1, inFlight: false };
+  readonly #statusReports: ReportStream = { path: '/api/v1/sync/status', what: 'status', seq: 1, inFlight: false };
 
   constructor(options: SyncClientOptions) {
     this.#o = options;
@@ -68,43 +81,49 @@ export class SyncClient implements ControlCaller {
   get connected(): boolean { return this.#connected; }
 
   /** Golden-metric reports accepted by the control plane. */
-  get reportsAccepted(): number { return this.#seq - 1; }
+  get reportsAccepted(): number { return this.#metricsReports.seq - 1; }
+
+  /** Status reports accepted by the control plane. */
+  get statusReportsAccepted(): number { return this.#statusReports.seq - 1; }
 
   start(): void {
     this.#connect();
-    const collect = this.#o.metrics;
-    if (collect !== undefined) {
-      this.#metricsTimer = setInterval(() => { this.#report(collect); }, this.#o.metricsIntervalMs ?? METRICS_INTERVAL_MS);
+    const { metrics, status } = this.#o;
+    if (metrics !== undefined || status !== undefined) {
+      this.#metricsTimer = setInterval(() => {
+        if (metrics !== undefined) this.#report(this.#metricsReports, () => ({ edges: metrics() }));
+        if (status !== undefined) this.#report(this.#statusReports, status);
+      }, this.#o.metricsIntervalMs ?? METRICS_INTERVAL_MS);
       this.#metricsTimer.unref();
     }
   }
 
-  #report(collect: () => GoldenEdgeSample[]): void {
+  #report(stream: ReportStream, collect: () => object): void {
     const session = this.#session;
-    if (!this.#connected || this.#reporting || session === undefined || session.destroyed) return;
-    let edges: GoldenEdgeSample[];
+    if (!this.#connected || stream.inFlight || session === undefined || session.destroyed) return;
+    let fields: object;
     try {
-      edges = collect();
+      fields = collect();
     } catch (err) {
-      this.#o.log.warn({ event: 'control.metrics.collect-failed', err }, 'could not read the golden metrics');
+      this.#o.log.warn({ event: `control.${stream.what}.collect-failed`, err }, `could not read the ${stream.what} to report`);
       return;
     }
-    this.#reporting = true;
-    const seq = this.#seq;
-    const body = JSON.stringify({ name: this.#o.name, identity: this.#o.identity(), epoch: this.#epoch, seq, edges });
+    stream.inFlight = true;
+    const seq = stream.seq;
+    const body = JSON.stringify({ name: this.#o.name, identity: this.#o.identity(), epoch: this.#epoch, seq, ...fields });
     let req;
     try {
-      req = session.request({ ':method': 'POST', ':path': '/api/v1/sync/metrics', authorization: `Bearer ${this.#o.token}`, 'content-type': 'application/json' });
+      req = session.request({ ':method': 'POST', ':path': stream.path, authorization: `Bearer ${this.#o.token}`, 'content-type': 'application/json' });
     } catch {
-      this.#reporting = false;
+      stream.inFlight = false;
       return;
     }
     req.on('response', (headers) => {
       const status = Number(headers[':status']);
-      if (status === 200) this.#seq = Math.max(this.#seq, seq + 1);
-      else this.#o.log.debug({ event: 'control.metrics.refused', status }, 'the control plane refused a metrics report');
+      if (status === 200) stream.seq = Math.max(stream.seq, seq + 1);
+      else this.#o.log.debug({ event: `control.${stream.what}.refused`, status }, `the control plane refused a ${stream.what} report`);
     });
-    req.on('close', () => { this.#reporting = false; });
+    req.on('close', () => { stream.inFlight = false; });
     req.on('error', () => undefined);
     req.resume();
     req.end(body);

@@ -6,6 +6,7 @@ import type { HashOn, HeaderList, HeaderMutations, RetryPolicy, WeightedBackend 
 import type { Logger } from '../core/log.js';
 import type { RequestBody } from './http/request-body.js';
 import type { RequestContext } from './request-context.js';
+import type { RouteCounter } from './router/route-counters.js';
 
 /** A request head as routing and balancing read it (built lazily from the downstream request). */
 export interface RequestHead {
@@ -62,6 +63,8 @@ export interface ForwardDecision {
   readonly responseHeaders: HeaderMutations;
   /** How to hash for consistent-hash balancing, when the service uses it. */
   readonly hashOn?: HashOn;
+  /** The requests sent to this backend of this route (named routes, when the runtime counts them). */
+  readonly counter?: RouteCounter;
 }
 
 export type RouteDecision = ForwardDecision | { readonly kind: 'reply'; readonly reply: LocalReply };

@@ -54,6 +54,9 @@ import { EXPOSITION_CONTENT_TYPE } from '../telemetry/exposition.js';
 import type { GoldenEdgeSample } from '../telemetry/golden-samples.js';
 import { labelContextOf, Telemetry } from '../telemetry/telemetry.js';
 import { RuntimeManager, type ReloadOutcome } from './runtime-manager.js';
+import { RouteCounters } from '../l7/router/route-counters.js';
+import type { SidecarStatus } from '../control/status-report.js';
+import { sidecarStatus } from './sidecar-status.js';
 
 export interface ProxyContext {
   readonly log: Logger;
@@ -86,6 +89,8 @@ export interface Proxy extends ReadinessSource {
   prometheus(): string;
   /** The golden-metric edges (cumulative) reported to the control plane. */
   golden(): GoldenEdgeSample[];
+  /** The status reported to the control plane (src/proxy/sidecar-status.ts). */
+  status(): SidecarStatus;
   /** The runtime in force. */
   readonly runtime: Runtime;
   /** Re-read the config file now (what SIGHUP does). */
@@ -215,6 +220,7 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   let state: ProxyState = 'starting';
   const stats = new Stats();
   const meshStats = new MeshStats();
+  const routeCounters = new RouteCounters();
   const tracker = new ConnectionTracker();
   // Metrics and access log (opens the access log file now: a file that cannot be opened stops the start).
   const telemetry = new Telemetry({ log, settings: options, context: labelContextOf(ctx.definitions, undefined), version: remoraVersion() });
@@ -263,6 +269,7 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
       pipelines: { outbound: pipeline('outbound'), inbound: pipeline('inbound') },
       http: handoffs,
       meshStats,
+      routeCounters,
       telemetry: runtimeTelemetry,
       connectionFilters: {
         outbound: [connectionStatsFilter({ counters: stats.listener('outbound'), stats, log, observe: telemetry.connectionObserver })],
@@ -573,6 +580,7 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
     readiness: readinessStats,
     prometheus: () => telemetry.render(),
     golden: () => telemetry.golden(),
+    status: () => sidecarStatus({ runtime: runtimes.current, readiness: readinessStats(), authz: meshStats.authz.json(), routes: routeCounters, now: Date.now() }),
     get runtime() { return runtimes.current; },
     reload,
     drain: (reason = 'drain requested') => { beginDrain(reason); },

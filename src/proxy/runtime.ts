@@ -38,6 +38,7 @@ import { buildHttpRuntime, type HttpRuntime } from '../l7/http-runtime.js';
 import type { HttpFilter } from '../l7/request-types.js';
 import type { RequestObserver } from '../l7/filters/request-stats.js';
 import type { ProxySettings } from '../config/config-snapshot.js';
+import type { RouteCounters } from '../l7/router/route-counters.js';
 import { RouteTable } from '../l7/router/route-table.js';
 import { IdSource } from '../l7/trace-context.js';
 import { planClusters, type ClusterSet } from '../upstream/cluster-set.js';
@@ -76,6 +77,8 @@ export interface RuntimeDeps {
   readonly requestFilters?: Readonly<Record<Direction, readonly HttpFilter[]>>;
   /** Mesh security counters (mTLS handshakes, identity rotations, authorization decisions). */
   readonly meshStats: MeshStats;
+  /** Requests per route and backend (kept across runtimes; for the status report to the control plane). */
+  readonly routeCounters?: RouteCounters;
   /** Metrics and access log (src/telemetry/): each listener's request observer, and the runtime's settings at commit. */
   readonly telemetry?: RuntimeTelemetry | undefined;
 }
@@ -125,7 +128,7 @@ export function buildRuntime(snapshot: ConfigSnapshot, previous: Runtime | undef
   }, previous?.snapshot, previous?.mesh?.identity);
   try {
     const clusters = plan.set;
-    const routes = RouteTable.compile(snapshot.routes, { random: deps.random });
+    const routes = RouteTable.compile(snapshot.routes, { random: deps.random, ...(deps.routeCounters === undefined ? {} : { counters: deps.routeCounters }) });
     const router = new AcceptRouter(clusters, snapshot.proxy.inboundDelivery);
     const authorizer = compileAuthorizer(snapshot.authorizations);
     const recorder = new DecisionRecorder(deps.meshStats, deps.log);

@@ -6,7 +6,8 @@
 //     (src/l7/router/route-table.ts; a service without routes goes to itself); the decision's backend names the
 //     cluster, or a subset of it.
 //   inbound: every request goes to the local app (the inbound cluster: the connection's delivery address).
-// The decision, service and cluster are set on the request context; a local reply ends the request here.
+// The decision, service and cluster are set on the request context; a local reply ends the request here. A request
+// forwarded by a named route counts one on its backend's counter (held by the decision: route-counters.ts).
 import { PASSTHROUGH_CLUSTER } from '../../upstream/cluster-set.js';
 import type { ClusterSet } from '../../upstream/cluster-set.js';
 import type { ClusterView } from '../../upstream/cluster.js';
@@ -79,6 +80,7 @@ export function routeFilter(o: RouteFilterOptions): HttpFilter {
       replyLocally(req, res, 'no-route', undefined);
       return;
     }
+    decision.counter?.hit();
     req.route = decision;
     req.cluster = cluster;
     next(req, res);

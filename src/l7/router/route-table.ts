@@ -23,6 +23,7 @@ import {
 } from '../../config/route-spec.js';
 import { LOCAL_REPLIES } from '../local-reply.js';
 import { compileSafeRegex, regexMatches } from '../../core/safe-regex.js';
+import type { RouteCounter, RouteCounters } from './route-counters.js';
 
 export interface RouteTableOptions {
   /** Uniform random numbers in [0, 1) for weighted backends (Math.random in production, seeded in tests). */
@@ -30,6 +31,8 @@ export interface RouteTableOptions {
   /** Policy for services without routes: defaults 0 (no timeout) and DEFAULT_RETRY_POLICY. */
   readonly defaultTimeoutMs?: number;
   readonly defaultRetry?: RetryPolicy;
+  /** Requests per route and backend: each forward decision of a named route carries its counter (route-counters.ts). */
+  readonly counters?: RouteCounters;
 }
 
 export interface RouteSummary {
@@ -267,10 +270,10 @@ interface CompiledRoute {
   readonly cumulative: readonly number[];
 }
 
-function compileRoute(spec: RouteSpec, matches?: Cond): CompiledRoute {
+function compileRoute(spec: RouteSpec, counters: RouteCounters | undefined, matches?: Cond): CompiledRoute {
   const frozenSpec = deepFreeze(spec);
   const cond = matches ?? compileMatch(frozenSpec.match, frozenSpec.name);
-  const decisions = frozenSpec.backends.map((backend) => forward(frozenSpec.name, backend, frozenSpec));
+  const decisions = frozenSpec.backends.map((backend) => forward(frozenSpec.name, backend, frozenSpec, counters?.counter(frozenSpec.name, backendId(backend))));
   const cumulative: number[] = [];
   let sum = 0;
   for (const b of frozenSpec.backends) {
@@ -283,6 +286,7 @@ function compileRoute(spec: RouteSpec, matches?: Cond): CompiledRoute {
 function forward(
   route: string, backend: WeightedBackend,
   p: Pick<RouteSpec, 'timeoutMs' | 'retry' | 'requestHeaders' | 'responseHeaders' | 'hashOn'>,
+  counter?: RouteCounter,
 ): RouteDecision {
   return Object.freeze({
     kind: 'forward' as const,
@@ -293,6 +297,7 @@ function forward(
     requestHeaders: p.requestHeaders,
     responseHeaders: p.responseHeaders,
     ...(p.hashOn === undefined ? {} : { hashOn: p.hashOn }),
+    ...(counter === undefined ? {} : { counter }),
   });
 }
 
@@ -357,7 +362,7 @@ export class RouteTable {
       throw new RemoraError('REMORA_ERR_CONFIG_INVALID', `invalid routes:\n  ${problems.join('\n  ')}`, { details: { problems } });
     }
     const sorted = specs.map((s, i) => ({ s, i })).sort((a, b) => a.s.order - b.s.order || a.i - b.i).map((x) => x.s);
-    return RouteTable.#build(sorted.map((s) => compileRoute(s)), options, 1);
+    return RouteTable.#build(sorted.map((s) => compileRoute(s, options.counters)), options, 1);
   }
 
   static #build(routes: readonly CompiledRoute[], options: RouteTableOptions, version: number): RouteTable {
@@ -458,7 +463,7 @@ export class RouteTable {
     const problem = weightsProblem(newWeights);
     if (problem !== undefined) return { ok: false, error: `route ${name}: expected ${problem}` };
     const backends = current.spec.backends.map((b, i) => ({ ...b, weight: newWeights[i] as number }));
-    const replaced = compileRoute({ ...current.spec, backends }, current.matches);
+    const replaced = compileRoute({ ...current.spec, backends }, this.#state.options.counters, current.matches);
     const routes = this.#state.routes.map((r, i) => (i === idx ? replaced : r));
     return { ok: true, table: RouteTable.#build(routes, this.#state.options, this.#state.version + 1) };
   }

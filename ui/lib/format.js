@@ -24,7 +24,8 @@ export const EXPIRY_WARN_MS = 7 * DAY;
 
 function span(ms) {
   const a = Math.abs(ms);
-  if (a >= 2 * DAY) return `${Math.floor(a / DAY)} days`;
+  if (a >= 10 * DAY) return `${Math.floor(a / DAY)} days`;
+  if (a >= 2 * DAY) return `${(a / DAY).toFixed(1)} days`;
   if (a >= 2 * 3_600_000) return `${Math.floor(a / 3_600_000)} h`;
   return `${Math.max(1, Math.floor(a / 60_000))} min`;
 }
@@ -35,7 +36,7 @@ export function expiry(iso, now = Date.now()) {
   const t = Date.parse(iso);
   if (Number.isNaN(t)) return { kind: 'none', text: `unreadable (${iso})` };
   const left = t - now;
-  const at = new Date(t).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  const at = new Date(t).toISOString().replace('T', ' ').replace(/:\d\d\.\d+Z$/, 'Z');
   if (left <= 0) return { kind: 'expired', text: `EXPIRED ${span(left)} ago (${at})` };
   if (left <= EXPIRY_WARN_MS) return { kind: 'soon', text: `expires in ${span(left)} (${at})` };
   return { kind: 'ok', text: `in ${span(left)} (${at})` };

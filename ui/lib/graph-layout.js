@@ -1,5 +1,5 @@
 // Where the mesh graph's nodes go: a layered drawing (callers left of what they call). Pure, no DOM.
-// Rank = the longest call path reaching a node (bounded passes, so cycles end); within a column nodes are ordered by
+// Rank = the longest call path reaching a node, cycles broken first (and the passes bounded); within a column nodes are ordered by
 // the mean row of their callers (one barycentre pass), then by name. Edges to the same or an earlier column are
 // "back" edges and are drawn below the nodes.
 
@@ -14,9 +14,28 @@ const MAX_PASSES = 40;
 export function layoutGraph(nodes, edges) {
   const rank = new Map(nodes.map((n) => [n, 0]));
   const links = edges.filter((e) => e.source !== e.destination && rank.has(e.source) && rank.has(e.destination));
+  // Break cycles: a depth-first walk from the nodes nobody calls (then from any left) marks the edges that go back to
+  // a node on the walk's path; those are left out of the ranking (and drawn as back edges).
+  const out = new Map(nodes.map((n) => [n, []]));
+  for (const e of links) out.get(e.source).push(e);
+  const called = new Set(links.map((e) => e.destination));
+  const state = new Map(); // 1 = on the path, 2 = done
+  const back = new Set();
+  const visit = (n) => {
+    state.set(n, 1);
+    for (const e of out.get(n)) {
+      const st = state.get(e.destination);
+      if (st === 1) back.add(e);
+      else if (st === undefined) visit(e.destination);
+    }
+    state.set(n, 2);
+  };
+  const sorted = [...nodes].sort();
+  for (const n of [...sorted.filter((x) => !called.has(x)), ...sorted]) if (!state.has(n)) visit(n);
+  const forward = links.filter((e) => !back.has(e));
   for (let pass = 0; pass < MAX_PASSES; pass++) {
     let changed = false;
-    for (const e of links) {
+    for (const e of forward) {
       const r = rank.get(e.source) + 1;
       if (r > rank.get(e.destination) && r <= MAX_PASSES) { rank.set(e.destination, r); changed = true; }
     }

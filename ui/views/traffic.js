@@ -76,9 +76,11 @@ function RouteShifter({ route, token, writable, previous, split, win }) {
         <span id=${`p-${slug}-${n}`} class="preview" data-preview=${id}>${percent(weights[id] ?? 0, total)}%</span>
         <span class="measured-share" data-measured=${id} title=${`requests the sidecars sent to ${id} in the last ${win}`}>${measuredText(measuredOf(split, id))}</span>`)}
     </div>
+    <div class="bar-label" aria-hidden="true">configured${changed ? ' (preview)' : ''}</div>
     <div class="split" aria-hidden="true">
       ${ids.map((id, n) => html`<span class=${`s${n % 6}`} style=${{ width: `${percent(weights[id] ?? 0, total)}%` }}>${id}</span>`)}
     </div>
+    <div class="bar-label" aria-hidden="true">measured, last ${win}</div>
     <div class="split measured" aria-hidden="true" data-measured-bar=${route.name}>
       ${measuredTotal > 0 ? ids.map((id, n) => html`<span class=${`s${n % 6}`} style=${{ width: `${Math.round((measuredOf(split, id)?.share ?? 0) * 1000) / 10}%` }}>${id}</span>`) : html`<span class="none">no requests measured in the last ${win}</span>`}
     </div>

@@ -24,8 +24,30 @@ const edgeText = (e) => `edge ${e.source} to ${e.destination}: ${health(e.succes
   + `${fmtRps(e.rps)} rps, ${latencies(e)}, ${e.mtls ? 'mutual TLS' : 'plaintext'}, ${e.requests} requests, reported by the ${e.reporter}`;
 
 /** services / edges: the metrics' rows already filtered by namespace; ns: the namespace selected ('' = all). */
-export function MeshGraph({ services, edges, ns }) {
+/**
+ * A node's name: a SPIFFE ID (a destination-reported edge from a client without workload labels names it by its
+ * principal) is drawn as its service account, the workload name the caller's own sidecar reports (Istio's rule), so
+ * both sides of one caller are one node.
+ */
+export function nodeName(name) {
+  const m = /^spiffe:\/\/[^/]+\/ns\/[^/]+\/sa\/([^/]+)$/.exec(name);
+  return m === null ? name : m[1];
+}
+
+/** Edges with their ends renamed by nodeName; where two become one (both sides reported), the first is kept. */
+function graphEdges(edges) {
+  const out = new Map();
+  for (const e of edges) {
+    const g = { ...e, source: nodeName(e.source), destination: nodeName(e.destination) };
+    const k = edgeKey(g);
+    if (!out.has(k)) out.set(k, g);
+  }
+  return [...out.values()];
+}
+
+export function MeshGraph({ services, edges: rawEdges, ns }) {
   const [selected, setSelected] = useState(undefined); // {kind: 'node'|'edge', key}
+  const edges = graphEdges(rawEdges);
   const byName = new Map(services.map((s) => [s.name, s]));
   const names = [...new Set([...services.map((s) => s.name), ...edges.flatMap((e) => [e.source, e.destination])])];
   if (names.length === 0) return null;

@@ -19,7 +19,7 @@ export function endpointHealth(e) {
 }
 
 function summary(list) {
-  if (list === undefined || list.length === 0) return { kind: 'idle', text: list === undefined ? '–' : 'not reported' };
+  if (list === undefined || list.length === 0) return { kind: 'none', text: 'not reported' };
   const ejected = list.filter((e) => e.ejected > 0).length;
   const unhealthy = list.filter((e) => e.sidecars > 0 && e.healthy < e.sidecars).length;
   if (ejected > 0) return { kind: 'bad', text: `${ejected} of ${list.length} ejected` };
@@ -57,12 +57,12 @@ export function Services({ services: allServices, routes: allRoutes, token, onLo
         <td title=${s.spec.addresses ?? ''}><code>${s.spec.addresses ?? ''}</code></td>
         <td class="endpoints" title=${epText}>${eps.length === 0 ? html`<span class="muted">${s.spec.discovery === undefined ? 'none' : `discovery: ${s.spec.discovery}`}</span>` : html`<code>${epText}</code>`}</td>
         <td class="subsets">${[...subsets].map(([n, c]) => html`<span class="subset">${n} <span class="muted">(${c} endpoint${c === 1 ? '' : 's'})</span></span>`)}</td>
-        <td data-col="endpoint-health"><span class=${`badge health-${sum.kind}`}>${sum.text}</span></td>
+        <td data-col="endpoint-health">${sum.kind === 'none' ? html`<span class="muted">${sum.text}</span>` : html`<span class=${`badge health-${sum.kind}`}>${sum.text}</span>`}</td>
         <td class="num">${s.version}</td>
       </tr>`;
     }} />
     <h3 id="endpoints-title">Endpoints ${chosen === undefined ? html`of ${ns === ALL ? 'every service' : `namespace ${ns}`}` : html`of <code>${chosen}</code> <button type="button" class="secondary small" onClick=${() => setChosen(undefined)}>show all</button>`}
-      <span class="muted count">(${endpoints.length})</span></h3>
+${' '}<span class="muted count">(${endpoints.length})</span></h3>
     <p class="muted">As the sidecars see them now: healthy / ejected on how many of the sidecars that reported the endpoint (passive health checking ejects an endpoint after consecutive failures), the ejections counted so far, and the connections open to it.</p>
     ${error !== undefined && html`<p class="banner warn" role="note" id="endpoints-error">${error.text}</p>`}
     <${VirtualTable} id="endpoints-table" label="Endpoints" head=${epHead} columns=${8} rows=${endpoints} renderRow=${(e) => {

@@ -20,6 +20,7 @@
 //   --remora-args NAME="ARGS": extra `remora proxy` flags of variant NAME (space-separated; the word {tmp} is replaced
 //          by the run's temporary directory), e.g. --remora-args obs="--access-log {tmp}/obs.log" --remora-args off="--metrics off"
 //          for an A/B of the same build with metrics and access logs on and off.
+//   --route: the proxies' config adds a [route] for the service, so every request is decided by a named route.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -88,7 +89,7 @@ async function main(): Promise<number> {
       variant: { type: 'string', multiple: true }, rounds: { type: 'string' }, duration: { type: 'string' },
       loads: { type: 'string' }, haproxy: { type: 'boolean' }, direct: { type: 'boolean' },
       strace: { type: 'string' }, 'cpu-prof': { type: 'string' }, l4: { type: 'string' },
-      'remora-args': { type: 'string', multiple: true },
+      'remora-args': { type: 'string', multiple: true }, route: { type: 'boolean' },
     },
   });
   const reason = netnsUnavailableReason();
@@ -145,7 +146,9 @@ async function main(): Promise<number> {
       // The bench's remora-l7 configuration (bench/modes.ts remoraL7Config), on this variant's ports.
       const config = join(tmpDir, `${v.name}.ini`);
       writeFileSync(config, `[proxy]\nhttp_engine = ${v.l4 === true ? 'off' : 'on'}\n\n[service bench-l4]\naddresses = ${vip}:${HTTP_PORT}\n`
-        + `balancer = round-robin\nendpoints = ${serverPod.ip4}:${HTTP_PORT}\n`);
+        + `balancer = round-robin\nendpoints = ${serverPod.ip4}:${HTTP_PORT}\n`
+        // --route: the requests go through a named route (its decision and, since issue 14, its backend's counter).
+        + (values.route === true ? '\n[route bench]\nservice = bench-l4\nbackends = bench-l4\n' : ''));
       chmodSync(config, 0o644);
       const prof: string[] = [];
       if (values['cpu-prof'] !== undefined) {
@@ -159,6 +162,9 @@ async function main(): Promise<number> {
         join(v.root, 'bin/remora'), 'proxy', '--config', config, '--log-level', 'info',
         '--outbound-port', String(v.outboundPort), '--inbound-port', String(v.outboundPort + 5),
         '--admin-address', `127.0.0.1:${v.adminPort}`,
+        // The rules point at one subject at a time, so the others' redirect probes fail and /ready would rightly say
+        // 503 (as in bench/modes.ts): the probes are off unless the variant's args set them.
+        ...((remoraArgs.get(v.name) ?? '').includes('--readiness-probe-interval') ? [] : ['--readiness-probe-interval', 'off']),
         ...(remoraArgs.get(v.name) ?? '').split(/\s+/).filter((w) => w !== '').map((w) => w.replace('{tmp}', tmpDir))], { env: { LOG: logFile } });
       child.stdout?.resume();
       child.stderr?.resume();

@@ -13,10 +13,12 @@ import { RemoraError } from '../core/errors.js';
 import { ControlClient, ControlRefusal } from '../control/control-client.js';
 import { KINDS, MESH_KEYS, OBJECT_KINDS, formatObjectIssue, kindOfSegment, objectKey, objectsOfIni, type ControlObject, type ObjectKind } from '../control/control-objects.js';
 import { isMetricWindow, type MetricsView } from '../control/metrics-aggregator.js';
-import type { SidecarView } from '../control/sidecar-sync.js';
+import type { SidecarEntry } from '../control/control-api.js';
+import type { EndpointView, PolicyView, RouteSplitView } from '../control/status-aggregator.js';
 import { formatConflict, sameSpec } from '../control/state-batch.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './main.js';
 import { renderStat } from './stat-render.js';
+import { expiresCell, readyCell, renderEndpoints, renderPolicies, renderSplit } from './status-render.js';
 
 const HELP = `Usage: remora ctl --server https://HOST:15012 --token TOKEN --ca-file FILE <verb> [args]
 
@@ -26,8 +28,11 @@ Verbs:
   diff -f FILE                    what apply would change; exit 1 when something would
   delete KIND NAME                delete an object (at the version just read)
   set-weights ROUTE BACKEND=W ... set the weights of every backend of a route (canary, blue-green)
-  sidecars                        the subscribed sidecars: version sent, applied, last NACK
+  sidecars                        the subscribed sidecars: version sent, applied, last NACK, ready, certificate expiry
+  endpoints [SERVICE] [-o json]   endpoints as the sidecars see them: healthy, ejected, ejections, active connections
   stat [-w 1m|5m|15m] [-o json]   golden metrics per service: success rate, RPS, p50/p95/p99 latency, TCP connections
+  stat --policies [-w ...]        decisions per authorization policy: allowed, denied, audited, would-deny
+  stat --routes [-w ...]          the live traffic split: requests per route backend, with weights and shares
   explain KIND                    the keys of a kind
 
 Kinds: ${OBJECT_KINDS.join(', ')} (plurals accepted).
@@ -52,7 +57,7 @@ interface Parsed {
 
 const GLOBAL_FLAGS = new Set(['server', 'token', 'ca-file']);
 const LOCAL_VALUE_FLAGS = new Set(['-f', '--file', '-o', '--output', '-w', '--window']);
-const LOCAL_SWITCHES = new Set(['--dry-run']);
+const LOCAL_SWITCHES = new Set(['--dry-run', '--policies', '--routes']);
 
 function parse(argv: readonly string[]): Parsed {
   const global = new Map<string, string>();
@@ -247,20 +252,39 @@ async function run(p: Parsed, env: NodeJS.ProcessEnv, io: CtlIo): Promise<number
       return EXIT_OK;
     }
     case 'sidecars': {
-      const r = await client.call('GET', '/api/v1/sidecars') as { revision: number; sidecars: SidecarView[] };
+      const r = await client.call('GET', '/api/v1/sidecars') as { revision: number; sidecars: SidecarEntry[] };
       if (json) io.out(`${JSON.stringify(r, null, 2)}\n`);
       else if (r.sidecars.length === 0) io.out(`no sidecars subscribed (revision ${r.revision})\n`);
       else {
-        io.out(table([['NAME', 'IDENTITY', 'STATUS', 'CONNECTED', 'SENT', 'APPLIED', 'LAST NACK'], ...r.sidecars.map((s) => [
-          s.name, s.identity === '' ? '-' : s.identity, s.status, s.connected ? 'yes' : 'no', String(s.versionSent), String(s.versionApplied),
+        io.out(table([['NAME', 'IDENTITY', 'STATUS', 'CONNECTED', 'READY', 'CERT EXPIRES', 'SENT', 'APPLIED', 'LAST NACK'], ...r.sidecars.map((s) => [
+          s.name, s.identity === '' ? '-' : s.identity, s.status, s.connected ? 'yes' : 'no', readyCell(s.ready), expiresCell(s.certificate),
+          String(s.versionSent), String(s.versionApplied),
           s.lastNackError === undefined ? '' : `v${s.lastNackVersion ?? '?'}: ${s.lastNackError.replace(/\s+/g, ' ').slice(0, 120)}`,
         ])]));
       }
       return EXIT_OK;
     }
+    case 'endpoints': {
+      const service = p.args[0];
+      if (p.args.length > 1) throw new UsageError('endpoints [SERVICE]: at most one service');
+      const r = await client.call('GET', `/api/v1/endpoints${service === undefined ? '' : `?service=${encodeURIComponent(service)}`}`) as { endpoints: EndpointView[] };
+      io.out(json ? `${JSON.stringify(r, null, 2)}\n` : renderEndpoints(r.endpoints, service));
+      return EXIT_OK;
+    }
     case 'stat': {
       const window = p.local.get('-w') ?? '1m';
       if (!isMetricWindow(window)) throw new UsageError(`-w ${window}: expected 1m, 5m or 15m`);
+      if (p.local.has('--policies') && p.local.has('--routes')) throw new UsageError('stat: --policies or --routes, not both');
+      if (p.local.has('--policies')) {
+        const r = await client.call('GET', `/api/v1/policies/stats?window=${window}`) as { window: string; policies: PolicyView[] };
+        io.out(json ? `${JSON.stringify(r, null, 2)}\n` : renderPolicies(r.window, r.policies));
+        return EXIT_OK;
+      }
+      if (p.local.has('--routes')) {
+        const r = await client.call('GET', `/api/v1/routes/split?window=${window}`) as { window: string; routes: RouteSplitView[] };
+        io.out(json ? `${JSON.stringify(r, null, 2)}\n` : renderSplit(r.window, r.routes));
+        return EXIT_OK;
+      }
       const view = await client.call('GET', `/api/v1/metrics?window=${window}`) as MetricsView;
       io.out(json ? `${JSON.stringify(view, null, 2)}\n` : renderStat(view));
       return EXIT_OK;

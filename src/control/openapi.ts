@@ -78,8 +78,17 @@ export function openApiDocument(version: string): object {
           properties: {
             name: { type: 'string' }, identity: { type: 'string' }, connected: { type: 'boolean' }, status: { enum: ['SYNCED', 'STALE', 'NACKED', 'NOT SENT'] },
             versionSent: { type: 'integer' }, versionApplied: { type: 'integer' }, lastNackVersion: { type: 'integer' }, lastNackError: { type: 'string' }, lastSeen: { type: 'string' },
+            ready: { type: ['boolean', 'null'], description: 'the sidecar\'s /ready verdict in its last status report; null before the first' },
+            certificate: { oneOf: [ref('Certificate'), { type: 'null' }], description: 'the workload certificate in force (null: none, or no status report yet)' },
+            rootsNotAfter: { type: 'array', items: { type: 'string', format: 'date-time' }, description: 'each trust-bundle root\'s expiry, earliest first' },
+            statusAt: { type: ['string', 'null'], format: 'date-time', description: 'when the last status report arrived' },
           },
         },
+        Certificate: {
+          type: 'object', required: ['identity', 'notAfter', 'serial'],
+          properties: { identity: { type: 'string', description: 'the SPIFFE ID' }, notAfter: { type: 'string', format: 'date-time' }, serial: { type: 'string', description: 'hex, lower case' } },
+        },
+        Window: { type: 'string', enum: ['1m', '5m', '15m'], default: '1m' },
       },
     },
     paths: {
@@ -183,6 +192,120 @@ export function openApiDocument(version: string): object {
                   window: { type: 'string' }, sidecars: { type: 'integer' }, droppedEdges: { type: 'integer' },
                   services: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, rps: { type: 'number' }, successRate: { type: ['number', 'null'] }, p50: { type: ['number', 'null'] }, p95: { type: ['number', 'null'] }, p99: { type: ['number', 'null'] }, tcpConnections: { type: 'integer' }, requests: { type: 'number' } } } },
                   edges: { type: 'array', items: { type: 'object', properties: { source: { type: 'string' }, destination: { type: 'string' }, reporter: { enum: ['source', 'destination'] }, rps: { type: 'number' }, successRate: { type: ['number', 'null'] }, p50: { type: ['number', 'null'] }, p95: { type: ['number', 'null'] }, p99: { type: ['number', 'null'] }, mtls: { type: 'boolean' }, requests: { type: 'number' } } } },
+                },
+              }),
+            },
+            400: error('unknown window'),
+          },
+        },
+      },
+      '/api/v1/sync/status': {
+        post: {
+          summary: 'a sidecar\'s status, every 5 s on the sync connection (scope sidecar): readiness, certificate, endpoints, cumulative counters per policy and per route backend', security: bearer,
+          requestBody: {
+            required: true,
+            content: json({
+              type: 'object', required: ['name', 'epoch', 'seq', 'ready', 'readyReason', 'certificate', 'rootsNotAfter', 'endpoints', 'policies', 'routes'],
+              properties: {
+                name: { type: 'string' }, identity: { type: 'string' }, epoch: { type: 'string', description: 'one per sidecar process (its counters start over)' },
+                seq: { type: 'integer', minimum: 1 }, ready: { type: 'boolean' }, readyReason: { type: 'string', description: 'the body of /ready' },
+                certificate: { oneOf: [ref('Certificate'), { type: 'null' }] },
+                rootsNotAfter: { type: 'array', maxItems: 64, items: { type: 'string', format: 'date-time' } },
+                endpoints: {
+                  type: 'array', maxItems: 10000,
+                  items: {
+                    type: 'object', required: ['service', 'address', 'labels', 'weight', 'healthy', 'ejected', 'ejections', 'activeConnections'],
+                    properties: {
+                      service: { type: 'string' }, address: { type: 'string' }, labels: { type: 'object', maxProperties: 16, additionalProperties: { type: 'string' } },
+                      weight: { type: 'integer' }, healthy: { type: 'boolean' }, ejected: { type: 'boolean' }, ejections: { type: 'integer', description: 'cumulative' },
+                      activeConnections: { type: 'integer' },
+                    },
+                  },
+                },
+                endpointsTruncated: { type: 'boolean' },
+                policies: {
+                  type: 'array', maxItems: 2000,
+                  items: { type: 'object', required: ['name', 'action', 'allowed', 'denied', 'audited', 'wouldDeny'], properties: { name: { type: 'string' }, action: { enum: ['allow', 'deny', 'audit'] }, allowed: { type: 'integer' }, denied: { type: 'integer' }, audited: { type: 'integer' }, wouldDeny: { type: 'integer' } } },
+                },
+                routes: {
+                  type: 'array', maxItems: 2000,
+                  items: {
+                    type: 'object', required: ['route', 'service', 'backends'],
+                    properties: { route: { type: 'string' }, service: { type: 'string' }, backends: { type: 'array', maxItems: 64, items: { type: 'object', required: ['backend', 'weight', 'requests'], properties: { backend: { type: 'string' }, weight: { type: 'integer' }, requests: { type: 'integer', description: 'cumulative' } } } } },
+                  },
+                },
+              },
+            }),
+          },
+          responses: { 200: { description: 'recorded' }, 400: error('malformed report (what was expected where)'), 429: error('too many sidecars report status') },
+        },
+      },
+      '/api/v1/endpoints': {
+        get: {
+          summary: 'every service endpoint as the sidecars that reported status in the last 30 s see it', security: bearer,
+          parameters: [{ name: 'service', in: 'query', schema: { type: 'string' }, description: 'only this service\'s endpoints' }],
+          responses: {
+            200: {
+              description: 'healthy / ejected: how many reporting sidecars see it healthy / have it ejected now; ejections: the sum of their ejection counts; sidecars: how many reported it',
+              content: json({
+                type: 'object',
+                properties: {
+                  endpoints: {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      properties: {
+                        service: { type: 'string' }, address: { type: 'string' }, labels: { type: 'object', additionalProperties: { type: 'string' } }, weight: { type: 'integer' },
+                        healthy: { type: 'integer' }, ejected: { type: 'integer' }, ejections: { type: 'integer' }, sidecars: { type: 'integer' }, activeConnections: { type: 'integer' },
+                      },
+                    },
+                  },
+                },
+              }),
+            },
+          },
+        },
+      },
+      '/api/v1/policies/stats': {
+        get: {
+          summary: 'authorization decisions per policy in the window, summed over the sidecars', security: bearer,
+          parameters: [{ name: 'window', in: 'query', schema: ref('Window') }],
+          responses: {
+            200: {
+              description: 'allowed / denied: decisions in which the policy decided; audited: connections and requests an audit policy matched; wouldDeny: of those, the ones that were allowed (what making it a deny policy would newly deny)',
+              content: json({
+                type: 'object',
+                properties: {
+                  window: { type: 'string' },
+                  policies: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, action: { enum: ['allow', 'deny', 'audit'] }, allowed: { type: 'integer' }, denied: { type: 'integer' }, audited: { type: 'integer' }, wouldDeny: { type: 'integer' } } } },
+                },
+              }),
+            },
+            400: error('unknown window'),
+          },
+        },
+      },
+      '/api/v1/routes/split': {
+        get: {
+          summary: 'the live traffic split: requests the sidecars\' routers sent to each backend of each route in the window (GET only: a route named "split" is read as GET /api/v1/routes?…, see docs)', security: bearer,
+          parameters: [{ name: 'window', in: 'query', schema: ref('Window') }],
+          responses: {
+            200: {
+              description: 'weight: configured now; requests: in the window, summed over the sidecars; share: requests / the route\'s requests (0 without traffic)',
+              content: json({
+                type: 'object',
+                properties: {
+                  window: { type: 'string' },
+                  routes: {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      properties: {
+                        route: { type: 'string' }, service: { type: 'string' },
+                        backends: { type: 'array', items: { type: 'object', properties: { backend: { type: 'string' }, weight: { type: 'integer' }, requests: { type: 'integer' }, share: { type: 'number' } } } },
+                      },
+                    },
+                  },
                 },
               }),
             },

@@ -134,10 +134,6 @@ class WindowedCounts {
     return out;
   }
 
-  keys(): IterableIterator<string> {
-    return this.#series.keys();
-  }
-
   prune(oldest: number): void {
     for (const [k, s] of this.#series) {
       let drop = 0;
@@ -164,9 +160,6 @@ export class StatusAggregator {
   readonly #sidecars = new Map<string, SidecarEntry>();
   readonly #policies: WindowedCounts;
   readonly #routes: WindowedCounts;
-  /** The latest action seen per policy and service per route (for series no sidecar reports any more). */
-  readonly #policyActions = new Map<string, PolicyAction>();
-  readonly #routeServices = new Map<string, string>();
 
   constructor(o: StatusAggregatorOptions = {}) {
     this.#slotMs = o.slotMs ?? 5_000;
@@ -209,12 +202,10 @@ export class StatusAggregator {
     for (const p of report.policies) {
       const cur = [p.allowed, p.denied, p.audited, p.wouldDeny];
       policies.set(p.name, cur);
-      this.#policyActions.set(p.name, p.action);
       if (count) this.#policies.add(p.name, counterDeltas(s.prevPolicies.get(p.name), cur), slot);
     }
     const routes = new Map<string, number[]>();
     for (const r of report.routes) {
-      this.#routeServices.set(r.route, r.service);
       for (const b of r.backends) {
         const key = routeKey(r.route, b.backend);
         const cur = [b.requests];
@@ -279,15 +270,17 @@ export class StatusAggregator {
 
   /**
    * Decisions per policy in the window, summed over the sidecars: every policy of `configured` (the desired state's,
-   * with its action), then any other policy a sidecar reported counts for.
+   * with its action), then any other policy a sidecar heard of within the retention reports (its action as the latest
+   * such report says).
    */
   policies(window: MetricWindow, now: number, configured: readonly { readonly name: string; readonly action: PolicyAction }[]): PolicyView[] {
     this.prune(now);
     const first = this.#first(window, now);
     const actions = new Map<string, PolicyAction>();
     for (const p of configured) actions.set(p.name, p.action);
-    for (const name of this.#policies.keys()) if (!actions.has(name)) actions.set(name, this.#policyActions.get(name) ?? 'allow');
-    for (const s of this.#fresh(now)) for (const p of s.report.policies) if (!actions.has(p.name)) actions.set(p.name, p.action);
+    const reported = new Map<string, PolicyAction>();
+    for (const s of [...this.#sidecars.values()].sort((a, b) => a.lastSeen - b.lastSeen)) for (const p of s.report.policies) reported.set(p.name, p.action);
+    for (const [name, action] of reported) if (!actions.has(name)) actions.set(name, action);
     return [...actions].map(([name, action]) => {
       const [allowed = 0, denied = 0, audited = 0, wouldDeny = 0] = this.#policies.sum(name, first, POLICY_COUNTERS);
       return { name, action, allowed, denied, audited, wouldDeny };
@@ -296,8 +289,8 @@ export class StatusAggregator {
 
   /**
    * Requests per route and backend in the window, summed over the sidecars, with each backend's share of its route's.
-   * The routes of `configured` (the desired state: weights as configured now), then any other route the fresh
-   * sidecars report (weights as the last of them reported).
+   * The routes of `configured` (the desired state: weights as configured now), then any other route a sidecar
+   * heard of within the retention reported (weights as the latest such report says).
    */
   routes(window: MetricWindow, now: number, configured: readonly ConfiguredRoute[]): RouteSplitView[] {
     this.prune(now);
@@ -305,8 +298,8 @@ export class StatusAggregator {
     const routes = new Map<string, ConfiguredRoute>();
     for (const r of configured) routes.set(r.route, r);
     const fixed = new Set(configured.map((c) => c.route));
-    const fresh = this.#fresh(now).sort((a, b) => a.lastSeen - b.lastSeen);
-    for (const s of fresh) {
+    // Routes only the sidecars know: as the last report that has them says (every sidecar kept, fresh or not).
+    for (const s of [...this.#sidecars.values()].sort((a, b) => a.lastSeen - b.lastSeen)) {
       for (const r of s.report.routes) {
         if (fixed.has(r.route)) continue;
         routes.set(r.route, { route: r.route, service: r.service, backends: r.backends.map((b) => ({ backend: b.backend, weight: b.weight })) });

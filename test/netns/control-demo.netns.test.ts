@@ -148,8 +148,8 @@ describe('control plane: remora ctl drives two subscribed sidecars across pods',
     const peers = new Set(ss.split('\n').filter((l) => l.trim() !== '').map((l) => (l.trim().split(/\s+/).at(-1) ?? '').replace(/:\d+$/, '')));
     assert.ok(peers.has(client.ip4) && peers.has(server.ip4), `connections to :${CONTROL_PORT}: ${ss}`);
     const table = await ctl(['sidecars']);
-    assert.match(table, /^client +- +SYNCED +yes +1 +1/m);
-    assert.match(table, /^server +- +SYNCED +yes +1 +1/m);
+    assert.match(table, /^client +- +SYNCED +yes +(?:yes|no|-) +(?:-|\d{4}-\d\d-\d\d \d\d:\d\d) +1 +1/m); // READY, CERT EXPIRES
+    assert.match(table, /^server +- +SYNCED +yes +(?:yes|no|-) +(?:-|\d{4}-\d\d-\d\d \d\d:\d\d) +1 +1/m); // READY, CERT EXPIRES
   });
 
   test('set-weights moves the split: 100/0 -> all v1, 0/100 -> all v2', async () => {

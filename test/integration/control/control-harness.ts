@@ -105,10 +105,10 @@ export function api(url: string, ca: string, method: string, path: string, opts:
 }
 
 /** An SSE watch over HTTP/2: collects events; `next(pred)` waits (bounded) for one matching. */
-export function watch(url: string, ca: string, token: string, query = ''): { events: { event: string; data: string; id?: string }[]; status: Promise<number>; next: (pred: (e: { event: string; data: string }) => boolean, timeoutMs?: number) => Promise<{ event: string; data: string }>; close: () => void } {
+export function watch(url: string, ca: string, token: string, query = '', path = '/api/v1/watch'): { events: { event: string; data: string; id?: string }[]; status: Promise<number>; next: (pred: (e: { event: string; data: string }) => boolean, timeoutMs?: number) => Promise<{ event: string; data: string }>; close: () => void } {
   const session = connect(url, { ca });
   session.on('error', () => undefined);
-  const stream = session.request({ ':path': `/api/v1/watch${query}`, authorization: `Bearer ${token}` });
+  const stream = session.request({ ':path': `${path}${query}`, authorization: `Bearer ${token}` });
   const events: { event: string; data: string; id?: string }[] = [];
   let buffer = '';
   const status = new Promise<number>((resolve) => { stream.on('response', (h) => { resolve(Number(h[':status'])); }); });

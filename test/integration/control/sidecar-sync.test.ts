@@ -58,6 +58,15 @@ test('a sidecar subscribes, applies pushed snapshots, NACKs one it cannot apply,
     const rev1 = (apply.json as { revision: number }).revision;
     const synced = await applied(rev1);
     assert.equal(synced.connected, true);
+    // The spawned sidecar reports its status on the sync connection (src/cli/proxy-control.ts): ready, no identity.
+    const reported = await waitFor('pod-a\'s first status report', async () => {
+      const r = (await api(cp.url, ca, 'GET', '/api/v1/sidecars', { token: READ_TOKEN })).json as { sidecars: (SidecarJson & { ready: boolean | null; certificate: unknown; statusAt: string | null })[] };
+      const s = r.sidecars.find((x) => x.name === 'pod-a');
+      return s?.statusAt !== null && s?.statusAt !== undefined ? s : undefined;
+    });
+    assert.deepEqual([reported.ready, reported.certificate], [true, null]);
+    const eps = (await api(cp.url, ca, 'GET', '/api/v1/endpoints?service=web', { token: READ_TOKEN })).json as { endpoints: { address: string; labels: Record<string, string>; sidecars: number }[] };
+    assert.deepEqual(eps.endpoints.map((e) => [e.address, e.labels, e.sidecars]), [['10.1.0.1:8080', { subset: 'v1' }, 1], ['10.1.0.2:8080', { subset: 'v2' }, 1]]);
     assert.deepEqual((await dump()).services.map((s) => s.name), ['web']);
     // The spawned sidecar reports its golden metrics on the same connection (every 5 s): the control plane counts it.
     await waitFor('pod-a\'s first metrics report', async () => {
@@ -85,7 +94,7 @@ test('a sidecar subscribes, applies pushed snapshots, NACKs one it cannot apply,
     assert.equal((await dump()).version, goodVersion, 'the last good config keeps serving');
     const table = await runRemora(['ctl', '--server', cp.url, '--token', READ_TOKEN, '--ca-file', join(dataDir, 'root-cert.pem'), 'sidecars']);
     assert.equal(table.code, 0, table.stderr);
-    assert.match(table.stdout, new RegExp(`pod-a +- +NACKED +yes +${rev3} +${nacked.versionApplied} +v${rev3}: .*identity_dir`));
+    assert.match(table.stdout, new RegExp(`pod-a +- +NACKED +yes +yes +- +${rev3} +${nacked.versionApplied} +v${rev3}: .*identity_dir`));
 
     // Control plane down: traffic config unaffected; back: the sidecar reconnects and applies what changed.
     await cp.stop();

@@ -30,14 +30,14 @@ function span(ms) {
   return `${Math.max(1, Math.floor(a / 60_000))} min`;
 }
 
-/** An expiry (ISO-8601) against now: {kind: ok|soon|expired|none, text}. soon = within 7 days. */
+/** An expiry (ISO-8601) against now: {kind: ok|soon|expired|none, text, at (the date, UTC)}. soon = within 7 days. */
 export function expiry(iso, now = Date.now()) {
-  if (typeof iso !== 'string' || iso === '') return { kind: 'none', text: 'not reported' };
+  if (typeof iso !== 'string' || iso === '') return { kind: 'none', text: 'not reported', at: '' };
   const t = Date.parse(iso);
-  if (Number.isNaN(t)) return { kind: 'none', text: `unreadable (${iso})` };
+  if (Number.isNaN(t)) return { kind: 'none', text: `unreadable (${iso})`, at: '' };
   const left = t - now;
   const at = new Date(t).toISOString().replace('T', ' ').replace(/:\d\d\.\d+Z$/, 'Z');
-  if (left <= 0) return { kind: 'expired', text: `EXPIRED ${span(left)} ago (${at})` };
-  if (left <= EXPIRY_WARN_MS) return { kind: 'soon', text: `expires in ${span(left)} (${at})` };
-  return { kind: 'ok', text: `in ${span(left)} (${at})` };
+  if (left <= 0) return { kind: 'expired', text: `EXPIRED ${span(left)} ago`, at };
+  if (left <= EXPIRY_WARN_MS) return { kind: 'soon', text: `expires in ${span(left)}`, at };
+  return { kind: 'ok', text: `in ${span(left)}`, at };
 }

@@ -9,6 +9,9 @@ import { parseBackends, percent } from '../lib/parse.js';
 import { inNamespace, NamespaceSelect } from '../lib/namespace.js';
 import { WindowSelect } from './overview.js';
 
+/** Route cards drawn at most (each holds sliders and inputs): beyond, the filters narrow the list. */
+const MAX_CARDS = 50;
+
 /** The measured backend of a configured backend id ("web/v1"; a subset backend may be named "web subset=v1"). */
 function measuredOf(split, id) {
   if (split === undefined) return undefined;
@@ -100,7 +103,10 @@ export function Traffic({ routes: allRoutes, token, writable, previous, onLogout
   const [win, setWin] = useState(() => sessionStorage.getItem('remora.splitWindow') ?? '1m');
   const path = `/api/v1/routes/split?window=${encodeURIComponent(win)}`;
   const { data, error, updated } = usePoll(token, path, onLogout, 'the measured split');
-  const routes = allRoutes.filter((r) => inNamespace(ns, r.spec.service ?? r.name));
+  const [filter, setFilter] = useState('');
+  const needle = filter.trim().toLowerCase();
+  const routes = allRoutes.filter((r) => inNamespace(ns, r.spec.service ?? r.name) && (needle === '' || r.name.toLowerCase().includes(needle) || (r.spec.service ?? '').toLowerCase().includes(needle)));
+  const shown = routes.slice(0, MAX_CARDS);
   const splits = new Map((data?.routes ?? []).map((r) => [r.route, r]));
   return html`<section aria-labelledby="traffic-title" data-namespace=${ns}>
     <h2 id="traffic-title">Traffic shifting</h2>
@@ -108,11 +114,14 @@ export function Traffic({ routes: allRoutes, token, writable, previous, onLogout
     <div class="toolbar">
       <${WindowSelect} id="split-window" value=${win} onChange=${(w) => { sessionStorage.setItem('remora.splitWindow', w); setWin(w); }} />
       <${NamespaceSelect} id="traffic-namespace" value=${ns} onChange=${setNs} names=${allRoutes.map((r) => r.spec.service ?? r.name)} />
+      <label for="traffic-filter">Route or service</label>
+      <input id="traffic-filter" type="search" value=${filter} placeholder="name contains…" onInput=${(e) => setFilter(e.currentTarget.value)} />
       <span class="muted" id="split-updated" role="status">${data === undefined ? 'measured split: loading…' : `measured split updated ${updated?.toLocaleTimeString() ?? ''} · refreshed every ${POLL_MS / 1000} s`}</span>
     </div>
     ${error !== undefined && html`<p class="banner warn" role="note" id="split-error">${error.text}</p>`}
     <p class="muted">Move a slider to preview the split; Apply sends the weights with the version you read (a concurrent change is refused, not overwritten). Roll back returns to the weights before the last change this tab saw. The lower bar is the split the sidecars measured: the requests their routers sent to each backend in the last ${win}.</p>
     ${allRoutes.length === 0 && html`<p class="muted">No routes yet.</p>`}
-    ${routes.map((r) => html`<${RouteShifter} key=${r.name} route=${r} token=${token} writable=${writable} previous=${previous[r.name]} split=${splits.get(r.name)} win=${win} />`)}
+    <p class="muted" id="traffic-count" data-routes=${routes.length} data-shown=${shown.length}>${routes.length === allRoutes.length ? `${routes.length} route${routes.length === 1 ? '' : 's'}` : `${routes.length} of ${allRoutes.length} routes`}${shown.length < routes.length ? `: the first ${shown.length} shown; narrow with the namespace or the name filter` : ''}.</p>
+    ${shown.map((r) => html`<${RouteShifter} key=${r.name} route=${r} token=${token} writable=${writable} previous=${previous[r.name]} split=${splits.get(r.name)} win=${win} />`)}
   </section>`;
 }

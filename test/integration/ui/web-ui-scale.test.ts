@@ -1,10 +1,10 @@
 // The web UI at scale, in a real browser (Debian's chromium driven by playwright-core) against a real `remora control`
-// (dist/, over TLS): 1,000 services in 10 namespaces in the desired state and golden metrics for 1,000 edges posted
-// as a sidecar. Checks the drawn service graph (edges with their numbers, health in words, keyboard focus), that the
+// (dist/, over TLS): 1,000 services and 1,000 routes in 10 namespaces in the desired state and golden metrics for
+// 991 edges posted as a sidecar. Checks the drawn service graph (edges with their numbers, health in words, keyboard focus), that the
 // whole mesh is too big to draw until a namespace is picked, the namespace filter of the Overview and the Services
-// view, and the virtualised tables (the DOM holds far fewer rows than the state; scrolling shows the last one).
-// A second test answers the contract-14 reads (endpoints, measured split, policy counts, sidecar certificates) with
-// contract-shaped bodies in the browser, to check the columns the UI draws from them.
+// view, the virtualised tables (the DOM holds far fewer rows than the state; scrolling shows the last one), and
+// Traffic shifting's 50 cards at most with a name filter.
+// (The contract-14 columns are checked against the real status API in web-ui.test.ts and ui-demo.netns.test.ts.)
 // Screenshots go to $REMORA_UI_SCREENSHOTS when set (docs/ui/).
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -54,6 +54,7 @@ test('the web UI at 1,000 services: the drawn graph with its numbers, the namesp
     const writes = [];
     for (let i = 0; i < N; i++) {
       writes.push({ kind: 'service', name: svc(i), version: 0, spec: { addresses: `10.96.${Math.floor(i / 250)}.${i % 250}:80`, endpoints: `10.1.${Math.floor(i / 250)}.${i % 250}:8080 subset=v1` } });
+      writes.push({ kind: 'route', name: svc(i), version: 0, spec: { service: svc(i), backends: `${svc(i)}/v1` } });
     }
     const seeded = await api(cp.url, ca, 'POST', '/api/v1/apply', { token: WRITE_TOKEN, body: JSON.stringify({ writes }) });
     assert.equal(seeded.status, 200, seeded.text);
@@ -158,6 +159,19 @@ test('the web UI at 1,000 services: the drawn graph with its numbers, the namesp
     await page.keyboard.press('Home');
     await page.locator(`#services-table tr[data-service="${first}"]`).waitFor({ state: 'visible', ...WAIT });
     assert.equal(await page.locator('#services-table').getAttribute('aria-rowcount'), String(N + 1));
+
+    // The routes table is virtualised too.
+    await page.locator(`.vbox[data-rows="${N}"]:has(#routes-table)`).waitFor(WAIT);
+    const routeRows = await page.locator('#routes-table tbody tr[data-route]').count();
+    assert.ok(routeRows > 0 && routeRows < 60, `${routeRows} route rows in the DOM for ${N}`);
+
+    // Traffic shifting draws at most 50 route cards; the name filter finds any route.
+    await page.getByRole('button', { name: 'Traffic shifting' }).click();
+    await page.locator(`#traffic-count[data-routes="${N}"][data-shown="50"]`).waitFor(WAIT);
+    assert.equal(await page.locator('.card[data-route]').count(), 50);
+    await page.getByLabel('Route or service').fill(svc(N - 1).split('.')[0] ?? '');
+    await page.locator('#traffic-count[data-routes="1"][data-shown="1"]').waitFor(WAIT);
+    assert.equal(await page.locator(`.card[data-route="${svc(N - 1)}"] input[type=range][data-backend="${svc(N - 1)}/v1"]`).inputValue(), '1');
 
     // Back on the Overview, the namespace filter shows in the heading counts.
     await page.getByRole('button', { name: 'Overview' }).click();

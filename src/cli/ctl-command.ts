@@ -30,6 +30,7 @@ Verbs:
   set-weights ROUTE BACKEND=W ... set the weights of every backend of a route (canary, blue-green)
   sidecars                        the subscribed sidecars: version sent, applied, last NACK, ready, certificate expiry
   endpoints [SERVICE] [-o json]   endpoints as the sidecars see them: healthy, ejected, ejections, active connections
+                                  (also: get endpoints [SERVICE])
   stat [-w 1m|5m|15m] [-o json]   golden metrics per service: success rate, RPS, p50/p95/p99 latency, TCP connections
   stat --policies [-w ...]        decisions per authorization policy: allowed, denied, audited, would-deny
   stat --routes [-w ...]          the live traffic split: requests per route backend, with weights and shares
@@ -127,6 +128,18 @@ function objectPath(kind: ObjectKind, name: string): string {
   return `/api/v1/${KINDS[kind].plural}/${encodeURIComponent(name)}`;
 }
 
+/**
+ * One object. GET /api/v1/routes/split is the live traffic split (docs/control-plane.md), so a route named "split"
+ * is read from the list of routes instead.
+ */
+async function getObject(client: ControlClient, kind: ObjectKind, name: string): Promise<ControlObject> {
+  if (kind !== 'route' || name !== 'split') return await client.call('GET', objectPath(kind, name)) as ControlObject;
+  const list = await client.call('GET', `/api/v1/${KINDS.route.plural}`) as { items: ControlObject[] };
+  const o = list.items.find((x) => x.name === name);
+  if (o === undefined) throw new ControlRefusal(404, 'REMORA_ERR_CONTROL_REQUEST', `route ${name} does not exist`, [], []);
+  return o;
+}
+
 async function run(p: Parsed, env: NodeJS.ProcessEnv, io: CtlIo): Promise<number> {
   if (p.local.has('--help') || p.verb === 'help') {
     io.out(HELP);
@@ -158,9 +171,10 @@ async function run(p: Parsed, env: NodeJS.ProcessEnv, io: CtlIo): Promise<number
 
   switch (p.verb) {
     case 'get': {
+      if (p.args[0] === 'endpoints' || p.args[0] === 'endpoint') return await run({ ...p, verb: 'endpoints', args: p.args.slice(1) }, env, io);
       if (p.args.length > 2) throw new UsageError('get [KIND [NAME]]');
       if (p.args[1] !== undefined) {
-        const o = await client.call('GET', objectPath(kindArg(p.args[0]), p.args[1])) as ControlObject;
+        const o = await getObject(client, kindArg(p.args[0]), p.args[1]);
         if (json) io.out(`${JSON.stringify(o, null, 2)}\n`);
         else io.out(table([['KIND', 'NAME', 'VERSION', 'SPEC'], [o.kind, o.name, String(o.version), summarize(o.spec, 1000)]]));
         return EXIT_OK;
@@ -232,7 +246,7 @@ async function run(p: Parsed, env: NodeJS.ProcessEnv, io: CtlIo): Promise<number
       if (p.args.length !== 2) throw new UsageError('delete KIND NAME');
       const kind = kindArg(p.args[0]);
       const name = p.args[1] ?? '';
-      const o = await client.call('GET', objectPath(kind, name)) as ControlObject;
+      const o = await getObject(client, kind, name);
       const r = await client.call('DELETE', `${objectPath(kind, name)}?version=${o.version}`) as { revision: number };
       io.out(`${kind}/${name} deleted (revision ${r.revision})\n`);
       return EXIT_OK;
@@ -246,7 +260,7 @@ async function run(p: Parsed, env: NodeJS.ProcessEnv, io: CtlIo): Promise<number
         if (m === null) throw new UsageError(`${pair}: expected BACKEND=WEIGHT (an integer 0-10000), e.g. web-v2=10`);
         weights[m[1] ?? ''] = Number(m[2]);
       }
-      const o = await client.call('GET', objectPath('route', route)) as ControlObject;
+      const o = await getObject(client, 'route', route);
       const r = await client.call('POST', `${objectPath('route', route)}/weights`, { weights, version: o.version }) as { revision: number; object?: ControlObject };
       io.out(`route/${route} weights ${pairs.join(' ')} (revision ${r.revision}; backends = ${r.object?.spec.backends ?? ''})\n`);
       return EXIT_OK;

@@ -139,7 +139,10 @@ describe('authorization across pods over mesh mTLS', opts, () => {
       ['web GET /api/../admin/* (denied by its normal form)', web, '/api/../admin/users', ['--path-as-is'], 403, { ...D, 'policy.deny-admin.denied': 1 }],
       ['web GET a path no allow names', web, '/other', [], 403, D],
       ['web GET /api/* with x-debug (audited)', web, '/api/debug', ['-H', 'x-debug: 1'], 200,
-        { ...A, 'policy.web-api.allowed': 1, 'http.audited': 1, 'policy.audit-debug.audited': 1 }],
+        { ...A, 'policy.web-api.allowed': 1, 'http.audited': 1, 'policy.audit-debug.audited': 1, 'policy.audit-debug.would_deny': 1 }],
+      // Audited but denied anyway (deny-admin): not a would-deny (making audit-debug a deny policy changes nothing here).
+      ['web GET /admin/* with x-debug (audited, denied anyway)', web, '/admin/users', ['-H', 'x-debug: 1'], 403,
+        { ...D, 'policy.deny-admin.denied': 1, 'http.audited': 1, 'policy.audit-debug.audited': 1 }],
       ['other GET /api/*', other, '/api/items', [], 403, D],
       ['other GET /healthz', other, '/healthz', [], 200, { ...A, 'policy.public-health.allowed': 1 }],
       ['plaintext GET /healthz', plain, '/healthz', ['--interface', plainAllowed], 200, { ...A, 'policy.public-health.allowed': 1 }],
@@ -167,12 +170,13 @@ describe('authorization across pods over mesh mTLS', opts, () => {
         assert.ok(atApp());
       }
     }
-    const mine = await logsSince(serverCar.proxy, logsBefore, 'the HTTP denials', (l) => l['event'] === 'authz.denied' && l['kind'] === 'http', 7);
+    const mine = await logsSince(serverCar.proxy, logsBefore, 'the HTTP denials', (l) => l['event'] === 'authz.denied' && l['kind'] === 'http', 8);
     assert.deepEqual(mine.map((l) => [String(l['path']).replace(/\?row=\d+$/, ''), l['policy'], l['reason'], l['peerIdentity']]), [
       ['/api/items', undefined, 'no-allow-matched', CLIENT_ID],
       ['/admin/users', 'deny-admin', 'denied', CLIENT_ID],
       ['/api/../admin/users', 'deny-admin', 'denied', CLIENT_ID],
       ['/other', undefined, 'no-allow-matched', CLIENT_ID],
+      ['/admin/users', 'deny-admin', 'denied', CLIENT_ID],
       ['/api/items', undefined, 'no-allow-matched', OTHER_ID],
       ['/api/items', undefined, 'no-allow-matched', undefined],
       ['/healthz', 'deny-net', 'denied', undefined],

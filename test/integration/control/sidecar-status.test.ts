@@ -122,6 +122,8 @@ test('the sidecar status reports: readiness and certificate, endpoint health, po
       body: JSON.stringify({ writes: [
         { kind: 'service', name: 'web', version: 0, spec: { addresses: `${WEB_VIP}:80`, endpoints: `127.0.0.1:${v1.port} subset=v1 zone=a, 127.0.0.1:${v2.port} subset=v2 weight=2` } },
         { kind: 'route', name: 'web-split', version: 0, spec: { service: 'web', backends: 'web/v1=75, web/v2=25' } },
+        // A route *named* split (never matched here): GET /api/v1/routes/split is the live split, ctl still reads it.
+        { kind: 'route', name: 'split', version: 0, spec: { service: 'web', match_path_exact: '/never', order: '9', backends: 'web/v1=50, web/v2=50' } },
         { kind: 'service', name: 'flaky', version: 0, spec: { addresses: `${FLAKY_VIP}:80`, endpoints: `127.0.0.1:${v1.port}, 127.0.0.1:${deadPort}`, eject_after_failures: '1', eject_base_time: '5m' } },
         { kind: 'authorization', name: 'deny-admin', version: 0, spec: { action: 'deny', paths: '/admin' } },
         { kind: 'authorization', name: 'allow-get', version: 0, spec: { action: 'allow', methods: 'GET' } },
@@ -179,6 +181,9 @@ test('the sidecar status reports: readiness and certificate, endpoint health, po
     });
     assert.deepEqual(eps.map((e) => [e.service, e.address, e.healthy, e.ejected, e.ejections, e.sidecars]).sort(),
       [['flaky', `127.0.0.1:${v1.port}`, 1, 0, 0, 1], ['flaky', dead, 0, 1, 1, 1]].sort());
+    // Exactly the contract's fields (contract-14), for the UI.
+    assert.deepEqual(Object.keys(eps[0] ?? {}).sort(), ['activeConnections', 'address', 'ejected', 'ejections', 'healthy', 'labels', 'service', 'sidecars', 'weight']);
+    assert.deepEqual(Object.keys(me).filter((k) => ['ready', 'certificate', 'rootsNotAfter', 'statusAt'].includes(k)).sort(), ['certificate', 'ready', 'rootsNotAfter', 'statusAt']);
     // Without ?service: every service's endpoints, with their labels and weights as configured.
     const all = ((await api(cp.url, ca, 'GET', '/api/v1/endpoints', { token: READ_TOKEN })).json as { endpoints: EndpointJson[] }).endpoints;
     const web = all.filter((e) => e.service === 'web');
@@ -222,6 +227,19 @@ test('the sidecar status reports: readiness and certificate, endpoint health, po
     out.length = 0;
     assert.equal(await runCtlCommand([...ctl, 'stat', '--routes'], {}, io), 0, out.join(''));
     assert.match(out.join(''), new RegExp(`^web-split +web +web/v1 +75 +${n1} +\\d+\\.\\d%$`, 'm'));
+    assert.match(out.join(''), /^split +web +web\/v1 +50 +0 +0\.0%$/m);
+    // The route named split: ctl get and set-weights read it from the list (its GET path is the live split's).
+    out.length = 0;
+    assert.equal(await runCtlCommand([...ctl, 'get', 'route', 'split', '-o', 'json'], {}, io), 0, out.join(''));
+    assert.equal((JSON.parse(out.join('')) as { spec: { backends: string } }).spec.backends, 'web/v1=50, web/v2=50');
+    out.length = 0;
+    const wctl = ['--server', cp.url, '--token', WRITE_TOKEN, '--ca-file', cp.rootFile];
+    assert.equal(await runCtlCommand([...wctl, 'set-weights', 'split', 'web/v1=10', 'web/v2=90'], {}, io), 0, out.join(''));
+    const routes = ((await api(cp.url, ca, 'GET', '/api/v1/routes', { token: READ_TOKEN })).json as { items: { name: string; spec: { backends: string } }[] }).items;
+    assert.equal(routes.find((r) => r.name === 'split')?.spec.backends, 'web/v1=10, web/v2=90');
+    out.length = 0;
+    assert.equal(await runCtlCommand([...ctl, 'get', 'endpoints', 'flaky'], {}, io), 0, out.join(''));
+    assert.match(out.join(''), /^SERVICE +ENDPOINT +LABELS/);
   } catch (err) {
     process.stderr.write(`--- control output ---\n${cp.output.slice(-3000)}\n`);
     throw err;

@@ -1,9 +1,10 @@
-// The web UI's static files, served by `remora control` at `/` (docs/ui.md): ui/index.html, ui/app.js, ui/style.css
-// from the repository's ui/ folder, and the view library (preact, preact/hooks, htm) from node_modules, each read once
-// at start and served from memory. No external fetches: the page's Content-Security-Policy allows only this origin
+// The web UI's static files, served by `remora control` at `/` (docs/ui.md): ui/index.html at `/`, every file under the
+// repository's ui/ folder (its subfolders too: ui/views/*.js, ui/lib/*.js) at `/ui/PATH` with a MIME type by its
+// extension (files of other types are not served), and the view library (preact, preact/hooks, htm) from node_modules,
+// each read once at start and served from memory: a path is only ever looked up in that map (no traversal). No external fetches: the page's Content-Security-Policy allows only this origin
 // (and the page's one inline script, the import map, by its hash).
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +25,28 @@ function vendorFile(pkg: string, file: string): Buffer {
     if (up === dir) throw new Error(`cannot find the package directory of ${pkg}`);
     dir = up;
   }
+}
+
+/** MIME types of the files served from ui/ (text only: ApiResponse.end takes a string; others are not served). */
+const MIME: Readonly<Record<string, string>> = {
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.html': 'text/html; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.json': 'application/json',
+};
+
+/** The files under dir (relative paths with '/'), recursively; dot files and folders skipped. */
+function listFiles(dir: string, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(join(dir, prefix), { withFileTypes: true })) {
+    if (e.name.startsWith('.')) continue;
+    const rel = prefix === '' ? e.name : `${prefix}/${e.name}`;
+    if (e.isDirectory()) out.push(...listFiles(dir, rel));
+    else if (e.isFile()) out.push(rel);
+  }
+  return out.sort();
 }
 
 /** The Content-Security-Policy of the UI: this origin only; inline scripts only by hash (the import map). */
@@ -53,8 +76,11 @@ export class UiStatic {
     const js = 'text/javascript; charset=utf-8';
     this.#assets.set('/', { type: html, body: index });
     this.#assets.set('/index.html', { type: html, body: index });
-    this.#assets.set('/ui/app.js', { type: js, body: readFileSync(join(dir, 'app.js')) });
-    this.#assets.set('/ui/style.css', { type: 'text/css; charset=utf-8', body: readFileSync(join(dir, 'style.css')) });
+    for (const rel of listFiles(dir)) {
+      const dot = rel.lastIndexOf('.');
+      const type = dot < 0 ? undefined : MIME[rel.slice(dot).toLowerCase()];
+      if (type !== undefined) this.#assets.set(`/ui/${rel}`, { type, body: readFileSync(join(dir, rel)) });
+    }
     this.#assets.set('/vendor/preact.js', { type: js, body: vendorFile('preact', 'dist/preact.module.js') });
     this.#assets.set('/vendor/preact-hooks.js', { type: js, body: vendorFile('preact', 'hooks/dist/hooks.module.js') });
     this.#assets.set('/vendor/htm.js', { type: js, body: vendorFile('htm', 'dist/htm.module.js') });

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { connect, type ClientHttp2Session } from 'node:http2';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -36,6 +37,7 @@ test('the web UI: login, overview with golden metrics, services, traffic shiftin
   let proxyExit: Promise<unknown> = Promise.resolve();
   let proxyOut = '';
   let browser: Browser | undefined;
+  let podB: ClientHttp2Session | undefined;
   const pageErrors: string[] = [];
   try {
     await cp.ready();
@@ -64,6 +66,26 @@ test('the web UI: login, overview with golden metrics, services, traffic shiftin
     proxyExit = new Promise((r) => { child.on('close', r); });
     await waitFor('pod-a SYNCED', async () => (await get<{ sidecars: SidecarJson[] }>('/api/v1/sidecars')).sidecars.find((s) => s.name === 'pod-a' && s.status === 'SYNCED'));
     assert.deepEqual(await dumpWeights(), [100, 0]);
+
+    // A second sidecar, pod-b, subscribed on the sync stream by the test itself, sends one status report (contract-14,
+    // POST /api/v1/sync/status) with known values: not ready, a certificate expiring in 3 days, an expired root, web's
+    // 10.1.0.3 ejected, policy counts and 80/20 requests on route web. pod-a's own reports come every 5 s.
+    podB = connect(cp.url, { ca });
+    podB.on('error', () => undefined);
+    const syncB = podB.request({ ':path': '/api/v1/sync?name=pod-b&identity=', authorization: `Bearer ${SIDECAR_TOKEN}` });
+    syncB.on('data', () => undefined);
+    syncB.on('error', () => undefined);
+    await waitFor('pod-b subscribed', async () => (await get<{ sidecars: SidecarJson[] }>('/api/v1/sidecars')).sidecars.find((s) => s.name === 'pod-b'));
+    const day = 86_400_000;
+    const status = await api(cp.url, ca, 'POST', '/api/v1/sync/status', { token: SIDECAR_TOKEN, body: JSON.stringify({
+      name: 'pod-b', identity: '', epoch: 'b1', seq: 1, ready: false, readyReason: 'not ready: test',
+      certificate: { identity: 'spiffe://mesh.test/ns/shop/sa/cart', notAfter: new Date(Date.now() + 3 * day).toISOString(), serial: '0a1b2c' },
+      rootsNotAfter: [new Date(Date.now() - day).toISOString(), new Date(Date.now() + 300 * day).toISOString()],
+      endpoints: [{ service: 'web', address: '10.1.0.3:8080', labels: { subset: 'v2' }, weight: 1, healthy: false, ejected: true, ejections: 2, activeConnections: 0 }],
+      policies: [{ name: 'deny-legacy', action: 'deny', allowed: 0, denied: 3, audited: 0, wouldDeny: 0 }, { name: 'audit-all', action: 'audit', allowed: 0, denied: 0, audited: 10, wouldDeny: 4 }],
+      routes: [{ route: 'web', service: 'web', backends: [{ backend: 'web/v1', weight: 100, requests: 80 }, { backend: 'web/v2', weight: 0, requests: 20 }] }],
+    }) });
+    assert.equal(status.status, 200, status.text);
 
     // The page itself, fetched with TLS verified against the mesh root: the CSP allows this origin only.
     const index = await api(cp.url, ca, 'GET', '/');
@@ -159,11 +181,28 @@ test('the web UI: login, overview with golden metrics, services, traffic shiftin
     assert.equal(await page.locator('#services-table tbody tr').count(), 2);
     const webRoute = page.locator('#routes-table tr[data-route="web"]');
     assert.equal(await webRoute.locator('[data-backend="web/v1"]').textContent(), 'web/v1 weight 100 (100%)');
+    // Endpoint health as the sidecars report it: 10.1.0.3 ejected on pod-b, healthy on pod-a (once pod-a reported).
+    const ep3 = page.locator('#endpoints-table tr[data-endpoint="web 10.1.0.3:8080"]');
+    await ep3.locator('[data-col="health"]', { hasText: 'ejected on 1 of 2' }).waitFor(WAIT);
+    assert.equal(await ep3.locator('[data-col="ejections"]').textContent(), '2');
+    assert.equal(await ep3.locator('[data-col="labels"]').textContent(), 'subset=v2');
+    assert.equal(await page.locator('#endpoints-table tr[data-endpoint="web 10.1.0.1:8080"] [data-col="health"]').textContent(), 'healthy on 1 of 1');
+    assert.equal(await webRow.locator('[data-col="endpoint-health"]').textContent(), '1 of 3 ejected');
+    // Choosing a service narrows the endpoints to it.
+    await webRow.getByRole('button', { name: 'web' }).click();
+    await page.locator('#endpoints-title', { hasText: 'Endpoints of web' }).waitFor(WAIT);
+    assert.deepEqual(await page.locator('#endpoints-table tbody tr[data-endpoint]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-endpoint'))),
+      ['web 10.1.0.1:8080', 'web 10.1.0.2:8080', 'web 10.1.0.3:8080']);
     await page.screenshot({ path: join(shots, 'services.png'), fullPage: true });
 
     // Traffic shifting: keyboard on one slider, fill on the other; the preview follows before anything is sent.
     await page.getByRole('button', { name: 'Traffic shifting' }).click();
     const card = page.locator('.card[data-route="web"]');
+    // The measured split (pod-b's 80/20 requests) beside the configured 100/0.
+    await page.getByLabel('Time window').selectOption('15m');
+    await card.locator('[data-measured="web/v2"]', { hasText: 'measured 20.0% (20 req)' }).waitFor(WAIT);
+    assert.equal(await card.locator('[data-measured="web/v1"]').textContent(), 'measured 80.0% (80 req)');
+    assert.equal(await card.locator('[data-preview="web/v2"]').textContent(), '0%');
     const v2 = card.locator('input[type=range][data-backend="web/v2"]');
     await v2.focus();
     for (let i = 0; i < 10; i++) await page.keyboard.press('ArrowRight');
@@ -212,6 +251,17 @@ test('the web UI: login, overview with golden metrics, services, traffic shiftin
     await page.locator('#nack-alert', { hasText: 'pod-a' }).waitFor(WAIT);
     assert.match(await page.locator('tr[data-nack="pod-a"]').textContent() ?? '', /identity_dir/);
     assert.match(await page.getByRole('button', { name: /Sidecars/ }).textContent() ?? '', /⚠/);
+    // Readiness, certificate and root expiry: pod-b not ready, its certificate expires within 7 days, a root expired.
+    const podBRow = page.locator('tr[data-sidecar="pod-b"]');
+    assert.equal(await podBRow.locator('[data-ready]').textContent(), 'NOT READY');
+    assert.equal(await podBRow.locator('[data-col="identity"]').textContent(), 'spiffe://mesh.test/ns/shop/sa/cart');
+    assert.equal(await podBRow.locator('[data-col="cert-expiry"]').getAttribute('data-expiry'), 'soon');
+    assert.match(await podBRow.locator('[data-col="cert-expiry"]').textContent() ?? '', /^expires in (2\.9|3\.0) days$/);
+    assert.equal(await podBRow.locator('[data-col="root-expiry"]').getAttribute('data-expiry'), 'expired');
+    assert.match(await podBRow.locator('[data-col="root-expiry"]').textContent() ?? '', /^EXPIRED/);
+    assert.match(await page.locator('#expiry-alert').textContent() ?? '', /pod-b \(root expired\)/);
+    await page.locator('tr[data-sidecar="pod-a"] [data-ready="yes"]').waitFor(WAIT);
+    assert.equal(await page.locator('tr[data-sidecar="pod-a"] [data-col="cert-expiry"]').textContent(), 'no certificate');
     await page.screenshot({ path: join(shots, 'sidecars.png'), fullPage: true });
 
     // Policies: deny first, then audit, with their conditions (counts are not shown yet).
@@ -219,6 +269,16 @@ test('the web UI: login, overview with golden metrics, services, traffic shiftin
     await page.locator('#policies-table tr[data-policy="deny-legacy"]').waitFor(WAIT);
     assert.deepEqual(await page.locator('#policies-table [data-action-kind]').allTextContents(), ['deny', 'audit']);
     assert.match(await page.locator('#policies-table tr[data-policy="deny-legacy"]').textContent() ?? '', /from_namespaces = legacy/);
+    // Their counts over the window: pod-b's report (deny-legacy denied 3; audit-all audited 10, would deny 4).
+    const denyRow = page.locator('#policies-table tr[data-policy="deny-legacy"]');
+    await denyRow.locator('[data-col="denied"]', { hasText: '3' }).waitFor(WAIT);
+    assert.equal(await denyRow.locator('[data-col="denied"]').textContent(), '3');
+    assert.equal(await denyRow.locator('[data-col="would-deny"]').textContent(), 'n/a');
+    const auditRow = page.locator('#policies-table tr[data-policy="audit-all"]');
+    assert.equal(await auditRow.locator('[data-col="audited"]').textContent(), '10');
+    assert.equal(await auditRow.locator('[data-col="would-deny"]').textContent(), '4');
+    await page.getByLabel('Time window').selectOption('1m');
+    await page.locator('#policies[data-window="1m"]').waitFor(WAIT);
     await page.screenshot({ path: join(shots, 'policies.png'), fullPage: true });
 
     // A read-only token sees everything and changes nothing: controls disabled with a note; the API answers 403.
@@ -263,6 +323,7 @@ test('the web UI: login, overview with golden metrics, services, traffic shiftin
     process.stderr.write(`--- page errors ---\n${pageErrors.join('\n')}\n--- proxy output ---\n${proxyOut.slice(-3000)}\n--- control output ---\n${cp.output.slice(-3000)}\n`);
     throw err;
   } finally {
+    podB?.destroy();
     await browser?.close();
     if (proxy !== undefined && proxy.exitCode === null && proxy.signalCode === null) {
       proxy.kill('SIGTERM');

@@ -43,6 +43,29 @@ test('the UI files and the vendored view library are served with a CSP of this o
   assert.equal(call(ui, 'HEAD', '/ui/style.css').sent?.body, '');
 });
 
+test('every file under ui/ (subfolders too) is served with its MIME type, and every module import of the page resolves to one', () => {
+  const ui = new UiStatic();
+  const seen = new Set<string>();
+  const queue = ['/ui/app.js'];
+  while (queue.length > 0) {
+    const path = queue.shift() ?? '';
+    if (seen.has(path)) continue;
+    seen.add(path);
+    const r = call(ui, 'GET', path);
+    assert.equal(r.sent?.status, 200, path);
+    assert.match(String(r.sent?.headers['content-type']), /^text\/javascript; charset=utf-8$/, path);
+    assert.ok(typeof r.sent?.headers['content-security-policy'] === 'string', path);
+    for (const m of (r.sent?.body ?? '').matchAll(/^import\s[^'"]*['"](\.{1,2}\/[^'"]+)['"]/gm)) {
+      queue.push(new URL(m[1] ?? '', `https://x.invalid${path}`).pathname);
+    }
+  }
+  // The views are modules in a subfolder, reached from app.js.
+  assert.ok(seen.has('/ui/views/overview.js') && seen.has('/ui/lib/virtual-table.js'), [...seen].join());
+  assert.match(String(call(ui, 'GET', '/ui/style.css').sent?.headers['content-type']), /^text\/css/);
+  assert.equal(call(ui, 'GET', '/ui/views/').handled, false);
+  assert.equal(call(ui, 'GET', '/ui/views/../../package.json').handled, false);
+});
+
 test('anything else falls through to the API (which answers 404 or the request)', () => {
   const ui = new UiStatic();
   assert.equal(call(ui, 'GET', '/api/v1/state').handled, false);

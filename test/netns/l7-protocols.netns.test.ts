@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Mesh, netnsTestOptions, waitFor, type Pod } from './harness.js';
 import { tempDir, writeConfig } from './l4-helpers.js';
-import { httpStats, runL7Tool, startL7Tool } from './l7-helpers.js';
+import { httpStats, runL7Tool, startL7Tool, type L7Tool } from './l7-helpers.js';
 import { initOk, waitForLog } from './proxy-helpers.js';
 import { startProxy, type ProxyStats, type RunningProxy } from './remora-process.js';
 
@@ -31,6 +31,8 @@ describe('gRPC, WebSocket and drain through two remora proxies', opts, () => {
   let inbound: RunningProxy;
   const tmp = tempDir('remora-l7-protocols-');
   let vip: (n: number) => string = () => '';
+  let h1App: L7Tool;
+  let h2App: L7Tool;
 
   before(async () => {
     if (opts.skip !== undefined) return;
@@ -40,8 +42,8 @@ describe('gRPC, WebSocket and drain through two remora proxies', opts, () => {
     vip = (n) => `${mesh.prefix4}.${200 + n}`;
     await startL7Tool(server, ['grpc-server', '::', '50051', 'server']);
     await startL7Tool(server, ['ws-echo', '::', '8090']);
-    await startL7Tool(server, ['http-tag', '::', '8080', 'server']);
-    await startL7Tool(server, ['h2c-tag', '::', '8082', 'server-h2']);
+    h1App = await startL7Tool(server, ['http-tag', '::', '8080', 'server']);
+    h2App = await startL7Tool(server, ['h2c-tag', '::', '8082', 'server-h2']);
     const config = writeConfig(tmp.dir, 'client.ini', [
       '[service grpc]', `addresses = ${vip(0)}:50051`, `endpoints = ${server.ip4}:50051`,
       '[service ws]', `addresses = ${vip(1)}:80`, `endpoints = ${server.ip4}:8090`,
@@ -86,13 +88,17 @@ describe('gRPC, WebSocket and drain through two remora proxies', opts, () => {
 
   test('SIGTERM: a request in flight completes with Connection: close, an h2c stream completes after GOAWAY; exit 0', opts, async () => {
     const before = (await httpStats(inbound)).inbound['http.requests'] ?? 0;
-    const h1 = await startL7Tool(client, ['drain-probe', `http://${server.ip4}:8080/delay/1500`, 'h1'], 'sent', { uid: 1337 });
-    const h2 = await startL7Tool(client, ['drain-probe', `http://${server.ip4}:8082/delay/1500`, 'h2'], 'sent', { uid: 1337 });
+    // The apps hold both responses until the drain has begun (SIGUSR2 releases them): no race with the clock.
+    const h1 = await startL7Tool(client, ['drain-probe', `http://${server.ip4}:8080/hold`, 'h1'], 'sent', { uid: 1337 });
+    const h2 = await startL7Tool(client, ['drain-probe', `http://${server.ip4}:8082/hold`, 'h2'], 'sent', { uid: 1337 });
     await waitFor('both requests in flight', async () => {
       const s = await httpStats(inbound);
       return (s.inbound['http.requests'] ?? 0) >= before + 2 ? true : undefined;
     }, { timeoutMs: 10_000, intervalMs: 50 });
     inbound.child.kill('SIGTERM');
+    await waitForLog(inbound, 'the drain began', (r) => r['event'] === 'proxy.draining');
+    h1App.child.kill('SIGUSR2');
+    h2App.child.kill('SIGUSR2');
     assert.deepEqual(await h1.json(), { status: 200, body: 'server\n', connection: 'close', closed: true });
     assert.deepEqual(await h2.json(), { status: 200, body: 'server-h2\n', goaway: true, closed: true });
     const code = await new Promise<number | null>((resolve) => {

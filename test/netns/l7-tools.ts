@@ -56,7 +56,8 @@ switch (tool) {
   // http-tag HOST PORT TAG [MODE]: HTTP/1.1 app answering "TAG\n" (x-tag, x-big-len = length of x-big, x-method).
   // /delay/MS answers after MS. MODE: ok | fail (503) | flaky-503 (every other request 503) | flaky-reset (every
   // other request: the connection is reset, no response) | slow-MS (every request answered 200 after MS, whatever
-  // the path). SIGUSR1 switches between the MODE and ok.
+  // the path). SIGUSR1 switches between the MODE and ok. /hold answers when the process gets SIGUSR2 (every held
+  // response at once).
   case 'http-tag': {
     const tag = arg(2, 'TAG');
     const configured = args[3] ?? 'ok';
@@ -64,6 +65,8 @@ switch (tool) {
     let n = 0;
     const slowMs = (): number => { const s = /^slow-(\d+)$/.exec(mode); return s === null ? 0 : Number(s[1]); };
     process.on('SIGUSR1', () => { mode = mode === 'ok' ? configured : 'ok'; process.stdout.write(`mode ${mode}\n`); });
+    const held: (() => void)[] = [];
+    process.on('SIGUSR2', () => { for (const send of held.splice(0)) send(); });
     const server = http.createServer({ maxHeaderSize: 256 * 1024, keepAliveTimeout: 30_000 }, (req, res) => {
       n++;
       req.resume();
@@ -84,6 +87,10 @@ switch (tool) {
         };
         const m = /^\/delay\/(\d+)/.exec(req.url ?? '');
         const send = (): void => { res.writeHead(200, headers); res.end(`${tag}\n`); };
+        if (req.url === '/hold') {
+          held.push(send);
+          return;
+        }
         const wait = (m === null ? 0 : Number(m[1])) + slowMs();
         if (wait === 0) send();
         else setTimeout(send, wait);
@@ -128,9 +135,11 @@ switch (tool) {
     break;
   }
   // h2c-tag HOST PORT TAG: HTTP/2 with prior knowledge (h2c), answering "TAG\n" with x-tag and x-proto (/delay/MS:
-  // after MS).
+  // after MS; /hold: when the process gets SIGUSR2).
   case 'h2c-tag': {
     const tag = arg(2, 'TAG');
+    const held: (() => void)[] = [];
+    process.on('SIGUSR2', () => { for (const send of held.splice(0)) send(); });
     const server = http2.createServer();
     server.on('stream', (stream, headers) => {
       stream.on('error', () => undefined);
@@ -141,6 +150,10 @@ switch (tool) {
           stream.respond({ ':status': 200, 'x-tag': tag, 'x-proto': 'h2', 'x-path': String(headers[':path']), 'content-type': 'text/plain' });
           stream.end(`${tag}\n`);
         };
+        if (headers[':path'] === '/hold') {
+          held.push(send);
+          return;
+        }
         const m = /^\/delay\/(\d+)/.exec(String(headers[':path']));
         if (m === null) send();
         else setTimeout(send, Number(m[1]));

@@ -1,17 +1,10 @@
 // Test helper: seeded generators of HTTP/1.1 requests (valid ones with their model, and mutations of heads) for the
 // parser's fuzz test and the differential test against llhttp.
 
-/** mulberry32: a small seeded PRNG. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the unit tests' seeded PRNG. */
+import { seededRandom } from '../unit/helpers/seeded-random.js';
+
+export const prng = seededRandom;
 
 /** The fuzz seed: FUZZ_SEED=<n> replays a run. */
 export const BASE_SEED = Number(process.env.FUZZ_SEED ?? 20261203);

@@ -25,6 +25,7 @@ import {
   ChunkedStatus,
   CRLFCRLF,
   Http1SyntaxError,
+  parseFieldLines,
   TOKEN,
 } from './http1-syntax.js';
 
@@ -290,7 +291,7 @@ export function parseHead(text: string): ParsedRequestHead {
   const target = text.slice(sp1 + 1, sp2);
 
   const headers: string[] = [];
-  if (eol < text.length) parseFields(text, eol + 2, headers);
+  if (eol < text.length) parseFieldLines(text, eol + 2, headers);
 
   let host: string | undefined;
   let hosts = 0;
@@ -378,31 +379,6 @@ export function parseHead(text: string): ParsedRequestHead {
     upgrade: isConnect || (upgradeField && upgradeToken),
     hopByHop,
   };
-}
-
-/** Field lines of a request head: as parseFieldLines, plus a bare CR/LF anywhere is refused. */
-function parseFields(text: string, from: number, out: string[]): void {
-  let at = from;
-  const n = text.length;
-  while (at < n) {
-    let eol = text.indexOf('\r\n', at);
-    if (eol < 0) eol = n;
-    const c0 = text.charCodeAt(at);
-    if (c0 === 0x20 || c0 === 0x09) throw new Http1SyntaxError('obs-fold in header');
-    let colon = at;
-    while (colon < eol && TOKEN[text.charCodeAt(colon)] === 1) colon++;
-    if (colon === at || colon === eol || text.charCodeAt(colon) !== 0x3a) throw new Http1SyntaxError('invalid header name');
-    let a = colon + 1;
-    let b = eol;
-    while (a < b && (text.charCodeAt(a) === 0x20 || text.charCodeAt(a) === 0x09)) a++;
-    while (b > a && (text.charCodeAt(b - 1) === 0x20 || text.charCodeAt(b - 1) === 0x09)) b--;
-    for (let i = a; i < b; i++) {
-      const c = text.charCodeAt(i);
-      if ((c < 0x20 && c !== 0x09) || c === 0x7f) throw new Http1SyntaxError('invalid header value');
-    }
-    out.push(text.slice(at, colon), a === b ? '' : text.slice(a, b));
-    at = eol + 2;
-  }
 }
 
 /** The value of a Content-Length field, or -2 when it is not 1-15 digits. */

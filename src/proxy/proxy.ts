@@ -15,6 +15,7 @@
 // The pieces that live as long as the process (listeners, the connection tracker, the connection pipelines, the HTTP
 // engines and their pools, counters) are made here once; everything the configuration decides lives in the Runtime
 // (src/proxy/runtime.ts), which src/proxy/runtime-manager.ts replaces as a whole.
+import { installProcessSignals } from './process-signals.js';
 import { createRequire } from 'node:module';
 import { networkInterfaces } from 'node:os';
 import { AdminServer, type ProxyState } from '../admin/admin-server.js';
@@ -585,16 +586,7 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   const onHangup = (): void => {
     reload('SIGHUP');
   };
-  const removeSignalHandlers = (): void => {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-    process.off('SIGHUP', onHangup);
-  };
-  if (ctx.handleSignals ?? true) {
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-    process.on('SIGHUP', onHangup);
-  }
+  const removeSignalHandlers = (ctx.handleSignals ?? true) ? installProcessSignals(onSignal, onHangup) : (): void => undefined;
 
   state = 'ready';
   // Probing starts after the switch to the proxy's uid: the loopback probes must be the proxy uid's connections.

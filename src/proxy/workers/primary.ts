@@ -14,6 +14,7 @@
 //     the proxy stops with exit code 1 (the container restarts; a crash loop is not hidden).
 // Started as root it binds, forks, starts the probe helper, then switches to uid/gid 1337 like a single process (a
 // worker forked later starts as 1337 and needs no privilege: the listening sockets are the primary's).
+import { installProcessSignals } from '../process-signals.js';
 import cluster, { type Worker } from 'node:cluster';
 import type { ProxyState } from '../../admin/admin-server.js';
 import { AdminServer } from '../../admin/admin-server.js';
@@ -492,16 +493,7 @@ export async function startPrimary(ctx: PrimaryContext): Promise<PrimaryProxy> {
 
   const onSignal = (signal: NodeJS.Signals): void => { void shutdown(`received ${signal}`); };
   const onHangup = (): void => { void reload('SIGHUP'); };
-  const removeSignalHandlers = (): void => {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-    process.off('SIGHUP', onHangup);
-  };
-  if (ctx.handleSignals ?? true) {
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-    process.on('SIGHUP', onHangup);
-  }
+  const removeSignalHandlers = (ctx.handleSignals ?? true) ? installProcessSignals(onSignal, onHangup) : (): void => undefined;
 
   state = 'ready';
   prober.start();

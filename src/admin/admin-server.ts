@@ -78,10 +78,13 @@ export class AdminServer {
     this.#opts = opts;
     this.#server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
       const failed = (err: unknown): void => {
-        // A bug in a handler (or a worker that does not answer) fails that request (500), never the proxy.
-        this.#opts.log.error({ event: 'admin.error', err, path: req.url, code: 'REMORA_ERR_INTERNAL' }, 'admin request failed');
-        if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
-        else res.destroy();
+        // No worker to answer yet (workers > 1, starting or restarting): 503, as a proxy not ready yet. A bug in a
+        // handler fails that request (500), never the proxy.
+        const unavailable = err instanceof RemoraError && err.code === 'REMORA_ERR_WORKER';
+        this.#opts.log.error({ event: 'admin.error', err, path: req.url, code: unavailable ? 'REMORA_ERR_WORKER' : 'REMORA_ERR_INTERNAL' }, 'admin request failed');
+        if (res.headersSent) res.destroy();
+        else if (unavailable) send(res, 503, 'text/plain; charset=utf-8', `unavailable: ${err.message}\n`, { 'retry-after': '1' });
+        else send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
       };
       try {
         const done = this.#handle(req, res);

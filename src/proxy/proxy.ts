@@ -194,7 +194,8 @@ export function startProbeHelper(opts: ProxySettings, log: Logger): ProbeHelper 
   }
 }
 
-function remoraVersion(): string {
+/** The package's version (remora_build_info, the spans' telemetry.sdk.version). */
+export function remoraVersion(): string {
   try {
     return (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
   } catch {

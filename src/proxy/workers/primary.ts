@@ -22,19 +22,22 @@ import { MetricsServer, type PrometheusExposition } from '../../admin/prometheus
 import type { RouteAdmin, RouteAdminView } from '../../admin/route-weights.js';
 import type { ConfigStatsJson, DrainJson } from '../../admin/stats-json.js';
 import { formatIssue } from '../../config/config-issue.js';
-import { hashDefinitions, type SnapshotDefinitions, type SnapshotSource } from '../../config/config-snapshot.js';
+import { hashDefinitions, makeSnapshot, type SnapshotDefinitions, type SnapshotSource } from '../../config/config-snapshot.js';
 import { identityPaths } from '../../config/identity-files.js';
 import type { SnapshotLoad } from '../../config/load-snapshot.js';
 import { restartOnlyIssues } from '../../config/restart-only.js';
 import { formatHostPort } from '../../core/addr.js';
 import { RemoraError } from '../../core/errors.js';
+import { MeshStats } from '../../core/mesh-stats.js';
+import { Stats } from '../../core/stats.js';
 import type { Logger, LogLevel } from '../../core/log.js';
-import { EXPOSITION_CONTENT_TYPE } from '../../telemetry/exposition.js';
-import { describeSource } from '../config-dump.js';
+import { EXPOSITION_CONTENT_TYPE, renderExposition } from '../../telemetry/exposition.js';
+import { remoraSource } from '../../telemetry/remora-metrics.js';
+import { configDump, describeSource } from '../config-dump.js';
 import { watchConfigFile, type ConfigWatcher } from '../config-watcher.js';
 import { ProbeHelper } from '../probe-helper.js';
-import { checkIdentity, dropPrivileges, startProbeHelper } from '../proxy.js';
-import { evaluateReadiness, type ProbeName, type ProbeStatus, type Readiness } from '../readiness.js';
+import { checkIdentity, dropPrivileges, remoraVersion, startProbeHelper } from '../proxy.js';
+import { evaluateReadiness, readinessJson, type ProbeName, type ProbeStatus, type Readiness } from '../readiness.js';
 import { RedirectProber } from '../redirect-prober.js';
 import type { ReloadOutcome } from '../runtime-manager.js';
 import { IpcPeer, type IpcChannel } from './ipc-peer.js';
@@ -116,9 +119,10 @@ export async function startPrimary(ctx: PrimaryContext): Promise<PrimaryProxy> {
   // === collect: one report of the whole proxy ===
   const collect = async <K extends ReportName>(name: K): Promise<ReportValue<K>> => {
     const answers = await Promise.all(live().map(async (s): Promise<WorkerPart<ReportValue<K>> | undefined> => {
+      const pid = s.worker?.process.pid ?? 0;
       try {
         const value = await (s.peer as IpcPeer).request('collect', name, ANSWER_TIMEOUT_MS) as ReportValue<K>;
-        return { worker: s.id, pid: s.worker?.process.pid ?? 0, value };
+        return { worker: s.id, pid, value };
       } catch (err) {
         log.warn({ event: 'worker.no-answer', worker: s.id, report: name, err: err instanceof Error ? err.message : String(err), code: 'REMORA_ERR_WORKER' },
           'a worker did not answer a report');
@@ -160,9 +164,29 @@ export async function startPrimary(ctx: PrimaryContext): Promise<PrimaryProxy> {
   const drainJson = (graceOver: boolean): DrainJson | undefined => (drain === undefined ? undefined : {
     startedAt: new Date(drain.startedAt).toISOString(), reason: drain.reason, exiting: drain.exiting, graceOver,
   });
+  // Before any worker is ready (starting, or every worker restarting) the primary answers with what it has, as a
+  // single process that has not finished starting would: its state, config and readiness, counters at zero.
+  const startedAt = Date.now();
+  const ownStats = (r: Readiness): StatsWithWorkers => ({
+    ...new Stats(() => Date.now()).snapshot(state), uptimeMs: Date.now() - startedAt, ...new MeshStats().json(), config: configStats(),
+    readiness: readinessJson(r, startedAt, prober?.intervalMs ?? 0, prober?.status() ?? new Map<ProbeName, ProbeStatus>()),
+    ...(drainJson(false) === undefined ? {} : { drain: drainJson(false) }),
+    workers: [],
+  });
+  /** collect(name), or undefined when no worker is ready or none answered. */
+  const collectLive = async <K extends ReportName>(name: K): Promise<ReportValue<K> | undefined> => {
+    if (live().length === 0) return undefined;
+    try {
+      return await collect(name);
+    } catch (err) {
+      if (err instanceof RemoraError && err.code === 'REMORA_ERR_WORKER') return undefined;
+      throw err;
+    }
+  };
   const stats = async (): Promise<StatsWithWorkers> => {
-    const merged = await collect('stats');
+    const merged = await collectLive('stats');
     const r = await readiness();
+    if (merged === undefined) return ownStats(r);
     const graceOver = merged.drain?.graceOver ?? false;
     const d = drainJson(graceOver);
     return {
@@ -293,7 +317,9 @@ export async function startPrimary(ctx: PrimaryContext): Promise<PrimaryProxy> {
   const exposition: PrometheusExposition = {
     contentType: EXPOSITION_CONTENT_TYPE,
     write: async (out) => {
-      const text = await collect('prometheus');
+      const text = await collectLive('prometheus') ?? renderExposition([remoraSource(remoraVersion(), () => ownStats({ ready: false, reason: 'starting' }), () => ({
+        series: 0, maxSeries: held.definitions.proxy.metricsMaxSeries, seriesOverflow: 0, seriesEvicted: 0, accessLog: undefined, picks: [],
+      }))]);
       await out(text);
       return text.length;
     },
@@ -305,12 +331,21 @@ export async function startPrimary(ctx: PrimaryContext): Promise<PrimaryProxy> {
   const admin = new AdminServer({
     host: options.adminAddress.host, port: options.adminAddress.port, log,
     state: () => state, stats, routes,
-    configDump: () => collect('configDump'),
+    // The primary holds the snapshot every worker serves (the same definitions, version and source).
+    configDump: () => configDump(makeSnapshot(held.definitions, held.version, held.source, held.loadedAt)),
     certs: () => collect('certs'),
     readiness,
     drain: () => { beginDrain('POST /drain'); },
     quit: () => { void shutdown('POST /quitquitquit'); },
-    connections: () => collect('connections'),
+    connections: async () => await collectLive('connections') ?? { at: new Date().toISOString(), count: 0, connections: [] },
+    // Pure planning over a runtime and its live state (health, pickers): one worker's (each worker's clusters are its own).
+    explain: async (search) => {
+      const s = live()[0];
+      if (s?.peer === undefined) {
+        return { status: 503, body: { error: 'REMORA_ERR_WORKER', message: `${state === 'starting' ? 'starting' : 'no worker is running'}: no worker can explain yet; try again` } };
+      }
+      return await s.peer.request('explain', search.toString(), ANSWER_TIMEOUT_MS) as { status: number; body: unknown };
+    },
     prometheus: exposition,
   });
 

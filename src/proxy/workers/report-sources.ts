@@ -98,8 +98,6 @@ export const REPORT_SOURCES = {
     read: (p: Proxy): ReadinessJson => p.readiness(),
     merge: (parts: readonly WorkerPart<ReadinessJson>[]): ReadinessJson => first([...parts].sort((a, b) => Number(a.value.ready) - Number(b.value.ready))),
   }),
-  /** GET /config_dump: the same snapshot in every worker (the version too). */
-  configDump: source<unknown>({ read: (p: Proxy): unknown => p.configDump(), merge: first }),
   /** GET /certs: the same identity in every worker. */
   certs: source({ read: (p: Proxy): CertsJson => p.certs(), merge: first }),
   /** GET /debug/connections: every worker's, each connection with its worker. */

@@ -10,6 +10,7 @@
 //   req 'prepare' / 'commit' / note 'abort' the two-phase apply of a snapshot the primary validated
 //   note 'count-reload'                     a reload the primary rejected or found unchanged (counted here too)
 //   req 'derive-weights' {name, text}       the definitions POST /routes/NAME/weights would apply
+//   req 'explain' QUERY                     GET /debug/explain's {status, body}, planned over this worker's runtime
 //   note 'probes'                           the primary's probe results (readiness reads them)
 //   note 'drain' / req 'shutdown' / 'cut'   the lifecycle, as POST /drain, SIGTERM and a second SIGTERM in a single process
 //   req 'probe-check' (worker -> primary)   is this probe connection one the primary dialed?
@@ -19,6 +20,7 @@ import { createLogger, type LogLevel } from '../../core/log.js';
 import type { Direction } from '../../l4/accept-route.js';
 import type { ProbeStatusView } from '../probe-responder.js';
 import { startIdleHeapTrim } from '../../core/idle-heap-trim.js';
+import { explainRequest } from '../explain/explain-endpoint.js';
 import { startProxy, type Proxy } from '../proxy.js';
 import type { ProbeName, ProbeStatus } from '../readiness.js';
 import type { ReloadOutcome } from '../runtime-manager.js';
@@ -110,6 +112,8 @@ export async function runWorker(): Promise<void> {
   const trim = await startIdleHeapTrim();
   void running.stopped.then(() => { trim.stop(); });
   peer.handle('collect', (name) => readReport(running, name));
+  // GET /debug/explain: the query string -> status and body, planned over this worker's runtime (src/proxy/explain/).
+  peer.handle('explain', (query) => explainRequest(running.runtime, new URLSearchParams(String(query))));
   peer.handle('prepare', (body) => {
     const r = body as PrepareRequest;
     return running.runtimes.prepare(r.definitions, r.version, r.source, r.trigger);

@@ -227,6 +227,8 @@ describe('workers = 2 with the control plane', { ...opts, timeout: 240_000 }, ()
   const rootFile = join(tmp.dir, 'control', 'root-cert.pem');
   let vip = '';
   const url = (): string => `https://${cpPod.ip4}:${CONTROL_PORT}`;
+  /** Every request the client sent to web so far (answered or not). */
+  let webSent = 0;
 
   async function ctl(args: readonly string[], token = WRITE_TOKEN): Promise<string> {
     const r = await cpPod.exec([process.execPath, REMORA_BIN, 'ctl', '--server', url(), '--token', token, '--ca-file', rootFile, ...args], { timeoutMs: 30_000 });
@@ -284,6 +286,7 @@ describe('workers = 2 with the control plane', { ...opts, timeout: 240_000 }, ()
     let s = first;
     for (let round = 0; round < 20; round++) {
       const r = await load(client, `http://${vip}/`, 20, 20);
+      webSent += 20;
       assert.deepEqual(r.statuses, { 200: 20 }, JSON.stringify(r.remoraErrors));
       sent += 20;
       s = await stats();
@@ -311,6 +314,7 @@ describe('workers = 2 with the control plane', { ...opts, timeout: 240_000 }, ()
     const after = await stats();
     assert.deepEqual(after.workers.map((w) => w.configVersion), first.workers.map((w) => w.configVersion), 'both workers kept the last good snapshot');
     const r = await load(client, `http://${vip}/`, 10, 10);
+    webSent += 10;
     assert.deepEqual(r.statuses, { 200: 10 });
   });
 
@@ -334,6 +338,7 @@ describe('workers = 2 with the control plane', { ...opts, timeout: 240_000 }, ()
     let sent = 0;
     for (let round = 0; round < 20; round++) {
       const r = await load(client, `http://${vip}/`, 20, 20);
+      webSent += 20;
       assert.deepEqual(r.statuses, { 200: 20 }, JSON.stringify(r.remoraErrors));
       for (const [tag, n] of Object.entries(r.bodies)) answered[tag] = (answered[tag] ?? 0) + n;
       sent += 20;
@@ -356,5 +361,93 @@ describe('workers = 2 with the control plane', { ...opts, timeout: 240_000 }, ()
     // Readiness in the report: both workers ready.
     const raw = JSON.parse(await ctl(['sidecars', '-o', 'json'])) as { sidecars: { name: string; ready: boolean | null }[] };
     assert.equal(raw.sidecars.find((x) => x.name === 'client')?.ready, true);
+  });
+
+  test('a worker killed (SIGKILL) while traffic flows: merged counters never go down, no request is counted twice', opts, async () => {
+    const webAtControl = async (): Promise<number> => {
+      const m = JSON.parse(await ctl(['stat', '-w', '15m', '-o', 'json'], READ_TOKEN)) as MetricsView;
+      return m.services.find((x) => x.name === 'web')?.requests ?? 0;
+    };
+    const accepted = async (): Promise<number> => sample((await proxy.admin('/stats/prometheus')).body, 'remora_connections_accepted_total{listener="outbound"}') ?? -1;
+    // Everything sent so far is at the control plane, each request once (the tests above).
+    const c0 = await waitFor(`the ${webSent} requests so far at the control plane`, async () => {
+      const n = await webAtControl();
+      return n >= webSent ? n : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 500 });
+    assert.equal(c0, webSent);
+    // Both workers count a good share first (and it is reported), so that a worker's restart would show in a plain sum.
+    for (let round = 0; round < 10; round++) {
+      const r = await load(client, `http://${vip}/`, 20, 20);
+      webSent += 20;
+      assert.deepEqual(r.statuses, { 200: 20 }, JSON.stringify(r.remoraErrors));
+    }
+    const cA = await waitFor(`the ${webSent} requests at the control plane`, async () => {
+      const n = await webAtControl();
+      return n >= webSent ? n : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 500 });
+    assert.equal(cA, webSent);
+    const p0 = await accepted();
+    const before = await stats();
+    const victim = before.workers[0] as WorkerLine;
+
+    // Traffic in bounded rounds (10 connections of one request each) until told to stop; the exposition sampled meanwhile.
+    let stop = false;
+    let rounds = 0;
+    let attempts = 0;
+    let restartedAtRound: number | undefined;
+    let answeredAfterRestart = 0;
+    const traffic = (async () => {
+      for (let i = 0; i < 80 && !stop; i++) {
+        const afterRestart = restartedAtRound !== undefined;
+        const r = await load(client, `http://${vip}/`, 10, 10);
+        attempts += 10;
+        webSent += 10;
+        rounds++;
+        if (afterRestart) answeredAfterRestart += r.statuses['200'] ?? 0;
+      }
+    })();
+    const samples: number[] = [];
+    let sampling = true;
+    const sampler = (async () => {
+      for (let i = 0; i < 600 && sampling; i++) {
+        samples.push(await accepted());
+        await new Promise((resolve) => { setTimeout(resolve, 50); });
+      }
+    })();
+    await waitFor('traffic flowing', async () => (rounds >= 1 ? true : undefined), { timeoutMs: 30_000, intervalMs: 20 });
+    process.kill(victim.pid, 'SIGKILL');
+    await waitFor('the killed worker restarted', async () => {
+      const x = await stats();
+      const w = x.workers.find((y) => y.worker === victim.worker);
+      return x.workers.length === 2 && w !== undefined && w.pid !== victim.pid ? true : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 100 });
+    restartedAtRound = rounds;
+    await waitFor('traffic after the restart', async () => (rounds >= (restartedAtRound ?? 0) + 2 ? true : undefined), { timeoutMs: 30_000, intervalMs: 20 });
+    stop = true;
+    await traffic;
+    const k = await load(client, `http://${vip}/`, 20, 20);
+    attempts += 20;
+    webSent += 20;
+    assert.deepEqual(k.statuses, { 200: 20 });
+    sampling = false;
+    await sampler;
+    samples.push(await accepted());
+
+    // The merged exposition's counter never went down, though a worker's process (and its counters) was replaced.
+    for (let i = 1; i < samples.length; i++) {
+      assert.ok((samples[i] as number) >= (samples[i - 1] as number), `remora_connections_accepted_total went down at sample ${i}: ${samples.slice(Math.max(0, i - 3), i + 2).join(', ')}`);
+    }
+    const p1 = samples.at(-1) as number;
+    assert.ok(p1 <= p0 + attempts, `accepted ${p1 - p0} <= ${attempts} connections opened`);
+    assert.ok(p1 >= p0 + answeredAfterRestart + 20, `accepted ${p1 - p0} >= the ${answeredAfterRestart + 20} answered after the restart`);
+    // The control plane's window: every request answered after the restart arrives, and none is counted twice (the
+    // restarted worker's counters starting over must not make the whole merged total count again).
+    const floor = cA + answeredAfterRestart + 20;
+    const c1 = await waitFor(`at least ${floor} requests at the control plane`, async () => {
+      const n = await webAtControl();
+      return n >= floor ? n : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 500 });
+    assert.ok(c1 <= cA + attempts, `the control plane counted ${c1 - cA} of ${attempts} requests sent: none twice`);
+    assert.ok(logRecords(proxy).some((l) => l.event === 'worker.exited' && l['signal'] === 'SIGKILL'));
   });
 });

@@ -152,8 +152,12 @@ function formatValue(n: number): string {
   return n > 0 ? '+Inf' : '-Inf';
 }
 
-/** N expositions as one (see the top of this file). Lines that are neither HELP, TYPE nor a sample are dropped. */
-export function mergeExpositions(texts: readonly string[]): string {
+/**
+ * N expositions as one (see the top of this file). Lines that are neither HELP, TYPE nor a sample are dropped.
+ * `carried`: counters of worker processes that are gone (src/proxy/workers/restart-carry.ts), summed in; they do not
+ * vote in MIN_FAMILIES.
+ */
+export function mergeExpositions(texts: readonly string[], carried: readonly string[] = []): string {
   const families = new Map<string, Family>();
   const get = (name: string): Family => {
     let f = families.get(name);
@@ -163,7 +167,7 @@ export function mergeExpositions(texts: readonly string[]): string {
     }
     return f;
   };
-  texts.forEach((text, worker) => {
+  [...texts, ...carried].forEach((text, worker) => {
     let current: string | undefined;
     for (const line of text.split('\n')) {
       if (line === '') continue;

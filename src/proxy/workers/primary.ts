@@ -43,6 +43,7 @@ import type { ReloadOutcome } from '../runtime-manager.js';
 import { IpcPeer, type IpcChannel } from './ipc-peer.js';
 import { mergeReadiness, type WorkerPart } from './merge.js';
 import { MAX_RESTARTS, RESTART_WINDOW_MS, restartDecision } from './restart-policy.js';
+import { EXPOSITION_CARRY, GOLDEN_CARRY, RestartCarry, STATUS_CARRY } from './restart-carry.js';
 import { mergeReport, type Collector, type ReportName, type ReportValue, type StatsWithWorkers } from './report-sources.js';
 import type { PrepareRequest, ProbeCheckRequest, ProbesNote, WorkerInit } from './worker.js';
 
@@ -117,6 +118,13 @@ export async function startPrimary(ctx: PrimaryContext): Promise<PrimaryProxy> {
   const probesNote = (): ProbesNote => ({ intervalMs: prober?.intervalMs ?? 0, status: [...(prober?.status() ?? new Map<ProbeName, ProbeStatus>())] });
 
   // === collect: one report of the whole proxy ===
+  // The reports with cumulative counters stay monotonic across a worker's restart (src/proxy/workers/restart-carry.ts).
+  const carries = {
+    golden: new RestartCarry(GOLDEN_CARRY),
+    status: new RestartCarry(STATUS_CARRY),
+    prometheus: new RestartCarry(EXPOSITION_CARRY),
+  };
+  const runningPid = (worker: number): number | undefined => slots[worker - 1]?.worker?.process.pid;
   const collect = async <K extends ReportName>(name: K): Promise<ReportValue<K>> => {
     const answers = await Promise.all(live().map(async (s): Promise<WorkerPart<ReportValue<K>> | undefined> => {
       const pid = s.worker?.process.pid ?? 0;
@@ -131,7 +139,9 @@ export async function startPrimary(ctx: PrimaryContext): Promise<PrimaryProxy> {
     }));
     const parts = answers.filter((a): a is WorkerPart<ReportValue<K>> => a !== undefined);
     if (parts.length === 0) throw new RemoraError('REMORA_ERR_WORKER', `no worker answered the ${name} report`);
-    return mergeReport(name, parts);
+    const merged = mergeReport(name, parts);
+    const carry = carries[name as keyof typeof carries] as RestartCarry<ReportValue<K>> | undefined;
+    return carry === undefined ? merged : carry.apply(merged, parts, runningPid);
   };
   // The status report's readiness is the proxy's /ready: the primary's lifecycle and every configured worker too.
   const collectWithReadiness = async <K extends ReportName>(name: K): Promise<ReportValue<K>> => {
@@ -317,9 +327,9 @@ export async function startPrimary(ctx: PrimaryContext): Promise<PrimaryProxy> {
   const exposition: PrometheusExposition = {
     contentType: EXPOSITION_CONTENT_TYPE,
     write: async (out) => {
-      const text = await collectLive('prometheus') ?? renderExposition([remoraSource(remoraVersion(), () => ownStats({ ready: false, reason: 'starting' }), () => ({
+      const text = await collectLive('prometheus') ?? carries.prometheus.apply(renderExposition([remoraSource(remoraVersion(), () => ownStats({ ready: false, reason: 'starting' }), () => ({
         series: 0, maxSeries: held.definitions.proxy.metricsMaxSeries, seriesOverflow: 0, seriesEvicted: 0, accessLog: undefined, picks: [],
-      }))]);
+      }))]), [], runningPid);
       await out(text);
       return text.length;
     },

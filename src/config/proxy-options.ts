@@ -41,15 +41,22 @@ const collectorUrl: v.ValueParser<string> = (text) => {
   return { ok: true, value: u.href };
 };
 
-/** The most worker processes `workers` may ask for. */
+/**
+ * The most worker processes `workers` may ask for. A fixed bound, not one relative to the CPUs: the same config must
+ * validate the same on every machine (the control plane validates the state it pushes with this validator), and
+ * each worker is a whole Node.js process (~70 MB idle), so 64 is already ~4.5 GB.
+ */
 export const MAX_WORKERS = 64;
 
-/** workers: 1-64 proxy processes, or "auto" / 0 (0: one per CPU, resolved at start: src/proxy/workers/). */
+/**
+ * workers: 1-64 proxy processes, or "auto" / 0 (0: one per CPU, resolved at start: src/cli/proxy-command.ts). Plain
+ * decimal digits only: no sign ("-0", "+2"), fraction, exponent or hex.
+ */
 const workerCount: v.ValueParser<number> = (text) => {
   const t = text.trim();
   if (t === 'auto') return { ok: true, value: 0 };
-  const n = v.integer(0, MAX_WORKERS)(t);
-  return n.ok ? n : { ok: false, expected: `an integer 1-${MAX_WORKERS}, or "auto" (or 0) for one per CPU` };
+  const n = /^\d{1,3}$/.test(t) ? Number(t) : Number.NaN;
+  return n >= 0 && n <= MAX_WORKERS ? { ok: true, value: n } : { ok: false, expected: `an integer 1-${MAX_WORKERS}, or "auto" (or 0) for one per CPU` };
 };
 
 /** control: "" or https://HOST[:PORT] (all control traffic is TLS; no path, no credentials in the URL). */
@@ -284,7 +291,7 @@ export const proxyOptionSpecs = {
   }),
   workers: spec({
     key: 'workers', flag: 'workers', env: 'REMORA_WORKERS', valueName: 'N',
-    help: 'proxy processes sharing the capture listeners (node:cluster, the kernel spreads the accepts); "auto" or 0 = one per CPU; 1 = one process, no cluster (docs/operations.md#workers)',
+    help: 'proxy processes sharing the capture listeners (node:cluster, the kernel spreads the accepts): 1-64; "auto" or 0 = one per CPU; 1 = one process, no cluster (docs/operations.md#workers)',
     defaultValue: 1, defaultText: '1', parse: workerCount,
   }),
   logLevel: spec({

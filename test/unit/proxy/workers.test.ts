@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
+import { formatIssue } from '../../../src/config/config-issue.js';
 import { hashDefinitions } from '../../../src/config/config-snapshot.js';
 import { loadSnapshotDefinitions } from '../../../src/config/load-snapshot.js';
 import { resolveOptions } from '../../../src/config/option-set.js';
@@ -229,17 +230,33 @@ test('a snapshot\'s definitions survive the structured clone of the IPC channel 
   assert.equal(load.definitions.proxy.workers, 2);
 });
 
-test('workers: 1-64, "auto" or 0 (one per CPU); anything else is a problem naming the key', () => {
+test('workers: 1-64, "auto" or 0 (one per CPU); anything else is a problem naming the key, where it came from and the allowed values', () => {
   const parse = (text: string) => resolveOptions(proxyOptionSpecs, { flags: new Map(), env: { REMORA_WORKERS: text }, section: undefined, file: undefined });
   assert.equal(resolveOptions(proxyOptionSpecs, { flags: new Map(), env: {}, section: undefined, file: undefined }).values.workers, 1, 'default: one process');
   assert.equal(parse('4').values.workers, 4);
   assert.equal(parse('auto').values.workers, 0);
   assert.equal(parse('0').values.workers, 0);
-  for (const bad of ['65', '-1', 'two', '1.5']) {
+  assert.equal(parse(' 8 ').values.workers, 8, 'surrounding blanks are not part of the value');
+  const BAD = ['65', '1000', '-1', '-0', '+2', 'two', 'abc', '1.5', '2.0', '1e1', '0x2', '', ' ', 'auto2', '4 workers', '99999999999999999999'];
+  for (const bad of BAD) {
     const r = parse(bad);
     assert.equal(r.issues.length, 1, bad);
     assert.equal(r.issues[0]?.key, 'REMORA_WORKERS');
-    assert.match(r.issues[0]?.expected ?? '', /1-64.*auto/);
+    assert.equal(r.issues[0]?.source, 'environment');
+    assert.match(r.issues[0]?.expected ?? '', /an integer 1-64, or "auto" \(or 0\) for one per CPU/);
+  }
+  // The flag: --workers, named as such.
+  for (const bad of ['-1', 'abc', '1.5', '65']) {
+    const r = resolveOptions(proxyOptionSpecs, { flags: new Map([['workers', { value: bad }]]), env: {}, section: undefined, file: undefined });
+    assert.deepEqual(r.issues.map(formatIssue), [`command line: --workers = ${JSON.stringify(bad)}: expected an integer 1-64, or "auto" (or 0) for one per CPU`]);
+  }
+  // The file: file:line, the section and key.
+  for (const bad of ['-1', 'abc', '1.5', '65']) {
+    const ini = ['[proxy]', 'log_level = info', `workers = ${bad}`].join('\n');
+    const load = loadSnapshotDefinitions({ file: '/etc/remora/remora.ini', flags: new Map(), env: {}, readFile: () => Buffer.from(ini) });
+    assert.equal(load.ok, false, bad);
+    assert.deepEqual(load.ok ? [] : load.issues.map(formatIssue),
+      [`/etc/remora/remora.ini:3: [proxy] workers = ${JSON.stringify(bad)}: expected an integer 1-64, or "auto" (or 0) for one per CPU`]);
   }
 });
 

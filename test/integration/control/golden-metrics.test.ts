@@ -7,30 +7,16 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { pino } from 'pino';
 import { runCtlCommand } from '../../../src/cli/ctl-command.js';
-import { sidecarDocument } from '../../../src/control/sidecar-config.js';
-import { SyncClient } from '../../../src/control/sync-client.js';
-import { RIG_CONFIG, startRig } from '../../support/proxy-rig.js';
+import { startRig } from '../../support/proxy-rig.js';
 import { ControlProcess, READ_TOKEN, WRITE_TOKEN, api, freePorts, tempDir, waitFor } from './control-harness.js';
+import { getStatus, syncRig } from './rig-sync.js';
 
 const SIDECAR_TOKEN = 'sidecar-token-0123456789abcdef';
 const VIP = '10.255.0.20';
 
 interface Stat { name?: string; source?: string; destination?: string; requests: number; rps: number; successRate: number | null; p50: number | null; p95: number | null; p99: number | null; mtls?: boolean; tcpConnections?: number }
 interface MetricsJson { window: string; services: Stat[]; edges: Stat[]; sidecars: number }
-
-function get(port: number, path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => { resolve(res.statusCode ?? 0); });
-    });
-    req.on('error', reject);
-    req.setTimeout(10_000, () => { req.destroy(new Error('request timed out')); });
-    req.end();
-  });
-}
 
 test('requests through a subscribed sidecar show up in GET /api/v1/metrics: counts, success rate, quantiles, the edge', { timeout: 60_000 }, async (t) => {
   const tmp = tempDir('remora-metrics-');
@@ -50,18 +36,7 @@ test('requests through a subscribed sidecar show up in GET /api/v1/metrics: coun
     const ca = cp.root;
     const local = '[proxy]\nworkload_name = client\nworkload_namespace = shop\n';
     const rig = await startRig(t, local, { httpEngine: true, detectTimeout: 5_000 });
-    const client = new SyncClient({
-      server: cp.url, token: SIDECAR_TOKEN, ca, name: 'pod-client', identity: () => '',
-      apply: (snap) => {
-        rig.setConfig(sidecarDocument(snap.ini, local, RIG_CONFIG));
-        const outcome = rig.proxy.reload('control');
-        return outcome.result === 'rejected' ? { ok: false, error: outcome.issues.join('\n') } : { ok: true };
-      },
-      metrics: () => rig.proxy.golden(), metricsIntervalMs: 200,
-      log: pino({ level: 'silent' }),
-    });
-    client.start();
-    t.after(() => { client.stop(); });
+    const client = syncRig(t, rig, { server: cp.url, token: SIDECAR_TOKEN, ca, local, identity: () => '', metrics: () => rig.proxy.golden() });
 
     // Bad calls first: no token 401, a read token cannot report 403, a malformed report 400, an unknown window 400.
     assert.equal((await api(cp.url, ca, 'GET', '/api/v1/metrics')).status, 401);
@@ -82,8 +57,8 @@ test('requests through a subscribed sidecar show up in GET /api/v1/metrics: coun
     await waitFor(`the sidecar to apply revision ${revision}`, () => Promise.resolve(client.appliedVersion >= revision ? true : undefined));
 
     rig.dst(VIP, 80);
-    for (let i = 0; i < 6; i++) assert.equal(await get(rig.port, '/'), 200);
-    for (let i = 0; i < 3; i++) assert.equal(await get(rig.port, '/fail'), 503);
+    for (let i = 0; i < 6; i++) assert.equal(await getStatus(rig.port, '/'), 200);
+    for (let i = 0; i < 3; i++) assert.equal(await getStatus(rig.port, '/fail'), 503);
 
     const metrics = await waitFor('web\'s 9 requests in /api/v1/metrics', async () => {
       const r = await api(cp.url, ca, 'GET', '/api/v1/metrics?window=1m', { token: READ_TOKEN });

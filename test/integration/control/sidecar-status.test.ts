@@ -18,11 +18,11 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { runCtlCommand } from '../../../src/cli/ctl-command.js';
-import { sidecarDocument } from '../../../src/control/sidecar-config.js';
 import { SyncClient } from '../../../src/control/sync-client.js';
 import { spiffe, TestCa } from '../../support/mesh-pki.js';
-import { RIG_CONFIG, startRig } from '../../support/proxy-rig.js';
+import { startRig } from '../../support/proxy-rig.js';
 import { ControlProcess, READ_TOKEN, WRITE_TOKEN, api, freePorts, tempDir, waitFor, watch } from './control-harness.js';
+import { getStatus, syncRig } from './rig-sync.js';
 
 const SIDECAR_TOKEN = 'sidecar-token-0123456789abcdef';
 const WEB_VIP = '10.255.0.30';
@@ -32,18 +32,6 @@ interface SidecarJson { name: string; ready: boolean | null; certificate: { iden
 interface EndpointJson { service: string; address: string; labels: Record<string, string>; weight: number; healthy: number; ejected: number; ejections: number; sidecars: number; activeConnections: number }
 interface PolicyJson { name: string; action: string; allowed: number; denied: number; audited: number; wouldDeny: number }
 interface SplitJson { route: string; service: string; backends: { backend: string; weight: number; requests: number; share: number }[] }
-
-function get(port: number, path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => { resolve(res.statusCode ?? 0); });
-    });
-    req.on('error', reject);
-    req.setTimeout(10_000, () => { req.destroy(new Error('request timed out')); });
-    req.end();
-  });
-}
 
 /** An HTTP server on loopback that counts its requests. */
 async function counted(t: { after: (fn: () => void) => void }): Promise<{ port: number; count: () => number }> {
@@ -81,18 +69,9 @@ test('the sidecar status reports: readiness and certificate, endpoint health, po
     const rig = await startRig(t, local, { httpEngine: true, detectTimeout: 5_000 });
     const watcher = watch(cp.url, ca, READ_TOKEN, '', '/api/v1/sidecars/watch');
     t.after(() => { watcher.close(); });
-    const client = new SyncClient({
-      server: cp.url, token: SIDECAR_TOKEN, ca, name: 'pod-client', identity: () => rig.proxy.runtime.mesh?.identity.spiffeId ?? '',
-      apply: (snap) => {
-        rig.setConfig(sidecarDocument(snap.ini, local, RIG_CONFIG));
-        const outcome = rig.proxy.reload('control');
-        return outcome.result === 'rejected' ? { ok: false, error: outcome.issues.join('\n') } : { ok: true };
-      },
-      status: () => rig.proxy.status(), metricsIntervalMs: 200,
-      log: pino({ level: 'silent' }),
+    const client = syncRig(t, rig, {
+      server: cp.url, token: SIDECAR_TOKEN, ca, local, identity: () => rig.proxy.runtime.mesh?.identity.spiffeId ?? '', status: () => rig.proxy.status(),
     });
-    client.start();
-    t.after(() => { client.stop(); });
     // A sidecar that never reports status: null fields, not made-up ones.
     const quiet = new SyncClient({
       server: cp.url, token: SIDECAR_TOKEN, ca, name: 'pod-quiet', identity: () => '', apply: () => ({ ok: true }), log: pino({ level: 'silent' }),
@@ -151,7 +130,7 @@ test('the sidecar status reports: readiness and certificate, endpoint health, po
 
     // The route split: 200 requests through the 3:1 route; each backend's server counts what it got.
     rig.dst(WEB_VIP, 80);
-    for (let i = 0; i < 200; i++) assert.equal(await get(rig.port, '/'), 200);
+    for (let i = 0; i < 200; i++) assert.equal(await getStatus(rig.port, '/'), 200);
     const [n1, n2] = [v1.count(), v2.count()];
     assert.equal(n1 + n2, 200);
     const split = await waitFor('the 200 requests in /api/v1/routes/split', async () => {
@@ -172,7 +151,7 @@ test('the sidecar status reports: readiness and certificate, endpoint health, po
     rig.dst(FLAKY_VIP, 80);
     const dead = `127.0.0.1:${deadPort}`;
     await waitFor('the dead endpoint ejected at the sidecar', async () => {
-      assert.equal(await get(rig.port, '/'), 200); // retried on the live endpoint
+      assert.equal(await getStatus(rig.port, '/'), 200); // retried on the live endpoint
       return rig.proxy.runtime.clusters.get('flaky')?.status().endpoints.find((e) => e.endpoint === dead)?.ejected === true ? true : undefined;
     });
     const eps = await waitFor('the ejection in /api/v1/endpoints', async () => {
@@ -194,8 +173,8 @@ test('the sidecar status reports: readiness and certificate, endpoint health, po
     // Policies: inbound requests to the app (the rig's inbound listener): 2 denied by deny-admin (and audited: GET),
     // 3 allowed by allow-get (audited, and so would be denied by audit-get as a deny policy).
     rig.dst('127.0.0.1', v1.port);
-    for (let i = 0; i < 2; i++) assert.equal(await get(rig.inboundPort, '/admin'), 403);
-    for (let i = 0; i < 3; i++) assert.equal(await get(rig.inboundPort, '/'), 200);
+    for (let i = 0; i < 2; i++) assert.equal(await getStatus(rig.inboundPort, '/admin'), 403);
+    for (let i = 0; i < 3; i++) assert.equal(await getStatus(rig.inboundPort, '/'), 200);
     const policies = await waitFor('the decisions in /api/v1/policies/stats', async () => {
       const r = (await api(cp.url, ca, 'GET', '/api/v1/policies/stats?window=5m', { token: READ_TOKEN })).json as { window: string; policies: PolicyJson[] };
       return r.policies.find((p) => p.name === 'audit-get')?.audited === 5 && r.policies.find((p) => p.name === 'allow-get')?.allowed === 3 ? r : undefined;

@@ -14,35 +14,29 @@ import { IpcPeer, type IpcChannel } from '../../../src/proxy/workers/ipc-peer.js
 import { mergeExpositions, mergeGolden, mergeJson, mergeReadiness } from '../../../src/proxy/workers/merge.js';
 import { mergeReport, type StatsWithWorkers } from '../../../src/proxy/workers/report-sources.js';
 
+/** One endpoint of a worker's /stats services.web (weight 1). */
+const ep = (endpoint: string, active: number, healthy: boolean, ejected: boolean, inRotation: boolean, weightFactor: number) =>
+  ({ endpoint, weight: 1, active, healthy, ejected, inRotation, weightFactor });
+
+/** A worker's /stats: what differs between workers is given; the config and identity copies are the same in each. */
+function workerJson<C, E, P>(uptimeMs: number, connections: C, errors: E, web: { connectFailures: number; ejections: number; endpoints: P[] }) {
+  return {
+    state: 'ready', uptimeMs, connections, errors,
+    config: { version: 4, hash: 'h', reloads: { ok: 3, rejected: 1, unchanged: 0 } },
+    identity: { rotations: 2 },
+    services: { web: { kind: 'static', ...web } },
+  };
+}
+
 test('JSON: counters are summed; copies every worker holds (versions, reloads) are not; states fold by their meaning', () => {
-  const a = {
-    state: 'ready', uptimeMs: 1000, connections: { accepted: 3, active: 1, closed: 2 }, errors: { REMORA_ERR_UPSTREAM_CONNECT: 1 },
-    config: { version: 4, hash: 'h', reloads: { ok: 3, rejected: 1, unchanged: 0 } },
-    identity: { rotations: 2 },
-    services: {
-      web: {
-        kind: 'static', connectFailures: 1, ejections: 0,
-        endpoints: [
-          { endpoint: '10.0.0.1:80', weight: 1, active: 2, healthy: true, ejected: false, inRotation: true, weightFactor: 1 },
-          { endpoint: '10.0.0.2:80', weight: 1, active: 0, healthy: true, ejected: false, inRotation: true, weightFactor: 1 },
-        ],
-      },
-    },
-  };
-  const b = {
-    state: 'ready', uptimeMs: 900, connections: { accepted: 5, active: 0, closed: 5 }, errors: { REMORA_ERR_UPSTREAM_CONNECT: 2, REMORA_ERR_NOT_REDIRECTED: 1 },
-    config: { version: 4, hash: 'h', reloads: { ok: 3, rejected: 1, unchanged: 0 } },
-    identity: { rotations: 2 },
-    services: {
-      web: {
-        kind: 'static', connectFailures: 0, ejections: 1,
-        endpoints: [
-          { endpoint: '10.0.0.2:80', weight: 1, active: 1, healthy: true, ejected: true, inRotation: false, weightFactor: 0.5 },
-          { endpoint: '10.0.0.1:80', weight: 1, active: 1, healthy: false, ejected: false, inRotation: false, weightFactor: 1 },
-        ],
-      },
-    },
-  };
+  const a = workerJson(1000, { accepted: 3, active: 1, closed: 2 }, { REMORA_ERR_UPSTREAM_CONNECT: 1 }, {
+    connectFailures: 1, ejections: 0,
+    endpoints: [ep('10.0.0.1:80', 2, true, false, true, 1), ep('10.0.0.2:80', 0, true, false, true, 1)],
+  });
+  const b = workerJson(900, { accepted: 5, active: 0, closed: 5 }, { REMORA_ERR_UPSTREAM_CONNECT: 2, REMORA_ERR_NOT_REDIRECTED: 1 }, {
+    connectFailures: 0, ejections: 1,
+    endpoints: [ep('10.0.0.2:80', 1, true, true, false, 0.5), ep('10.0.0.1:80', 1, false, false, false, 1)],
+  });
   const m = mergeJson([a, b]);
   assert.deepEqual(m.connections, { accepted: 8, active: 1, closed: 7 });
   assert.deepEqual(m.errors, { REMORA_ERR_UPSTREAM_CONNECT: 3, REMORA_ERR_NOT_REDIRECTED: 1 });
@@ -62,69 +56,37 @@ test('JSON: counters are summed; copies every worker holds (versions, reloads) a
   assert.deepEqual(mergeJson([{ n: 1 }]), { n: 1 }, 'one worker: itself');
 });
 
+/**
+ * A worker's exposition as the merge sees it: accepted connections (a counter), the config version 7 (a copy every
+ * worker holds), readiness, one histogram, and optionally the ejected-endpoints gauge.
+ */
+function exposition(o: { outbound: number; inbound?: number; ready: number; le5: number; inf: number; sum: number; count: number; ejected?: number }): string {
+  return [
+    '# HELP remora_connections_accepted_total Connections accepted',
+    '# TYPE remora_connections_accepted_total counter',
+    `remora_connections_accepted_total{listener="outbound"} ${o.outbound}`,
+    ...(o.inbound === undefined ? [] : [`remora_connections_accepted_total{listener="inbound"} ${o.inbound}`]),
+    '# HELP remora_config_version The version',
+    '# TYPE remora_config_version gauge',
+    'remora_config_version 7',
+    '# HELP remora_ready Ready',
+    '# TYPE remora_ready gauge',
+    `remora_ready ${o.ready}`,
+    '# HELP istio_request_duration_milliseconds Duration',
+    '# TYPE istio_request_duration_milliseconds histogram',
+    `istio_request_duration_milliseconds_bucket{app="a b",le="5"} ${o.le5}`,
+    `istio_request_duration_milliseconds_bucket{app="a b",le="+Inf"} ${o.inf}`,
+    `istio_request_duration_milliseconds_sum{app="a b"} ${o.sum}`,
+    `istio_request_duration_milliseconds_count{app="a b"} ${o.count}`,
+    ...(o.ejected === undefined ? [] : ['# HELP remora_endpoints_ejected Ejected now', '# TYPE remora_endpoints_ejected gauge', `remora_endpoints_ejected{service="web"} ${o.ejected}`]),
+    '',
+  ].join('\n');
+}
+
 test('Prometheus: series summed per label set; same-copy families take the maximum, remora_ready the minimum', () => {
-  const w1 = [
-    '# HELP remora_connections_accepted_total Connections accepted',
-    '# TYPE remora_connections_accepted_total counter',
-    'remora_connections_accepted_total{listener="outbound"} 3',
-    'remora_connections_accepted_total{listener="inbound"} 1',
-    '# HELP remora_config_version The version',
-    '# TYPE remora_config_version gauge',
-    'remora_config_version 7',
-    '# HELP remora_ready Ready',
-    '# TYPE remora_ready gauge',
-    'remora_ready 1',
-    '# HELP istio_request_duration_milliseconds Duration',
-    '# TYPE istio_request_duration_milliseconds histogram',
-    'istio_request_duration_milliseconds_bucket{app="a b",le="5"} 2',
-    'istio_request_duration_milliseconds_bucket{app="a b",le="+Inf"} 3',
-    'istio_request_duration_milliseconds_sum{app="a b"} 12.5',
-    'istio_request_duration_milliseconds_count{app="a b"} 3',
-    '',
-  ].join('\n');
-  const w2 = [
-    '# HELP remora_connections_accepted_total Connections accepted',
-    '# TYPE remora_connections_accepted_total counter',
-    'remora_connections_accepted_total{listener="outbound"} 4',
-    '# HELP remora_config_version The version',
-    '# TYPE remora_config_version gauge',
-    'remora_config_version 7',
-    '# HELP remora_ready Ready',
-    '# TYPE remora_ready gauge',
-    'remora_ready 0',
-    '# HELP istio_request_duration_milliseconds Duration',
-    '# TYPE istio_request_duration_milliseconds histogram',
-    'istio_request_duration_milliseconds_bucket{app="a b",le="5"} 1',
-    'istio_request_duration_milliseconds_bucket{app="a b",le="+Inf"} 1',
-    'istio_request_duration_milliseconds_sum{app="a b"} 4',
-    'istio_request_duration_milliseconds_count{app="a b"} 1',
-    '# HELP remora_endpoints_ejected Ejected now',
-    '# TYPE remora_endpoints_ejected gauge',
-    'remora_endpoints_ejected{service="web"} 1',
-    '',
-  ].join('\n');
-  assert.equal(mergeExpositions([w1, w2]), [
-    '# HELP remora_connections_accepted_total Connections accepted',
-    '# TYPE remora_connections_accepted_total counter',
-    'remora_connections_accepted_total{listener="outbound"} 7',
-    'remora_connections_accepted_total{listener="inbound"} 1',
-    '# HELP remora_config_version The version',
-    '# TYPE remora_config_version gauge',
-    'remora_config_version 7',
-    '# HELP remora_ready Ready',
-    '# TYPE remora_ready gauge',
-    'remora_ready 0',
-    '# HELP istio_request_duration_milliseconds Duration',
-    '# TYPE istio_request_duration_milliseconds histogram',
-    'istio_request_duration_milliseconds_bucket{app="a b",le="5"} 3',
-    'istio_request_duration_milliseconds_bucket{app="a b",le="+Inf"} 4',
-    'istio_request_duration_milliseconds_sum{app="a b"} 16.5',
-    'istio_request_duration_milliseconds_count{app="a b"} 4',
-    '# HELP remora_endpoints_ejected Ejected now',
-    '# TYPE remora_endpoints_ejected gauge',
-    'remora_endpoints_ejected{service="web"} 1',
-    '',
-  ].join('\n'));
+  const w1 = exposition({ outbound: 3, inbound: 1, ready: 1, le5: 2, inf: 3, sum: 12.5, count: 3 });
+  const w2 = exposition({ outbound: 4, ready: 0, le5: 1, inf: 1, sum: 4, count: 1, ejected: 1 });
+  assert.equal(mergeExpositions([w1, w2]), exposition({ outbound: 7, inbound: 1, ready: 0, le5: 3, inf: 4, sum: 16.5, count: 4, ejected: 1 }));
   // Both ready: 1. A worker missing the series: not every worker says 1.
   const ready = (v: number): string => `# HELP remora_ready Ready\n# TYPE remora_ready gauge\nremora_ready ${v}\n`;
   assert.match(mergeExpositions([ready(1), ready(1)]), /^remora_ready 1$/m);

@@ -14,7 +14,7 @@
 //     and slots older than it are pruned.
 import { METRIC_WINDOWS, type MetricWindow } from './metrics-aggregator.js';
 import { counterDeltas, sequenceStep } from './report-sequence.js';
-import type { CertificateStatus, PolicyAction, StatusReport } from './status-report.js';
+import { POLICY_COUNTS, policyCounts, type CertificateStatus, type PolicyAction, type PolicyStatus, type StatusReport } from './status-report.js';
 
 export interface SidecarStatusView {
   readonly ready: boolean;
@@ -40,14 +40,8 @@ export interface EndpointView {
   readonly activeConnections: number;
 }
 
-export interface PolicyView {
-  readonly name: string;
-  readonly action: PolicyAction;
-  readonly allowed: number;
-  readonly denied: number;
-  readonly audited: number;
-  readonly wouldDeny: number;
-}
+/** A policy's decisions in a window, summed over the sidecars: the fields of a report's policy (status-report.ts). */
+export type PolicyView = PolicyStatus;
 
 export interface RouteSplitView {
   readonly route: string;
@@ -91,7 +85,6 @@ interface SidecarEntry {
   prevRoutes: Map<string, number[]>;
 }
 
-const POLICY_COUNTERS = 4; // allowed, denied, audited, wouldDeny
 
 /** Counts per key in time slots (one series per policy, per route and backend). */
 class WindowedCounts {
@@ -200,7 +193,7 @@ export class StatusAggregator {
     const slot = Math.floor(now / this.#slotMs);
     const policies = new Map<string, number[]>();
     for (const p of report.policies) {
-      const cur = [p.allowed, p.denied, p.audited, p.wouldDeny];
+      const cur = POLICY_COUNTS.map((k) => p[k]);
       policies.set(p.name, cur);
       if (count) this.#policies.add(p.name, counterDeltas(s.prevPolicies.get(p.name), cur), slot);
     }
@@ -282,8 +275,7 @@ export class StatusAggregator {
     for (const s of [...this.#sidecars.values()].sort((a, b) => a.lastSeen - b.lastSeen)) for (const p of s.report.policies) reported.set(p.name, p.action);
     for (const [name, action] of reported) if (!actions.has(name)) actions.set(name, action);
     return [...actions].map(([name, action]) => {
-      const [allowed = 0, denied = 0, audited = 0, wouldDeny = 0] = this.#policies.sum(name, first, POLICY_COUNTERS);
-      return { name, action, allowed, denied, audited, wouldDeny };
+      return { name, action, ...policyCounts(this.#policies.sum(name, first, POLICY_COUNTS.length)) };
     }).sort((a, b) => byText(a.name, b.name));
   }
 

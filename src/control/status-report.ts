@@ -58,6 +58,21 @@ export interface PolicyStatus {
   readonly wouldDeny: number;
 }
 
+/** A policy's counters, in the order the control plane keeps them (status-aggregator.ts). */
+export const POLICY_COUNTS = ['allowed', 'denied', 'audited', 'wouldDeny'] as const;
+export type PolicyCounts = Pick<PolicyStatus, (typeof POLICY_COUNTS)[number]>;
+
+/** `a` with `b`'s counts added (the sum of two workers', of a window's slots). */
+export function addPolicyCounts<P extends PolicyCounts>(a: P, b: PolicyCounts): P {
+  return { ...a, allowed: a.allowed + b.allowed, denied: a.denied + b.denied, audited: a.audited + b.audited, wouldDeny: a.wouldDeny + b.wouldDeny };
+}
+
+/** The counts of `values` (in POLICY_COUNTS order; missing ones are 0). */
+export function policyCounts(values: readonly number[]): PolicyCounts {
+  const [allowed = 0, denied = 0, audited = 0, wouldDeny = 0] = values;
+  return { allowed, denied, audited, wouldDeny };
+}
+
 export interface RouteBackendStatus {
   /** The backend's id ("web-v1", "web/v2"). */
   readonly backend: string;
@@ -124,7 +139,7 @@ function parsePolicy(raw: unknown, at: string): Parsed<PolicyStatus> {
   const { name, action } = raw;
   if (!text(name, 253)) return { expected: `${at}.name: a policy name` };
   if (action !== 'allow' && action !== 'deny' && action !== 'audit') return { expected: `${at}.action: "allow", "deny" or "audit"` };
-  for (const f of ['allowed', 'denied', 'audited', 'wouldDeny'] as const) if (!count(raw[f])) return { expected: `${at}.${f}: a count >= 0` };
+  for (const f of POLICY_COUNTS) if (!count(raw[f])) return { expected: `${at}.${f}: a count >= 0` };
   return { name, action, allowed: raw.allowed as number, denied: raw.denied as number, audited: raw.audited as number, wouldDeny: raw.wouldDeny as number };
 }
 

@@ -14,7 +14,7 @@
 //   policies         per policy name: allowed, denied, audited, wouldDeny summed.
 //   routes           per route, per backend: requests summed; the weight in force is configuration: the first's.
 import {
-  MAX_STATUS_ENDPOINTS, type EndpointStatus, type PolicyStatus, type RouteBackendStatus, type RouteStatus, type SidecarStatus,
+  MAX_STATUS_ENDPOINTS, addPolicyCounts, type EndpointStatus, type PolicyStatus, type RouteBackendStatus, type RouteStatus, type SidecarStatus,
 } from '../../control/status-report.js';
 import { mergeReadiness, type WorkerPart } from './merge.js';
 
@@ -48,10 +48,7 @@ function mergePolicies(parts: readonly WorkerPart<SidecarStatus>[]): PolicyStatu
   for (const p of parts) {
     for (const x of p.value.policies) {
       const seen = byName.get(x.name);
-      byName.set(x.name, seen === undefined ? { ...x } : {
-        ...seen,
-        allowed: seen.allowed + x.allowed, denied: seen.denied + x.denied, audited: seen.audited + x.audited, wouldDeny: seen.wouldDeny + x.wouldDeny,
-      });
+      byName.set(x.name, seen === undefined ? { ...x } : addPolicyCounts(seen, x));
     }
   }
   return [...byName.values()];

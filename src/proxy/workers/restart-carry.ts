@@ -11,7 +11,7 @@
 // Pure: no I/O; the primary says which pid runs in which slot.
 import { MIN_FAMILIES, SAME_FAMILIES, mergeExpositions, mergeGolden, type WorkerPart } from './merge.js';
 import type { GoldenEdgeSample } from '../../telemetry/golden-samples.js';
-import type { EndpointStatus, PolicyStatus, RouteStatus, SidecarStatus } from '../../control/status-report.js';
+import { addPolicyCounts, type EndpointStatus, type PolicyStatus, type RouteStatus, type SidecarStatus } from '../../control/status-report.js';
 
 /** How the counters of a report outlive the process that counted them. */
 export interface CarryRule<T> {
@@ -118,11 +118,8 @@ function sumPolicies(into: readonly PolicyStatus[], more: readonly PolicyStatus[
   const out = new Map(into.map((p) => [p.name, p]));
   for (const p of more) {
     const s = out.get(p.name);
-    if (s !== undefined) {
-      out.set(p.name, { ...s, allowed: s.allowed + p.allowed, denied: s.denied + p.denied, audited: s.audited + p.audited, wouldDeny: s.wouldDeny + p.wouldDeny });
-    } else if (union) {
-      out.set(p.name, p);
-    }
+    if (s !== undefined) out.set(p.name, addPolicyCounts(s, p));
+    else if (union) out.set(p.name, p);
   }
   return [...out.values()];
 }

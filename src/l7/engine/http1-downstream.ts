@@ -319,22 +319,17 @@ export class Http1Downstream implements ResponderOwner {
       );
       this.#body = body;
     }
-    const dreq: DownstreamRequest = {
-      protocol: 'http/1.1',
-      method: head.method,
-      target: head.target,
-      authority: head.host ?? '',
-      scheme: 'http',
-      headers,
-      body,
-      tunnel: false,
-      grpc: false,
-      conn: this.#ctx,
-      log: this.#log,
-    };
-    const ctx = new RequestContext(dreq, core, core.runtime());
+    const ctx = new RequestContext(this.#request(head, headers, body, false), core, core.runtime());
     responder.bind(ctx);
     runRequestChain(ctx, responder);
+  }
+
+  /** The request the chain sees: a head read on this connection (a tunnel's has no body). */
+  #request(head: ParsedRequestHead, headers: DownstreamRequest['headers'], body: DownstreamRequest['body'], tunnel: boolean): DownstreamRequest {
+    return {
+      protocol: 'http/1.1', method: head.method, target: head.target, authority: head.host ?? '', scheme: 'http',
+      headers, body, tunnel, grpc: false, conn: this.#ctx, log: this.#log,
+    };
   }
 
   #onBodyEnd(trailers: string[]): void {
@@ -377,20 +372,7 @@ export class Http1Downstream implements ResponderOwner {
       core.stats.increment('http1.h2c_upgrades_refused');
     }
     responder.setBodyless(head.method === 'HEAD');
-    const dreq: DownstreamRequest = {
-      protocol: 'http/1.1',
-      method: head.method,
-      target: head.target,
-      authority: head.host ?? '',
-      scheme: 'http',
-      headers,
-      body: undefined,
-      tunnel,
-      grpc: false,
-      conn: this.#ctx,
-      log: this.#log,
-    };
-    const ctx = new RequestContext(dreq, core, core.runtime());
+    const ctx = new RequestContext(this.#request(head, headers, undefined, tunnel), core, core.runtime());
     socket.once('close', () => { ctx.downstreamAborted(); });
     runRequestChain(ctx, responder);
   }

@@ -12,6 +12,8 @@
 //   GET /debug/explain?dst=IP:PORT&... -> 200 JSON: the path of a connection or request (src/proxy/explain/);
 //                    400 JSON { error, issues } for a bad query
 //   any other path -> 404; a known path with a method other than GET/HEAD -> 405 with Allow.
+//   a body that only a worker can give (workers > 1) while none is ready -> 503 "unavailable: <why>", Retry-After: 1
+//   (the handler throws REMORA_ERR_WORKER); any other failure of a handler -> 500.
 // Every request other than GET/HEAD (the ones that change something) is refused with 403 unless it comes from a
 // loopback address: admin_address may be set to a non-loopback address for /ready and /stats.
 import { isIPv4 } from 'node:net';
@@ -81,7 +83,8 @@ export class AdminServer {
         // No worker to answer yet (workers > 1, starting or restarting): 503, as a proxy not ready yet. A bug in a
         // handler fails that request (500), never the proxy.
         const unavailable = err instanceof RemoraError && err.code === 'REMORA_ERR_WORKER';
-        this.#opts.log.error({ event: 'admin.error', err, path: req.url, code: unavailable ? 'REMORA_ERR_WORKER' : 'REMORA_ERR_INTERNAL' }, 'admin request failed');
+        if (unavailable) this.#opts.log.warn({ event: 'admin.unavailable', err: err.message, path: req.url, code: 'REMORA_ERR_WORKER' }, 'admin request answered 503');
+        else this.#opts.log.error({ event: 'admin.error', err, path: req.url, code: 'REMORA_ERR_INTERNAL' }, 'admin request failed');
         if (res.headersSent) res.destroy();
         else if (unavailable) send(res, 503, 'text/plain; charset=utf-8', `unavailable: ${err.message}\n`, { 'retry-after': '1' });
         else send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');

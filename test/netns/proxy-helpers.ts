@@ -105,3 +105,9 @@ export async function statsWhere(proxy: RunningProxy, what: string, ok: (s: Awai
     return ok(s) ? s : undefined;
   }, { timeoutMs: 10_000, intervalMs: 100 });
 }
+
+/** The value of one series of a Prometheus exposition text (undefined: absent). */
+export function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Mesh, netnsTestOptions, waitFor, type Pod } from './harness.js';
 import { tempDir, writeConfig } from './l4-helpers.js';
+import { sample } from './proxy-helpers.js';
 import { startProxy, type RunningProxy } from './remora-process.js';
 
 const opts = netnsTestOptions();
@@ -35,11 +36,6 @@ async function adminRequest(pod: Pod, path: string, method = 'GET', body?: strin
   const r = await pod.exec([...args, `http://127.0.0.1:15000${path}`]);
   const i = r.stdout.lastIndexOf('\n');
   return { status: Number(r.stdout.slice(i + 1)) || 0, body: r.stdout.slice(0, Math.max(0, i)) };
-}
-
-function sample(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
 describe('workers = 2: the admin API answers as one process', { ...opts, timeout: 120_000 }, () => {

@@ -17,7 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import { Mesh, netnsTestOptions, waitFor, type Pod } from './harness.js';
 import { tempDir, writeConfig } from './l4-helpers.js';
 import { load, startL7Tool, type LoadResult } from './l7-helpers.js';
-import { initOk, logRecords, waitForLog } from './proxy-helpers.js';
+import { initOk, logRecords, sample, waitForLog } from './proxy-helpers.js';
 import { outputLines, REMORA_BIN, startProxy, type ProxyStats, type RunningProxy } from './remora-process.js';
 
 const opts = netnsTestOptions();
@@ -39,12 +39,6 @@ interface WorkerStats extends ProxyStats {
   readonly listeners: Readonly<Record<string, { readonly connections: { readonly accepted: number } }>>;
   readonly http?: { readonly outbound: Readonly<Record<string, number>> };
   readonly drain?: { readonly reason: string; readonly exiting: boolean };
-}
-
-/** The value of one series of a Prometheus exposition (undefined: absent). */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
 function alive(pid: number): boolean {
@@ -368,7 +362,12 @@ describe('workers = 2 with the control plane', { ...opts, timeout: 240_000 }, ()
       const m = JSON.parse(await ctl(['stat', '-w', '15m', '-o', 'json'], READ_TOKEN)) as MetricsView;
       return m.services.find((x) => x.name === 'web')?.requests ?? 0;
     };
-    const accepted = async (): Promise<number> => sample((await proxy.admin('/stats/prometheus')).body, 'remora_connections_accepted_total{listener="outbound"}') ?? -1;
+    /** The merged counter, or undefined when the scrape did not answer 200 (curl's own 5 s bound on a loaded machine). */
+    const scrape = async (): Promise<number | undefined> => {
+      const r = await proxy.admin('/stats/prometheus');
+      return r.status === 200 ? sample(r.body, 'remora_connections_accepted_total{listener="outbound"}') : undefined;
+    };
+    const accepted = async (): Promise<number> => waitFor('a scrape of /stats/prometheus', scrape, { timeoutMs: 20_000, intervalMs: 100 });
     // Everything sent so far is at the control plane, each request once (the tests above).
     const c0 = await waitFor(`the ${webSent} requests so far at the control plane`, async () => {
       const n = await webAtControl();
@@ -410,7 +409,8 @@ describe('workers = 2 with the control plane', { ...opts, timeout: 240_000 }, ()
     let sampling = true;
     const sampler = (async () => {
       for (let i = 0; i < 600 && sampling; i++) {
-        samples.push(await accepted());
+        const n = await scrape();
+        if (n !== undefined) samples.push(n);
         await new Promise((resolve) => { setTimeout(resolve, 50); });
       }
     })();

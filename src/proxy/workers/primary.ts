@@ -178,11 +178,15 @@ export async function startPrimary(ctx: PrimaryContext): Promise<PrimaryProxy> {
   // single process that has not finished starting would: its state, config and readiness, counters at zero.
   const startedAt = Date.now();
   const ownStats = (r: Readiness): StatsWithWorkers => ({
-    ...new Stats(() => Date.now()).snapshot(state), uptimeMs: Date.now() - startedAt, ...new MeshStats().json(), config: configStats(),
+    ...new Stats().snapshot(state), uptimeMs: Date.now() - startedAt, ...new MeshStats().json(), config: configStats(),
     readiness: readinessJson(r, startedAt, prober?.intervalMs ?? 0, prober?.status() ?? new Map<ProbeName, ProbeStatus>()),
     ...(drainJson(false) === undefined ? {} : { drain: drainJson(false) }),
     workers: [],
   });
+  /** The remora_* families of ownStats (no worker to read istio_* or the telemetry's counters from). */
+  const ownExposition = (r: Readiness): string => renderExposition([remoraSource(remoraVersion(), () => ownStats(r), () => ({
+    series: 0, maxSeries: held.definitions.proxy.metricsMaxSeries, seriesOverflow: 0, seriesEvicted: 0, accessLog: undefined, picks: [],
+  }))]);
   /** collect(name), or undefined when no worker is ready or none answered. */
   const collectLive = async <K extends ReportName>(name: K): Promise<ReportValue<K> | undefined> => {
     if (live().length === 0) return undefined;
@@ -327,9 +331,7 @@ export async function startPrimary(ctx: PrimaryContext): Promise<PrimaryProxy> {
   const exposition: PrometheusExposition = {
     contentType: EXPOSITION_CONTENT_TYPE,
     write: async (out) => {
-      const text = await collectLive('prometheus') ?? carries.prometheus.apply(renderExposition([remoraSource(remoraVersion(), () => ownStats({ ready: false, reason: 'starting' }), () => ({
-        series: 0, maxSeries: held.definitions.proxy.metricsMaxSeries, seriesOverflow: 0, seriesEvicted: 0, accessLog: undefined, picks: [],
-      }))]), [], runningPid);
+      const text = await collectLive('prometheus') ?? carries.prometheus.apply(ownExposition(await readiness()), [], runningPid);
       await out(text);
       return text.length;
     },
@@ -350,11 +352,14 @@ export async function startPrimary(ctx: PrimaryContext): Promise<PrimaryProxy> {
     connections: async () => await collectLive('connections') ?? { at: new Date().toISOString(), count: 0, connections: [] },
     // Pure planning over a runtime and its live state (health, pickers): one worker's (each worker's clusters are its own).
     explain: async (search) => {
+      const unavailable = (why: string): { status: number; body: unknown } => ({ status: 503, body: { error: 'REMORA_ERR_WORKER', message: `${why}; try again` } });
       const s = live()[0];
-      if (s?.peer === undefined) {
-        return { status: 503, body: { error: 'REMORA_ERR_WORKER', message: `${state === 'starting' ? 'starting' : 'no worker is running'}: no worker can explain yet; try again` } };
+      if (s?.peer === undefined) return unavailable(`${state === 'starting' ? 'starting' : 'no worker is running'}: no worker can explain yet`);
+      try {
+        return await s.peer.request('explain', search.toString(), ANSWER_TIMEOUT_MS) as { status: number; body: unknown };
+      } catch (err) {
+        return unavailable(`worker ${s.id} did not answer (${err instanceof Error ? err.message : String(err)})`);
       }
-      return await s.peer.request('explain', search.toString(), ANSWER_TIMEOUT_MS) as { status: number; body: unknown };
     },
     prometheus: exposition,
   });

@@ -8,6 +8,7 @@
 // (its slot is empty or runs another pid) folds the reading's cumulative part into a base that is added to every later
 // merge. What a dead process counted after the primary's last reading of it is lost with it (as a single process that
 // is killed loses what it had not reported), but nothing is ever counted twice and the merged counters never go down.
+// A process still running that did not answer one collect (a timeout) stands in with its last reading for that merge.
 // Pure: no I/O; the primary says which pid runs in which slot.
 import { MIN_FAMILIES, SAME_FAMILIES, mergeExpositions, mergeGolden, type WorkerPart } from './merge.js';
 import type { GoldenEdgeSample } from '../../telemetry/golden-samples.js';
@@ -15,8 +16,11 @@ import { addPolicyCounts, type EndpointStatus, type PolicyStatus, type RouteStat
 
 /** How the counters of a report outlive the process that counted them. */
 export interface CarryRule<T> {
-  /** `kept` (undefined: nothing yet) plus the cumulative part of `last`, the last reading of a process now gone. */
-  keep(kept: T | undefined, last: T): T;
+  /**
+   * `kept` (undefined: nothing yet) plus the cumulative part of `last`, the last reading of a process now gone
+   * (`gone`), or of one still running that did not answer this time (its counters stand in until it answers again).
+   */
+  keep(kept: T | undefined, last: T, gone: boolean): T;
   /** The live workers' merged report with what gone processes counted added in. */
   add(merged: T, kept: T): T;
 }
@@ -37,14 +41,18 @@ export class RestartCarry<T> {
    * that reading folded into the base first.
    */
   apply(merged: T, parts: readonly WorkerPart<T>[], running: (worker: number) => number | undefined): T {
+    // A newer reading of the same process supersedes its last one.
+    const answered = (worker: number, pid: number): boolean => parts.some((p) => p.worker === worker && p.pid === pid);
     for (const [worker, last] of this.#last) {
-      // A newer reading of the same process supersedes it; a process still running in its slot is not gone.
-      if (parts.some((p) => p.worker === worker && p.pid === last.pid) || running(worker) === last.pid) continue;
-      this.#kept = this.#rule.keep(this.#kept, last.value);
+      if (answered(worker, last.pid) || running(worker) === last.pid) continue;
+      this.#kept = this.#rule.keep(this.#kept, last.value, true);
       this.#last.delete(worker);
     }
+    // Still running but it did not answer this time (a timeout): its last reading stands in for this merge only.
+    let base = this.#kept;
+    for (const [worker, last] of this.#last) if (!answered(worker, last.pid)) base = this.#rule.keep(base, last.value, false);
     for (const p of parts) this.#last.set(p.worker, { pid: p.pid, value: p.value });
-    return this.#kept === undefined ? merged : this.#rule.add(merged, this.#kept);
+    return base === undefined ? merged : this.#rule.add(merged, base);
   }
 }
 
@@ -52,7 +60,7 @@ export class RestartCarry<T> {
 
 /** Golden edges: everything is cumulative; a gone process's connections were closed with it. */
 export const GOLDEN_CARRY: CarryRule<GoldenEdgeSample[]> = {
-  keep: (kept, last) => mergeGolden([kept ?? [], last.map((e) => ({ ...e, tcpClosed: e.tcpOpened }))]),
+  keep: (kept, last, gone) => mergeGolden([kept ?? [], gone ? last.map((e) => ({ ...e, tcpClosed: e.tcpOpened })) : last]),
   add: (merged, kept) => mergeGolden([merged, kept]),
 };
 

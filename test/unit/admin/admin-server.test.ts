@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { test } from 'node:test';
 import { AdminServer, isLoopbackPeer, type ProxyState } from '../../../src/admin/admin-server.js';
+import { RemoraError } from '../../../src/core/errors.js';
 import { silentLogger } from '../../../src/core/log.js';
 import { Stats } from '../../../src/core/stats.js';
 
@@ -56,6 +57,28 @@ test('GET /ready follows the state; /stats is JSON; unknown paths 404; other met
   assert.equal(post.status, 405);
   assert.equal(post.allow, 'GET, HEAD');
   assert.equal((await get(port, '/stats', 'DELETE')).status, 405);
+});
+
+test('a body no worker can give yet (REMORA_ERR_WORKER) is 503 with the reason and Retry-After, not 500', { timeout: 20_000 }, async (t) => {
+  const noWorker = (): never => { throw new RemoraError('REMORA_ERR_WORKER', 'no worker answered the certs report'); };
+  const admin = new AdminServer({
+    host: '127.0.0.1', port: 0, log: silentLogger(), state: () => 'starting', stats: () => { throw new Error('boom'); },
+    configDump: () => ({}), certs: noWorker, connections: () => Promise.reject(new RemoraError('REMORA_ERR_WORKER', 'no worker is running')),
+  });
+  const { port } = await admin.listen();
+  t.after(() => admin.close());
+  const certs = await new Promise<{ status: number; body: string; retry: string | undefined }>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/certs' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, retry: res.headers['retry-after'] }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.deepEqual(certs, { status: 503, body: 'unavailable: no worker answered the certs report\n', retry: '1' });
+  assert.deepEqual(await get(port, '/debug/connections'), { status: 503, body: 'unavailable: no worker is running\n', allow: undefined });
+  assert.equal((await get(port, '/stats')).status, 500, 'any other failure is still a 500');
 });
 
 test('a handler that throws fails that request with 500; the admin server keeps answering', { timeout: 20_000 }, async (t) => {

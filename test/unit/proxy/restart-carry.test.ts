@@ -43,6 +43,9 @@ test('golden: a worker killed and restarted: the merged counters never go down, 
   assert.equal(read([{ worker: 1, pid: 201, value: [edge(0)] }, { worker: 2, pid: 102, value: [edge(12)] }]), 42);
   assert.equal(read([{ worker: 1, pid: 201, value: [edge(5, 1, 0)] }, { worker: 2, pid: 102, value: [edge(13)] }]), 48);
   for (let i = 1; i < totals.length; i++) assert.ok((totals[i] as number) >= (totals[i - 1] as number), `never down: ${totals.join(' ')}`);
+  // A live worker that did not answer: its open connections stay open (only a gone process's are closed).
+  const silent = r.collect([{ worker: 1, pid: 201, value: [edge(5, 1, 0)] }])[0] as GoldenEdgeSample;
+  assert.deepEqual({ requests: silent.requests[0], opened: silent.tcpOpened, closed: silent.tcpClosed }, { requests: 48, opened: 4, closed: 3 });
   // The dead process's connections were closed with it: opened 3 (closed 3) + 1 open now.
   const last = r.collect([{ worker: 1, pid: 201, value: [edge(5, 1, 0)] }, { worker: 2, pid: 102, value: [edge(13)] }])[0] as GoldenEdgeSample;
   assert.deepEqual({ opened: last.tcpOpened, closed: last.tcpClosed }, { opened: 4, closed: 3 });
@@ -67,12 +70,13 @@ test('golden: without the carry the same sequence would be read as a reset and c
   assert.ok(counted > 39 + 6, `counted ${counted}`);
 });
 
-test('a newer reading of the same process supersedes the older; a worker that did not answer once is not gone', () => {
+test('a newer reading of the same process supersedes the older; a worker that did not answer once stands in with its last reading, not kept', () => {
   const r = rig(new RestartCarry(GOLDEN_CARRY), (parts) => mergeGolden(parts.map((p) => p.value)));
   r.running.set(1, 101).set(2, 102);
   r.collect([{ worker: 1, pid: 101, value: [edge(10)] }, { worker: 2, pid: 102, value: [edge(10)] }]);
-  // Worker 2 timed out (still running as 102): not folded, so its next answer is not added twice.
-  assert.equal(r.collect([{ worker: 1, pid: 101, value: [edge(11)] }]).reduce((a, e) => a + e.requests[0], 0), 11);
+  // Worker 2 timed out (still running as 102): its last reading stands in (the sum does not drop), and is not kept,
+  // so its next answer is not added twice.
+  assert.equal(r.collect([{ worker: 1, pid: 101, value: [edge(11)] }]).reduce((a, e) => a + e.requests[0], 0), 21);
   assert.equal(r.collect([{ worker: 1, pid: 101, value: [edge(11)] }, { worker: 2, pid: 102, value: [edge(15)] }]).reduce((a, e) => a + e.requests[0], 0), 26);
   // Worker 2 answered, then died before the merge: its answer is in this merge, and only once in the next.
   r.running.delete(2);

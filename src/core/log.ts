@@ -182,14 +182,17 @@ class LineSink {
 
 class JsonLogger implements Logger {
   readonly #sink: LineSink;
-  /** `"pid":N,"name":"...",` and the bindings of each child, rendered once. */
-  readonly #prefix: string;
+  /** `"pid":N,"name":"...",` and the bindings of each ancestor, rendered once (this logger's own: at its first line). */
+  #prefix: string;
+  /** A child's own bindings, not rendered yet: most per-connection children never write a line. */
+  #bindings: Record<string, unknown> | undefined;
   #level: string;
   #min: number;
 
-  constructor(sink: LineSink, prefix: string, level: string) {
+  constructor(sink: LineSink, prefix: string, level: string, bindings?: Record<string, unknown>) {
     this.#sink = sink;
     this.#prefix = prefix;
+    this.#bindings = bindings;
     this.#level = level;
     this.#min = levelValue(level);
   }
@@ -205,15 +208,26 @@ class JsonLogger implements Logger {
     return v !== undefined && v >= this.#min;
   }
 
-  readonly fatal: LogFn = (a: object | string, msg?: string): void => { if (this.#min <= 60) this.#line('fatal', a, msg); };
-  readonly error: LogFn = (a: object | string, msg?: string): void => { if (this.#min <= 50) this.#line('error', a, msg); };
-  readonly warn: LogFn = (a: object | string, msg?: string): void => { if (this.#min <= 40) this.#line('warn', a, msg); };
-  readonly info: LogFn = (a: object | string, msg?: string): void => { if (this.#min <= 30) this.#line('info', a, msg); };
-  readonly debug: LogFn = (a: object | string, msg?: string): void => { if (this.#min <= 20) this.#line('debug', a, msg); };
-  readonly trace: LogFn = (a: object | string, msg?: string): void => { if (this.#min <= 10) this.#line('trace', a, msg); };
+  // Methods on the prototype, not a closure per logger: a child is made for every HTTP connection.
+  fatal(a: object | string, msg?: string): void { if (this.#min <= 60) this.#line('fatal', a, msg); }
+  error(a: object | string, msg?: string): void { if (this.#min <= 50) this.#line('error', a, msg); }
+  warn(a: object | string, msg?: string): void { if (this.#min <= 40) this.#line('warn', a, msg); }
+  info(a: object | string, msg?: string): void { if (this.#min <= 30) this.#line('info', a, msg); }
+  debug(a: object | string, msg?: string): void { if (this.#min <= 20) this.#line('debug', a, msg); }
+  trace(a: object | string, msg?: string): void { if (this.#min <= 10) this.#line('trace', a, msg); }
 
+  /** The bindings are rendered when the child writes its first line: they must not be changed after this call. */
   child(bindings: Record<string, unknown>): Logger {
-    return new JsonLogger(this.#sink, this.#prefix + fieldsOf(bindings), this.#level);
+    return new JsonLogger(this.#sink, this.#fullPrefix(), this.#level, bindings);
+  }
+
+  #fullPrefix(): string {
+    const b = this.#bindings;
+    if (b !== undefined) {
+      this.#bindings = undefined;
+      this.#prefix += fieldsOf(b);
+    }
+    return this.#prefix;
   }
 
   #line(level: string, a: object | string, msg: string | undefined): void {
@@ -228,7 +242,7 @@ class JsonLogger implements Logger {
     } else {
       fields = fieldsOf(a as Record<string, unknown>);
     }
-    let body = `"level":"${level}","time":"${new Date().toISOString()}",${this.#prefix}${fields}`;
+    let body = `"level":"${level}","time":"${new Date().toISOString()}",${this.#fullPrefix()}${fields}`;
     if (message !== undefined) body += `"msg":${JSON.stringify(message)}`;
     else body = body.slice(0, -1);
     this.#sink.write(`{${body}}\n`);

@@ -89,10 +89,7 @@ export class AcceptRouter {
         needName: false,
       };
     }
-    const passthrough: Destination = {
-      kind: 'cluster', cluster: clusters.passthrough, target: { address: origDst.address, port: origDst.port },
-    };
-    if (this.#empty) return { declared: declaredProtocol(origDst.port, [], DEFAULT_OPAQUE_PORTS), destination: passthrough, needName: false };
+    if (this.#empty) return { declared: declaredProtocol(origDst.port, [], DEFAULT_OPAQUE_PORTS), destination: this.#passthrough(origDst), needName: false };
     const table = clusters.table;
     const vip = table.byAddress(origDst.address, origDst.port);
     const vipCluster = vip === undefined ? undefined : clusters.get(vip.name);
@@ -101,11 +98,16 @@ export class AcceptRouter {
       return { declared: this.#declared(protocol, origDst.port), destination: this.#serviceDestination(vipCluster, origDst), needName: false };
     }
     const declared = this.#declared(table.portProtocol(origDst.port), origDst.port);
-    const needName = declared !== 'opaque' && table.hostnameMayMatch(origDst.address, origDst.port);
+    // No VIP here (looked up once, above): only the port decides whether a hostname could still apply.
+    const needName = declared !== 'opaque' && vip === undefined && table.hostnamesOnPort(origDst.port);
     const destination: Destination = table.mode === 'registry-only'
       ? { kind: 'refuse', reason: `no service for ${formatHostPort(origDst.address, origDst.port)} and [registry] mode = registry-only` }
-      : passthrough;
+      : this.#passthrough(origDst);
     return { declared, destination, needName };
+  }
+
+  #passthrough(origDst: OriginalDst): Destination {
+    return { kind: 'cluster', cluster: this.#clusters.passthrough, target: { address: origDst.address, port: origDst.port } };
   }
 
   /** The service a name (SNI or Host) selects on this destination port, or undefined. */

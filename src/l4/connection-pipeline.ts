@@ -90,6 +90,9 @@ export class ConnectionPipeline {
     this.#tracker = tracker;
   }
 
+  /** A staged connection is over: one function for all of them (not a closure per connection). */
+  readonly #over = (c: StagedConnection): void => { this.#tracker.delete(c); };
+
   /** The terminal ConnectionStage. */
   readonly run: ConnectionStage = (conn, done) => {
     const rt = conn.runtime;
@@ -102,7 +105,7 @@ export class ConnectionPipeline {
       this.#plain(conn, dest, d, done);
       return;
     }
-    const staged = new StagedConnection(this.#deps, conn, route, done, (c) => { this.#tracker.delete(c); });
+    const staged = new StagedConnection(this.#deps, conn, route, done, this.#over);
     this.#tracker.add(staged);
     staged.start();
   };

@@ -29,7 +29,8 @@ export type DialState = 'connecting' | 'connected' | 'failed' | 'cancelled';
 export class UpstreamDial implements ConnectHandler {
   readonly #spec: DialSpec;
   readonly #onDone: (dial: UpstreamDial) => void;
-  readonly #pickCtx: { sourceAddress?: string | undefined; exclude?: ReadonlySet<string> };
+  /** What the balancer's pick reads (made at the first pick: an original-destination dial never picks). */
+  #pickCtx: { sourceAddress?: string | undefined; exclude?: ReadonlySet<string> } | undefined;
   #state: DialState = 'connecting';
   #socket: Socket | undefined;
   #endpoint: string | undefined;
@@ -43,7 +44,6 @@ export class UpstreamDial implements ConnectHandler {
   constructor(spec: DialSpec, onDone: (dial: UpstreamDial) => void) {
     this.#spec = spec;
     this.#onDone = onDone;
-    this.#pickCtx = { sourceAddress: spec.sourceAddress };
   }
 
   get state(): DialState { return this.#state; }
@@ -78,7 +78,7 @@ export class UpstreamDial implements ConnectHandler {
     if (spec.target !== undefined) {
       target = spec.target;
     } else {
-      let r = cluster.pick(this.#pickCtx);
+      let r = cluster.pick(this.#pickCtx ??= { sourceAddress: spec.sourceAddress });
       if (r.kind === 'none' && r.reason === 'all-excluded') {
         // Every endpoint was tried: any healthy one again.
         r = cluster.pick({ sourceAddress: spec.sourceAddress });
@@ -114,7 +114,8 @@ export class UpstreamDial implements ConnectHandler {
     this.#state = 'connected';
     const release = this.#release;
     this.#release = undefined;
-    if (release !== undefined) socket.once('close', release);
+    // 'close' is emitted once: on() needs no once-wrapper (a closure and a state object per connection).
+    if (release !== undefined) socket.on('close', release);
     this.#onDone(this);
   }
 
@@ -136,7 +137,7 @@ export class UpstreamDial implements ConnectHandler {
     const key = this.#endpoint;
     if (this.#spec.target === undefined && key !== undefined) {
       (this.#tried ??= new Set()).add(key);
-      this.#pickCtx.exclude = this.#tried;
+      (this.#pickCtx ??= { sourceAddress: this.#spec.sourceAddress }).exclude = this.#tried;
     }
     if (this.#attempts < this.#spec.attempts) this.#attempt();
     else this.#fail(failure.code, failure.error);

@@ -124,6 +124,11 @@ export class ServiceTable {
    */
   hostnameMayMatch(address: string, port: number): boolean {
     if (this.byAddress(address, port) !== undefined) return false;
+    return this.hostnamesOnPort(port);
+  }
+
+  /** True when a service's hostname applies on this destination port (for a caller that already found no VIP). */
+  hostnamesOnPort(port: number): boolean {
     return this.#anyPortHostnames || this.#hostnamePorts.has(port);
   }
 

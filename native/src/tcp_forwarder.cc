@@ -11,7 +11,8 @@
 //                                   EPOLL_CTL_DEL before close(), so the shared file description never fires there);
 //                                   the pending buffers (or undefined) are written to that side before anything else.
 //   forwarderAbort(id) -> 0 or -ENOENT     resets both sides (SO_LINGER {1, 0}); the end is reported as ABORTED.
-//   forwarderBytes(id, out Float64Array(2)) -> 0 or -ENOENT   the live byte counters (exact, read now).
+//   forwarderBytes(id, out Float64Array(2 or 4)) -> 0 or -ENOENT   the live byte counters (exact, read now), and
+//                                   each side's half-close flags (1: its FIN read, 2: our FIN sent to it).
 //   forwarderDeltas() -> Float64Array      id, +down->up, +up->down for every live connection that moved bytes since
 //                                   the last call (the sweep that keeps listener counters and TCP metrics moving).
 //   forwarderLive() -> number        connections handed over and not yet reported ended.
@@ -78,6 +79,8 @@ struct Conn {
   Side side[2];
   // [0]: downstream -> upstream, [1]: upstream -> downstream. Written by the thread, read by JS.
   std::atomic<double> bytes[2];
+  // Per side (0 downstream, 1 upstream), for /debug/connections: 1 = its FIN was read, 2 = our FIN was sent to it.
+  std::atomic<int> flags[2];
   // JS thread only: what forwarderDeltas() last reported.
   double reported[2] = {0, 0};
   uint32_t idleMs = 0;
@@ -85,7 +88,12 @@ struct Conn {
   bool done = false;
   int endKind = END_CLEAN;
   int endErrno = 0;
-  Conn() { bytes[0] = 0; bytes[1] = 0; }
+  Conn() {
+    bytes[0] = 0;
+    bytes[1] = 0;
+    flags[0] = 0;
+    flags[1] = 0;
+  }
 };
 
 struct Command {
@@ -175,11 +183,15 @@ class Forwarder {
     return 0;
   }
 
-  int Bytes(uint32_t id, double* out) {
+  int Bytes(uint32_t id, double* out, size_t n) {
     auto it = live_.find(id);
     if (it == live_.end()) return -ENOENT;
     out[0] = it->second->bytes[0].load(std::memory_order_relaxed);
     out[1] = it->second->bytes[1].load(std::memory_order_relaxed);
+    if (n >= 4) {
+      out[2] = it->second->flags[0].load(std::memory_order_relaxed);
+      out[3] = it->second->flags[1].load(std::memory_order_relaxed);
+    }
     return 0;
   }
 
@@ -382,6 +394,7 @@ class Forwarder {
       }
       if (n == 0) {
         s->readEof = true;
+        c->flags[s->index].fetch_or(1, std::memory_order_relaxed);
         o->wantShut = true;
         if (o->pending.size() <= o->pendingOff) Shut(o);
         if (c->done) return;
@@ -429,6 +442,7 @@ class Forwarder {
   void Shut(Side* o) {
     if (o->shutWr) return;
     o->shutWr = true;
+    o->conn->flags[o->index].fetch_or(2, std::memory_order_relaxed);
     if (shutdown(o->fd, SHUT_WR) != 0 && errno != ENOTCONN) {
       Fail(o, errno);
     }
@@ -697,7 +711,7 @@ napi_value ForwarderBytes(napi_env env, napi_callback_info info) {
   if (napi_get_typedarray_info(env, argv[1], &type, &length, &p, &ab, &offset) != napi_ok || type != napi_float64_array || length < 2) {
     return Num(env, -EINVAL);
   }
-  return Num(env, f->Bytes(static_cast<uint32_t>(id), static_cast<double*>(p)));
+  return Num(env, f->Bytes(static_cast<uint32_t>(id), static_cast<double*>(p), length));
 }
 
 napi_value ForwarderDeltas(napi_env env, napi_callback_info /*info*/) {

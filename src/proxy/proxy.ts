@@ -284,6 +284,7 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   const pipeline = (direction: Direction): ConnectionPipeline => new ConnectionPipeline({
     counters: stats.listener(direction),
     countSniff: (label) => { stats.countSniff(label); },
+    tcpForwarder: options.tcpForwarder,
     httpDestinations: handoffs[direction] === undefined ? undefined : new HttpDestinationMemory({
       capacity: DEFAULT_HTTP_DESTINATION_CAPACITY, ttlMs: DEFAULT_HTTP_DESTINATION_TTL_MS, clock: { now: () => Date.now() },
     }),

@@ -16,6 +16,7 @@
 import type { Socket } from 'node:net';
 import { systemError } from '../core/errors.js';
 import { hasForwarder, loadNativeAddon, type ForwarderBinding } from '../core/native-addon.js';
+import { socketFd } from '../core/socket-fd.js';
 import type { ListenerCounters } from '../core/stats.js';
 import { NativeTcpForward, type NativeForwardPort } from './native-tcp-forward.js';
 
@@ -37,9 +38,7 @@ export const NATIVE_SWEEP_MS = 1_000;
 /** The fd of a plain TCP socket's handle, or undefined (TLS, a JS stream, no handle). */
 function fdOf(socket: Socket): number | undefined {
   if ((socket as { encrypted?: unknown }).encrypted === true) return undefined;
-  const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
-  const fd = handle?.fd;
-  return typeof fd === 'number' && Number.isInteger(fd) && fd >= 0 ? fd : undefined;
+  return socketFd(socket);
 }
 
 function canHandOver(s: Socket): boolean {

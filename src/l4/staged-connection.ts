@@ -476,6 +476,7 @@ export class StagedConnection {
       else {
         deps.counters.nativeForwards++;
         forward = native;
+        this.#lastDial?.forgetSocket();
       }
     }
     this.#forward = forward ?? new TcpForward(this.#down, up, {

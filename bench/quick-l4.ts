@@ -156,8 +156,8 @@ async function main(): Promise<number> {
           if (l === 'idle') {
             const r = await measureIdleConnections(client, REPO_ROOT, pid, serverPod.ip4, BANNER_PORT, idleN);
             (v.results[l] ??= []).push({ rps: 0, p50Ms: 0, p99Ms: 0, cores: 0, load, kbPerConn: r.kbPerConnection, kbMarginal: r.kbMarginal });
-            log(`round ${round + 1} ${v.name} idle: ${r.held} held (${r.errors} errors), RSS ${r.rssBeforeMb.toFixed(1)} -> ${r.rssHalfMb.toFixed(1)} (half) -> ${r.rssHeldMb.toFixed(1)} -> ${r.rssAfterMb.toFixed(1)} MB (closed), `
-              + `${r.kbPerConnection.toFixed(2)} KB per connection, ${r.kbMarginal.toFixed(2)} KB per connection of the second half, load ${load}`);
+            log(`round ${round + 1} ${v.name} idle: ${r.held} held (${r.errors} errors), RSS ${r.rssBeforeMb.toFixed(1)} -> ${r.rssHalfMb.toFixed(1)} (half) -> ${r.rssHeldMb.toFixed(1)} -> ${r.rssSettledMb.toFixed(1)} (settled) -> ${r.rssAfterMb.toFixed(1)} MB (closed), `
+              + `${r.kbPerConnection.toFixed(2)} KB per connection, ${r.kbMarginal.toFixed(2)} KB per connection of the second half, ${r.kbSettled.toFixed(2)} KB per connection settled, load ${load}`);
             continue;
           }
           const cpu0 = cpuSeconds(pid) ?? 0;

@@ -172,6 +172,7 @@ class Forwarder {
     // Pending bytes count as forwarded, as TcpForward counts the detection head.
     c->bytes[0] = static_cast<double>(toUpLen);
     c->bytes[1] = static_cast<double>(toDownLen);
+    if (toUpLen + toDownLen > 0) moved_.store(true, std::memory_order_release);
     live_.emplace(c->id, c);
     Push(Command{Command::ADD, c, c->id});
     return static_cast<int>(c->id);
@@ -197,6 +198,8 @@ class Forwarder {
 
   std::vector<double> Deltas() {
     std::vector<double> out;
+    // Nothing moved since the last call (idle connections): no walk over them.
+    if (!moved_.exchange(false, std::memory_order_acq_rel)) return out;
     for (auto& kv : live_) {
       Conn* c = kv.second.get();
       double a = c->bytes[0].load(std::memory_order_relaxed);
@@ -283,11 +286,7 @@ class Forwarder {
   // The idle scan runs every quarter of the shortest idle timeout, between 10 ms and 1 s (a timeout fires up to 25 %,
   // at most 1 s, late: as the JS forwards' sweep).
   int64_t SweepPeriod() const {
-    uint32_t min = 0;
-    for (auto& kv : conns_) {
-      uint32_t t = kv.second->idleMs;
-      if (t > 0 && (min == 0 || t < min)) min = t;
-    }
+    uint32_t min = minIdle_;
     if (min == 0) return 1000;
     int64_t p = min / 4;
     if (p < 10) p = 10;
@@ -305,6 +304,9 @@ class Forwarder {
 
   void Start(std::shared_ptr<Conn> cp) {
     Conn* c = cp.get();
+    // The shortest idle timeout handed over so far sets the scan period (never raised again: a shorter scan than
+    // needed costs a little CPU, a longer one would fire late).
+    if (c->idleMs > 0 && (minIdle_ == 0 || c->idleMs < minIdle_)) minIdle_ = c->idleMs;
     conns_.emplace(c->id, std::move(cp));
     c->activeAt = NowMs();
     for (int i = 0; i < 2; i++) {
@@ -368,6 +370,7 @@ class Forwarder {
       if (n > 0) {
         c->activeAt = NowMs();
         c->bytes[s->index].store(c->bytes[s->index].load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+        moved_.store(true, std::memory_order_release);
         size_t sent = 0;
         while (sent < static_cast<size_t>(n)) {
           ssize_t w = send(o->fd, buf + sent, n - sent, MSG_NOSIGNAL);
@@ -592,6 +595,8 @@ class Forwarder {
   int evfd_ = -1;
   std::thread thread_;
   std::atomic<bool> stop_{false};
+  // Set by the thread when bytes moved, cleared by Deltas().
+  std::atomic<bool> moved_{true};
   bool stopped_ = false;
   uint32_t nextId_ = 1;
   // JS thread only: every connection handed over and not yet reported ended.
@@ -599,6 +604,7 @@ class Forwarder {
   // The thread only.
   std::unordered_map<uint32_t, std::shared_ptr<Conn>> conns_;
   std::vector<uint32_t> finished_;
+  uint32_t minIdle_ = 0;
   // Shared, under mu_.
   std::mutex mu_;
   std::vector<Command> commands_;

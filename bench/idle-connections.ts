@@ -24,7 +24,14 @@ export interface IdleConnectionsResult {
   readonly kbPerConnection: number;
   /** (held - half) / second half, in KB: what one more idle connection costs once the heap has grown. */
   readonly kbMarginal: number;
+  /** The lowest RSS in the SETTLE_MS after rssHeld, connections still held (remora's idle heap trim runs in it). */
+  readonly rssSettledMb: number;
+  /** (settled - before) / held, in KB: what a held connection costs once the garbage of its setup is collected. */
+  readonly kbSettled: number;
 }
+
+/** How long the held connections stay after rssHeld, for rssSettledMb (the idle heap trim needs ~10-15 s quiet). */
+export const SETTLE_MS = 20_000;
 
 const CONNECTING_AT_ONCE = 256;
 
@@ -99,7 +106,7 @@ async function startHolder(client: Pod, repoRoot: string, host: string, port: nu
 /**
  * Hold `n` idle connections from `client` to host:port (through the proxy whose rules are in force), in two halves,
  * and measure the proxy process `pid`'s RSS: before, with the first half held, with all held (each 1 s after the last
- * greeting), and 2 s after the holders exit.
+ * greeting), the lowest in the SETTLE_MS that follow (still held), and 2 s after the holders exit.
  */
 export async function measureIdleConnections(client: Pod, repoRoot: string, pid: number, host: string, port: number, n: number): Promise<IdleConnectionsResult> {
   const rssBeforeMb = rssMb(pid) ?? 0;
@@ -110,6 +117,11 @@ export async function measureIdleConnections(client: Pod, repoRoot: string, pid:
   const b = await startHolder(client, repoRoot, host, port, n - half);
   await pause(1000);
   const rssHeldMb = rssMb(pid) ?? 0;
+  let rssSettledMb = rssHeldMb;
+  for (let waited = 0; waited < SETTLE_MS; waited += 1000) {
+    await pause(1000);
+    rssSettledMb = Math.min(rssSettledMb, rssMb(pid) ?? rssSettledMb);
+  }
   await Promise.all([a.stop(), b.stop()]);
   await pause(2000);
   const rssAfterMb = rssMb(pid) ?? 0;
@@ -118,6 +130,8 @@ export async function measureIdleConnections(client: Pod, repoRoot: string, pid:
     held, errors: a.errors + b.errors, rssBeforeMb, rssHalfMb, rssHeldMb, rssAfterMb,
     kbPerConnection: held > 0 ? ((rssHeldMb - rssBeforeMb) * 1024) / held : 0,
     kbMarginal: b.held > 0 ? ((rssHeldMb - rssHalfMb) * 1024) / b.held : 0,
+    rssSettledMb,
+    kbSettled: held > 0 ? ((rssSettledMb - rssBeforeMb) * 1024) / held : 0,
   };
 }
 

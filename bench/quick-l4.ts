@@ -11,7 +11,8 @@
 //   loads: ka (wrk -t2 -c64 keep-alive), close (the same with Connection: close), lat (h2load --h1, 8 conns, 1,000 rps: p99),
 //          svc (close, to the multi-endpoint service's VIP: a pick per connection), ttfb (the server-first banner: one
 //          connection after the other, connect() to greeting p50/p99), idle (hold --idle N idle connections through the
-//          proxy: RSS per connection, bench/idle-connections.ts).
+//          proxy: RSS per connection, bench/idle-connections.ts), bulk (iperf3, one stream to the server pod: Gbit/s and
+//          proxy CPU seconds per GB moved, the bench's tcp-bulk).
 //   --haproxy: HAProxy in mode tcp (the bench's haproxy-l4 configuration) as one more subject.
 //   --strace S: after the rounds, `strace -f -c` on each subject during S seconds of `close`: system calls per connection.
 //   --cpu-prof DIR: every variant runs with `node --cpu-prof --cpu-prof-dir=DIR/<variant>` (written at its exit).
@@ -24,7 +25,7 @@ import { parseArgs } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
 import { Mesh, netnsUnavailableReason, waitFor } from '../test/netns/harness.js';
 import { REPO_ROOT, remoraInit } from '../test/netns/remora-process.js';
-import { runH2loadFixedRate, runTtfb, runWrk } from './loads.js';
+import { runH2loadFixedRate, runIperf3, runTtfb, runWrk } from './loads.js';
 import { haproxyL4, HAPROXY_OUTBOUND_PORT } from './modes.js';
 import { adminStatus, cpuSeconds, loadAverage, median, rssMb } from './proc.js';
 import { BANNER_PORT, HTTP_PORT, startBanner, startEndpointPod, startServerPod } from './server-pod.js';
@@ -155,22 +156,41 @@ async function main(): Promise<number> {
           if (l === 'idle') {
             const r = await measureIdleConnections(client, REPO_ROOT, pid, serverPod.ip4, BANNER_PORT, idleN);
             (v.results[l] ??= []).push({ rps: 0, p50Ms: 0, p99Ms: 0, cores: 0, load, kbPerConn: r.kbPerConnection, kbMarginal: r.kbMarginal });
-            log(`round ${round + 1} ${v.name} idle: ${r.held} held (${r.errors} errors), RSS ${r.rssBeforeMb.toFixed(1)} -> ${r.rssHalfMb.toFixed(1)} (half) -> ${r.rssHeldMb.toFixed(1)} -> ${r.rssAfterMb.toFixed(1)} MB (closed), `
-              + `${r.kbPerConnection.toFixed(2)} KB per connection, ${r.kbMarginal.toFixed(2)} KB per connection of the second half, load ${load}`);
+            log(`round ${round + 1} ${v.name} idle: ${r.held} held (${r.errors} errors), RSS ${r.rssBeforeMb.toFixed(1)} -> ${r.rssHalfMb.toFixed(1)} (half) -> ${r.rssHeldMb.toFixed(1)} -> ${r.rssSettledMb.toFixed(1)} (settled) -> ${r.rssAfterMb.toFixed(1)} MB (closed), `
+              + `${r.kbPerConnection.toFixed(2)} KB per connection, ${r.kbMarginal.toFixed(2)} KB per connection of the second half, ${r.kbSettled.toFixed(2)} KB per connection settled, load ${load}`);
             continue;
           }
           const cpu0 = cpuSeconds(pid) ?? 0;
           const t0 = Date.now();
-          const m = l === 'lat'
+          const m = l === 'bulk'
+            ? await runIperf3(client, { host: serverPod.ip4, port: serverInfo.iperfPort, streams: 1 }, durationS, 1)
+            : l === 'lat'
             ? await runH2loadFixedRate(client, { url, connections: 8, totalRps: 1000 }, durationS, 1, tmpDir)
             : l === 'ttfb'
               ? await runTtfb(client, serverPod.ip4, BANNER_PORT, durationS, 1)
               : await runWrk(client, { url: l === 'svc' ? svcUrl : url, threads: 2, connections: 64, headers: l === 'close' || l === 'svc' ? ['Connection: close'] : [] }, durationS, 1);
           const cores = ((cpuSeconds(pid) ?? 0) - cpu0) / ((Date.now() - t0) / 1000);
+          if (l === 'bulk') {
+            // rps holds Gbit/s here; CPU per GB = cores / (GB/s).
+            const gbps = m.gbps ?? 0;
+            (v.results[l] ??= []).push({ rps: gbps, p50Ms: 0, p99Ms: 0, cores, load });
+            log(`round ${round + 1} ${v.name} bulk: ${gbps.toFixed(2)} Gbit/s, ${(gbps > 0 ? cores / (gbps / 8) : 0).toFixed(3)} s proxy CPU per GB, proxy ${cores.toFixed(2)} cores, load ${load}`);
+            continue;
+          }
           (v.results[l] ??= []).push({ rps: m.rps ?? 0, p50Ms: m.p50Ms ?? 0, p99Ms: m.p99Ms ?? 0, cores, load });
           log(`round ${round + 1} ${v.name} ${l}: ${(m.rps ?? 0).toFixed(0)} rps, ${((cores * 1e6) / (m.rps ?? 1)).toFixed(1)} µs proxy CPU/req, p50 ${m.p50Ms?.toFixed(3)} ms, p99 ${m.p99Ms?.toFixed(3)} ms, `
             + `proxy ${cores.toFixed(2)} cores, errors ${m.errors}, load ${load}`);
         }
+      }
+    }
+    for (const v of variants) {
+      if (v.haproxy === true) continue;
+      const r = await client.exec(['curl', '-sS', '--max-time', '5', `http://127.0.0.1:${v.adminPort}/stats`]);
+      try {
+        const listeners = (JSON.parse(r.stdout) as { listeners?: Record<string, { forwarder?: unknown }> }).listeners ?? {};
+        log(`${v.name} forwarder (outbound listener): ${JSON.stringify(listeners['outbound']?.forwarder ?? 'not reported (a build without tcp_forwarder)')}`);
+      } catch {
+        log(`${v.name}: /stats unreadable`);
       }
     }
     const perConn = new Map<string, string>();
@@ -188,7 +208,7 @@ async function main(): Promise<number> {
       }
     }
     const header = (l: string): string => (l === 'lat' ? 'lat (1k rps) p99 ms median (runs)' : l === 'ttfb' ? 'ttfb p50 / p99 ms median (p99 runs)'
-      : l === 'idle' ? `idle: KB per connection (${idleN}) median (runs); KB per connection of the second half` : `${l} rps median (runs)`);
+      : l === 'bulk' ? 'bulk Gbit/s median (runs); proxy CPU per GB' : l === 'idle' ? `idle: KB per connection (${idleN}) median (runs); KB per connection of the second half` : `${l} rps median (runs)`);
     process.stdout.write(`\n| variant | ${loads.map(header).join(' | ')} | RSS idle MB | RSS after MB |\n`);
     process.stdout.write(`|---|${loads.map(() => '---:').join('|')}|---:|---:|\n`);
     for (const v of variants) {
@@ -198,6 +218,10 @@ async function main(): Promise<number> {
         if (l === 'ttfb') {
           return `${median(rs.map((x) => x.p50Ms)).toFixed(3)} / ${median(rs.map((x) => x.p99Ms)).toFixed(3)} (${rs.map((x) => x.p99Ms.toFixed(3)).join(' / ')}); `
             + `${median(rs.map((x) => x.rps)).toFixed(0)} conn/s; ${median(rs.map((x) => (x.rps > 0 ? (x.cores * 1e6) / x.rps : 0))).toFixed(1)} µs CPU/conn`;
+        }
+        if (l === 'bulk') {
+          return `${median(rs.map((x) => x.rps)).toFixed(2)} Gbit/s (${rs.map((x) => x.rps.toFixed(2)).join(' / ')}); `
+            + `${median(rs.map((x) => (x.rps > 0 ? x.cores / (x.rps / 8) : 0))).toFixed(3)} s CPU/GB`;
         }
         if (l === 'idle') {
           return `${median(rs.map((x) => x.kbPerConn ?? 0)).toFixed(2)} (${rs.map((x) => (x.kbPerConn ?? 0).toFixed(2)).join(' / ')}); `

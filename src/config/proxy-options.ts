@@ -41,6 +41,10 @@ const collectorUrl: v.ValueParser<string> = (text) => {
   return { ok: true, value: u.href };
 };
 
+/** tcp_forwarder: native (native/src/tcp_forwarder.cc, src/l4/native-forwarder.ts) or node (src/l4/tcp-forward.ts). */
+export const TCP_FORWARDERS = ['native', 'node'] as const;
+export type TcpForwarderKind = (typeof TCP_FORWARDERS)[number];
+
 /**
  * The most worker processes `workers` may ask for. A fixed bound, not one relative to the CPUs: the same config must
  * validate the same on every machine (the control plane validates the state it pushes with this validator), and
@@ -148,6 +152,11 @@ export const proxyOptionSpecs = {
     key: 'http_engine', flag: 'http-engine', env: 'REMORA_HTTP_ENGINE', valueName: 'BOOL',
     help: 'proxy connections detected or declared as HTTP/1.1 or h2c per request (routes, balancing, retries); off = forward them as opaque TCP',
     defaultValue: true, defaultText: 'on', parse: v.boolean,
+  }),
+  tcpForwarder: spec({
+    key: 'tcp_forwarder', flag: 'tcp-forwarder', env: 'REMORA_TCP_FORWARDER', valueName: 'KIND',
+    help: 'who moves the bytes of opaque TCP once both sides are connected: native (a forwarding thread in the native addon; TLS and mesh mTLS forwards stay in Node) or node (Node streams)',
+    defaultValue: 'native' as TcpForwarderKind, defaultText: 'native', parse: v.oneOf(TCP_FORWARDERS),
   }),
   drainTimeout: spec({
     key: 'drain_timeout', flag: 'drain-timeout', env: 'REMORA_DRAIN_TIMEOUT', valueName: 'DURATION',

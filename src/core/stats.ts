@@ -16,6 +16,10 @@ export class ListenerCounters {
   upstreamToDownstream = 0;
   /** Connections closed by the idle timeout (not an error). */
   idleTimeouts = 0;
+  /** Opaque forwards handed to the native forwarding thread (tcp_forwarder = native). */
+  nativeForwards = 0;
+  /** Opaque forwards that stayed in Node although tcp_forwarder = native (a socket that could not be handed over). */
+  nativeFallbacks = 0;
   /** Where the listener is bound ("[::]:15001"); set once after binding. */
   address = '';
   /** True when "::" was asked for but the kernel has no IPv6 and 0.0.0.0 was bound (degraded: IPv4 only). */
@@ -39,6 +43,8 @@ export interface ListenerStatsJson {
   readonly connections: ConnectionCountsJson;
   readonly bytes: BytesJson;
   readonly idleTimeouts: number;
+  /** tcp_forwarder = native: forwards handed to the native thread, and the ones that stayed in Node. */
+  readonly forwarder: { readonly native: number; readonly nodeFallbacks: number };
 }
 
 /** The proxy-wide part of GET /stats (src/admin/stats-json.ts adds services, the HTTP layer and the config). */
@@ -141,6 +147,7 @@ export class Stats {
         connections: { accepted: c.accepted, active: c.active, closed: c.closed },
         bytes: { downstreamToUpstream: c.downstreamToUpstream, upstreamToDownstream: c.upstreamToDownstream },
         idleTimeouts: c.idleTimeouts,
+        forwarder: { native: c.nativeForwards, nodeFallbacks: c.nativeFallbacks },
       };
     }
     return {

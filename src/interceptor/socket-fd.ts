@@ -1,15 +1,3 @@
-// The one place that reads a socket's file descriptor. node:net does not expose it; the TCP handle's `fd` property
-// is undocumented but has been stable on Linux for every Node release we support. test/unit/interceptor/socket-fd
-// fails loudly if it ever disappears.
-import type { Socket } from 'node:net';
-
-interface HandleWithFd {
-  readonly fd?: unknown;
-}
-
-/** The OS file descriptor behind a connected net.Socket, or undefined (closed socket, non-TCP handle). */
-export function socketFd(socket: Socket): number | undefined {
-  const handle = (socket as unknown as { readonly _handle?: HandleWithFd | null })._handle;
-  const fd = handle?.fd;
-  return typeof fd === 'number' && Number.isInteger(fd) && fd >= 0 ? fd : undefined;
-}
+// The socket fd reader lives in src/core/socket-fd.ts (the accept stage and the native forwarder's hand-over both read
+// fds); re-exported here for the accept stage.
+export { socketFd } from '../core/socket-fd.js';

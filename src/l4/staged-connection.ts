@@ -1,6 +1,7 @@
 // One connection through the stages that come before forwarding: detect (sniff, with the upstream pre-dialed so
 // server-first protocols add no delay), route by service (VIP, then SNI/Host), pick + connect with retries (or TLS
-// origination) through the cluster, then forward (TcpForward), or hand the connection to the HTTP engine when the
+// origination) through the cluster, then forward (TcpForward, or with tcp_forwarder = native the native forwarding
+// thread: src/l4/native-forwarder.ts), or hand the connection to the HTTP engine when the
 // listener runtime has one. The plain case (an original-destination cluster whose protocol needs no detection) does
 // not come here: the pipeline (connection-pipeline.ts) wires it straight to TcpForward.
 //
@@ -21,7 +22,9 @@ import { DetectStage, type DetectResult } from './detect/detect-stage.js';
 import { destinationKey, type HttpDestinationMemory } from './detect/http-destinations.js';
 import type { SniffDecision, SnifferOptions } from './detect/protocol-sniffer.js';
 import { contextFields, shownProtocol, sideState, type LiveConnection } from './live-connection.js';
-import { TcpForward } from './tcp-forward.js';
+import { processForwarder } from './native-forwarder.js';
+import type { NativeTcpForward } from './native-tcp-forward.js';
+import { TcpForward, type OpaqueForward } from './tcp-forward.js';
 import { UpstreamDial } from './upstream-dialer.js';
 
 /** Shared by all connections of a listener (not per runtime). */
@@ -39,6 +42,11 @@ export interface StagedDeps {
    * routed, detected and forwarded like any connection, with the client's identity in its context.
    */
   readonly reenter?: ConnectionStage | undefined;
+  /**
+   * tcp_forwarder: 'native' hands a plain TCP forward to the native forwarding thread (src/l4/native-forwarder.ts);
+   * 'node' (or absent) forwards with TcpForward.
+   */
+  readonly tcpForwarder?: 'native' | 'node' | undefined;
 }
 
 export function sniffLabel(d: SniffDecision): string {
@@ -79,7 +87,7 @@ export class StagedConnection {
   /** The connected upstream of #dial, while this object listens on it (before forwarding). */
   #up: Socket | undefined;
   #upLost: Error | undefined;
-  #forward: TcpForward | undefined;
+  #forward: OpaqueForward | undefined;
   #protocol: string | undefined;
   #service: string | undefined;
   #code: RemoraErrorCode | undefined;
@@ -458,8 +466,21 @@ export class StagedConnection {
     this.#down.off('error', this.#onDownError);
     this.#down.off('close', this.#onDownClose);
     const deps = this.#deps;
-    this.#forward = new TcpForward(this.#down, up, {
-      idleTimeoutMs: this.#conn.runtime.idleTimeoutMs,
+    const rt = this.#conn.runtime;
+    let forward: OpaqueForward | undefined;
+    if (deps.tcpForwarder === 'native') {
+      const native = processForwarder()?.handOver(this.#down, up, {
+        idleTimeoutMs: rt.idleTimeoutMs, counters: deps.counters, onEnd: this.#onForwardEnd, head: result.head,
+      }) ?? 'addon';
+      if (typeof native === 'string') deps.counters.nativeFallbacks++;
+      else {
+        deps.counters.nativeForwards++;
+        forward = native;
+        this.#lastDial?.forgetSocket();
+      }
+    }
+    this.#forward = forward ?? new TcpForward(this.#down, up, {
+      idleTimeoutMs: rt.idleTimeoutMs,
       counters: deps.counters,
       onEnd: this.#onForwardEnd,
       head: result.head,
@@ -469,7 +490,7 @@ export class StagedConnection {
     this.#conn.watch?.forwarding(this.#conn, this.#service, this.#lastDial?.endpoint, this.#forward);
   }
 
-  readonly #onForwardEnd = (f: TcpForward): void => {
+  readonly #onForwardEnd = (f: TcpForward | NativeTcpForward): void => {
     if (f.errorCode !== undefined && f.error !== undefined) this.#record(f.errorCode, f.error);
     this.#finish();
   };
@@ -594,8 +615,8 @@ export class StagedConnection {
       endpoint: http ? undefined : this.#lastDial?.endpoint,
       bytesIn: f?.bytesDownstreamToUpstream ?? (http ? down.bytesRead : 0),
       bytesOut: f?.bytesUpstreamToDownstream ?? (http ? down.bytesWritten : 0),
-      downstreamState: sideState(down),
-      upstreamState: http ? undefined : sideState(f?.upstreamSocket ?? this.#up),
+      downstreamState: f?.downstreamState ?? sideState(down),
+      upstreamState: http ? undefined : f?.upstreamState ?? sideState(this.#up),
     };
   }
 

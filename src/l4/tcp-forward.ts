@@ -15,11 +15,33 @@
 //   abort()    the owner (drain deadline) resets both sides.
 // The forward is over when both sockets have emitted 'close'; then onEnd runs once. Listeners are created once per
 // connection; nothing is allocated per chunk except what Node itself allocates.
+// With `tcp_forwarder = native` (the default), a staged connection's plain TCP forward runs in the native addon's
+// forwarding thread instead, with the same policy and the same surface (OpaqueForward): src/l4/native-tcp-forward.ts.
 import type { Socket } from 'node:net';
 import { RemoraError, type RemoraErrorCode } from '../core/errors.js';
 import { PeriodicSweep, periodFor, type SweepMember } from '../core/periodic-sweep.js';
 import { resetSocket } from '../core/reset-socket.js';
 import type { ListenerCounters } from '../core/stats.js';
+import { sideState, type SideState } from './live-connection.js';
+
+/** What the owner of a forward (Node's TcpForward or the native NativeTcpForward) reads and does. */
+export interface OpaqueForward {
+  readonly bytesDownstreamToUpstream: number;
+  readonly bytesUpstreamToDownstream: number;
+  /** Whether the upstream connection was ever established. */
+  readonly upstreamConnected: boolean;
+  readonly idleTimedOut: boolean;
+  /** Why the forward ended abnormally, or undefined for a clean end (both sides FIN'd, or idle timeout). */
+  readonly errorCode: RemoraErrorCode | undefined;
+  /** The underlying error (a SystemError such as ECONNRESET/ECONNREFUSED, or a RemoraError). */
+  readonly error: Error | undefined;
+  readonly ended: boolean;
+  /** Each side's half-close state, for /debug/connections. */
+  readonly downstreamState: SideState;
+  readonly upstreamState: SideState;
+  /** Reset both sides now (drain deadline); recorded under `code` unless an error was already recorded. */
+  abort(code: RemoraErrorCode): void;
+}
 
 export interface TcpForwardOptions {
   /** Close after this long without a byte in either direction; 0 = never. */
@@ -44,7 +66,7 @@ export interface TcpForwardOptions {
 /** The idle timeouts of every forward of the process. */
 const IDLE_SWEEP = new PeriodicSweep();
 
-export class TcpForward implements SweepMember {
+export class TcpForward implements SweepMember, OpaqueForward {
   readonly #down: Socket;
   readonly #up: Socket;
   readonly #counters: ListenerCounters;
@@ -118,6 +140,8 @@ export class TcpForward implements SweepMember {
   /** The two sockets, for /debug/connections (read only there). */
   get downstreamSocket(): Socket { return this.#down; }
   get upstreamSocket(): Socket { return this.#up; }
+  get downstreamState(): SideState { return sideState(this.#down); }
+  get upstreamState(): SideState { return sideState(this.#up); }
 
   get bytesDownstreamToUpstream(): number { return this.#bytesDownToUp; }
   get bytesUpstreamToDownstream(): number { return this.#bytesUpToDown; }

@@ -57,6 +57,14 @@ export class UpstreamDial implements ConnectHandler {
   /** For REMORA_ERR_UPSTREAM_TLS: the OpenSSL/Node reason. */
   get tlsCode(): string | undefined { return this.#tlsCode; }
 
+  /**
+   * The connected socket was handed over and closed (the native forwarder owns the connection now): drop the
+   * reference, so that a long-lived connection does not keep a dead Socket; the endpoint and attempts stay.
+   */
+  forgetSocket(): void {
+    if (this.#state === 'connected') this.#socket = undefined;
+  }
+
   start(): this {
     this.#attempt();
     return this;

@@ -31,6 +31,7 @@ import { MeshStats } from '../core/mesh-stats.js';
 import { Stats } from '../core/stats.js';
 import { CaptureListener, type CaptureHandlers } from '../interceptor/capture-listener.js';
 import { createOriginalDstReader, type OriginalDstReader } from '../interceptor/original-dst.js';
+import { hasForwarder, loadNativeAddon } from '../core/native-addon.js';
 import type { Direction } from '../l4/accept-route.js';
 import { ConnectionHandler } from '../l4/connection-handler.js';
 import { ConnectionPipeline, ConnectionTracker } from '../l4/connection-pipeline.js';
@@ -243,12 +244,28 @@ function checkIdentityExpiry(rt: Runtime, now: number, log: Logger, meshStats: M
   }
 }
 
+/** tcp_forwarder = native with an addon built before the forwarder existed: every opaque forward stays in Node. */
+function warnNoForwarder(kind: 'native' | 'node', log: Logger): void {
+  if (kind !== 'native') return;
+  let ok = false;
+  try {
+    ok = hasForwarder(loadNativeAddon());
+  } catch {
+    ok = false; // the original-destination reader reports a missing addon itself
+  }
+  if (!ok) {
+    log.warn({ event: 'forwarder.unavailable', code: 'REMORA_ERR_NATIVE_LOAD' },
+      'tcp_forwarder = native, but the native addon has no forwarder (built before it): opaque TCP is forwarded in Node; rebuild the addon (npm install)');
+  }
+}
+
 export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   const { log } = ctx;
   const options = ctx.definitions.proxy;
   checkIdentity(options);
   const readOriginalDst = ctx.readOriginalDst ?? createOriginalDstReader();
   warnInsecure(ctx.definitions, log);
+  warnNoForwarder(options.tcpForwarder, log);
 
   let state: ProxyState = 'starting';
   const stats = new Stats();
@@ -285,6 +302,7 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   const pipeline = (direction: Direction): ConnectionPipeline => new ConnectionPipeline({
     counters: stats.listener(direction),
     countSniff: (label) => { stats.countSniff(label); },
+    tcpForwarder: options.tcpForwarder,
     httpDestinations: handoffs[direction] === undefined ? undefined : new HttpDestinationMemory({
       capacity: DEFAULT_HTTP_DESTINATION_CAPACITY, ttlMs: DEFAULT_HTTP_DESTINATION_TTL_MS, clock: { now: () => Date.now() },
     }),

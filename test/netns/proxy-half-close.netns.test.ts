@@ -1,6 +1,7 @@
 // Half-close and reset through remora on a real kernel (client pod with init + proxy, servers in a server pod):
 // a client that shuts its write side after sending still receives the whole reply; a server that closes first is
 // seen as closed by the client, which can still send on its half; a server reset reaches the client as a reset.
+// Run with both forwarders (tcp_forwarder = native, the default, and node); /stats says which one carried the bytes.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +21,13 @@ interface ClientResult {
   readonly error?: string;
 }
 
-describe('half-close and reset through remora', opts, () => {
+/** The outbound listener's forwarder counters in /stats. */
+function forwarderStats(s: Readonly<Record<string, unknown>>): { native: number; nodeFallbacks: number } | undefined {
+  const listeners = s['listeners'] as Record<string, { forwarder?: { native: number; nodeFallbacks: number } }> | undefined;
+  return listeners?.['outbound']?.forwarder;
+}
+
+for (const forwarder of ['native', 'node'] as const) describe(`half-close and reset through remora (tcp_forwarder = ${forwarder})`, opts, () => {
   let mesh: Mesh;
   let client: Pod;
   let server: Pod;
@@ -35,7 +42,7 @@ describe('half-close and reset through remora', opts, () => {
     await startTool(server, ['reset-on-data', '::', '9002']);
     const r = await remoraInit(client, [], { REMORA_LOCK_DIR: lockDir });
     assert.equal(r.code, 0, r.stderr);
-    proxy = await startProxy(client);
+    proxy = await startProxy(client, ['--tcp-forwarder', forwarder]);
   });
   after(async () => { await mesh?.destroy(); });
 
@@ -50,6 +57,8 @@ describe('half-close and reset through remora', opts, () => {
     const s = await statsWhere(proxy, 'three closed connections', (x) => x.connections.accepted === 3 && x.connections.active === 0);
     assert.deepEqual(s.errors, {});
     assert.ok(s.bytes.downstreamToUpstream >= 64 * 1024 && s.bytes.upstreamToDownstream >= 64 * 1024);
+    // Exactly one forwarder carried the three connections.
+    assert.deepEqual(forwarderStats(s), forwarder === 'native' ? { native: 3, nodeFallbacks: 0 } : { native: 0, nodeFallbacks: 0 });
   });
 
   test('a server that closes first is seen as closed; the client can still send until it ends', opts, async () => {

@@ -20,7 +20,7 @@ function settings(text: string): { values: ProxySettings; doc: IniDocument } {
 test('the restart-only keys are [proxy] keys', () => {
   const keys = Object.values(proxyOptionSpecs).map((s) => s.key);
   for (const k of RESTART_ONLY_KEYS) assert.ok(keys.includes(k), k);
-  assert.deepEqual([...RESTART_ONLY_KEYS], ['outbound_port', 'inbound_port', 'listen_address', 'uid', 'gid', 'admin_address', 'http_engine', 'readiness_probe_uid', 'metrics_address',
+  assert.deepEqual([...RESTART_ONLY_KEYS], ['outbound_port', 'inbound_port', 'listen_address', 'uid', 'gid', 'admin_address', 'http_engine', 'tcp_forwarder', 'readiness_probe_uid', 'metrics_address',
     'control', 'control_token', 'control_ca_file', 'spiffe_id', 'workers']);
 });
 
@@ -81,4 +81,23 @@ test('a key removed from the new file is at the [proxy] line, else at the file, 
   const back = settings('[proxy]\n');
   assert.deepEqual(restartOnlyIssues(v6.values, back.values, back.doc, FILE).map((i) => [i.value, i.expected.split(',')[0]]),
     [['127.0.0.1:15000', '[::1]:15000']]);
+});
+
+test('tcp_forwarder: native by default, node accepted, a change needs a restart, a bad value names the key and the choices', () => {
+  assert.equal(settings('[proxy]\n').values.tcpForwarder, 'native');
+  const running = settings('[proxy]\n');
+  const next = settings('[proxy]\ntcp_forwarder = node\n');
+  assert.equal(next.values.tcpForwarder, 'node');
+  const issues = restartOnlyIssues(running.values, next.values, next.doc, FILE);
+  assert.deepEqual(issues.map((i) => [i.source, i.key, i.value]), [[`${FILE}:2`, '[proxy] tcp_forwarder', 'node']]);
+  assert.match(issues[0]?.expected ?? '', /^native, the value the proxy started with \(.*restart the proxy to change tcp_forwarder\)$/);
+  const { doc } = parseIni('[proxy]\ntcp_forwarder = splice\n', FILE);
+  const bad = resolveOptions(proxyOptionSpecs, { flags: new Map(), env: {}, section: doc.sections.find((s) => s.name === 'proxy'), file: FILE });
+  assert.equal(bad.issues.length, 1);
+  assert.equal(bad.issues[0]?.source, `${FILE}:2`);
+  assert.equal(bad.issues[0]?.key, '[proxy] tcp_forwarder');
+  assert.match(bad.issues[0]?.expected ?? '', /native.*node/);
+  const env = resolveOptions(proxyOptionSpecs, { flags: new Map(), env: { REMORA_TCP_FORWARDER: 'node' }, section: undefined, file: FILE });
+  assert.deepEqual(env.issues, []);
+  assert.equal(env.values.tcpForwarder, 'node');
 });

@@ -1,0 +1,760 @@
+// The native forwarder of opaque TCP: one thread per Node environment, with its own epoll, moves bytes between the
+// two sockets of each connection handed to it (recv into one thread-local 64 KiB buffer, send to the other side; what
+// the other side cannot take now waits in that side's pending buffer, and the reading side is not read until it is
+// written). No JavaScript runs per chunk; JavaScript holds one small object per connection.
+//
+// JS surface (src/core/native-addon.ts types it; src/l4/native-forwarder.ts is its only user):
+//   forwarderInit(onEnded)          once per environment: onEnded(Float64Array) hears ended connections in batches,
+//                                   ENDED_FIELDS numbers each: id, bytes down->up, bytes up->down, end kind, errno.
+//   forwarderAdd(fdDown, fdUp, idleTimeoutMs, pendingToUp, pendingToDown) -> id (> 0) or -errno
+//                                   dup()s both fds (the caller then closes its own through libuv: uv_close does
+//                                   EPOLL_CTL_DEL before close(), so the shared file description never fires there);
+//                                   the pending buffers (or undefined) are written to that side before anything else.
+//   forwarderAbort(id) -> 0 or -ENOENT     resets both sides (SO_LINGER {1, 0}); the end is reported as ABORTED.
+//   forwarderBytes(id, out Float64Array(2 or 4)) -> 0 or -ENOENT   the live byte counters (exact, read now), and
+//                                   each side's half-close flags (1: its FIN read, 2: our FIN sent to it).
+//   forwarderDeltas() -> Float64Array      id, +down->up, +up->down for every live connection that moved bytes since
+//                                   the last call (the sweep that keeps listener counters and TCP metrics moving).
+//   forwarderLive() -> number        connections handed over and not yet reported ended.
+// Semantics are TcpForward's (src/l4/tcp-forward.ts): backpressure, half-close both ways (EOF on one side ->
+// shutdown(SHUT_WR) on the other once its pending bytes are written; closed when both directions are done), an error
+// or RST on one side resets the other, the idle timeout (no byte either way) closes both, abort resets both.
+// Nothing here returns a string for an error: -errno or a value. The thread never touches the JS heap: it reports
+// through a napi_threadsafe_function (unref'd: it does not keep the process alive). At environment teardown the
+// thread stops and every connection still open is reset.
+#include <node_api.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+namespace {
+
+constexpr int kEndedFields = 5;
+constexpr size_t kBufSize = 64 * 1024;
+// How many reads one readiness event may do before the thread looks at the other connections.
+constexpr int kReadsPerEvent = 4;
+
+enum EndKind : int { END_CLEAN = 0, END_DOWN_ERROR = 1, END_UP_ERROR = 2, END_IDLE = 3, END_ABORTED = 4 };
+
+int64_t NowMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct Conn;
+
+struct Side {
+  Conn* conn = nullptr;
+  int index = 0;  // 0 = downstream, 1 = upstream
+  int fd = -1;
+  bool registered = false;
+  uint32_t events = 0;
+  bool readEof = false;      // EOF read from this side (it sends no more)
+  bool shutWr = false;       // shutdown(SHUT_WR) done on this side
+  bool wantShut = false;     // shut down once `pending` is written
+  bool readPaused = false;   // not read while the other side's pending bytes wait
+  std::vector<char> pending;  // bytes to write to this side
+  size_t pendingOff = 0;
+};
+
+struct Conn {
+  uint32_t id = 0;
+  Side side[2];
+  // [0]: downstream -> upstream, [1]: upstream -> downstream. Written by the thread, read by JS.
+  std::atomic<double> bytes[2];
+  // Per side (0 downstream, 1 upstream), for /debug/connections: 1 = its FIN was read, 2 = our FIN was sent to it.
+  std::atomic<int> flags[2];
+  // JS thread only: what forwarderDeltas() last reported.
+  double reported[2] = {0, 0};
+  uint32_t idleMs = 0;
+  int64_t activeAt = 0;
+  bool done = false;
+  int endKind = END_CLEAN;
+  int endErrno = 0;
+  Conn() {
+    bytes[0] = 0;
+    bytes[1] = 0;
+    flags[0] = 0;
+    flags[1] = 0;
+  }
+};
+
+struct Command {
+  enum Kind { ADD, ABORT } kind;
+  std::shared_ptr<Conn> conn;
+  uint32_t id;
+};
+
+struct Ended {
+  uint32_t id;
+  double in;
+  double out;
+  int kind;
+  int err;
+};
+
+class Forwarder {
+ public:
+  explicit Forwarder(napi_env env) : env_(env) {}
+
+  ~Forwarder() { Stop(); }
+
+  int Init(napi_value onEnded) {
+    epfd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd_ < 0) return -errno;
+    evfd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (evfd_ < 0) return -errno;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = nullptr;
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &ev) != 0) return -errno;
+    napi_value name;
+    napi_create_string_utf8(env_, "remora-tcp-forwarder", NAPI_AUTO_LENGTH, &name);
+    if (napi_create_threadsafe_function(env_, onEnded, nullptr, name, 0, 1, nullptr, nullptr, this, CallJs, &tsfn_) != napi_ok) {
+      return -EINVAL;
+    }
+    napi_unref_threadsafe_function(env_, tsfn_);
+    // Registered after the tsfn: cleanup hooks run in reverse order, so this one stops the thread before Node closes
+    // the tsfn.
+    napi_add_env_cleanup_hook(env_, Cleanup, this);
+    thread_ = std::thread([this] { Run(); });
+    return 0;
+  }
+
+  int Add(int fdDown, int fdUp, uint32_t idleMs, const char* toUp, size_t toUpLen, const char* toDown, size_t toDownLen) {
+    if (fdDown < 0 || fdUp < 0 || fdDown == fdUp) return -EBADF;
+    int type = 0;
+    socklen_t len = sizeof(type);
+    if (getsockopt(fdDown, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return -errno;
+    if (type != SOCK_STREAM) return -ENOTSOCK;
+    len = sizeof(type);
+    if (getsockopt(fdUp, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return -errno;
+    if (type != SOCK_STREAM) return -ENOTSOCK;
+    int d = fcntl(fdDown, F_DUPFD_CLOEXEC, 0);
+    if (d < 0) return -errno;
+    int u = fcntl(fdUp, F_DUPFD_CLOEXEC, 0);
+    if (u < 0) {
+      int e = errno;
+      close(d);
+      return -e;
+    }
+    SetNonBlocking(d);
+    SetNonBlocking(u);
+    auto c = std::make_shared<Conn>();
+    c->id = nextId_++;
+    if (nextId_ == 0) nextId_ = 1;
+    for (int i = 0; i < 2; i++) {
+      c->side[i].conn = c.get();
+      c->side[i].index = i;
+    }
+    c->side[0].fd = d;
+    c->side[1].fd = u;
+    c->idleMs = idleMs;
+    if (toUpLen > 0) c->side[1].pending.assign(toUp, toUp + toUpLen);
+    if (toDownLen > 0) c->side[0].pending.assign(toDown, toDown + toDownLen);
+    // Pending bytes count as forwarded, as TcpForward counts the detection head.
+    c->bytes[0] = static_cast<double>(toUpLen);
+    c->bytes[1] = static_cast<double>(toDownLen);
+    if (toUpLen + toDownLen > 0) moved_.store(true, std::memory_order_release);
+    live_.emplace(c->id, c);
+    Push(Command{Command::ADD, c, c->id});
+    return static_cast<int>(c->id);
+  }
+
+  int Abort(uint32_t id) {
+    if (live_.find(id) == live_.end()) return -ENOENT;
+    Push(Command{Command::ABORT, nullptr, id});
+    return 0;
+  }
+
+  int Bytes(uint32_t id, double* out, size_t n) {
+    auto it = live_.find(id);
+    if (it == live_.end()) return -ENOENT;
+    out[0] = it->second->bytes[0].load(std::memory_order_relaxed);
+    out[1] = it->second->bytes[1].load(std::memory_order_relaxed);
+    if (n >= 4) {
+      out[2] = it->second->flags[0].load(std::memory_order_relaxed);
+      out[3] = it->second->flags[1].load(std::memory_order_relaxed);
+    }
+    return 0;
+  }
+
+  std::vector<double> Deltas() {
+    std::vector<double> out;
+    // Nothing moved since the last call (idle connections): no walk over them.
+    if (!moved_.exchange(false, std::memory_order_acq_rel)) return out;
+    for (auto& kv : live_) {
+      Conn* c = kv.second.get();
+      double a = c->bytes[0].load(std::memory_order_relaxed);
+      double b = c->bytes[1].load(std::memory_order_relaxed);
+      if (a == c->reported[0] && b == c->reported[1]) continue;
+      out.push_back(c->id);
+      out.push_back(a - c->reported[0]);
+      out.push_back(b - c->reported[1]);
+      c->reported[0] = a;
+      c->reported[1] = b;
+    }
+    return out;
+  }
+
+  size_t Live() const { return live_.size(); }
+
+ private:
+  static void SetNonBlocking(int fd) {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0 && (fl & O_NONBLOCK) == 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+  }
+
+  void Push(Command cmd) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      commands_.push_back(std::move(cmd));
+    }
+    uint64_t one = 1;
+    ssize_t r = write(evfd_, &one, sizeof(one));
+    (void)r;
+  }
+
+  // === the thread ===
+  void Run() {
+    std::vector<epoll_event> events(256);
+    std::vector<Command> cmds;
+    int64_t nextSweep = 0;
+    while (!stop_.load()) {
+      int timeout = -1;
+      if (!conns_.empty()) {
+        int64_t now = NowMs();
+        if (nextSweep == 0) nextSweep = now + SweepPeriod();
+        timeout = static_cast<int>(nextSweep > now ? nextSweep - now : 0);
+      }
+      int n = epoll_wait(epfd_, events.data(), static_cast<int>(events.size()), timeout);
+      if (n < 0 && errno != EINTR) break;
+      for (int i = 0; i < n; i++) {
+        Side* s = static_cast<Side*>(events[i].data.ptr);
+        if (s == nullptr) {
+          uint64_t v;
+          ssize_t r = read(evfd_, &v, sizeof(v));
+          (void)r;
+          continue;
+        }
+        if (s->conn->done) continue;
+        OnEvent(s, events[i].events);
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        cmds.swap(commands_);
+      }
+      for (auto& cmd : cmds) {
+        if (cmd.kind == Command::ADD) {
+          Start(std::move(cmd.conn));
+        } else {
+          auto it = conns_.find(cmd.id);
+          if (it != conns_.end() && !it->second->done) Finish(it->second.get(), END_ABORTED, 0, true, true);
+        }
+      }
+      cmds.clear();
+      if (!conns_.empty()) {
+        int64_t now = NowMs();
+        if (nextSweep != 0 && now >= nextSweep) {
+          SweepIdle(now);
+          nextSweep = now + SweepPeriod();
+        }
+      } else {
+        nextSweep = 0;
+      }
+      Reap();
+    }
+  }
+
+  // The idle scan runs every quarter of the shortest idle timeout, between 10 ms and 1 s (a timeout fires up to 25 %,
+  // at most 1 s, late: as the JS forwards' sweep).
+  int64_t SweepPeriod() const {
+    uint32_t min = minIdle_;
+    if (min == 0) return 1000;
+    int64_t p = min / 4;
+    if (p < 10) p = 10;
+    if (p > 1000) p = 1000;
+    return p;
+  }
+
+  void SweepIdle(int64_t now) {
+    for (auto& kv : conns_) {
+      Conn* c = kv.second.get();
+      if (c->done || c->idleMs == 0) continue;
+      if (now - c->activeAt >= c->idleMs) Finish(c, END_IDLE, 0, false, false);
+    }
+  }
+
+  void Start(std::shared_ptr<Conn> cp) {
+    Conn* c = cp.get();
+    // The shortest idle timeout handed over so far sets the scan period (never raised again: a shorter scan than
+    // needed costs a little CPU, a longer one would fire late).
+    if (c->idleMs > 0 && (minIdle_ == 0 || c->idleMs < minIdle_)) minIdle_ = c->idleMs;
+    conns_.emplace(c->id, std::move(cp));
+    c->activeAt = NowMs();
+    for (int i = 0; i < 2; i++) {
+      Side* s = &c->side[i];
+      // Reading a side waits until the bytes already pending for the other side are written.
+      s->readPaused = !c->side[1 - i].pending.empty();
+    }
+    for (int i = 0; i < 2 && !c->done; i++) Update(&c->side[i]);
+  }
+
+  // The epoll interest of a side from its state (level-triggered). A side with nothing to wait for (EOF read, or
+  // not read while the other side is full, and nothing to write) leaves the epoll: its HUP would fire forever. An RST
+  // on it is then seen at the next recv/send, as libuv does for a socket that stopped reading.
+  void Update(Side* s) {
+    uint32_t ev = 0;
+    if (!s->readEof && !s->readPaused) ev |= EPOLLIN;
+    if (s->pending.size() > s->pendingOff) ev |= EPOLLOUT;
+    if (ev == 0) {
+      if (s->registered) {
+        epoll_event dummy{};
+        epoll_ctl(epfd_, EPOLL_CTL_DEL, s->fd, &dummy);
+        s->registered = false;
+      }
+      return;
+    }
+    if (s->registered && s->events == ev) return;
+    epoll_event e{};
+    e.events = ev;
+    e.data.ptr = s;
+    int rc = epoll_ctl(epfd_, s->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s->fd, &e);
+    if (rc != 0) {
+      Fail(s, errno);
+      return;
+    }
+    s->registered = true;
+    s->events = ev;
+  }
+
+  void OnEvent(Side* s, uint32_t ev) {
+    if (ev & EPOLLERR) {
+      int err = 0;
+      socklen_t len = sizeof(err);
+      getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      Fail(s, err == 0 ? ECONNRESET : err);
+      return;
+    }
+    if (ev & EPOLLOUT) {
+      Flush(s);
+      if (s->conn->done) return;
+    }
+    if ((ev & (EPOLLIN | EPOLLHUP)) && !s->readEof && !s->readPaused) Read(s);
+  }
+
+  // Read `s` and send to the other side, until EAGAIN, EOF, backpressure, or kReadsPerEvent reads.
+  void Read(Side* s) {
+    Conn* c = s->conn;
+    Side* o = &c->side[1 - s->index];
+    static thread_local char buf[kBufSize];
+    for (int i = 0; i < kReadsPerEvent; i++) {
+      ssize_t n = recv(s->fd, buf, sizeof(buf), 0);
+      if (n > 0) {
+        c->activeAt = NowMs();
+        c->bytes[s->index].store(c->bytes[s->index].load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+        moved_.store(true, std::memory_order_release);
+        size_t sent = 0;
+        while (sent < static_cast<size_t>(n)) {
+          ssize_t w = send(o->fd, buf + sent, n - sent, MSG_NOSIGNAL);
+          if (w > 0) {
+            sent += w;
+            continue;
+          }
+          if (w < 0 && errno == EINTR) continue;
+          if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+          Fail(o, w < 0 ? errno : EPIPE);
+          return;
+        }
+        if (sent < static_cast<size_t>(n)) {
+          // The other side is full: keep the rest for it, stop reading this side until it is written.
+          o->pending.assign(buf + sent, buf + n);
+          o->pendingOff = 0;
+          s->readPaused = true;
+          Update(s);
+          if (!c->done) Update(o);
+          return;
+        }
+        if (static_cast<size_t>(n) < sizeof(buf)) return;  // probably drained; level-triggered epoll says if not
+        continue;
+      }
+      if (n == 0) {
+        s->readEof = true;
+        c->flags[s->index].fetch_or(1, std::memory_order_relaxed);
+        o->wantShut = true;
+        if (o->pending.size() <= o->pendingOff) Shut(o);
+        if (c->done) return;
+        Update(s);
+        if (!c->done) Update(o);
+        MaybeClose(c);
+        return;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      Fail(s, errno);
+      return;
+    }
+  }
+
+  void Flush(Side* o) {
+    Conn* c = o->conn;
+    while (o->pending.size() > o->pendingOff) {
+      ssize_t w = send(o->fd, o->pending.data() + o->pendingOff, o->pending.size() - o->pendingOff, MSG_NOSIGNAL);
+      if (w > 0) {
+        o->pendingOff += w;
+        c->activeAt = NowMs();
+        continue;
+      }
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        Update(o);
+        return;
+      }
+      Fail(o, w < 0 ? errno : EPIPE);
+      return;
+    }
+    // Written: free the buffer, read the other side again, and pass on its FIN if it came.
+    std::vector<char>().swap(o->pending);
+    o->pendingOff = 0;
+    Side* s = &c->side[1 - o->index];
+    s->readPaused = false;
+    if (o->wantShut) Shut(o);
+    if (c->done) return;
+    Update(o);
+    if (!c->done) Update(s);
+    if (!c->done) MaybeClose(c);
+  }
+
+  void Shut(Side* o) {
+    if (o->shutWr) return;
+    o->shutWr = true;
+    o->conn->flags[o->index].fetch_or(2, std::memory_order_relaxed);
+    if (shutdown(o->fd, SHUT_WR) != 0 && errno != ENOTCONN) {
+      Fail(o, errno);
+    }
+  }
+
+  // Both directions done (each side's EOF read and passed on): close both, a clean end.
+  void MaybeClose(Conn* c) {
+    if (c->done) return;
+    if (c->side[0].readEof && c->side[1].readEof && c->side[0].shutWr && c->side[1].shutWr) {
+      Finish(c, END_CLEAN, 0, false, false);
+    }
+  }
+
+  // An error on side `s`: it is closed, the other side is reset.
+  void Fail(Side* s, int err) {
+    Conn* c = s->conn;
+    if (c->done) return;
+    bool down = s->index == 0;
+    Finish(c, down ? END_DOWN_ERROR : END_UP_ERROR, err, !down, down);
+  }
+
+  static void Reset(int fd) {
+    linger l{};
+    l.l_onoff = 1;
+    l.l_linger = 0;
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+  }
+
+  void Finish(Conn* c, int kind, int err, bool resetDown, bool resetUp) {
+    if (c->done) return;
+    c->done = true;
+    c->endKind = kind;
+    c->endErrno = err;
+    for (int i = 0; i < 2; i++) {
+      Side* s = &c->side[i];
+      if (s->fd < 0) continue;
+      if (i == 0 ? resetDown : resetUp) Reset(s->fd);
+      if (s->registered) {
+        epoll_event dummy{};
+        epoll_ctl(epfd_, EPOLL_CTL_DEL, s->fd, &dummy);
+        s->registered = false;
+      }
+      close(s->fd);
+      s->fd = -1;
+      std::vector<char>().swap(s->pending);
+    }
+    finished_.push_back(c->id);
+  }
+
+  // After a batch of events: forget the finished connections and report them to JS (one call per batch).
+  void Reap() {
+    if (finished_.empty()) return;
+    bool call = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (uint32_t id : finished_) {
+        auto it = conns_.find(id);
+        if (it == conns_.end()) continue;
+        Conn* c = it->second.get();
+        ended_.push_back(Ended{c->id, c->bytes[0].load(), c->bytes[1].load(), c->endKind, c->endErrno});
+        conns_.erase(it);
+      }
+      if (!callPending_ && !ended_.empty()) {
+        callPending_ = true;
+        call = true;
+      }
+    }
+    finished_.clear();
+    if (call && napi_call_threadsafe_function(tsfn_, nullptr, napi_tsfn_nonblocking) != napi_ok) {
+      std::lock_guard<std::mutex> lock(mu_);
+      callPending_ = false;
+    }
+  }
+
+  // On the JS thread: hand the ended connections to onEnded.
+  static void CallJs(napi_env env, napi_value cb, void* context, void* /*data*/) {
+    auto* self = static_cast<Forwarder*>(context);
+    std::vector<Ended> batch;
+    {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      batch.swap(self->ended_);
+      self->callPending_ = false;
+    }
+    if (env == nullptr || cb == nullptr || batch.empty()) return;
+    for (auto& e : batch) self->live_.erase(e.id);
+    napi_value ab;
+    void* data = nullptr;
+    size_t count = batch.size() * kEndedFields;
+    if (napi_create_arraybuffer(env, count * sizeof(double), &data, &ab) != napi_ok) return;
+    auto* d = static_cast<double*>(data);
+    for (size_t i = 0; i < batch.size(); i++) {
+      d[i * kEndedFields + 0] = batch[i].id;
+      d[i * kEndedFields + 1] = batch[i].in;
+      d[i * kEndedFields + 2] = batch[i].out;
+      d[i * kEndedFields + 3] = batch[i].kind;
+      d[i * kEndedFields + 4] = batch[i].err;
+    }
+    napi_value arr;
+    napi_create_typedarray(env, napi_float64_array, count, ab, 0, &arr);
+    napi_value undefined;
+    napi_get_undefined(env, &undefined);
+    napi_call_function(env, undefined, cb, 1, &arr, nullptr);
+  }
+
+  static void Cleanup(void* arg) { static_cast<Forwarder*>(arg)->Stop(); }
+
+  // Stop the thread and reset what is still open (the environment is going away: nobody is left to report to).
+  void Stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    if (thread_.joinable()) {
+      stop_.store(true);
+      uint64_t one = 1;
+      ssize_t r = write(evfd_, &one, sizeof(one));
+      (void)r;
+      thread_.join();
+    }
+    for (auto& kv : conns_) {
+      Conn* c = kv.second.get();
+      for (int i = 0; i < 2; i++) {
+        if (c->side[i].fd < 0) continue;
+        Reset(c->side[i].fd);
+        close(c->side[i].fd);
+        c->side[i].fd = -1;
+      }
+    }
+    conns_.clear();
+    for (auto& cmd : commands_) {
+      if (cmd.conn == nullptr) continue;
+      for (int i = 0; i < 2; i++) {
+        if (cmd.conn->side[i].fd < 0) continue;
+        Reset(cmd.conn->side[i].fd);
+        close(cmd.conn->side[i].fd);
+        cmd.conn->side[i].fd = -1;
+      }
+    }
+    commands_.clear();
+    live_.clear();
+    if (epfd_ >= 0) close(epfd_);
+    if (evfd_ >= 0) close(evfd_);
+    epfd_ = evfd_ = -1;
+  }
+
+  napi_env env_;
+  napi_threadsafe_function tsfn_ = nullptr;
+  int epfd_ = -1;
+  int evfd_ = -1;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  // Set by the thread when bytes moved, cleared by Deltas().
+  std::atomic<bool> moved_{true};
+  bool stopped_ = false;
+  uint32_t nextId_ = 1;
+  // JS thread only: every connection handed over and not yet reported ended.
+  std::unordered_map<uint32_t, std::shared_ptr<Conn>> live_;
+  // The thread only.
+  std::unordered_map<uint32_t, std::shared_ptr<Conn>> conns_;
+  std::vector<uint32_t> finished_;
+  uint32_t minIdle_ = 0;
+  // Shared, under mu_.
+  std::mutex mu_;
+  std::vector<Command> commands_;
+  std::vector<Ended> ended_;
+  bool callPending_ = false;
+};
+
+// === N-API glue ===
+Forwarder* Instance(napi_env env) {
+  void* data = nullptr;
+  if (napi_get_instance_data(env, &data) != napi_ok) return nullptr;
+  return static_cast<Forwarder*>(data);
+}
+
+napi_value Num(napi_env env, double v) {
+  napi_value out;
+  napi_create_double(env, v, &out);
+  return out;
+}
+
+bool ArgInt(napi_env env, napi_value v, int64_t* out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return false;
+  return napi_get_value_int64(env, v, out) == napi_ok;
+}
+
+// A Buffer/Uint8Array argument, or undefined (len 0).
+bool ArgBytes(napi_env env, napi_value v, const char** data, size_t* len) {
+  *data = nullptr;
+  *len = 0;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return false;
+  if (t == napi_undefined || t == napi_null) return true;
+  bool is = false;
+  napi_is_typedarray(env, v, &is);
+  if (!is) return false;
+  napi_typedarray_type type;
+  size_t length;
+  void* p;
+  napi_value ab;
+  size_t offset;
+  if (napi_get_typedarray_info(env, v, &type, &length, &p, &ab, &offset) != napi_ok || type != napi_uint8_array) return false;
+  *data = static_cast<const char*>(p);
+  *len = length;
+  return true;
+}
+
+napi_value ForwarderInit(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  napi_valuetype t;
+  if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function) return Num(env, -EINVAL);
+  if (Instance(env) != nullptr) return Num(env, -EALREADY);
+  auto* f = new Forwarder(env);
+  int rc = f->Init(argv[0]);
+  if (rc != 0) {
+    delete f;
+    return Num(env, rc);
+  }
+  napi_set_instance_data(env, f, [](napi_env, void* data, void*) { delete static_cast<Forwarder*>(data); }, nullptr);
+  return Num(env, 0);
+}
+
+napi_value ForwarderAdd(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  Forwarder* f = Instance(env);
+  if (f == nullptr) return Num(env, -ENODEV);
+  int64_t down, up, idle;
+  if (argc < 3 || !ArgInt(env, argv[0], &down) || !ArgInt(env, argv[1], &up) || !ArgInt(env, argv[2], &idle)) return Num(env, -EINVAL);
+  if (down < 0 || up < 0 || down > INT32_MAX || up > INT32_MAX) return Num(env, -EBADF);
+  if (idle < 0 || idle > UINT32_MAX) return Num(env, -EINVAL);
+  const char* toUp = nullptr;
+  const char* toDown = nullptr;
+  size_t toUpLen = 0, toDownLen = 0;
+  if (argc > 3 && !ArgBytes(env, argv[3], &toUp, &toUpLen)) return Num(env, -EINVAL);
+  if (argc > 4 && !ArgBytes(env, argv[4], &toDown, &toDownLen)) return Num(env, -EINVAL);
+  return Num(env, f->Add(static_cast<int>(down), static_cast<int>(up), static_cast<uint32_t>(idle), toUp, toUpLen, toDown, toDownLen));
+}
+
+napi_value ForwarderAbort(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  Forwarder* f = Instance(env);
+  if (f == nullptr) return Num(env, -ENODEV);
+  int64_t id;
+  if (argc < 1 || !ArgInt(env, argv[0], &id) || id <= 0 || id > UINT32_MAX) return Num(env, -EINVAL);
+  return Num(env, f->Abort(static_cast<uint32_t>(id)));
+}
+
+napi_value ForwarderBytes(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  Forwarder* f = Instance(env);
+  if (f == nullptr) return Num(env, -ENODEV);
+  int64_t id;
+  if (argc < 2 || !ArgInt(env, argv[0], &id) || id <= 0 || id > UINT32_MAX) return Num(env, -EINVAL);
+  bool is = false;
+  napi_is_typedarray(env, argv[1], &is);
+  if (!is) return Num(env, -EINVAL);
+  napi_typedarray_type type;
+  size_t length;
+  void* p;
+  napi_value ab;
+  size_t offset;
+  if (napi_get_typedarray_info(env, argv[1], &type, &length, &p, &ab, &offset) != napi_ok || type != napi_float64_array || length < 2) {
+    return Num(env, -EINVAL);
+  }
+  return Num(env, f->Bytes(static_cast<uint32_t>(id), static_cast<double*>(p), length));
+}
+
+napi_value ForwarderDeltas(napi_env env, napi_callback_info /*info*/) {
+  Forwarder* f = Instance(env);
+  std::vector<double> d;
+  if (f != nullptr) d = f->Deltas();
+  napi_value ab;
+  void* data = nullptr;
+  napi_create_arraybuffer(env, d.size() * sizeof(double), &data, &ab);
+  if (!d.empty()) memcpy(data, d.data(), d.size() * sizeof(double));
+  napi_value arr;
+  napi_create_typedarray(env, napi_float64_array, d.size(), ab, 0, &arr);
+  return arr;
+}
+
+napi_value ForwarderLive(napi_env env, napi_callback_info /*info*/) {
+  Forwarder* f = Instance(env);
+  return Num(env, f == nullptr ? 0 : static_cast<double>(f->Live()));
+}
+
+}  // namespace
+
+// Called from original_dst.cc's module init.
+void RegisterTcpForwarder(napi_env env, napi_value exports) {
+  const struct {
+    const char* name;
+    napi_callback cb;
+  } fns[] = {
+      {"forwarderInit", ForwarderInit}, {"forwarderAdd", ForwarderAdd},       {"forwarderAbort", ForwarderAbort},
+      {"forwarderBytes", ForwarderBytes}, {"forwarderDeltas", ForwarderDeltas}, {"forwarderLive", ForwarderLive},
+  };
+  for (const auto& fn : fns) {
+    napi_value v;
+    napi_create_function(env, fn.name, NAPI_AUTO_LENGTH, fn.cb, nullptr, &v);
+    napi_set_named_property(env, exports, fn.name, v);
+  }
+  napi_value fields;
+  napi_create_int32(env, kEndedFields, &fields);
+  napi_set_named_property(env, exports, "FORWARDER_ENDED_FIELDS", fields);
+}

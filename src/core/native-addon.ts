@@ -1,0 +1,74 @@
+// The only module that loads native/build/Release/remora_native.node (the N-API addon, Linux only). Its users type
+// what they need of it: src/interceptor/original-dst.ts (originalDst: SO_ORIGINAL_DST) and
+// src/l4/native-forwarder.ts (the forwarder thread of opaque TCP, native/src/tcp_forwarder.cc).
+//
+// The addon returns values or a negative errno and never a string. A missing or broken addon is a RemoraError
+// REMORA_ERR_NATIVE_LOAD at startup, never per connection.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import type { OriginalDst } from './addr.js';
+import { RemoraError } from './errors.js';
+
+/** What native/src/original_dst.cc exports. */
+export interface OriginalDstBinding {
+  originalDst(fd: number): OriginalDst | number;
+}
+
+/**
+ * What native/src/tcp_forwarder.cc exports (see its header comment). Every function returns a value or -errno.
+ * onEnded hears ended connections in batches of FORWARDER_ENDED_FIELDS numbers: id, bytes downstream->upstream,
+ * bytes upstream->downstream, end kind (0 clean, 1 downstream error, 2 upstream error, 3 idle, 4 aborted), errno.
+ */
+export interface ForwarderBinding {
+  forwarderInit(onEnded: (ended: Float64Array) => void): number;
+  forwarderAdd(fdDown: number, fdUp: number, idleTimeoutMs: number, pendingToUp: Uint8Array | undefined, pendingToDown: Uint8Array | undefined): number;
+  forwarderAbort(id: number): number;
+  /** out: bytes down->up, bytes up->down, downstream side flags, upstream side flags (1: FIN read, 2: FIN sent). */
+  forwarderBytes(id: number, out: Float64Array): number;
+  /** id, +down->up, +up->down for every live connection that moved bytes since the last call. */
+  forwarderDeltas(): Float64Array;
+  forwarderLive(): number;
+  readonly FORWARDER_ENDED_FIELDS: number;
+}
+
+export type NativeAddon = OriginalDstBinding & Partial<ForwarderBinding>;
+
+const ADDON_FILE = 'native/build/Release/remora_native.node';
+
+/** <repo>/native/build/Release/remora_native.node, from the compiled (dist/src/core) or source location. */
+export function defaultAddonPath(): string {
+  const candidates = [
+    fileURLToPath(new URL(`../../../${ADDON_FILE}`, import.meta.url)),
+    fileURLToPath(new URL(`../../${ADDON_FILE}`, import.meta.url)),
+  ];
+  return candidates.find((p) => existsSync(p)) ?? candidates[0] ?? ADDON_FILE;
+}
+
+function isNativeAddon(value: unknown): value is NativeAddon {
+  return typeof value === 'object' && value !== null
+    && typeof (value as { originalDst?: unknown }).originalDst === 'function';
+}
+
+/** Whether the loaded addon has the forwarder (an addon built before it has not: the forward then stays in Node). */
+export function hasForwarder(addon: NativeAddon): addon is OriginalDstBinding & ForwarderBinding {
+  const a = addon as Partial<ForwarderBinding>;
+  return typeof a.forwarderInit === 'function' && typeof a.forwarderAdd === 'function' && typeof a.forwarderAbort === 'function'
+    && typeof a.forwarderBytes === 'function' && typeof a.forwarderDeltas === 'function' && typeof a.forwarderLive === 'function'
+    && typeof a.FORWARDER_ENDED_FIELDS === 'number';
+}
+
+/** Load the addon; REMORA_ERR_NATIVE_LOAD when it is missing, built for another Node ABI, or has the wrong shape. */
+export function loadNativeAddon(path: string = defaultAddonPath()): NativeAddon {
+  let loaded: unknown;
+  try {
+    loaded = createRequire(import.meta.url)(path);
+  } catch (err) {
+    throw new RemoraError('REMORA_ERR_NATIVE_LOAD', `cannot load the native addon ${path}: ${(err as Error).message}`
+      + ' (rebuild it with `npm install` or `npx node-gyp rebuild --directory=native`)', { cause: err, details: { path } });
+  }
+  if (!isNativeAddon(loaded)) {
+    throw new RemoraError('REMORA_ERR_NATIVE_LOAD', `the native addon ${path} does not export originalDst()`, { details: { path } });
+  }
+  return loaded;
+}

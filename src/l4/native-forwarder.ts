@@ -1,0 +1,168 @@
+// The hand-over of opaque TCP to the native forwarding thread (native/src/tcp_forwarder.cc; `tcp_forwarder =
+// native`). One NativeForwarder per process (the thread is per process; `processForwarder()` starts it on first use).
+//
+// handOver(down, up, ...) is called once both sockets are plain TCP and connected, before any JS listener reads them
+// again, all in one synchronous turn:
+//   1. checks both sockets can be handed over: a TCP handle with an fd (not TLS, not the plaintext side of mesh mTLS),
+//      not destroyed or connecting, nothing queued for writing (writableLength 0), not ended for writing;
+//   2. takes out what Node already read and nobody forwarded: the detection head (given), and whatever is in each
+//      socket's readable buffer (read() while paused); these go first, to the other side;
+//   3. the addon dup()s both fds and the thread owns the dups from now on;
+//   4. both sockets are destroyed (uv_close removes the fd from libuv's epoll with EPOLL_CTL_DEL before close(), so
+//      the shared file description never fires there). Their 'close' listeners (the endpoint's load release) are
+//      kept and run when the native forward ends.
+// When any check fails it returns the reason and nothing was changed: the caller forwards in Node (TcpForward) and
+// counts it. A sweep (once a second, unref'd, while connections are live) moves the listener byte counters.
+import type { Socket } from 'node:net';
+import { systemError } from '../core/errors.js';
+import { hasForwarder, loadNativeAddon, type ForwarderBinding } from '../core/native-addon.js';
+import { socketFd } from '../core/socket-fd.js';
+import type { ListenerCounters } from '../core/stats.js';
+import { NativeTcpForward, type NativeForwardPort } from './native-tcp-forward.js';
+
+/** Why a forward stayed in Node. */
+export type NativeFallback = 'tls' | 'no-fd' | 'socket-state' | 'addon';
+
+export interface NativeHandOver {
+  /** Close after this long without a byte in either direction; 0 = never. */
+  readonly idleTimeoutMs: number;
+  readonly counters: ListenerCounters;
+  readonly onEnd: (forward: NativeTcpForward) => void;
+  /** Bytes already read from the downstream (detection), written to the upstream first. */
+  readonly head?: Buffer | undefined;
+}
+
+/** How often the listener byte counters are brought up to date for live connections. */
+export const NATIVE_SWEEP_MS = 1_000;
+
+/** The fd of a plain TCP socket's handle, or undefined (TLS, a JS stream, no handle). */
+function fdOf(socket: Socket): number | undefined {
+  if ((socket as { encrypted?: unknown }).encrypted === true) return undefined;
+  return socketFd(socket);
+}
+
+function canHandOver(s: Socket): boolean {
+  return !s.destroyed && !s.connecting && !s.writableEnded && s.writableLength === 0 && (s as { pending?: boolean }).pending !== true;
+}
+
+/** Everything in a socket's readable buffer, without starting the flow. */
+function drain(s: Socket): Buffer[] {
+  const out: Buffer[] = [];
+  if (s.readableLength === 0) return out;
+  s.pause();
+  for (let i = 0; i < 1_000 && s.readableLength > 0; i++) {
+    const chunk: unknown = s.read();
+    if (chunk === null) break;
+    out.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk as Buffer);
+  }
+  return out;
+}
+
+function joined(parts: Buffer[]): Buffer | undefined {
+  if (parts.length === 0) return undefined;
+  return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+}
+
+export class NativeForwarder {
+  readonly #b: ForwarderBinding;
+  readonly #live = new Map<number, NativeTcpForward>();
+  readonly #fields: number;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #port: NativeForwardPort;
+
+  /** Starts the thread's JS side (the thread itself starts now too). Throws a SystemError when the addon cannot. */
+  constructor(binding: ForwarderBinding) {
+    this.#b = binding;
+    this.#fields = binding.FORWARDER_ENDED_FIELDS;
+    const rc = binding.forwarderInit(this.#onEnded);
+    if (rc < 0) throw systemError(rc, 'forwarderInit');
+    this.#port = {
+      abort: (id) => { binding.forwarderAbort(id); },
+      read: (id, out) => binding.forwarderBytes(id, out) === 0,
+    };
+  }
+
+  /** Connections handed over and not yet ended. */
+  get size(): number { return this.#live.size; }
+
+  /** Hand both sockets to the thread (see the file comment); the reason when it cannot be done. */
+  handOver(down: Socket, up: Socket, opts: NativeHandOver): NativeTcpForward | NativeFallback {
+    const fdDown = fdOf(down);
+    const fdUp = fdOf(up);
+    if ((down as { encrypted?: unknown }).encrypted === true || (up as { encrypted?: unknown }).encrypted === true) return 'tls';
+    if (fdDown === undefined || fdUp === undefined) return 'no-fd';
+    if (!canHandOver(down) || !canHandOver(up)) return 'socket-state';
+    const fromDown = drain(down);
+    const fromUp = drain(up);
+    const head = opts.head !== undefined && opts.head.length > 0 ? [opts.head, ...fromDown] : fromDown;
+    const id = this.#b.forwarderAdd(fdDown, fdUp, opts.idleTimeoutMs, joined(head), joined(fromUp));
+    if (id <= 0) {
+      // Nothing was handed over: what was read goes back where it was.
+      const backDown = joined(fromDown);
+      if (backDown !== undefined) down.unshift(backDown);
+      const backUp = joined(fromUp);
+      if (backUp !== undefined) up.unshift(backUp);
+      return 'addon';
+    }
+    const closers = [...down.listeners('close'), ...up.listeners('close')] as ((hadError: boolean) => void)[];
+    down.removeAllListeners('close');
+    up.removeAllListeners('close');
+    down.destroy();
+    up.destroy();
+    const forward = new NativeTcpForward(id, this.#port, {
+      counters: opts.counters,
+      onEnd: opts.onEnd,
+      onClosed: closers.length === 0 ? undefined : () => { for (const c of closers) c(false); },
+    });
+    this.#live.set(id, forward);
+    if (this.#timer === undefined) {
+      this.#timer = setInterval(this.#sweep, NATIVE_SWEEP_MS);
+      this.#timer.unref();
+    }
+    return forward;
+  }
+
+  /** Reset every live connection (each reports its end as usual). */
+  abortAll(): void {
+    for (const id of this.#live.keys()) this.#b.forwarderAbort(id);
+  }
+
+  readonly #sweep = (): void => {
+    const d = this.#b.forwarderDeltas();
+    for (let i = 0; i + 2 < d.length; i += 3) {
+      this.#live.get(d[i] ?? 0)?.count(d[i + 1] ?? 0, d[i + 2] ?? 0);
+    }
+  };
+
+  readonly #onEnded = (ended: Float64Array): void => {
+    const n = this.#fields;
+    for (let i = 0; i + n - 1 < ended.length; i += n) {
+      const id = ended[i] ?? 0;
+      const f = this.#live.get(id);
+      if (f === undefined) continue;
+      this.#live.delete(id);
+      f.end(ended[i + 1] ?? 0, ended[i + 2] ?? 0, ended[i + 3] ?? 0, ended[i + 4] ?? 0);
+    }
+    if (this.#live.size === 0 && this.#timer !== undefined) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  };
+}
+
+let shared: NativeForwarder | null | undefined;
+
+/**
+ * The process's forwarder, started on first use; null when the addon has no forwarder (an old build) or cannot start
+ * one: the forwards then stay in Node (counted as 'addon' fallbacks).
+ */
+export function processForwarder(): NativeForwarder | null {
+  if (shared !== undefined) return shared;
+  try {
+    const addon = loadNativeAddon();
+    shared = hasForwarder(addon) ? new NativeForwarder(addon) : null;
+  } catch {
+    shared = null;
+  }
+  return shared;
+}

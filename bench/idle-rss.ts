@@ -7,8 +7,10 @@
 //
 // Usage (run it under the benchmark lock):
 //   flock /tmp/remora-bench.lock node dist/bench/idle-rss.js [--configs l4,l7,mesh] [--starts 3] [--wait 5]
-//     [--variant NAME=/path/to/bin/remora ...] [--node-args "--flag ..."] [--watch 60] [--json]
-// Without --variant the build of this checkout (bin/remora) is the one variant, named "new".
+//     [--variant NAME=/path/to/bin/remora ...] [--variant-node-args NAME="--flag ..." ...] [--node-args "--flag ..."]
+//     [--watch 60] [--json]
+// Without --variant the build of this checkout (bin/remora) is the one variant, named "new". --node-args go to every
+// proxy, --variant-node-args to one variant's (the same build can be two variants with different flags).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type AddressInfo } from 'node:net';
@@ -19,7 +21,7 @@ import { loadAverage, median } from './proc.js';
 type ConfigName = 'l4' | 'l7' | 'mesh';
 const CONFIG_NAMES: readonly ConfigName[] = ['l4', 'l7', 'mesh'];
 
-interface Variant { readonly name: string; readonly bin: string }
+interface Variant { readonly name: string; readonly bin: string; readonly nodeArgs: readonly string[] }
 
 /** One sample of a process's memory, in MB (1024 kB). */
 interface MemSample {
@@ -49,12 +51,17 @@ const waitS = Math.max(0, Math.min(120, Number(opt('wait') ?? 5)));
 const watchS = Math.max(0, Math.min(600, Number(opt('watch') ?? 0)));
 const nodeArgs = (opt('node-args') ?? '').split(' ').filter((s) => s !== '');
 const asJson = argv.includes('--json');
-const variants: Variant[] = opts('variant').map((v) => {
+const split = (o: string, v: string): [string, string] => {
   const eq = v.indexOf('=');
-  if (eq <= 0) throw new Error(`--variant ${v}: expected NAME=/path/to/bin/remora`);
-  return { name: v.slice(0, eq), bin: v.slice(eq + 1) };
+  if (eq <= 0) throw new Error(`--${o} ${v}: expected NAME=VALUE`);
+  return [v.slice(0, eq), v.slice(eq + 1)];
+};
+const variantArgs = new Map(opts('variant-node-args').map((v) => split('variant-node-args', v)));
+const variants: Variant[] = opts('variant').map((v) => {
+  const [name, bin] = split('variant', v);
+  return { name, bin, nodeArgs: (variantArgs.get(name) ?? '').split(' ').filter((s) => s !== '') };
 });
-if (variants.length === 0) variants.push({ name: 'new', bin: join(REPO, 'bin/remora') });
+if (variants.length === 0) variants.push({ name: 'new', bin: join(REPO, 'bin/remora'), nodeArgs: [] });
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => { setTimeout(r, ms); });
 
@@ -151,7 +158,7 @@ async function measure(variant: Variant | undefined, config: ConfigName | undefi
     const admin = await freePort();
     const ini = join(dir, `${variant.name}-${config}.ini`);
     writeFileSync(ini, await configText(config, dir, variant.bin, admin));
-    child = await startAndWait([...nodeArgs, variant.bin, 'proxy', '--config', ini, '--log-level', 'warn'], admin);
+    child = await startAndWait([...nodeArgs, ...variant.nodeArgs, variant.bin, 'proxy', '--config', ini, '--log-level', 'warn'], admin);
   }
   try {
     await sleep(waitS * 1000);
@@ -196,7 +203,8 @@ async function main(): Promise<void> {
     }
     const bare = rows.find((r) => r.key === 'bare node')?.median.vmRss ?? 0;
     process.stdout.write(`idle RSS, median of ${starts} starts, ${waitS} s after /ready (MB = 1024 kB); load average ${load0} -> ${load1}`
-      + `${nodeArgs.length > 0 ? `; node args ${nodeArgs.join(' ')}` : ''}\n`);
+      + `${nodeArgs.length > 0 ? `; node args ${nodeArgs.join(' ')}` : ''}`
+      + `${variants.filter((v) => v.nodeArgs.length > 0).map((v) => `; ${v.name}: ${v.nodeArgs.join(' ')}`).join('')}\n`);
     process.stdout.write('| process | VmRSS | over bare | RssAnon | RssFile | Pss | Shared_Clean | Private_Dirty | VmRSS per start |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n');
     for (const r of rows) {
       const s = r.median;

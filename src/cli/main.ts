@@ -1,11 +1,10 @@
 // The composition root of the CLI: picks the command, turns errors into messages and exit codes.
 // Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
 import { createRequire } from 'node:module';
-import { RemoraError } from '../core/errors.js';
+import { EXIT_USAGE, reportError } from './report-error.js';
 
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
+// Exit codes and the error reporter live in report-error.ts (shared with the proxy's bundle entry, proxy-main.ts).
+export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, reportError } from './report-error.js';
 
 const USAGE = `remora: a transparent service-mesh sidecar
 
@@ -30,17 +29,6 @@ function version(): string {
   const require = createRequire(import.meta.url);
   const pkg = require('../../../package.json') as { version: string };
   return pkg.version;
-}
-
-export function reportError(command: string, err: unknown): number {
-  if (err instanceof RemoraError) {
-    process.stderr.write(`remora ${command}: ${err.code}: ${err.message}\n`);
-    return err.code === 'REMORA_ERR_CONFIG_INVALID' || err.code === 'REMORA_ERR_USAGE' || err.code === 'REMORA_ERR_CONFIG_READ'
-      ? EXIT_USAGE : EXIT_FAILURE;
-  }
-  const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
-  process.stderr.write(`remora ${command}: REMORA_ERR_INTERNAL: ${message}\n`);
-  return EXIT_FAILURE;
 }
 
 // Each command's modules are loaded only when it runs (the proxy does not keep init's rule writer and lock in memory).
@@ -76,11 +64,9 @@ export async function main(argv: readonly string[]): Promise<void> {
       return;
     }
     case 'proxy': {
-      const { runProxyCommand } = await import('./proxy-command.js');
-      // The proxy keeps running; it sets process.exitCode itself when it stops.
-      await runProxyCommand(rest, process.env).catch((err: unknown) => {
-        process.exitCode = reportError('proxy', err);
-      });
+      // The same entry as the proxy's bundle (bin/remora loads dist/src/cli/proxy-bundle.cjs when it is fresh).
+      const { runProxyMain } = await import('./proxy-main.js');
+      await runProxyMain(rest);
       return;
     }
     case 'wait-ready': {

@@ -74,17 +74,19 @@ export class IdleHeapTrim {
   };
 }
 
-/** The process's own trim: real CPU time, V8's gc() (exposed here), an unref'd interval. */
+/**
+ * The process's own trim: real CPU time, V8's gc() (exposed here), an unref'd interval. gc() is taken from a new
+ * context made at each collection and dropped after it (a context kept from the start costs an idle proxy ~0.3 MB).
+ */
 export async function startIdleHeapTrim(): Promise<IdleHeapTrim> {
   const [v8, vm] = await Promise.all([import('node:v8'), import('node:vm')]);
   v8.setFlagsFromString('--expose-gc');
-  const gc = vm.runInNewContext('gc') as () => void;
   return new IdleHeapTrim({
     cpuMicros: () => {
       const u = process.cpuUsage();
       return u.user + u.system;
     },
-    collect: gc,
+    collect: () => { (vm.runInNewContext('gc') as () => void)(); },
     setInterval: (fn, ms) => {
       const t = setInterval(fn, ms);
       t.unref();

@@ -281,16 +281,24 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   let connSeq = 0;
   const nextId = (): number => ++connSeq;
 
-  // The HTTP engine's modules (node:http2, src/l7) are loaded only when it runs: an L4 proxy starts leaner.
+  // The HTTP engine's modules (node:http2, src/l7's engines and request path) are loaded only when it runs: an L4
+  // proxy starts leaner. http_engine is restart-only, so a reload never needs them newly.
   let manager: RuntimeManager | undefined;
   const current = (): Runtime => {
     if (manager === undefined) throw new Error('runtime read before it was built');
     return manager.current;
   };
-  const http: HttpLayer | undefined = options.httpEngine && ctx.httpHandlers === undefined
-    ? new (await import('./http-layer.js')).HttpLayer({
+  const engineOn = options.httpEngine && ctx.httpHandlers === undefined;
+  const [httpLayerModule, httpRuntimesModule] = engineOn
+    ? await Promise.all([import('./http-layer.js'), import('./http-runtimes.js')]) : [undefined, undefined];
+  const http: HttpLayer | undefined = httpLayerModule !== undefined
+    ? new httpLayerModule.HttpLayer({
       log,
-      runtime: (d) => current().http[d],
+      runtime: (d) => {
+        const runtimes = current().http;
+        if (runtimes === undefined) throw new Error('the HTTP engine runs without HTTP runtimes');
+        return runtimes[d];
+      },
       inboundDelivery: () => current().snapshot.proxy.inboundDelivery,
       engine: options.idleTimeout > 0 ? { downstreamIdleTimeoutMs: options.idleTimeout, tunnelIdleTimeoutMs: options.idleTimeout } : {},
     })
@@ -320,6 +328,7 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
       ...(ctx.resolver === undefined ? {} : { resolver: ctx.resolver }),
       pipelines: { outbound: pipeline('outbound'), inbound: pipeline('inbound') },
       http: handoffs,
+      ...(httpRuntimesModule === undefined ? {} : { httpRuntimes: httpRuntimesModule.buildHttpRuntimes }),
       meshStats,
       routeCounters,
       telemetry: runtimeTelemetry,

@@ -7,8 +7,9 @@
 //               previous runtime when their definition did not change (health, DNS state, load, pools survive);
 //   routes      the compiled route table;
 //   listeners   per listener (outbound, inbound): the L4 accept router and the connection chain (connection filters
-//               around the terminal stage, src/l4/connection-pipeline.ts), and the HTTP runtime (request filters
-//               around the router, src/l7/http-runtime.ts);
+//               around the terminal stage, src/l4/connection-pipeline.ts), and, when the HTTP engine runs, the HTTP
+//               runtime (request filters around the router, src/l7/http-runtime.ts, built by http-runtimes.ts: that
+//               module and src/l7's request path are loaded only then);
 //   mesh        the workload identity (identity_dir) with the inbound mTLS server built from it (kept from the
 //               previous runtime while the files are the same), the inbound mtls mode per port, and the compiled
 //               authorization policies: the inbound listener's TCP authorizer and its HTTP security filters
@@ -30,24 +31,19 @@ import {
 } from '../l4/connection-context.js';
 import { tcpAuthorizer } from '../l4/filters/tcp-authorization.js';
 import { MeshTerminator } from '../l4/mesh-termination.js';
-import { authorizationFilter } from '../l7/filters/authorization.js';
-import { clientCertFilter } from '../l7/filters/client-cert.js';
 import type { ConnectionPipeline } from '../l4/connection-pipeline.js';
 import type { HttpHandoff } from '../l4/http-handoff.js';
-import { buildHttpRuntime, type HttpRuntime } from '../l7/http-runtime.js';
+import type { HttpRuntime } from '../l7/http-runtime.js';
 import type { HttpFilter } from '../l7/request-types.js';
 import type { RequestObserver } from '../l7/filters/request-stats.js';
 import type { ProxySettings } from '../config/config-snapshot.js';
 import type { RouteCounters } from '../l7/router/route-counters.js';
 import { RouteTable } from '../l7/router/route-table.js';
-import { IdSource } from '../l7/trace-context.js';
 import { planClusters, type ClusterSet } from '../upstream/cluster-set.js';
 import type { Clock, Timers } from '../upstream/clock.js';
 import type { DnsResolverLike } from '../upstream/dns-discovery.js';
 import { MeshIdentity } from '../upstream/transport/mesh-identity.js';
-
-/** Span and trace ids of every runtime (a pool of CSPRNG bytes). */
-const TRACE_IDS = new IdSource();
+import type { HttpRuntimesBuilder } from './http-runtimes.js';
 
 export const DIRECTIONS: readonly Direction[] = ['outbound', 'inbound'];
 
@@ -56,7 +52,8 @@ export interface Runtime {
   readonly clusters: ClusterSet;
   readonly routes: RouteTable;
   readonly listeners: Readonly<Record<Direction, ListenerRuntime>>;
-  readonly http: Readonly<Record<Direction, HttpRuntime>>;
+  /** The HTTP runtime of each listener; undefined when the HTTP engine does not run (no `deps.httpRuntimes`). */
+  readonly http: Readonly<Record<Direction, HttpRuntime>> | undefined;
   /** The compiled [authorization] policies (applied to inbound traffic only). */
   readonly authorizer: Authorizer;
   /** The workload identity (identity_dir) and its inbound TLS server; undefined without identity. */
@@ -75,6 +72,8 @@ export interface RuntimeDeps {
   readonly http: Readonly<Record<Direction, HttpHandoff | undefined>>;
   readonly connectionFilters: Readonly<Record<Direction, readonly ConnectionFilter[]>>;
   readonly requestFilters?: Readonly<Record<Direction, readonly HttpFilter[]>>;
+  /** Builds the listeners' HTTP runtimes (src/proxy/http-runtimes.ts, loaded by the proxy when its HTTP engine runs). */
+  readonly httpRuntimes?: HttpRuntimesBuilder | undefined;
   /** Mesh security counters (mTLS handshakes, identity rotations, authorization decisions). */
   readonly meshStats: MeshStats;
   /** Requests per route and backend (kept across runtimes; for the status report to the control plane). */
@@ -138,21 +137,15 @@ export function buildRuntime(snapshot: ConfigSnapshot, previous: Runtime | undef
       stats: deps.meshStats,
       modeFor: mtlsPortModes.length === 0 ? () => mtlsMode : (port) => mtlsModeFor(port, mtlsMode, mtlsPortModes),
     };
-    const http = {} as Record<Direction, HttpRuntime>;
+    const telemetry = deps.telemetry;
+    const http = deps.httpRuntimes?.({
+      version: snapshot.version, settings: snapshot.proxy, routes, clusters, random: deps.random,
+      spiffeId: mesh?.identity.spiffeId, authorizer, recorder, extraFilters: deps.requestFilters,
+      observer: (direction) => telemetry?.requestObserver(direction, snapshot.proxy), canTrace: telemetry !== undefined,
+    });
     const listeners = {} as Record<Direction, ListenerRuntime>;
     for (const direction of DIRECTIONS) {
       const inbound = direction === 'inbound';
-      http[direction] = buildHttpRuntime({
-        version: snapshot.version, direction, routes, clusters, random: deps.random,
-        securityFilters: inbound
-          ? [clientCertFilter(mesh?.identity.spiffeId), ...(authorizer.hasPolicies ? [authorizationFilter(authorizer, recorder)] : [])]
-          : [],
-        extraFilters: deps.requestFilters?.[direction] ?? [],
-        observer: deps.telemetry?.requestObserver(direction, snapshot.proxy),
-        tracing: snapshot.proxy.tracing && deps.telemetry !== undefined
-          ? { sampleRate: snapshot.proxy.tracingSampleRate, random: deps.random, ids: TRACE_IDS }
-          : undefined,
-      });
       listeners[direction] = {
         version: snapshot.version,
         router,

@@ -173,6 +173,10 @@ class Forwarder {
     c->bytes[0] = static_cast<double>(toUpLen);
     c->bytes[1] = static_cast<double>(toDownLen);
     if (toUpLen + toDownLen > 0) moved_.store(true, std::memory_order_release);
+    // The bytes already read go out now, on the caller's thread: the thread's wake-up is then not on the path of the
+    // first exchange (a server-first greeting, a detected request head). What a full socket does not take stays
+    // pending for the thread; an error is left for the thread to meet at its own next send.
+    for (int i = 0; i < 2; i++) SendNow(&c->side[i]);
     live_.emplace(c->id, c);
     Push(Command{Command::ADD, c, c->id});
     return static_cast<int>(c->id);
@@ -217,6 +221,21 @@ class Forwarder {
   size_t Live() const { return live_.size(); }
 
  private:
+  // Before the thread knows the connection: write what `s->pending` holds without blocking, as far as it goes.
+  static void SendNow(Side* s) {
+    while (s->pending.size() > s->pendingOff) {
+      ssize_t w = send(s->fd, s->pending.data() + s->pendingOff, s->pending.size() - s->pendingOff, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w > 0) {
+        s->pendingOff += static_cast<size_t>(w);
+        continue;
+      }
+      if (w < 0 && errno == EINTR) continue;
+      return;
+    }
+    std::vector<char>().swap(s->pending);
+    s->pendingOff = 0;
+  }
+
   static void SetNonBlocking(int fd) {
     int fl = fcntl(fd, F_GETFL);
     if (fl >= 0 && (fl & O_NONBLOCK) == 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);

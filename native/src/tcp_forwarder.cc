@@ -706,25 +706,39 @@ napi_value ForwarderAdd(napi_env env, napi_callback_info info) {
   return Num(env, f->Add(static_cast<int>(down), static_cast<int>(up), static_cast<uint32_t>(idle), toUp, toUpLen, toDown, toDownLen));
 }
 
-napi_value ForwarderAbort(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+// The arguments of a call that names a connection: (id, ...rest); false (and *rc set) when they are not usable.
+bool ConnArgs(napi_env env, napi_callback_info info, size_t want, napi_value* argv, Forwarder** f, uint32_t* id, int* rc) {
+  size_t argc = want;
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  Forwarder* f = Instance(env);
-  if (f == nullptr) return Num(env, -ENODEV);
-  int64_t id;
-  if (argc < 1 || !ArgInt(env, argv[0], &id) || id <= 0 || id > UINT32_MAX) return Num(env, -EINVAL);
-  return Num(env, f->Abort(static_cast<uint32_t>(id)));
+  *f = Instance(env);
+  if (*f == nullptr) {
+    *rc = -ENODEV;
+    return false;
+  }
+  int64_t v;
+  if (argc < want || !ArgInt(env, argv[0], &v) || v <= 0 || v > UINT32_MAX) {
+    *rc = -EINVAL;
+    return false;
+  }
+  *id = static_cast<uint32_t>(v);
+  return true;
+}
+
+napi_value ForwarderAbort(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Forwarder* f;
+  uint32_t id;
+  int rc;
+  if (!ConnArgs(env, info, 1, argv, &f, &id, &rc)) return Num(env, rc);
+  return Num(env, f->Abort(id));
 }
 
 napi_value ForwarderBytes(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  Forwarder* f = Instance(env);
-  if (f == nullptr) return Num(env, -ENODEV);
-  int64_t id;
-  if (argc < 2 || !ArgInt(env, argv[0], &id) || id <= 0 || id > UINT32_MAX) return Num(env, -EINVAL);
+  Forwarder* f;
+  uint32_t id;
+  int rc;
+  if (!ConnArgs(env, info, 2, argv, &f, &id, &rc)) return Num(env, rc);
   bool is = false;
   napi_is_typedarray(env, argv[1], &is);
   if (!is) return Num(env, -EINVAL);
@@ -736,7 +750,7 @@ napi_value ForwarderBytes(napi_env env, napi_callback_info info) {
   if (napi_get_typedarray_info(env, argv[1], &type, &length, &p, &ab, &offset) != napi_ok || type != napi_float64_array || length < 2) {
     return Num(env, -EINVAL);
   }
-  return Num(env, f->Bytes(static_cast<uint32_t>(id), static_cast<double*>(p), length));
+  return Num(env, f->Bytes(id, static_cast<double*>(p), length));
 }
 
 napi_value ForwarderDeltas(napi_env env, napi_callback_info /*info*/) {

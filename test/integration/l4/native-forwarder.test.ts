@@ -16,18 +16,12 @@ import { hasForwarder, loadNativeAddon } from '../../../src/core/native-addon.js
 import { ListenerCounters } from '../../../src/core/stats.js';
 import { processForwarder, type NativeForwarder } from '../../../src/l4/native-forwarder.js';
 import type { NativeTcpForward } from '../../../src/l4/native-tcp-forward.js';
+import { waitFor } from '../../support/wait-for.js';
 
 const test = (name: string, fn: (t: TestContext) => Promise<void>): void => {
   nodeTest(name, { timeout: 60_000 }, fn);
 };
 
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 async function listen(t: TestContext, server: Server): Promise<number> {
   server.listen(0, '127.0.0.1');
@@ -96,7 +90,7 @@ async function pair(t: TestContext, o: PairOptions = {}): Promise<Pair> {
   client.on('error', () => undefined);
   if (o.clientFirst !== undefined) client.write(o.clientFirst);
   t.after(() => { client.destroy(); serverSide?.destroy(); });
-  await waitFor('the hand-over and the origin connection', () => forward !== undefined && serverSide !== undefined);
+  await waitFor(() => forward !== undefined && serverSide !== undefined, 'the hand-over and the origin connection', 10_000);
   return { client, server: serverSide as Socket, forward: forward as NativeTcpForward, ended, counters, closed: () => closedCount };
 }
 
@@ -156,7 +150,7 @@ test('half-close, client first: the server sees the FIN and can still answer; th
   const atClient = collect(p.client);
   p.client.end('question');
   assert.deepEqual(await atServer, { data: Buffer.from('question') });
-  await waitFor('downstream fin-received', () => p.forward.downstreamState === 'fin-received' && p.forward.upstreamState === 'fin-sent');
+  await waitFor(() => p.forward.downstreamState === 'fin-received' && p.forward.upstreamState === 'fin-sent', 'downstream fin-received', 10_000);
   p.server.end('late answer');
   assert.deepEqual(await atClient, { data: Buffer.from('late answer') });
   const f = await p.ended;
@@ -186,7 +180,7 @@ test('an RST from the client reaches the server as a reset (REMORA_ERR_DOWNSTREA
   p.client.write('x');
   // The byte is read by the server before the reset: libuv reports a hang-up that comes with unread data as EOF
   // (uv__stream_io, POLLHUP after a partial read), which would hide the server's ECONNRESET.
-  await waitFor('a byte through', () => serverGot === 1);
+  await waitFor(() => serverGot === 1, 'a byte through', 10_000);
   p.client.resetAndDestroy();
   assert.equal((await atServer).error, 'ECONNRESET');
   const f = await p.ended;
@@ -214,12 +208,12 @@ test('backpressure: a client that does not read stops the forwarder reading the 
   // pending chunk are full: a few MiB on loopback, far from the 32 MiB sent.
   let last = -1;
   let stable = 0;
-  await waitFor('the forwarder to stop reading', () => {
+  await waitFor(() => {
     const now = p.forward.bytesUpstreamToDownstream;
     stable = now === last && now > 0 ? stable + 1 : 0;
     last = now;
     return stable >= 20;
-  }, 20_000);
+  }, 'the forwarder to stop reading', 20_000, 10);
   assert.ok(last < 20 * 1024 * 1024, `read ${last} bytes from the server while the client read nothing`);
   const got = collect(p.client);
   p.client.resume();
@@ -275,7 +269,7 @@ test('a client that resets in the middle of a download: the server is reset too'
   });
   const f = await p.ended;
   assert.equal(f.errorCode, 'REMORA_ERR_DOWNSTREAM_RESET');
-  await waitFor('the server to see the reset', () => serverError !== undefined);
+  await waitFor(() => serverError !== undefined, 'the server to see the reset', 10_000);
   assert.ok(serverError === 'ECONNRESET' || serverError === 'EPIPE', serverError);
 });
 
@@ -287,9 +281,9 @@ test('bytes already in both sockets\' buffers at the hand-over go first, in orde
     before: async (down, up) => {
       down.pause();
       down.read(0);
-      await waitFor('the client bytes buffered', () => down.readableLength > 0);
+      await waitFor(() => down.readableLength > 0, 'the client bytes buffered', 10_000);
       up.read(0);
-      await waitFor('the greeting buffered', () => up.readableLength > 0);
+      await waitFor(() => up.readableLength > 0, 'the greeting buffered', 10_000);
     },
   });
   const atServer = collect(p.server);
@@ -325,12 +319,12 @@ test('1,000 short connections leave no fd behind', async (t) => {
     c.destroy();
   };
   await one();
-  await waitFor('the warm-up connection to end', () => ended === 1 && f.size === 0);
+  await waitFor(() => ended === 1 && f.size === 0, 'the warm-up connection to end', 10_000);
   const fds = (): number => readdirSync('/proc/self/fd').length;
   const baseline = fds();
   for (let batch = 0; batch < 20; batch++) await Promise.all(Array.from({ length: 50 }, one));
-  await waitFor('every forward to end', () => ended === 1_001 && f.size === 0);
-  await waitFor('the fds to come back to the baseline', () => fds() <= baseline);
+  await waitFor(() => ended === 1_001 && f.size === 0, 'every forward to end', 10_000);
+  await waitFor(() => fds() <= baseline, 'the fds to come back to the baseline', 10_000);
   assert.equal(counters.downstreamToUpstream, 4 * 1_001);
   assert.equal(counters.upstreamToDownstream, 4 * 1_001);
 });

@@ -29,6 +29,7 @@ import type { AttemptOutcome } from '../../../src/upstream/health/attempt-outcom
 import { openConnection } from '../../../src/upstream/transport/connect.js';
 
 export { PASSTHROUGH_DECISION };
+export { waitFor } from '../../support/wait-for.js';
 
 /** Stand-in policies of a test proxy. */
 export interface TestPolicies {
@@ -290,14 +291,6 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Poll `cond` every 5 ms until it holds; throws (naming `what`) after `timeoutMs`. The synchronisation of the tests. */
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 export interface Blackhole {
   /** A loopback port where a TCP connect never completes (until close). */

@@ -81,13 +81,15 @@ export function resultsTable(input: ReportInput): string {
 }
 
 export function memoryTable(input: ReportInput): string {
-  const rows = ['| mode | settings | RSS idle MB | RSS after runs MB | transparency check |', '|---|---|---:|---:|---|'];
+  const rows = ['| mode | settings | RSS idle MB | RSS after runs MB | idle connections: KB each, settled / marginal | transparency check |', '|---|---|---:|---:|---:|---|'];
   for (const m of input.modes) {
     const mb = (x: number | undefined, byRole?: Readonly<Record<string, number>>): string => (byRole !== undefined
       ? Object.entries(byRole).map(([role, v]) => `${fmt(v, 1)} (${role})`).join(' + ')
       : x === undefined ? '—' : fmt(x, 1));
     const settings = m.failure !== undefined ? `failed: ${m.failure.replace(/\|/g, '/').replace(/\s+/g, ' ').slice(0, 200)}` : (m.notes.join('; ') || '—');
-    rows.push(`| ${m.mode} | ${settings} | ${mb(m.rssIdleMb, m.rssIdleByRole)} | ${mb(m.rssAfterMb, m.rssAfterByRole)} | ${m.transparency ?? '—'} |`);
+    const ic = m.idleConnections;
+    const idle = ic === undefined ? '—' : `${fmt(ic.kbSettled, 1)} / ${fmt(ic.kbMarginal, 1)} (${ic.held.toLocaleString('en-US')} held${ic.errors > 0 ? `, ${ic.errors} errors` : ''})`;
+    rows.push(`| ${m.mode} | ${settings} | ${mb(m.rssIdleMb, m.rssIdleByRole)} | ${mb(m.rssAfterMb, m.rssAfterByRole)} | ${idle} | ${m.transparency ?? '—'} |`);
   }
   return rows.join('\n');
 }
@@ -280,7 +282,10 @@ Columns: *vs ${input.baseline}* and *vs peer* are throughput ratios (rps or Gbit
 L4 rows and haproxy-http for the \`l7-*\` rows; for the latency rows the peer column is the p99 difference. Δp50/Δp99 are differences to direct (for the wrk rows these are latencies of a
 saturated server, not added latency). *proxy CPU* is user+system time of the proxy process divided by the load's
 wall time (warm-up included); for the mesh rows, of both sidecars together. *redirected conns* counts connections through the nat REDIRECT rules during the load
-(warm-up included; iperf3 uses two). *RSS* is VmRSS of the proxy process, idle = 1 s after it is ready. For
+(warm-up included; iperf3 uses two). *RSS* is VmRSS of the proxy process, idle = 1 s after it is ready. *idle
+connections*: after the loads, N connections to the server-first banner held open through the proxy (each past
+detection, forwarding), in two halves (bench/idle-connections.ts); *settled* is the RSS growth per connection at its
+lowest in the 20 s they stay held, *marginal* the growth per connection of the second half. For
 **server-first-ttfb** the result is connections per second of a client that opens one connection after the other and
 closes each at the server's greeting, and p50/p99 are the time from \`connect()\` to the greeting (the client is a
 Node.js process, so its own overhead is in every mode's numbers alike).

@@ -31,9 +31,12 @@ import { cpuSeconds, redirectedConnections, rssMb } from './proc.js';
 import { renderDocument, renderSummary, type ReportInput } from './report.js';
 import { combineRounds } from './rounds.js';
 import { SCENARIOS } from './scenarios.js';
-import { BANNER_PORT, BODY, BODY2, HTTP_PORT, startEndpointPod, startMeshServerPod, startServerPod } from './server-pod.js';
+import { measureIdleConnections } from './idle-connections.js';
+import { BANNER_PORT, BODY, BODY2, HTTP_PORT, startBanner, startEndpointPod, startMeshServerPod, startServerPod } from './server-pod.js';
 import { ensureTools, machineInfo } from './tools.js';
-import type { Cell, MeshServerInfo, Mode, ModeContext, ModeProcess, ModeSummary, RunContext, RunningMode, Scenario } from './types.js';
+import type {
+  Cell, IdleConnectionsSummary, MeshServerInfo, Mode, ModeContext, ModeProcess, ModeSummary, RunContext, RunningMode, Scenario,
+} from './types.js';
 
 /** Every mode: the one-hop modes, then the mesh group's. */
 const ALL_MODES: readonly Mode[] = [...MODES, ...MESH_MODE_LIST];
@@ -56,8 +59,13 @@ Flags:
   --out FILE          write the report here (default docs/benchmarks.md, written only by full runs)
   --no-write          only print the tables
   --keep-tmp          keep the scratch directory (configs, proxy logs)
+  --idle-conns N      after the loads, hold N idle connections through each single-process proxy and report its RSS
+                      per connection (default 5000; 0 skips it)
   --no-profile        skip the CPU profiles of remora-l7 and of the mesh-mtls server sidecar ("where the time goes")
 `;
+
+/** Modes whose idle-connection memory is not measured: the mesh pairs (two hops), workers (the connections live in the workers, not in the process measured). */
+const IDLE_SKIP = new Set(['mesh-plain', 'mesh-mtls', 'haproxy-tls', 'remora-l7-w2']);
 
 const BASELINE = 'direct';
 const PEER = 'haproxy-l4';
@@ -223,7 +231,7 @@ async function main(): Promise<number> {
     options: {
       duration: { type: 'string' }, warmup: { type: 'string' }, modes: { type: 'string' }, scenarios: { type: 'string' },
       'remora-args': { type: 'string' }, out: { type: 'string' }, 'no-write': { type: 'boolean' }, 'keep-tmp': { type: 'boolean' },
-      'no-profile': { type: 'boolean' }, rounds: { type: 'string' },
+      'no-profile': { type: 'boolean' }, rounds: { type: 'string' }, 'idle-conns': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -231,6 +239,7 @@ async function main(): Promise<number> {
   const durationS = numberFlag(values.duration, 6, 1, 60, 'duration');
   const warmupS = numberFlag(values.warmup, 1, 0, 10, 'warmup');
   const roundsFlag = values.rounds === undefined ? undefined : numberFlag(values.rounds, 1, 1, 9, 'rounds');
+  const idleConns = numberFlag(values['idle-conns'], 5000, 0, 20_000, 'idle-conns');
   const scenarios = pickList(SCENARIOS, values.scenarios, 'scenario');
   // A mode none of the selected scenarios runs is not started.
   const modes = pickList(ALL_MODES, values.modes, 'mode').filter((m) => scenarios.some((s) => runs(m, s)));
@@ -373,9 +382,24 @@ async function main(): Promise<number> {
       }
     }
 
-    // 3. Memory after the runs, counters, stop.
+    // 3. Memory after the runs, memory per idle connection, counters.
+    let bannerUp = scenarios.some((s) => s.id === 'server-first-ttfb');
     for (const { mode, running, rssIdle } of live) {
       const rssAfter = rssByRole(running);
+      let idle: IdleConnectionsSummary | undefined;
+      if (idleConns > 0 && mode.redirect && running.pid !== undefined && running.processes === undefined && !IDLE_SKIP.has(mode.id)) {
+        try {
+          if (!bannerUp) await startBanner(server.pod, REPO_ROOT);
+          bannerUp = true;
+          await useRules(mode);
+          const r = await measureIdleConnections(client, REPO_ROOT, running.pid, server.ip4, BANNER_PORT, idleConns);
+          idle = { held: r.held, errors: r.errors, kbSettled: r.kbSettled, kbMarginal: r.kbMarginal };
+          log(`${mode.id}: ${r.held} idle connections held (${r.errors} errors): RSS ${r.rssBeforeMb.toFixed(1)} -> ${r.rssHeldMb.toFixed(1)} -> `
+            + `${r.rssSettledMb.toFixed(1)} MB settled; ${r.kbSettled.toFixed(1)} KB each settled, ${r.kbMarginal.toFixed(1)} KB marginal`);
+        } catch (err) {
+          log(`${mode.id}: idle connections: failed: ${errText(err)}`);
+        }
+      }
       const several = running.processes !== undefined;
       let counters: Readonly<Record<string, number>> | undefined;
       try { counters = await running.counters?.(); } catch { /* report without */ }
@@ -384,6 +408,7 @@ async function main(): Promise<number> {
         ...(rssIdle === undefined ? {} : { rssIdleMb: sum(rssIdle), ...(several ? { rssIdleByRole: rssIdle } : {}) }),
         ...(rssAfter === undefined ? {} : { rssAfterMb: sum(rssAfter), ...(several ? { rssAfterByRole: rssAfter } : {}) }),
         ...(counters === undefined ? {} : { counters }),
+        ...(idle === undefined ? {} : { idleConnections: idle }),
         transparency: transparencyText(mode, ctx),
       });
     }

@@ -178,6 +178,15 @@ export interface Cell {
   readonly rounds?: readonly Cell[];
 }
 
+export interface IdleConnectionsSummary {
+  readonly held: number;
+  readonly errors: number;
+  /** RSS growth per held connection once settled (the setup's garbage collected), KB. */
+  readonly kbSettled: number;
+  /** RSS growth per connection of the second half (the heap already grown), KB. */
+  readonly kbMarginal: number;
+}
+
 export interface ModeSummary {
   readonly mode: string;
   readonly title: string;
@@ -189,6 +198,8 @@ export interface ModeSummary {
   readonly rssIdleByRole?: Readonly<Record<string, number>>;
   readonly rssAfterByRole?: Readonly<Record<string, number>>;
   readonly counters?: Readonly<Record<string, number>>;
+  /** Memory per idle connection through the proxy (bench/idle-connections.ts), measured after the loads. */
+  readonly idleConnections?: IdleConnectionsSummary;
   /** Result of the transparency check (":8080 and :8081 reached their own servers"). */
   readonly transparency?: string;
 }

@@ -21,8 +21,8 @@
 // problems, the few keys they need of the [service NAME] sections (balancer, eject_*, endpoints, tls_*) are read
 // again leniently from the sections (their own mistakes were reported by the registry).
 import { readFileSync } from 'node:fs';
-import { createSecureContext } from 'node:tls';
 import { RemoraError } from '../core/errors.js';
+import { nodeTls } from '../core/node-tls.js';
 import type { SnapshotDefinitions } from './config-snapshot.js';
 import type { ConfigIssue } from './config-issue.js';
 import { formatAuthorizationWarning, parseAuthorizations } from './authorization-config.js';
@@ -341,7 +341,7 @@ function checkTls(
   const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
   if (material.ca !== undefined) {
     try {
-      createSecureContext({ ca: material.ca });
+      nodeTls().createSecureContext({ ca: material.ca });
       if (!/-----BEGIN CERTIFICATE-----/.test(material.ca)) throw new Error('no PEM certificate in the file');
     } catch (err) {
       at('tls_ca_file', t.caFile, `a PEM file of CA certificates (${message(err)})`);
@@ -350,7 +350,7 @@ function checkTls(
   }
   if (material.cert !== undefined && material.key !== undefined) {
     try {
-      createSecureContext({ cert: material.cert, key: material.key });
+      nodeTls().createSecureContext({ cert: material.cert, key: material.key });
     } catch (err) {
       at('tls_cert_file', t.certFile, `a PEM certificate whose private key is tls_key_file (${message(err)})`);
       bad = true;
@@ -359,7 +359,7 @@ function checkTls(
   if (bad) return;
   // The context the runtime builds (src/upstream/transport/tls-origination.ts), without a CA file from Node's store.
   try {
-    createSecureContext({
+    nodeTls().createSecureContext({
       ...(material.ca === undefined ? {} : { ca: material.ca }),
       ...(material.cert === undefined ? {} : { cert: material.cert }),
       ...(material.key === undefined ? {} : { key: material.key }),

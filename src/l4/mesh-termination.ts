@@ -12,7 +12,8 @@
 // emit('connection'), and the server's events are routed back to the connection by the client's address and port
 // (unique among live connections).
 import type { Socket } from 'node:net';
-import * as tls from 'node:tls';
+import type * as tls from 'node:tls';
+import { nodeTls } from '../core/node-tls.js';
 import type { MeshStats } from '../core/mesh-stats.js';
 import { checkPeerCertificate, MESH_ALPN, type MeshIdentity } from '../upstream/transport/mesh-identity.js';
 
@@ -40,7 +41,7 @@ export class MeshTerminator {
     this.identity = identity;
     const pems = identity.pems;
     this.#stats = stats;
-    this.#server = tls.createServer({
+    this.#server = nodeTls().createServer({
       cert: pems.certChain,
       key: pems.key,
       ca: pems.roots,

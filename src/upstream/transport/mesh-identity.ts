@@ -5,7 +5,8 @@
 // snapshot with the same files reuses the previous one (src/proxy/runtime.ts). Rotation = a new snapshot with new
 // files: new handshakes use the new contexts, established connections keep theirs.
 import { createHash, X509Certificate } from 'node:crypto';
-import { createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
+import type { PeerCertificate, SecureContext } from 'node:tls';
+import { nodeTls } from '../../core/node-tls.js';
 import type { IdentityPems } from '../../config/identity-files.js';
 import { inspectSvid, spiffeIdOfSans, splitPemCertificates, uriSansOf, validityOf } from '../../core/svid.js';
 
@@ -69,7 +70,7 @@ export class MeshIdentity {
     this.notAfter = svid.value.notAfter;
     this.key = createHash('sha256').update(pems.certChain).update('\0').update(pems.key).update('\0').update(pems.roots).digest('hex');
     this.pems = pems;
-    this.clientContext = createSecureContext({ cert: pems.certChain, key: pems.key, ca: pems.roots, minVersion: 'TLSv1.3' });
+    this.clientContext = nodeTls().createSecureContext({ cert: pems.certChain, key: pems.key, ca: pems.roots, minVersion: 'TLSv1.3' });
   }
 
   /** For /certs. */

@@ -6,7 +6,8 @@
 // "*suffix", "*"). A mismatch fails the handshake as REMORA_ERR_PEER_IDENTITY; any other failure after TCP is
 // REMORA_ERR_MTLS_HANDSHAKE with OpenSSL's reason. Handshakes and failures are counted (MeshStats.outbound).
 import type { Socket } from 'node:net';
-import * as tls from 'node:tls';
+import type * as tls from 'node:tls';
+import { nodeTls } from '../../core/node-tls.js';
 import type { ServiceMtlsSpec } from '../../config/mtls-settings.js';
 import type { MeshStats } from '../../core/mesh-stats.js';
 import { matchesPattern } from '../../core/spiffe.js';
@@ -45,7 +46,7 @@ export class MeshTlsOriginator implements UpstreamTransport {
   }
 
   wrap(tcp: Socket, host: string): tls.TLSSocket {
-    const socket = tls.connect({
+    const socket = nodeTls().connect({
       socket: tcp,
       host,
       secureContext: this.identity.clientContext,

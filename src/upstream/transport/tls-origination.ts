@@ -9,7 +9,8 @@
 // (REMORA_ERR_UPSTREAM_TLS, not retried: a CA or name mismatch fails on every endpoint alike). `tlsFailureCode()`
 // extracts the OpenSSL/Node reason (UNABLE_TO_VERIFY_LEAF_SIGNATURE, ERR_TLS_CERT_ALTNAME_INVALID, ...) for the log.
 import type { Socket } from 'node:net';
-import * as tls from 'node:tls';
+import type * as tls from 'node:tls';
+import { nodeTls } from '../../core/node-tls.js';
 import type { TlsOriginationSpec } from '../../config/tls-settings.js';
 import type { HandshakeFailureCode, UpstreamTransport } from './upstream-transport.js';
 
@@ -28,7 +29,7 @@ interface NodeWithSystemCa {
 
 /** The default trust store: Node's bundled roots (and NODE_EXTRA_CA_CERTS), plus the OS store where Node exposes it. */
 function defaultTrust(): { ca: string[] | undefined; source: CaSource } {
-  const get = (tls as unknown as NodeWithSystemCa).getCACertificates;
+  const get = (nodeTls() as unknown as NodeWithSystemCa).getCACertificates;
   if (typeof get !== 'function') return { ca: undefined, source: 'default' };
   try {
     return { ca: [...get('default'), ...get('system')], source: 'default+system' };
@@ -52,7 +53,7 @@ export class TlsOriginator implements UpstreamTransport {
     let caSource: CaSource = 'tls_ca_file';
     if (ca === undefined) ({ ca, source: caSource } = defaultTrust());
     this.caSource = caSource;
-    this.#context = tls.createSecureContext({
+    this.#context = nodeTls().createSecureContext({
       ...(ca === undefined ? {} : { ca }),
       ...(material.cert === undefined ? {} : { cert: material.cert }),
       ...(material.key === undefined ? {} : { key: material.key }),
@@ -75,7 +76,7 @@ export class TlsOriginator implements UpstreamTransport {
 
   wrap(tcp: Socket, host: string): tls.TLSSocket {
     const s = this.spec;
-    return tls.connect({
+    return nodeTls().connect({
       socket: tcp,
       host,
       ...(s.serverName === undefined ? {} : { servername: s.serverName }),

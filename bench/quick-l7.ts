@@ -272,7 +272,12 @@ async function main(): Promise<number> {
       const keep = resolve(values['keep-logs']);
       mkdirSync(keep, { recursive: true });
       for (const v of subjects) {
-        if (v.kind === 'remora') cpSync(join(tmpDir, `${v.name}.log`), join(keep, `${v.name}.log`), { force: true });
+        if (v.kind !== 'remora') continue;
+        try {
+          cpSync(join(tmpDir, `${v.name}.log`), join(keep, `${v.name}.log`), { force: true });
+        } catch (err) {
+          log(`${v.name}: no log to keep (${(err as Error).message})`); // it never started: the run's error says why
+        }
       }
     }
     rmSync(tmpDir, { recursive: true, force: true });

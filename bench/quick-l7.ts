@@ -20,9 +20,11 @@
 //   --remora-args NAME="ARGS": extra `remora proxy` flags of variant NAME (space-separated; the word {tmp} is replaced
 //          by the run's temporary directory), e.g. --remora-args obs="--access-log {tmp}/obs.log" --remora-args off="--metrics off"
 //          for an A/B of the same build with metrics and access logs on and off.
+//   --keep-logs DIR: copy each remora variant's output (its log, and what node flags such as --trace-gc print) to
+//          DIR/<variant>.log at the end.
 //   --route: the proxies' config adds a [route] for the service, so every request is decided by a named route.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Mesh, netnsUnavailableReason, waitFor } from '../test/netns/harness.js';
@@ -89,7 +91,7 @@ async function main(): Promise<number> {
       variant: { type: 'string', multiple: true }, rounds: { type: 'string' }, duration: { type: 'string' },
       loads: { type: 'string' }, haproxy: { type: 'boolean' }, direct: { type: 'boolean' },
       strace: { type: 'string' }, 'cpu-prof': { type: 'string' }, l4: { type: 'string' },
-      'remora-args': { type: 'string', multiple: true }, route: { type: 'boolean' },
+      'remora-args': { type: 'string', multiple: true }, route: { type: 'boolean' }, 'keep-logs': { type: 'string' },
     },
   });
   const reason = netnsUnavailableReason();
@@ -266,6 +268,18 @@ async function main(): Promise<number> {
     await Promise.all(subjects.map((v) => v.stop?.() ?? Promise.resolve()));
     await haproxy?.stop();
     await mesh.destroy();
+    if (values['keep-logs'] !== undefined) {
+      const keep = resolve(values['keep-logs']);
+      mkdirSync(keep, { recursive: true });
+      for (const v of subjects) {
+        if (v.kind !== 'remora') continue;
+        try {
+          cpSync(join(tmpDir, `${v.name}.log`), join(keep, `${v.name}.log`), { force: true });
+        } catch (err) {
+          log(`${v.name}: no log to keep (${(err as Error).message})`); // it never started: the run's error says why
+        }
+      }
+    }
     rmSync(tmpDir, { recursive: true, force: true });
   }
   return 0;

@@ -1,5 +1,5 @@
 // Load generators (wrk, h2load, iperf3) run inside the client pod, and the pure parsers of their output.
-import { readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Pod } from '../test/netns/harness.js';
 import { REPO_ROOT } from '../test/netns/remora-process.js';
@@ -54,6 +54,17 @@ export function percentile(sorted: readonly number[], p: number): number | undef
   if (sorted.length === 0) return undefined;
   const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
   return sorted[rank - 1];
+}
+
+/**
+ * Where the load generators' log files go: a subdirectory of the run's scratch directory. Not the scratch directory
+ * itself, which holds the proxies' configuration files: a proxy watches its configuration's directory, and h2load
+ * writing its log there woke each proxy ~160 times a second during a load.
+ */
+async function loadLogDir(tmpDir: string): Promise<string> {
+  const dir = join(tmpDir, 'loads');
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  return dir;
 }
 
 /** Parse h2load's summary and its --log-file (lines "start_us\tstatus\tduration_us"; measured phase only). */
@@ -153,7 +164,7 @@ export function h2loadArgs(load: FixedRateLoad, durationS: number, warmupS: numb
 
 /** Fixed-rate HTTP/1.1 load with h2load (its --log-file holds only the measured phase). */
 export async function runH2loadFixedRate(client: Pod, load: FixedRateLoad, durationS: number, warmupS: number, tmpDir: string): Promise<Measurement> {
-  const logFile = join(tmpDir, `h2load-${Date.now()}.log`);
+  const logFile = join(await loadLogDir(tmpDir), `h2load-${Date.now()}.log`);
   try {
     const out = must(await client.exec(h2loadArgs(load, durationS, warmupS, logFile), { timeoutMs: (durationS + warmupS + 20) * 1000 }), 'h2load');
     return parseH2load(out, await readFile(logFile, 'utf8'));
@@ -178,7 +189,7 @@ export function h2loadMaxArgs(load: H2Load, durationS: number, warmupS: number, 
 
 /** Max-rate h2c load (latencies from its --log-file: measured phase only). */
 export async function runH2loadMax(client: Pod, load: H2Load, durationS: number, warmupS: number, tmpDir: string): Promise<Measurement> {
-  const logFile = join(tmpDir, `h2load-max-${Date.now()}.log`);
+  const logFile = join(await loadLogDir(tmpDir), `h2load-max-${Date.now()}.log`);
   try {
     const out = must(await client.exec(h2loadMaxArgs(load, durationS, warmupS, logFile), { timeoutMs: (durationS + warmupS + 20) * 1000 }), 'h2load');
     return parseH2load(out, await readFile(logFile, 'utf8'));

@@ -9,7 +9,8 @@
 //   forwarderAdd(fdDown, fdUp, idleTimeoutMs, pendingToUp, pendingToDown) -> id (> 0) or -errno
 //                                   dup()s both fds (the caller then closes its own through libuv: uv_close does
 //                                   EPOLL_CTL_DEL before close(), so the shared file description never fires there);
-//                                   the pending buffers (or undefined) are written to that side before anything else.
+//                                   the pending buffers (or undefined) are written to that side before anything else:
+//                                   as far as the socket takes them at once, on the calling thread; the rest by the thread.
 //   forwarderAbort(id) -> 0 or -ENOENT     resets both sides (SO_LINGER {1, 0}); the end is reported as ABORTED.
 //   forwarderBytes(id, out Float64Array(2 or 4)) -> 0 or -ENOENT   the live byte counters (exact, read now), and
 //                                   each side's half-close flags (1: its FIN read, 2: our FIN sent to it).

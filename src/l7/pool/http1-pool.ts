@@ -15,6 +15,7 @@
 //   they open a new one, or take a connection handed over directly by an exchange that just finished on it.
 import { Http1Connection, type Http1ConnectionOwner } from './http1-connection.js';
 import { connectUpstream, poolFailure } from './pool-common.js';
+import { UpstreamReader } from './upstream-reader.js';
 import type {
   AttemptControl,
   PoolAdmission,
@@ -320,6 +321,7 @@ export class Http1Pool implements Http1ConnectionOwner {
   #open(w: Waiter, slot: () => void): void {
     this.#connecting++;
     this.#stats.increment('pool.http1.connect');
+    const reader = new UpstreamReader();
     connectUpstream(this.#connector, this.target, (err, socket) => {
       this.#connecting--;
       if (err !== undefined || socket === undefined) {
@@ -333,7 +335,7 @@ export class Http1Pool implements Http1ConnectionOwner {
         this.#openForQueue();
         return;
       }
-      const conn = new Http1Connection(socket, this, this.#options.maxHeadBytes);
+      const conn = new Http1Connection(socket, this, this.#options.maxHeadBytes, reader);
       this.#all.add(conn);
       if (slot !== NO_SLOT) this.#slots.set(conn, slot);
       if (this.#closed) {
@@ -348,7 +350,7 @@ export class Http1Pool implements Http1ConnectionOwner {
         return;
       }
       this.#run(w, conn);
-    });
+    }, reader.readInto);
   }
 
   #checkEmpty(): void {

@@ -6,16 +6,10 @@
 // read completely, the response allowed keep-alive (HTTP/1.1 without `Connection: close`, not close-delimited), and
 // no stray byte followed the response. While idle, any byte or FIN from the server discards it (the server closed
 // it, or it is out of sync).
-//
-// Reading: a plain TCP connection opened with an UpstreamReader is read through net's `onread` (one shared buffer, no
-// 'data' events): #onRead gets a view valid only during the call, so body chunks handed on are copied (the parser
-// copies a partial head itself). A TLS socket ignores the reader and emits 'data' as usual: both are listened to, and
-// both feed #onData.
 import type { Socket } from 'node:net';
 import type { BodySink } from '../http/request-body.js';
 import { lastChunk, chunkHeader, requestHead } from './http1-serialize.js';
 import { ParseError, ResponseParser, type ResponseHead } from './http1-response-parser.js';
-import type { UpstreamReader } from './upstream-reader.js';
 import type {
   AttemptControl,
   UpstreamFailure,
@@ -101,19 +95,15 @@ export class Http1Connection {
   #error: Error | undefined;
   #inData = false;
   #tunnelHead: ResponseHead | undefined;
-  readonly #reader: UpstreamReader | undefined;
-  /** True while #onData runs on bytes in the reader's shared buffer (they must be copied to outlive the call). */
-  #borrowed = false;
   current: Exchange | undefined;
   /** The server's last keep-alive hint (ms). */
   keepAliveHintMs: number | undefined;
   /** Set by the pool: when the connection went idle, and its retirement timer. */
   idleTimer: NodeJS.Timeout | undefined;
 
-  constructor(socket: Socket, owner: Http1ConnectionOwner, maxHeadBytes: number, reader?: UpstreamReader) {
+  constructor(socket: Socket, owner: Http1ConnectionOwner, maxHeadBytes: number) {
     this.socket = socket;
     this.#owner = owner;
-    this.#reader = reader;
     this.#parser = new ResponseParser(
       {
         onHead: (head) => this.#onHead(head),
@@ -129,10 +119,6 @@ export class Http1Connection {
     socket.on('drain', this.#onDrain);
     socket.setNoDelay?.(true);
     if (socket.isPaused()) socket.resume();
-    if (reader !== undefined) {
-      const early = reader.attach(this.#onRead);
-      if (early !== undefined) for (const b of early) this.#onData(b);
-    }
   }
 
   /** The connection carried at least one complete exchange before. */
@@ -215,13 +201,6 @@ export class Http1Connection {
     this.#owner.onGone(this);
   }
 
-  readonly #onRead = (bytes: Buffer): boolean => {
-    this.#borrowed = true;
-    this.#onData(bytes);
-    this.#borrowed = false;
-    return true; // pausing is done by socket.pause() (which stops reading in onread mode too)
-  };
-
   readonly #onData = (chunk: Buffer): void => {
     const ex = this.current;
     if (ex === undefined || !this.#parser.busy) {
@@ -246,7 +225,7 @@ export class Http1Connection {
     const tunnelHead = this.#tunnelHead;
     if (tunnelHead !== undefined) {
       this.#tunnelHead = undefined;
-      this.#handOver(ex, tunnelHead, consumed < chunk.length ? Buffer.from(chunk.subarray(consumed)) : Buffer.alloc(0));
+      this.#handOver(ex, tunnelHead, consumed < chunk.length ? chunk.subarray(consumed) : Buffer.alloc(0));
       return;
     }
     if (consumed < chunk.length) ex.keepAlive = false; // stray bytes after the response
@@ -311,7 +290,7 @@ export class Http1Connection {
     const ex = this.current;
     const h = ex?.handler;
     if (ex === undefined || h === undefined) return;
-    if (!h.onData(this.#borrowed ? Buffer.from(chunk) : chunk) && this.current === ex) {
+    if (!h.onData(chunk) && this.current === ex) {
       ex.paused = true;
       this.socket.pause();
     }
@@ -347,8 +326,6 @@ export class Http1Connection {
     socket.off('end', this.#onEnd);
     socket.off('close', this.#onClose);
     socket.off('drain', this.#onDrain);
-    // onread mode: the tunnel reads the socket as a stream (each read copied and pushed).
-    this.#reader?.pushToStream(socket);
     this.#gone = true;
     this.#owner.onGone(this);
     if (h === undefined) {

@@ -15,7 +15,6 @@
 //   they open a new one, or take a connection handed over directly by an exchange that just finished on it.
 import { Http1Connection, type Http1ConnectionOwner } from './http1-connection.js';
 import { connectUpstream, poolFailure } from './pool-common.js';
-import { UpstreamReader } from './upstream-reader.js';
 import type {
   AttemptControl,
   PoolAdmission,
@@ -321,7 +320,6 @@ export class Http1Pool implements Http1ConnectionOwner {
   #open(w: Waiter, slot: () => void): void {
     this.#connecting++;
     this.#stats.increment('pool.http1.connect');
-    const reader = new UpstreamReader();
     connectUpstream(this.#connector, this.target, (err, socket) => {
       this.#connecting--;
       if (err !== undefined || socket === undefined) {
@@ -335,7 +333,7 @@ export class Http1Pool implements Http1ConnectionOwner {
         this.#openForQueue();
         return;
       }
-      const conn = new Http1Connection(socket, this, this.#options.maxHeadBytes, reader);
+      const conn = new Http1Connection(socket, this, this.#options.maxHeadBytes);
       this.#all.add(conn);
       if (slot !== NO_SLOT) this.#slots.set(conn, slot);
       if (this.#closed) {
@@ -350,7 +348,7 @@ export class Http1Pool implements Http1ConnectionOwner {
         return;
       }
       this.#run(w, conn);
-    }, reader.readInto);
+    });
   }
 
   #checkEmpty(): void {

@@ -136,7 +136,7 @@ export class ResponseParser {
           const end = data.indexOf(CRLFCRLF, i);
           if (end < 0) {
             if (n - i > this.#maxHead) throw new ParseError('response head too large');
-            this.#pending = this.#keep(data, base, i);
+            this.#pending = data.subarray(i);
             return buf.length;
           }
           if (end - i > this.#maxHead) throw new ParseError('response head too large');
@@ -191,7 +191,7 @@ export class ResponseParser {
             if (this.#state !== State.Chunked) return i - base;
           }
           if (dec.status === ChunkedStatus.NeedMore) {
-            this.#pending = this.#keep(data, base, i);
+            this.#pending = data.subarray(i);
             return buf.length;
           }
           if (dec.status === ChunkedStatus.Done) {
@@ -225,14 +225,6 @@ export class ResponseParser {
   reset(): void {
     this.#state = State.Done;
     this.#pending = undefined;
-  }
-
-  /**
-   * The unparsed rest data[i..] kept for the next call. A copy when `data` is the caller's buffer (base 0): that may be
-   * a view of a read buffer that is reused once execute() returns (UpstreamReader); a concatenation is our own.
-   */
-  #keep(data: Buffer, base: number, i: number): Buffer {
-    return base === 0 ? Buffer.from(data.subarray(i)) : data.subarray(i);
   }
 
   #finish(trailers: string[]): void {

@@ -2,7 +2,6 @@
 // and the router that drives them (src/l7/router/exchange.ts). A pool runs one *attempt* of a request on one endpoint and reports
 // back through an UpstreamHandler; the exchange decides what to do with the outcome (forward, retry, reply).
 import type { Socket } from 'node:net';
-import type { ConnectReadInto } from '../../upstream/transport/connect.js';
 import type { BodyReader } from '../http/request-body.js';
 
 export type UpstreamProtocol = 'http1' | 'http2';
@@ -23,12 +22,7 @@ export interface UpstreamTarget {
  * cluster (ClusterView.connect, the one connect path), which applies the connect timeout. The socket has an 'error'
  * listener attached and was created with `allowHalfOpen: true` (tunnels need half-close).
  */
-export type UpstreamConnector = (
-  target: UpstreamTarget,
-  settle: (err: Error | undefined, socket: Socket | undefined) => void,
-  /** Read a plain TCP socket through net's `onread` (see ConnectReadInto); a connector may ignore it. */
-  readInto?: ConnectReadInto,
-) => void;
+export type UpstreamConnector = (target: UpstreamTarget, settle: (err: Error | undefined, socket: Socket | undefined) => void) => void;
 
 /** One request as the pool sends it. */
 /**

@@ -10,7 +10,7 @@
 import type { Socket } from 'node:net';
 import { RemoraError } from '../../core/errors.js';
 import type { ClusterView } from '../../upstream/cluster.js';
-import { isHandshakeFailure, type ConnectReadInto } from '../../upstream/transport/connect.js';
+import { isHandshakeFailure } from '../../upstream/transport/connect.js';
 import { Http1Pool, type Http1PoolOptions } from './http1-pool.js';
 import { Http2Pool, type Http2PoolOptions } from './http2-pool.js';
 import type {
@@ -49,9 +49,8 @@ export const DEFAULT_POOL_OPTIONS: UpstreamPoolOptions = Object.freeze({
 
 /** The pools' connector for a cluster: its connect path, with the failure as an Error the exchange can count. */
 function clusterConnector(cluster: ClusterView): UpstreamConnector {
-  return (target: UpstreamTarget, settle: (err: Error | undefined, socket: Socket | undefined) => void, readInto?: ConnectReadInto) => {
+  return (target: UpstreamTarget, settle: (err: Error | undefined, socket: Socket | undefined) => void) => {
     cluster.connect({ address: target.address, port: target.port }, {
-      readInto,
       onUpstreamReady: (socket) => { settle(undefined, socket); },
       onUpstreamFailed: (_socket, f) => {
         settle(isHandshakeFailure(f.code)

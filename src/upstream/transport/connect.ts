@@ -13,7 +13,7 @@
 // Outcomes are classified by when they happen: before TCP is up it is a connect failure of the endpoint (reported
 // to `observer`, retried on another endpoint by L4 dialing, passive health counts it); after it, a TLS failure
 // (REMORA_ERR_UPSTREAM_TLS: a CA or name mismatch fails on every endpoint alike; not retried, not counted).
-import { createConnection, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { RemoraError } from '../../core/errors.js';
 import { PeriodicSweep, periodFor, type SweepMember } from '../../core/periodic-sweep.js';
 import type { HandshakeFailureCode, UpstreamTransport } from './upstream-transport.js';
@@ -37,25 +37,10 @@ export function isHandshakeFailure(code: ConnectFailureCode): code is HandshakeF
   return code === 'REMORA_ERR_UPSTREAM_TLS' || code === 'REMORA_ERR_MTLS_HANDSHAKE' || code === 'REMORA_ERR_PEER_IDENTITY';
 }
 
-/**
- * Net's documented `onread` socket option: every read lands in `buffer` (which may be shared by many sockets: the
- * bytes are only valid during the call) and `callback(bytes, buffer)` gets them; the socket then emits no 'data'
- * (returning false pauses it, `resume()` reads on). No Buffer is allocated and nothing goes through Readable per read.
- */
-export interface ConnectReadInto {
-  readonly buffer: Buffer;
-  readonly callback: (bytes: number, buffer: Buffer) => boolean;
-}
-
 /** The owner of a connection being opened. */
 export interface ConnectHandler {
   onUpstreamReady(socket: Socket): void;
   onUpstreamFailed(socket: Socket, failure: ConnectFailure): void;
-  /**
-   * Read a plain TCP connection through `onread` (ignored with TLS: the TLS layer reads the TCP socket itself, and
-   * the TLS socket then emits 'data' as usual). The owner must listen to both.
-   */
-  readonly readInto?: ConnectReadInto | undefined;
 }
 
 /** Hears whether the TCP connect to an endpoint succeeded (passive health). */
@@ -113,18 +98,8 @@ class RawConnectDeadline implements SweepMember {
   }
 }
 
-/** A TCP socket, half-open allowed, Nagle off, connecting to `target`; read through `readInto` when given. */
-function tcpSocket(target: ConnectTarget, localAddress: string | undefined, readInto?: ConnectReadInto): Socket {
-  if (readInto !== undefined) {
-    // `onread` is taken by net.createConnection() (it passes its options to the Socket constructor), not by
-    // socket.connect().
-    const socket = createConnection(localAddress === undefined
-      ? { host: target.address, port: target.port, allowHalfOpen: true, onread: readInto }
-      : { host: target.address, port: target.port, allowHalfOpen: true, onread: readInto, localAddress });
-    socket.setNoDelay(true);
-    socket.on('error', ignoreHandledByOwner);
-    return socket;
-  }
+/** A TCP socket, half-open allowed, Nagle off, connecting to `target`. */
+function tcpSocket(target: ConnectTarget, localAddress: string | undefined): Socket {
   const socket = new Socket({ allowHalfOpen: true });
   // Nagle off. socket.connect() ignores a noDelay option (Node 20); before the handle exists this only records the
   // setting, applied once connected.
@@ -231,7 +206,7 @@ class Connecting implements SweepMember {
 
 /** Open a connection to `target` (see the file comment). Never throws for a bad address: it fails on the socket. */
 export function openConnection(target: ConnectTarget, o: ConnectOptions): Socket {
-  const tcp = tcpSocket(target, o.localAddress, o.tls === undefined ? o.handler?.readInto : undefined);
+  const tcp = tcpSocket(target, o.localAddress);
   if (o.tls === undefined && o.handler === undefined && o.observer === undefined) {
     // The opaque fast path: the owner handles 'connect' and 'error'; the deadline only listens for 'connect' to leave
     // the sweep (a failed or cancelled connect leaves it at the sweep's next visit).

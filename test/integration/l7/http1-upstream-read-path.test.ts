@@ -1,7 +1,7 @@
-// The HTTP/1.1 pool's read path on plain TCP sockets opened through the real connect stage with net's `onread`
-// (UpstreamReader: one shared read buffer, views valid only during the callback): responses split at every byte
-// boundary, body bytes that must survive the next read into the shared buffer, backpressure with a slow consumer, and
-// a 101 hand-over whose socket is then read as an ordinary stream.
+// The HTTP/1.1 pool's read path on sockets opened through the real connect stage: responses split at every byte
+// boundary (the parser keeps partial heads and chunk-size lines across reads), body chunks that must stay intact while
+// later reads arrive, backpressure with a slow consumer (pause/resume of the upstream socket), and a 101 hand-over
+// whose socket, with the bytes that followed the head, is then read as an ordinary stream.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import net from 'node:net';
@@ -19,12 +19,11 @@ import { DEFAULT_POOL_OPTIONS } from '../../../src/l7/pool/upstream-pools.js';
 import { openConnection } from '../../../src/upstream/transport/connect.js';
 import { listen } from './harness.js';
 
-/** The cluster connector's shape over the real connect stage (plain TCP, so `readInto` is applied). */
-const connector: UpstreamConnector = (target, settle, readInto) => {
+/** The cluster connector's shape over the real connect stage (plain TCP). */
+const connector: UpstreamConnector = (target, settle) => {
   openConnection({ address: target.address, port: target.port }, {
     timeoutMs: 5_000,
     handler: {
-      readInto,
       onUpstreamReady: (socket) => settle(undefined, socket),
       onUpstreamFailed: (_socket, f) => settle(f.error, undefined),
     },
@@ -47,6 +46,8 @@ interface Outcome {
   trailers: string[] | undefined;
   failure: UpstreamFailure | undefined;
   pauses: number;
+  /** Chunks delivered after the consumer refused one and before it resumed (pausing did not stop the reads). */
+  whilePaused: number;
 }
 
 function request(method = 'GET', target = '/', tunnel = false): UpstreamRequest {
@@ -59,7 +60,8 @@ function request(method = 'GET', target = '/', tunnel = false): UpstreamRequest 
  */
 function exchange(pool: Http1Pool, req: UpstreamRequest, slow = false): Promise<Outcome> {
   return new Promise((resolve) => {
-    const out: Outcome = { response: undefined, chunks: [], trailers: undefined, failure: undefined, pauses: 0 };
+    const out: Outcome = { response: undefined, chunks: [], trailers: undefined, failure: undefined, pauses: 0, whilePaused: 0 };
+    let refused = false;
     let control: AttemptControl | undefined;
     control = pool.dispatch(req, {
       onInformational: () => {},
@@ -67,8 +69,13 @@ function exchange(pool: Http1Pool, req: UpstreamRequest, slow = false): Promise<
       onData: (chunk) => {
         out.chunks.push(chunk);
         if (!slow) return true;
+        if (refused) out.whilePaused++;
+        refused = true;
         out.pauses++;
-        setImmediate(() => control?.resume());
+        setImmediate(() => {
+          refused = false;
+          control?.resume();
+        });
         return false;
       },
       onEnd: (trailers) => {
@@ -112,7 +119,7 @@ function backend(answer: (n: number) => Buffer[]): net.Server {
   });
 }
 
-describe('HTTP/1.1 pool read path through onread', () => {
+describe('HTTP/1.1 pool read path', () => {
   const servers: net.Server[] = [];
   const pools: Http1Pool[] = [];
 
@@ -135,7 +142,7 @@ describe('HTTP/1.1 pool read path through onread', () => {
     for (const s of servers) s.close();
   });
 
-  test('a chunked response with trailers split at every byte boundary is parsed whole, on one reused connection', async () => {
+  test('a chunked response with trailers split at every byte boundary is parsed whole, on one reused connection', { timeout: 30_000 }, async () => {
     const body = 'hello, onread world';
     const wire = Buffer.from(
       'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: b\r\n\r\n' +
@@ -157,11 +164,11 @@ describe('HTTP/1.1 pool read path through onread', () => {
     assert.equal(stats.get('pool.http1.reused'), wire.length - 1);
   });
 
-  test('a Content-Length response split at every byte boundary; body chunks survive later reads', async () => {
+  test('a Content-Length response split at every byte boundary, the body byte by byte: chunks stay intact', { timeout: 30_000 }, async () => {
     const body = Buffer.from('0123456789abcdefghijklmnopqrstuvwxyz', 'latin1');
     const head = Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`, 'latin1');
     const wire = Buffer.concat([head, body]);
-    // Every byte its own write from `split` on: many reads into the shared buffer within one response.
+    // Every byte its own write from `split` on: many reads within one response.
     const port = await serve((n) => {
       const split = (n % wire.length) + 1;
       const pieces = [wire.subarray(0, split)];
@@ -179,7 +186,7 @@ describe('HTTP/1.1 pool read path through onread', () => {
     assert.equal(stats.get('pool.http1.connect'), 1);
   });
 
-  test('a 1 MiB body to a consumer that refuses every chunk arrives intact (pause/resume), and the connection is reused', async () => {
+  test('a 1 MiB body to a consumer that refuses every chunk arrives intact (pause/resume), and the connection is reused', { timeout: 30_000 }, async () => {
     const body = Buffer.alloc(1 << 20);
     for (let i = 0; i < body.length; i++) body[i] = (i * 7 + (i >> 11)) & 0xff;
     const head = Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`, 'latin1');
@@ -193,6 +200,7 @@ describe('HTTP/1.1 pool read path through onread', () => {
     assert.equal(got.length, body.length);
     assert.equal(createHash('sha256').update(got).digest('hex'), digest);
     assert.ok(out.pauses > 1, `paused ${out.pauses} times`);
+    assert.equal(out.whilePaused, 0);
     const again = await exchange(pool, request());
     assert.equal(createHash('sha256').update(Buffer.concat(again.chunks)).digest('hex'), digest);
     assert.equal(stats.get('pool.http1.connect'), 1);

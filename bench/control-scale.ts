@@ -10,11 +10,11 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { freePort } from './proc.js';
 import { loadSnapshotDefinitions } from '../src/config/load-snapshot.js';
 import { SyncClient } from '../src/control/sync-client.js';
 
@@ -142,14 +142,6 @@ async function main(): Promise<void> {
     await new Promise((r) => { cp.on('close', r); });
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => { srv.listen(0, '127.0.0.1', r); });
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise((r) => { srv.close(r); });
-  return port;
 }
 
 /** Start `remora proxy` (readiness probes off, loopback ports), wait for `until` (or /ready), read its RSS, stop it. */

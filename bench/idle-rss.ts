@@ -13,10 +13,10 @@
 // proxy, --variant-node-args to one variant's (the same build can be two variants with different flags).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer, type AddressInfo } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadAverage, median } from './proc.js';
+import { freePort, loadAverage, median } from './proc.js';
 
 type ConfigName = 'l4' | 'l7' | 'mesh';
 const CONFIG_NAMES: readonly ConfigName[] = ['l4', 'l7', 'mesh'];
@@ -77,14 +77,6 @@ function sample(pid: number): MemSample {
     vmRss: kb(status, 'VmRSS'), rssAnon: kb(status, 'RssAnon'), rssFile: kb(status, 'RssFile'),
     pss: kb(rollup, 'Pss'), sharedClean: kb(rollup, 'Shared_Clean'), privateDirty: kb(rollup, 'Private_Dirty'),
   };
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => { srv.listen(0, '127.0.0.1', r); });
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise((r) => { srv.close(r); });
-  return port;
 }
 
 /** GET /ready over a raw socket (no node:http in this process's measurements' way); true on a 200. */

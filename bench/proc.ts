@@ -2,6 +2,7 @@
 // host's PID namespace), so /proc/<pid> is read directly.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import type { Pod } from '../test/netns/harness.js';
 
 let clkTck: number | undefined;
@@ -129,4 +130,13 @@ export function median(xs: readonly number[]): number {
 export async function adminStatus(pod: Pod, port: number, path: string): Promise<number> {
   const r = await pod.exec(['curl', '-sS', '--max-time', '5', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}${path}`]);
   return Number(r.stdout) || 0;
+}
+
+/** A loopback TCP port free at the time of the call (listened on and released). */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => { srv.listen(0, '127.0.0.1', r); });
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise((r) => { srv.close(r); });
+  return port;
 }

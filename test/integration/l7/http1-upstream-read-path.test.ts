@@ -107,10 +107,12 @@ function backend(answer: (n: number) => Buffer[]): net.Server {
       while (end >= 0) {
         buf = buf.slice(end + 4);
         const pieces = answer(n++);
-        // Each piece on its own turn of the event loop (Nagle off): separate segments, so separate reads upstream.
+        // Each piece after the pool has read the previous one (Nagle off): on loopback a piece is in the pool's
+        // receive buffer once its write returns, and the second setImmediate runs after the next poll phase, which
+        // reads it. Separate segments, separate reads upstream, without a timer.
         const writeNext = (i: number): void => {
           if (i >= pieces.length || s.destroyed) return;
-          s.write(pieces[i] as Buffer, () => setTimeout(() => writeNext(i + 1), 1));
+          s.write(pieces[i] as Buffer, () => { setImmediate(() => { setImmediate(() => { writeNext(i + 1); }); }); });
         };
         writeNext(0);
         end = buf.indexOf('\r\n\r\n');

@@ -1,4 +1,5 @@
-// remora's native code (with tcp_forwarder.cc): recover the original destination of a redirected TCP connection.
+// remora's native code (with tcp_forwarder.cc and memory_release.cc): recover the original destination of a
+// redirected TCP connection.
 //
 // originalDst(fd) -> { family: 4 | 6, address: string, port: number } on success, or a negative errno.
 // The getsockopt level is chosen from the accepted socket's own family (getsockname): an IPv4 socket, or an IPv6
@@ -20,6 +21,7 @@
 
 // native/src/tcp_forwarder.cc: the native forwarder of opaque TCP.
 void RegisterTcpForwarder(napi_env env, napi_value exports);
+void RegisterMemoryRelease(napi_env env, napi_value exports);
 
 namespace {
 
@@ -84,6 +86,7 @@ Napi::Value OriginalDst(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("originalDst", Napi::Function::New(env, OriginalDst, "originalDst"));
   RegisterTcpForwarder(env, exports);
+  RegisterMemoryRelease(env, exports);
   return exports;
 }
 

@@ -74,8 +74,8 @@ export async function runProxyCommand(argv: readonly string[], env: NodeJS.Proce
     proxy = single;
     synced = pc?.syncedProxy(single);
   }
-  // After a busy period, one full GC once the process is quiet gives the grown young generation back (~25 MB).
-  const trim = await startIdleHeapTrim();
+  // Memory back to the system once just after the start, and after each busy period once the process is quiet.
+  const trim = startIdleHeapTrim();
   void proxy.stopped.then(() => { trim.stop(); });
   // Renewals then travel on the sync connection (the channel the snapshots come on) whenever it is up.
   if (controlled !== undefined && control?.ok === true && pc !== undefined && synced !== undefined) {

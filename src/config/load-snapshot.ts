@@ -22,7 +22,7 @@
 // again leniently from the sections (their own mistakes were reported by the registry).
 import { readFileSync } from 'node:fs';
 import { RemoraError } from '../core/errors.js';
-import { nodeTls } from '../core/node-tls.js';
+import { nodeTls } from '../core/lazy-builtins.js';
 import type { SnapshotDefinitions } from './config-snapshot.js';
 import type { ConfigIssue } from './config-issue.js';
 import { formatAuthorizationWarning, parseAuthorizations } from './authorization-config.js';

@@ -1,17 +1,25 @@
-// Gives memory back after a busy period. Under load V8 grows its young generation (up to 2 x 16 MB) and keeps it:
-// once the traffic stops, no garbage collection runs, so nothing shrinks it and the proxy stays ~40 MB above its idle
-// RSS for as long as it stays quiet. This watches the process's CPU time: after a period in which the process was
-// busy (at least BUSY_SHARE of a core), the second quiet period in a row (below QUIET_SHARE: 10 s of quiet, so that
-// V8's own measure of the allocation rate, over the last 5 s, is low and lets it shrink the young generation)
-// triggers one full garbage collection. At most one collection per busy -> quiet change, never while busy; a few
-// milliseconds when nothing is being served.
+// Gives memory back when the proxy is quiet. Under load V8 grows its young generation (up to 2 x 16 MB) and keeps it,
+// and freed Buffers stay in the C library's malloc arenas: once the traffic stops, nothing shrinks either, so the proxy
+// would stay tens of MB above its idle RSS for as long as it stays quiet. This watches the process's CPU time: after a
+// period in which the process was busy (at least BUSY_SHARE of a core), the second quiet period in a row (below
+// QUIET_SHARE: 10 s of quiet) triggers one release. At most one release per busy -> quiet change, never while busy.
+// One more release, settle(), runs once just after the start: the start's garbage (parse trees, the config's
+// intermediate objects, compilation caches) is ~4 MB of an idle proxy's RSS, which V8 alone gives back only
+// ~10 s later.
 //
-// The collection is V8's `gc()`, exposed at run time (v8.setFlagsFromString('--expose-gc')) only by start().
+// The release is the native addon's releaseMemory() (native/src/memory_release.cc: V8's low-memory notification and
+// malloc_trim, ~20-30 ms on an idle proxy's heap), or, with an addon built before it, V8's gc() (exposed at run time
+// by v8.setFlagsFromString('--expose-gc')): the young generation only, not the malloc arenas.
+
+import { createRequire } from 'node:module';
+import type * as V8 from 'node:v8';
+import type * as Vm from 'node:vm';
+import { hasMemoryRelease, loadNativeAddon, type NativeAddon } from './native-addon.js';
 
 export interface HeapTrimDeps {
   /** CPU time of the process so far, in microseconds (user + system). */
   cpuMicros(): number;
-  /** A full garbage collection. */
+  /** Give memory back: full collections, the young generation shrunk, free malloc pages returned. */
   collect(): void;
   setInterval(fn: () => void, ms: number): unknown;
   clearInterval(handle: unknown): void;
@@ -49,6 +57,12 @@ export class IdleHeapTrim {
     return this;
   }
 
+  /** One release now, outside the busy/quiet cycle: for the end of the start. */
+  settle(): void {
+    this.#collections++;
+    this.#deps.collect();
+  }
+
   stop(): void {
     if (this.#handle === undefined) return;
     this.#deps.clearInterval(this.#handle);
@@ -74,19 +88,20 @@ export class IdleHeapTrim {
   };
 }
 
+/** After the start is done (listeners up, first runtime built), the start's garbage is released this much later. */
+export const SETTLE_DELAY_MS = 200;
+
 /**
- * The process's own trim: real CPU time, V8's gc() (exposed here), an unref'd interval. gc() is taken from a new
- * context made at each collection and dropped after it (a context kept from the start costs an idle proxy ~0.3 MB).
+ * The process's own trim: real CPU time, the addon's releaseMemory() (or V8's gc() without it), an unref'd interval,
+ * and settle() once SETTLE_DELAY_MS after this call (made when the proxy is ready).
  */
-export async function startIdleHeapTrim(): Promise<IdleHeapTrim> {
-  const [v8, vm] = await Promise.all([import('node:v8'), import('node:vm')]);
-  v8.setFlagsFromString('--expose-gc');
-  return new IdleHeapTrim({
+export function startIdleHeapTrim(): IdleHeapTrim {
+  const trim = new IdleHeapTrim({
     cpuMicros: () => {
       const u = process.cpuUsage();
       return u.user + u.system;
     },
-    collect: () => { (vm.runInNewContext('gc') as () => void)(); },
+    collect: releaseFunction(),
     setInterval: (fn, ms) => {
       const t = setInterval(fn, ms);
       t.unref();
@@ -94,4 +109,26 @@ export async function startIdleHeapTrim(): Promise<IdleHeapTrim> {
     },
     clearInterval: (h) => { clearInterval(h as NodeJS.Timeout); },
   }).start();
+  setTimeout(() => { trim.settle(); }, SETTLE_DELAY_MS).unref();
+  return trim;
+}
+
+function releaseFunction(): () => void {
+  let addon: NativeAddon | undefined;
+  try {
+    addon = loadNativeAddon();
+  } catch {
+    addon = undefined; // the proxy reports a missing addon where it needs it; here gc() is the fallback
+  }
+  if (addon !== undefined && hasMemoryRelease(addon)) {
+    const release = addon;
+    return () => { release.releaseMemory(); };
+  }
+  // gc() is taken from a new context made at each collection and dropped after it (a context kept from the start
+  // costs an idle proxy ~0.3 MB). createRequire, not import(): a dynamic import starts the ES module loader in the
+  // CommonJS proxy bundle (~0.5 MB).
+  const req = createRequire(import.meta.url);
+  (req('node:v8') as typeof V8).setFlagsFromString('--expose-gc');
+  const vm = req('node:vm') as typeof Vm;
+  return () => { (vm.runInNewContext('gc') as () => void)(); };
 }

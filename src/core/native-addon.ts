@@ -1,6 +1,7 @@
 // The only module that loads native/build/Release/remora_native.node (the N-API addon, Linux only). Its users type
-// what they need of it: src/interceptor/original-dst.ts (originalDst: SO_ORIGINAL_DST) and
-// src/l4/native-forwarder.ts (the forwarder thread of opaque TCP, native/src/tcp_forwarder.cc).
+// what they need of it: src/interceptor/original-dst.ts (originalDst: SO_ORIGINAL_DST),
+// src/l4/native-forwarder.ts (the forwarder thread of opaque TCP, native/src/tcp_forwarder.cc) and
+// src/core/idle-heap-trim.ts (releaseMemory, native/src/memory_release.cc).
 //
 // The addon returns values or a negative errno and never a string. A missing or broken addon is a RemoraError
 // REMORA_ERR_NATIVE_LOAD at startup, never per connection.
@@ -32,7 +33,13 @@ export interface ForwarderBinding {
   readonly FORWARDER_ENDED_FIELDS: number;
 }
 
-export type NativeAddon = OriginalDstBinding & Partial<ForwarderBinding>;
+/** What native/src/memory_release.cc exports. */
+export interface MemoryReleaseBinding {
+  /** V8's low-memory notification, then malloc_trim(0): 1 when the C library returned memory, else 0. */
+  releaseMemory(): number;
+}
+
+export type NativeAddon = OriginalDstBinding & Partial<ForwarderBinding> & Partial<MemoryReleaseBinding>;
 
 const ADDON_FILE = 'native/build/Release/remora_native.node';
 
@@ -48,6 +55,11 @@ export function defaultAddonPath(): string {
 function isNativeAddon(value: unknown): value is NativeAddon {
   return typeof value === 'object' && value !== null
     && typeof (value as { originalDst?: unknown }).originalDst === 'function';
+}
+
+/** Whether the loaded addon has releaseMemory (an addon built before it has not: the idle trim then uses V8's gc()). */
+export function hasMemoryRelease(addon: NativeAddon): addon is OriginalDstBinding & MemoryReleaseBinding {
+  return typeof addon.releaseMemory === 'function';
 }
 
 /** Whether the loaded addon has the forwarder (an addon built before it has not: the forward then stays in Node). */

@@ -13,7 +13,7 @@
 // (unique among live connections).
 import type { Socket } from 'node:net';
 import type * as tls from 'node:tls';
-import { nodeTls } from '../core/node-tls.js';
+import { nodeTls } from '../core/lazy-builtins.js';
 import type { MeshStats } from '../core/mesh-stats.js';
 import { checkPeerCertificate, MESH_ALPN, type MeshIdentity } from '../upstream/transport/mesh-identity.js';
 

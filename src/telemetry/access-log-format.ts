@@ -6,6 +6,7 @@ import type { ConnectionContext, ConnectionOutcome } from '../l4/connection-cont
 import type { RequestObservation } from '../l7/filters/request-stats.js';
 import { headerValue } from '../l7/http/headers.js';
 import { formatResponseFlags } from './response-flags.js';
+import { epochMsAt } from '../core/monotonic-clock.js';
 
 const HEX32 = /^[0-9a-f]{32}$/;
 const HEX_ID = /^(?:[0-9a-f]{16}|[0-9a-f]{32})$/;
@@ -49,9 +50,8 @@ export function httpAccessLogLine(o: RequestObservation, direction: 'outbound' |
   const req = o.req;
   const d = req.downstream;
   const headers = d.headers;
-  const origin = performance.timeOrigin;
   const entry = {
-    start_time: iso(origin + o.startedAt),
+    start_time: iso(epochMsAt(o.startedAt)),
     route_name: req.route?.route ?? null,
     method: d.method,
     path: d.target,

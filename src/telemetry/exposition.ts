@@ -5,7 +5,12 @@
 // event-loop lag for an 8 MB exposition, prometheus/client_js#543). Sources render as generators that yield every
 // few series; writeExposition() runs them in slices of about `sliceMs`, hands the text out in chunks, and gives the
 // event loop a turn (setImmediate) between slices, so requests keep flowing while a large exposition is written.
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { monotonicMs } from '../core/monotonic-clock.js';
+
+/** A turn of the event loop (setImmediate), without loading node:timers/promises into every proxy. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => { setImmediate(resolve); });
+}
 
 export const EXPOSITION_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -107,13 +112,13 @@ export async function writeExposition(
       if (r !== undefined) await r;
     }
   };
-  let sliceStart = performance.now();
+  let sliceStart = monotonicMs();
   for (const s of sources) {
     for (const _ of s(w)) {
-      if (performance.now() - sliceStart < sliceMs) continue;
+      if (monotonicMs() - sliceStart < sliceMs) continue;
       await drain();
       await nextTurn();
-      sliceStart = performance.now();
+      sliceStart = monotonicMs();
     }
   }
   w.flush();

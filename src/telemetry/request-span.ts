@@ -3,15 +3,15 @@
 // being called), CLIENT on the outbound one (the workload calls out); named as Envoy names its spans
 // ("{authority}/*"); attributes in the OpenTelemetry HTTP conventions Istio's Envoy also uses, plus the upstream and
 // the peer's identity; status ERROR for a 5xx, no response, or a response flag other than none.
-import { performance } from 'node:perf_hooks';
 import type { RequestObservation } from '../l7/filters/request-stats.js';
 import type { FinishedSpan } from './span-exporter.js';
 import type { TraceContext } from '../l7/trace-context.js';
 import { formatResponseFlags } from './response-flags.js';
+import { epochMsAt } from '../core/monotonic-clock.js';
 
-/** performance.now() time -> Unix epoch nanoseconds (microsecond precision), as a decimal string. */
-export function epochNanos(perfNow: number): string {
-  return `${Math.round((performance.timeOrigin + perfNow) * 1000)}000`;
+/** monotonicMs() time -> Unix epoch nanoseconds (microsecond precision), as a decimal string. */
+export function epochNanos(mono: number): string {
+  return `${Math.round(epochMsAt(mono) * 1000)}000`;
 }
 
 export function requestSpan(o: RequestObservation, direction: 'outbound' | 'inbound', flags: number, trace: TraceContext): FinishedSpan {

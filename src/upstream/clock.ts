@@ -1,6 +1,6 @@
 // Time as the upstream layer sees it: a monotonic clock and timers, both injected so health logic is testable
 // with a fake clock (no sleeps, no timing assertions).
-import { performance } from 'node:perf_hooks';
+import { monotonicMs } from '../core/monotonic-clock.js';
 
 /** Milliseconds on a monotonic scale (only differences are meaningful). */
 export interface Clock {
@@ -17,7 +17,7 @@ export interface Timers {
   clearTimeout(handle: TimerHandle): void;
 }
 
-export const systemClock: Clock = Object.freeze({ now: () => performance.now() });
+export const systemClock: Clock = Object.freeze({ now: monotonicMs });
 
 export const systemTimers: Timers = Object.freeze({
   setTimeout(fn: () => void, ms: number): TimerHandle {

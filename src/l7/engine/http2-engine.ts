@@ -16,7 +16,7 @@
 //   served. A stream the client sent after the GOAWAY left is refused by the client's stack (REFUSED_STREAM, never
 //   processed: safe to retry). nghttp2 ignores every new stream once a GOAWAY was sent, so no "shutdown notice" with
 //   the largest stream id is sent: the crossing streams would hang instead of being refused.
-import http2 from 'node:http2';
+import type * as http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Logger } from '../../core/log.js';
 import { renderLocalReply } from '../local-reply.js';
@@ -29,8 +29,8 @@ import { toH2Headers } from '../http/headers.js';
 import { flattenIncoming, headersObject, withoutPseudo } from '../pool/http2-pool.js';
 import { resetStream } from '../http/http2-reset.js';
 import { EmptyWaiters, emptyWithin } from './drain-wait.js';
-
-const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
+import { nodeHttp2 } from '../../core/lazy-builtins.js';
+import { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } from '../http/http2-codes.js';
 
 interface SessionState {
   readonly ctx: HttpConnectionContext;
@@ -174,7 +174,8 @@ class Http2Responder implements DownstreamResponder {
 
 export class Http2Engine {
   readonly #core: EngineCore;
-  readonly #server: http2.Http2Server;
+  /** Made at the first HTTP/2 connection: node:http2 is not loaded before (src/core/lazy-builtins.ts). */
+  #server: http2.Http2Server | undefined;
   readonly #sessions = new Map<http2.ServerHttp2Session, SessionState>();
   #pending: SessionState | undefined;
   /** Draining: sessions get GOAWAY (new ones after their first stream). */
@@ -185,8 +186,11 @@ export class Http2Engine {
 
   constructor(core: EngineCore) {
     this.#core = core;
-    const opts = core.options;
-    const server = http2.createServer({
+  }
+
+  #makeServer(): http2.Http2Server {
+    const opts = this.#core.options;
+    const server = nodeHttp2().createServer({
       maxSessionMemory: opts.h2MaxSessionMemoryMb,
       maxHeaderListPairs: opts.h2MaxHeaderListPairs,
       settings: {
@@ -198,7 +202,7 @@ export class Http2Engine {
     // Streams are taken from each session's own 'stream' event (see #onSession), not from the server's re-emit.
     server.on('session', this.#onSession);
     server.on('sessionError', noop);
-    this.#server = server;
+    return server;
   }
 
   get activeConnections(): number {
@@ -216,7 +220,7 @@ export class Http2Engine {
     this.#pending = { ctx, log: ctx.log ?? this.#core.log };
     try {
       // The 'session' event fires synchronously inside this call.
-      this.#server.emit('connection', socket);
+      (this.#server ??= this.#makeServer()).emit('connection', socket);
     } finally {
       this.#pending = undefined;
     }

@@ -7,7 +7,7 @@
 // hands it to the observer exactly once, when the request ends: the response's end, a local reply, a reset, a tunnel,
 // or the client going away. The responder itself is the observation (no second object per request); what the router
 // learns (the upstream host, attempts, why it reset a response) is read from the RequestContext.
-import { performance } from 'node:perf_hooks';
+import { monotonicMs } from '../../core/monotonic-clock.js';
 import type { L7Stats } from '../engine/engine-core.js';
 import { headerValue } from '../http/headers.js';
 import type { AbortWatcher, RequestContext } from '../request-context.js';
@@ -55,11 +55,11 @@ export const requestStatsFilter: HttpFilter = (next) => (req, res) => {
 /** How a request ended, as observed around the router (read it inside the observer call, or keep the object). */
 export interface RequestObservation {
   readonly req: RequestContext;
-  /** performance.now() at the request head (the filter's entry). */
+  /** monotonicMs() at the request head (the filter's entry). */
   readonly startedAt: number;
-  /** performance.now() when the response head went out (0: none did). */
+  /** monotonicMs() when the response head went out (0: none did). */
   readonly firstByteAt: number;
-  /** performance.now() when the request ended. */
+  /** monotonicMs() when the request ended. */
   readonly endedAt: number;
   /** The status sent downstream (0: none was: reset or abandoned before a response). */
   readonly status: number;
@@ -103,7 +103,7 @@ class ObservingResponder implements DownstreamResponder, RequestObservation, Abo
     this.#res = res;
     this.#stats = stats;
     this.#observe = observe;
-    this.startedAt = performance.now();
+    this.startedAt = monotonicMs();
   }
 
   get requestBytes(): number {
@@ -118,7 +118,7 @@ class ObservingResponder implements DownstreamResponder, RequestObservation, Abo
     if (ok) {
       this.#stats.increment(className(statusCode));
       this.status = statusCode;
-      this.firstByteAt = performance.now();
+      this.firstByteAt = monotonicMs();
       if (this.req.downstream.grpc) this.#grpcFrom(headers);
     }
     return ok;
@@ -147,7 +147,7 @@ class ObservingResponder implements DownstreamResponder, RequestObservation, Abo
       this.status = trailersOnly ? 200 : reply.status;
       if (grpc) this.grpcStatus = reply.grpcStatus;
       if (!trailersOnly) this.responseBytes += Buffer.byteLength(reply.body);
-      this.firstByteAt = performance.now();
+      this.firstByteAt = monotonicMs();
     }
     this.#finish();
   }
@@ -161,7 +161,7 @@ class ObservingResponder implements DownstreamResponder, RequestObservation, Abo
   tunnel(...args: Parameters<DownstreamResponder['tunnel']>): void {
     this.tunneled = true;
     this.status = args[0];
-    this.firstByteAt = performance.now();
+    this.firstByteAt = monotonicMs();
     this.#res.tunnel(...args);
     this.#finish();
   }
@@ -182,7 +182,7 @@ class ObservingResponder implements DownstreamResponder, RequestObservation, Abo
   #finish(): void {
     if (this.#over) return;
     this.#over = true;
-    this.endedAt = performance.now();
+    this.endedAt = monotonicMs();
     try {
       this.#observe(this);
     } catch (err) {

@@ -12,7 +12,11 @@
 // Flow control is nghttp2's: a paused stream stops acknowledging DATA, so the upstream is held by its window.
 // A stream the server refused (RST_STREAM REFUSED_STREAM, or above GOAWAY's last stream id) is reported with
 // `refused: true`: it was not processed and can be sent again whatever its method.
-import http2 from 'node:http2';
+import type * as http2 from 'node:http2';
+import { nodeHttp2 } from '../../core/lazy-builtins.js';
+import {
+  HTTP2_HEADER_STATUS, NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM,
+} from '../http/http2-codes.js';
 import type { Socket } from 'node:net';
 import type { BodySink } from '../http/request-body.js';
 import { resetStream } from '../http/http2-reset.js';
@@ -28,13 +32,6 @@ import type {
   UpstreamTarget,
 } from './pool-types.js';
 
-const {
-  NGHTTP2_REFUSED_STREAM,
-  NGHTTP2_CANCEL,
-  NGHTTP2_NO_ERROR,
-  NGHTTP2_FLAG_END_STREAM,
-  HTTP2_HEADER_STATUS,
-} = http2.constants;
 
 export interface Http2PoolOptions {
   readonly maxSessions: number;
@@ -360,7 +357,7 @@ export class Http2Pool {
     const authority = this.target.address.includes(':') ? `[${this.target.address}]:${this.target.port}` : `${this.target.address}:${this.target.port}`;
     // HTTP/2 has no half-close: a FIN from the server must close the connection (and the session with it).
     socket.allowHalfOpen = false;
-    const session = http2.connect(`http://${authority}`, {
+    const session = nodeHttp2().connect(`http://${authority}`, {
       createConnection: () => socket,
       maxSessionMemory: this.#options.maxSessionMemoryMb,
       maxHeaderListPairs: this.#options.maxHeaderListPairs,

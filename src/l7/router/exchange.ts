@@ -16,8 +16,8 @@
 //   from the start of an attempt to its response head (0 = none). Tunnels stop both at the 101 / 2xx.
 // Every attempt's outcome goes to the cluster (outlier detection, load-aware balancing); a connect failure is
 // counted there by the connect path itself, never twice.
-import { performance } from 'node:perf_hooks';
-import http2 from 'node:http2';
+import { monotonicMs } from '../../core/monotonic-clock.js';
+import { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_REFUSED_STREAM } from '../http/http2-codes.js';
 import { errorCodeOf } from '../../core/errors.js';
 import type { AttemptOutcome } from '../../upstream/health/attempt-outcome.js';
 import type { ClusterView, PickedEndpoint } from '../../upstream/cluster.js';
@@ -28,7 +28,6 @@ import type { DownstreamResponder, ForwardDecision, HttpHandler, LocalReplyReaso
 import { requestHashKey } from './hash-key.js';
 import { replyLocally } from './local-replies.js';
 
-const { NGHTTP2_REFUSED_STREAM, NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.constants;
 
 function grpcStatusOf(headers: readonly string[]): number | undefined {
   const v = headerValue(headers, 'grpc-status');
@@ -200,7 +199,7 @@ export class Exchange {
       this.#reply('upstream-reset', undefined);
       return;
     }
-    const attempt: Attempt = { endpoint: ep, startedAt: performance.now(), control: undefined, over: false, settled: false };
+    const attempt: Attempt = { endpoint: ep, startedAt: monotonicMs(), control: undefined, over: false, settled: false };
     this.#current = attempt;
     const perTry = this.#decision.retry.perTryTimeoutMs;
     if (perTry > 0) this.#tryTimer = setTimeout(() => this.#onTryTimeout(attempt), perTry);
@@ -247,7 +246,7 @@ export class Exchange {
         }
         a.over = true;
         this.#clearTryTimer();
-        this.#report(a, { kind: 'response', status: res.statusCode, latencyMs: performance.now() - a.startedAt });
+        this.#report(a, { kind: 'response', status: res.statusCode, latencyMs: monotonicMs() - a.startedAt });
         this.#committed = true;
         this.#ctx.core.stats.increment('http.tunnels');
         const headers = stripHopByHop(res.headers, true);
@@ -264,8 +263,8 @@ export class Exchange {
     const grpcStatus = grpcStatusOf(res.headers);
     const outcome: AttemptOutcome =
       grpcStatus === undefined
-        ? { kind: 'response', status: res.statusCode, latencyMs: performance.now() - a.startedAt }
-        : { kind: 'response', status: res.statusCode, grpcStatus, latencyMs: performance.now() - a.startedAt };
+        ? { kind: 'response', status: res.statusCode, latencyMs: monotonicMs() - a.startedAt }
+        : { kind: 'response', status: res.statusCode, grpcStatus, latencyMs: monotonicMs() - a.startedAt };
     this.#report(a, outcome);
     if (this.#maybeRetry(a, outcome)) return;
     this.#committed = true;

@@ -2,12 +2,11 @@
 // reply (src/l7/local-reply.ts has the table and the renderer). It logs one line with the request's id and the reason
 // (structured fields, level info), answers through the responder (a stream already answered is reset instead), and
 // marks the request done.
-import http2 from 'node:http2';
+import { NGHTTP2_INTERNAL_ERROR } from '../http/http2-codes.js';
 import { localReply } from '../local-reply.js';
 import type { RequestContext } from '../request-context.js';
 import type { DownstreamResponder, LocalReplyReason } from '../request-types.js';
 
-const { NGHTTP2_INTERNAL_ERROR } = http2.constants;
 
 export function replyLocally(req: RequestContext, res: DownstreamResponder, reason: LocalReplyReason, cause: unknown): void {
   if (req.done) return;

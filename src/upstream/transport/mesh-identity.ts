@@ -6,7 +6,7 @@
 // files: new handshakes use the new contexts, established connections keep theirs.
 import { createHash, X509Certificate } from 'node:crypto';
 import type { PeerCertificate, SecureContext } from 'node:tls';
-import { nodeTls } from '../../core/node-tls.js';
+import { nodeTls } from '../../core/lazy-builtins.js';
 import type { IdentityPems } from '../../config/identity-files.js';
 import { inspectSvid, spiffeIdOfSans, splitPemCertificates, uriSansOf, validityOf } from '../../core/svid.js';
 

@@ -7,7 +7,7 @@
 // REMORA_ERR_MTLS_HANDSHAKE with OpenSSL's reason. Handshakes and failures are counted (MeshStats.outbound).
 import type { Socket } from 'node:net';
 import type * as tls from 'node:tls';
-import { nodeTls } from '../../core/node-tls.js';
+import { nodeTls } from '../../core/lazy-builtins.js';
 import type { ServiceMtlsSpec } from '../../config/mtls-settings.js';
 import type { MeshStats } from '../../core/mesh-stats.js';
 import { matchesPattern } from '../../core/spiffe.js';

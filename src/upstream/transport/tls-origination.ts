@@ -10,7 +10,7 @@
 // extracts the OpenSSL/Node reason (UNABLE_TO_VERIFY_LEAF_SIGNATURE, ERR_TLS_CERT_ALTNAME_INVALID, ...) for the log.
 import type { Socket } from 'node:net';
 import type * as tls from 'node:tls';
-import { nodeTls } from '../../core/node-tls.js';
+import { nodeTls } from '../../core/lazy-builtins.js';
 import type { TlsOriginationSpec } from '../../config/tls-settings.js';
 import type { HandshakeFailureCode, UpstreamTransport } from './upstream-transport.js';
 

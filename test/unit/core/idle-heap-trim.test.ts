@@ -60,3 +60,17 @@ test('a trickle between the thresholds waits; busy again re-arms it; stop() ends
   r.period(0);
   assert.equal(r.collected(), 2);
 });
+
+test('settle() releases once at once, whatever the CPU history, and leaves the busy/quiet cycle as it was', () => {
+  const r = rig();
+  r.trim.settle();
+  assert.equal(r.collected(), 1);
+  assert.equal(r.trim.collections, 1);
+  r.period(0);
+  r.period(0);
+  assert.equal(r.collected(), 1, 'quiet without a busy period: nothing more');
+  r.period(0.6);
+  r.period(0);
+  r.period(0);
+  assert.equal(r.collected(), 2);
+});

@@ -1,0 +1,43 @@
+// Gives an idle process's memory back to the system (with original_dst.cc and tcp_forwarder.cc).
+//
+// releaseMemory() -> 0 or 1   V8's low-memory notification (full collections until nothing more is freed, the young
+//                             generation shrunk to its minimum, pooled pages and compilation caches dropped), then
+//                             glibc's malloc_trim(0) (free pages inside every malloc arena returned with MADV_DONTNEED:
+//                             Buffers and OpenSSL's and libuv's allocations live there, and V8's gc() does not touch
+//                             them). 1 when malloc_trim returned memory, 0 when it had none to return or the C library
+//                             is not glibc.
+// Only src/core/idle-heap-trim.ts calls it, on the main thread, while the process is quiet: the notification is a few
+// milliseconds of full collections on a proxy's heap, so never on a request path.
+//
+// The call reaches V8 through v8.h (N-API has no such call). Isolate::GetCurrent and LowMemoryNotification are plain
+// exported symbols that have not changed in many V8 versions; the addon is built against the running Node's headers
+// (npm ci), like the rest of it.
+#include <node_api.h>
+#include <v8.h>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace {
+
+napi_value ReleaseMemory(napi_env env, napi_callback_info /*info*/) {
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  if (isolate != nullptr) isolate->LowMemoryNotification();
+  int trimmed = 0;
+#if defined(__GLIBC__)
+  trimmed = malloc_trim(0);
+#endif
+  napi_value out;
+  napi_create_int32(env, trimmed == 0 ? 0 : 1, &out);
+  return out;
+}
+
+}  // namespace
+
+// Called from original_dst.cc's module init.
+void RegisterMemoryRelease(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_create_function(env, "releaseMemory", NAPI_AUTO_LENGTH, ReleaseMemory, nullptr, &fn);
+  napi_set_named_property(env, exports, "releaseMemory", fn);
+}

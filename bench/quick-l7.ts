@@ -6,7 +6,7 @@
 // so background load on the shared 2-core machine lands on all of them alike; medians are printed at the end.
 //
 // Usage (root): node dist/bench/quick-l7.js [--variant NAME=DIR[,--node-flag...]]... [--haproxy] [--direct]
-//                                           [--rounds N] [--duration S] [--loads ka,close,h2c,lat]
+//                                           [--rounds N] [--duration S] [--loads ka,close,h2c,lat] [--settle S]
 //                                           [--l4 DIR] [--strace S] [--cpu-prof DIR] [--remora-args NAME="ARGS"]...
 //   default: one variant "current" = this tree; 3 rounds of 5 s (+1 s warm-up) per load; prints medians.
 //   loads: ka (wrk -t2 -c64 keep-alive), close (the same with Connection: close), h2c (h2load -c16 -m4 -t2, h2c prior
@@ -22,6 +22,8 @@
 //          for an A/B of the same build with metrics and access logs on and off.
 //   --keep-logs DIR: copy each remora variant's output (its log, and what node flags such as --trace-gc print) to
 //          DIR/<variant>.log at the end.
+//   --settle S: after the rounds, read each subject's RSS again after S seconds without traffic (the "RSS settled"
+//          column: what the proxy gives back once quiet, src/core/idle-heap-trim.ts).
 //   --route: the proxies' config adds a [route] for the service, so every request is decided by a named route.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -92,6 +94,7 @@ async function main(): Promise<number> {
       loads: { type: 'string' }, haproxy: { type: 'boolean' }, direct: { type: 'boolean' },
       strace: { type: 'string' }, 'cpu-prof': { type: 'string' }, l4: { type: 'string' },
       'remora-args': { type: 'string', multiple: true }, route: { type: 'boolean' }, 'keep-logs': { type: 'string' },
+      settle: { type: 'string' },
     },
   });
   const reason = netnsUnavailableReason();
@@ -240,8 +243,14 @@ async function main(): Promise<number> {
         }
       }
     }
-    process.stdout.write(`\n| subject | ${loads.map((l) => (l === 'lat' ? 'lat (1k rps) p99 ms median (runs)' : `${l} rps median (runs)`)).join(' | ')} | RSS idle MB | RSS after MB |\n`);
-    process.stdout.write(`|---|${loads.map(() => '---:').join('|')}|---:|---:|\n`);
+    const rssAfter = new Map(subjects.map((v) => [v.name, v.pid === undefined ? undefined : treeRssMb(v.pid)]));
+    const settleS = Math.max(0, Math.min(300, Number(values.settle ?? 0)));
+    if (settleS > 0) {
+      log(`waiting ${settleS} s without traffic for the settled RSS`);
+      await new Promise((r) => setTimeout(r, settleS * 1000));
+    }
+    process.stdout.write(`\n| subject | ${loads.map((l) => (l === 'lat' ? 'lat (1k rps) p99 ms median (runs)' : `${l} rps median (runs)`)).join(' | ')} | RSS idle MB | RSS after MB |${settleS > 0 ? ` RSS ${settleS} s later MB |` : ''}\n`);
+    process.stdout.write(`|---|${loads.map(() => '---:').join('|')}|---:|---:|${settleS > 0 ? '---:|' : ''}\n`);
     for (const v of subjects) {
       const cols = loads.map((l) => {
         const rs = v.results[l] ?? [];
@@ -251,8 +260,9 @@ async function main(): Promise<number> {
         return `${median(rs.map((x) => x.rps)).toFixed(0)} (${rs.map((x) => x.rps.toFixed(0)).join(' / ')})`
           + `${v.pid === undefined ? '' : `; ${usPerReq.toFixed(1)} µs CPU/req (user ${userPerReq.toFixed(1)})`}`;
       });
-      const after = v.pid === undefined ? undefined : treeRssMb(v.pid);
-      process.stdout.write(`| ${v.name} | ${cols.join(' | ')} | ${v.rssIdleMb?.toFixed(1) ?? '-'} | ${after?.toFixed(1) ?? '-'} |\n`);
+      const after = rssAfter.get(v.name);
+      const settled = settleS > 0 ? ` ${(v.pid === undefined ? undefined : treeRssMb(v.pid))?.toFixed(1) ?? '-'} |` : '';
+      process.stdout.write(`| ${v.name} | ${cols.join(' | ')} | ${v.rssIdleMb?.toFixed(1) ?? '-'} | ${after?.toFixed(1) ?? '-'} |${settled}\n`);
     }
     if (straceS > 0) {
       process.stdout.write('\nsyscalls per proxied request (strace -f -c):\n');

@@ -6,6 +6,14 @@
 //                             Buffers and OpenSSL's and libuv's allocations live there, and V8's gc() does not touch
 //                             them). 1 when malloc_trim returned memory, 0 when it had none to return or the C library
 //                             is not glibc.
+//
+// It also fixes glibc's mmap and trim thresholds at their documented defaults (128 KiB each). Left dynamic, glibc
+// raises both after the first large block is freed (up to 32 MiB), and from then on keeps that much free space at
+// the top of every thread's arena: malloc_trim returns free pages inside an arena's bins but never the top of a
+// thread's arena, so after a load each of V8's worker threads kept ~1.8 MB resident (about 6 MB in all). With fixed
+// thresholds a thread's arena gives its top back when it frees. Measured with quick-l7 (ka, close, h2c, then 45 s
+// quiet): RSS after 66.1-66.6 MB -> 60.0-60.1 MB, CPU per request within the A/A spread
+// (docs/performance-notes.md, "Idle RSS, third part").
 // Only src/core/idle-heap-trim.ts calls it, on the main thread, while the process is quiet: the notification is a few
 // milliseconds of full collections on a proxy's heap, so never on a request path.
 //
@@ -22,6 +30,11 @@
 namespace {
 
 napi_value ReleaseMemory(napi_env env, napi_callback_info /*info*/) {
+#if defined(__GLIBC__)
+  // First, so that the frees of the collections below already follow them.
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+#endif
   v8::Isolate* isolate = v8::Isolate::GetCurrent();
   if (isolate != nullptr) isolate->LowMemoryNotification();
   int trimmed = 0;

@@ -17,8 +17,15 @@ test('releaseMemory collects unreachable objects and hands freed Buffers back to
   assert.ok(objects.length === 300_000 && usedWith > 10 * MB);
   objects = undefined;
 
-  // 48 MB of Buffers below glibc's mmap threshold (so in a malloc arena), reachable, then dropped.
-  let buffers: Buffer[] | undefined = Array.from({ length: 768 }, () => Buffer.allocUnsafeSlow(64 * 1024).fill(1));
+  // 48 MB of Buffers below glibc's mmap threshold (so in a malloc arena), reachable, then dropped. A small Buffer kept
+  // alive after each one (until after the release) stops the freed blocks from merging into the arena's top, which
+  // glibc may give back by itself on free: they stay inside the arena, where only malloc_trim returns them.
+  const pins: Buffer[] = [];
+  let buffers: Buffer[] | undefined = Array.from({ length: 768 }, () => {
+    const b = Buffer.allocUnsafeSlow(64 * 1024).fill(1);
+    pins.push(Buffer.allocUnsafeSlow(256));
+    return b;
+  });
   assert.equal(buffers.length, 768);
   buffers = undefined;
 
@@ -28,4 +35,5 @@ test('releaseMemory collects unreachable objects and hands freed Buffers back to
   assert.equal(trimmed, 1, 'malloc_trim returned the freed Buffers\' pages');
   assert.equal(objects, undefined);
   assert.equal(buffers, undefined);
+  assert.equal(pins.length, 768);
 });

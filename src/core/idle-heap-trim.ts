@@ -11,9 +11,7 @@
 // malloc_trim, ~20-30 ms on an idle proxy's heap), or, with an addon built before it, V8's gc() (exposed at run time
 // by v8.setFlagsFromString('--expose-gc')): the young generation only, not the malloc arenas.
 
-import { createRequire } from 'node:module';
-import type * as V8 from 'node:v8';
-import type * as Vm from 'node:vm';
+import { nodeV8, nodeVm } from './lazy-builtins.js';
 import { hasMemoryRelease, loadNativeAddon, type NativeAddon } from './native-addon.js';
 
 export interface HeapTrimDeps {
@@ -125,10 +123,7 @@ function releaseFunction(): () => void {
     return () => { release.releaseMemory(); };
   }
   // gc() is taken from a new context made at each collection and dropped after it (a context kept from the start
-  // costs an idle proxy ~0.3 MB). createRequire, not import(): a dynamic import starts the ES module loader in the
-  // CommonJS proxy bundle (~0.5 MB).
-  const req = createRequire(import.meta.url);
-  (req('node:v8') as typeof V8).setFlagsFromString('--expose-gc');
-  const vm = req('node:vm') as typeof Vm;
-  return () => { (vm.runInNewContext('gc') as () => void)(); };
+  // costs an idle proxy ~0.3 MB).
+  nodeV8().setFlagsFromString('--expose-gc');
+  return () => { (nodeVm().runInNewContext('gc') as () => void)(); };
 }

@@ -9,10 +9,10 @@
 //   * SRV: only the records of the lowest priority value are used (RFC 2782); weights 0-65535 are mapped to 1-1000
 //     keeping their ratios.
 // The resolver is injectable (tests); by default a node:dns/promises Resolver pointed at [registry] resolver.
-import { createRequire } from 'node:module';
 import type { Resolver } from 'node:dns/promises';
 import type { RecordWithTtl, SrvRecord } from 'node:dns';
 import { formatHostPort, type HostPort } from '../core/addr.js';
+import { nodeDnsPromises } from '../core/lazy-builtins.js';
 import { errorCodeOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { canonicalAddress } from '../config/service-registry.js';
@@ -307,11 +307,10 @@ function sortEndpoints(list: EndpointSpec[]): EndpointSpec[] {
 
 /**
  * A Resolver for [registry]: its resolver (ip:port) or the system's, with the configured timeout and 2 tries.
- * node:dns/promises is required here, when the first DNS-discovered service needs it, not by every proxy (~0.3 MB).
+ * node:dns/promises is loaded here, when the first DNS-discovered service needs it, not by every proxy.
  */
 export function createDnsResolver(registry: Pick<RegistryOptions, 'resolver' | 'resolverTimeoutMs'>): Resolver {
-  const { Resolver: ResolverClass } = createRequire(import.meta.url)('node:dns/promises') as typeof import('node:dns/promises');
-  const resolver = new ResolverClass({ timeout: registry.resolverTimeoutMs, tries: 2 });
+  const resolver = new (nodeDnsPromises().Resolver)({ timeout: registry.resolverTimeoutMs, tries: 2 });
   const server: HostPort | undefined = registry.resolver;
   if (server !== undefined) resolver.setServers([formatHostPort(server.host, server.port)]);
   return resolver;

@@ -3,10 +3,11 @@
 // node:http2 (docs/performance-notes.md, "Idle RSS ... second part" and "third part").
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import * as dnsPromises from 'node:dns/promises';
 import * as http2 from 'node:http2';
 import * as tls from 'node:tls';
 import { test } from 'node:test';
-import { nodeHttp2, nodeTls } from '../../../src/core/lazy-builtins.js';
+import { nodeDnsPromises, nodeHttp2, nodeTls } from '../../../src/core/lazy-builtins.js';
 import * as codes from '../../../src/l7/http/http2-codes.js';
 
 test('nodeTls() is node:tls, the same module every time', () => {
@@ -22,6 +23,11 @@ test('nodeHttp2() is node:http2, the same module every time; the codes used with
   const c = http2.constants as Record<string, unknown>;
   for (const [name, value] of Object.entries(codes)) assert.equal(value, c[name], name);
   assert.equal(Object.keys(codes).length, 6);
+});
+
+test('nodeDnsPromises() is node:dns/promises, the same module every time', () => {
+  assert.equal(nodeDnsPromises(), nodeDnsPromises());
+  assert.equal(nodeDnsPromises().Resolver, dnsPromises.Resolver);
 });
 
 /** Runs `script` (an ES module) in a fresh node and returns what it printed as JSON. */

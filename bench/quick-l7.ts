@@ -99,10 +99,27 @@ async function main(): Promise<number> {
   });
   const reason = netnsUnavailableReason();
   if (reason !== undefined) { log(`cannot run: ${reason}`); return 2; }
-  const rounds = Number(values.rounds ?? 3);
-  const durationS = Number(values.duration ?? 5);
+  /** --NAME as a whole number within [min, max], or the default; anything else stops the run with the reason. */
+  const count = (name: 'rounds' | 'duration' | 'strace' | 'settle', dflt: number, min: number, max: number): number => {
+    const raw = values[name];
+    const n = raw === undefined ? dflt : Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} ${raw}: expected a whole number from ${min} to ${max}`);
+    return n;
+  };
+  let rounds: number;
+  let durationS: number;
+  let straceS: number;
+  let settleS: number;
+  try {
+    rounds = count('rounds', 3, 1, 50);
+    durationS = count('duration', 5, 1, 120);
+    straceS = count('strace', 0, 0, 60);
+    settleS = count('settle', 0, 0, 300);
+  } catch (err) {
+    log((err as Error).message);
+    return 2;
+  }
   const loads = (values.loads ?? 'ka,close,h2c,lat').split(',');
-  const straceS = values.strace === undefined ? 0 : Number(values.strace);
   const subjects: Subject[] = (values.variant ?? [`current=${REPO_ROOT}`]).map((v, i) => {
     const eq = v.indexOf('=');
     const [dir, ...flags] = v.slice(eq + 1).split(',');
@@ -244,7 +261,6 @@ async function main(): Promise<number> {
       }
     }
     const rssAfter = new Map(subjects.map((v) => [v.name, v.pid === undefined ? undefined : treeRssMb(v.pid)]));
-    const settleS = Math.max(0, Math.min(300, Number(values.settle ?? 0)));
     if (settleS > 0) {
       log(`waiting ${settleS} s without traffic for the settled RSS`);
       await new Promise((r) => setTimeout(r, settleS * 1000));

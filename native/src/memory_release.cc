@@ -13,9 +13,11 @@
 // thread's arena, so after a load each of V8's worker threads kept ~1.8 MB resident (about 6 MB in all). With fixed
 // thresholds a thread's arena gives its top back when it frees. Measured with quick-l7 (ka, close, h2c, then 45 s
 // quiet): RSS after 66.1-66.6 MB -> 60.0-60.1 MB, CPU per request within the A/A spread
-// (docs/performance-notes.md, "Idle RSS, third part").
-// Only src/core/idle-heap-trim.ts calls it, on the main thread, while the process is quiet: the notification is a few
-// milliseconds of full collections on a proxy's heap, so never on a request path.
+// (docs/performance-notes.md, "Issue 15, fourth part").
+//
+// Only src/core/idle-heap-trim.ts calls it, on the main thread: once 200 ms after the proxy is ready, then only after
+// a busy period once the process is quiet. The notification is 17-26 ms of full collections on an idle proxy's heap
+// (longer with a larger heap), which is why it is never made while requests are being served.
 //
 // The call reaches V8 through v8.h (N-API has no such call). Isolate::GetCurrent and LowMemoryNotification are plain
 // exported symbols that have not changed in many V8 versions; the addon is built against the running Node's headers

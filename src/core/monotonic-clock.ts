@@ -1,7 +1,7 @@
 // The process's monotonic clock in milliseconds (fractional: nanosecond source), for durations and deadlines, and its
 // mapping to wall-clock time for timestamps in logs and spans. Built on process.hrtime() rather than
 // performance.now(): node:perf_hooks (and the global `performance`, which loads the same modules) costs an idle proxy
-// ~0.35 MB of RSS (docs/performance-notes.md, "Idle RSS, third part"), and performance.now() in Node 20 is
+// ~0.35 MB of RSS (docs/performance-notes.md, "Issue 15, fourth part"), and performance.now() in Node 20 is
 // process.hrtime() underneath.
 
 /** Milliseconds on the process's monotonic scale (only differences are meaningful). */

@@ -32,7 +32,6 @@ import type {
   UpstreamTarget,
 } from './pool-types.js';
 
-
 export interface Http2PoolOptions {
   readonly maxSessions: number;
   readonly maxPending: number;

@@ -28,7 +28,6 @@ import type { DownstreamResponder, ForwardDecision, HttpHandler, LocalReplyReaso
 import { requestHashKey } from './hash-key.js';
 import { replyLocally } from './local-replies.js';
 
-
 function grpcStatusOf(headers: readonly string[]): number | undefined {
   const v = headerValue(headers, 'grpc-status');
   if (v === undefined) return undefined;
@@ -44,7 +43,6 @@ interface Attempt {
   /** Its outcome went to the cluster (report), or it was abandoned (abandon): the pick is settled. */
   settled: boolean;
 }
-
 
 /** The router as the terminal HttpHandler: one Exchange per request. */
 export const routerHandler: HttpHandler = (req, res) => {

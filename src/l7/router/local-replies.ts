@@ -7,7 +7,6 @@ import { localReply } from '../local-reply.js';
 import type { RequestContext } from '../request-context.js';
 import type { DownstreamResponder, LocalReplyReason } from '../request-types.js';
 
-
 export function replyLocally(req: RequestContext, res: DownstreamResponder, reason: LocalReplyReason, cause: unknown): void {
   if (req.done) return;
   const d = req.downstream;

@@ -75,7 +75,7 @@ export async function runProxyCommand(argv: readonly string[], env: NodeJS.Proce
     synced = pc?.syncedProxy(single);
   }
   // Memory back to the system once just after the start, and after each busy period once the process is quiet.
-  const trim = startIdleHeapTrim();
+  const trim = startIdleHeapTrim(log);
   void proxy.stopped.then(() => { trim.stop(); });
   // Renewals then travel on the sync connection (the channel the snapshots come on) whenever it is up.
   if (controlled !== undefined && control?.ok === true && pc !== undefined && synced !== undefined) {

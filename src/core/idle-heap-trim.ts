@@ -12,13 +12,17 @@
 // by v8.setFlagsFromString('--expose-gc')): the young generation only, not the malloc arenas.
 
 import { nodeV8, nodeVm } from './lazy-builtins.js';
+import type { Logger } from './log.js';
 import { hasMemoryRelease, loadNativeAddon, type NativeAddon } from './native-addon.js';
+
+/** Why a release runs: the end of the start (settle()), or quiet after a busy period. */
+export type ReleaseTrigger = 'start' | 'idle';
 
 export interface HeapTrimDeps {
   /** CPU time of the process so far, in microseconds (user + system). */
   cpuMicros(): number;
   /** Give memory back: full collections, the young generation shrunk, free malloc pages returned. */
-  collect(): void;
+  collect(trigger: ReleaseTrigger): void;
   setInterval(fn: () => void, ms: number): unknown;
   clearInterval(handle: unknown): void;
 }
@@ -58,7 +62,7 @@ export class IdleHeapTrim {
   /** One release now, outside the busy/quiet cycle: for the end of the start. */
   settle(): void {
     this.#collections++;
-    this.#deps.collect();
+    this.#deps.collect('start');
   }
 
   stop(): void {
@@ -82,7 +86,7 @@ export class IdleHeapTrim {
     this.#busy = false;
     this.#quiet = 0;
     this.#collections++;
-    this.#deps.collect();
+    this.#deps.collect('idle');
   };
 }
 
@@ -91,15 +95,29 @@ export const SETTLE_DELAY_MS = 200;
 
 /**
  * The process's own trim: real CPU time, the addon's releaseMemory() (or V8's gc() without it), an unref'd interval,
- * and settle() once SETTLE_DELAY_MS after this call (made when the proxy is ready).
+ * and settle() once SETTLE_DELAY_MS after this call (made when the proxy is ready). Each release is one info record,
+ * event `memory.released`: trigger, RSS before and after (MB), the time it took (ms), and whether malloc_trim
+ * returned pages (`trimmed`, absent with the gc() fallback).
  */
-export function startIdleHeapTrim(): IdleHeapTrim {
+export function startIdleHeapTrim(log: Logger): IdleHeapTrim {
+  const release = releaseFunction();
+  const mb = (bytes: number): number => Math.round(bytes / 104_857.6) / 10;
   const trim = new IdleHeapTrim({
     cpuMicros: () => {
       const u = process.cpuUsage();
       return u.user + u.system;
     },
-    collect: releaseFunction(),
+    collect: (trigger) => {
+      const rssBefore = process.memoryUsage.rss();
+      const t0 = process.hrtime.bigint();
+      const trimmed = release();
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      const rssAfter = process.memoryUsage.rss();
+      log.info({
+        event: 'memory.released', trigger, rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter), ms: Math.round(ms * 10) / 10,
+        ...(trimmed === undefined ? {} : { trimmed: trimmed === 1 }),
+      }, 'memory given back');
+    },
     setInterval: (fn, ms) => {
       const t = setInterval(fn, ms);
       t.unref();
@@ -111,7 +129,8 @@ export function startIdleHeapTrim(): IdleHeapTrim {
   return trim;
 }
 
-function releaseFunction(): () => void {
+/** The release: releaseMemory()'s answer (1: malloc_trim returned pages), or undefined with the gc() fallback. */
+function releaseFunction(): () => number | undefined {
   let addon: NativeAddon | undefined;
   try {
     addon = loadNativeAddon();
@@ -120,10 +139,13 @@ function releaseFunction(): () => void {
   }
   if (addon !== undefined && hasMemoryRelease(addon)) {
     const release = addon;
-    return () => { release.releaseMemory(); };
+    return () => release.releaseMemory();
   }
   // gc() is taken from a new context made at each collection and dropped after it (a context kept from the start
   // costs an idle proxy ~0.3 MB).
   nodeV8().setFlagsFromString('--expose-gc');
-  return () => { (nodeVm().runInNewContext('gc') as () => void)(); };
+  return () => {
+    (nodeVm().runInNewContext('gc') as () => void)();
+    return undefined;
+  };
 }

@@ -2,14 +2,14 @@
 // drains: /ready says "draining", new outbound connections are still served (issue 12: the app may need outbound
 // while it shuts down), an open connection can still finish, the process exits 0; a connection still open at the
 // drain deadline is reset and counted as REMORA_ERR_DRAIN_TIMEOUT. The drain under load, POST /drain and
-// /quitquitquit: proxy-drain.netns.test.ts.
+// /quitquitquit: proxy-drain.netns.test.ts. Also: the memory release just after the start (src/core/idle-heap-trim.ts).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Mesh, netnsTestOptions, waitFor, type Pod } from './harness.js';
-import { curl, runTool, startTool, statsWhere, waitForLog } from './proxy-helpers.js';
+import { curl, logRecords, runTool, startTool, statsWhere, waitForLog } from './proxy-helpers.js';
 import { REMORA_BIN, remoraInit, startProxy, type ProxyStats, type RunningProxy } from './remora-process.js';
 
 const opts = netnsTestOptions();
@@ -86,6 +86,21 @@ describe('proxy lifecycle', opts, () => {
     }
     assert.equal(await out.stop(), 0);
     assert.equal(await inb.stop(), 0);
+  });
+
+  test('just after the start the proxy gives memory back once: one memory.released record, RSS lower after it', opts, async () => {
+    const proxy = await startProxy(client, []);
+    const [rec] = await waitForLog(proxy, 'memory.released at the start', (r) => r['event'] === 'memory.released');
+    assert.ok(rec !== undefined);
+    assert.equal(rec['trigger'], 'start');
+    assert.equal(rec['trimmed'], true, 'the addon\'s releaseMemory ran (not the gc() fallback) and malloc_trim returned pages');
+    const before = rec['rssBeforeMb'];
+    const afterMb = rec['rssAfterMb'];
+    assert.ok(typeof before === 'number' && typeof afterMb === 'number' && afterMb < before, `RSS ${String(before)} -> ${String(afterMb)} MB`);
+    assert.ok(typeof rec['ms'] === 'number' && rec['ms'] >= 0);
+    // Quiet afterwards: the busy/quiet cycle does not release again without traffic.
+    assert.equal(logRecords(proxy).filter((r) => r['event'] === 'memory.released').length, 1);
+    assert.equal(await proxy.stop(), 0);
   });
 
   test('started as 1337:1337 (the container USER) it runs as is; as another non-root uid it refuses to start', opts, async () => {

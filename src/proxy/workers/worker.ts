@@ -109,7 +109,7 @@ export async function runWorker(): Promise<void> {
   }
   const running = proxy;
   // Each worker serves traffic, so each gives its grown heap back when quiet (src/core/idle-heap-trim.ts).
-  const trim = startIdleHeapTrim();
+  const trim = startIdleHeapTrim(log);
   void running.stopped.then(() => { trim.stop(); });
   peer.handle('collect', (name) => readReport(running, name));
   // GET /debug/explain: the query string -> status and body, planned over this worker's runtime (src/proxy/explain/).

@@ -1,15 +1,16 @@
 // IdleHeapTrim: one collection at the first quiet period after a busy one, never while busy, on fake CPU time.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { IdleHeapTrim, TRIM_PERIOD_MS } from '../../../src/core/idle-heap-trim.js';
+import { IdleHeapTrim, TRIM_PERIOD_MS, type ReleaseTrigger } from '../../../src/core/idle-heap-trim.js';
 
-function rig(): { trim: IdleHeapTrim; period: (coreShare: number) => void; collected: () => number } {
+function rig(): { trim: IdleHeapTrim; period: (coreShare: number) => void; collected: () => number; triggers: ReleaseTrigger[] } {
   let cpu = 0;
   let tick: (() => void) | undefined;
   let collected = 0;
+  const triggers: ReleaseTrigger[] = [];
   const trim = new IdleHeapTrim({
     cpuMicros: () => cpu,
-    collect: () => { collected++; },
+    collect: (trigger) => { collected++; triggers.push(trigger); },
     setInterval: (fn) => { tick = fn; return 1; },
     clearInterval: () => { tick = undefined; },
   }).start();
@@ -17,6 +18,7 @@ function rig(): { trim: IdleHeapTrim; period: (coreShare: number) => void; colle
     trim,
     period: (share) => { cpu += share * TRIM_PERIOD_MS * 1_000; tick?.(); },
     collected: () => collected,
+    triggers,
   };
 }
 
@@ -73,4 +75,5 @@ test('settle() releases once at once, whatever the CPU history, and leaves the b
   r.period(0);
   r.period(0);
   assert.equal(r.collected(), 2);
+  assert.deepEqual(r.triggers, ['start', 'idle']);
 });

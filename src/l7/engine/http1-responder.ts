@@ -10,6 +10,7 @@
 // `Connection: keep-alive` to an HTTP/1.0 client that asked for it, `Transfer-Encoding: chunked` when chunking.
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { nameIs } from '../http/headers.js';
 import { renderLocalReply } from '../local-reply.js';
 import type { DownstreamResponder, LocalReply } from '../request-types.js';
 import type { RequestContext } from '../request-context.js';
@@ -39,6 +40,37 @@ const MAX_QUEUED_BYTES = 64 * 1024;
 /** A first body chunk up to this size is copied behind the head into one buffer (one write). */
 const COALESCE_BYTES = 16 * 1024;
 
+const NO_FIELDS: readonly string[] = [];
+
+/**
+ * The end of a head: the hop's own fields and the empty line, by (chunked ? 4 : 0) + (close ? 1 : HTTP/1.0
+ * keep-alive ? 2 : 0).
+ */
+const HEAD_TAILS: readonly string[] = [
+  '\r\n', 'Connection: close\r\n\r\n', 'Connection: keep-alive\r\n\r\n', '',
+  'Transfer-Encoding: chunked\r\n\r\n', 'Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n',
+  'Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n',
+];
+
+/** Status lines with the standard reason phrase, made once per code. */
+const STATUS_LINES = new Map<number, string>();
+
+function statusLine(code: number, reason: string): string {
+  let line = STATUS_LINES.get(code);
+  if (line === undefined) {
+    line = `HTTP/1.1 ${code} ${reason}\r\n`;
+    if (code >= 100 && code <= 999) STATUS_LINES.set(code, line);
+  }
+  return line;
+}
+
+/** Write `s` at `off` as latin1 (each char's low byte, as Buffer's 'latin1'); returns the offset after it. */
+function latin1Into(buf: Buffer, off: number, s: string): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) buf[off + i] = s.charCodeAt(i);
+  return off + n;
+}
+
 function flushHead(r: Http1Responder): void {
   r.flushHead();
 }
@@ -55,8 +87,12 @@ export class Http1Responder implements DownstreamResponder {
   #framing = Framing.None;
   /** The connection ends after this response. */
   #close = false;
-  /** Serialized head not written yet. */
-  #head: string | undefined;
+  /** The head not written yet (#headBytes > 0): its status line, the fields as given, the hop's own fields. */
+  #headLine = '';
+  #headFields: readonly string[] = NO_FIELDS;
+  #headTail = '';
+  /** Bytes of the pending head; 0: none pending (not started, or written). */
+  #headBytes = 0;
   /** Output kept while not at the head of the queue. */
   #out: (Buffer | string)[] | undefined;
   #outBytes = 0;
@@ -129,73 +165,96 @@ export class Http1Responder implements DownstreamResponder {
 
   start(statusCode: number, statusText: string, headers: string[], close: boolean, _bodyless: boolean): boolean {
     if (this.#started || this.#ended) return false;
-    const text = statusText === '' ? (STATUS_CODES[statusCode] ?? '') : statusText;
-    let s = `HTTP/1.1 ${statusCode} ${text}\r\n`;
+    const known = STATUS_CODES[statusCode] ?? '';
+    const line = statusText === '' || statusText === known ? statusLine(statusCode, known) : `HTTP/1.1 ${statusCode} ${statusText}\r\n`;
+    let size = line.length;
     let hasLength = false;
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i] as string;
       const value = headers[i + 1] as string;
-      if (name.length === 14 && !hasLength && name.toLowerCase() === 'content-length') hasLength = true;
+      if (name.length === 14 && !hasLength && nameIs(name, 'content-length')) hasLength = true;
       // A CR or LF would split the response (header edits and HTTP/2 values reach here too).
       if (value.includes('\n') || value.includes('\r') || name.includes('\n') || name.includes('\r')) return false;
-      s += `${name}: ${value}\r\n`;
+      size += name.length + value.length + 4;
     }
     let closeConn = close || !this.#keepAlive || this.#owner.closing;
+    let chunked = false;
     if (this.#headRequest || statusCode === 204 || statusCode === 304 || statusCode < 200) {
       this.#framing = Framing.None;
     } else if (hasLength) {
       this.#framing = Framing.Length;
     } else if (this.#minor === 1) {
       this.#framing = Framing.Chunked;
-      s += 'Transfer-Encoding: chunked\r\n';
+      chunked = true;
     } else {
       this.#framing = Framing.Close;
       closeConn = true;
     }
-    if (closeConn) s += 'Connection: close\r\n';
-    else if (this.#minor === 0) s += 'Connection: keep-alive\r\n';
+    const tail = HEAD_TAILS[(chunked ? 4 : 0) + (closeConn ? 1 : this.#minor === 0 ? 2 : 0)] as string;
     this.#close = closeConn;
     this.#started = true;
-    this.#head = `${s}\r\n`;
+    this.#headLine = line;
+    this.#headFields = headers;
+    this.#headTail = tail;
+    this.#headBytes = size + tail.length;
     process.nextTick(flushHead, this);
     return true;
   }
 
   /** Send the head now if no body chunk took it along. */
   flushHead(): void {
-    const h = this.#head;
-    if (h === undefined) return;
-    this.#head = undefined;
-    this.#emit(h);
+    if (this.#headBytes === 0) return;
+    this.#emit(this.#takeHead(0));
+  }
+
+  /**
+   * The pending head serialized into a new buffer with `room` bytes left after it (for what goes in the same write),
+   * written byte by byte: no intermediate strings.
+   */
+  #takeHead(room: number): Buffer {
+    const buf = Buffer.allocUnsafe(this.#headBytes + room);
+    let off = latin1Into(buf, 0, this.#headLine);
+    const fields = this.#headFields;
+    for (let i = 0; i < fields.length; i += 2) {
+      off = latin1Into(buf, off, fields[i] as string);
+      buf[off++] = 58; // ':'
+      buf[off++] = 32;
+      off = latin1Into(buf, off, fields[i + 1] as string);
+      buf[off++] = 13;
+      buf[off++] = 10;
+    }
+    latin1Into(buf, off, this.#headTail);
+    this.#headBytes = 0;
+    this.#headFields = NO_FIELDS;
+    return buf;
   }
 
   write(chunk: Buffer): boolean {
     if (this.#ended || !this.#started || chunk.length === 0) return true;
     const f = this.#framing;
     if (f === Framing.None) return true;
-    const head = this.#head;
-    this.#head = undefined;
+    const headBytes = this.#headBytes;
     if (f === Framing.Chunked) {
       const size = `${chunk.length.toString(16)}\r\n`;
-      const pre = head === undefined ? size : head + size;
       if (chunk.length <= COALESCE_BYTES) {
-        const buf = Buffer.allocUnsafe(pre.length + chunk.length + 2);
-        buf.write(pre, 0, 'latin1');
-        chunk.copy(buf, pre.length);
+        const buf = headBytes === 0 ? Buffer.allocUnsafe(size.length + chunk.length + 2) : this.#takeHead(size.length + chunk.length + 2);
+        const off = latin1Into(buf, headBytes, size);
+        chunk.copy(buf, off);
         buf[buf.length - 2] = 13;
         buf[buf.length - 1] = 10;
         return this.#emit(buf);
       }
-      return this.#emitMany(pre, chunk, '\r\n');
+      if (headBytes !== 0) this.#emit(this.#takeHead(0));
+      return this.#emitMany(size, chunk, '\r\n');
     }
-    if (head === undefined) return this.#emit(chunk);
+    if (headBytes === 0) return this.#emit(chunk);
     if (chunk.length <= COALESCE_BYTES) {
-      const buf = Buffer.allocUnsafe(head.length + chunk.length);
-      buf.write(head, 0, 'latin1');
-      chunk.copy(buf, head.length);
+      const buf = this.#takeHead(chunk.length);
+      chunk.copy(buf, headBytes);
       return this.#emit(buf);
     }
-    return this.#emitMany(head, chunk, undefined);
+    this.#emit(this.#takeHead(0));
+    return this.#emit(chunk);
   }
 
   onDrain(cb: () => void): void {
@@ -205,19 +264,25 @@ export class Http1Responder implements DownstreamResponder {
 
   end(trailers: readonly string[]): void {
     if (this.#ended || !this.#started) return;
-    const head = this.#head;
-    this.#head = undefined;
     if (this.#framing === Framing.Chunked) {
-      let s = head === undefined ? '0\r\n' : `${head}0\r\n`;
+      let s = '0\r\n';
       for (let i = 0; i < trailers.length; i += 2) {
         const name = trailers[i] as string;
         const value = trailers[i + 1] as string;
         if (value.includes('\n') || value.includes('\r') || name.includes('\n') || name.includes('\r')) continue;
         s += `${name}: ${value}\r\n`;
       }
-      this.#emit(`${s}\r\n`);
-    } else if (head !== undefined) {
-      this.#emit(head);
+      s += '\r\n';
+      if (this.#headBytes === 0) {
+        this.#emit(s);
+      } else {
+        const at = this.#headBytes;
+        const buf = this.#takeHead(s.length);
+        latin1Into(buf, at, s);
+        this.#emit(buf);
+      }
+    } else if (this.#headBytes !== 0) {
+      this.#emit(this.#takeHead(0));
     }
     this.#ended = true;
     this.#owner.responseDone(this);

@@ -9,9 +9,6 @@
 // Content-Length): "Connection: content-length" would otherwise make the upstream read a different body than we
 // forwarded. Those names are never stripped because they are listed.
 
-/** Names (lower case) that are always hop-by-hop. */
-const ALWAYS = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade']);
-
 /** Names a `Connection` header may not remove (the proxy frames and routes with them). */
 const PROTECTED = new Set(['host', 'content-length', 'x-request-id']);
 
@@ -27,6 +24,38 @@ export interface HopByHopInfo {
   teTrailers: boolean;
   /** The Upgrade header value(s), joined with ", " ("" when absent). */
   upgrade: string;
+}
+
+/**
+ * `name` is `lowerName` in any ASCII case (RFC 9110 §5.1: field names are case-insensitive), compared without making
+ * a lower-case copy. `lowerName` must be lower case.
+ */
+export function nameIs(name: string, lowerName: string): boolean {
+  const n = lowerName.length;
+  if (name.length !== n) return false;
+  for (let i = 0; i < n; i++) {
+    const c = name.charCodeAt(i);
+    const l = lowerName.charCodeAt(i);
+    if (c !== l && (c < 65 || c > 90 || c + 32 !== l)) return false;
+  }
+  return true;
+}
+
+/** The always-hop-by-hop name (lower case) that `name` is, or undefined; by length first, without a lower-case copy. */
+function alwaysHopByHop(name: string): string | undefined {
+  switch (name.length) {
+    case 2: return nameIs(name, 'te') ? 'te' : undefined;
+    case 7: return nameIs(name, 'upgrade') ? 'upgrade' : undefined;
+    case 10: return nameIs(name, 'connection') ? 'connection' : nameIs(name, 'keep-alive') ? 'keep-alive' : undefined;
+    case 16: return nameIs(name, 'proxy-connection') ? 'proxy-connection' : undefined;
+    case 17: return nameIs(name, 'transfer-encoding') ? 'transfer-encoding' : undefined;
+    default: return undefined;
+  }
+}
+
+/** `name` is one of the fields always removed on every hop (Connection, Keep-Alive, TE, Upgrade, ...). */
+export function isHopByHopName(name: string): boolean {
+  return alwaysHopByHop(name) !== undefined;
 }
 
 /** Split a comma-separated list header value into lower-cased tokens, skipping empty elements. */
@@ -50,8 +79,14 @@ export function stripHopByHop(raw: readonly string[], keepUpgrade: boolean, info
   let listed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
-    if (name.length === 10 && name.toLowerCase() === 'connection') {
-      for (const token of listTokens(raw[i + 1] as string)) {
+    if (nameIs(name, 'connection')) {
+      const value = raw[i + 1] as string;
+      if (nameIs(value, 'keep-alive')) {
+        // The common value, and a name that is removed anyway: no token list.
+        if (info !== undefined) info.keepAlive = true;
+        continue;
+      }
+      for (const token of listTokens(value)) {
         if (info !== undefined) {
           if (token === 'close') info.close = true;
           else if (token === 'keep-alive') info.keepAlive = true;
@@ -64,23 +99,23 @@ export function stripHopByHop(raw: readonly string[], keepUpgrade: boolean, info
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
-    const lower = name.toLowerCase();
-    if (ALWAYS.has(lower)) {
-      if (lower === 'te') {
+    const always = alwaysHopByHop(name);
+    if (always !== undefined) {
+      if (always === 'te') {
         const hasTrailers = listTokens(value).includes('trailers');
         if (info !== undefined && hasTrailers) info.teTrailers = true;
         if (hasTrailers) out.push(name, 'trailers');
         continue;
       }
-      if (lower === 'upgrade') {
+      if (always === 'upgrade') {
         if (info !== undefined) info.upgrade = info.upgrade === '' ? value : `${info.upgrade}, ${value}`;
         if (keepUpgrade) out.push(name, value);
         continue;
       }
-      if (lower === 'connection' && keepUpgrade && listTokens(value).includes('upgrade')) out.push(name, 'upgrade');
+      if (always === 'connection' && keepUpgrade && listTokens(value).includes('upgrade')) out.push(name, 'upgrade');
       continue;
     }
-    if (listed !== undefined && listed.has(lower)) continue;
+    if (listed !== undefined && listed.has(name.toLowerCase())) continue;
     out.push(name, value);
   }
   return out;
@@ -142,7 +177,7 @@ export function fromH2Headers(raw: readonly string[]): string[] {
 export function headerValue(raw: readonly string[], lowerName: string): string | undefined {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
-    if (name.length === lowerName.length && name.toLowerCase() === lowerName) return raw[i + 1] as string;
+    if (nameIs(name, lowerName)) return raw[i + 1] as string;
   }
   return undefined;
 }
@@ -152,7 +187,7 @@ export function headerCount(raw: readonly string[], lowerName: string): number {
   let n = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
-    if (name.length === lowerName.length && name.toLowerCase() === lowerName) n++;
+    if (nameIs(name, lowerName)) n++;
   }
   return n;
 }
@@ -163,7 +198,7 @@ export function removeHeader(raw: string[], lowerName: string): number {
   let removed = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
-    if (name.length === lowerName.length && name.toLowerCase() === lowerName) {
+    if (nameIs(name, lowerName)) {
       removed++;
       continue;
     }

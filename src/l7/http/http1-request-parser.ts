@@ -28,6 +28,7 @@ import {
   parseFieldLines,
   TOKEN,
 } from './http1-syntax.js';
+import { isHopByHopName, nameIs } from './headers.js';
 
 export const enum RequestEvent {
   /** No complete event in the bytes pushed so far. */
@@ -74,8 +75,6 @@ const enum State {
 
 /** Empty lines skipped before a request line (RFC 9112 §2.2 asks for at least one). */
 const MAX_LEADING_EMPTY_LINES = 8;
-
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade']);
 
 /** request-target bytes: visible ASCII (no SP, no CTL, no DEL, no obs-text). */
 function isTargetByte(c: number): boolean {
@@ -309,26 +308,26 @@ export function parseHead(text: string): ParsedRequestHead {
     const value = headers[h + 1] as string;
     switch (name.length) {
       case 4:
-        if ((name.charCodeAt(0) | 0x20) === 0x68 && name.toLowerCase() === 'host') {
+        if (nameIs(name, 'host')) {
           hosts++;
           host = value;
         }
         break;
       case 14:
-        if (name.toLowerCase() === 'content-length') {
+        if (nameIs(name, 'content-length')) {
           clCount++;
           contentLength = parseContentLength(value);
         }
         break;
       case 17:
-        if (name.toLowerCase() === 'transfer-encoding') {
+        if (nameIs(name, 'transfer-encoding')) {
           teCount++;
           te = value;
           hopByHop = true;
         }
         break;
       case 10:
-        if (name.toLowerCase() === 'connection') {
+        if (nameIs(name, 'connection')) {
           hopByHop = true;
           for (const t of value.split(',')) {
             const tok = t.trim().toLowerCase();
@@ -336,19 +335,19 @@ export function parseHead(text: string): ParsedRequestHead {
             else if (tok === 'keep-alive') keepAliveToken = true;
             else if (tok === 'upgrade') upgradeToken = true;
           }
-        } else if (name.toLowerCase() === 'keep-alive') {
+        } else if (nameIs(name, 'keep-alive')) {
           hopByHop = true;
         }
         break;
       case 7:
-        if (name.toLowerCase() === 'upgrade') {
+        if (nameIs(name, 'upgrade')) {
           upgradeField = true;
           hopByHop = true;
         }
         break;
       case 2:
       case 16:
-        if (HOP_BY_HOP.has(name.toLowerCase())) hopByHop = true;
+        if (isHopByHopName(name)) hopByHop = true;
         break;
     }
   }

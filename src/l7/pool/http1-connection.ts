@@ -365,5 +365,6 @@ function toResponse(head: ResponseHead): UpstreamResponse {
     headers: head.headers,
     close: !head.keepAlive,
     bodyless: head.framing === 'none',
+    hopByHop: head.hopByHop,
   };
 }

@@ -78,7 +78,7 @@ const NO_SLOT: () => void = noSlot;
 
 /** The breaker's connection slot for `w` (NO_SLOT without a breaker), or undefined when it is refused. */
 function admitConnection(w: Waiter): (() => void) | undefined {
-  return w.admit === undefined ? NO_SLOT : w.admit('connection');
+  return w.admit === undefined ? NO_SLOT : w.admit.admit('connection');
 }
 
 function leftQueue(w: Waiter): void {
@@ -171,7 +171,7 @@ export class Http1Pool implements Http1ConnectionOwner {
     }
     if (admit !== undefined) {
       // Nothing in this pool could ever serve a queued request: the breaker refused this pool's first connection.
-      const release = this.connections > 0 ? admit('pending') : undefined;
+      const release = this.connections > 0 ? admit.admit('pending') : undefined;
       if (release === undefined) {
         this.#stats.increment('pool.http1.circuit_open');
         handler.onError(poolFailure('overflow', new Error('circuit breaker open (upstream connections / pending requests)')));

@@ -20,6 +20,7 @@ import {
   parseFieldLines,
   trimOws,
 } from '../http/http1-syntax.js';
+import { isHopByHopName, nameIs } from '../http/headers.js';
 
 export type ResponseFraming = 'none' | 'length' | 'chunked' | 'close' | 'tunnel';
 
@@ -36,6 +37,8 @@ export interface ResponseHead {
   readonly keepAlive: boolean;
   /** The server's `Keep-Alive: timeout=N` hint, in ms. */
   readonly keepAliveHintMs: number | undefined;
+  /** Some field is hop-by-hop (Connection, Keep-Alive, TE, Transfer-Encoding, Upgrade, Proxy-Connection). */
+  readonly hopByHop: boolean;
 }
 
 export interface ResponseParserEvents {
@@ -56,6 +59,30 @@ const enum State {
   Close,
   Done,
   Tunnel,
+}
+
+/**
+ * A value that is just 1 to 15 digits (the common Content-Length, a Keep-Alive timeout), as a number; -1 for
+ * anything else (a list, spaces, a bad value: the general path decides).
+ */
+function simpleLength(v: string, from = 0): number {
+  const n = v.length;
+  if (n === from || n - from > 15) return -1;
+  let len = 0;
+  for (let i = from; i < n; i++) {
+    const d = v.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    len = len * 10 + d;
+  }
+  return len;
+}
+
+/** `v` begins with "timeout=" in any case (the usual Keep-Alive value: "timeout=5"). */
+function startsWithTimeout(v: string): boolean {
+  if (v.length < 9) return false;
+  const want = 'timeout=';
+  for (let i = 0; i < 8; i++) if ((v.charCodeAt(i) | (i === 7 ? 0 : 0x20)) !== want.charCodeAt(i)) return false;
+  return true;
 }
 
 function splitHead(text: string): void {
@@ -236,19 +263,22 @@ export class ResponseParser {
   #parseHead(text: string): ResponseHead {
     splitHead(text);
     const eol = text.indexOf('\r\n');
-    const statusLine = eol < 0 ? text : text.slice(0, eol);
-    // HTTP/1.x SP 3DIGIT [SP reason]
-    if (statusLine.length < 12 || !statusLine.startsWith('HTTP/1.') || statusLine.charCodeAt(8) !== 0x20) {
+    const lineEnd = eol < 0 ? text.length : eol;
+    // HTTP/1.x SP 3DIGIT [SP reason], read in place (no copy of the status line)
+    if (lineEnd < 12 || !text.startsWith('HTTP/1.') || text.charCodeAt(8) !== 0x20) {
       throw new ParseError('bad status line');
     }
-    const minor = statusLine.charCodeAt(7) - 48;
+    const minor = text.charCodeAt(7) - 48;
     if (minor !== 0 && minor !== 1) throw new ParseError('unsupported HTTP version');
-    const statusCode = Number(statusLine.slice(9, 12));
-    if (!/^[1-9]\d\d$/.test(statusLine.slice(9, 12))) throw new ParseError('bad status code');
+    const d0 = text.charCodeAt(9) - 48;
+    const d1 = text.charCodeAt(10) - 48;
+    const d2 = text.charCodeAt(11) - 48;
+    if (d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) throw new ParseError('bad status code');
+    const statusCode = d0 * 100 + d1 * 10 + d2;
     let statusText = '';
-    if (statusLine.length > 12) {
-      if (statusLine.charCodeAt(12) !== 0x20) throw new ParseError('bad status line');
-      statusText = statusLine.slice(13);
+    if (lineEnd > 12) {
+      if (text.charCodeAt(12) !== 0x20) throw new ParseError('bad status line');
+      statusText = text.slice(13, lineEnd);
       if (!isFieldValue(statusText)) throw new ParseError('bad reason phrase');
     }
     const headers: string[] = [];
@@ -259,35 +289,65 @@ export class ResponseParser {
     let close = false;
     let keepAliveToken = false;
     let keepAliveHintMs: number | undefined;
+    let hopByHop = false;
     for (let h = 0; h < headers.length; h += 2) {
       const name = headers[h] as string;
       const value = headers[h + 1] as string;
       switch (name.length) {
         case 14:
-          if (name.toLowerCase() === 'content-length') {
+          if (nameIs(name, 'content-length')) {
+            const len = simpleLength(value, 0);
+            if (len >= 0) {
+              if (contentLength >= 0 && contentLength !== len) throw new ParseError('conflicting content-length');
+              contentLength = len;
+              break;
+            }
             for (const part of value.split(',')) {
               const v = trimOws(part);
               if (!/^\d{1,15}$/.test(v)) throw new ParseError('bad content-length');
-              const len = Number(v);
-              if (contentLength >= 0 && contentLength !== len) throw new ParseError('conflicting content-length');
-              contentLength = len;
+              const n = Number(v);
+              if (contentLength >= 0 && contentLength !== n) throw new ParseError('conflicting content-length');
+              contentLength = n;
             }
           }
           break;
         case 17:
-          if (name.toLowerCase() === 'transfer-encoding') te = te === undefined ? value : `${te}, ${value}`;
+          if (nameIs(name, 'transfer-encoding')) {
+            te = te === undefined ? value : `${te}, ${value}`;
+            hopByHop = true;
+          }
           break;
         case 10:
-          if (name.toLowerCase() === 'connection') {
+          if (nameIs(name, 'connection')) {
+            hopByHop = true;
+            if (nameIs(value, 'keep-alive')) {
+              keepAliveToken = true;
+              break;
+            }
+            if (nameIs(value, 'close')) {
+              close = true;
+              break;
+            }
             for (const t of value.split(',')) {
               const tok = trimOws(t).toLowerCase();
               if (tok === 'close') close = true;
               else if (tok === 'keep-alive') keepAliveToken = true;
             }
-          } else if (name.toLowerCase() === 'keep-alive') {
-            const m = /(?:^|[,\s])timeout\s*=\s*(\d+)/i.exec(value);
-            if (m !== null) keepAliveHintMs = Number(m[1]) * 1000;
+          } else if (nameIs(name, 'keep-alive')) {
+            hopByHop = true;
+            const simple = startsWithTimeout(value) ? simpleLength(value, 8) : -1;
+            if (simple >= 0) {
+              keepAliveHintMs = simple * 1000;
+            } else {
+              const m = /(?:^|[,\s])timeout\s*=\s*(\d+)/i.exec(value);
+              if (m !== null) keepAliveHintMs = Number(m[1]) * 1000;
+            }
           }
+          break;
+        case 2:
+        case 7:
+        case 16:
+          if (isHopByHopName(name)) hopByHop = true;
           break;
       }
     }
@@ -311,7 +371,7 @@ export class ResponseParser {
       if (contentLength >= 0) {
         // RFC 9112 §6.3: Transfer-Encoding overrides Content-Length; never forward both.
         for (let h = headers.length - 2; h >= 0; h -= 2) {
-          if ((headers[h] as string).toLowerCase() === 'content-length') headers.splice(h, 2);
+          if (nameIs(headers[h] as string, 'content-length')) headers.splice(h, 2);
         }
         close = true;
       }
@@ -330,6 +390,7 @@ export class ResponseParser {
       contentLength: contentLength < 0 ? 0 : contentLength,
       keepAlive,
       keepAliveHintMs,
+      hopByHop,
     };
   }
 }

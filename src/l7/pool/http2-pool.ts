@@ -263,7 +263,7 @@ export class Http2Pool {
       return a;
     }
     if (admit !== undefined) {
-      const release = admit('pending');
+      const release = admit.admit('pending');
       if (release === undefined) {
         this.#stats.increment('pool.http2.circuit_open');
         handler.onError(poolFailure('overflow', new Error('circuit breaker open (pending requests)')));
@@ -319,7 +319,7 @@ export class Http2Pool {
   /** Open a session for the queue, under the breaker of the oldest queued request. */
   #open(): void {
     const head = this.#queue[0];
-    const slot = head?.admit === undefined ? NO_SLOT : head.admit('connection');
+    const slot = head?.admit === undefined ? NO_SLOT : head.admit.admit('connection');
     if (slot === undefined) {
       // The breaker refused a session: the queue waits for a session of this pool, or fails when there is none.
       if (this.#entries.size === 0 && this.#connecting === 0) {
@@ -450,6 +450,7 @@ export class Http2Pool {
         headers: raw !== undefined ? withoutPseudo(raw) : flattenIncoming(h),
         close: false,
         bodyless: (flags & NGHTTP2_FLAG_END_STREAM) !== 0,
+        hopByHop: false,
       });
     });
     stream.on('data', (chunk: Buffer) => {

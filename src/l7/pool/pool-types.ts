@@ -24,15 +24,17 @@ export interface UpstreamTarget {
  */
 export type UpstreamConnector = (target: UpstreamTarget, settle: (err: Error | undefined, socket: Socket | undefined) => void) => void;
 
-/** One request as the pool sends it. */
 /**
- * The service's circuit-breaker admission for pool resources: asked before opening a new upstream connection
- * ('connection', released when that connection closes) and before queueing a request that waits for a connection
- * ('pending', released when it leaves the queue). Returns the release function, or undefined when the limit is
- * reached (the pool then fails the attempt with kind 'overflow' -> 503 circuit-open).
+ * The service's circuit-breaker admission for pool resources (a cluster view is one): asked before opening a new
+ * upstream connection ('connection', released when that connection closes) and before queueing a request that waits
+ * for a connection ('pending', released when it leaves the queue). Returns the release function, or undefined when
+ * the limit is reached (the pool then fails the attempt with kind 'overflow' -> 503 circuit-open).
  */
-export type PoolAdmission = (kind: 'connection' | 'pending') => (() => void) | undefined;
+export interface PoolAdmission {
+  admit(kind: 'connection' | 'pending'): (() => void) | undefined;
+}
 
+/** One request as the pool sends it. */
 export interface UpstreamRequest {
   readonly method: string;
   /** HTTP/1.1 request-target as the client sent it (origin-form or absolute-form); the :path for HTTP/2. */
@@ -67,6 +69,8 @@ export interface UpstreamResponse {
    * response; HTTP/1.1 HEAD, 204, 304).
    */
   readonly bodyless: boolean;
+  /** HTTP/1.1: some field is hop-by-hop, so the headers must be filtered before they go on (false for HTTP/2). */
+  readonly hopByHop: boolean;
 }
 
 export type UpstreamFailureKind =

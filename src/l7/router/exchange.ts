@@ -22,7 +22,8 @@ import { errorCodeOf } from '../../core/errors.js';
 import type { AttemptOutcome } from '../../upstream/health/attempt-outcome.js';
 import type { ClusterView, PickedEndpoint } from '../../upstream/cluster.js';
 import { fromH2Headers, headerValue, stripHopByHop, toH2Headers } from '../http/headers.js';
-import type { AttemptControl, PoolAdmission, UpstreamFailure, UpstreamHandler, UpstreamProtocol, UpstreamRequest, UpstreamResponse } from '../pool/pool-types.js';
+import type { Socket } from 'node:net';
+import type { AttemptControl, UpstreamFailure, UpstreamHandler, UpstreamProtocol, UpstreamRequest, UpstreamResponse } from '../pool/pool-types.js';
 import type { RequestContext } from '../request-context.js';
 import type { DownstreamResponder, ForwardDecision, HttpHandler, LocalReplyReason } from '../request-types.js';
 import { requestHashKey } from './hash-key.js';
@@ -35,13 +36,31 @@ function grpcStatusOf(headers: readonly string[]): number | undefined {
   return Number.isInteger(n) ? n : undefined;
 }
 
-interface Attempt {
+/**
+ * One attempt of an exchange, and the pool's handler for it: one object per attempt, whose events go to the exchange
+ * with the attempt they belong to (an event of an attempt that is no longer the current one is ignored there).
+ */
+class Attempt implements UpstreamHandler {
+  readonly #exchange: Exchange;
   readonly endpoint: PickedEndpoint;
   readonly startedAt: number;
-  control: AttemptControl | undefined;
-  over: boolean;
+  control: AttemptControl | undefined = undefined;
+  over = false;
   /** Its outcome went to the cluster (report), or it was abandoned (abandon): the pick is settled. */
-  settled: boolean;
+  settled = false;
+
+  constructor(exchange: Exchange, endpoint: PickedEndpoint) {
+    this.#exchange = exchange;
+    this.endpoint = endpoint;
+    this.startedAt = monotonicMs();
+  }
+
+  onInformational(statusCode: number, headers: string[]): void { this.#exchange.attemptInformational(this, statusCode, headers); }
+  onResponse(res: UpstreamResponse): void { this.#exchange.attemptResponse(this, res); }
+  onData(chunk: Buffer): boolean { return this.#exchange.attemptData(this, chunk); }
+  onEnd(trailers: string[]): void { this.#exchange.attemptEnd(this, trailers); }
+  onTunnel(res: UpstreamResponse, socket: Socket, rest: Buffer): void { this.#exchange.attemptTunnel(this, res, socket, rest); }
+  onError(f: UpstreamFailure): void { this.#exchange.attemptError(this, f); }
 }
 
 /** The router as the terminal HttpHandler: one Exchange per request. */
@@ -57,11 +76,11 @@ export class Exchange {
   #protocol: UpstreamProtocol = 'http1';
   #base!: Omit<UpstreamRequest, 'body'>;
   #release: (() => void) | undefined;
-  /** The cluster's breaker for the pools' connections and queue. */
-  #poolAdmit: PoolAdmission | undefined;
   #attempts = 0;
   #staleRetried = false;
-  readonly #tried = new Set<string>();
+  /** Endpoint keys tried so far, made at the second attempt (the first pick has nothing to avoid). */
+  #tried: Set<string> | undefined;
+  #firstTried: string | undefined;
   #current: Attempt | undefined;
   #routeTimer: NodeJS.Timeout | undefined;
   #tryTimer: NodeJS.Timeout | undefined;
@@ -112,7 +131,6 @@ export class Exchange {
       return;
     }
     this.#release = release;
-    this.#poolAdmit = (kind) => cluster.admit(kind);
     this.#base = this.#buildUpstreamRequest(this.#protocol);
     if (decision.timeoutMs > 0) {
       this.#routeTimer = setTimeout(() => this.#onRouteTimeout(), decision.timeoutMs);
@@ -173,7 +191,7 @@ export class Exchange {
     return this.#cluster.pickForRequest({
       hashKey: requestHashKey(this.#decision.hashOn, this.#ctx.head),
       sourceAddress: d.conn.sourceAddress === '' ? undefined : d.conn.sourceAddress,
-      exclude: this.#decision.retry.preferOtherHosts ? this.#tried : undefined,
+      exclude: this.#decision.retry.preferOtherHosts ? this.#tried ?? (this.#firstTried === undefined ? undefined : new Set([this.#firstTried])) : undefined,
       originalDst: d.conn.originalDst,
     });
   }
@@ -189,7 +207,8 @@ export class Exchange {
     if (!stale) this.#attempts++;
     this.#ctx.attempts = this.#attempts;
     this.#ctx.upstreamHost = ep.key;
-    this.#tried.add(ep.key);
+    if (this.#firstTried === undefined) this.#firstTried = ep.key;
+    else (this.#tried ??= new Set([this.#firstTried])).add(ep.key);
     const body = this.#req.body;
     const reader = body === undefined ? undefined : body.reader();
     if (body !== undefined && reader === undefined) {
@@ -197,7 +216,7 @@ export class Exchange {
       this.#reply('upstream-reset', undefined);
       return;
     }
-    const attempt: Attempt = { endpoint: ep, startedAt: monotonicMs(), control: undefined, over: false, settled: false };
+    const attempt = new Attempt(this, ep);
     this.#current = attempt;
     const perTry = this.#decision.retry.perTryTimeoutMs;
     if (perTry > 0) this.#tryTimer = setTimeout(() => this.#onTryTimeout(attempt), perTry);
@@ -207,52 +226,65 @@ export class Exchange {
       ep,
       this.#protocol,
       request,
-      this.#handlerFor(attempt),
+      attempt,
       stale,
-      this.#poolAdmit,
+      this.#cluster,
     );
     if (!attempt.over) attempt.control = control;
   }
 
-  #handlerFor(a: Attempt): UpstreamHandler {
-    return {
-      onInformational: (statusCode, headers) => {
-        if (this.#current !== a || this.#res.headersSent) return;
-        if (statusCode === 100 || statusCode === 102 || statusCode === 103) {
-          this.#res.informational(statusCode, this.#toDownstreamHeaders(headers, false));
-        }
-      },
-      onResponse: (res) => this.#onResponse(a, res),
-      onData: (chunk) => {
-        if (this.#current !== a) return true;
-        if (this.#res.write(chunk)) return true;
-        this.#res.onDrain(() => {
-          if (this.#current === a) a.control?.resume();
-        });
-        return false;
-      },
-      onEnd: (trailers) => {
-        if (this.#current !== a) return;
-        a.over = true;
-        this.#res.end(this.#toDownstreamTrailers(trailers));
-        this.#finish();
-      },
-      onTunnel: (res, socket, rest) => {
-        if (this.#current !== a) {
-          socket.destroy();
-          return;
-        }
-        a.over = true;
-        this.#clearTryTimer();
-        this.#report(a, { kind: 'response', status: res.statusCode, latencyMs: monotonicMs() - a.startedAt });
-        this.#committed = true;
-        this.#ctx.core.stats.increment('http.tunnels');
-        const headers = stripHopByHop(res.headers, true);
-        this.#res.tunnel(res.statusCode, res.statusText, headers, socket, rest);
-        this.#finish();
-      },
-      onError: (f) => this.#onAttemptError(a, f),
-    };
+  // ---- the current attempt's events (Attempt) ----
+
+  /** @internal */
+  attemptInformational(a: Attempt, statusCode: number, headers: string[]): void {
+    if (this.#current !== a || this.#res.headersSent) return;
+    if (statusCode === 100 || statusCode === 102 || statusCode === 103) {
+      this.#res.informational(statusCode, this.#toDownstreamHeaders(headers, true));
+    }
+  }
+
+  /** @internal */
+  attemptResponse(a: Attempt, res: UpstreamResponse): void {
+    this.#onResponse(a, res);
+  }
+
+  /** @internal */
+  attemptData(a: Attempt, chunk: Buffer): boolean {
+    if (this.#current !== a) return true;
+    if (this.#res.write(chunk)) return true;
+    this.#res.onDrain(() => {
+      if (this.#current === a) a.control?.resume();
+    });
+    return false;
+  }
+
+  /** @internal */
+  attemptEnd(a: Attempt, trailers: string[]): void {
+    if (this.#current !== a) return;
+    a.over = true;
+    this.#res.end(this.#toDownstreamTrailers(trailers));
+    this.#finish();
+  }
+
+  /** @internal */
+  attemptTunnel(a: Attempt, res: UpstreamResponse, socket: Socket, rest: Buffer): void {
+    if (this.#current !== a) {
+      socket.destroy();
+      return;
+    }
+    a.over = true;
+    this.#clearTryTimer();
+    this.#report(a, { kind: 'response', status: res.statusCode, latencyMs: monotonicMs() - a.startedAt });
+    this.#committed = true;
+    this.#ctx.core.stats.increment('http.tunnels');
+    const headers = stripHopByHop(res.headers, true);
+    this.#res.tunnel(res.statusCode, res.statusText, headers, socket, rest);
+    this.#finish();
+  }
+
+  /** @internal */
+  attemptError(a: Attempt, f: UpstreamFailure): void {
+    this.#onAttemptError(a, f);
   }
 
   #onResponse(a: Attempt, res: UpstreamResponse): void {
@@ -266,7 +298,7 @@ export class Exchange {
     this.#report(a, outcome);
     if (this.#maybeRetry(a, outcome)) return;
     this.#committed = true;
-    const headers = this.#toDownstreamHeaders(res.headers, false);
+    const headers = this.#toDownstreamHeaders(res.headers, res.hopByHop);
     if (!this.#res.start(res.statusCode, res.statusText, headers, res.close, res.bodyless)) {
       this.#committed = false;
       a.over = true;
@@ -411,9 +443,13 @@ export class Exchange {
     }
   }
 
-  #toDownstreamHeaders(headers: string[], keepUpgrade: boolean): string[] {
+  /**
+   * A response's (or 1xx's) fields as the downstream gets them: from an HTTP/1.1 upstream without its hop-by-hop
+   * fields (`hopByHop`: the parser saw one; when it saw none the array goes on as it is, not copied).
+   */
+  #toDownstreamHeaders(headers: string[], hopByHop: boolean): string[] {
     const fromH1 = this.#protocol === 'http1';
-    const h = fromH1 ? stripHopByHop(headers, keepUpgrade) : headers;
+    const h = fromH1 && hopByHop ? stripHopByHop(headers, false) : headers;
     if (this.#req.protocol === 'h2') return fromH1 ? toH2Headers(h) : h;
     return h;
   }

@@ -4,12 +4,14 @@ import {
   fromH2Headers,
   headerCount,
   headerValue,
+  isHopByHopName,
+  nameIs,
   newHopByHopInfo,
   removeHeader,
   stripHopByHop,
   toH2Headers,
 } from '../../../src/l7/http/headers.js';
-import { ensureRequestId } from '../../../src/l7/filters/request-id.js';
+import { ensureRequestId, newRequestId } from '../../../src/l7/filters/request-id.js';
 
 test('hop-by-hop fields and the fields Connection lists are removed; case and order of the rest kept', () => {
   const info = newHopByHopInfo();
@@ -87,4 +89,31 @@ test('x-request-id: added when missing (UUIDv4), kept when present, fills an emp
   const c = ['x-request-id', ''];
   const idc = ensureRequestId(c);
   assert.deepEqual(c, ['x-request-id', idc]);
+});
+
+test('newRequestId: UUIDv4 text, every one different, across refills of its random pool', () => {
+  const seen = new Set<string>();
+  const nibbles = new Set<string>();
+  for (let i = 0; i < 2_000; i++) {
+    const id = newRequestId();
+    assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    seen.add(id);
+    for (const ch of id.slice(0, 8)) nibbles.add(ch);
+  }
+  assert.equal(seen.size, 2_000);
+  // The random part uses every hex digit (a formatter stuck on a few digits would fail this).
+  assert.equal(nibbles.size, 16);
+});
+
+test('nameIs: ASCII case-insensitive equality with a lower-case name, nothing else folded', () => {
+  assert.equal(nameIs('Content-Length', 'content-length'), true);
+  assert.equal(nameIs('CONTENT-LENGTH', 'content-length'), true);
+  assert.equal(nameIs('content-length', 'content-length'), true);
+  assert.equal(nameIs('content-lengt', 'content-length'), false);
+  assert.equal(nameIs('content_length', 'content-length'), false);
+  // Only A-Z fold: '@' (0x40) is not '`' (0x60), and a non-ASCII letter is not its ASCII look-alike.
+  assert.equal(nameIs('@', '`'), false);
+  assert.equal(nameIs('K\u212a', 'kk'), false);
+  for (const n of ['Connection', 'KEEP-ALIVE', 'te', 'Upgrade', 'proxy-connection', 'Transfer-Encoding']) assert.equal(isHopByHopName(n), true, n);
+  for (const n of ['Host', 'tee', 'Upgrades', 'Content-Length', 'x-connection']) assert.equal(isHopByHopName(n), false, n);
 });

@@ -100,6 +100,32 @@ test('keep-alive: Connection: close, HTTP/1.0, and the Keep-Alive timeout hint',
   assert.equal(parse('HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n').heads[0]?.keepAlive, false);
   assert.equal(parse('HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n').heads[0]?.keepAlive, true);
   assert.equal(parse('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5, max=100\r\nContent-Length: 0\r\n\r\n').heads[0]?.keepAliveHintMs, 5000);
+  // The common single value, any case of the parameter name; a value that is not a number gives no hint.
+  assert.equal(parse('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=30\r\nContent-Length: 0\r\n\r\n').heads[0]?.keepAliveHintMs, 30_000);
+  assert.equal(parse('HTTP/1.1 200 OK\r\nKeep-Alive: Timeout=7\r\nContent-Length: 0\r\n\r\n').heads[0]?.keepAliveHintMs, 7_000);
+  assert.equal(parse('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=x\r\nContent-Length: 0\r\n\r\n').heads[0]?.keepAliveHintMs, undefined);
+  assert.equal(parse('HTTP/1.1 200 OK\r\nconnection: CLOSE\r\nContent-Length: 0\r\n\r\n').heads[0]?.keepAlive, false);
+  assert.equal(parse('HTTP/1.0 200 OK\r\nCONNECTION: Keep-Alive\r\nContent-Length: 0\r\n\r\n').heads[0]?.keepAlive, true);
+});
+
+test('status line read in place: code, reason phrase, none', () => {
+  const h = parse('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n').heads[0];
+  assert.equal(h?.statusCode, 404);
+  assert.equal(h?.statusText, 'Not Found');
+  const bare = parse('HTTP/1.1 204\r\n\r\n').heads[0];
+  assert.equal(bare?.statusCode, 204);
+  assert.equal(bare?.statusText, '');
+  for (const bad of ['HTTP/1.1 099 X\r\n\r\n', 'HTTP/1.1 2x0 OK\r\n\r\n', 'HTTP/1.1 200OK\r\n\r\n', 'HTTP/1.1 20\r\n\r\n']) {
+    assert.throws(() => parse(bad), ParseError, JSON.stringify(bad));
+  }
+});
+
+test('hopByHop says whether any field must be removed before the response goes on', () => {
+  assert.equal(parse('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-A: 1\r\n\r\n').heads[0]?.hopByHop, false);
+  for (const field of ['Connection: keep-alive', 'keep-alive: timeout=5', 'TE: trailers', 'Upgrade: h2c', 'Proxy-Connection: x', 'Transfer-Encoding: chunked']) {
+    const text = `HTTP/1.1 200 OK\r\n${field}\r\n${field.startsWith('Transfer') ? '' : 'Content-Length: 0\r\n'}\r\n${field.startsWith('Transfer') ? '0\r\n\r\n' : ''}`;
+    assert.equal(parse(text).heads[0]?.hopByHop, true, field);
+  }
 });
 
 test('Transfer-Encoding wins over Content-Length, which is dropped, and the connection is not reused', () => {

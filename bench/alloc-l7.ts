@@ -1,0 +1,115 @@
+// Bytes allocated per HTTP/1.1 keep-alive request by the HTTP engine, and where: a real startProxy()
+// (test/support/proxy-rig.ts, loopback, http_engine = on, one [service] in front of a backend in another process)
+// loaded by wrk (another process), with V8's sampling heap profiler running in the proxy's process (node:inspector),
+// objects collected by the scavenger and by full collections included. Allocation is counted, not timed, so it is
+// the same on a busy machine as on a quiet one: it sets how often the young generation fills (scavenges per second),
+// the GC share of a request's CPU and the share of requests a GC pause lands on (the p99).
+//
+// Printed: bytes per request in all, then by the nearest frame of remora's own code (src/) on the allocation's stack
+// ("(no remora frame)": Node's stream reads, timers, microtasks), largest first.
+//
+// Usage: node dist/bench/alloc-l7.js [--duration S] [--connections C] [--interval BYTES] [--top N]
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Session } from 'node:inspector';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startRig } from '../test/support/proxy-rig.js';
+import { REPO_ROOT } from '../test/netns/remora-process.js';
+
+interface SamplingNode {
+  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
+  readonly selfSize: number;
+  readonly children: readonly SamplingNode[];
+}
+
+function post<T>(session: Session, method: string, params?: object): Promise<T> {
+  return new Promise((res, rej) => {
+    session.post(method, params, (err, result) => { if (err === null) res(result as T); else rej(err); });
+  });
+}
+
+function run(cmd: string, args: readonly string[]): Promise<string> {
+  return new Promise((res, rej) => {
+    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    c.stderr.resume();
+    c.once('error', rej);
+    c.once('exit', () => { res(out); });
+  });
+}
+
+/** "function (src/dir/file.ts-ish path:line)" of a frame of remora's own code, or undefined. */
+function remoraFrame(frame: SamplingNode['callFrame']): string | undefined {
+  const i = frame.url.indexOf('/dist/src/');
+  if (i < 0) return undefined;
+  return `${frame.functionName || '(anonymous)'} (${frame.url.slice(i + 6)}:${frame.lineNumber + 1})`;
+}
+
+/** Sum selfSize by the nearest remora frame at or above each node. */
+function attribute(node: SamplingNode, nearest: string | undefined, out: Map<string, number>): void {
+  const here = remoraFrame(node.callFrame) ?? nearest;
+  if (node.selfSize > 0) {
+    const key = here ?? '(no remora frame)';
+    out.set(key, (out.get(key) ?? 0) + node.selfSize);
+  }
+  for (const c of node.children) attribute(c, here, out);
+}
+
+function positive(name: string, raw: string | undefined, dflt: number): number {
+  if (raw === undefined) return dflt;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: {
+    duration: { type: 'string' }, connections: { type: 'string' }, interval: { type: 'string' }, top: { type: 'string' },
+  } });
+  const duration = positive('duration', values.duration, 5);
+  const connections = positive('connections', values.connections, 16);
+  const interval = positive('interval', values.interval, 1024);
+  const top = positive('top', values.top, 25);
+  const backendPort = 18000 + Math.floor(Math.random() * 1000);
+  const backend: ChildProcess = spawn(process.execPath, [resolve(REPO_ROOT, 'dist/test/netns/l7-tools.js'), 'http-tag', '127.0.0.1', String(backendPort), 'b'],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((res) => { backend.stdout?.setEncoding('utf8').on('data', (d: string) => { if (d.includes('ready')) res(); }); });
+  const afters: (() => Promise<void> | void)[] = [];
+  const t = { after: (fn: () => Promise<void> | void) => { afters.push(fn); } } as unknown as Parameters<typeof startRig>[0];
+  const ini = `[proxy]\nlog_level = warn\n\n[service bench]\naddresses = 10.255.0.10:80\nendpoints = 127.0.0.1:${backendPort}\n`;
+  const session = new Session();
+  try {
+    const rig = await startRig(t, ini, { httpEngine: true, idleTimeout: 60_000 });
+    rig.dst('10.255.0.10', 80);
+    const url = `http://127.0.0.1:${rig.port}/`;
+    const wrk = (secs: number): Promise<string> => run('wrk', ['-t1', `-c${connections}`, `-d${secs}s`, url]);
+    await wrk(2);
+    session.connect();
+    await post(session, 'HeapProfiler.enable');
+    await post(session, 'HeapProfiler.startSampling', {
+      samplingInterval: interval, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true,
+    });
+    const out = await wrk(duration);
+    const { profile } = await post<{ profile: { head: SamplingNode } }>(session, 'HeapProfiler.stopSampling');
+    const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+    if (requests === 0) throw new Error(`wrk completed no request:\n${out}`);
+    const bySite = new Map<string, number>();
+    attribute(profile.head, undefined, bySite);
+    let total = 0;
+    for (const v of bySite.values()) total += v;
+    process.stdout.write(`\nHTTP/1.1 keep-alive, wrk -t1 -c${connections} for ${duration} s: ${requests} requests, `
+      + `sampling interval ${interval} B\n\n**${(total / requests).toFixed(0)} B allocated per request**\n\n`
+      + '| B/request | share | nearest remora frame |\n|---:|---:|---|\n');
+    const rows = [...bySite].sort((a, b) => b[1] - a[1]).slice(0, top);
+    for (const [site, bytes] of rows) {
+      process.stdout.write(`| ${(bytes / requests).toFixed(0)} | ${((100 * bytes) / total).toFixed(1)} % | ${site} |\n`);
+    }
+  } finally {
+    session.disconnect();
+    for (const f of afters) await f();
+    backend.kill();
+  }
+}
+
+await main();

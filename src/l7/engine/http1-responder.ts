@@ -10,6 +10,7 @@
 // `Connection: keep-alive` to an HTTP/1.0 client that asked for it, `Transfer-Encoding: chunked` when chunking.
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { fieldsSize, latin1Into, writeHead } from '../http/head-bytes.js';
 import { nameIs } from '../http/headers.js';
 import { renderLocalReply } from '../local-reply.js';
 import type { DownstreamResponder, LocalReply } from '../request-types.js';
@@ -62,13 +63,6 @@ function statusLine(code: number, reason: string): string {
     if (code >= 100 && code <= 999) STATUS_LINES.set(code, line);
   }
   return line;
-}
-
-/** Write `s` at `off` as latin1 (each char's low byte, as Buffer's 'latin1'); returns the offset after it. */
-function latin1Into(buf: Buffer, off: number, s: string): number {
-  const n = s.length;
-  for (let i = 0; i < n; i++) buf[off + i] = s.charCodeAt(i);
-  return off + n;
 }
 
 function flushHead(r: Http1Responder): void {
@@ -175,8 +169,8 @@ export class Http1Responder implements DownstreamResponder {
       if (name.length === 14 && !hasLength && nameIs(name, 'content-length')) hasLength = true;
       // A CR or LF would split the response (header edits and HTTP/2 values reach here too).
       if (value.includes('\n') || value.includes('\r') || name.includes('\n') || name.includes('\r')) return false;
-      size += name.length + value.length + 4;
     }
+    size += fieldsSize(headers);
     let closeConn = close || !this.#keepAlive || this.#owner.closing;
     let chunked = false;
     if (this.#headRequest || statusCode === 204 || statusCode === 304 || statusCode < 200) {
@@ -213,17 +207,7 @@ export class Http1Responder implements DownstreamResponder {
    */
   #takeHead(room: number): Buffer {
     const buf = Buffer.allocUnsafe(this.#headBytes + room);
-    let off = latin1Into(buf, 0, this.#headLine);
-    const fields = this.#headFields;
-    for (let i = 0; i < fields.length; i += 2) {
-      off = latin1Into(buf, off, fields[i] as string);
-      buf[off++] = 58; // ':'
-      buf[off++] = 32;
-      off = latin1Into(buf, off, fields[i + 1] as string);
-      buf[off++] = 13;
-      buf[off++] = 10;
-    }
-    latin1Into(buf, off, this.#headTail);
+    writeHead(buf, 0, this.#headLine, this.#headFields, this.#headTail);
     this.#headBytes = 0;
     this.#headFields = NO_FIELDS;
     return buf;

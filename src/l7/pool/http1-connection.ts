@@ -142,7 +142,7 @@ export class Http1Connection {
     let headers = request.headers;
     if (ex.chunked) headers = [...headers, 'Transfer-Encoding', 'chunked'];
     ex.requestSent = true;
-    this.socket.write(requestHead(request.method, request.target, headers), 'latin1');
+    this.socket.write(requestHead(request.method, request.target, headers));
     if (request.body === undefined) {
       ex.requestDone = true;
     } else {

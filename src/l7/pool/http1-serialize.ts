@@ -1,12 +1,16 @@
-// Serialising HTTP/1.1 heads and chunked framing for raw sockets. Heads are built as one latin1 string (header
-// values are latin1 byte strings end to end: what our parsers decode is written back byte for byte).
+// Serialising HTTP/1.1 heads and chunked framing for raw sockets. Header values are latin1 byte strings end to end
+// (what our parsers decode is written back byte for byte); a request head is written into one buffer
+// (src/l7/http/head-bytes.ts), the other heads are built as one latin1 string.
 // Names and values were validated when they were parsed (RequestParser downstream, ResponseParser upstream) or come from
 // HTTP/2 (nghttp2 validates), so no re-validation happens here.
+import { fieldsSize, writeHead } from '../http/head-bytes.js';
 
-export function requestHead(method: string, target: string, headers: readonly string[]): string {
-  let s = `${method} ${target} HTTP/1.1\r\n`;
-  for (let i = 0; i < headers.length; i += 2) s += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`;
-  return `${s}\r\n`;
+/** The request head as the bytes to write (one buffer, no intermediate strings). */
+export function requestHead(method: string, target: string, headers: readonly string[]): Buffer {
+  const line = `${method} ${target} HTTP/1.1\r\n`;
+  const buf = Buffer.allocUnsafe(line.length + fieldsSize(headers) + 2);
+  writeHead(buf, 0, line, headers, '\r\n');
+  return buf;
 }
 
 export function responseHead(statusCode: number, statusText: string, headers: readonly string[]): string {

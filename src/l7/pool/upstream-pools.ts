@@ -62,22 +62,23 @@ function clusterConnector(cluster: ClusterView): UpstreamConnector {
 }
 
 export interface PoolEndpoint {
+  /** The endpoint's key as its cluster names it ("10.0.0.1:80", "[fd00::1]:80"): the pools of a cluster are keyed by it. */
+  readonly key: string;
   readonly address: string;
   readonly port: number;
 }
 
+/** The pools of one cluster object, by endpoint key; each endpoint has at most one HTTP/1.1 and one HTTP/2 pool. */
 interface ClusterPools {
   readonly connector: UpstreamConnector;
   readonly unsubscribe: () => void;
-  /** Pool keys of this cluster, by endpoint key ("10.0.0.1:80"). */
-  readonly keys: Map<string, Set<string>>;
+  readonly h1: Map<string, Http1Pool>;
+  readonly h2: Map<string, Http2Pool>;
 }
 
 export class UpstreamPools {
   readonly #options: UpstreamPoolOptions;
   readonly #stats: PoolStatsSink;
-  readonly #h1 = new Map<string, Http1Pool>();
-  readonly #h2 = new Map<string, Http2Pool>();
   /** By cluster id. */
   readonly #clusters = new Map<string, ClusterPools>();
   #closed = false;
@@ -91,37 +92,21 @@ export class UpstreamPools {
     let c = this.#clusters.get(cluster.id);
     if (c === undefined) {
       const id = cluster.id;
-      const keys = new Map<string, Set<string>>();
+      const h1 = new Map<string, Http1Pool>();
+      const h2 = new Map<string, Http2Pool>();
       const unsubscribe = cluster.subscribe({
         onEndpointsRemoved: (removed) => {
-          for (const ep of removed) {
-            for (const key of keys.get(ep) ?? []) this.#drain(key);
-            keys.delete(ep);
-          }
+          for (const ep of removed) drainEndpoint(h1, h2, ep);
         },
         onClusterClosed: () => {
-          for (const set of keys.values()) for (const key of set) this.#drain(key);
+          for (const ep of [...h1.keys(), ...h2.keys()]) drainEndpoint(h1, h2, ep);
           this.#clusters.delete(id);
         },
       });
-      c = { connector: clusterConnector(cluster), unsubscribe, keys };
+      c = { connector: clusterConnector(cluster), unsubscribe, h1, h2 };
       this.#clusters.set(id, c);
     }
     return c;
-  }
-
-  /** Close one pool gracefully and forget it (new requests to that key get a new pool). */
-  #drain(key: string): void {
-    const h1 = this.#h1.get(key);
-    if (h1 !== undefined) {
-      this.#h1.delete(key);
-      h1.close();
-    }
-    const h2 = this.#h2.get(key);
-    if (h2 !== undefined) {
-      this.#h2.delete(key);
-      h2.close();
-    }
   }
 
   /**
@@ -138,62 +123,90 @@ export class UpstreamPools {
     fresh: boolean,
     admit?: PoolAdmission,
   ): AttemptControl {
-    const key = `${cluster.id}|${endpoint.address}|${endpoint.port}|${protocol}`;
-    const target: UpstreamTarget = { address: endpoint.address, port: endpoint.port, protocol, cluster: cluster.name };
     const c = this.#clusterPools(cluster);
-    const epKey = endpoint.address.includes(':') ? `[${endpoint.address}]:${endpoint.port}` : `${endpoint.address}:${endpoint.port}`;
+    const epKey = endpoint.key;
     if (protocol === 'http2') {
-      let pool = this.#h2.get(key);
+      const pools = c.h2;
+      let pool = pools.get(epKey);
       if (pool === undefined) {
+        const target: UpstreamTarget = { address: endpoint.address, port: endpoint.port, protocol, cluster: cluster.name };
         pool = new Http2Pool(target, c.connector, this.#options.http2, this.#stats, (p) => {
-          if (this.#h2.get(key) === p) this.#h2.delete(key);
+          if (pools.get(epKey) === p) pools.delete(epKey);
         });
         if (this.#closed) pool.close();
-        this.#h2.set(key, pool);
-        (c.keys.get(epKey) ?? c.keys.set(epKey, new Set()).get(epKey))?.add(key);
+        pools.set(epKey, pool);
       }
       return pool.dispatch(request, handler, admit);
     }
-    let pool = this.#h1.get(key);
+    const pools = c.h1;
+    let pool = pools.get(epKey);
     if (pool === undefined) {
+      const target: UpstreamTarget = { address: endpoint.address, port: endpoint.port, protocol, cluster: cluster.name };
       pool = new Http1Pool(target, c.connector, this.#options.http1, this.#stats, (p) => {
-        if (this.#h1.get(key) === p) this.#h1.delete(key);
+        if (pools.get(epKey) === p) pools.delete(epKey);
       });
       if (this.#closed) pool.close();
-      this.#h1.set(key, pool);
-      (c.keys.get(epKey) ?? c.keys.set(epKey, new Set()).get(epKey))?.add(key);
+      pools.set(epKey, pool);
     }
     return pool.dispatch(request, handler, fresh, admit);
+  }
+
+  #allH1(): Http1Pool[] {
+    const out: Http1Pool[] = [];
+    for (const c of this.#clusters.values()) out.push(...c.h1.values());
+    return out;
+  }
+
+  #allH2(): Http2Pool[] {
+    const out: Http2Pool[] = [];
+    for (const c of this.#clusters.values()) out.push(...c.h2.values());
+    return out;
   }
 
   /** Counts for /stats and tests. */
   snapshot(): { http1Pools: number; http1Connections: number; http1Idle: number; http2Pools: number; http2Sessions: number } {
     let c = 0;
     let idle = 0;
-    for (const p of this.#h1.values()) {
+    const h1 = this.#allH1();
+    for (const p of h1) {
       c += p.connections;
       idle += p.idleConnections;
     }
+    const h2 = this.#allH2();
     let s = 0;
-    for (const p of this.#h2.values()) s += p.sessions;
-    return { http1Pools: this.#h1.size, http1Connections: c, http1Idle: idle, http2Pools: this.#h2.size, http2Sessions: s };
+    for (const p of h2) s += p.sessions;
+    return { http1Pools: h1.length, http1Connections: c, http1Idle: idle, http2Pools: h2.length, http2Sessions: s };
   }
 
   /** Stop pooling: idle connections close, HTTP/2 sessions get GOAWAY, exchanges in flight finish. */
   close(): void {
     this.#closed = true;
-    for (const p of [...this.#h1.values()]) p.close();
-    for (const p of [...this.#h2.values()]) p.close();
+    for (const p of this.#allH1()) p.close();
+    for (const p of this.#allH2()) p.close();
   }
 
   /** Tear everything down, exchanges in flight included. */
   destroy(): void {
     this.#closed = true;
+    const h1 = this.#allH1();
+    const h2 = this.#allH2();
     for (const c of this.#clusters.values()) c.unsubscribe();
     this.#clusters.clear();
-    for (const p of [...this.#h1.values()]) p.destroy();
-    for (const p of [...this.#h2.values()]) p.destroy();
-    this.#h1.clear();
-    this.#h2.clear();
+    for (const p of h1) p.destroy();
+    for (const p of h2) p.destroy();
+  }
+}
+
+/** Close an endpoint's pools gracefully and forget them (new requests to it get new pools). */
+function drainEndpoint(h1: Map<string, Http1Pool>, h2: Map<string, Http2Pool>, key: string): void {
+  const p1 = h1.get(key);
+  if (p1 !== undefined) {
+    h1.delete(key);
+    p1.close();
+  }
+  const p2 = h2.get(key);
+  if (p2 !== undefined) {
+    h2.delete(key);
+    p2.close();
   }
 }

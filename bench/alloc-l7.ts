@@ -1,6 +1,7 @@
-// Bytes allocated per HTTP/1.1 keep-alive request by the HTTP engine, and where: a real startProxy()
-// (test/support/proxy-rig.ts, loopback, http_engine = on, one [service] in front of a backend in another process)
-// loaded by wrk (another process), with V8's sampling heap profiler running in the proxy's process (node:inspector),
+// Bytes allocated per request by the HTTP engine, and where: a real startProxy() (test/support/proxy-rig.ts,
+// loopback, http_engine = on, one [service] in front of a backend in another process) loaded by wrk (HTTP/1.1
+// keep-alive) or, with --h2c, by h2load (h2c prior knowledge, 4 connections x 4 streams, to an h2c backend: HTTP/2 on
+// both sides), with V8's sampling heap profiler running in the proxy's process (node:inspector),
 // objects collected by the scavenger and by full collections included. Allocation is counted, not timed, so it is
 // the same on a busy machine as on a quiet one: it sets how often the young generation fills (scavenges per second),
 // the GC share of a request's CPU and the share of requests a GC pause lands on (the p99).
@@ -8,7 +9,7 @@
 // Printed: bytes per request in all, then by the nearest frame of remora's own code (src/) on the allocation's stack
 // ("(no remora frame)": Node's stream reads, timers, microtasks), largest first.
 //
-// Usage: node dist/bench/alloc-l7.js [--duration S] [--connections C] [--interval BYTES] [--top N]
+// Usage: node dist/bench/alloc-l7.js [--h2c] [--duration S] [--connections C] [--interval BYTES] [--top N]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Session } from 'node:inspector';
 import { resolve } from 'node:path';
@@ -66,13 +67,15 @@ function positive(name: string, raw: string | undefined, dflt: number): number {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     duration: { type: 'string' }, connections: { type: 'string' }, interval: { type: 'string' }, top: { type: 'string' },
+    h2c: { type: 'boolean' },
   } });
+  const h2c = values.h2c === true;
   const duration = positive('duration', values.duration, 5);
   const connections = positive('connections', values.connections, 16);
   const interval = positive('interval', values.interval, 1024);
   const top = positive('top', values.top, 25);
   const backendPort = 18000 + Math.floor(Math.random() * 1000);
-  const backend: ChildProcess = spawn(process.execPath, [resolve(REPO_ROOT, 'dist/test/netns/l7-tools.js'), 'http-tag', '127.0.0.1', String(backendPort), 'b'],
+  const backend: ChildProcess = spawn(process.execPath, [resolve(REPO_ROOT, 'dist/test/netns/l7-tools.js'), h2c ? 'h2c-tag' : 'http-tag', '127.0.0.1', String(backendPort), 'b'],
     { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((res) => { backend.stdout?.setEncoding('utf8').on('data', (d: string) => { if (d.includes('ready')) res(); }); });
   const afters: (() => Promise<void> | void)[] = [];
@@ -83,22 +86,24 @@ async function main(): Promise<void> {
     const rig = await startRig(t, ini, { httpEngine: true, idleTimeout: 60_000 });
     rig.dst('10.255.0.10', 80);
     const url = `http://127.0.0.1:${rig.port}/`;
-    const wrk = (secs: number): Promise<string> => run('wrk', ['-t1', `-c${connections}`, `-d${secs}s`, url]);
-    await wrk(2);
+    const load = (secs: number): Promise<string> => (h2c
+      ? run('h2load', ['-c4', '-m4', '-t1', `-D${secs}`, url])
+      : run('wrk', ['-t1', `-c${connections}`, `-d${secs}s`, url]));
+    await load(2);
     session.connect();
     await post(session, 'HeapProfiler.enable');
     await post(session, 'HeapProfiler.startSampling', {
       samplingInterval: interval, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true,
     });
-    const out = await wrk(duration);
+    const out = await load(duration);
     const { profile } = await post<{ profile: { head: SamplingNode } }>(session, 'HeapProfiler.stopSampling');
-    const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
-    if (requests === 0) throw new Error(`wrk completed no request:\n${out}`);
+    const requests = Number((h2c ? /(\d+) succeeded/ : /(\d+) requests in/).exec(out)?.[1] ?? 0);
+    if (requests === 0) throw new Error(`the load completed no request:\n${out}`);
     const bySite = new Map<string, number>();
     attribute(profile.head, undefined, bySite);
     let total = 0;
     for (const v of bySite.values()) total += v;
-    process.stdout.write(`\nHTTP/1.1 keep-alive, wrk -t1 -c${connections} for ${duration} s: ${requests} requests, `
+    process.stdout.write(`\n${h2c ? 'h2c, h2load -c4 -m4' : `HTTP/1.1 keep-alive, wrk -t1 -c${connections}`} for ${duration} s: ${requests} requests, `
       + `sampling interval ${interval} B\n\n**${(total / requests).toFixed(0)} B allocated per request**\n\n`
       + '| B/request | share | nearest remora frame |\n|---:|---:|---|\n');
     const rows = [...bySite].sort((a, b) => b[1] - a[1]).slice(0, top);

@@ -16,6 +16,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRig } from '../test/support/proxy-rig.js';
 import { REPO_ROOT } from '../test/netns/remora-process.js';
+import { runTool } from './proc.js';
 
 interface SamplingNode {
   readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
@@ -26,17 +27,6 @@ interface SamplingNode {
 function post<T>(session: Session, method: string, params?: object): Promise<T> {
   return new Promise((res, rej) => {
     session.post(method, params, (err, result) => { if (err === null) res(result as T); else rej(err); });
-  });
-}
-
-function run(cmd: string, args: readonly string[]): Promise<string> {
-  return new Promise((res, rej) => {
-    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    c.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-    c.stderr.resume();
-    c.once('error', rej);
-    c.once('exit', () => { res(out); });
   });
 }
 
@@ -87,8 +77,8 @@ async function main(): Promise<void> {
     rig.dst('10.255.0.10', 80);
     const url = `http://127.0.0.1:${rig.port}/`;
     const load = (secs: number): Promise<string> => (h2c
-      ? run('h2load', ['-c4', '-m4', '-t1', `-D${secs}`, url])
-      : run('wrk', ['-t1', `-c${connections}`, `-d${secs}s`, url]));
+      ? runTool('h2load', ['-c4', '-m4', '-t1', `-D${secs}`, url])
+      : runTool('wrk', ['-t1', `-c${connections}`, `-d${secs}s`, url]));
     await load(2);
     session.connect();
     await post(session, 'HeapProfiler.enable');

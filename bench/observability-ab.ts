@@ -22,21 +22,10 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRig } from '../test/support/proxy-rig.js';
 import { REPO_ROOT } from '../test/netns/remora-process.js';
-import { median } from './proc.js';
+import { median, runTool } from './proc.js';
 
 function log(s: string): void {
   process.stderr.write(`[observability-ab] ${s}\n`);
-}
-
-function run(cmd: string, args: readonly string[]): Promise<string> {
-  return new Promise((res, rej) => {
-    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    c.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-    c.stderr.resume();
-    c.once('error', rej);
-    c.once('exit', () => { res(out); });
-  });
 }
 
 async function main(): Promise<void> {
@@ -78,7 +67,7 @@ async function main(): Promise<void> {
   const results = new Map<string, number[]>();
   const rps = new Map<string, number[]>();
   const url = `http://127.0.0.1:${rig.port}/`;
-  const wrk = (secs: number): Promise<string> => run('wrk', ['-t1', `-c${connections}`, `-d${secs}s`, ...(l4 ? ['-H', 'Connection: close'] : []), url]);
+  const wrk = (secs: number): Promise<string> => runTool('wrk', ['-t1', `-c${connections}`, `-d${secs}s`, ...(l4 ? ['-H', 'Connection: close'] : []), url]);
   try {
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? variants : [...variants].reverse();

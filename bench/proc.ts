@@ -1,6 +1,6 @@
 // Sampling a proxy process (RSS, CPU time) and the client pod's nat counters. PIDs are global (pods share the
 // host's PID namespace), so /proc/<pid> is read directly.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import type { Pod } from '../test/netns/harness.js';
@@ -139,4 +139,16 @@ export async function freePort(): Promise<number> {
   const port = (srv.address() as AddressInfo).port;
   await new Promise((r) => { srv.close(r); });
   return port;
+}
+
+/** Run a load tool on this host and resolve with its stdout once it exits (its stderr is discarded). */
+export function runTool(cmd: string, args: readonly string[]): Promise<string> {
+  return new Promise((res, rej) => {
+    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    c.stderr.resume();
+    c.once('error', rej);
+    c.once('exit', () => { res(out); });
+  });
 }

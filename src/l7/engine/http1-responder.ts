@@ -2,9 +2,9 @@
 // connection go out in request order: only the responder at the head of the connection's queue writes to the socket;
 // the others keep what they are given (bounded: write() says "full" past 64 KiB) until their turn.
 //
-// The head (status line and fields) is serialized once into one string and sent with the first body chunk when that
-// chunk comes in the same tick (one write), else on its own at the next tick, so that slow responses still reach the
-// client at once. Framing toward the client: none for HEAD / 1xx / 204 / 304; the upstream's Content-Length when it
+// The head (status line and fields) is serialized once, byte by byte into the buffer that is written
+// (src/l7/http/head-bytes.ts), and sent with the first body chunk when that chunk comes in the same tick (one write),
+// else on its own at the next tick, so that slow responses still reach the client at once. Framing toward the client: none for HEAD / 1xx / 204 / 304; the upstream's Content-Length when it
 // gave one; chunked (with trailers) for an HTTP/1.1 client otherwise; close-delimited for an HTTP/1.0 client.
 // The hop's own fields are the only ones added: `Connection: close` when the connection ends after this response,
 // `Connection: keep-alive` to an HTTP/1.0 client that asked for it, `Transfer-Encoding: chunked` when chunking.
@@ -228,8 +228,10 @@ export class Http1Responder implements DownstreamResponder {
         buf[buf.length - 1] = 10;
         return this.#emit(buf);
       }
-      if (headBytes !== 0) this.#emit(this.#takeHead(0));
-      return this.#emitMany(size, chunk, '\r\n');
+      if (headBytes === 0) return this.#emitMany(size, chunk, '\r\n');
+      const head = this.#takeHead(size.length);
+      latin1Into(head, headBytes, size);
+      return this.#emitMany(head, chunk, '\r\n');
     }
     if (headBytes === 0) return this.#emit(chunk);
     if (chunk.length <= COALESCE_BYTES) {
@@ -237,8 +239,7 @@ export class Http1Responder implements DownstreamResponder {
       chunk.copy(buf, headBytes);
       return this.#emit(buf);
     }
-    this.#emit(this.#takeHead(0));
-    return this.#emit(chunk);
+    return this.#emitMany(this.#takeHead(0), chunk, undefined);
   }
 
   onDrain(cb: () => void): void {
@@ -313,7 +314,8 @@ export class Http1Responder implements DownstreamResponder {
     return this.#outBytes < MAX_QUEUED_BYTES;
   }
 
-  #emitMany(a: string, b: Buffer, c: string | undefined): boolean {
+  /** `a`, `b` and `c` in one corked write (a large first chunk behind its head, a chunk between its framing). */
+  #emitMany(a: Buffer | string, b: Buffer, c: string | undefined): boolean {
     if (!this.#active) {
       this.#emit(a);
       this.#emit(b);
@@ -322,7 +324,8 @@ export class Http1Responder implements DownstreamResponder {
     const s = this.#owner.socket;
     if (s.destroyed) return true;
     s.cork();
-    s.write(a, 'latin1');
+    if (typeof a === 'string') s.write(a, 'latin1');
+    else s.write(a);
     let ok = s.write(b);
     if (c !== undefined) ok = s.write(c, 'latin1');
     s.uncork();

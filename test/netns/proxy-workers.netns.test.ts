@@ -423,11 +423,17 @@ describe('workers = 2 with the control plane', { ...opts, timeout: 240_000 }, ()
     })();
     await waitFor('traffic flowing', async () => (rounds >= 1 ? true : undefined), { timeoutMs: 30_000, intervalMs: 20 });
     process.kill(victim.pid, 'SIGKILL');
-    await waitFor('the killed worker restarted', async () => {
-      const x = await stats();
-      const w = x.workers.find((y) => y.worker === victim.worker);
-      return x.workers.length === 2 && w !== undefined && w.pid !== victim.pid ? true : undefined;
-    }, { timeoutMs: 20_000, intervalMs: 100 });
+    try {
+      await waitFor('the killed worker restarted', async () => {
+        const x = await stats();
+        const w = x.workers.find((y) => y.worker === victim.worker);
+        return x.workers.length === 2 && w !== undefined && w.pid !== victim.pid ? true : undefined;
+      }, { timeoutMs: 20_000, intervalMs: 100 });
+    } catch (err) {
+      // Say what the primary did meanwhile (exit, restart, ready, reports a worker did not answer) in the failure.
+      const events = proxy.logs().filter((l) => l.includes('"event":"worker.')).slice(-20);
+      throw new Error(`${(err as Error).message}\nthe proxy's last worker events:\n${events.join('\n')}`, { cause: err });
+    }
     restartedAtRound = rounds;
     await waitFor('traffic after the restart', async () => (rounds >= (restartedAtRound ?? 0) + 2 ? true : undefined), { timeoutMs: 30_000, intervalMs: 20 });
     stop = true;

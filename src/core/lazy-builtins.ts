@@ -13,15 +13,11 @@ import type * as Tls from 'node:tls';
 import type * as V8 from 'node:v8';
 import type * as Vm from 'node:vm';
 
-const loaded = new Map<string, unknown>();
+/** require() for builtins; Node caches each module, so every call after the first is a lookup. */
+const requireBuiltin = createRequire(import.meta.url);
 
 function builtin<T>(name: string): T {
-  let m = loaded.get(name);
-  if (m === undefined) {
-    m = createRequire(import.meta.url)(name);
-    loaded.set(name, m);
-  }
-  return m as T;
+  return requireBuiltin(name) as T;
 }
 
 /** The node:tls module, required the first time it is asked for. */

@@ -103,7 +103,9 @@ test('keep-alive: Connection: close, HTTP/1.0, and the Keep-Alive timeout hint',
   // The common single value, any case of the parameter name; a value that is not a number gives no hint.
   assert.equal(parse('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=30\r\nContent-Length: 0\r\n\r\n').heads[0]?.keepAliveHintMs, 30_000);
   assert.equal(parse('HTTP/1.1 200 OK\r\nKeep-Alive: Timeout=7\r\nContent-Length: 0\r\n\r\n').heads[0]?.keepAliveHintMs, 7_000);
-  assert.equal(parse('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=x\r\nContent-Length: 0\r\n\r\n').heads[0]?.keepAliveHintMs, undefined);
+  const noHint = parse('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=x\r\nContent-Length: 0\r\n\r\n').heads[0];
+  assert.equal(noHint?.statusCode, 200);
+  assert.equal(noHint.keepAliveHintMs, undefined);
   assert.equal(parse('HTTP/1.1 200 OK\r\nconnection: CLOSE\r\nContent-Length: 0\r\n\r\n').heads[0]?.keepAlive, false);
   assert.equal(parse('HTTP/1.0 200 OK\r\nCONNECTION: Keep-Alive\r\nContent-Length: 0\r\n\r\n').heads[0]?.keepAlive, true);
 });

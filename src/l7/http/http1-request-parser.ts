@@ -24,6 +24,7 @@ import {
   ChunkedDecoder,
   ChunkedStatus,
   CRLFCRLF,
+  decimalValue,
   Http1SyntaxError,
   parseFieldLines,
   TOKEN,
@@ -316,7 +317,8 @@ export function parseHead(text: string): ParsedRequestHead {
       case 14:
         if (nameIs(name, 'content-length')) {
           clCount++;
-          contentLength = parseContentLength(value);
+          const len = decimalValue(value);
+          contentLength = len < 0 ? -2 : len;
         }
         break;
       case 17:
@@ -378,17 +380,4 @@ export function parseHead(text: string): ParsedRequestHead {
     upgrade: isConnect || (upgradeField && upgradeToken),
     hopByHop,
   };
-}
-
-/** The value of a Content-Length field, or -2 when it is not 1-15 digits. */
-function parseContentLength(value: string): number {
-  const n = value.length;
-  if (n === 0 || n > 15) return -2;
-  let v = 0;
-  for (let i = 0; i < n; i++) {
-    const c = value.charCodeAt(i);
-    if (c < 48 || c > 57) return -2;
-    v = v * 10 + (c - 48);
-  }
-  return v;
 }

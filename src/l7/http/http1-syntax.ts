@@ -55,6 +55,22 @@ export function trimOws(s: string): string {
   return a === 0 && b === s.length ? s : s.slice(a, b);
 }
 
+/**
+ * `s` from `from` to its end as a number when that is 1 to 15 ASCII digits and nothing else (a Content-Length, a
+ * Keep-Alive timeout), else -1.
+ */
+export function decimalValue(s: string, from = 0): number {
+  const n = s.length;
+  if (n === from || n - from > 15) return -1;
+  let v = 0;
+  for (let i = from; i < n; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
 export const CRLFCRLF: Buffer = Buffer.from('\r\n\r\n', 'latin1');
 /** Longest chunk-size line (size, extensions, CRLF). */
 export const MAX_CHUNK_LINE = 4096;

@@ -14,6 +14,7 @@ import {
   ChunkedDecoder,
   ChunkedStatus,
   CRLFCRLF,
+  decimalValue,
   Http1SyntaxError,
   Http1SyntaxError as ParseError,
   isFieldValue,
@@ -59,22 +60,6 @@ const enum State {
   Close,
   Done,
   Tunnel,
-}
-
-/**
- * A value that is just 1 to 15 digits (the common Content-Length, a Keep-Alive timeout), as a number; -1 for
- * anything else (a list, spaces, a bad value: the general path decides).
- */
-function simpleLength(v: string, from = 0): number {
-  const n = v.length;
-  if (n === from || n - from > 15) return -1;
-  let len = 0;
-  for (let i = from; i < n; i++) {
-    const d = v.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return -1;
-    len = len * 10 + d;
-  }
-  return len;
 }
 
 /** `v` begins with "timeout=" in any case (the usual Keep-Alive value: "timeout=5"). */
@@ -296,7 +281,7 @@ export class ResponseParser {
       switch (name.length) {
         case 14:
           if (nameIs(name, 'content-length')) {
-            const len = simpleLength(value, 0);
+            const len = decimalValue(value);
             if (len >= 0) {
               if (contentLength >= 0 && contentLength !== len) throw new ParseError('conflicting content-length');
               contentLength = len;
@@ -335,7 +320,7 @@ export class ResponseParser {
             }
           } else if (nameIs(name, 'keep-alive')) {
             hopByHop = true;
-            const simple = startsWithTimeout(value) ? simpleLength(value, 8) : -1;
+            const simple = startsWithTimeout(value) ? decimalValue(value, 8) : -1;
             if (simple >= 0) {
               keepAliveHintMs = simple * 1000;
             } else {

@@ -78,9 +78,9 @@ export class Exchange {
   #release: (() => void) | undefined;
   #attempts = 0;
   #staleRetried = false;
-  /** Endpoint keys tried so far, made at the second attempt (the first pick has nothing to avoid). */
-  #tried: Set<string> | undefined;
+  /** The first attempt's endpoint key; the set of every key tried is made only when a second attempt needs it. */
   #firstTried: string | undefined;
+  #tried: Set<string> | undefined;
   #current: Attempt | undefined;
   #routeTimer: NodeJS.Timeout | undefined;
   #tryTimer: NodeJS.Timeout | undefined;
@@ -186,12 +186,18 @@ export class Exchange {
     return { method: req.method, target, authority, scheme: req.scheme, headers, bodyLength, tunnel: false };
   }
 
+  /** Every endpoint key tried so far (undefined before the first attempt). */
+  #triedKeys(): Set<string> | undefined {
+    if (this.#tried === undefined && this.#firstTried !== undefined) this.#tried = new Set([this.#firstTried]);
+    return this.#tried;
+  }
+
   #pick(): PickedEndpoint | undefined {
     const d = this.#req;
     return this.#cluster.pickForRequest({
       hashKey: requestHashKey(this.#decision.hashOn, this.#ctx.head),
       sourceAddress: d.conn.sourceAddress === '' ? undefined : d.conn.sourceAddress,
-      exclude: this.#decision.retry.preferOtherHosts ? this.#tried ?? (this.#firstTried === undefined ? undefined : new Set([this.#firstTried])) : undefined,
+      exclude: this.#decision.retry.preferOtherHosts ? this.#triedKeys() : undefined,
       originalDst: d.conn.originalDst,
     });
   }
@@ -208,7 +214,7 @@ export class Exchange {
     this.#ctx.attempts = this.#attempts;
     this.#ctx.upstreamHost = ep.key;
     if (this.#firstTried === undefined) this.#firstTried = ep.key;
-    else (this.#tried ??= new Set([this.#firstTried])).add(ep.key);
+    else this.#triedKeys()?.add(ep.key);
     const body = this.#req.body;
     const reader = body === undefined ? undefined : body.reader();
     if (body !== undefined && reader === undefined) {
@@ -241,11 +247,6 @@ export class Exchange {
     if (statusCode === 100 || statusCode === 102 || statusCode === 103) {
       this.#res.informational(statusCode, this.#toDownstreamHeaders(headers, true));
     }
-  }
-
-  /** @internal */
-  attemptResponse(a: Attempt, res: UpstreamResponse): void {
-    this.#onResponse(a, res);
   }
 
   /** @internal */
@@ -283,11 +284,7 @@ export class Exchange {
   }
 
   /** @internal */
-  attemptError(a: Attempt, f: UpstreamFailure): void {
-    this.#onAttemptError(a, f);
-  }
-
-  #onResponse(a: Attempt, res: UpstreamResponse): void {
+  attemptResponse(a: Attempt, res: UpstreamResponse): void {
     if (this.#current !== a) return;
     this.#clearTryTimer();
     const grpcStatus = grpcStatusOf(res.headers);
@@ -307,7 +304,8 @@ export class Exchange {
     }
   }
 
-  #onAttemptError(a: Attempt, f: UpstreamFailure): void {
+  /** @internal */
+  attemptError(a: Attempt, f: UpstreamFailure): void {
     if (this.#current !== a || a.over) return;
     a.over = true;
     this.#clearTryTimer();

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ParseError, ResponseParser, type ResponseHead } from '../../../src/l7/pool/http1-response-parser.js';
+import { decimalValue } from '../../../src/l7/http/http1-syntax.js';
 
 interface Result {
   heads: ResponseHead[];
@@ -161,4 +162,13 @@ test('malformed responses are rejected', () => {
 
 test('identical repeated Content-Length values are accepted', () => {
   assert.equal(parse('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok').body, 'ok');
+});
+
+test('decimalValue: 1 to 15 ASCII digits from an offset, anything else -1', () => {
+  assert.equal(decimalValue('0'), 0);
+  assert.equal(decimalValue('007'), 7);
+  assert.equal(decimalValue('999999999999999'), 999_999_999_999_999);
+  assert.equal(decimalValue('timeout=30', 8), 30);
+  for (const bad of ['', '1000000000000000', '-1', '1 ', '1,1', '+1', '0x10', '\u0661']) assert.equal(decimalValue(bad), -1, JSON.stringify(bad));
+  assert.equal(decimalValue('timeout=', 8), -1);
 });

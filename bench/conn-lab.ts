@@ -12,9 +12,10 @@
 //   taskset -c 1 node dist/bench/conn-lab.js l4 8 2000 base=/tmp/base new=$PWD base2=/tmp/base floor=floor \
 //     'opaque=/tmp/base=||[registry]\nport_protocols = PORT=opaque'
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, connect, Socket, type AddressInfo } from 'node:net';
+import { createServer, connect, type AddressInfo } from 'node:net';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { pipeBoth, tcpTo } from './floor-proxy.js';
 
 interface Usage { readonly cpu: number; readonly gcMs: number }
 interface Subject { readonly name: string; readonly root: string; readonly ini: string; child?: ChildProcess; port?: number; readonly us: number[]; readonly gcUs: number[] }
@@ -61,18 +62,7 @@ async function remoraChild(root: string, mode: string, upstreamPort: number, ext
 function floorChild(upstreamPort: number): void {
   const gc = observeGc();
   const server = createServer({ allowHalfOpen: true, noDelay: true }, (down) => {
-    const up = new Socket({ allowHalfOpen: true });
-    up.setNoDelay(true);
-    up.connect({ host: '127.0.0.1', port: upstreamPort });
-    const kill = (): void => { down.destroy(); up.destroy(); };
-    down.on('error', kill);
-    up.on('error', kill);
-    down.on('data', (d: Buffer) => { if (!up.write(d)) down.pause(); });
-    up.on('data', (d: Buffer) => { if (!down.write(d)) up.pause(); });
-    up.on('drain', () => down.resume());
-    down.on('drain', () => up.resume());
-    down.on('end', () => up.end());
-    up.on('end', () => down.end());
+    pipeBoth(down, tcpTo('127.0.0.1', upstreamPort));
   });
   server.listen(0, '127.0.0.1', () => { serveUsage((server.address() as AddressInfo).port, gc); });
 }

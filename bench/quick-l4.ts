@@ -5,7 +5,7 @@
 // Same topology and remora configuration as `npm run bench` (bench/modes.ts): http_engine = off, one [service] so
 // the staged path (detection with the upstream pre-dialed) is what runs, log level info, log to a file.
 //
-// Usage (root): node dist/bench/quick-l4.js [--variant NAME=DIR[,--node-flag...]]... [--rounds N] [--duration S] [--loads ka,close]
+// Usage (root): node dist/bench/quick-l4.js [--variant NAME=DIR[,--node-flag...]]... [--rounds N] [--duration S] [--loads ka,close] [--haproxy] [--floor]
 //                                           [--node-args "..."] [--cpu-prof DIR] [--remora-args NAME="ARGS"]...
 //   default: one variant "current" = this tree; 3 rounds of 5 s (+1 s warm-up) per load; prints medians.
 //   loads: ka (wrk -t2 -c64 keep-alive), close (the same with Connection: close), lat (h2load --h1, 8 conns, 1,000 rps: p99),
@@ -14,6 +14,8 @@
 //          proxy: RSS per connection, bench/idle-connections.ts), bulk (iperf3, one stream to the server pod: Gbit/s and
 //          proxy CPU seconds per GB moved, the bench's tcp-bulk).
 //   --haproxy: HAProxy in mode tcp (the bench's haproxy-l4 configuration) as one more subject.
+//   --floor: the floor of a Node.js forwarder (bench/floor-proxy.ts: two net.Sockets per connection, no remora code)
+//          as one more subject, "node-floor".
 //   --strace S: after the rounds, `strace -f -c` on each subject during S seconds of `close`: system calls per connection.
 //   --cpu-prof DIR: every variant runs with `node --cpu-prof --cpu-prof-dir=DIR/<variant>` (written at its exit).
 //   --remora-args NAME="ARGS": extra `remora proxy` flags of variant NAME (space-separated; the word {tmp} is replaced
@@ -43,6 +45,8 @@ interface Variant {
   readonly nodeArgs: readonly string[];
   /** HAProxy in mode tcp instead of a remora build. */
   readonly haproxy?: boolean;
+  /** The script run instead of DIR/bin/remora (the Node.js floor: bench/floor-proxy.ts). */
+  readonly script?: string;
   child?: ChildProcess;
   pid?: number;
   rssIdleMb?: number;
@@ -58,7 +62,7 @@ async function main(): Promise<number> {
     options: {
       variant: { type: 'string', multiple: true }, rounds: { type: 'string' }, duration: { type: 'string' },
       loads: { type: 'string' }, 'node-args': { type: 'string' }, 'cpu-prof': { type: 'string' },
-      'remora-args': { type: 'string', multiple: true }, haproxy: { type: 'boolean' }, strace: { type: 'string' },
+      'remora-args': { type: 'string', multiple: true }, haproxy: { type: 'boolean' }, floor: { type: 'boolean' }, strace: { type: 'string' },
       idle: { type: 'string' },
     },
   });
@@ -78,6 +82,11 @@ async function main(): Promise<number> {
   });
   if (values.haproxy === true) {
     variants.push({ name: 'haproxy-l4', root: '', nodeArgs: [], haproxy: true, outboundPort: HAPROXY_OUTBOUND_PORT, inboundPort: 0, adminPort: 0, results: {} });
+  }
+  if (values.floor === true) {
+    const i = variants.length;
+    variants.push({ name: 'node-floor', root: REPO_ROOT, script: join(REPO_ROOT, 'dist/bench/floor-proxy.js'), nodeArgs: [],
+      outboundPort: 15101 + i * 10, inboundPort: 15106 + i * 10, adminPort: 15100 + i * 10, results: {} });
   }
   const straceS = values.strace === undefined ? 0 : Number(values.strace);
   const idleN = Number(values.idle ?? 5000);
@@ -122,7 +131,7 @@ async function main(): Promise<number> {
       }
       const logFile = join(tmpDir, `${v.name}.log`);
       const child = client.spawn(['sh', '-c', 'exec "$@" >>"$LOG" 2>&1', 'sh', process.execPath, ...nodeArgs, ...v.nodeArgs, ...prof,
-        join(v.root, 'bin/remora'), 'proxy', '--config', config, '--log-level', 'info',
+        v.script ?? join(v.root, 'bin/remora'), 'proxy', '--config', config, '--log-level', 'info',
         '--outbound-port', String(v.outboundPort), '--inbound-port', String(v.inboundPort),
         '--admin-address', `127.0.0.1:${v.adminPort}`, '--readiness-probe-interval', 'off',
         ...(remoraArgs.get(v.name) ?? '').split(/\s+/).filter((w) => w !== '').map((w) => w.replace('{tmp}', tmpDir))], { env: { LOG: logFile } });

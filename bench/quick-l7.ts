@@ -5,13 +5,15 @@
 // all (direct). For each round every subject gets the same loads back to back (order alternating between rounds),
 // so background load on the shared 2-core machine lands on all of them alike; medians are printed at the end.
 //
-// Usage (root): node dist/bench/quick-l7.js [--variant NAME=DIR[,--node-flag...]]... [--haproxy] [--direct]
+// Usage (root): node dist/bench/quick-l7.js [--variant NAME=DIR[,--node-flag...]]... [--haproxy] [--direct] [--floor]
 //                                           [--rounds N] [--duration S] [--loads ka,close,h2c,lat] [--settle S]
 //                                           [--l4 DIR] [--strace S] [--cpu-prof DIR] [--remora-args NAME="ARGS"]...
 //   default: one variant "current" = this tree; 3 rounds of 5 s (+1 s warm-up) per load; prints medians.
 //   loads: ka (wrk -t2 -c64 keep-alive), close (the same with Connection: close), h2c (h2load -c16 -m4 -t2, h2c prior
 //          knowledge), lat (h2load --h1, 8 conns, 1,000 rps: p99), rate (h2load --h1, 16 conns, 4,000 rps: the proxy's
 //          CPU per request below saturation, steadier than rps on a shared machine).
+//   --floor: the floor of a Node.js HTTP proxy (bench/floor-proxy.ts: per request the least JS can do on node:net, and
+//          node:http2 both ways for h2c; no remora code) as one more subject, "node-floor".
 //   --l4 DIR: also remora from DIR with http_engine = off ("remora-l4"): its L4 path, the floor of a Node.js proxy.
 //   --strace S: after the rounds, for each proxy subject, `strace -f -c` on the proxy during S seconds of each of
 //          ka / close (wrk) and h2c (h2load): socket syscalls per proxied request (strace slows the proxy; the counts per request are
@@ -44,6 +46,8 @@ interface Subject {
   readonly l4?: boolean;
   /** remora variants: the tree holding bin/remora. */
   readonly root: string;
+  /** The script run instead of ROOT/bin/remora (the Node.js floor: bench/floor-proxy.ts). */
+  readonly script?: string;
   readonly outboundPort: number;
   readonly adminPort: number;
   readonly nodeArgs: readonly string[];
@@ -91,7 +95,7 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       variant: { type: 'string', multiple: true }, rounds: { type: 'string' }, duration: { type: 'string' },
-      loads: { type: 'string' }, haproxy: { type: 'boolean' }, direct: { type: 'boolean' },
+      loads: { type: 'string' }, haproxy: { type: 'boolean' }, direct: { type: 'boolean' }, floor: { type: 'boolean' },
       strace: { type: 'string' }, 'cpu-prof': { type: 'string' }, l4: { type: 'string' },
       'remora-args': { type: 'string', multiple: true }, route: { type: 'boolean' }, 'keep-logs': { type: 'string' },
       settle: { type: 'string' },
@@ -131,6 +135,10 @@ async function main(): Promise<number> {
   if (values.l4 !== undefined) {
     subjects.push({ name: 'remora-l4', kind: 'remora', l4: true, root: resolve(values.l4 === '' ? REPO_ROOT : values.l4), nodeArgs: [],
       outboundPort: 15291, adminPort: 15290, results: {}, syscalls: {} });
+  }
+  if (values.floor === true) {
+    subjects.push({ name: 'node-floor', kind: 'remora', root: REPO_ROOT, script: join(REPO_ROOT, 'dist/bench/floor-proxy.js'), nodeArgs: [],
+      outboundPort: 15281, adminPort: 15280, results: {}, syscalls: {} });
   }
   if (values.haproxy === true) {
     subjects.push({ name: 'haproxy-http', kind: 'haproxy', root: '', nodeArgs: [], outboundPort: HAPROXY_HTTP_OUTBOUND_PORT, adminPort: 0, results: {}, syscalls: {} });
@@ -181,7 +189,7 @@ async function main(): Promise<number> {
       }
       const logFile = join(tmpDir, `${v.name}.log`);
       const child: ChildProcess = client.spawn(['sh', '-c', 'exec "$@" >>"$LOG" 2>&1', 'sh', process.execPath, ...v.nodeArgs, ...prof,
-        join(v.root, 'bin/remora'), 'proxy', '--config', config, '--log-level', 'info',
+        v.script ?? join(v.root, 'bin/remora'), 'proxy', '--config', config, '--log-level', 'info',
         '--outbound-port', String(v.outboundPort), '--inbound-port', String(v.outboundPort + 5),
         '--admin-address', `127.0.0.1:${v.adminPort}`,
         // The rules point at one subject at a time, so the others' redirect probes fail and /ready would rightly say

@@ -1,0 +1,310 @@
+// The floor of a Node.js proxy: the least a sidecar written on node:net / node:http2 can do per connection and per
+// request, with no remora code, run by quick-l4 / quick-l7 (`--floor`) as one more subject beside remora and HAProxy
+// in the same topology. Whatever this floor cannot reach, no engine built on the same Node objects reaches either; the
+// gap between it and remora is what remora's own code costs.
+//
+// It takes `remora proxy`'s command line (--config, --outbound-port, --admin-address; the rest is ignored), listens on
+// the outbound capture port like remora (bound as root, then uid/gid 1337 so that the rules of `remora init` do not
+// capture its own upstream connections), reads each connection's original destination with remora's addon, and:
+//   - config with `http_engine = off` (quick-l4): forwards bytes both ways (two net.Sockets, backpressure,
+//     half-close), to the original destination, or round-robin to the endpoints of the config's one service when the
+//     original destination is its address (the bench's VIP);
+//   - otherwise (quick-l7), by the client's first bytes:
+//       * HTTP/1.1: per request, the head is found (no validation), a `Connection: close` line is dropped from the
+//         upstream request so that the upstream connection is pooled (per original destination), the head and a
+//         Content-Length body are written as received; the response is forwarded as received (plus `Connection:
+//         close` when the client asked for it), framed by its Content-Length (chunked responses are not handled: the
+//         bench's nginx sends Content-Length);
+//       * h2c (the connection preface): node:http2 on both sides, one upstream session per downstream session, each
+//         stream's headers and body passed on (the least node:http2 allows).
+// The admin address answers 200 to everything (quick-l4 / quick-l7 wait for /ready).
+//
+// Usage: node dist/bench/floor-proxy.js proxy --config FILE --outbound-port P --admin-address HOST:PORT
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import {
+  connect as h2connect, constants as h2, createServer as createH2Server, type ClientHttp2Session, type Http2Server, type IncomingHttpHeaders,
+  type OutgoingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream,
+} from 'node:http2';
+import { createServer, Socket } from 'node:net';
+import { socketFd } from '../src/core/socket-fd.js';
+import { createOriginalDstReader } from '../src/interceptor/original-dst.js';
+
+/** Both sockets forward to each other: backpressure, half-close, and an error on either destroys both. */
+export function pipeBoth(down: Socket, up: Socket): void {
+  const kill = (): void => { down.destroy(); up.destroy(); };
+  down.on('error', kill);
+  up.on('error', kill);
+  down.on('data', (d: Buffer) => { if (!up.write(d)) down.pause(); });
+  up.on('data', (d: Buffer) => { if (!down.write(d)) up.pause(); });
+  up.on('drain', () => down.resume());
+  down.on('drain', () => up.resume());
+  down.on('end', () => up.end());
+  up.on('end', () => down.end());
+}
+
+/** A TCP connection to host:port, half-open allowed, Nagle off. */
+export function tcpTo(host: string, port: number): Socket {
+  const s = new Socket({ allowHalfOpen: true });
+  s.setNoDelay(true);
+  s.connect({ host, port });
+  return s;
+}
+
+const HEAD_END = Buffer.from('\r\n\r\n');
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n');
+const CONNECTION_CLOSE = Buffer.from('Connection: close\r\n');
+
+/** The value of `name` (lower case, with its colon) in a latin1 head, or undefined. */
+export function headerValue(head: string, name: string): string | undefined {
+  const lower = head.toLowerCase();
+  const at = lower.indexOf(`\r\n${name}`);
+  if (at < 0) return undefined;
+  const end = head.indexOf('\r\n', at + 2);
+  return head.slice(at + 2 + name.length, end < 0 ? head.length : end).trim();
+}
+
+/** A latin1 head without its `name` field line (lower case, with its colon), when there is one. */
+export function withoutLine(head: string, name: string): string {
+  const at = head.toLowerCase().indexOf(`\r\n${name}`);
+  return at < 0 ? head : head.slice(0, at) + head.slice(head.indexOf('\r\n', at + 2));
+}
+
+/** An idle upstream HTTP/1.1 connection, per original destination. */
+const idle = new Map<string, Upstream[]>();
+
+/** One pooled upstream connection; `owner` is the downstream connection whose response it is reading. */
+class Upstream {
+  readonly socket: Socket;
+  readonly key: string;
+  owner: Http1Floor | undefined;
+
+  constructor(key: string, host: string, port: number) {
+    this.key = key;
+    this.socket = tcpTo(host, port);
+    this.socket.on('data', (d: Buffer) => { this.owner?.onResponseBytes(d); });
+    this.socket.on('error', () => { this.owner?.fail(); });
+    this.socket.on('close', () => {
+      const list = idle.get(key);
+      const i = list?.indexOf(this) ?? -1;
+      if (list !== undefined && i >= 0) list.splice(i, 1);
+      this.owner?.fail();
+    });
+  }
+
+  release(): void {
+    this.owner = undefined;
+    let list = idle.get(this.key);
+    if (list === undefined) idle.set(this.key, list = []);
+    list.push(this);
+  }
+}
+
+/** One downstream HTTP/1.1 connection: one request at a time over a pooled upstream connection. */
+class Http1Floor {
+  readonly #down: Socket;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #key: string;
+  #pending: Buffer = Buffer.alloc(0);
+  #up: Upstream | undefined;
+  #closeAfter = false;
+  /** Response parsing: undefined = in the head; otherwise the body bytes still to come. */
+  #bodyLeft: number | undefined;
+  #respHead: Buffer = Buffer.alloc(0);
+
+  constructor(down: Socket, host: string, port: number, first: Buffer) {
+    this.#down = down;
+    this.#host = host;
+    this.#port = port;
+    this.#key = `${host}:${port}`;
+    down.on('data', (d: Buffer) => { this.#onRequestBytes(d); });
+    down.on('error', () => { this.fail(); });
+    down.on('end', () => { if (this.#up === undefined) down.end(); });
+    this.#onRequestBytes(first);
+  }
+
+  #onRequestBytes(d: Buffer): void {
+    this.#pending = this.#pending.length === 0 ? d : Buffer.concat([this.#pending, d]);
+    this.#next();
+  }
+
+  /** Start the next request when the previous one is done and a whole head is here. */
+  #next(): void {
+    if (this.#up !== undefined) return;
+    const end = this.#pending.indexOf(HEAD_END);
+    if (end < 0) return;
+    let head = this.#pending.toString('latin1', 0, end + 4);
+    const bodyLength = Number(headerValue(head, 'content-length:') ?? 0);
+    const total = end + 4 + bodyLength;
+    if (this.#pending.length < total) return;
+    const body = this.#pending.subarray(end + 4, total);
+    this.#pending = this.#pending.subarray(total);
+    this.#closeAfter = headerValue(head, 'connection:')?.toLowerCase() === 'close';
+    if (this.#closeAfter) head = withoutLine(head, 'connection:');
+    const up = idle.get(this.#key)?.pop() ?? new Upstream(this.#key, this.#host, this.#port);
+    up.owner = this;
+    this.#up = up;
+    this.#bodyLeft = undefined;
+    this.#respHead = Buffer.alloc(0);
+    up.socket.write(body.length === 0 ? head : Buffer.concat([Buffer.from(head, 'latin1'), body]), 'latin1');
+  }
+
+  onResponseBytes(d: Buffer): void {
+    let chunk = d;
+    if (this.#bodyLeft === undefined) {
+      const buf = this.#respHead.length === 0 ? d : Buffer.concat([this.#respHead, d]);
+      const end = buf.indexOf(HEAD_END);
+      if (end < 0) {
+        this.#respHead = buf;
+        return;
+      }
+      const head = buf.toString('latin1', 0, end + 4);
+      const cl = headerValue(head, 'content-length:');
+      if (cl === undefined) {
+        this.fail();
+        return;
+      }
+      this.#bodyLeft = Number(cl) + end + 4;
+      // The client asked to close: say so in the response (the upstream connection stays open for the pool).
+      chunk = buf;
+      if (this.#closeAfter) {
+        const rest = buf.subarray(end + 2);
+        const withoutConnection = withoutLine(head, 'connection:');
+        chunk = Buffer.concat([Buffer.from(withoutConnection.slice(0, -2), 'latin1'), CONNECTION_CLOSE, rest]);
+        this.#bodyLeft += chunk.length - buf.length;
+      }
+    }
+    this.#bodyLeft -= chunk.length;
+    this.#down.write(chunk);
+    if (this.#bodyLeft > 0) return;
+    const up = this.#up;
+    this.#up = undefined;
+    up?.release();
+    if (this.#closeAfter) this.#down.end();
+    else this.#next();
+  }
+
+  fail(): void {
+    const up = this.#up;
+    this.#up = undefined;
+    if (up !== undefined) {
+      up.owner = undefined;
+      up.socket.destroy();
+    }
+    this.#down.destroy();
+  }
+}
+
+const H2_DROP = new Set([':status', h2.HTTP2_HEADER_CONNECTION, 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection']);
+
+function responseHeaders(h: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = { ':status': h[':status'] ?? 502 };
+  for (const [k, v] of Object.entries(h)) if (!H2_DROP.has(k) && v !== undefined) out[k] = v;
+  return out;
+}
+
+/** The original destination of the connection being handed to the HTTP/2 server ('session' fires inside emit). */
+let pendingH2: { host: string; port: number } | undefined;
+let h2server: Http2Server | undefined;
+
+/** The shared HTTP/2 server: each session gets one upstream session, each stream is passed on through it. */
+function makeH2Server(): Http2Server {
+  const server = createH2Server();
+  server.on('session', (session: ServerHttp2Session) => {
+    const dst = pendingH2;
+    if (dst === undefined) {
+      session.destroy();
+      return;
+    }
+    let upstream: ClientHttp2Session | undefined;
+    session.on('error', () => undefined);
+    session.on('close', () => { upstream?.close(); });
+    session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+      if (upstream === undefined) {
+        upstream = h2connect(`http://${dst.host}:${dst.port}`);
+        upstream.on('error', () => undefined);
+      }
+      const req = upstream.request({ ...headers, ':authority': headers[':authority'] ?? dst.host });
+      req.on('response', (h) => { if (!stream.destroyed) stream.respond(responseHeaders(h)); });
+      req.on('error', () => { stream.destroy(); });
+      stream.on('error', () => { req.destroy(); });
+      req.pipe(stream);
+      stream.pipe(req);
+    });
+  });
+  return server;
+}
+
+/** One downstream h2c connection: node:http2 both ways (the sniffed preface goes back first). */
+function h2Floor(down: Socket, host: string, port: number, first: Buffer): void {
+  // Paused first: in flowing mode the unshifted bytes would be emitted to no listener.
+  down.pause();
+  down.unshift(first);
+  pendingH2 = { host, port };
+  try {
+    (h2server ??= makeH2Server()).emit('connection', down);
+  } finally {
+    pendingH2 = undefined;
+  }
+}
+
+function args(argv: readonly string[]): { config: string; port: number; admin: string } {
+  const value = (name: string): string => {
+    const i = argv.indexOf(name);
+    const v = i < 0 ? undefined : argv[i + 1];
+    if (v === undefined) throw new Error(`floor-proxy: ${name} is required`);
+    return v;
+  };
+  return { config: value('--config'), port: Number(value('--outbound-port')), admin: value('--admin-address') };
+}
+
+/**
+ * The config's one service, as the bench writes it (`addresses = VIP:PORT`, `endpoints = A:P, B:P, ...`): connections
+ * to the VIP go round-robin to the endpoints, the least a balancer does.
+ */
+export function serviceOf(ini: string): { vip: string; endpoints: { host: string; port: number }[] } | undefined {
+  const vip = /^\s*addresses\s*=\s*(\S+)\s*$/m.exec(ini)?.[1];
+  const list = /^\s*endpoints\s*=\s*(.+)$/m.exec(ini)?.[1];
+  if (vip === undefined || list === undefined) return undefined;
+  const endpoints = list.split(',').map((e) => e.trim()).map((e) => ({ host: e.slice(0, e.lastIndexOf(':')), port: Number(e.slice(e.lastIndexOf(':') + 1)) }));
+  return { vip, endpoints };
+}
+
+function main(): void {
+  const a = args(process.argv.slice(2));
+  const ini = readFileSync(a.config, 'utf8');
+  const l4 = /^\s*http_engine\s*=\s*off\s*$/m.test(ini);
+  const service = serviceOf(ini);
+  let next = 0;
+  const readOriginalDst = createOriginalDstReader();
+  const server = createServer({ allowHalfOpen: true, noDelay: true }, (down) => {
+    const fd = socketFd(down);
+    const dst = fd === undefined ? null : readOriginalDst(fd);
+    if (dst === null) {
+      down.resetAndDestroy();
+      return;
+    }
+    if (l4) {
+      const ep = service !== undefined && service.vip === `${dst.address}:${dst.port}` ? service.endpoints[next++ % service.endpoints.length] : undefined;
+      pipeBoth(down, ep === undefined ? tcpTo(dst.address, dst.port) : tcpTo(ep.host, ep.port));
+      return;
+    }
+    down.on('error', () => { down.destroy(); });
+    down.once('data', (first: Buffer) => {
+      if (first.length >= H2_PREFACE.length && first.subarray(0, H2_PREFACE.length).equals(H2_PREFACE)) h2Floor(down, dst.address, dst.port, first);
+      else new Http1Floor(down, dst.address, dst.port, first);
+    });
+  });
+  const colon = a.admin.lastIndexOf(':');
+  const admin = createHttpServer((_req, res) => { res.end('ok\n'); });
+  server.listen({ host: '::', port: a.port, ipv6Only: false, backlog: 1024 }, () => {
+    admin.listen(Number(a.admin.slice(colon + 1)), a.admin.slice(0, colon), () => {
+      process.setgid?.(1337);
+      process.setuid?.(1337);
+      process.stderr.write(`floor-proxy (${l4 ? 'l4' : 'l7'}) listening on ${a.port}\n`);
+    });
+  });
+}
+
+if (process.argv[1]?.endsWith('floor-proxy.js') === true) main();

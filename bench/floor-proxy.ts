@@ -256,7 +256,14 @@ function args(argv: readonly string[]): { config: string; port: number; admin: s
     if (v === undefined) throw new Error(`floor-proxy: ${name} is required`);
     return v;
   };
-  return { config: value('--config'), port: Number(value('--outbound-port')), admin: value('--admin-address') };
+  const port = Number(value('--outbound-port'));
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`floor-proxy: --outbound-port: expected a port number (1-65535), got ${value('--outbound-port')}`);
+  const admin = value('--admin-address');
+  const adminPort = Number(admin.slice(admin.lastIndexOf(':') + 1));
+  if (!admin.includes(':') || !Number.isInteger(adminPort) || adminPort < 1 || adminPort > 65535) {
+    throw new Error(`floor-proxy: --admin-address: expected HOST:PORT, got ${admin}`);
+  }
+  return { config: value('--config'), port, admin };
 }
 
 /**

@@ -287,7 +287,7 @@ function main(): void {
   const readOriginalDst = createOriginalDstReader();
   const server = createServer({ allowHalfOpen: true, noDelay: true }, (down) => {
     const fd = socketFd(down);
-    const dst = fd === undefined ? null : readOriginalDst(fd);
+    const dst = fd === undefined ? null : readOriginalDst(fd)?.originalDst ?? null;
     if (dst === null) {
       down.resetAndDestroy();
       return;

@@ -73,7 +73,7 @@ export function parseStraceSummary(text: string): Map<string, number> {
   return out;
 }
 
-const STRACE_SET = 'write,writev,sendmsg,sendto,read,readv,recvmsg,recvfrom,epoll_wait,epoll_pwait,epoll_ctl,setsockopt,getsockopt,accept4,connect,close,shutdown';
+const STRACE_SET = 'write,writev,sendmsg,sendto,read,readv,recvmsg,recvfrom,epoll_wait,epoll_pwait,epoll_ctl,setsockopt,getsockopt,getsockname,getpeername,accept4,connect,close,shutdown';
 
 /** strace -f -c the process while `load` runs; returns the summary. */
 async function straceDuring(pid: number, load: () => Promise<void>): Promise<Map<string, number>> {

@@ -69,6 +69,7 @@ const bad = <T>(expected: string): Parsed<T> => ({ ok: false, expected });
 export function canonicalAddress(ip: string): string | undefined {
   const c = canonicalIp(ip.trim());
   if (c === undefined) return undefined;
+  if (!c.startsWith('::ffff:')) return c; // the common case, without running the pattern below
   const m = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(c);
   if (m === null) return c;
   const hi = parseInt(m[1] ?? '0', 16);

@@ -14,6 +14,11 @@ import { RemoraError } from './errors.js';
 /** What native/src/original_dst.cc exports. */
 export interface OriginalDstBinding {
   originalDst(fd: number): OriginalDst | number;
+  /**
+   * [family, original destination address, its port, client address, client port] or -errno (the client "" and 0
+   * when it is already gone). Absent from an addon built before it: then originalDst, and node:net for the client.
+   */
+  acceptedAddresses?(fd: number): readonly [number, string, number, string, number] | number;
 }
 
 /**

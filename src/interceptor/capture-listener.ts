@@ -10,7 +10,7 @@ import { networkInterfaces, constants as osConstants } from 'node:os';
 import { canonicalIp, unmapIpv4 } from '../core/addr.js';
 import { isSystemError, RemoraError, systemError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import type { OriginalDst, OriginalDstReader } from './original-dst.js';
+import type { AcceptedAddresses, OriginalDstReader } from './original-dst.js';
 import { socketFd } from './socket-fd.js';
 
 export type CaptureRejectCode = 'REMORA_ERR_NOT_REDIRECTED' | 'REMORA_ERR_ORIGINAL_DST';
@@ -20,7 +20,7 @@ export interface CaptureHandlers {
    * A redirected connection, called synchronously inside the 'connection' event. The socket already has a safety
    * 'error' listener (it destroys the socket); the handler adds its own before returning.
    */
-  accepted(socket: Socket, origDst: OriginalDst): void;
+  accepted(socket: Socket, addresses: AcceptedAddresses): void;
   /** A connection that cannot be forwarded; it is reset right after this returns. */
   rejected(socket: Socket, code: CaptureRejectCode, reason: string, err?: Error): void;
   /** The listening socket reported an error after it was bound (e.g. accept() failing with EMFILE). */
@@ -140,25 +140,26 @@ export class CaptureListener {
   // === hot path: one call per accepted connection ===
   readonly #onConnection = (socket: Socket): void => {
     socket.on('error', destroyOnError);
-    let origDst: OriginalDst | null;
+    let addresses: AcceptedAddresses | null;
     try {
       const fd = socketFd(socket);
       if (fd === undefined) throw systemError(EBADF, 'getsockopt');
-      origDst = this.#opts.readOriginalDst(fd);
+      addresses = this.#opts.readOriginalDst(fd);
     } catch (err) {
       this.#reject(socket, 'REMORA_ERR_ORIGINAL_DST', 'the original destination cannot be read', err as Error);
       return;
     }
-    if (origDst === null) {
+    if (addresses === null) {
       this.#reject(socket, 'REMORA_ERR_NOT_REDIRECTED', 'no NAT entry: the connection was not redirected to this listener');
       return;
     }
+    const origDst = addresses.originalDst;
     if (this.#selfPorts.has(origDst.port) && this.#isLocal(origDst.address, socket)) {
       this.#reject(socket, 'REMORA_ERR_NOT_REDIRECTED', 'the original destination is remora itself (loop guard)');
       return;
     }
     try {
-      this.#opts.handlers.accepted(socket, origDst);
+      this.#opts.handlers.accepted(socket, addresses);
     } catch (err) {
       // Last line of defence: a bad connection must never take the listener (or the process) down.
       this.#opts.handlers.listenerError(err as Error);

@@ -5,11 +5,12 @@
 // up resets that connection only.
 import { resetSocket } from '../core/reset-socket.js';
 import type { Socket } from 'node:net';
-import { formatHostPort, unmapIpv4, type OriginalDst } from '../core/addr.js';
+import { formatHostPort, unmapIpv4 } from '../core/addr.js';
 import { isSystemError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { ListenerCounters, Stats } from '../core/stats.js';
 import type { CaptureHandlers, CaptureRejectCode } from '../interceptor/capture-listener.js';
+import type { AcceptedAddresses } from '../interceptor/original-dst.js';
 import type { Direction } from './accept-route.js';
 import { type ConnectionContext, type ConnectionOutcome, type ListenerRuntime } from './connection-context.js';
 import { connectionFields } from './filters/connection-stats.js';
@@ -35,16 +36,23 @@ export class ConnectionHandler implements CaptureHandlers {
   }
 
   // === hot path ===
-  accepted(downstream: Socket, origDst: OriginalDst): void {
+  accepted(downstream: Socket, addresses: AcceptedAddresses): void {
     const o = this.#o;
-    const peer = downstream.remoteAddress;
+    // The addon read the client with the original destination (one call); node:net's getpeername only without it.
+    let peerAddress = addresses.peerAddress;
+    let peerPort = addresses.peerPort;
+    if (peerAddress === undefined) {
+      const peer = downstream.remoteAddress;
+      peerAddress = peer === undefined ? undefined : unmapIpv4(peer);
+      peerPort = downstream.remotePort;
+    }
     const conn: ConnectionContext = {
       id: o.nextId(),
       direction: o.direction,
       socket: downstream,
-      originalDst: origDst,
-      peerAddress: peer === undefined ? undefined : unmapIpv4(peer),
-      peerPort: downstream.remotePort,
+      originalDst: addresses.originalDst,
+      peerAddress,
+      peerPort,
       startedAt: Date.now(),
       runtime: o.runtime(),
       peerIdentity: undefined,

@@ -429,9 +429,10 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
   const selfPorts = [options.outboundPort, options.inboundPort];
   // A probe connection (the prober's own destinations) is answered by the prober, before anything is counted.
   const withProbes = (direction: Direction, handler: ConnectionHandler): CaptureHandlers => ({
-    accepted(socket, origDst) {
+    accepted(socket, addresses) {
+      const origDst = addresses.originalDst;
       if (prober?.claim(direction, socket, origDst) === true || responder?.claim(direction, socket, origDst) === true) return;
-      handler.accepted(socket, origDst);
+      handler.accepted(socket, addresses);
     },
     rejected: (socket, code, reason, err) => { handler.rejected(socket, code, reason, err); },
     listenerError: (err) => { handler.listenerError(err); },

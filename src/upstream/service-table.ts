@@ -49,6 +49,8 @@ export class ServiceTable {
   readonly #services: readonly ServiceSpec[];
   readonly #byName = new Map<string, ServiceSpec>();
   readonly #byAddress = new Map<string, ServiceSpec>();
+  /** The ports of every VIP: a destination on another port needs no address lookup (the route filter asks per request). */
+  readonly #vipPorts = new Set<number>();
   /** "pattern|port" and "pattern|*" -> service. */
   readonly #byHostname = new Map<string, ServiceSpec>();
   /** Ports on which at least one hostname applies; `anyPortHostnames` when some hostname has no port. */
@@ -68,6 +70,7 @@ export class ServiceTable {
       for (const a of s.addresses) {
         const key = endpointKey({ address: canonicalAddress(a.address) ?? a.address, port: a.port });
         if (!this.#byAddress.has(key)) this.#byAddress.set(key, s);
+        this.#vipPorts.add(a.port);
       }
       for (const h of s.hostnames) {
         const key = `${h.pattern}|${h.port ?? '*'}`;
@@ -102,6 +105,7 @@ export class ServiceTable {
 
   /** The service whose VIP is exactly address:port. */
   byAddress(address: string, port: number): ServiceSpec | undefined {
+    if (!this.#vipPorts.has(port)) return undefined;
     const a = canonicalAddress(address);
     return a === undefined ? undefined : this.#byAddress.get(endpointKey({ address: a, port }));
   }

@@ -57,7 +57,7 @@ describe('outbound through remora', opts, () => {
     assert.ok(after.bytes.upstreamToDownstream > before.bytes.upstreamToDownstream);
     // The debug line names the original destination; the IPv4 peer arrived on the "::" listener (as ::ffff:a.b.c.d).
     await waitForLog(proxy, `connection accepted, origDst ${server.ip4}:8080 from ${client.ip4}`, (r) => r['event'] === 'connection.accepted'
-      && r['listener'] === 'outbound' && r['origDst'] === `${server.ip4}:8080` && String(r['peer']).startsWith(`${client.ip4}:`));
+      && r['listener'] === 'outbound' && r['origDst'] === `${server.ip4}:8080` && new RegExp(`^${client.ip4.replaceAll('.', '\\.')}:[1-9]\\d*$`).test(String(r['peer'])));
   });
 
   test('IPv6 request goes through remora with the right original destination', opts, async () => {
@@ -67,8 +67,10 @@ describe('outbound through remora', opts, () => {
     assert.equal(view.remote, client.ip6);
     await statsWhere(proxy, 'the IPv6 connection to be counted',
       (s) => s.connections.accepted === before.connections.accepted + 1 && s.connections.active === 0);
-    await waitForLog(proxy, `connection accepted, origDst [${server.ip6}]:8080`,
-      (r) => r['event'] === 'connection.accepted' && r['origDst'] === `[${server.ip6}]:8080`);
+    // The peer is the client pod's IPv6 address and its source port (read with the original destination).
+    await waitForLog(proxy, `connection accepted, origDst [${server.ip6}]:8080 from [${client.ip6}]`,
+      (r) => r['event'] === 'connection.accepted' && r['origDst'] === `[${server.ip6}]:8080`
+        && /^\[[0-9a-f:]+\]:[1-9]\d*$/.test(String(r['peer'])) && String(r['peer']).startsWith(`[${client.ip6}]:`));
   });
 
   test('the proxy uid (1337) goes direct: no redirect, no loop', opts, async () => {

@@ -86,7 +86,7 @@ export async function startRig(t: TestContext, ini: string, opts: RigOptions = {
     { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } });
   const proxy = await startProxy({
     log, definitions: first.definitions, configFile: RIG_CONFIG, reload: load, watchConfig: false, handleSignals: false,
-    readOriginalDst: () => dst,
+    readOriginalDst: () => ({ originalDst: dst, peerAddress: undefined, peerPort: undefined }),
     ...(opts.httpHandlers === undefined ? {} : { httpHandlers: opts.httpHandlers }),
     ...(opts.resolver === undefined ? {} : { resolver: opts.resolver }),
   });

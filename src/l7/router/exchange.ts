@@ -226,7 +226,13 @@ export class Exchange {
     this.#current = attempt;
     const perTry = this.#decision.retry.perTryTimeoutMs;
     if (perTry > 0) this.#tryTimer = setTimeout(() => this.#onTryTimeout(attempt), perTry);
-    const request: UpstreamRequest = { ...this.#base, body: reader };
+    // Spelled out, not `{ ...base, body }`: a spread copies the base's shape and then adds `body` through V8's slow
+    // transition path, measurably on every request (docs/performance-notes.md, "Issue 15, seventh part").
+    const b = this.#base;
+    const request: UpstreamRequest = {
+      method: b.method, target: b.target, authority: b.authority, scheme: b.scheme, headers: b.headers, body: reader,
+      bodyLength: b.bodyLength, tunnel: b.tunnel,
+    };
     const control = this.#ctx.core.pools.dispatch(
       this.#cluster,
       ep,

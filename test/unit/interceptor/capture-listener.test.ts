@@ -6,10 +6,10 @@ import { test } from 'node:test';
 import { systemError } from '../../../src/core/errors.js';
 import { silentLogger } from '../../../src/core/log.js';
 import { CaptureListener, type CaptureHandlers } from '../../../src/interceptor/capture-listener.js';
-import type { OriginalDst } from '../../../src/interceptor/original-dst.js';
+import type { AcceptedAddresses, OriginalDst } from '../../../src/interceptor/original-dst.js';
 
 interface Seen {
-  accepted: OriginalDst[];
+  accepted: AcceptedAddresses[];
   rejected: { code: string; reason: string }[];
 }
 
@@ -17,13 +17,17 @@ async function withListener(result: (port: number) => OriginalDst | null | Error
   const seen: Seen = { accepted: [], rejected: [] };
   let port = 0;
   const handlers: CaptureHandlers = {
-    accepted: (socket: Socket, origDst: OriginalDst) => { seen.accepted.push(origDst); socket.end('ok'); },
+    accepted: (socket: Socket, addresses: AcceptedAddresses) => { seen.accepted.push(addresses); socket.end('ok'); },
     rejected: (_s, code, reason) => { seen.rejected.push({ code, reason }); },
     listenerError: () => undefined,
   };
   const l = new CaptureListener({
     name: 'outbound', host: '127.0.0.1', port: 0, selfPorts: [], handlers, log: silentLogger(),
-    readOriginalDst: () => { const r = result(port); if (r instanceof Error) throw r; return r; },
+    readOriginalDst: () => {
+      const r = result(port);
+      if (r instanceof Error) throw r;
+      return r === null ? null : { originalDst: r, peerAddress: '127.0.0.1', peerPort: 1 };
+    },
   });
   const bound = await l.listen();
   port = bound.port;
@@ -51,7 +55,7 @@ test('a redirected connection is handed on with its original destination', { tim
   const dst = { family: 4, address: '10.9.8.7', port: 443 } as const;
   await withListener(() => dst, async (port, seen) => {
     assert.equal(await talk(port), 'ok');
-    assert.deepEqual(seen.accepted, [dst]);
+    assert.deepEqual(seen.accepted, [{ originalDst: dst, peerAddress: '127.0.0.1', peerPort: 1 }]);
     assert.deepEqual(seen.rejected, []);
   });
 });

@@ -18,6 +18,8 @@
 //          as one more subject, "node-floor".
 //   --strace S: after the rounds, `strace -f -c` on each subject during S seconds of `close`: system calls per connection.
 //   --cpu-prof DIR: every variant runs with `node --cpu-prof --cpu-prof-dir=DIR/<variant>` (written at its exit).
+//   With more than one round, each variant after the first is also compared with the first round by round (rps and CPU
+//   per request, the median ratio and its range): on this machine that is steadier than the medians.
 //   --remora-args NAME="ARGS": extra `remora proxy` flags of variant NAME (space-separated; the word {tmp} is replaced
 //          by the run's temporary directory), e.g. --remora-args obs="--access-log {tmp}/obs.log" --remora-args off="--metrics off"
 //          for an A/B of the same build with metrics and access logs on and off.
@@ -29,6 +31,7 @@ import { Mesh, netnsUnavailableReason, waitFor } from '../test/netns/harness.js'
 import { REPO_ROOT, remoraInit } from '../test/netns/remora-process.js';
 import { runH2loadFixedRate, runIperf3, runTtfb, runWrk } from './loads.js';
 import { haproxyL4, HAPROXY_OUTBOUND_PORT } from './modes.js';
+import { formatPairedRatios, pairedRatios } from './paired-ratios.js';
 import { adminStatus, cpuSeconds, loadAverage, median, rssMb } from './proc.js';
 import { BANNER_PORT, HTTP_PORT, startBanner, startEndpointPod, startServerPod } from './server-pod.js';
 import { measureIdleConnections } from './idle-connections.js';
@@ -241,6 +244,18 @@ async function main(): Promise<number> {
       });
       const after = v.pid === undefined ? undefined : rssMb(v.pid);
       process.stdout.write(`| ${v.name} | ${cols.join(' | ')} | ${v.rssIdleMb?.toFixed(1) ?? '?'} | ${after?.toFixed(1) ?? '?'} |\n`);
+    }
+    const [first, ...others] = variants;
+    if (first !== undefined && others.length > 0 && rounds > 1) {
+      // Each round's ratio to the first variant: the drift of this machine cancels within a round (bench/paired-ratios.ts).
+      process.stdout.write(`\npaired, round by round, against ${first.name} (ttfb: connections per second; bulk: Gbit/s and CPU per Gbit):\n`);
+      for (const v of others) {
+        for (const l of loads) {
+          if (l === 'lat' || l === 'idle') continue;
+          const p = pairedRatios(first.results[l] ?? [], v.results[l] ?? []);
+          if (p !== undefined) process.stdout.write(`- ${v.name} ${l}: ${formatPairedRatios(p)}\n`);
+        }
+      }
     }
     for (const [name, text] of perConn) process.stdout.write(`system calls per connection (close), ${name}: ${text}\n`);
     process.stdout.write(`load average at the end: ${loadAverage()}\n`);

@@ -27,6 +27,8 @@
 //   --settle S: after the rounds, read each subject's RSS again after S seconds without traffic (the "RSS settled"
 //          column: what the proxy gives back once quiet, src/core/idle-heap-trim.ts).
 //   --route: the proxies' config adds a [route] for the service, so every request is decided by a named route.
+//   With more than one round, each subject after the first is also compared with the first round by round (rps and
+//   CPU per request, the median ratio and its range): on this machine that is steadier than the medians.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -35,6 +37,7 @@ import { Mesh, netnsUnavailableReason, waitFor } from '../test/netns/harness.js'
 import { REPO_ROOT, remoraInit } from '../test/netns/remora-process.js';
 import { runH2loadFixedRate, runH2loadMax, runWrk, wrkArgs } from './loads.js';
 import { haproxyHttp, HAPROXY_HTTP_OUTBOUND_PORT } from './modes.js';
+import { formatPairedRatios, pairedRatios } from './paired-ratios.js';
 import { adminStatus, cpuSeconds, cpuSplit, loadAverage, median, treeRssMb } from './proc.js';
 import { H2C_PORT, HTTP_PORT, startServerPod } from './server-pod.js';
 import type { ModeContext, RunningMode } from './types.js';
@@ -287,6 +290,18 @@ async function main(): Promise<number> {
       const after = rssAfter.get(v.name);
       const settled = settleS > 0 ? ` ${(v.pid === undefined ? undefined : treeRssMb(v.pid))?.toFixed(1) ?? '-'} |` : '';
       process.stdout.write(`| ${v.name} | ${cols.join(' | ')} | ${v.rssIdleMb?.toFixed(1) ?? '-'} | ${after?.toFixed(1) ?? '-'} |${settled}\n`);
+    }
+    const [first, ...others] = subjects;
+    if (first !== undefined && others.length > 0 && rounds > 1) {
+      // Each round's ratio to the first subject: the drift of this machine cancels within a round (bench/paired-ratios.ts).
+      process.stdout.write(`\npaired, round by round, against ${first.name}:\n`);
+      for (const v of others) {
+        for (const l of loads) {
+          if (l === 'lat') continue;
+          const p = pairedRatios(first.results[l] ?? [], v.results[l] ?? []);
+          if (p !== undefined) process.stdout.write(`- ${v.name} ${l}: ${formatPairedRatios(p)}\n`);
+        }
+      }
     }
     if (straceS > 0) {
       process.stdout.write('\nsyscalls per proxied request (strace -f -c):\n');

@@ -26,62 +26,66 @@ void RegisterMemoryRelease(napi_env env, napi_value exports);
 
 namespace {
 
-Napi::Value Result(Napi::Env env, int family, const void* addr, uint16_t port_be) {
-  char text[INET6_ADDRSTRLEN] = {0};
-  if (inet_ntop(family == 4 ? AF_INET : AF_INET6, addr, text, sizeof(text)) == nullptr) {
-    return Napi::Number::New(env, -errno);
+// The fd argument of both functions: the fd, or -1 after throwing a TypeError (a negative fd is returned as is and
+// answered with -EBADF by the caller).
+int FdArgument(const Napi::CallbackInfo& info, const char* usage) {
+  if (info.Length() != 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(info.Env(), usage).ThrowAsJavaScriptException();
+    return -1;
   }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("family", Napi::Number::New(env, family));
-  out.Set("address", Napi::String::New(env, text));
-  out.Set("port", Napi::Number::New(env, ntohs(port_be)));
-  return out;
+  return info[0].As<Napi::Number>().Int32Value();
+}
+
+// Whether an accepted socket carries IPv4 (AF_INET, or AF_INET6 with an IPv4-mapped local address), from its local
+// address: 1 or 0, or -errno.
+int LocalIsV4(int fd) {
+  sockaddr_storage local{};
+  socklen_t local_len = sizeof(local);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0) return -errno;
+  if (local.ss_family == AF_INET) return 1;
+  if (local.ss_family == AF_INET6) return IN6_IS_ADDR_V4MAPPED(&reinterpret_cast<const sockaddr_in6*>(&local)->sin6_addr) ? 1 : 0;
+  return -EAFNOSUPPORT;
+}
+
+// SO_ORIGINAL_DST (IPv4) or IP6T_SO_ORIGINAL_DST (IPv6) as text and a port in host order: 0, or -errno.
+int ReadOriginalDst(int fd, bool v4, char (&text)[INET6_ADDRSTRLEN], uint16_t* port) {
+  sockaddr_storage dst{};
+  socklen_t len = v4 ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  int rc;
+  do {
+    rc = v4 ? getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &dst, &len) : getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &dst, &len);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) return -errno;
+  const void* addr;
+  if (v4) {
+    const auto* d4 = reinterpret_cast<const sockaddr_in*>(&dst);
+    addr = &d4->sin_addr;
+    *port = ntohs(d4->sin_port);
+  } else {
+    const auto* d6 = reinterpret_cast<const sockaddr_in6*>(&dst);
+    addr = &d6->sin6_addr;
+    *port = ntohs(d6->sin6_port);
+  }
+  if (inet_ntop(v4 ? AF_INET : AF_INET6, addr, text, sizeof(text)) == nullptr) return -errno;
+  return 0;
 }
 
 Napi::Value OriginalDst(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 1 || !info[0].IsNumber()) {
-    Napi::TypeError::New(env, "originalDst(fd): fd must be a number").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  const int fd = info[0].As<Napi::Number>().Int32Value();
-  if (fd < 0) {
-    return Napi::Number::New(env, -EBADF);
-  }
-
-  sockaddr_storage local{};
-  socklen_t local_len = sizeof(local);
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0) {
-    return Napi::Number::New(env, -errno);
-  }
-
-  bool use_v4 = local.ss_family == AF_INET;
-  if (local.ss_family == AF_INET6) {
-    const auto* l6 = reinterpret_cast<const sockaddr_in6*>(&local);
-    use_v4 = IN6_IS_ADDR_V4MAPPED(&l6->sin6_addr);
-  } else if (local.ss_family != AF_INET) {
-    return Napi::Number::New(env, -EAFNOSUPPORT);
-  }
-
-  if (use_v4) {
-    sockaddr_in dst{};
-    socklen_t len = sizeof(dst);
-    int rc;
-    do {
-      rc = getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &dst, &len);
-    } while (rc != 0 && errno == EINTR);
-    if (rc != 0) return Napi::Number::New(env, -errno);
-    return Result(env, 4, &dst.sin_addr, dst.sin_port);
-  }
-
-  sockaddr_in6 dst{};
-  socklen_t len = sizeof(dst);
-  int rc;
-  do {
-    rc = getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &dst, &len);
-  } while (rc != 0 && errno == EINTR);
-  if (rc != 0) return Napi::Number::New(env, -errno);
-  return Result(env, 6, &dst.sin6_addr, dst.sin6_port);
+  const int fd = FdArgument(info, "originalDst(fd): fd must be a number");
+  if (env.IsExceptionPending()) return env.Undefined();
+  if (fd < 0) return Napi::Number::New(env, -EBADF);
+  const int v4 = LocalIsV4(fd);
+  if (v4 < 0) return Napi::Number::New(env, v4);
+  char text[INET6_ADDRSTRLEN] = {0};
+  uint16_t port = 0;
+  const int rc = ReadOriginalDst(fd, v4 == 1, text, &port);
+  if (rc != 0) return Napi::Number::New(env, rc);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("family", Napi::Number::New(env, v4 == 1 ? 4 : 6));
+  out.Set("address", Napi::String::New(env, text));
+  out.Set("port", Napi::Number::New(env, port));
+  return out;
 }
 
 // acceptedAddresses(fd) -> [family, address, port, peerAddress, peerPort] on success, or a negative errno: the original
@@ -91,81 +95,47 @@ Napi::Value OriginalDst(const Napi::CallbackInfo& info) {
 // and the result is an array: no property names to look up per call.
 Napi::Value AcceptedAddresses(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 1 || !info[0].IsNumber()) {
-    Napi::TypeError::New(env, "acceptedAddresses(fd): fd must be a number").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  const int fd = info[0].As<Napi::Number>().Int32Value();
-  if (fd < 0) {
-    return Napi::Number::New(env, -EBADF);
-  }
+  const int fd = FdArgument(info, "acceptedAddresses(fd): fd must be a number");
+  if (env.IsExceptionPending()) return env.Undefined();
+  if (fd < 0) return Napi::Number::New(env, -EBADF);
 
   sockaddr_storage peer{};
   socklen_t peer_len = sizeof(peer);
   char peer_text[INET6_ADDRSTRLEN] = {0};
-  uint16_t peer_port_be = 0;
-  bool use_v4 = false;
+  uint16_t peer_port = 0;
+  int v4;
   if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) {
     // A client already gone (ENOTCONN) still has its NAT entry: the family from the local address, no peer ("", 0),
     // as node:net shows such a socket (remoteAddress undefined).
-    sockaddr_storage local{};
-    socklen_t local_len = sizeof(local);
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0) return Napi::Number::New(env, -errno);
-    if (local.ss_family == AF_INET) {
-      use_v4 = true;
-    } else if (local.ss_family == AF_INET6) {
-      use_v4 = IN6_IS_ADDR_V4MAPPED(&reinterpret_cast<const sockaddr_in6*>(&local)->sin6_addr);
-    } else {
-      return Napi::Number::New(env, -EAFNOSUPPORT);
-    }
+    v4 = LocalIsV4(fd);
+    if (v4 < 0) return Napi::Number::New(env, v4);
   } else if (peer.ss_family == AF_INET) {
     const auto* p4 = reinterpret_cast<const sockaddr_in*>(&peer);
-    use_v4 = true;
-    peer_port_be = p4->sin_port;
+    v4 = 1;
+    peer_port = ntohs(p4->sin_port);
     if (inet_ntop(AF_INET, &p4->sin_addr, peer_text, sizeof(peer_text)) == nullptr) return Napi::Number::New(env, -errno);
   } else if (peer.ss_family == AF_INET6) {
     const auto* p6 = reinterpret_cast<const sockaddr_in6*>(&peer);
-    peer_port_be = p6->sin6_port;
-    if (IN6_IS_ADDR_V4MAPPED(&p6->sin6_addr)) {
-      // The client as IPv4 text ("10.0.0.1", not "::ffff:10.0.0.1"): the last four bytes of the mapped address.
-      use_v4 = true;
-      if (inet_ntop(AF_INET, &p6->sin6_addr.s6_addr[12], peer_text, sizeof(peer_text)) == nullptr) return Napi::Number::New(env, -errno);
-    } else if (inet_ntop(AF_INET6, &p6->sin6_addr, peer_text, sizeof(peer_text)) == nullptr) {
-      return Napi::Number::New(env, -errno);
-    }
+    peer_port = ntohs(p6->sin6_port);
+    v4 = IN6_IS_ADDR_V4MAPPED(&p6->sin6_addr) ? 1 : 0;
+    // An IPv4 client as IPv4 text ("10.0.0.1", not "::ffff:10.0.0.1"): the last four bytes of the mapped address.
+    const void* addr = v4 == 1 ? static_cast<const void*>(&p6->sin6_addr.s6_addr[12]) : static_cast<const void*>(&p6->sin6_addr);
+    if (inet_ntop(v4 == 1 ? AF_INET : AF_INET6, addr, peer_text, sizeof(peer_text)) == nullptr) return Napi::Number::New(env, -errno);
   } else {
     return Napi::Number::New(env, -EAFNOSUPPORT);
   }
 
   char dst_text[INET6_ADDRSTRLEN] = {0};
-  uint16_t dst_port_be = 0;
-  int rc;
-  if (use_v4) {
-    sockaddr_in dst{};
-    socklen_t len = sizeof(dst);
-    do {
-      rc = getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &dst, &len);
-    } while (rc != 0 && errno == EINTR);
-    if (rc != 0) return Napi::Number::New(env, -errno);
-    dst_port_be = dst.sin_port;
-    if (inet_ntop(AF_INET, &dst.sin_addr, dst_text, sizeof(dst_text)) == nullptr) return Napi::Number::New(env, -errno);
-  } else {
-    sockaddr_in6 dst{};
-    socklen_t len = sizeof(dst);
-    do {
-      rc = getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &dst, &len);
-    } while (rc != 0 && errno == EINTR);
-    if (rc != 0) return Napi::Number::New(env, -errno);
-    dst_port_be = dst.sin6_port;
-    if (inet_ntop(AF_INET6, &dst.sin6_addr, dst_text, sizeof(dst_text)) == nullptr) return Napi::Number::New(env, -errno);
-  }
+  uint16_t dst_port = 0;
+  const int rc = ReadOriginalDst(fd, v4 == 1, dst_text, &dst_port);
+  if (rc != 0) return Napi::Number::New(env, rc);
 
   Napi::Array out = Napi::Array::New(env, 5);
-  out.Set(uint32_t{0}, Napi::Number::New(env, use_v4 ? 4 : 6));
+  out.Set(uint32_t{0}, Napi::Number::New(env, v4 == 1 ? 4 : 6));
   out.Set(uint32_t{1}, Napi::String::New(env, dst_text));
-  out.Set(uint32_t{2}, Napi::Number::New(env, ntohs(dst_port_be)));
+  out.Set(uint32_t{2}, Napi::Number::New(env, dst_port));
   out.Set(uint32_t{3}, Napi::String::New(env, peer_text));
-  out.Set(uint32_t{4}, Napi::Number::New(env, ntohs(peer_port_be)));
+  out.Set(uint32_t{4}, Napi::Number::New(env, peer_port));
   return out;
 }
 

@@ -99,6 +99,45 @@ test('the real addon: a loopback connection that was not redirected has no NAT e
   }
 });
 
+test('the real addon: a client that reset before the read has no peer, and the read still answers (no ENOTCONN)', async () => {
+  const read = createOriginalDstReader(loadNativeBinding());
+  // pauseOnConnect: node:net does not read the accepted socket, so the client's RST leaves it open and CLOSED.
+  const server = createServer({ pauseOnConnect: true });
+  const accepted = new Promise<Socket>((resolve) => {
+    server.once('connection', resolve);
+  });
+  await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve); });
+  const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => { client.once('connect', resolve).once('error', reject); });
+  try {
+    const socket = await accepted;
+    socket.on('error', () => undefined);
+    client.resetAndDestroy();
+    const fd = socketFd(socket);
+    assert.ok(fd !== undefined);
+    // Wait (bounded) until the kernel has processed the RST: getpeername on the socket then fails.
+    let peerGone = false;
+    for (let i = 0; i < 200 && !peerGone; i++) {
+      peerGone = peerUnreadable(socket);
+      if (!peerGone) await new Promise((resolve) => { setTimeout(resolve, 10); });
+    }
+    assert.ok(peerGone, 'the client reset was seen by the kernel within 2 s');
+    // Not redirected, so no NAT entry: null. Without the getsockname fallback this would throw ENOTCONN.
+    assert.equal(read(fd), null);
+    socket.destroy();
+  } finally {
+    client.destroy();
+    server.close();
+  }
+});
+
+/** Whether the peer of `socket` can no longer be read (its handle's getpeername, uncached, fails once the peer reset). */
+function peerUnreadable(socket: Socket): boolean {
+  const handle = (socket as unknown as { _handle?: { getpeername?: (out: object) => number } })._handle;
+  const out = {};
+  return handle?.getpeername?.(out) !== 0;
+}
+
 test('the real addon loads from native/build/Release and reports errno for a non-socket fd', () => {
   assert.match(defaultAddonPath(), /native\/build\/Release\/remora_native\.node$/);
   const read = createOriginalDstReader(loadNativeBinding());

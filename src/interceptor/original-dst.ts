@@ -1,4 +1,4 @@
-// Typed facade over the native addon's originalDst (the addon is loaded by src/core/native-addon.ts).
+// Typed facade over the native addon's acceptedAddresses / originalDst (the addon is loaded by src/core/native-addon.ts).
 //
 // The addon returns the addresses (acceptedAddresses: the original destination and the client in one call; an older
 // addon only originalDst's {family, address, port}) or a negative errno, never a string. Here:

@@ -8,6 +8,7 @@ import {
   createOriginalDstReader, defaultAddonPath, loadNativeBinding, type NativeBinding, type OriginalDst,
 } from '../../../src/interceptor/original-dst.js';
 import { socketFd } from '../../../src/interceptor/socket-fd.js';
+import { waitFor } from '../../support/wait-for.js';
 
 const fake = (result: OriginalDst | number): NativeBinding & { calls: number[] } => {
   const calls: number[] = [];
@@ -116,12 +117,7 @@ test('the real addon: a client that reset before the read has no peer, and the r
     const fd = socketFd(socket);
     assert.ok(fd !== undefined);
     // Wait (bounded) until the kernel has processed the RST: getpeername on the socket then fails.
-    let peerGone = false;
-    for (let i = 0; i < 200 && !peerGone; i++) {
-      peerGone = peerUnreadable(socket);
-      if (!peerGone) await new Promise((resolve) => { setTimeout(resolve, 10); });
-    }
-    assert.ok(peerGone, 'the client reset was seen by the kernel within 2 s');
+    await waitFor(() => peerUnreadable(socket), 'the kernel to process the client\'s reset (getpeername fails)', 2_000);
     // Not redirected, so no NAT entry: null. Without the getsockname fallback this would throw ENOTCONN.
     assert.equal(read(fd), null);
     socket.destroy();

@@ -71,6 +71,8 @@ export const routerHandler: HttpHandler = (req, res) => {
 export class Exchange {
   readonly #ctx: RequestContext;
   readonly #res: DownstreamResponder;
+  /** The request as the engine received it (ctx.downstream, read on every attempt and response: a field, not a getter). */
+  readonly #req: RequestContext['downstream'];
   #decision!: ForwardDecision;
   #cluster!: ClusterView;
   #protocol: UpstreamProtocol = 'http1';
@@ -91,14 +93,11 @@ export class Exchange {
   constructor(ctx: RequestContext, res: DownstreamResponder) {
     this.#ctx = ctx;
     this.#res = res;
+    this.#req = ctx.downstream;
   }
 
   get done(): boolean {
     return this.#done;
-  }
-
-  get #req(): RequestContext['downstream'] {
-    return this.#ctx.downstream;
   }
 
   start(): void {

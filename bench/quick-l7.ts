@@ -29,7 +29,7 @@
 //   --route: the proxies' config adds a [route] for the service, so every request is decided by a named route.
 //   With more than one round, each subject after the first is also compared with the first round by round (rps and
 //   CPU per request, the median ratio and its range): on this machine that is steadier than the medians.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -40,6 +40,7 @@ import { haproxyHttp, HAPROXY_HTTP_OUTBOUND_PORT } from './modes.js';
 import { formatPairedRatios, pairedRatios } from './paired-ratios.js';
 import { adminStatus, cpuSeconds, cpuSplit, loadAverage, median, treeRssMb } from './proc.js';
 import { H2C_PORT, HTTP_PORT, startServerPod } from './server-pod.js';
+import { straceCounts } from './strace-count.js';
 import type { ModeContext, RunningMode } from './types.js';
 
 interface Subject {
@@ -65,34 +66,8 @@ function log(s: string): void {
   process.stderr.write(`[quick-l7] ${s}\n`);
 }
 
-/** Parse `strace -c` summary lines: syscall -> calls. */
-export function parseStraceSummary(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    // % time     seconds  usecs/call     calls    errors syscall
-    const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?([a-z_0-9]+)\s*$/.exec(line);
-    if (m !== null && m[2] !== 'total') out.set(m[2] ?? '?', Number(m[1]));
-  }
-  return out;
-}
-
 const STRACE_SET = 'write,writev,sendmsg,sendto,read,readv,recvmsg,recvfrom,epoll_wait,epoll_pwait,epoll_ctl,setsockopt,getsockopt,getsockname,getpeername,accept4,connect,close,shutdown';
 
-/** strace -f -c the process while `load` runs; returns the summary. */
-async function straceDuring(pid: number, load: () => Promise<void>): Promise<Map<string, number>> {
-  const st = spawn('strace', ['-f', '-c', '-e', `trace=${STRACE_SET}`, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  st.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
-  await new Promise((r) => setTimeout(r, 500));
-  try {
-    await load();
-  } finally {
-    const exited = new Promise<void>((r) => st.once('exit', () => r()));
-    st.kill('SIGINT');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-  }
-  return parseStraceSummary(err);
-}
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -257,7 +232,7 @@ async function main(): Promise<number> {
         for (const l of ['ka', 'close', 'h2c']) {
           const load = { url, threads: 2, connections: 64, headers: l === 'close' ? ['Connection: close'] : [] };
           let requests = 0;
-          const calls = await straceDuring(v.pid, async () => {
+          const calls = await straceCounts(v.pid, async () => {
             if (l === 'h2c') {
               const r = await client.exec(['h2load', '-c16', '-m4', '-t2', `-D${straceS}`, h2url], { timeoutMs: (straceS + 20) * 1000 });
               requests = Number(/requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded/.exec(r.stdout)?.[1] ?? 0);
@@ -265,7 +240,7 @@ async function main(): Promise<number> {
             }
             const r = await client.exec(wrkArgs(load, straceS), { timeoutMs: (straceS + 20) * 1000 });
             requests = Number(/(\d+) requests in/.exec(r.stdout)?.[1] ?? 0);
-          });
+          }, STRACE_SET);
           v.syscalls[l] = { requests, calls };
           log(`strace ${v.name} ${l}: ${requests} requests; ${[...calls].map(([k, n]) => `${k} ${(n / Math.max(1, requests)).toFixed(2)}`).join(', ')}`);
         }

@@ -13,9 +13,10 @@ export function parseStraceCounts(text: string): Map<string, number> {
   return out;
 }
 
-/** strace -f -c (all system calls) on `pid` while `load` runs; returns the counts. */
-export async function straceCounts(pid: number, load: () => Promise<void>): Promise<Map<string, number>> {
-  const st = spawn('strace', ['-f', '-c', '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+/** strace -f -c on `pid` while `load` runs (every system call, or only `traceSet`: "read,write,..."); returns the counts. */
+export async function straceCounts(pid: number, load: () => Promise<void>, traceSet?: string): Promise<Map<string, number>> {
+  const filter = traceSet === undefined ? [] : ['-e', `trace=${traceSet}`];
+  const st = spawn('strace', ['-f', '-c', ...filter, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   st.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
   await new Promise((r) => setTimeout(r, 500));

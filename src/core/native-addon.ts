@@ -40,8 +40,11 @@ export interface ForwarderBinding {
 
 /** What native/src/memory_release.cc exports. */
 export interface MemoryReleaseBinding {
-  /** V8's low-memory notification, then malloc_trim(0): 1 when the C library returned memory, else 0. */
-  releaseMemory(): number;
+  /**
+   * V8's low-memory notification (not with heap false), then malloc_trim(0): 1 when the C library returned memory,
+   * else 0. An addon built before the argument ignores it: the notification every time.
+   */
+  releaseMemory(heap?: boolean): number;
 }
 
 export type NativeAddon = OriginalDstBinding & Partial<ForwarderBinding> & Partial<MemoryReleaseBinding>;

@@ -37,3 +37,26 @@ test('releaseMemory collects unreachable objects and hands freed Buffers back to
   assert.equal(buffers, undefined);
   assert.equal(pins.length, 768);
 });
+
+test('releaseMemory(false) returns malloc pages only: unreachable objects stay on V8\'s heap', () => {
+  const addon = loadNativeAddon();
+  assert.ok(hasMemoryRelease(addon));
+  // Collect what earlier code left first, so that what follows measures this test's garbage only.
+  addon.releaseMemory(true);
+  let objects: { i: number; s: string }[] | undefined = Array.from({ length: 300_000 }, (_, i) => ({ i, s: `object ${i}` }));
+  const usedWith = process.memoryUsage().heapUsed;
+  assert.equal(objects.length, 300_000);
+  objects = undefined;
+
+  const trimmed = addon.releaseMemory(false);
+  const usedAfter = process.memoryUsage().heapUsed;
+  assert.ok(trimmed === 0 || trimmed === 1);
+  assert.ok(usedAfter > usedWith - 2 * MB,
+    `no full collection without heap: heap used ${(usedWith / MB).toFixed(1)} -> ${(usedAfter / MB).toFixed(1)} MB`);
+  assert.equal(objects, undefined);
+
+  addon.releaseMemory(true);
+  const usedCollected = process.memoryUsage().heapUsed;
+  assert.ok(usedCollected < usedWith - 10 * MB,
+    `with heap the same garbage goes: ${(usedWith / MB).toFixed(1)} -> ${(usedCollected / MB).toFixed(1)} MB`);
+});

@@ -119,8 +119,8 @@ export const SETTLE_DELAY_MS = 200;
 /**
  * The process's own trim: real CPU time, the addon's releaseMemory() (or V8's gc() without it), an unref'd interval,
  * and settle() once SETTLE_DELAY_MS after this call (made when the proxy is ready). Each release is one info record,
- * event `memory.released`: trigger, RSS before and after (MB), the time it took (ms), and whether malloc_trim
- * returned pages (`trimmed`, absent with the gc() fallback).
+ * event `memory.released`: trigger, whether V8's heap was released too (`heap`), RSS before and after (MB), the time
+ * it took (ms), and whether malloc_trim returned pages (`trimmed`, absent with the gc() fallback).
  */
 export function startIdleHeapTrim(log: Logger): IdleHeapTrim {
   const release = releaseFunction();
@@ -137,7 +137,8 @@ export function startIdleHeapTrim(log: Logger): IdleHeapTrim {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       const rssAfter = process.memoryUsage.rss();
       log.info({
-        event: 'memory.released', trigger, rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter), ms: Math.round(ms * 10) / 10,
+        event: 'memory.released', trigger, heap: releasesHeap(trigger), rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter),
+        ms: Math.round(ms * 10) / 10,
         ...(trimmed === undefined ? {} : { trimmed: trimmed === 1 }),
       }, 'memory given back');
     },

@@ -43,9 +43,11 @@ test('releaseMemory(false) returns malloc pages only: unreachable objects stay o
   assert.ok(hasMemoryRelease(addon));
   // Collect what earlier code left first, so that what follows measures this test's garbage only.
   addon.releaseMemory(true);
+  const usedBefore = process.memoryUsage().heapUsed;
   let objects: { i: number; s: string }[] | undefined = Array.from({ length: 300_000 }, (_, i) => ({ i, s: `object ${i}` }));
   const usedWith = process.memoryUsage().heapUsed;
-  assert.equal(objects.length, 300_000);
+  assert.ok(objects.length === 300_000 && usedWith > usedBefore + 10 * MB,
+    `the garbage to be is on the heap: ${(usedBefore / MB).toFixed(1)} -> ${(usedWith / MB).toFixed(1)} MB`);
   objects = undefined;
 
   const trimmed = addon.releaseMemory(false);
@@ -53,7 +55,6 @@ test('releaseMemory(false) returns malloc pages only: unreachable objects stay o
   assert.ok(trimmed === 0 || trimmed === 1);
   assert.ok(usedAfter > usedWith - 2 * MB,
     `no full collection without heap: heap used ${(usedWith / MB).toFixed(1)} -> ${(usedAfter / MB).toFixed(1)} MB`);
-  assert.equal(objects, undefined);
 
   addon.releaseMemory(true);
   const usedCollected = process.memoryUsage().heapUsed;

@@ -98,8 +98,8 @@ export class Http1Connection {
   current: Exchange | undefined;
   /** The server's last keep-alive hint (ms). */
   keepAliveHintMs: number | undefined;
-  /** Set by the pool: when the connection went idle, and its retirement timer. */
-  idleTimer: NodeJS.Timeout | undefined;
+  /** Set by the pool when the connection goes idle: when it is to be retired (monotonic ms). */
+  idleDeadline = 0;
 
   constructor(socket: Socket, owner: Http1ConnectionOwner, maxHeadBytes: number) {
     this.socket = socket;
@@ -194,10 +194,6 @@ export class Http1Connection {
   #goneOnce(): void {
     if (this.#gone) return;
     this.#gone = true;
-    if (this.idleTimer !== undefined) {
-      clearTimeout(this.idleTimer);
-      this.idleTimer = undefined;
-    }
     this.#owner.onGone(this);
   }
 

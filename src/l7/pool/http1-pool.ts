@@ -4,7 +4,8 @@
 //   the server, and the others age out).
 // - An idle connection is retired before the server would close it: `keepAliveMarginMs` (1 s) before the server's
 //   `Keep-Alive: timeout=N` hint, or after `idleTimeoutMs` when the server gave none; a FIN, RST or stray byte seen
-//   while idle discards it at once (Http1Connection).
+//   while idle discards it at once (Http1Connection). One timer per pool, armed for the earliest deadline of its
+//   idle connections, retires them: not a timer per release (one per request under keep-alive load).
 // - At most `maxConnections` connections (connecting included); further requests wait in a FIFO queue of at most
 //   `maxPending`, beyond which they fail at once with kind 'overflow'.
 // - The service's circuit breaker (the request's PoolAdmission) is asked too: 'connection' before opening a
@@ -13,6 +14,8 @@
 //   otherwise it fails at once with kind 'overflow'.
 // - `fresh` requests (the retry of a request that failed on a reused connection) never take an idle connection:
 //   they open a new one, or take a connection handed over directly by an exchange that just finished on it.
+import { EarliestDeadlineTimer } from '../../core/earliest-deadline-timer.js';
+import { monotonicMs } from '../../core/monotonic-clock.js';
 import { Http1Connection, type Http1ConnectionOwner } from './http1-connection.js';
 import { connectUpstream, poolFailure } from './pool-common.js';
 import type {
@@ -103,6 +106,8 @@ export class Http1Pool implements Http1ConnectionOwner {
   /** Breaker slots of open connections (connections opened without an admission have none). */
   readonly #slots = new Map<Http1Connection, () => void>();
   #closed = false;
+  /** Armed for the earliest deadline of the idle connections: retires those whose deadline passed. */
+  readonly #retire = new EarliestDeadlineTimer(() => { this.#retireDue(); });
 
   constructor(
     target: UpstreamTarget,
@@ -197,6 +202,7 @@ export class Http1Pool implements Http1ConnectionOwner {
   /** Close idle connections and refuse new requests; busy connections finish their exchange and close. */
   close(): void {
     this.#closed = true;
+    this.#retire.disarm();
     for (const c of this.#idle.splice(0)) c.destroy();
     for (const w of this.#queue.splice(0)) {
       leftQueue(w);
@@ -233,20 +239,13 @@ export class Http1Pool implements Http1ConnectionOwner {
       conn.destroy();
       return;
     }
-    conn.idleTimer = setTimeout(() => {
-      conn.idleTimer = undefined;
-      this.#stats.increment('pool.http1.idle_retired');
-      conn.destroy();
-    }, idleMs);
-    conn.idleTimer.unref();
+    const now = monotonicMs();
+    conn.idleDeadline = now + idleMs;
     this.#idle.push(conn);
+    this.#retire.arm(conn.idleDeadline, now);
   }
 
   onGone(conn: Http1Connection): void {
-    if (conn.idleTimer !== undefined) {
-      clearTimeout(conn.idleTimer);
-      conn.idleTimer = undefined;
-    }
     this.#all.delete(conn);
     const slot = this.#slots.get(conn);
     if (slot !== undefined) {
@@ -268,13 +267,34 @@ export class Http1Pool implements Http1ConnectionOwner {
     for (;;) {
       const conn = this.#idle.pop();
       if (conn === undefined) return undefined;
-      if (conn.idleTimer !== undefined) {
-        clearTimeout(conn.idleTimer);
-        conn.idleTimer = undefined;
-      }
       if (conn.alive) return conn;
       conn.destroy();
     }
+  }
+
+  /** Retire every idle connection whose deadline has passed, then arm for the earliest one left. */
+  #retireDue(): void {
+    const now = monotonicMs();
+    let next = Infinity;
+    const idle = this.#idle;
+    const due: Http1Connection[] = [];
+    // Out of the idle list (kept in its order) before they are destroyed: onGone counts a connection still in it as
+    // closed by the peer.
+    let kept = 0;
+    for (const conn of idle) {
+      if (conn.idleDeadline <= now) {
+        due.push(conn);
+      } else {
+        if (conn.idleDeadline < next) next = conn.idleDeadline;
+        idle[kept++] = conn;
+      }
+    }
+    idle.length = kept;
+    for (const conn of due) {
+      this.#stats.increment('pool.http1.idle_retired');
+      conn.destroy();
+    }
+    if (next !== Infinity && !this.#closed) this.#retire.arm(next, now);
   }
 
   #run(w: Waiter, conn: Http1Connection): void {
@@ -352,6 +372,9 @@ export class Http1Pool implements Http1ConnectionOwner {
   }
 
   #checkEmpty(): void {
-    if (this.#all.size === 0 && this.#connecting === 0 && this.#queue.length === 0) this.#onEmpty(this);
+    if (this.#all.size === 0 && this.#connecting === 0 && this.#queue.length === 0) {
+      this.#retire.disarm();
+      this.#onEmpty(this);
+    }
   }
 }

@@ -4,7 +4,7 @@
 // draining and has a free stream slot (the peer's SETTINGS_MAX_CONCURRENT_STREAMS, 100 until it is known); a new
 // session is opened only when none has room, up to `maxSessions`; beyond that requests wait in a FIFO queue of at most
 // `maxPending`. A session that receives GOAWAY takes no new stream and closes when its last stream ends; a session
-// without streams for `idleTimeoutMs` is closed.
+// without streams for `idleTimeoutMs` is closed (one timer per pool, armed for the earliest such deadline).
 // The service's circuit breaker (the request's PoolAdmission) is asked too: 'pending' before a request is queued
 // (held until it leaves the queue), 'connection' before a session is opened (held until it closes). A request the
 // breaker refuses, or that waits in a pool with no session and no session allowed, fails with kind 'overflow'.
@@ -13,7 +13,9 @@
 // A stream the server refused (RST_STREAM REFUSED_STREAM, or above GOAWAY's last stream id) is reported with
 // `refused: true`: it was not processed and can be sent again whatever its method.
 import type * as http2 from 'node:http2';
+import { EarliestDeadlineTimer } from '../../core/earliest-deadline-timer.js';
 import { nodeHttp2 } from '../../core/lazy-builtins.js';
+import { monotonicMs } from '../../core/monotonic-clock.js';
 import {
   HTTP2_HEADER_STATUS, NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM,
 } from '../http/http2-codes.js';
@@ -106,7 +108,8 @@ class Entry {
   active = 0;
   /** Streams ever opened: > 0 means a request on this session rides a reused connection. */
   opened = 0;
-  idleTimer: NodeJS.Timeout | undefined;
+  /** Without streams since: when the pool retires it (monotonic ms); Infinity while it has streams. */
+  idleDeadline = Infinity;
 
   constructor(session: http2.ClientHttp2Session, socket: Socket) {
     this.session = session;
@@ -223,6 +226,8 @@ export class Http2Pool {
   #connecting = 0;
   readonly #queue: StreamAttempt[] = [];
   #closed = false;
+  /** Armed for the earliest idle deadline of the sessions: closes those without streams since then. */
+  readonly #retire = new EarliestDeadlineTimer(() => { this.#retireDue(); });
 
   constructor(
     target: UpstreamTarget,
@@ -290,6 +295,7 @@ export class Http2Pool {
   /** GOAWAY every session (streams in flight finish); refuse new requests. */
   close(): void {
     this.#closed = true;
+    this.#retire.disarm();
     this.#failQueue(poolFailure('connect-failure', new Error('pool closed')));
     for (const e of this.#entries) {
       e.draining = true;
@@ -387,7 +393,6 @@ export class Http2Pool {
       slot();
       if (!e.ready) this.#connecting--;
       this.#entries.delete(e);
-      if (e.idleTimer !== undefined) clearTimeout(e.idleTimer);
       if (!e.ready) {
         this.#failQueue(poolFailure('connect-failure', new Error('upstream session closed during setup')));
       } else if (this.#queue.length > 0 && !this.#closed && this.#connecting === 0) {
@@ -429,10 +434,7 @@ export class Http2Pool {
     a.requestSent = true;
     e.opened++;
     e.active++;
-    if (e.idleTimer !== undefined) {
-      clearTimeout(e.idleTimer);
-      e.idleTimer = undefined;
-    }
+    e.idleDeadline = Infinity;
     // Header blocks are taken in node:http2's raw form (a flat array, the third argument of 'headers', 'response'
     // and 'trailers'), not re-read from the object it also builds.
     stream.on('error', noop);
@@ -513,18 +515,32 @@ export class Http2Pool {
       this.#drainQueue();
       return;
     }
-    e.idleTimer = setTimeout(() => {
-      e.idleTimer = undefined;
-      if (e.active === 0) {
+    const now = monotonicMs();
+    e.idleDeadline = now + this.#options.idleTimeoutMs;
+    this.#retire.arm(e.idleDeadline, now);
+  }
+
+  /** Close the sessions without streams whose idle deadline passed; arm for the earliest one left. */
+  #retireDue(): void {
+    const now = monotonicMs();
+    let next = Infinity;
+    for (const e of this.#entries) {
+      if (e.active > 0 || e.draining) continue;
+      if (e.idleDeadline <= now) {
         this.#stats.increment('pool.http2.idle_retired');
         e.draining = true;
         e.retire();
+      } else if (e.idleDeadline < next) {
+        next = e.idleDeadline;
       }
-    }, this.#options.idleTimeoutMs);
-    e.idleTimer.unref();
+    }
+    if (next !== Infinity && !this.#closed) this.#retire.arm(next, now);
   }
 
   #checkEmpty(): void {
-    if (this.#entries.size === 0 && this.#connecting === 0 && this.#queue.length === 0) this.#onEmpty(this);
+    if (this.#entries.size === 0 && this.#connecting === 0 && this.#queue.length === 0) {
+      this.#retire.disarm();
+      this.#onEmpty(this);
+    }
   }
 }

@@ -189,11 +189,46 @@ describe('upstream HTTP/1.1 pool behaviour', () => {
       await waitFor(() => backend.closedByClient !== closedBefore, 'the pool to close the idle connection');
       assert.equal(backend.closedByClient, closedBefore + 1, 'the pool closed the idle connection itself');
       assert.equal(p2.stats.get('pool.http1.idle_retired'), 1);
+      assert.equal(p2.stats.get('pool.http1.idle_closed_by_peer'), 0, 'a retirement is not counted as closed by the peer');
       // timeout=1 leaves no safe idle time: the connection is closed right after the response.
       backend.answer = (_p, _n, _h, _b, s) => s.write('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1\r\nContent-Length: 2\r\n\r\nok');
       await rawExchange(p2.port, 'GET /hint1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n');
       assert.equal(p2.stats.get('pool.http1.closed_short_keepalive'), 1);
     } finally {
+      await p2.close();
+    }
+  });
+
+  test('an idle connection with a short deadline is retired on time behind one with a long deadline', async () => {
+    // One retirement timer per pool, armed for the earliest deadline: a connection going idle with an earlier deadline
+    // than the one armed must re-arm it (else it would wait for the 60 s one).
+    const p2 = await startProxy({ address: '127.0.0.1', port: (backend.server.address() as net.AddressInfo).port }, {}, {
+      pools: { ...DEFAULT_POOL_OPTIONS, http1: { ...DEFAULT_POOL_OPTIONS.http1, idleTimeoutMs: 60_000, keepAliveMarginMs: 1_900 } },
+    });
+    const slow = new http.Agent({ keepAlive: true, maxSockets: 2 });
+    try {
+      // Two requests at once: two upstream connections, both held by the backend. The first is answered without a
+      // hint (60 s idle); only once its response reached the client (the pool released its connection in the same
+      // turn) is the second answered with `timeout=2` (0.1 s idle).
+      const held = new Map<string, net.Socket>();
+      backend.answer = (_p, _n, head, _b, s) => { held.set(head.slice(0, head.indexOf(' HTTP/')), s); };
+      const closedBefore = backend.closedByClient;
+      const pa = get(p2.port, '/long', slow);
+      const pb = get(p2.port, '/short', slow);
+      await waitFor(() => held.size === 2, 'both requests at the backend');
+      const long = held.get('GET /long') as net.Socket;
+      const short = held.get('GET /short') as net.Socket;
+      long.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      assert.equal((await pa).status, 200);
+      short.write('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=2\r\nContent-Length: 2\r\n\r\nok');
+      assert.equal((await pb).status, 200);
+      await waitFor(() => p2.stats.get('pool.http1.idle_retired') === 1, 'the short-deadline connection to be retired', 10_000);
+      await waitFor(() => backend.closedByClient === closedBefore + 1, 'the backend to see it closed');
+      assert.equal(p2.stats.get('pool.http1.idle_retired'), 1, 'only the short one: the other has 60 s left');
+      assert.equal(p2.stats.get('pool.http1.idle_closed_by_peer'), 0);
+      assert.equal(long.destroyed, false, 'the long-deadline connection is still open');
+    } finally {
+      slow.destroy();
       await p2.close();
     }
   });

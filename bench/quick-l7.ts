@@ -11,7 +11,8 @@
 //   default: one variant "current" = this tree; 3 rounds of 5 s (+1 s warm-up) per load; prints medians.
 //   loads: ka (wrk -t2 -c64 keep-alive), close (the same with Connection: close), h2c (h2load -c16 -m4 -t2, h2c prior
 //          knowledge), lat (h2load --h1, 8 conns, 1,000 rps: p99), rate (h2load --h1, 16 conns, 4,000 rps: the proxy's
-//          CPU per request below saturation, steadier than rps on a shared machine).
+//          CPU per request below saturation, steadier than rps on a shared machine), pauseN (N seconds without
+//          traffic before the next load: e.g. h2c,pause15,lat).
 //   --floor: the floor of a Node.js HTTP proxy (bench/floor-proxy.ts: per request the least JS can do on node:net, and
 //          node:http2 both ways for h2c; no remora code) as one more subject, "node-floor".
 //   --l4 DIR: also remora from DIR with http_engine = off ("remora-l4"): its L4 path, the floor of a Node.js proxy.
@@ -102,6 +103,12 @@ async function main(): Promise<number> {
     return 2;
   }
   const loads = (values.loads ?? 'ka,close,h2c,lat').split(',');
+  // A load given more than once is reported per position ("lat@3"): the same load after different ones differs.
+  const labelOf = (i: number): string => {
+    const l = loads[i] as string;
+    return loads.indexOf(l) === loads.lastIndexOf(l) ? l : `${l}@${i + 1}`;
+  };
+  const measured = loads.map((l, i) => ({ load: l, label: labelOf(i) })).filter((m) => !m.load.startsWith('pause'));
   const subjects: Subject[] = (values.variant ?? [`current=${REPO_ROOT}`]).map((v, i) => {
     const eq = v.indexOf('=');
     const [dir, ...flags] = v.slice(eq + 1).split(',');
@@ -205,7 +212,13 @@ async function main(): Promise<number> {
       const order = round % 2 === 0 ? subjects : [...subjects].reverse();
       for (const v of order) {
         await route(v);
-        for (const l of loads) {
+        for (const [i, l] of loads.entries()) {
+          const pause = /^pause(\d+)$/.exec(l);
+          if (pause !== null) {
+            // pauseN: N seconds without traffic for this subject (e.g. h2c,pause15,lat: HTTP/1.1 after h2c and a pause).
+            await new Promise((r) => setTimeout(r, Number(pause[1]) * 1000));
+            continue;
+          }
           const pid = v.pid ?? 0;
           const cpu0 = pid === 0 ? 0 : (cpuSeconds(pid) ?? 0);
           const user0 = pid === 0 ? 0 : cpuSplit(pid).user;
@@ -218,8 +231,8 @@ async function main(): Promise<number> {
           const secs = (Date.now() - t0) / 1000;
           const cores = pid === 0 ? 0 : ((cpuSeconds(pid) ?? 0) - cpu0) / secs;
           const userCores = pid === 0 ? 0 : (cpuSplit(pid).user - user0) / secs;
-          (v.results[l] ??= []).push({ rps: m.rps ?? 0, p99Ms: m.p99Ms ?? 0, cores, userCores });
-          log(`round ${round + 1} ${v.name} ${l}: ${(m.rps ?? 0).toFixed(0)} rps, ${((cores * 1e6) / (m.rps ?? 1)).toFixed(1)} µs proxy CPU/req `
+          (v.results[labelOf(i)] ??= []).push({ rps: m.rps ?? 0, p99Ms: m.p99Ms ?? 0, cores, userCores });
+          log(`round ${round + 1} ${v.name} ${labelOf(i)}: ${(m.rps ?? 0).toFixed(0)} rps, ${((cores * 1e6) / (m.rps ?? 1)).toFixed(1)} µs proxy CPU/req `
             + `(user ${((userCores * 1e6) / (m.rps ?? 1)).toFixed(1)}), `
             + `p50 ${m.p50Ms?.toFixed(3)} ms, p99 ${m.p99Ms?.toFixed(3)} ms, proxy ${cores.toFixed(2)} cores, errors ${m.errors}, load ${loadAverage()}`);
         }
@@ -251,12 +264,12 @@ async function main(): Promise<number> {
       log(`waiting ${settleS} s without traffic for the settled RSS`);
       await new Promise((r) => setTimeout(r, settleS * 1000));
     }
-    process.stdout.write(`\n| subject | ${loads.map((l) => (l === 'lat' ? 'lat (1k rps) p99 ms median (runs)' : `${l} rps median (runs)`)).join(' | ')} | RSS idle MB | RSS after MB |${settleS > 0 ? ` RSS ${settleS} s later MB |` : ''}\n`);
-    process.stdout.write(`|---|${loads.map(() => '---:').join('|')}|---:|---:|${settleS > 0 ? '---:|' : ''}\n`);
+    process.stdout.write(`\n| subject | ${measured.map((m) => (m.load === 'lat' ? `${m.label} (1k rps) p99 ms median (runs)` : `${m.label} rps median (runs)`)).join(' | ')} | RSS idle MB | RSS after MB |${settleS > 0 ? ` RSS ${settleS} s later MB |` : ''}\n`);
+    process.stdout.write(`|---|${measured.map(() => '---:').join('|')}|---:|---:|${settleS > 0 ? '---:|' : ''}\n`);
     for (const v of subjects) {
-      const cols = loads.map((l) => {
-        const rs = v.results[l] ?? [];
-        if (l === 'lat') return `${median(rs.map((x) => x.p99Ms)).toFixed(3)} (${rs.map((x) => x.p99Ms.toFixed(3)).join(' / ')})`;
+      const cols = measured.map(({ load, label }) => {
+        const rs = v.results[label] ?? [];
+        if (load === 'lat') return `${median(rs.map((x) => x.p99Ms)).toFixed(3)} (${rs.map((x) => x.p99Ms.toFixed(3)).join(' / ')})`;
         const usPerReq = median(rs.map((x) => (x.rps > 0 ? (x.cores * 1e6) / x.rps : 0)));
         const userPerReq = median(rs.map((x) => (x.rps > 0 ? (x.userCores * 1e6) / x.rps : 0)));
         return `${median(rs.map((x) => x.rps)).toFixed(0)} (${rs.map((x) => x.rps.toFixed(0)).join(' / ')})`
@@ -271,10 +284,10 @@ async function main(): Promise<number> {
       // Each round's ratio to the first subject: the drift of this machine cancels within a round (bench/paired-ratios.ts).
       process.stdout.write(`\npaired, round by round, against ${first.name}:\n`);
       for (const v of others) {
-        for (const l of loads) {
-          if (l === 'lat') continue;
-          const p = pairedRatios(first.results[l] ?? [], v.results[l] ?? []);
-          if (p !== undefined) process.stdout.write(`- ${v.name} ${l}: ${formatPairedRatios(p)}\n`);
+        for (const { load, label } of measured) {
+          if (load === 'lat') continue;
+          const p = pairedRatios(first.results[label] ?? [], v.results[label] ?? []);
+          if (p !== undefined) process.stdout.write(`- ${v.name} ${label}: ${formatPairedRatios(p)}\n`);
         }
       }
     }

@@ -35,6 +35,12 @@ const meshConnClose = (ctx: RunContext): WrkLoad => ({ url: meshUrl(ctx), thread
 const meshFixedRate = (ctx: RunContext): FixedRateLoad => ({ url: meshUrl(ctx), connections: 8, totalRps: 1000 });
 /** Three rounds: the mesh targets compare modes within 10 %, below one run's spread on a shared machine. */
 const MESH = { group: 'mesh', modes: MESH_MODES, peer: MESH_GROUP.peer, subject: MESH_GROUP.subject, rounds: 3 } as const;
+/**
+ * Three rounds for the tail-latency rows: one run's p99 is a handful of requests, and on this shared 2-core machine it
+ * moves several-fold between runs of the same build, HAProxy's included (1.0 to 6.3 ms at 1,000 rps,
+ * docs/performance-notes.md, "Issue 15, ninth part"); the cell is the median of the rounds, in alternating order.
+ */
+const TAIL = { rounds: 3 } as const;
 const h2cLoad = (ctx: RunContext): H2Load => ({ url: `http://${ctx.server.ip4}:${ctx.server.h2cPort}/`, connections: 16, streams: 4, threads: 2 });
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -54,6 +60,7 @@ export const SCENARIOS: readonly Scenario[] = [
     id: 'server-first-ttfb',
     title: 'server-first protocol (banner on connect), time from connect() to the greeting, one connection after the other',
     metric: 'latency',
+    ...TAIL,
     setup: (ctx) => startBanner(ctx.server.pod, REPO_ROOT),
     describe: (ctx) => ttfbArgs(ctx.server.ip4, ctx.server.bannerPort, ctx.durationS, ctx.warmupS).join(' '),
     run: (ctx) => runTtfb(ctx.client, ctx.server.ip4, ctx.server.bannerPort, ctx.durationS, ctx.warmupS),
@@ -69,6 +76,7 @@ export const SCENARIOS: readonly Scenario[] = [
     id: 'latency-1k',
     title: 'HTTP/1.1 latency at a fixed 1,000 rps',
     metric: 'latency',
+    ...TAIL,
     describe: (ctx) => h2loadArgs(fixedRate(ctx), ctx.durationS, ctx.warmupS, '<log>').join(' '),
     run: (ctx) => runH2loadFixedRate(ctx.client, fixedRate(ctx), ctx.durationS, ctx.warmupS, ctx.tmpDir),
   },
@@ -100,6 +108,7 @@ export const SCENARIOS: readonly Scenario[] = [
     id: 'l7-latency-1k',
     title: 'L7: HTTP/1.1 latency at a fixed 1,000 rps',
     metric: 'latency',
+    ...TAIL,
     ...L7,
     describe: (ctx) => h2loadArgs(fixedRate(ctx), ctx.durationS, ctx.warmupS, '<log>').join(' '),
     run: (ctx) => runH2loadFixedRate(ctx.client, fixedRate(ctx), ctx.durationS, ctx.warmupS, ctx.tmpDir),

@@ -38,6 +38,7 @@ import {
   type Picker, type PickContext, type PickerBuilder, type PickerEndpoint, type PickResult, type RandomSource, type UpstreamEndpoint,
 } from './picker.js';
 import { openConnection, probeConnection, type ConnectHandler, type ConnectObserver, type ConnectTarget } from './transport/connect.js';
+import type { DirectReads } from './transport/direct-reads.js';
 import type { UpstreamTransport } from './transport/upstream-transport.js';
 
 /** Source addresses of inbound delivery; `remora init` returns traffic from them untouched (and adds ::6 to lo). */
@@ -113,7 +114,7 @@ export interface ClusterView {
   /** Breaker admission of a retry, telling the max_retries cap ('circuit-open') from the retry budget. */
   admitRetry(): Release | 'circuit-open' | 'retry-budget-exhausted';
   /** Open a connection to an endpoint of this cluster (the one connect path). */
-  connect(endpoint: ConnectTarget & { readonly key?: string }, handler: ConnectHandler): Socket;
+  connect(endpoint: ConnectTarget & { readonly key?: string }, handler: ConnectHandler, directReads?: DirectReads): Socket;
   subscribe(listener: ClusterListener): () => void;
 }
 
@@ -407,7 +408,7 @@ export class Cluster implements ClusterView, ConnectObserver {
    * Open a connection to `endpoint` (see src/upstream/transport/connect.ts). Connect results of member endpoints
    * feed the cluster's health; with a handler, it hears exactly one of ready / failed.
    */
-  connect(endpoint: ConnectTarget & { readonly key?: string }, handler?: ConnectHandler): Socket {
+  connect(endpoint: ConnectTarget & { readonly key?: string }, handler?: ConnectHandler, directReads?: DirectReads): Socket {
     const key = endpoint.key ?? endpointKey(endpoint);
     const member = !this.originalDst && this.#members.has(key);
     return openConnection({ address: endpoint.address, port: this.#dataPort(endpoint.port) }, {
@@ -417,6 +418,7 @@ export class Cluster implements ClusterView, ConnectObserver {
       handler,
       observer: member ? this : undefined,
       endpointKey: member ? key : undefined,
+      directReads,
     });
   }
 
@@ -693,7 +695,9 @@ class SubsetView implements ClusterView {
   abandon(endpoint: PickedEndpoint): void { this.#cluster.abandon(endpoint); }
   admit(kind: 'request' | 'connection' | 'pending'): Release | undefined { return this.#cluster.admit(kind); }
   admitRetry(): Release | 'circuit-open' | 'retry-budget-exhausted' { return this.#cluster.admitRetry(); }
-  connect(endpoint: ConnectTarget & { readonly key?: string }, handler: ConnectHandler): Socket { return this.#cluster.connect(endpoint, handler); }
+  connect(endpoint: ConnectTarget & { readonly key?: string }, handler: ConnectHandler, directReads?: DirectReads): Socket {
+    return this.#cluster.connect(endpoint, handler, directReads);
+  }
   subscribe(listener: ClusterListener): () => void { return this.#cluster.subscribe(listener); }
 }
 

@@ -7,6 +7,7 @@
 // no stray byte followed the response. While idle, any byte or FIN from the server discards it (the server closed
 // it, or it is out of sync).
 import type { Socket } from 'node:net';
+import type { DirectReads } from '../../upstream/transport/direct-reads.js';
 import type { BodySink } from '../http/request-body.js';
 import { lastChunk, chunkHeader, requestHead } from './http1-serialize.js';
 import { ParseError, ResponseParser, type ResponseHead } from './http1-response-parser.js';
@@ -94,6 +95,8 @@ export class Http1Connection {
   #gone = false;
   #error: Error | undefined;
   #inData = false;
+  /** The socket's direct reads (plain TCP), detached again when a tunnel takes the socket. */
+  readonly #reads: DirectReads | undefined;
   #tunnelHead: ResponseHead | undefined;
   current: Exchange | undefined;
   /** The server's last keep-alive hint (ms). */
@@ -101,8 +104,9 @@ export class Http1Connection {
   /** Set by the pool when the connection goes idle: when it is to be retired (monotonic ms). */
   idleDeadline = 0;
 
-  constructor(socket: Socket, owner: Http1ConnectionOwner, maxHeadBytes: number) {
+  constructor(socket: Socket, owner: Http1ConnectionOwner, maxHeadBytes: number, reads?: DirectReads) {
     this.socket = socket;
+    this.#reads = reads;
     this.#owner = owner;
     this.#parser = new ResponseParser(
       {
@@ -113,7 +117,9 @@ export class Http1Connection {
       { maxHeadBytes },
     );
     socket.on('error', this.#onError);
-    socket.on('data', this.#onData);
+    // A plain TCP socket from the pool's connect reads directly (no Readable on the way); a TLS one through 'data'.
+    if (reads === undefined) socket.on('data', this.#onData);
+    else reads.attach(this.#onDirectRead);
     socket.on('end', this.#onEnd);
     socket.on('close', this.#onClose);
     socket.on('drain', this.#onDrain);
@@ -228,6 +234,11 @@ export class Http1Connection {
     this.maybeRelease();
   };
 
+  readonly #onDirectRead = (chunk: Buffer): boolean => {
+    this.#onData(chunk);
+    return true; // #onData pauses the socket itself when the response's consumer pushes back
+  };
+
   readonly #onDrain = (): void => {
     const ex = this.current;
     if (ex !== undefined && !ex.requestDone) ex.request.body?.resume();
@@ -318,7 +329,8 @@ export class Http1Connection {
     // Keep an error listener attached at all times: the tunnel adds its own before ours goes.
     socket.on('error', noop);
     socket.off('error', this.#onError);
-    socket.off('data', this.#onData);
+    if (this.#reads === undefined) socket.off('data', this.#onData);
+    else this.#reads.detach(); // the tunnel pipes the socket: reads go back into its stream
     socket.off('end', this.#onEnd);
     socket.off('close', this.#onClose);
     socket.off('drain', this.#onDrain);

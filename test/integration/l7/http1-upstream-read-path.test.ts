@@ -17,14 +17,19 @@ import type {
 } from '../../../src/l7/pool/pool-types.js';
 import { DEFAULT_POOL_OPTIONS } from '../../../src/l7/pool/upstream-pools.js';
 import { openConnection } from '../../../src/upstream/transport/connect.js';
+import { DirectReads } from '../../../src/upstream/transport/direct-reads.js';
 import { listen } from './harness.js';
 
-/** The cluster connector's shape over the real connect stage (plain TCP). */
-const connector: UpstreamConnector = (target, settle) => {
+/**
+ * The cluster connector's shape over the real connect stage (plain TCP): with `direct` (the HTTP/1.1 pool asks for
+ * it), the socket reads through DirectReads, one buffer shared by every such socket, as in the proxy.
+ */
+const connector: UpstreamConnector = (target, settle, direct) => {
   openConnection({ address: target.address, port: target.port }, {
     timeoutMs: 5_000,
+    directReads: direct ? new DirectReads() : undefined,
     handler: {
-      onUpstreamReady: (socket) => settle(undefined, socket),
+      onUpstreamReady: (socket, reads) => settle(undefined, socket, reads),
       onUpstreamFailed: (_socket, f) => settle(f.error, undefined),
     },
   });

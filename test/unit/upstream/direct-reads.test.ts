@@ -40,6 +40,17 @@ async function until(cond: () => boolean, what: string): Promise<void> {
   assert.ok(cond(), `timed out waiting for ${what}`);
 }
 
+/** One direct-read connection to a loopback server, and the server's side of it. */
+async function oneConnection(t: { after(fn: () => void): void }): Promise<{ reads: DirectReads; socket: Socket; peer: Socket }> {
+  const peers: Socket[] = [];
+  const port = await server(t, peers);
+  const reads = new DirectReads();
+  const { socket } = await connect(port, reads);
+  t.after(() => { socket.destroy(); });
+  await until(() => peers.length === 1, 'accepted');
+  return { reads, socket, peer: peers[0] as Socket };
+}
+
 test('reads reach the sink as copies that stay intact across later reads of two sockets; no data event meanwhile', async (t) => {
   const peers: Socket[] = [];
   const port = await server(t, peers);
@@ -71,13 +82,7 @@ test('reads reach the sink as copies that stay intact across later reads of two 
 });
 
 test('bytes read before the sink attaches come first; after detach() reads are data events again', async (t) => {
-  const peers: Socket[] = [];
-  const port = await server(t, peers);
-  const reads = new DirectReads();
-  const { socket } = await connect(port, reads);
-  t.after(() => { socket.destroy(); });
-  await until(() => peers.length === 1, 'accepted');
-  const peer = peers[0] as Socket;
+  const { reads, socket, peer } = await oneConnection(t);
   peer.write('early');
   await until(() => socket.readableLength === 5, 'the early bytes in the stream');
   const sunk: string[] = [];
@@ -98,13 +103,7 @@ test('bytes read before the sink attaches come first; after detach() reads are d
 });
 
 test('a sink that returns false pauses the socket until resume()', async (t) => {
-  const peers: Socket[] = [];
-  const port = await server(t, peers);
-  const reads = new DirectReads();
-  const { socket } = await connect(port, reads);
-  t.after(() => { socket.destroy(); });
-  await until(() => peers.length === 1, 'accepted');
-  const peer = peers[0] as Socket;
+  const { reads, socket, peer } = await oneConnection(t);
   const sunk: string[] = [];
   reads.attach((chunk) => { sunk.push(chunk.toString('latin1')); return false; });
   peer.write('one');

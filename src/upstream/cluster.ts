@@ -38,7 +38,7 @@ import {
   type Picker, type PickContext, type PickerBuilder, type PickerEndpoint, type PickResult, type RandomSource, type UpstreamEndpoint,
 } from './picker.js';
 import { openConnection, probeConnection, type ConnectHandler, type ConnectObserver, type ConnectTarget } from './transport/connect.js';
-import type { DirectReads } from './transport/direct-reads.js';
+import type { DirectReads } from '../core/direct-reads.js';
 import type { UpstreamTransport } from './transport/upstream-transport.js';
 
 /** Source addresses of inbound delivery; `remora init` returns traffic from them untouched (and adds ::6 to lo). */

@@ -14,6 +14,7 @@
 // started; a head not complete within the headers timeout gets 408 (the engine's sweep calls checkTimers()).
 import type { Socket } from 'node:net';
 import type { Logger } from '../../core/log.js';
+import { DirectReads } from '../../core/direct-reads.js';
 import { runRequestChain } from '../http-runtime.js';
 import { headerValue, listTokens, removeHeader, stripHopByHop } from '../http/headers.js';
 import { Http1SyntaxError } from '../http/http1-syntax.js';
@@ -99,6 +100,8 @@ export class Http1Downstream implements ResponderOwner {
   #pumping = false;
   /** A request was refused (parse error, timeout): its answer is the last thing sent. */
   #refused = false;
+  /** The socket's reads come to #onRead without its stream (plain TCP); undefined: through 'data' events. */
+  readonly #reads: DirectReads | undefined;
 
   constructor(socket: Socket, owner: DownstreamOwner, ctx: HttpConnectionContext) {
     this.socket = socket;
@@ -108,10 +111,20 @@ export class Http1Downstream implements ResponderOwner {
     this.#parser = new RequestParser({ maxHeadBytes: owner.core.options.maxHeaderBytes });
     this.#idleSince = Date.now();
     socket.on('error', noop);
-    socket.on('data', this.#onData);
+    this.#reads = DirectReads.adopt(socket);
+    if (this.#reads === undefined) {
+      socket.on('data', this.#onData);
+    } else {
+      this.#reads.attach(this.#onRead);
+    }
     socket.on('end', this.#onEnd);
     socket.on('close', this.#onClose);
     socket.setNoDelay(true);
+  }
+
+  /** Reads arrive without node:stream (src/core/direct-reads.ts); false for a TLS socket. */
+  get directReads(): boolean {
+    return this.#reads !== undefined;
   }
 
   get closing(): boolean {
@@ -122,6 +135,9 @@ export class Http1Downstream implements ResponderOwner {
   start(initialBytes: Buffer): void {
     if (initialBytes.length > 0) this.#parser.push(initialBytes);
     this.#pump();
+    // Detection may have left the handle reading: a connection that is to stay paused stops reading at the handle.
+    // (Node's stream pause() did not stop it; with direct reads pause() does.) Usually the pump has resumed it.
+    if (this.#socketPaused && this.#reads !== undefined && !this.#gone) this.socket.pause();
     // The client's FIN may have been read before the hand-over ('end' already emitted): handle it as if it came now.
     if (this.socket.readableEnded && !this.#eof && !this.#gone) this.#onEnd();
   }
@@ -217,6 +233,12 @@ export class Http1Downstream implements ResponderOwner {
     if (this.#halted) return; // a closing connection: later bytes are not read as requests
     this.#parser.push(chunk);
     this.#pump();
+  };
+
+  /** A direct read: the engine pauses the socket itself, so the sink always takes the chunk. */
+  readonly #onRead = (chunk: Buffer): boolean => {
+    this.#onData(chunk);
+    return true;
   };
 
   #pump(): void {
@@ -355,6 +377,7 @@ export class Http1Downstream implements ResponderOwner {
     this.#raw = true;
     const held = this.#parser.rest();
     socket.off('data', this.#onData);
+    this.#reads?.detach(); // the tunnel reads the socket's stream
     socket.off('end', this.#onEnd);
     this.#pause();
     const opts = core.options;

@@ -54,6 +54,7 @@ export class Http1Engine implements DownstreamOwner {
     const conn = new Http1Downstream(socket, this, ctx);
     this.#conns.add(conn);
     this.core.stats.increment('http1.connections');
+    if (conn.directReads) this.core.stats.increment('http1.direct_reads');
     // Draining, a connection is still served (its request gets Connection: close): its bytes were read by detection,
     // and a well-behaved client that was told to reconnect must not find the door shut. Only the deadline refuses.
     if (this.#stopped) {

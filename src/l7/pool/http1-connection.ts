@@ -7,7 +7,7 @@
 // no stray byte followed the response. While idle, any byte or FIN from the server discards it (the server closed
 // it, or it is out of sync).
 import type { Socket } from 'node:net';
-import type { DirectReads } from '../../upstream/transport/direct-reads.js';
+import type { DirectReads } from '../../core/direct-reads.js';
 import type { BodySink } from '../http/request-body.js';
 import { lastChunk, chunkHeader, requestHead } from './http1-serialize.js';
 import { ParseError, ResponseParser, type ResponseHead } from './http1-response-parser.js';

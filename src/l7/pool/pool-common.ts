@@ -1,7 +1,7 @@
 // What the HTTP/1.1 and HTTP/2 pools (pool-http1.ts, pool-http2.ts) share: the failure of an attempt that never
 // reached the upstream, and opening one upstream connection under the connect timeout.
 import type { Socket } from 'node:net';
-import type { DirectReads } from '../../upstream/transport/direct-reads.js';
+import type { DirectReads } from '../../core/direct-reads.js';
 import type { UpstreamConnector, UpstreamFailure, UpstreamTarget } from './pool-types.js';
 
 /** A failure of kind `kind`; every flag false (nothing sent, nothing received) unless `more` says otherwise. */

@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import { RemoraError } from '../../core/errors.js';
 import type { ClusterView } from '../../upstream/cluster.js';
 import { isHandshakeFailure } from '../../upstream/transport/connect.js';
-import { DirectReads } from '../../upstream/transport/direct-reads.js';
+import { DirectReads } from '../../core/direct-reads.js';
 import { Http1Pool, type Http1PoolOptions } from './http1-pool.js';
 import { Http2Pool, type Http2PoolOptions } from './http2-pool.js';
 import type {

@@ -16,7 +16,7 @@
 import { Socket, type SocketConstructorOpts } from 'node:net';
 import { RemoraError } from '../../core/errors.js';
 import { PeriodicSweep, periodFor, type SweepMember } from '../../core/periodic-sweep.js';
-import type { DirectReads } from './direct-reads.js';
+import type { DirectReads } from '../../core/direct-reads.js';
 import type { HandshakeFailureCode, UpstreamTransport } from './upstream-transport.js';
 
 export interface ConnectTarget {
@@ -61,7 +61,7 @@ export interface ConnectOptions {
   readonly observer?: ConnectObserver | undefined;
   /** The endpoint's key for the observer. */
   readonly endpointKey?: string | undefined;
-  /** Read a plain TCP socket through these (src/upstream/transport/direct-reads.ts); ignored with `tls`. */
+  /** Read a plain TCP socket through these (src/core/direct-reads.ts); ignored with `tls`. */
   readonly directReads?: DirectReads | undefined;
 }
 

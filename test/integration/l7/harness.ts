@@ -151,6 +151,8 @@ export interface ProxyUnderTest {
   readonly stats: Counters;
   /** Bytes the proxy read from its downstream connections (open ones), kernel-side: what the engine has been given. */
   downstreamBytesRead(): number;
+  /** Every open downstream connection is paused (the engine stopped reading it); false when there is none. */
+  downstreamPaused(): boolean;
   close(): Promise<void>;
 }
 
@@ -201,6 +203,7 @@ export async function startProxy(
     engine,
     stats,
     downstreamBytesRead: () => [...sockets].reduce((n, s) => n + s.bytesRead, 0),
+    downstreamPaused: () => sockets.size > 0 && [...sockets].every((s) => s.isPaused()),
     async close() {
       server.close();
       await engine.shutdown(1_000);

@@ -1,14 +1,16 @@
 // The raw-socket HTTP/1.1 engine's own behaviour over loopback (beyond what http1-passthrough checks): a request
 // answered before its body was read leaves the connection usable, refusals wait for the earlier pipelined answers,
 // HTTP/1.0 framing, the headers timeout (408) and the idle timeout of the engine's sweep, and no framing invented for
-// bodyless answers.
+// bodyless answers. Its connections read without node:stream (direct reads): every one is counted so, and a body the
+// backend does not take stops the reads from the client until it does.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { localReply } from '../../../src/l7/local-reply.js';
-import { PASSTHROUGH_DECISION, listen, passthroughCluster, rawExchange, readUntil, startProxy, type ProxyUnderTest } from './harness.js';
+import { PASSTHROUGH_DECISION, listen, passthroughCluster, rawExchange, readUntil, startProxy, waitFor, type ProxyUnderTest } from './harness.js';
 
 function connect(port: number): Promise<net.Socket> {
   const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
@@ -110,6 +112,51 @@ describe('HTTP/1.1 raw-socket engine', () => {
     s.write('GET /again HTTP/1.1\r\nHost: h\r\n\r\n');
     await readUntil(s, (t) => t.includes('GET /again \n'));
     s.destroy();
+  });
+
+  test('every connection handed over reads directly (no node:stream Readable on the way)', () => {
+    const conns = proxy.stats.get('http1.connections');
+    assert.ok(conns > 0);
+    assert.equal(proxy.stats.get('http1.direct_reads'), conns);
+  });
+});
+
+describe('HTTP/1.1 engine: a request body the backend does not read', () => {
+  test('reads from the client stop while the body waits, and the body arrives whole once the backend reads', { timeout: 30_000 }, async (t) => {
+    let held: { req: http.IncomingMessage; res: http.ServerResponse } | undefined;
+    const backend = http.createServer((req, res) => {
+      req.pause();
+      held = { req, res };
+    });
+    const port = await listen(backend);
+    const proxy = await startProxy({ address: '127.0.0.1', port });
+    t.after(async () => {
+      await proxy.close();
+      backend.closeAllConnections();
+      backend.close();
+    });
+    // Larger than every kernel buffer on the way (client send, proxy receive and send, backend receive).
+    const body = Buffer.alloc(48 << 20);
+    for (let i = 0; i < body.length; i += 4) body.writeUInt32LE(i, i);
+    const digest = createHash('sha256').update(body).digest('hex');
+    const s = await connect(proxy.port);
+    t.after(() => { s.destroy(); });
+    s.write(`POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: ${body.length}\r\n\r\n`);
+    s.write(body);
+    await waitFor(() => held !== undefined && proxy.downstreamPaused(), 'the engine to stop reading the client', 20_000);
+    const read = proxy.downstreamBytesRead();
+    // Stopped at the socket, not only in the engine: bytes wait in the kernel, so a read would happen within a turn.
+    for (let i = 0; i < 200; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(proxy.downstreamBytesRead(), read, 'no read while the body waits');
+    assert.ok(read < body.length, `read ${read} of ${body.length}`);
+    const h = held as unknown as { req: http.IncomingMessage; res: http.ServerResponse };
+    const hash = createHash('sha256');
+    h.req.on('data', (d: Buffer) => hash.update(d));
+    h.req.on('end', () => { h.res.end(`got ${hash.digest('hex')}\n`); });
+    h.req.resume();
+    const answer = await readUntil(s, (text) => text.endsWith('\n') && text.includes('got '), 20_000);
+    assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.ok(answer.endsWith(`got ${digest}\n`), answer.slice(-80));
   });
 });
 

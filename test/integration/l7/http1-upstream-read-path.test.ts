@@ -17,7 +17,7 @@ import type {
 } from '../../../src/l7/pool/pool-types.js';
 import { DEFAULT_POOL_OPTIONS } from '../../../src/l7/pool/upstream-pools.js';
 import { openConnection } from '../../../src/upstream/transport/connect.js';
-import { DirectReads } from '../../../src/upstream/transport/direct-reads.js';
+import { DirectReads } from '../../../src/core/direct-reads.js';
 import { listen } from './harness.js';
 
 /**

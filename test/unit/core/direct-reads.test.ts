@@ -1,15 +1,16 @@
-// DirectReads (src/upstream/transport/direct-reads.ts) through the real connect stage on loopback: reads reach the
+// DirectReads (src/core/direct-reads.ts) through the real connect stage on loopback: reads reach the
 // sink as copies that stay intact while later reads (of this and other sockets) reuse the shared buffer, no 'data'
 // event is emitted while a sink is attached, reads before the sink and after detach() go through the socket's stream,
-// a sink's false pauses the socket, and TLS origination never reads this way.
+// a sink's false pauses the socket, and TLS origination never reads this way. adopt() does the same for a socket
+// that already exists (an accepted one): it must work on the Node releases we support, and refuse what it cannot take.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { test } from 'node:test';
-import { createServer as createTlsServer } from 'node:tls';
+import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { openConnection } from '../../../src/upstream/transport/connect.js';
-import { DirectReads } from '../../../src/upstream/transport/direct-reads.js';
+import { DirectReads } from '../../../src/core/direct-reads.js';
 import { TlsOriginator } from '../../../src/upstream/transport/tls-origination.js';
 import type { UpstreamTransport } from '../../../src/upstream/transport/upstream-transport.js';
 import { createTestCa, opensslUnavailable } from '../../support/test-ca.js';
@@ -140,4 +141,80 @@ test('with TLS origination the socket does not read directly: the TLS socket is 
   got.socket.on('data', (d: Buffer) => { text += d.toString('latin1'); });
   await once(got.socket, 'end');
   assert.equal(text, 'over tls');
+});
+
+/** A loopback server and one accepted socket of it, with the client's side. */
+async function accepted(t: { after(fn: () => void): void }): Promise<{ socket: Socket; client: Socket }> {
+  const peers: Socket[] = [];
+  const port = await server(t, peers);
+  const client = await new Promise<Socket>((resolve, reject) => {
+    const c = createConnection({ port, host: '127.0.0.1', allowHalfOpen: true }, () => { resolve(c); });
+    c.once('error', reject);
+  });
+  t.after(() => { client.destroy(); });
+  await until(() => peers.length === 1, 'accepted');
+  return { socket: peers[0] as Socket, client };
+}
+
+test('adopt() reads an accepted socket directly: what its stream holds first, then reads without data events, pause() stops them at the handle, the FIN still ends it', async (t) => {
+  const { socket, client } = await accepted(t);
+  client.write('early');
+  await until(() => socket.readableLength === 5, 'the early bytes in the stream');
+  const reads = DirectReads.adopt(socket);
+  assert.ok(reads !== undefined, 'this Node release lets an accepted socket read directly (docs/discoveries.md, 10)');
+  const sunk: string[] = [];
+  reads.attach((chunk) => { sunk.push(chunk.toString('latin1')); return true; });
+  assert.deepEqual(sunk, ['early']);
+  let dataEvents = 0;
+  socket.on('data', () => { dataEvents++; });
+  socket.resume();
+  client.write('direct');
+  await until(() => sunk.length === 2, 'a direct read');
+  assert.equal(sunk[1], 'direct');
+  socket.pause();
+  client.write('held');
+  // Paused at the handle: the bytes wait in the kernel. Many turns of the loop, and nothing is read.
+  for (let i = 0; i < 200; i++) await new Promise((r) => setImmediate(r));
+  assert.deepEqual(sunk, ['early', 'direct']);
+  assert.equal(socket.bytesRead, 11);
+  socket.resume();
+  await until(() => sunk.length === 3, 'the read after resume');
+  assert.equal(sunk[2], 'held');
+  client.end();
+  await once(socket, 'end');
+  assert.equal(dataEvents, 0, 'no data event while the sink is attached');
+});
+
+test('adopt() refuses a socket it cannot take, and changes nothing: a second adopt, a TLS socket, a destroyed socket', { skip: opensslUnavailable() }, async (t) => {
+  const { socket, client } = await accepted(t);
+  assert.ok(DirectReads.adopt(socket) !== undefined);
+  assert.equal(DirectReads.adopt(socket), undefined, 'already reading into the shared buffer');
+
+  const ca = createTestCa();
+  t.after(() => { ca.remove(); });
+  const leaf = ca.issue('server', ['127.0.0.1']);
+  const tlsSockets: TLSSocket[] = [];
+  const srv = createTlsServer({ cert: readFileSync(leaf.certFile), key: readFileSync(leaf.keyFile) }, (s) => {
+    s.on('error', () => undefined);
+    tlsSockets.push(s);
+  });
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  t.after(() => { for (const s of tlsSockets) s.destroy(); srv.close(); });
+  const tc = tlsConnect({ port: (srv.address() as AddressInfo).port, host: '127.0.0.1', ca: readFileSync(ca.caFile) });
+  tc.on('error', () => undefined);
+  t.after(() => { tc.destroy(); });
+  await once(tc, 'secureConnect');
+  await until(() => tlsSockets.length === 1, 'the TLS server socket');
+  const tlsSide = tlsSockets[0] as TLSSocket;
+  assert.equal(DirectReads.adopt(tlsSide), undefined, 'a TLS socket reads as a stream');
+  // Refused means untouched: the TLS socket still reads as a stream.
+  const got = new Promise<string>((resolve) => { tlsSide.once('data', (d: Buffer) => { resolve(d.toString('latin1')); }); });
+  tc.write('still a stream');
+  assert.equal(await got, 'still a stream');
+
+  client.destroy();
+  const { socket: gone } = await accepted(t);
+  gone.destroy();
+  assert.equal(DirectReads.adopt(gone), undefined, 'a destroyed socket');
 });

@@ -1,7 +1,8 @@
-// Reads of a plain TCP upstream socket without node:stream's Readable on the way: the socket is created with Node's
-// `onread` option, so libuv reads into one process-wide buffer and hands the bytes to a callback, with no Buffer made
-// per read, no push / 'data' event, and no `maybeReadMore` tick after each read. The HTTP/1.1 pool's connections
-// read this way (docs/performance-notes.md, "Issue 15, ninth part").
+// Reads of a plain TCP socket without node:stream's Readable on the way: the socket is created with Node's `onread`
+// option (or adopted, below), so libuv reads into one process-wide buffer and hands the bytes to a callback, with no
+// Buffer made per read, no push / 'data' event, and no `maybeReadMore` tick after each read. The HTTP/1.1 pool's
+// upstream connections read this way (docs/performance-notes.md, "Issue 15, ninth part"), and so do the HTTP/1.1
+// engine's downstream connections ("tenth part").
 //
 // The callback copies the bytes out of the shared buffer at once (into Node's buffer pool for small reads), so what
 // the owner receives is its own to keep, queue or write elsewhere; the shared buffer is only ever read synchronously.
@@ -15,7 +16,7 @@
 // 'kBuffer' and 'kBufferCb'). Those are Node internals, looked up once by description; when any of them is missing
 // (another Node release, a TLS socket, a socket not on a TCP handle) adopt() changes nothing and returns undefined, and
 // the caller reads through the stream as before. test/unit/core/direct-reads fails loudly if they disappear
-// (docs/discoveries.md, 10). The HTTP/1.1 engine's downstream connections read this way.
+// (docs/discoveries.md, 10).
 import type { OnReadOpts, Socket } from 'node:net';
 
 /** Where libuv reads every direct-read socket's bytes; copied out before the callback returns. */
@@ -70,7 +71,6 @@ export class DirectReads {
     (handle as UserBufferHandle).useUserBuffer(READ_BUFFER);
     return reads;
   }
-
 
   #socket: Socket | undefined;
   #sink: ReadSink | undefined;

@@ -157,6 +157,16 @@ describe('mesh mTLS between pods', opts, () => {
     assert.ok((s.sniff['mtls'] ?? 0) >= 2, JSON.stringify(s.sniff));
     assert.ok((s.mtls.inbound['handshakes'] ?? 0) >= 2);
     assert.ok(((await meshStats(webCar.proxy)).mtls.outbound['handshakes'] ?? 0) >= 2);
+    // The HTTP/1.1 engine reads a plain TCP downstream without node:stream (every outbound connection of the client
+    // sidecar; the plaintext control on the server's permissive port) and the plaintext side of a terminated mTLS
+    // connection through its stream (the request from the client sidecar).
+    const outbound = (await httpStats(webCar.proxy)).outbound;
+    const inbound = (await httpStats(serverCar.proxy)).inbound;
+    assert.ok((outbound['http1.connections'] ?? 0) >= 1, JSON.stringify(outbound));
+    assert.equal(outbound['http1.direct_reads'], outbound['http1.connections']);
+    const inboundDirect = inbound['http1.direct_reads'] ?? 0;
+    assert.ok(inboundDirect >= 1, `the plaintext control read directly: ${JSON.stringify(inbound)}`);
+    assert.ok((inbound['http1.connections'] ?? 0) - inboundDirect >= 1, `the mTLS connection read as a stream: ${JSON.stringify(inbound)}`);
   });
 
   test('strict refuses plaintext, foreign TLS and a foreign, expired or missing client certificate, each under its reason', opts, async () => {

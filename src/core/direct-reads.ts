@@ -1,23 +1,24 @@
-// Reads of a plain TCP socket without node:stream's Readable on the way: the socket is created with Node's `onread`
-// option (or adopted, below), so libuv reads into one process-wide buffer and hands the bytes to a callback, with no
-// Buffer made per read, no push / 'data' event, and no `maybeReadMore` tick after each read. The HTTP/1.1 pool's
-// upstream connections read this way (docs/performance-notes.md, "Issue 15, ninth part"), and so do the HTTP/1.1
-// engine's downstream connections ("tenth part").
+// Reads of a plain TCP socket without node:stream's Readable on the way, as Node's `onread` socket option gives them:
+// libuv reads into one process-wide buffer and hands the bytes to a callback, with no Buffer made per read, no push /
+// 'data' event, and no `maybeReadMore` tick after each read. The HTTP/1.1 pool's upstream connections
+// (docs/performance-notes.md, "Issue 15, ninth part") and the HTTP/1.1 engine's downstream connections ("tenth part")
+// read this way.
+//
+// Node takes `onread` only in the Socket constructor, and net.Server constructs accepted sockets itself, so
+// `DirectReads.adopt(socket)` sets up the same reads on a socket that already exists (accepted, or connected), as the
+// constructor does for `onread`: the handle gets the shared buffer (`useUserBuffer`) and the socket the two fields
+// Node's read callback looks at (the symbols described 'kBuffer' and 'kBufferCb'). Those are Node internals, looked
+// up once by description; when any of them is missing (another Node release), or the socket is a TLS socket or has no
+// TCP handle, adopt() changes nothing and returns undefined, and the caller reads through the stream as before.
+// test/unit/core/direct-reads fails loudly if they disappear (docs/discoveries.md, 10).
 //
 // The callback copies the bytes out of the shared buffer at once (into Node's buffer pool for small reads), so what
 // the owner receives is its own to keep, queue or write elsewhere; the shared buffer is only ever read synchronously.
 // Until an owner attaches a sink, and again after it detaches one (a socket handed to a tunnel, which pipes it),
 // every read is pushed into the socket's own Readable as Node would have done: 'data', pipe() and backpressure work
-// as on any socket. pause() / resume() stop and restart the reads in both modes (Node's handling of `onread`).
-//
-// An accepted socket cannot be given `onread`: net.Server constructs it. `DirectReads.adopt(socket)` sets up the same
-// reads on a socket that already exists, as Node's Socket constructor does for `onread`: the handle gets the shared
-// buffer (`useUserBuffer`) and the socket the two fields Node's read callback looks at (the symbols described
-// 'kBuffer' and 'kBufferCb'). Those are Node internals, looked up once by description; when any of them is missing
-// (another Node release, a TLS socket, a socket not on a TCP handle) adopt() changes nothing and returns undefined, and
-// the caller reads through the stream as before. test/unit/core/direct-reads fails loudly if they disappear
-// (docs/discoveries.md, 10).
-import type { OnReadOpts, Socket } from 'node:net';
+// as on any socket. pause() / resume() stop and restart the reads at the handle in both modes (Node's handling of
+// `onread`).
+import type { Socket } from 'node:net';
 
 /** Where libuv reads every direct-read socket's bytes; copied out before the callback returns. */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
@@ -64,21 +65,17 @@ export class DirectReads {
     if (s === null) return undefined;
     const fields = socket as unknown as Record<symbol, unknown>;
     if (fields[s.buffer] !== null || fields[s.callback] !== null || fields[s.generator] !== null) return undefined;
-    const reads = new DirectReads();
-    reads.bind(socket);
+    const reads = new DirectReads(socket);
     fields[s.buffer] = READ_BUFFER;
-    fields[s.callback] = reads.onread.callback;
+    fields[s.callback] = reads.#onRead;
     (handle as UserBufferHandle).useUserBuffer(READ_BUFFER);
     return reads;
   }
 
-  #socket: Socket | undefined;
+  readonly #socket: Socket;
   #sink: ReadSink | undefined;
-  /** Node's `onread` option, for the socket's constructor. */
-  readonly onread: OnReadOpts = { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array): boolean => this.#onRead(n, buf) };
 
-  /** The socket created with `onread` (reads before a sink attaches are pushed into it). */
-  bind(socket: Socket): void {
+  private constructor(socket: Socket) {
     this.#socket = socket;
   }
 
@@ -86,7 +83,7 @@ export class DirectReads {
   attach(sink: ReadSink): void {
     this.#sink = sink;
     const s = this.#socket;
-    if (s === undefined || s.readableLength === 0) return;
+    if (s.readableLength === 0) return;
     for (let chunk: unknown = s.read(); chunk !== null; chunk = s.read()) sink(chunk as Buffer);
   }
 
@@ -95,11 +92,11 @@ export class DirectReads {
     this.#sink = undefined;
   }
 
-  #onRead(n: number, buf: Uint8Array): boolean {
+  /** Node's read callback (`kBufferCb`): `n` bytes are in `buf`, which is READ_BUFFER. */
+  readonly #onRead = (n: number, buf: Uint8Array): boolean => {
     const chunk = Buffer.allocUnsafe(n);
-    (buf as Buffer).copy(chunk, 0, 0, n); // buf is READ_BUFFER, the Buffer given as `onread.buffer`
+    (buf as Buffer).copy(chunk, 0, 0, n);
     const sink = this.#sink;
-    if (sink !== undefined) return sink(chunk);
-    return this.#socket === undefined ? false : this.#socket.push(chunk);
-  }
+    return sink !== undefined ? sink(chunk) : this.#socket.push(chunk);
+  };
 }

@@ -38,7 +38,6 @@ import {
   type Picker, type PickContext, type PickerBuilder, type PickerEndpoint, type PickResult, type RandomSource, type UpstreamEndpoint,
 } from './picker.js';
 import { openConnection, probeConnection, type ConnectHandler, type ConnectObserver, type ConnectTarget } from './transport/connect.js';
-import type { DirectReads } from '../core/direct-reads.js';
 import type { UpstreamTransport } from './transport/upstream-transport.js';
 
 /** Source addresses of inbound delivery; `remora init` returns traffic from them untouched (and adds ::6 to lo). */
@@ -114,7 +113,7 @@ export interface ClusterView {
   /** Breaker admission of a retry, telling the max_retries cap ('circuit-open') from the retry budget. */
   admitRetry(): Release | 'circuit-open' | 'retry-budget-exhausted';
   /** Open a connection to an endpoint of this cluster (the one connect path). */
-  connect(endpoint: ConnectTarget & { readonly key?: string }, handler: ConnectHandler, directReads?: DirectReads): Socket;
+  connect(endpoint: ConnectTarget & { readonly key?: string }, handler: ConnectHandler): Socket;
   subscribe(listener: ClusterListener): () => void;
 }
 
@@ -408,7 +407,7 @@ export class Cluster implements ClusterView, ConnectObserver {
    * Open a connection to `endpoint` (see src/upstream/transport/connect.ts). Connect results of member endpoints
    * feed the cluster's health; with a handler, it hears exactly one of ready / failed.
    */
-  connect(endpoint: ConnectTarget & { readonly key?: string }, handler?: ConnectHandler, directReads?: DirectReads): Socket {
+  connect(endpoint: ConnectTarget & { readonly key?: string }, handler?: ConnectHandler): Socket {
     const key = endpoint.key ?? endpointKey(endpoint);
     const member = !this.originalDst && this.#members.has(key);
     return openConnection({ address: endpoint.address, port: this.#dataPort(endpoint.port) }, {
@@ -418,7 +417,6 @@ export class Cluster implements ClusterView, ConnectObserver {
       handler,
       observer: member ? this : undefined,
       endpointKey: member ? key : undefined,
-      directReads,
     });
   }
 
@@ -695,9 +693,7 @@ class SubsetView implements ClusterView {
   abandon(endpoint: PickedEndpoint): void { this.#cluster.abandon(endpoint); }
   admit(kind: 'request' | 'connection' | 'pending'): Release | undefined { return this.#cluster.admit(kind); }
   admitRetry(): Release | 'circuit-open' | 'retry-budget-exhausted' { return this.#cluster.admitRetry(); }
-  connect(endpoint: ConnectTarget & { readonly key?: string }, handler: ConnectHandler, directReads?: DirectReads): Socket {
-    return this.#cluster.connect(endpoint, handler, directReads);
-  }
+  connect(endpoint: ConnectTarget & { readonly key?: string }, handler: ConnectHandler): Socket { return this.#cluster.connect(endpoint, handler); }
   subscribe(listener: ClusterListener): () => void { return this.#cluster.subscribe(listener); }
 }
 

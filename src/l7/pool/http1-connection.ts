@@ -7,7 +7,7 @@
 // no stray byte followed the response. While idle, any byte or FIN from the server discards it (the server closed
 // it, or it is out of sync).
 import type { Socket } from 'node:net';
-import type { DirectReads } from '../../core/direct-reads.js';
+import { DirectReads } from '../../core/direct-reads.js';
 import type { BodySink } from '../http/request-body.js';
 import { lastChunk, chunkHeader, requestHead } from './http1-serialize.js';
 import { ParseError, ResponseParser, type ResponseHead } from './http1-response-parser.js';
@@ -104,8 +104,9 @@ export class Http1Connection {
   /** Set by the pool when the connection goes idle: when it is to be retired (monotonic ms). */
   idleDeadline = 0;
 
-  constructor(socket: Socket, owner: Http1ConnectionOwner, maxHeadBytes: number, reads?: DirectReads) {
+  constructor(socket: Socket, owner: Http1ConnectionOwner, maxHeadBytes: number) {
     this.socket = socket;
+    const reads = DirectReads.adopt(socket);
     this.#reads = reads;
     this.#owner = owner;
     this.#parser = new ResponseParser(
@@ -117,7 +118,7 @@ export class Http1Connection {
       { maxHeadBytes },
     );
     socket.on('error', this.#onError);
-    // A plain TCP socket from the pool's connect reads directly (no Readable on the way); a TLS one through 'data'.
+    // A plain TCP socket reads directly (no Readable on the way); a TLS-originated or mesh mTLS one through 'data'.
     if (reads === undefined) socket.on('data', this.#onData);
     else reads.attach(this.#onDirectRead);
     socket.on('end', this.#onEnd);

@@ -340,7 +340,7 @@ export class Http1Pool implements Http1ConnectionOwner {
   #open(w: Waiter, slot: () => void): void {
     this.#connecting++;
     this.#stats.increment('pool.http1.connect');
-    connectUpstream(this.#connector, this.target, (err, socket, reads) => {
+    connectUpstream(this.#connector, this.target, (err, socket) => {
       this.#connecting--;
       if (err !== undefined || socket === undefined) {
         slot();
@@ -353,7 +353,7 @@ export class Http1Pool implements Http1ConnectionOwner {
         this.#openForQueue();
         return;
       }
-      const conn = new Http1Connection(socket, this, this.#options.maxHeadBytes, reads);
+      const conn = new Http1Connection(socket, this, this.#options.maxHeadBytes);
       this.#all.add(conn);
       if (slot !== NO_SLOT) this.#slots.set(conn, slot);
       if (this.#closed) {
@@ -368,7 +368,7 @@ export class Http1Pool implements Http1ConnectionOwner {
         return;
       }
       this.#run(w, conn);
-    }, true);
+    });
   }
 
   #checkEmpty(): void {

@@ -1,7 +1,6 @@
 // What the HTTP/1.1 and HTTP/2 pools (pool-http1.ts, pool-http2.ts) share: the failure of an attempt that never
 // reached the upstream, and opening one upstream connection under the connect timeout.
 import type { Socket } from 'node:net';
-import type { DirectReads } from '../../core/direct-reads.js';
 import type { UpstreamConnector, UpstreamFailure, UpstreamTarget } from './pool-types.js';
 
 /** A failure of kind `kind`; every flag false (nothing sent, nothing received) unless `more` says otherwise. */
@@ -21,25 +20,24 @@ export function poolFailure(kind: UpstreamFailure['kind'], error: Error, more: P
 /**
  * Open one connection to `target` through `connector` (the cluster's connect path, which owns the connect timeout).
  * `settle` is called once, with the error or the socket (a connector that throws counts as a failure); a socket that
- * arrives after that is destroyed. `direct`: a plain TCP socket reads through the DirectReads given to `settle`.
+ * arrives after that is destroyed.
  */
 export function connectUpstream(
   connector: UpstreamConnector,
   target: UpstreamTarget,
-  settle: (err: Error | undefined, socket: Socket | undefined, reads: DirectReads | undefined) => void,
-  direct = false,
+  settle: (err: Error | undefined, socket: Socket | undefined) => void,
 ): void {
   let done = false;
-  const once = (err: Error | undefined, socket: Socket | undefined, reads?: DirectReads): void => {
+  const once = (err: Error | undefined, socket: Socket | undefined): void => {
     if (done) {
       socket?.destroy();
       return;
     }
     done = true;
-    settle(err, socket, reads);
+    settle(err, socket);
   };
   try {
-    connector(target, once, direct);
+    connector(target, once);
   } catch (err) {
     once(err instanceof Error ? err : new Error(String(err)), undefined);
   }

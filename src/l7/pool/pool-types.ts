@@ -2,7 +2,6 @@
 // and the router that drives them (src/l7/router/exchange.ts). A pool runs one *attempt* of a request on one endpoint and reports
 // back through an UpstreamHandler; the exchange decides what to do with the outcome (forward, retry, reply).
 import type { Socket } from 'node:net';
-import type { DirectReads } from '../../core/direct-reads.js';
 import type { BodyReader } from '../http/request-body.js';
 
 export type UpstreamProtocol = 'http1' | 'http2';
@@ -21,15 +20,9 @@ export interface UpstreamTarget {
  * Opens one upstream connection to `target` and calls `settle` exactly once: with the error, or with the socket
  * ready to carry requests (TCP connected, TLS handshake done for TLS origination). The pools build it from the
  * cluster (ClusterView.connect, the one connect path), which applies the connect timeout. The socket has an 'error'
- * listener attached and was created with `allowHalfOpen: true` (tunnels need half-close). With `direct`, a plain TCP
- * socket reads through a DirectReads (src/core/direct-reads.ts), given to `settle` as `reads`;
- * a TLS one never does (`reads` undefined).
+ * listener attached and was created with `allowHalfOpen: true` (tunnels need half-close).
  */
-export type UpstreamConnector = (
-  target: UpstreamTarget,
-  settle: (err: Error | undefined, socket: Socket | undefined, reads?: DirectReads) => void,
-  direct: boolean,
-) => void;
+export type UpstreamConnector = (target: UpstreamTarget, settle: (err: Error | undefined, socket: Socket | undefined) => void) => void;
 
 /**
  * The service's circuit-breaker admission for pool resources (a cluster view is one): asked before opening a new

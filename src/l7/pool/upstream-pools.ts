@@ -11,7 +11,6 @@ import type { Socket } from 'node:net';
 import { RemoraError } from '../../core/errors.js';
 import type { ClusterView } from '../../upstream/cluster.js';
 import { isHandshakeFailure } from '../../upstream/transport/connect.js';
-import { DirectReads } from '../../core/direct-reads.js';
 import { Http1Pool, type Http1PoolOptions } from './http1-pool.js';
 import { Http2Pool, type Http2PoolOptions } from './http2-pool.js';
 import type {
@@ -50,15 +49,15 @@ export const DEFAULT_POOL_OPTIONS: UpstreamPoolOptions = Object.freeze({
 
 /** The pools' connector for a cluster: its connect path, with the failure as an Error the exchange can count. */
 function clusterConnector(cluster: ClusterView): UpstreamConnector {
-  return (target: UpstreamTarget, settle: (err: Error | undefined, socket: Socket | undefined, reads?: DirectReads) => void, direct: boolean) => {
+  return (target: UpstreamTarget, settle: (err: Error | undefined, socket: Socket | undefined) => void) => {
     cluster.connect({ address: target.address, port: target.port }, {
-      onUpstreamReady: (socket, reads) => { settle(undefined, socket, reads); },
+      onUpstreamReady: (socket) => { settle(undefined, socket); },
       onUpstreamFailed: (_socket, f) => {
         settle(isHandshakeFailure(f.code)
           ? new RemoraError(f.code, `the TLS handshake with the upstream failed (${f.tlsCode ?? 'unknown'})`, { cause: f.error })
           : f.error, undefined);
       },
-    }, direct ? new DirectReads() : undefined);
+    });
   };
 }
 

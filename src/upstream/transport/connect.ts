@@ -13,10 +13,9 @@
 // Outcomes are classified by when they happen: before TCP is up it is a connect failure of the endpoint (reported
 // to `observer`, retried on another endpoint by L4 dialing, passive health counts it); after it, a TLS failure
 // (REMORA_ERR_UPSTREAM_TLS: a CA or name mismatch fails on every endpoint alike; not retried, not counted).
-import { Socket, type SocketConstructorOpts } from 'node:net';
+import { Socket } from 'node:net';
 import { RemoraError } from '../../core/errors.js';
 import { PeriodicSweep, periodFor, type SweepMember } from '../../core/periodic-sweep.js';
-import type { DirectReads } from '../../core/direct-reads.js';
 import type { HandshakeFailureCode, UpstreamTransport } from './upstream-transport.js';
 
 export interface ConnectTarget {
@@ -40,8 +39,7 @@ export function isHandshakeFailure(code: ConnectFailureCode): code is HandshakeF
 
 /** The owner of a connection being opened. */
 export interface ConnectHandler {
-  /** `reads`: the options' `directReads`, when the socket reads through it (plain TCP); else undefined. */
-  onUpstreamReady(socket: Socket, reads: DirectReads | undefined): void;
+  onUpstreamReady(socket: Socket): void;
   onUpstreamFailed(socket: Socket, failure: ConnectFailure): void;
 }
 
@@ -61,8 +59,6 @@ export interface ConnectOptions {
   readonly observer?: ConnectObserver | undefined;
   /** The endpoint's key for the observer. */
   readonly endpointKey?: string | undefined;
-  /** Read a plain TCP socket through these (src/core/direct-reads.ts); ignored with `tls`. */
-  readonly directReads?: DirectReads | undefined;
 }
 
 /** Placeholder 'error' listener: an error is never unhandled; the owner adds the one that acts on it. */
@@ -102,14 +98,9 @@ class RawConnectDeadline implements SweepMember {
   }
 }
 
-/** A TCP socket, half-open allowed, Nagle off, connecting to `target`; read through `reads` when given. */
-function tcpSocket(target: ConnectTarget, localAddress: string | undefined, reads?: DirectReads): Socket {
-  // `onread` is read by the Socket constructor (net.connect() passes its options there); @types/node lists it only
-  // among connect()'s options, where Node ignores it for a socket already constructed.
-  const socket = reads === undefined
-    ? new Socket({ allowHalfOpen: true })
-    : new Socket({ allowHalfOpen: true, onread: reads.onread } as SocketConstructorOpts);
-  reads?.bind(socket);
+/** A TCP socket, half-open allowed, Nagle off, connecting to `target`. */
+function tcpSocket(target: ConnectTarget, localAddress: string | undefined): Socket {
+  const socket = new Socket({ allowHalfOpen: true });
   // Nagle off. socket.connect() ignores a noDelay option (Node 20); before the handle exists this only records the
   // setting, applied once connected.
   socket.setNoDelay(true);
@@ -161,7 +152,7 @@ class Connecting implements SweepMember {
     if (this.#settled) return;
     this.#settled = true;
     this.#detach();
-    this.#o.handler?.onUpstreamReady(this.#socket, this.#socket === this.#tcp ? this.#o.directReads : undefined);
+    this.#o.handler?.onUpstreamReady(this.#socket);
   };
 
   #onTimeout(): void {
@@ -215,7 +206,7 @@ class Connecting implements SweepMember {
 
 /** Open a connection to `target` (see the file comment). Never throws for a bad address: it fails on the socket. */
 export function openConnection(target: ConnectTarget, o: ConnectOptions): Socket {
-  const tcp = tcpSocket(target, o.localAddress, o.tls === undefined ? o.directReads : undefined);
+  const tcp = tcpSocket(target, o.localAddress);
   if (o.tls === undefined && o.handler === undefined && o.observer === undefined) {
     // The opaque fast path: the owner handles 'connect' and 'error'; the deadline only listens for 'connect' to leave
     // the sweep (a failed or cancelled connect leaves it at the sweep's next visit).

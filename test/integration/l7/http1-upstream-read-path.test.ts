@@ -17,19 +17,20 @@ import type {
 } from '../../../src/l7/pool/pool-types.js';
 import { DEFAULT_POOL_OPTIONS } from '../../../src/l7/pool/upstream-pools.js';
 import { openConnection } from '../../../src/upstream/transport/connect.js';
-import { DirectReads } from '../../../src/core/direct-reads.js';
 import { listen } from './harness.js';
 
 /**
- * The cluster connector's shape over the real connect stage (plain TCP): with `direct` (the HTTP/1.1 pool asks for
- * it), the socket reads through DirectReads, one buffer shared by every such socket, as in the proxy.
+ * The cluster connector's shape over the real connect stage (plain TCP): each pool connection adopts its socket into
+ * direct reads (src/core/direct-reads.ts), one buffer shared by every such socket, as in the proxy.
  */
-const connector: UpstreamConnector = (target, settle, direct) => {
+/** Every socket the connector handed to a pool. */
+const opened: net.Socket[] = [];
+
+const connector: UpstreamConnector = (target, settle) => {
   openConnection({ address: target.address, port: target.port }, {
     timeoutMs: 5_000,
-    directReads: direct ? new DirectReads() : undefined,
     handler: {
-      onUpstreamReady: (socket, reads) => settle(undefined, socket, reads),
+      onUpstreamReady: (socket) => { opened.push(socket); settle(undefined, socket); },
       onUpstreamFailed: (_socket, f) => settle(f.error, undefined),
     },
   });
@@ -169,6 +170,9 @@ describe('HTTP/1.1 pool read path', () => {
     }
     assert.equal(stats.get('pool.http1.connect'), 1);
     assert.equal(stats.get('pool.http1.reused'), wire.length - 1);
+    // The connection read directly: nothing listens for its stream's 'data' (a socket read as a stream has one).
+    const socket = opened.at(-1) as net.Socket;
+    assert.equal(socket.listenerCount('data'), 0);
   });
 
   test('a Content-Length response split at every byte boundary, the body byte by byte: chunks stay intact', { timeout: 30_000 }, async () => {

@@ -1,8 +1,9 @@
-// DirectReads (src/core/direct-reads.ts) through the real connect stage on loopback: reads reach the
-// sink as copies that stay intact while later reads (of this and other sockets) reuse the shared buffer, no 'data'
-// event is emitted while a sink is attached, reads before the sink and after detach() go through the socket's stream,
-// a sink's false pauses the socket, and TLS origination never reads this way. adopt() does the same for a socket
-// that already exists (an accepted one): it must work on the Node releases we support, and refuse what it cannot take.
+// DirectReads (src/core/direct-reads.ts) on sockets opened by the real connect stage on loopback and adopted as the
+// HTTP/1.1 pool does: reads reach the sink as copies that stay intact while later reads (of this and other sockets)
+// reuse the shared buffer, no 'data' event is emitted while a sink is attached, reads before the sink and after
+// detach() go through the socket's stream, a sink's false pauses the socket, and a TLS-originated socket is refused.
+// The same on an accepted socket (the HTTP/1.1 engine's downstream): adopt() must work on the Node releases we
+// support, and refuse what it cannot take.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -24,13 +25,13 @@ async function server(t: { after(fn: () => void): void }, peers: Socket[]): Prom
   return (srv.address() as AddressInfo).port;
 }
 
-function connect(port: number, reads: DirectReads | undefined, tls?: UpstreamTransport): Promise<{ socket: Socket; reads: DirectReads | undefined }> {
+/** A connection through the real connect stage, adopted into direct reads once connected (as Http1Connection does). */
+function connect(port: number, tls?: UpstreamTransport): Promise<{ socket: Socket; reads: DirectReads | undefined }> {
   return new Promise((resolve, reject) => {
     openConnection({ address: '127.0.0.1', port }, {
       timeoutMs: 5_000,
-      directReads: reads,
       tls,
-      handler: { onUpstreamReady: (socket, r) => { resolve({ socket, reads: r }); }, onUpstreamFailed: (_s, f) => { reject(f.error); } },
+      handler: { onUpstreamReady: (socket) => { resolve({ socket, reads: DirectReads.adopt(socket) }); }, onUpstreamFailed: (_s, f) => { reject(f.error); } },
     });
   });
 }
@@ -45,9 +46,9 @@ async function until(cond: () => boolean, what: string): Promise<void> {
 async function oneConnection(t: { after(fn: () => void): void }): Promise<{ reads: DirectReads; socket: Socket; peer: Socket }> {
   const peers: Socket[] = [];
   const port = await server(t, peers);
-  const reads = new DirectReads();
-  const { socket } = await connect(port, reads);
+  const { socket, reads } = await connect(port);
   t.after(() => { socket.destroy(); });
+  assert.ok(reads !== undefined, 'a plain TCP socket is adopted');
   await until(() => peers.length === 1, 'accepted');
   return { reads, socket, peer: peers[0] as Socket };
 }
@@ -55,8 +56,8 @@ async function oneConnection(t: { after(fn: () => void): void }): Promise<{ read
 test('reads reach the sink as copies that stay intact across later reads of two sockets; no data event meanwhile', async (t) => {
   const peers: Socket[] = [];
   const port = await server(t, peers);
-  const a = await connect(port, new DirectReads());
-  const b = await connect(port, new DirectReads());
+  const a = await connect(port);
+  const b = await connect(port);
   t.after(() => { a.socket.destroy(); b.socket.destroy(); });
   assert.ok(a.reads !== undefined && b.reads !== undefined, 'plain TCP reads directly');
   const got: Record<'a' | 'b', Buffer[]> = { a: [], b: [] };
@@ -134,7 +135,7 @@ test('with TLS origination the socket does not read directly: the TLS socket is 
     port: undefined, serverName: undefined, serverNameSource: 'none', caFile: ca.caFile, certFile: undefined, keyFile: undefined,
     minVersion: 'TLSv1.2', alpn: [], verify: true,
   }, { ca: readFileSync(ca.caFile, 'latin1') });
-  const got = await connect(port, new DirectReads(), transport);
+  const got = await connect(port, transport);
   t.after(() => { got.socket.destroy(); });
   assert.equal(got.reads, undefined, 'no direct reads under TLS');
   let text = '';

@@ -1,6 +1,6 @@
 // Bytes allocated per request by the HTTP engine, and where: a real startProxy() (test/support/proxy-rig.ts,
 // loopback, http_engine = on, one [service] in front of a backend in another process) loaded by wrk (HTTP/1.1
-// keep-alive) or, with --h2c, by h2load (h2c prior knowledge, 4 connections x 4 streams, to an h2c backend: HTTP/2 on
+// keep-alive; with --close, one connection per request) or, with --h2c, by h2load (h2c prior knowledge, 4 connections x 4 streams, to an h2c backend: HTTP/2 on
 // both sides), with V8's sampling heap profiler running in the proxy's process (node:inspector),
 // objects collected by the scavenger and by full collections included. Allocation is counted, not timed, so it is
 // the same on a busy machine as on a quiet one: it sets how often the young generation fills (scavenges per second),
@@ -9,7 +9,7 @@
 // Printed: bytes per request in all, then by the nearest frame of remora's own code (src/) on the allocation's stack
 // ("(no remora frame)": Node's stream reads, timers, microtasks), largest first.
 //
-// Usage: node dist/bench/alloc-l7.js [--h2c] [--duration S] [--connections C] [--interval BYTES] [--top N]
+// Usage: node dist/bench/alloc-l7.js [--h2c | --close] [--duration S] [--connections C] [--interval BYTES] [--top N]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Session } from 'node:inspector';
 import { resolve } from 'node:path';
@@ -57,9 +57,10 @@ function positive(name: string, raw: string | undefined, dflt: number): number {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     duration: { type: 'string' }, connections: { type: 'string' }, interval: { type: 'string' }, top: { type: 'string' },
-    h2c: { type: 'boolean' },
+    h2c: { type: 'boolean' }, close: { type: 'boolean' },
   } });
   const h2c = values.h2c === true;
+  const close = values.close === true;
   const duration = positive('duration', values.duration, 5);
   const connections = positive('connections', values.connections, 16);
   const interval = positive('interval', values.interval, 1024);
@@ -73,12 +74,12 @@ async function main(): Promise<void> {
   const ini = `[proxy]\nlog_level = warn\n\n[service bench]\naddresses = 10.255.0.10:80\nendpoints = 127.0.0.1:${backendPort}\n`;
   const session = new Session();
   try {
-    const rig = await startRig(t, ini, { httpEngine: true, idleTimeout: 60_000 });
+    const rig = await startRig(t, ini, { httpEngine: true, idleTimeout: 60_000, logLevel: 'info' });
     rig.dst('10.255.0.10', 80);
     const url = `http://127.0.0.1:${rig.port}/`;
     const load = (secs: number): Promise<string> => (h2c
       ? runTool('h2load', ['-c4', '-m4', '-t1', `-D${secs}`, url])
-      : runTool('wrk', ['-t1', `-c${connections}`, `-d${secs}s`, url]));
+      : runTool('wrk', ['-t1', `-c${connections}`, `-d${secs}s`, ...(close ? ['-H', 'Connection: close'] : []), url]));
     await load(2);
     session.connect();
     await post(session, 'HeapProfiler.enable');
@@ -93,7 +94,7 @@ async function main(): Promise<void> {
     attribute(profile.head, undefined, bySite);
     let total = 0;
     for (const v of bySite.values()) total += v;
-    process.stdout.write(`\n${h2c ? 'h2c, h2load -c4 -m4' : `HTTP/1.1 keep-alive, wrk -t1 -c${connections}`} for ${duration} s: ${requests} requests, `
+    process.stdout.write(`\n${h2c ? 'h2c, h2load -c4 -m4' : `HTTP/1.1 ${close ? 'one connection per request' : 'keep-alive'}, wrk -t1 -c${connections}`} for ${duration} s: ${requests} requests, `
       + `sampling interval ${interval} B\n\n**${(total / requests).toFixed(0)} B allocated per request**\n\n`
       + '| B/request | share | nearest remora frame |\n|---:|---:|---|\n');
     const rows = [...bySite].sort((a, b) => b[1] - a[1]).slice(0, top);

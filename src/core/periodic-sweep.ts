@@ -3,8 +3,12 @@
 // `periodMs` and each decides itself whether its deadline has passed. A deadline then fires between its time and one
 // period later. The interval runs (unref'd) only while the sweep has members.
 //
+// Members are kept in a LiveSet (src/core/live-set.ts): add() returns the member's entry, delete() takes it back.
+//
 // Used for the idle timeout of opaque TCP forwards (src/l4/tcp-forward.ts) and the connect timeout of upstream sockets
 // (src/upstream/transport/connect.ts).
+
+import { LiveSet, type LiveEntry } from './live-set.js';
 
 export interface SweepMember {
   /** Visited once per period with the sweep's clock; false = done, leave the sweep. */
@@ -34,7 +38,7 @@ export function periodFor(ms: number): number {
 
 export class PeriodicSweep {
   readonly #timers: SweepTimers;
-  readonly #members = new Set<SweepMember>();
+  readonly #members = new LiveSet<SweepMember>();
   #periodMs: number;
   #handle: unknown;
 
@@ -50,32 +54,35 @@ export class PeriodicSweep {
 
   /**
    * Add a member; `periodMs`, when shorter than the sweep's period, shortens it (from now on, for every member: a
-   * short deadline is never swept late because of long ones).
+   * short deadline is never swept late because of long ones). The entry is what delete() takes.
    */
-  add(member: SweepMember, periodMs?: number): void {
+  add(member: SweepMember, periodMs?: number): LiveEntry<SweepMember> {
     if (periodMs !== undefined && periodMs < this.#periodMs) {
       this.#periodMs = periodMs;
       this.#stop();
     }
-    this.#members.add(member);
+    const entry = this.#members.add(member);
     if (this.#handle === undefined) this.#handle = this.#timers.setInterval(this.#tick, this.#periodMs);
+    return entry;
   }
 
-  delete(member: SweepMember): void {
-    this.#members.delete(member);
+  /** Remove a member (nothing when it already left). */
+  delete(entry: LiveEntry<SweepMember>): void {
+    this.#members.delete(entry);
     if (this.#members.size === 0) this.#stop();
   }
 
   readonly #tick = (): void => {
     const now = this.#timers.now();
-    for (const m of this.#members) {
+    for (const e of this.#members.entries()) {
+      if (!this.#members.has(e)) continue; // deleted by a member visited before it
       let keep: boolean;
       try {
-        keep = m.sweep(now);
+        keep = e.item.sweep(now);
       } catch {
         keep = false; // a member that throws is dropped; the others are still visited, the process goes on
       }
-      if (!keep) this.#members.delete(m);
+      if (!keep) this.#members.delete(e);
     }
     if (this.#members.size === 0) this.#stop();
   };

@@ -7,6 +7,7 @@
 //   * staged (src/l4/staged-connection.ts): detection, services, retries, TLS origination, the HTTP hand-off.
 // Every connection is registered with the tracker (drain) until it is over.
 import { RemoraError, type RemoraErrorCode } from '../core/errors.js';
+import { LiveSet, type LiveEntry } from '../core/live-set.js';
 import { resetSocket } from '../core/reset-socket.js';
 import type { Socket } from 'node:net';
 import type { Declared, Destination } from './accept-route.js';
@@ -30,18 +31,20 @@ export interface TrackedConnection extends Abortable {
 
 /**
  * The connections being handled right now, across listeners; drain waits on it and aborts what is left, and
- * /debug/connections lists it. Bounded by the live connections: each is added at accept and deleted when over.
+ * /debug/connections lists it. Bounded by the live connections: each is added at accept and deleted when over (a
+ * LiveSet, src/core/live-set.ts: a Set churned at this rate keeps dead connections through young collections).
  */
 export class ConnectionTracker {
-  readonly #live = new Set<TrackedConnection>();
+  readonly #live = new LiveSet<TrackedConnection>();
   #waiters: (() => void)[] = [];
 
   get size(): number { return this.#live.size; }
 
-  add(conn: TrackedConnection): void { this.#live.add(conn); }
+  /** Track a connection until delete() gets the entry back. */
+  add(conn: TrackedConnection): LiveEntry<TrackedConnection> { return this.#live.add(conn); }
 
-  delete(conn: TrackedConnection): void {
-    this.#live.delete(conn);
+  delete(entry: LiveEntry<TrackedConnection>): void {
+    this.#live.delete(entry);
     if (this.#live.size === 0 && this.#waiters.length > 0) {
       const waiters = this.#waiters;
       this.#waiters = [];
@@ -58,7 +61,7 @@ export class ConnectionTracker {
   /** Every live connection as /debug/connections shows it, by id. */
   list(now: number): LiveConnection[] {
     const out: LiveConnection[] = [];
-    for (const c of this.#live) {
+    for (const c of this.#live.items()) {
       const d = c.describe(now);
       if (d !== undefined) out.push(d);
     }
@@ -67,7 +70,7 @@ export class ConnectionTracker {
 
   /** Reset every open connection; each one's end is then counted under `code`. */
   abortAll(code: RemoraErrorCode): number {
-    const all = [...this.#live];
+    const all = this.#live.items();
     for (const f of all) f.abort(code);
     return all.length;
   }
@@ -90,9 +93,6 @@ export class ConnectionPipeline {
     this.#tracker = tracker;
   }
 
-  /** A staged connection is over: one function for all of them (not a closure per connection). */
-  readonly #over = (c: StagedConnection): void => { this.#tracker.delete(c); };
-
   /** The terminal ConnectionStage. */
   readonly run: ConnectionStage = (conn, done) => {
     const rt = conn.runtime;
@@ -105,9 +105,7 @@ export class ConnectionPipeline {
       this.#plain(conn, dest, d, done);
       return;
     }
-    const staged = new StagedConnection(this.#deps, conn, route, done, this.#over);
-    this.#tracker.add(staged);
-    staged.start();
+    new StagedConnection(this.#deps, conn, route, done, this.#tracker).start();
   };
 
   #plain(conn: ConnectionContext, dest: Extract<Destination, { kind: 'cluster' }>, declared: Declared, done: ConnectionDone): void {
@@ -125,7 +123,7 @@ export class ConnectionPipeline {
       idleTimeoutMs: conn.runtime.idleTimeoutMs,
       counters: this.#deps.counters,
       onEnd: (f) => {
-        this.#tracker.delete(tracked);
+        this.#tracker.delete(entry);
         done({
           code: f.errorCode, error: f.error, bytesIn: f.bytesDownstreamToUpstream, bytesOut: f.bytesUpstreamToDownstream,
           idleTimeout: f.idleTimedOut, protocol: undefined, service: undefined, endpoint, attempts: 1, tlsCode: undefined,
@@ -142,7 +140,7 @@ export class ConnectionPipeline {
         downstreamState: sideState(forward.downstreamSocket), upstreamState: sideState(forward.upstreamSocket),
       }),
     };
-    this.#tracker.add(tracked);
+    const entry = this.#tracker.add(tracked);
     conn.watch?.forwarding(conn, undefined, endpoint, forward);
   }
 }

@@ -65,7 +65,13 @@ function joined(parts: Buffer[]): Buffer | undefined {
 
 export class NativeForwarder {
   readonly #b: ForwarderBinding;
-  readonly #live = new Map<number, NativeTcpForward>();
+  /**
+   * The live forwards by the thread's id. A dictionary object, not a Map: a Map churned per connection keeps closed
+   * forwards (and their connections) alive through young collections (see src/core/live-set.ts, which cannot serve
+   * here: the thread reports by id).
+   */
+  readonly #live: Record<number, NativeTcpForward | undefined> = Object.create(null) as Record<number, NativeTcpForward | undefined>;
+  #count = 0;
   readonly #fields: number;
   #timer: NodeJS.Timeout | undefined;
   readonly #port: NativeForwardPort;
@@ -83,7 +89,7 @@ export class NativeForwarder {
   }
 
   /** Connections handed over and not yet ended. */
-  get size(): number { return this.#live.size; }
+  get size(): number { return this.#count; }
 
   /** Hand both sockets to the thread (see the file comment); the reason when it cannot be done. */
   handOver(down: Socket, up: Socket, opts: NativeHandOver): NativeTcpForward | NativeFallback {
@@ -114,7 +120,8 @@ export class NativeForwarder {
       onEnd: opts.onEnd,
       onClosed: closers.length === 0 ? undefined : () => { for (const c of closers) c(false); },
     });
-    this.#live.set(id, forward);
+    this.#live[id] = forward;
+    this.#count++;
     if (this.#timer === undefined) {
       this.#timer = setInterval(this.#sweep, NATIVE_SWEEP_MS);
       this.#timer.unref();
@@ -124,13 +131,13 @@ export class NativeForwarder {
 
   /** Reset every live connection (each reports its end as usual). */
   abortAll(): void {
-    for (const id of this.#live.keys()) this.#b.forwarderAbort(id);
+    for (const id of Object.keys(this.#live)) this.#b.forwarderAbort(Number(id));
   }
 
   readonly #sweep = (): void => {
     const d = this.#b.forwarderDeltas();
     for (let i = 0; i + 2 < d.length; i += 3) {
-      this.#live.get(d[i] ?? 0)?.count(d[i + 1] ?? 0, d[i + 2] ?? 0);
+      this.#live[d[i] ?? 0]?.count(d[i + 1] ?? 0, d[i + 2] ?? 0);
     }
   };
 
@@ -138,12 +145,13 @@ export class NativeForwarder {
     const n = this.#fields;
     for (let i = 0; i + n - 1 < ended.length; i += n) {
       const id = ended[i] ?? 0;
-      const f = this.#live.get(id);
+      const f = this.#live[id];
       if (f === undefined) continue;
-      this.#live.delete(id);
+      delete this.#live[id];
+      this.#count--;
       f.end(ended[i + 1] ?? 0, ended[i + 2] ?? 0, ended[i + 3] ?? 0, ended[i + 4] ?? 0);
     }
-    if (this.#live.size === 0 && this.#timer !== undefined) {
+    if (this.#count === 0 && this.#timer !== undefined) {
       clearInterval(this.#timer);
       this.#timer = undefined;
     }

@@ -5,11 +5,12 @@
 // listener runtime has one. The plain case (an original-destination cluster whose protocol needs no detection) does
 // not come here: the pipeline (connection-pipeline.ts) wires it straight to TcpForward.
 //
-// Every connection ends exactly once (`done`, after `onOver`): after TcpForward's end, after the HTTP engine's socket
+// Every connection ends exactly once (`done`, after it leaves the tracker): after TcpForward's end, after the HTTP engine's socket
 // closes, or after the downstream socket closes before forwarding began (a failure, a refusal, a client that left).
 // Until forwarding begins, this object owns both sockets' 'error'/'close' listeners; a failure before forwarding
 // resets the client (as a failed connect would look without the mesh).
 import { resetSocket } from '../core/reset-socket.js';
+import type { LiveEntry } from '../core/live-set.js';
 import type { Socket } from 'node:net';
 import { RemoraError, type RemoraErrorCode } from '../core/errors.js';
 import type { ListenerCounters } from '../core/stats.js';
@@ -17,6 +18,7 @@ import type { Destination, AcceptRoute } from './accept-route.js';
 import type { MtlsMode } from '../config/mtls-settings.js';
 import { MESH_ALPN } from '../upstream/transport/mesh-identity.js';
 import type { ConnectionContext, ConnectionDone, ConnectionOutcome, ConnectionStage } from './connection-context.js';
+import type { ConnectionTracker, TrackedConnection } from './connection-pipeline.js';
 import type { TerminationResult } from './mesh-termination.js';
 import { DetectStage, type DetectResult } from './detect/detect-stage.js';
 import { destinationKey, type HttpDestinationMemory } from './detect/http-destinations.js';
@@ -75,8 +77,9 @@ export class StagedConnection {
   readonly #down: Socket;
   readonly #route: AcceptRoute;
   readonly #done: ConnectionDone;
-  /** Called once when the connection is over, before `done` (the pipeline's bookkeeping). */
-  readonly #onOver: (c: StagedConnection) => void;
+  /** The live connections: this one is in it from start() until it is over, before `done`. */
+  readonly #tracker: ConnectionTracker;
+  #tracked: LiveEntry<TrackedConnection> | undefined;
   #phase: Phase = 'pre';
   #stage: DetectStage | undefined;
   #detected: DetectResult | undefined;
@@ -102,17 +105,18 @@ export class StagedConnection {
   /** The outcome of the connection inside mesh mTLS. */
   #inner: ConnectionOutcome | undefined;
 
-  constructor(deps: StagedDeps, conn: ConnectionContext, route: AcceptRoute, done: ConnectionDone, onOver: (c: StagedConnection) => void) {
+  constructor(deps: StagedDeps, conn: ConnectionContext, route: AcceptRoute, done: ConnectionDone, tracker: ConnectionTracker) {
     this.#deps = deps;
     this.#conn = conn;
     this.#down = conn.socket;
     this.#route = route;
     this.#done = done;
-    this.#onOver = onOver;
+    this.#tracker = tracker;
   }
 
   /** Run the stages. Called once, right after accept. */
   start(): void {
+    this.#tracked = this.#tracker.add(this);
     const route = this.#route;
     const deps = this.#deps;
     const rt = this.#conn.runtime;
@@ -559,13 +563,18 @@ export class StagedConnection {
     resetSocket(this.#down);
   }
 
+  #untrack(): void {
+    if (this.#tracked !== undefined) this.#tracker.delete(this.#tracked);
+    this.#tracked = undefined;
+  }
+
   #finish(): void {
     this.#clearPredialTimer();
     if (this.#phase === 'ended') return;
     const inner = this.#inner;
     if (inner !== undefined) {
       this.#phase = 'ended';
-      this.#onOver(this);
+      this.#untrack();
       this.#done({ ...inner, protocol: inner.protocol === undefined ? 'mtls' : `mtls/${inner.protocol}` });
       return;
     }
@@ -580,7 +589,7 @@ export class StagedConnection {
       this.#deps.counters.downstreamToUpstream += bytesIn;
       this.#deps.counters.upstreamToDownstream += bytesOut;
     }
-    this.#onOver(this);
+    this.#untrack();
     this.#done({
       code: this.#code,
       error: this.#error,

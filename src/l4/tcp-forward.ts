@@ -19,6 +19,7 @@
 // forwarding thread instead, with the same policy and the same surface (OpaqueForward): src/l4/native-tcp-forward.ts.
 import type { Socket } from 'node:net';
 import { RemoraError, type RemoraErrorCode } from '../core/errors.js';
+import type { LiveEntry } from '../core/live-set.js';
 import { PeriodicSweep, periodFor, type SweepMember } from '../core/periodic-sweep.js';
 import { resetSocket } from '../core/reset-socket.js';
 import type { ListenerCounters } from '../core/stats.js';
@@ -83,6 +84,7 @@ export class TcpForward implements SweepMember, OpaqueForward {
   #sweptBytes = 0;
   #activeAt = 0;
   readonly #sweep: PeriodicSweep | undefined;
+  readonly #sweepEntry: LiveEntry<SweepMember> | undefined;
   #errorCode: RemoraErrorCode | undefined;
   #error: Error | undefined;
 
@@ -112,7 +114,7 @@ export class TcpForward implements SweepMember, OpaqueForward {
       const sweep = opts.idleSweep ?? IDLE_SWEEP;
       this.#sweep = sweep;
       this.#activeAt = sweep.now();
-      sweep.add(this, periodFor(opts.idleTimeoutMs));
+      this.#sweepEntry = sweep.add(this, periodFor(opts.idleTimeoutMs));
     }
     if (opts.head !== undefined || opts.downstreamEnded === true) this.#takeOver(opts.head, opts.downstreamEnded === true);
   }
@@ -259,7 +261,7 @@ export class TcpForward implements SweepMember, OpaqueForward {
   #maybeEnd(): void {
     if (this.#ended || !this.#downClosed || !this.#upClosed) return;
     this.#ended = true;
-    this.#sweep?.delete(this);
+    if (this.#sweepEntry !== undefined) this.#sweep?.delete(this.#sweepEntry);
     this.#onEnd(this);
   }
 }

@@ -12,6 +12,7 @@
 // caps, the access log target and sampling, the local workload's labels, the tracing collector and batching) through
 // apply().
 import type { Logger } from '../core/log.js';
+import { LiveSet, type LiveEntry } from '../core/live-set.js';
 import type { AccessLogSetting } from '../config/proxy-options.js';
 import type { ConfigSnapshot, ProxySettings } from '../config/config-snapshot.js';
 import type { ConnectionContext, ConnectionOutcome, ForwardBytes } from '../l4/connection-context.js';
@@ -100,6 +101,8 @@ class TcpWatch implements ConnectionWatch {
   bytes: ForwardBytes | undefined;
   countedIn = 0;
   countedOut = 0;
+  /** Its place among the live forwarded connections, while it is one. */
+  #live: LiveEntry<TcpWatch> | undefined;
 
   constructor(t: Telemetry, conn: ConnectionContext) {
     this.#t = t;
@@ -110,11 +113,12 @@ class TcpWatch implements ConnectionWatch {
     this.service = service ?? '';
     this.peer = conn.peerIdentity ?? '';
     this.bytes = bytes;
-    this.#t.tcpForwarding(this);
+    if (this.#live === undefined) this.#live = this.#t.tcpForwarding(this);
   }
 
   closed(outcome: ConnectionOutcome): void {
-    this.#t.tcpClosed(this, outcome);
+    this.#t.tcpClosed(this, outcome, this.#live);
+    this.#live = undefined;
   }
 }
 
@@ -253,20 +257,26 @@ export class Telemetry {
     open: (conn) => (this.#metricsOn || this.#writer !== undefined ? new TcpWatch(this, conn) : undefined),
   };
 
-  /** Connections being forwarded now (their bytes are added up at scrapes). */
-  readonly #live = new Set<TcpWatch>();
+  /**
+   * Connections being forwarded now (their bytes are added up at scrapes). A LiveSet (src/core/live-set.ts): a Set
+   * churned per connection keeps closed ones through young collections.
+   */
+  readonly #live = new LiveSet<TcpWatch>();
 
-  /** @internal TcpWatch: forwarding began (peer identity: the context's, set once mesh mTLS was terminated). */
-  tcpForwarding(w: TcpWatch): void {
-    if (!this.#metricsOn) return;
+  /**
+   * @internal TcpWatch: forwarding began (peer identity: the context's, set once mesh mTLS was terminated). Its entry
+   * among the live connections (undefined with metrics off), for tcpClosed().
+   */
+  tcpForwarding(w: TcpWatch): LiveEntry<TcpWatch> | undefined {
+    if (!this.#metricsOn) return undefined;
     const c = w.conn;
     this.metrics.recordTcp(c.direction === 'outbound' ? OUTBOUND : INBOUND, c.direction === 'outbound' ? w.service : '', w.peer, 0, 1, 0, 0, 0);
-    this.#live.add(w);
+    return this.#live.add(w);
   }
 
   /** Add the bytes each live connection moved since it was last counted. */
   #flushLive(): void {
-    for (const w of this.#live) this.#countBytes(w, 0, 0);
+    for (const w of this.#live.items()) this.#countBytes(w, 0, 0);
   }
 
   #countBytes(w: TcpWatch, flags: number, closed: number): void {
@@ -281,8 +291,8 @@ export class Telemetry {
   }
 
   /** @internal TcpWatch: the connection ended. */
-  tcpClosed(w: TcpWatch, r: ConnectionOutcome): void {
-    const live = this.#live.delete(w);
+  tcpClosed(w: TcpWatch, r: ConnectionOutcome, entry: LiveEntry<TcpWatch> | undefined): void {
+    const live = entry !== undefined && this.#live.delete(entry);
     if (r.http) return; // its requests are observed one by one
     const conn = w.conn;
     const flags = connectionResponseFlags(r.code);

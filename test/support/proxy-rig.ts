@@ -30,6 +30,11 @@ export interface RigOptions {
   readonly drainTimeout?: number;
   /** drain_grace (default 0: the rig's proxies stop as soon as nothing is open). */
   readonly drainGrace?: number;
+  /**
+   * The level of the rig's logger (default debug: tests read the records). A bench sets what the CLI would use, so
+   * that no debug record is built or kept.
+   */
+  readonly logLevel?: 'debug' | 'info' | 'warn';
 }
 
 export interface Rig {
@@ -82,7 +87,7 @@ export async function startRig(t: TestContext, ini: string, opts: RigOptions = {
   const first = load();
   assert.ok(first.ok, first.ok ? '' : JSON.stringify(first.issues, null, 2));
   const logs: Record<string, unknown>[] = [];
-  const log = pino({ level: 'debug', formatters: { level: (label) => ({ level: label }) } },
+  const log = pino({ level: opts.logLevel ?? 'debug', formatters: { level: (label) => ({ level: label }) } },
     { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } });
   const proxy = await startProxy({
     log, definitions: first.definitions, configFile: RIG_CONFIG, reload: load, watchConfig: false, handleSignals: false,

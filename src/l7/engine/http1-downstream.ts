@@ -15,6 +15,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../../core/log.js';
 import { DirectReads } from '../../core/direct-reads.js';
+import type { LiveEntry } from '../../core/live-set.js';
 import { runRequestChain } from '../http-runtime.js';
 import { headerValue, listTokens, removeHeader, stripHopByHop } from '../http/headers.js';
 import { Http1SyntaxError } from '../http/http1-syntax.js';
@@ -43,7 +44,10 @@ export interface DownstreamOwner {
   readonly closingIdle: boolean;
   /** The connection became idle (its last response ended). */
   becameIdle(conn: Http1Downstream): void;
-  closed(conn: Http1Downstream): void;
+  /** A new connection (from its constructor): the owner keeps it among its live ones until closed(). */
+  opened(conn: Http1Downstream): LiveEntry<Http1Downstream>;
+  /** The connection's socket closed: the entry opened() returned. */
+  closed(entry: LiveEntry<Http1Downstream>): void;
 }
 
 /** The body source of one request: the connection feeds it; it pauses / resumes the connection while current. */
@@ -69,6 +73,7 @@ class BodyFeed implements BodySource {
 export class Http1Downstream implements ResponderOwner {
   readonly socket: Socket;
   readonly #owner: DownstreamOwner;
+  readonly #entry: LiveEntry<Http1Downstream>;
   readonly #ctx: HttpConnectionContext;
   readonly #log: Logger;
   readonly #parser: RequestParser;
@@ -120,6 +125,7 @@ export class Http1Downstream implements ResponderOwner {
     socket.on('end', this.#onEnd);
     socket.on('close', this.#onClose);
     socket.setNoDelay(true);
+    this.#entry = owner.opened(this);
   }
 
   /** Reads arrive without node:stream (src/core/direct-reads.ts); false for a TLS socket. */
@@ -486,6 +492,6 @@ export class Http1Downstream implements ResponderOwner {
     const q = this.#queue.splice(0);
     for (const r of q) if (!r.ended) r.aborted();
     if (this.#feed !== undefined) this.#feed.live = false;
-    this.#owner.closed(this);
+    this.#owner.closed(this.#entry);
   };
 }

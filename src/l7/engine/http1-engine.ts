@@ -11,6 +11,7 @@ import type { Socket } from 'node:net';
 import type { HttpConnectionContext } from '../request-types.js';
 import { EmptyWaiters, emptyWithin } from './drain-wait.js';
 import type { EngineCore } from './engine-core.js';
+import { LiveSet, type LiveEntry } from '../../core/live-set.js';
 import { Http1Downstream, type DownstreamOwner } from './http1-downstream.js';
 
 /** The sweep runs at a quarter of the shortest timeout, within these bounds (ms). */
@@ -19,7 +20,8 @@ const SWEEP_MAX_MS = 1_000;
 
 export class Http1Engine implements DownstreamOwner {
   readonly core: EngineCore;
-  readonly #conns = new Set<Http1Downstream>();
+  /** The live connections (a LiveSet, src/core/live-set.ts: not a Set, which would keep closed ones through scavenges). */
+  readonly #conns = new LiveSet<Http1Downstream>();
   /** Draining: every response says Connection: close; connections are still taken and served. */
   #draining = false;
   /** End of the drain grace: idle connections are closed, and each one as soon as it becomes idle. */
@@ -52,7 +54,6 @@ export class Http1Engine implements DownstreamOwner {
 
   handle(socket: Socket, initialBytes: Buffer, ctx: HttpConnectionContext): void {
     const conn = new Http1Downstream(socket, this, ctx);
-    this.#conns.add(conn);
     this.core.stats.increment('http1.connections');
     if (conn.directReads) this.core.stats.increment('http1.direct_reads');
     // Draining, a connection is still served (its request gets Connection: close): its bytes were read by detection,
@@ -81,7 +82,7 @@ export class Http1Engine implements DownstreamOwner {
   closeIdle(): void {
     this.#draining = true;
     this.#closingIdle = true;
-    for (const c of this.#conns) this.#closeIfIdle(c);
+    for (const c of this.#conns.items()) this.#closeIfIdle(c);
   }
 
   /** Resolves when no connection is left. */
@@ -92,7 +93,7 @@ export class Http1Engine implements DownstreamOwner {
   /** Destroy every connection left (the drain deadline); connections handed over afterwards are destroyed. */
   destroyAll(): void {
     this.#stopped = true;
-    for (const c of this.#conns) c.destroy();
+    for (const c of this.#conns.items()) c.destroy();
   }
 
   async shutdown(graceMs: number): Promise<void> {
@@ -106,8 +107,12 @@ export class Http1Engine implements DownstreamOwner {
     if (this.#closingIdle) this.#closeIfIdle(conn);
   }
 
-  closed(conn: Http1Downstream): void {
-    this.#conns.delete(conn);
+  opened(conn: Http1Downstream): LiveEntry<Http1Downstream> {
+    return this.#conns.add(conn);
+  }
+
+  closed(entry: LiveEntry<Http1Downstream>): void {
+    this.#conns.delete(entry);
     if (this.#conns.size === 0 && this.#sweep !== undefined) {
       clearInterval(this.#sweep);
       this.#sweep = undefined;
@@ -126,6 +131,6 @@ export class Http1Engine implements DownstreamOwner {
   readonly #onSweep = (): void => {
     const now = Date.now();
     const o = this.core.options;
-    for (const c of this.#conns) c.checkTimers(now, o.headersTimeoutMs, o.downstreamIdleTimeoutMs);
+    for (const c of this.#conns.items()) c.checkTimers(now, o.headersTimeoutMs, o.downstreamIdleTimeoutMs);
   };
 }

@@ -15,6 +15,7 @@
 // (REMORA_ERR_UPSTREAM_TLS: a CA or name mismatch fails on every endpoint alike; not retried, not counted).
 import { Socket } from 'node:net';
 import { RemoraError } from '../../core/errors.js';
+import type { LiveEntry } from '../../core/live-set.js';
 import { PeriodicSweep, periodFor, type SweepMember } from '../../core/periodic-sweep.js';
 import type { HandshakeFailureCode, UpstreamTransport } from './upstream-transport.js';
 
@@ -81,13 +82,15 @@ export function pendingConnectDeadlines(): number {
 class RawConnectDeadline implements SweepMember {
   readonly #socket: Socket;
   readonly #deadline: number;
+  readonly #entry: LiveEntry<SweepMember>;
 
-  constructor(socket: Socket, deadline: number) {
+  constructor(socket: Socket, timeoutMs: number) {
     this.#socket = socket;
-    this.#deadline = deadline;
+    this.#deadline = CONNECT_SWEEP.now() + timeoutMs;
+    this.#entry = CONNECT_SWEEP.add(this, periodFor(timeoutMs));
   }
 
-  readonly settled = (): void => { CONNECT_SWEEP.delete(this); };
+  readonly settled = (): void => { CONNECT_SWEEP.delete(this.#entry); };
 
   sweep(now: number): boolean {
     const s = this.#socket;
@@ -118,6 +121,7 @@ class Connecting implements SweepMember {
   #tcpUp = false;
   #settled = false;
   #deadline = Infinity;
+  #entry: LiveEntry<SweepMember> | undefined;
 
   constructor(tcp: Socket, socket: Socket, o: ConnectOptions) {
     this.#tcp = tcp;
@@ -129,7 +133,7 @@ class Connecting implements SweepMember {
     socket.once('close', this.#onClose);
     if (o.timeoutMs > 0) {
       this.#deadline = CONNECT_SWEEP.now() + o.timeoutMs;
-      CONNECT_SWEEP.add(this, periodFor(o.timeoutMs));
+      this.#entry = CONNECT_SWEEP.add(this, periodFor(o.timeoutMs));
     }
   }
 
@@ -194,7 +198,7 @@ class Connecting implements SweepMember {
    * thousands of dead sockets surviving each young-generation collection (copied, then promoted).
    */
   #detach(): void {
-    if (this.#o.timeoutMs > 0) CONNECT_SWEEP.delete(this);
+    if (this.#entry !== undefined) CONNECT_SWEEP.delete(this.#entry);
     const s = this.#socket;
     s.off('error', this.#onError);
     s.off('close', this.#onClose);
@@ -211,8 +215,7 @@ export function openConnection(target: ConnectTarget, o: ConnectOptions): Socket
     // The opaque fast path: the owner handles 'connect' and 'error'; the deadline only listens for 'connect' to leave
     // the sweep (a failed or cancelled connect leaves it at the sweep's next visit).
     if (o.timeoutMs > 0) {
-      const deadline = new RawConnectDeadline(tcp, CONNECT_SWEEP.now() + o.timeoutMs);
-      CONNECT_SWEEP.add(deadline, periodFor(o.timeoutMs));
+      const deadline = new RawConnectDeadline(tcp, o.timeoutMs);
       tcp.once('connect', deadline.settled);
     }
     return tcp;

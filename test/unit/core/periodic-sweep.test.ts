@@ -86,13 +86,27 @@ test('delete removes a member before its deadline; a member that throws is dropp
   const gone = new Deadline(20);
   const thrower: SweepMember = { sweep: () => { throw new Error('bug'); } };
   const kept = new Deadline(40);
-  sweep.add(gone);
+  const goneEntry = sweep.add(gone);
   sweep.add(thrower);
   sweep.add(kept);
-  sweep.delete(gone);
+  sweep.delete(goneEntry);
   timers.advance(40);
   assert.equal(gone.firedAt, undefined);
   assert.equal(gone.visits, 0);
   assert.equal(kept.firedAt, 40);
   assert.equal(sweep.size, 0);
+});
+
+test('a member that deletes another during a visit: the deleted one is not visited', () => {
+  const timers = new FakeTimers();
+  const sweep = new PeriodicSweep(10, timers);
+  const late = new Deadline(1_000);
+  let lateEntry: ReturnType<typeof sweep.add> | undefined;
+  const deleter: SweepMember = { sweep: () => { if (lateEntry !== undefined) sweep.delete(lateEntry); return true; } };
+  // The walk goes in insertion order: the deleter runs first and removes the member after it.
+  sweep.add(deleter);
+  lateEntry = sweep.add(late);
+  timers.advance(10);
+  assert.equal(late.visits, 0);
+  assert.equal(sweep.size, 1);
 });

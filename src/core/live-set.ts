@@ -2,13 +2,15 @@
 // at the end, count, walk now and then. Many come and go every second, so it keeps them in a dense array (a member's
 // entry knows its index; delete moves the last member into the hole) instead of a Set.
 //
-// Why not a Set: V8 grows and compacts a Set's hash table by allocating a new one and leaving a link to it in the
-// old one, whose entries it does not clear (for iterators that were walking the old table). Once one such table is
-// in the old generation, every scavenge keeps each later table and every member any of them held, though all are
-// garbage, until the next full collection. With a Set of connections churned by 5,000 connections a second, about a
-// third of what the proxy allocated survived each scavenge: scavenges of 7-10 ms instead of 1, and a full collection
-// every second (docs/performance-notes.md, "Issue 15, eleventh part"). An array's backing store holds no such link,
-// and a deleted member's slot is cleared.
+// Why not a Set: V8 grows or compacts a Set's (or Map's) hash table by copying its entries into a new table; the old
+// table keeps its entries, plus a link to the new one for iterators still walking it. Once the Set's table is in the
+// old generation, the new tables are allocated there too, and every obsolete table keeps each member it ever held
+// (also those deleted since from the live table) until the next full collection. A scavenge treats those old-to-new
+// references as roots, so nearly every connection that passed through the Set survived the scavenges of its second:
+// with a Set of connections churned by 5,000 connections a second, about a third of what the proxy allocated
+// survived each scavenge, scavenges took 7-10 ms instead of 1, and a full collection ran every second
+// (docs/performance-notes.md, "Issue 15, eleventh part"). An array's backing store keeps no such copies, and a
+// deleted member's slot is cleared.
 
 /** A member's place in its LiveSet, returned by add() and given back to delete(). */
 export interface LiveEntry<T> {

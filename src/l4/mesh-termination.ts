@@ -34,7 +34,12 @@ function keyOf(address: string | undefined, port: number | undefined): string {
 export class MeshTerminator {
   readonly identity: MeshIdentity;
   readonly #server: tls.Server;
-  readonly #pending = new Map<string, Pending>();
+  /**
+   * Handshakes in progress by the client's address and port. A dictionary object, not a Map: a Map churned per
+   * connection keeps closed connections alive through young collections (src/core/live-set.ts says why); a
+   * dictionary's table reuses a deleted key's slot and is copied only when the number of handshakes changes a lot.
+   */
+  readonly #pending: Record<string, Pending | undefined> = Object.create(null) as Record<string, Pending | undefined>;
   readonly #stats: MeshStats | undefined;
 
   constructor(identity: MeshIdentity, handshakeTimeoutMs: number, stats?: MeshStats) {
@@ -65,9 +70,9 @@ export class MeshTerminator {
   terminate(raw: Socket, head: Buffer, onDone: (r: TerminationResult) => void): () => void {
     const key = keyOf(raw.remoteAddress, raw.remotePort);
     const pending: Pending = { onDone, raw, settled: false };
-    this.#pending.set(key, pending);
+    this.#pending[key] = pending;
     const forget = (): void => {
-      if (this.#pending.get(key) === pending) this.#pending.delete(key);
+      if (this.#pending[key] === pending) delete this.#pending[key];
     };
     raw.once('close', forget);
     if (head.length > 0) raw.unshift(head);
@@ -82,10 +87,10 @@ export class MeshTerminator {
 
   #take(socket: tls.TLSSocket): Pending | undefined {
     const key = keyOf(socket.remoteAddress, socket.remotePort);
-    const p = this.#pending.get(key);
+    const p = this.#pending[key];
     if (p === undefined || p.settled) return undefined;
     p.settled = true;
-    this.#pending.delete(key);
+    delete this.#pending[key];
     return p;
   }
 

@@ -67,8 +67,9 @@ export class NativeForwarder {
   readonly #b: ForwarderBinding;
   /**
    * The live forwards by the thread's id. A dictionary object, not a Map: a Map churned per connection keeps closed
-   * forwards (and their connections) alive through young collections (see src/core/live-set.ts, which cannot serve
-   * here: the thread reports by id).
+   * forwards (and their connections) alive through young collections (src/core/live-set.ts says why; it cannot serve
+   * here: the thread reports by id). A dictionary's table reuses a deleted id's slot and is copied only when the
+   * number of live forwards grows or falls a lot.
    */
   readonly #live: Record<number, NativeTcpForward | undefined> = Object.create(null) as Record<number, NativeTcpForward | undefined>;
   #count = 0;

@@ -5,10 +5,10 @@
 // listener runtime has one. The plain case (an original-destination cluster whose protocol needs no detection) does
 // not come here: the pipeline (connection-pipeline.ts) wires it straight to TcpForward.
 //
-// Every connection ends exactly once (`done`, after it leaves the tracker): after TcpForward's end, after the HTTP engine's socket
-// closes, or after the downstream socket closes before forwarding began (a failure, a refusal, a client that left).
-// Until forwarding begins, this object owns both sockets' 'error'/'close' listeners; a failure before forwarding
-// resets the client (as a failed connect would look without the mesh).
+// Every connection ends exactly once (`done`, after it leaves the tracker): after TcpForward's end, after the HTTP
+// engine's socket closes, or after the downstream socket closes before forwarding began (a failure, a refusal, a
+// client that left). Until forwarding begins, this object owns both sockets' 'error'/'close' listeners; a failure
+// before forwarding resets the client (as a failed connect would look without the mesh).
 import { resetSocket } from '../core/reset-socket.js';
 import type { LiveEntry } from '../core/live-set.js';
 import type { Socket } from 'node:net';

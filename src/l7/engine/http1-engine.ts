@@ -20,7 +20,7 @@ const SWEEP_MAX_MS = 1_000;
 
 export class Http1Engine implements DownstreamOwner {
   readonly core: EngineCore;
-  /** The live connections (a LiveSet, src/core/live-set.ts: not a Set, which would keep closed ones through scavenges). */
+  /** The live connections (a LiveSet, src/core/live-set.ts: a Set would keep closed ones through scavenges). */
   readonly #conns = new LiveSet<Http1Downstream>();
   /** Draining: every response says Connection: close; connections are still taken and served. */
   #draining = false;

@@ -8,6 +8,7 @@
 // Usage (root): node dist/bench/quick-l7.js [--variant NAME=DIR[,--node-flag...]]... [--haproxy] [--direct] [--floor]
 //                                           [--rounds N] [--duration S] [--loads ka,close,h2c,lat] [--settle S]
 //                                           [--l4 DIR] [--strace S] [--cpu-prof DIR] [--remora-args NAME="ARGS"]...
+//                                           [--keep-logs DIR] [--subject-node-flags "FLAGS"]
 //   default: one variant "current" = this tree; 3 rounds of 5 s (+1 s warm-up) per load; prints medians.
 //   loads: ka (wrk -t2 -c64 keep-alive), close (the same with Connection: close), h2c (h2load -c16 -m4 -t2, h2c prior
 //          knowledge), lat (h2load --h1, 8 conns, 1,000 rps: p99), rate (h2load --h1, 16 conns, 4,000 rps: the proxy's
@@ -25,6 +26,9 @@
 //          for an A/B of the same build with metrics and access logs on and off.
 //   --keep-logs DIR: copy each remora variant's output (its log, and what node flags such as --trace-gc print) to
 //          DIR/<variant>.log at the end.
+//   --subject-node-flags "FLAGS": Node flags (space-separated) for the remora-l4 and node-floor subjects, e.g.
+//          --variant new=$PWD,--trace-gc-nvp --l4 $PWD --floor --subject-node-flags=--trace-gc-nvp --keep-logs /tmp/gc
+//          to compare what survives each scavenge (docs/performance-notes.md, "Issue 15, eleventh part").
 //   --settle S: after the rounds, read each subject's RSS again after S seconds without traffic (the "RSS settled"
 //          column: what the proxy gives back once quiet, src/core/idle-heap-trim.ts).
 //   --route: the proxies' config adds a [route] for the service, so every request is decided by a named route.
@@ -77,6 +81,7 @@ async function main(): Promise<number> {
       loads: { type: 'string' }, haproxy: { type: 'boolean' }, direct: { type: 'boolean' }, floor: { type: 'boolean' },
       strace: { type: 'string' }, 'cpu-prof': { type: 'string' }, l4: { type: 'string' },
       'remora-args': { type: 'string', multiple: true }, route: { type: 'boolean' }, 'keep-logs': { type: 'string' },
+      'subject-node-flags': { type: 'string' },
       settle: { type: 'string' },
     },
   });
@@ -117,12 +122,14 @@ async function main(): Promise<number> {
       nodeArgs: flags, outboundPort: 15201 + i * 10, adminPort: 15200 + i * 10, results: {}, syscalls: {},
     };
   });
+  // Node flags of the remora-l4 and node-floor subjects (a variant takes its own after its DIR).
+  const subjectFlags = (values['subject-node-flags'] ?? '').split(/\s+/).filter((w) => w !== '');
   if (values.l4 !== undefined) {
-    subjects.push({ name: 'remora-l4', kind: 'remora', l4: true, root: resolve(values.l4 === '' ? REPO_ROOT : values.l4), nodeArgs: [],
+    subjects.push({ name: 'remora-l4', kind: 'remora', l4: true, root: resolve(values.l4 === '' ? REPO_ROOT : values.l4), nodeArgs: subjectFlags,
       outboundPort: 15291, adminPort: 15290, results: {}, syscalls: {} });
   }
   if (values.floor === true) {
-    subjects.push({ name: 'node-floor', kind: 'remora', root: REPO_ROOT, script: join(REPO_ROOT, 'dist/bench/floor-proxy.js'), nodeArgs: [],
+    subjects.push({ name: 'node-floor', kind: 'remora', root: REPO_ROOT, script: join(REPO_ROOT, 'dist/bench/floor-proxy.js'), nodeArgs: subjectFlags,
       outboundPort: 15281, adminPort: 15280, results: {}, syscalls: {} });
   }
   if (values.haproxy === true) {

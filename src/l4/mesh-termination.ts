@@ -15,6 +15,7 @@ import type { Socket } from 'node:net';
 import type * as tls from 'node:tls';
 import { nodeTls } from '../core/lazy-builtins.js';
 import type { MeshStats } from '../core/mesh-stats.js';
+import { LiveTable } from '../core/live-table.js';
 import { checkPeerCertificate, MESH_ALPN, type MeshIdentity } from '../upstream/transport/mesh-identity.js';
 
 export type TerminationResult =
@@ -34,12 +35,8 @@ function keyOf(address: string | undefined, port: number | undefined): string {
 export class MeshTerminator {
   readonly identity: MeshIdentity;
   readonly #server: tls.Server;
-  /**
-   * Handshakes in progress by the client's address and port. A dictionary object, not a Map: a Map churned per
-   * connection keeps closed connections alive through young collections (src/core/live-set.ts says why); a
-   * dictionary's table reuses a deleted key's slot and is copied only when the number of handshakes changes a lot.
-   */
-  readonly #pending: Record<string, Pending | undefined> = Object.create(null) as Record<string, Pending | undefined>;
+  /** Handshakes in progress by the client's address and port (a LiveTable: no Map churned per connection). */
+  readonly #pending = new LiveTable<Pending>();
   readonly #stats: MeshStats | undefined;
 
   constructor(identity: MeshIdentity, handshakeTimeoutMs: number, stats?: MeshStats) {
@@ -70,9 +67,9 @@ export class MeshTerminator {
   terminate(raw: Socket, head: Buffer, onDone: (r: TerminationResult) => void): () => void {
     const key = keyOf(raw.remoteAddress, raw.remotePort);
     const pending: Pending = { onDone, raw, settled: false };
-    this.#pending[key] = pending;
+    this.#pending.set(key, pending);
     const forget = (): void => {
-      if (this.#pending[key] === pending) delete this.#pending[key];
+      if (this.#pending.get(key) === pending) this.#pending.delete(key);
     };
     raw.once('close', forget);
     if (head.length > 0) raw.unshift(head);
@@ -87,10 +84,10 @@ export class MeshTerminator {
 
   #take(socket: tls.TLSSocket): Pending | undefined {
     const key = keyOf(socket.remoteAddress, socket.remotePort);
-    const p = this.#pending[key];
+    const p = this.#pending.get(key);
     if (p === undefined || p.settled) return undefined;
     p.settled = true;
-    delete this.#pending[key];
+    this.#pending.delete(key);
     return p;
   }
 

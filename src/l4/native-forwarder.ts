@@ -17,6 +17,7 @@ import type { Socket } from 'node:net';
 import { systemError } from '../core/errors.js';
 import { hasForwarder, loadNativeAddon, type ForwarderBinding } from '../core/native-addon.js';
 import { socketFd } from '../core/socket-fd.js';
+import { LiveTable } from '../core/live-table.js';
 import type { ListenerCounters } from '../core/stats.js';
 import { NativeTcpForward, type NativeForwardPort } from './native-tcp-forward.js';
 
@@ -65,14 +66,8 @@ function joined(parts: Buffer[]): Buffer | undefined {
 
 export class NativeForwarder {
   readonly #b: ForwarderBinding;
-  /**
-   * The live forwards by the thread's id. A dictionary object, not a Map: a Map churned per connection keeps closed
-   * forwards (and their connections) alive through young collections (src/core/live-set.ts says why; it cannot serve
-   * here: the thread reports by id). A dictionary's table reuses a deleted id's slot and is copied only when the
-   * number of live forwards grows or falls a lot.
-   */
-  readonly #live: Record<number, NativeTcpForward | undefined> = Object.create(null) as Record<number, NativeTcpForward | undefined>;
-  #count = 0;
+  /** The live forwards by the thread's id (a LiveTable: no Map churned per connection, see src/core/live-table.ts). */
+  readonly #live = new LiveTable<NativeTcpForward>();
   readonly #fields: number;
   #timer: NodeJS.Timeout | undefined;
   readonly #port: NativeForwardPort;
@@ -90,7 +85,7 @@ export class NativeForwarder {
   }
 
   /** Connections handed over and not yet ended. */
-  get size(): number { return this.#count; }
+  get size(): number { return this.#live.size; }
 
   /** Hand both sockets to the thread (see the file comment); the reason when it cannot be done. */
   handOver(down: Socket, up: Socket, opts: NativeHandOver): NativeTcpForward | NativeFallback {
@@ -121,8 +116,7 @@ export class NativeForwarder {
       onEnd: opts.onEnd,
       onClosed: closers.length === 0 ? undefined : () => { for (const c of closers) c(false); },
     });
-    this.#live[id] = forward;
-    this.#count++;
+    this.#live.set(id, forward);
     if (this.#timer === undefined) {
       this.#timer = setInterval(this.#sweep, NATIVE_SWEEP_MS);
       this.#timer.unref();
@@ -132,13 +126,13 @@ export class NativeForwarder {
 
   /** Reset every live connection (each reports its end as usual). */
   abortAll(): void {
-    for (const id of Object.keys(this.#live)) this.#b.forwarderAbort(Number(id));
+    for (const id of this.#live.keys()) this.#b.forwarderAbort(Number(id));
   }
 
   readonly #sweep = (): void => {
     const d = this.#b.forwarderDeltas();
     for (let i = 0; i + 2 < d.length; i += 3) {
-      this.#live[d[i] ?? 0]?.count(d[i + 1] ?? 0, d[i + 2] ?? 0);
+      this.#live.get(d[i] ?? 0)?.count(d[i + 1] ?? 0, d[i + 2] ?? 0);
     }
   };
 
@@ -146,13 +140,12 @@ export class NativeForwarder {
     const n = this.#fields;
     for (let i = 0; i + n - 1 < ended.length; i += n) {
       const id = ended[i] ?? 0;
-      const f = this.#live[id];
+      const f = this.#live.get(id);
       if (f === undefined) continue;
-      delete this.#live[id];
-      this.#count--;
+      this.#live.delete(id);
       f.end(ended[i + 1] ?? 0, ended[i + 2] ?? 0, ended[i + 3] ?? 0, ended[i + 4] ?? 0);
     }
-    if (this.#count === 0 && this.#timer !== undefined) {
+    if (this.#live.size === 0 && this.#timer !== undefined) {
       clearInterval(this.#timer);
       this.#timer = undefined;
     }

@@ -9,22 +9,19 @@
 // TypeScript facade (src/interceptor/original-dst.ts) turns -errno into a Node-style SystemError.
 #include <napi.h>
 
-#include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
-#include <linux/netfilter_ipv4.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
-#ifndef IP6T_SO_ORIGINAL_DST
-#define IP6T_SO_ORIGINAL_DST 80
-#endif
+#include "socket_addresses.h"
 
 // native/src/tcp_forwarder.cc: the native forwarder of opaque TCP.
 void RegisterTcpForwarder(napi_env env, napi_value exports);
 void RegisterMemoryRelease(napi_env env, napi_value exports);
 
 namespace {
+
+using remora::PeerText;
+using remora::ReadOriginalDst;
 
 // The fd argument of both functions: the fd, or -1 after throwing a TypeError (a negative fd is returned as is and
 // answered with -EBADF by the caller).
@@ -45,29 +42,6 @@ int LocalIsV4(int fd) {
   if (local.ss_family == AF_INET) return 1;
   if (local.ss_family == AF_INET6) return IN6_IS_ADDR_V4MAPPED(&reinterpret_cast<const sockaddr_in6*>(&local)->sin6_addr) ? 1 : 0;
   return -EAFNOSUPPORT;
-}
-
-// SO_ORIGINAL_DST (IPv4) or IP6T_SO_ORIGINAL_DST (IPv6) as text and a port in host order: 0, or -errno.
-int ReadOriginalDst(int fd, bool v4, char (&text)[INET6_ADDRSTRLEN], uint16_t* port) {
-  sockaddr_storage dst{};
-  socklen_t len = v4 ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-  int rc;
-  do {
-    rc = v4 ? getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &dst, &len) : getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &dst, &len);
-  } while (rc != 0 && errno == EINTR);
-  if (rc != 0) return -errno;
-  const void* addr;
-  if (v4) {
-    const auto* d4 = reinterpret_cast<const sockaddr_in*>(&dst);
-    addr = &d4->sin_addr;
-    *port = ntohs(d4->sin_port);
-  } else {
-    const auto* d6 = reinterpret_cast<const sockaddr_in6*>(&dst);
-    addr = &d6->sin6_addr;
-    *port = ntohs(d6->sin6_port);
-  }
-  if (inet_ntop(v4 ? AF_INET : AF_INET6, addr, text, sizeof(text)) == nullptr) return -errno;
-  return 0;
 }
 
 Napi::Value OriginalDst(const Napi::CallbackInfo& info) {
@@ -109,20 +83,11 @@ Napi::Value AcceptedAddresses(const Napi::CallbackInfo& info) {
     // as node:net shows such a socket (remoteAddress undefined).
     v4 = LocalIsV4(fd);
     if (v4 < 0) return Napi::Number::New(env, v4);
-  } else if (peer.ss_family == AF_INET) {
-    const auto* p4 = reinterpret_cast<const sockaddr_in*>(&peer);
-    v4 = 1;
-    peer_port = ntohs(p4->sin_port);
-    if (inet_ntop(AF_INET, &p4->sin_addr, peer_text, sizeof(peer_text)) == nullptr) return Napi::Number::New(env, -errno);
-  } else if (peer.ss_family == AF_INET6) {
-    const auto* p6 = reinterpret_cast<const sockaddr_in6*>(&peer);
-    peer_port = ntohs(p6->sin6_port);
-    v4 = IN6_IS_ADDR_V4MAPPED(&p6->sin6_addr) ? 1 : 0;
-    // An IPv4 client as IPv4 text ("10.0.0.1", not "::ffff:10.0.0.1"): the last four bytes of the mapped address.
-    const void* addr = v4 == 1 ? static_cast<const void*>(&p6->sin6_addr.s6_addr[12]) : static_cast<const void*>(&p6->sin6_addr);
-    if (inet_ntop(v4 == 1 ? AF_INET : AF_INET6, addr, peer_text, sizeof(peer_text)) == nullptr) return Napi::Number::New(env, -errno);
   } else {
-    return Napi::Number::New(env, -EAFNOSUPPORT);
+    bool is_v4 = false;
+    const int prc = PeerText(peer, peer_text, &peer_port, &is_v4);
+    if (prc != 0) return Napi::Number::New(env, prc);
+    v4 = is_v4 ? 1 : 0;
   }
 
   char dst_text[INET6_ADDRSTRLEN] = {0};

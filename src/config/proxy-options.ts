@@ -155,7 +155,7 @@ export const proxyOptionSpecs = {
   }),
   tcpForwarder: spec({
     key: 'tcp_forwarder', flag: 'tcp-forwarder', env: 'REMORA_TCP_FORWARDER', valueName: 'KIND',
-    help: 'who moves the bytes of opaque TCP once both sides are connected: native (a forwarding thread in the native addon; TLS and mesh mTLS forwards stay in Node) or node (Node streams)',
+    help: 'who moves the bytes of opaque TCP once both sides are connected: native (a forwarding thread in the native addon; TLS and mesh mTLS forwards stay in Node) or node (Node streams); native with http_engine = off also accepts in that thread (docs/proxy.md#the-native-accept)',
     defaultValue: 'native' as TcpForwarderKind, defaultText: 'native', parse: v.oneOf(TCP_FORWARDERS),
   }),
   drainTimeout: spec({

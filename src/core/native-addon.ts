@@ -22,12 +22,17 @@ export interface OriginalDstBinding {
 }
 
 /**
- * What native/src/tcp_forwarder.cc exports (see its header comment). Every function returns a value or -errno.
- * onEnded hears ended connections in batches of FORWARDER_ENDED_FIELDS numbers: id, bytes downstream->upstream,
- * bytes upstream->downstream, end kind (0 clean, 1 downstream error, 2 upstream error, 3 idle, 4 aborted), errno.
+ * What the forwarding thread reports, in batches (see native/src/tcp_forwarder.cc):
+ *   ended: FORWARDER_ENDED_FIELDS numbers per connection: id, bytes downstream->upstream, bytes upstream->downstream,
+ *          end kind (0 clean, 1 downstream error, 2 upstream error, 3 idle, 4 aborted), errno;
+ *   events: FORWARDER_EVENT_FIELDS numbers per event: kind, id, a, b, c, d (src/l4/native-forwarder.ts NativeEvent);
+ *   extras: the events' strings and bytes, in order.
  */
+export type ForwarderReport = (ended: Float64Array, events: Float64Array, extras: readonly (string | Buffer)[]) => void;
+
+/** What native/src/tcp_forwarder.cc exports (see its header comment). Every function returns a value or -errno. */
 export interface ForwarderBinding {
-  forwarderInit(onEnded: (ended: Float64Array) => void): number;
+  forwarderInit(onReport: ForwarderReport): number;
   forwarderAdd(fdDown: number, fdUp: number, idleTimeoutMs: number, pendingToUp: Uint8Array | undefined, pendingToDown: Uint8Array | undefined): number;
   forwarderAbort(id: number): number;
   /** out: bytes down->up, bytes up->down, downstream side flags, upstream side flags (1: FIN read, 2: FIN sent). */
@@ -35,7 +40,18 @@ export interface ForwarderBinding {
   /** id, +down->up, +up->down for every live connection that moved bytes since the last call. */
   forwarderDeltas(): Float64Array;
   forwarderLive(): number;
+  /** Accept on a dup of this listening socket from now on: the listener's handle. */
+  forwarderListen(fd: number): number;
+  forwarderUnlisten(handle: number): number;
+  /** Connect an accepted connection and forward once connected; detectTimeoutMs > 0 reports its first bytes. */
+  forwarderConnect(id: number, address: string, port: number, bindAddress: string | undefined, connectTimeoutMs: number,
+    idleTimeoutMs: number, detectTimeoutMs: number, notifyConnected: boolean): number;
+  /** An accepted connection never asked to connect leaves the thread: its fd (the caller owns it). */
+  forwarderRelease(id: number): number;
+  /** Detection decided: no more first bytes are reported. */
+  forwarderWatchDone(id: number): number;
   readonly FORWARDER_ENDED_FIELDS: number;
+  readonly FORWARDER_EVENT_FIELDS: number;
 }
 
 /** What native/src/memory_release.cc exports. */
@@ -75,7 +91,9 @@ export function hasForwarder(addon: NativeAddon): addon is OriginalDstBinding & 
   const a = addon as Partial<ForwarderBinding>;
   return typeof a.forwarderInit === 'function' && typeof a.forwarderAdd === 'function' && typeof a.forwarderAbort === 'function'
     && typeof a.forwarderBytes === 'function' && typeof a.forwarderDeltas === 'function' && typeof a.forwarderLive === 'function'
-    && typeof a.FORWARDER_ENDED_FIELDS === 'number';
+    && typeof a.forwarderListen === 'function' && typeof a.forwarderUnlisten === 'function' && typeof a.forwarderConnect === 'function'
+    && typeof a.forwarderRelease === 'function' && typeof a.forwarderWatchDone === 'function'
+    && typeof a.FORWARDER_ENDED_FIELDS === 'number' && typeof a.FORWARDER_EVENT_FIELDS === 'number';
 }
 
 /** Load the addon; REMORA_ERR_NATIVE_LOAD when it is missing, built for another Node ABI, or has the wrong shape. */

@@ -16,8 +16,10 @@ export class ListenerCounters {
   upstreamToDownstream = 0;
   /** Connections closed by the idle timeout (not an error). */
   idleTimeouts = 0;
-  /** Opaque forwards handed to the native forwarding thread (tcp_forwarder = native). */
+  /** Opaque forwards run by the native forwarding thread (tcp_forwarder = native): handed over, or accepted there. */
   nativeForwards = 0;
+  /** Connections the native forwarding thread accepted (native accept), kept there or taken into Node as sockets. */
+  nativeAccepts = 0;
   /** Opaque forwards that stayed in Node although tcp_forwarder = native (a socket that could not be handed over). */
   nativeFallbacks = 0;
   /** Where the listener is bound ("[::]:15001"); set once after binding. */
@@ -43,8 +45,11 @@ export interface ListenerStatsJson {
   readonly connections: ConnectionCountsJson;
   readonly bytes: BytesJson;
   readonly idleTimeouts: number;
-  /** tcp_forwarder = native: forwards handed to the native thread, and the ones that stayed in Node. */
-  readonly forwarder: { readonly native: number; readonly nodeFallbacks: number };
+  /**
+   * tcp_forwarder = native: forwards run by the native thread, the ones that stayed in Node, and the connections the
+   * thread accepted (native accept).
+   */
+  readonly forwarder: { readonly native: number; readonly nodeFallbacks: number; readonly accepts: number };
 }
 
 /** The proxy-wide part of GET /stats (src/admin/stats-json.ts adds services, the HTTP layer and the config). */
@@ -147,7 +152,7 @@ export class Stats {
         connections: { accepted: c.accepted, active: c.active, closed: c.closed },
         bytes: { downstreamToUpstream: c.downstreamToUpstream, upstreamToDownstream: c.upstreamToDownstream },
         idleTimeouts: c.idleTimeouts,
-        forwarder: { native: c.nativeForwards, nodeFallbacks: c.nativeFallbacks },
+        forwarder: { native: c.nativeForwards, nodeFallbacks: c.nativeFallbacks, accepts: c.nativeAccepts },
       };
     }
     return {

@@ -5,6 +5,8 @@
 //   - original destination = one of remora's own listeners at a local address (loop guard) -> REMORA_ERR_NOT_REDIRECTED
 //   - getsockopt failed otherwise                                                          -> REMORA_ERR_ORIGINAL_DST
 // "::" listens dual-stack (IPv4 clients arrive as ::ffff:a.b.c.d); without IPv6 in the kernel it falls back to 0.0.0.0.
+// With the native accept (handAcceptTo), the forwarding thread accepts on the bound socket instead of Node: the
+// thread's connections come back here (adopt) only when they need a socket and a check of this stage.
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { networkInterfaces, constants as osConstants } from 'node:os';
 import { canonicalIp, unmapIpv4 } from '../core/addr.js';
@@ -73,6 +75,8 @@ export class CaptureListener {
   #server: Server | undefined;
   #bound: BoundAddress | undefined;
   #localAddresses: Set<string> = new Set();
+  /** Stops the accept loop that took the socket over (handAcceptTo). */
+  #stopExternal: (() => void) | undefined;
 
   constructor(opts: CaptureListenerOptions) {
     this.name = opts.name;
@@ -112,7 +116,44 @@ export class CaptureListener {
 
   /** Stop accepting (the port is closed at once); connections already accepted are not touched. */
   close(): void {
+    const stop = this.#stopExternal;
+    this.#stopExternal = undefined;
+    if (stop !== undefined) {
+      stop();
+      return;
+    }
     this.#server?.close();
+  }
+
+  /**
+   * Let another accept loop take the bound socket (the native accept): `take(fd)` starts it on its own duplicate of
+   * the socket and returns how to stop it; Node then stops accepting (its handle is closed: the duplicate keeps the
+   * port bound). False, with nothing changed, when the socket is not there or `take` throws.
+   */
+  handAcceptTo(take: (fd: number) => () => void): boolean {
+    const server = this.#server;
+    const fd = server === undefined ? undefined : socketFd(server);
+    if (server === undefined || fd === undefined || this.#stopExternal !== undefined) return false;
+    let stop: () => void;
+    try {
+      stop = take(fd);
+    } catch (err) {
+      this.#opts.log.warn({ listener: this.name, err }, 'the native accept cannot take the listener; Node accepts');
+      return false;
+    }
+    this.#stopExternal = stop;
+    server.close();
+    return true;
+  }
+
+  /** Could this original destination port be remora's own (the loop guard of adopt() then applies)? */
+  isSelfPort(port: number): boolean {
+    return this.#selfPorts.has(port);
+  }
+
+  /** A connection accepted elsewhere (the native accept), now a socket: the checks and hand-on of a Node accept. */
+  adopt(socket: Socket): void {
+    this.#onConnection(socket);
   }
 
   #listenError(host: string, err: unknown): RemoraError {

@@ -16,6 +16,7 @@ import type { MeshStats } from '../core/mesh-stats.js';
 import type { AcceptRouter, Direction } from './accept-route.js';
 import type { HttpHandoff } from './http-handoff.js';
 import type { MeshTerminator } from './mesh-termination.js';
+import type { NativeAccepted } from './native-accepted.js';
 
 /** Inbound mesh mTLS of a listener runtime (identity_dir set). */
 export interface InboundMtls {
@@ -54,7 +55,13 @@ export interface ConnectionContext {
   /** Unique per process (shared by the listeners). */
   readonly id: number;
   readonly direction: Direction;
-  readonly socket: Socket;
+  /** The client's socket; undefined while the forwarding thread holds the connection (native accept: `native`). */
+  readonly socket: Socket | undefined;
+  /**
+   * Native accept: the connection as the forwarding thread holds it (src/l4/native-accepted.ts); the terminal stage
+   * forwards it there, or takes it into a socket (a context with `socket` and no `native`). Undefined for a socket.
+   */
+  readonly native: NativeAccepted | undefined;
   readonly originalDst: OriginalDst;
   /** The client's address (IPv4 unmapped), when known. */
   readonly peerAddress: string | undefined;
@@ -70,6 +77,9 @@ export interface ConnectionContext {
   /** Hears when forwarding as opaque TCP begins (set by the stats filter for an observer: metrics, access log). */
   readonly watch?: ForwardingWatcher | undefined;
 }
+
+/** A connection Node holds a socket for (every stage but the native accept's). */
+export type SocketConnectionContext = ConnectionContext & { readonly socket: Socket };
 
 /** The byte counts of a forward, read while it runs (src/l4/tcp-forward.ts TcpForward). */
 export interface ForwardBytes {

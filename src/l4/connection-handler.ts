@@ -14,6 +14,7 @@ import type { AcceptedAddresses } from '../interceptor/original-dst.js';
 import type { Direction } from './accept-route.js';
 import { type ConnectionContext, type ConnectionOutcome, type ListenerRuntime } from './connection-context.js';
 import { connectionFields } from './filters/connection-stats.js';
+import type { NativeAccepted } from './native-accepted.js';
 
 export interface ConnectionHandlerOptions {
   readonly direction: Direction;
@@ -37,7 +38,6 @@ export class ConnectionHandler implements CaptureHandlers {
 
   // === hot path ===
   accepted(downstream: Socket, addresses: AcceptedAddresses): void {
-    const o = this.#o;
     // The addon read the client with the original destination (one call); node:net's getpeername only without it.
     let peerAddress = addresses.peerAddress;
     let peerPort = addresses.peerPort;
@@ -46,11 +46,23 @@ export class ConnectionHandler implements CaptureHandlers {
       peerAddress = peer === undefined ? undefined : unmapIpv4(peer);
       peerPort = downstream.remotePort;
     }
+    this.#run(downstream, undefined, addresses.originalDst, peerAddress, peerPort);
+  }
+
+  /** A connection the forwarding thread accepted (native accept), already checked by the capture stage. */
+  acceptedNative(conn: NativeAccepted, addresses: AcceptedAddresses): void {
+    this.#run(undefined, conn, addresses.originalDst, addresses.peerAddress, addresses.peerPort);
+  }
+
+  #run(socket: Socket | undefined, native: NativeAccepted | undefined, originalDst: AcceptedAddresses['originalDst'],
+    peerAddress: string | undefined, peerPort: number | undefined): void {
+    const o = this.#o;
     const conn: ConnectionContext = {
       id: o.nextId(),
       direction: o.direction,
-      socket: downstream,
-      originalDst: addresses.originalDst,
+      socket,
+      native,
+      originalDst,
       peerAddress,
       peerPort,
       startedAt: Date.now(),
@@ -65,7 +77,8 @@ export class ConnectionHandler implements CaptureHandlers {
       // A bug or an unexpected synchronous throw from node:net: this connection fails, the proxy does not.
       o.stats.countError('REMORA_ERR_INTERNAL', isSystemError(err) ? err.code : undefined);
       o.log.error({ ...connectionFields(conn), err }, 'cannot set up forwarding; connection reset');
-      resetSocket(downstream);
+      if (socket !== undefined) resetSocket(socket);
+      else native?.abort();
     }
   }
 

@@ -1,6 +1,8 @@
 // The terminal connection stage of a listener: route -> (detect -> pick + connect with retries) -> forward, or the
 // hand-off to the HTTP engine. It runs after the connection filters (src/l4/connection-context.ts), with the runtime
-// the connection took at accept. Two paths:
+// the connection took at accept. A connection of the native accept (no socket: the forwarding thread holds it) stays
+// in the thread when its bytes cannot change its route or handler (src/l4/native-connection.ts: pick, connect,
+// forward and detection's label there); any other becomes a socket here and takes one of the two paths:
 //   * plain: an original-destination cluster (passthrough, inbound delivery) whose protocol needs no detection
 //     (declared opaque/tls, or HTTP while no HTTP engine is installed): connect and forward at once (the upstream is
 //     wired while it connects; Node queues the client's bytes);
@@ -12,7 +14,10 @@ import { resetSocket } from '../core/reset-socket.js';
 import type { Socket } from 'node:net';
 import type { Declared, Destination } from './accept-route.js';
 import { contextFields, shownProtocol, sideState, type LiveConnection } from './live-connection.js';
-import { emptyOutcome, type ConnectionContext, type ConnectionDone, type ConnectionStage } from './connection-context.js';
+import {
+  emptyOutcome, type ConnectionContext, type ConnectionDone, type ConnectionStage, type SocketConnectionContext,
+} from './connection-context.js';
+import { NativeConnection } from './native-connection.js';
 import { sniffLabel, StagedConnection, type StagedDeps } from './staged-connection.js';
 import { TcpForward } from './tcp-forward.js';
 
@@ -84,6 +89,24 @@ function meshApplies(conn: ConnectionContext): boolean {
 
 const DECLARED = { opaque: 'declared:opaque', tls: 'declared:tls', http: 'declared:http', http2: 'declared:http2', detect: 'detect' } as const;
 
+/** The context of a native accept's connection once Node holds it as a socket (spelled out: see withWatch). */
+function withSocket(conn: ConnectionContext, socket: Socket): SocketConnectionContext {
+  return {
+    id: conn.id,
+    direction: conn.direction,
+    socket,
+    native: undefined,
+    originalDst: conn.originalDst,
+    peerAddress: conn.peerAddress,
+    peerPort: conn.peerPort,
+    startedAt: conn.startedAt,
+    runtime: conn.runtime,
+    peerIdentity: conn.peerIdentity,
+    peerCertificateHash: conn.peerCertificateHash,
+    watch: conn.watch,
+  };
+}
+
 export class ConnectionPipeline {
   readonly #deps: StagedDeps;
   readonly #tracker: ConnectionTracker;
@@ -94,11 +117,32 @@ export class ConnectionPipeline {
   }
 
   /** The terminal ConnectionStage. */
-  readonly run: ConnectionStage = (conn, done) => {
-    const rt = conn.runtime;
-    const route = rt.router.accept(conn.direction, conn.originalDst);
+  readonly run: ConnectionStage = (accepted, done) => {
+    const rt = accepted.runtime;
+    const route = rt.router.accept(accepted.direction, accepted.originalDst);
     const d = route.declared;
     const dest = route.destination;
+    const native = accepted.native;
+    let conn: SocketConnectionContext;
+    if (native !== undefined) {
+      if (dest.kind === 'cluster' && !route.needName && rt.http === undefined && dest.cluster.tls === undefined && !meshApplies(accepted)) {
+        new NativeConnection(this.#deps, accepted, native, d, dest, done, this.#tracker).start();
+        return;
+      }
+      // It needs a socket: a refusal, a name to route by, the HTTP engine, mesh mTLS, TLS origination.
+      try {
+        conn = withSocket(accepted, native.toSocket());
+      } catch (err) {
+        native.abort();
+        done({ ...emptyOutcome('REMORA_ERR_INTERNAL', err as Error), peerIdentity: accepted.peerIdentity });
+        return;
+      }
+    } else if (accepted.socket !== undefined) {
+      conn = accepted as SocketConnectionContext;
+    } else {
+      done(emptyOutcome('REMORA_ERR_INTERNAL', new Error('a connection with neither a socket nor a native accept')));
+      return;
+    }
     if (dest.kind === 'cluster' && dest.target !== undefined && dest.cluster.spec.service === undefined && !route.needName
       && (d === 'opaque' || d === 'tls' || (d !== 'detect' && rt.http === undefined)) && !meshApplies(conn)) {
       this.#deps.countSniff(DECLARED[d]);
@@ -108,7 +152,7 @@ export class ConnectionPipeline {
     new StagedConnection(this.#deps, conn, route, done, this.#tracker).start();
   };
 
-  #plain(conn: ConnectionContext, dest: Extract<Destination, { kind: 'cluster' }>, declared: Declared, done: ConnectionDone): void {
+  #plain(conn: SocketConnectionContext, dest: Extract<Destination, { kind: 'cluster' }>, declared: Declared, done: ConnectionDone): void {
     const authorize = conn.runtime.authorize;
     if (authorize !== undefined && !authorize(conn)) {
       // Denied (logged and counted by the authorizer): closed before anything is connected or read.

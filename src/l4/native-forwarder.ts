@@ -13,12 +13,18 @@
 //      kept and run when the native forward ends.
 // When any check fails it returns the reason and nothing was changed: the caller forwards in Node (TcpForward) and
 // counts it. A sweep (once a second, unref'd, while connections are live) moves the listener byte counters.
+//
+// Native accept: listen(fd, sink) makes the thread accept on a capture listener's socket; each accepted connection
+// reaches the sink as a NativeAccepted (src/l4/native-accepted.ts) with its addresses, and its later events (connected,
+// connect failed, detection's first bytes) and its end reach it by its id.
 import type { Socket } from 'node:net';
+import type { OriginalDst } from '../core/addr.js';
 import { systemError } from '../core/errors.js';
 import { hasForwarder, loadNativeAddon, type ForwarderBinding } from '../core/native-addon.js';
 import { socketFd } from '../core/socket-fd.js';
 import { LiveTable } from '../core/live-table.js';
 import type { ListenerCounters } from '../core/stats.js';
+import { NativeAccepted, type NativeAcceptPort } from './native-accepted.js';
 import { NativeTcpForward, type NativeForwardPort } from './native-tcp-forward.js';
 
 /** Why a forward stayed in Node. */
@@ -32,6 +38,34 @@ export interface NativeHandOver {
   /** Bytes already read from the downstream (detection), written to the upstream first. */
   readonly head?: Buffer | undefined;
 }
+
+/** What the thread says of a connection it accepted: its original destination (or the -errno of reading it), its client. */
+export interface NativeAcceptedAddresses {
+  /** 0, or -errno of SO_ORIGINAL_DST (-ENOENT: not redirected). */
+  readonly status: number;
+  readonly originalDst: OriginalDst | undefined;
+  readonly peerAddress: string | undefined;
+  readonly peerPort: number | undefined;
+}
+
+/** Hears a listener's connections accepted by the thread. */
+export interface NativeAcceptSink {
+  accepted(conn: NativeAccepted, addresses: NativeAcceptedAddresses): void;
+  /** accept() failed for want of resources (the listener rests 100 ms), or the listener cannot be polled. */
+  listenerError(err: Error): void;
+}
+
+/** A live entry of the thread: a handed-over forward, or an accepted connection. */
+interface NativeLive {
+  count(dIn: number, dOut: number): void;
+  end(bytesIn: number, bytesOut: number, kind: number, errno: number): void;
+  event?(kind: number, a: number, extra: Buffer | undefined): void;
+}
+
+const EV_ACCEPTED = 1;
+const EV_LISTEN_ERROR = 9;
+const EV_CLIENT_DATA = 4;
+const EV_SERVER_DATA = 6;
 
 /** How often the listener byte counters are brought up to date for live connections. */
 export const NATIVE_SWEEP_MS = 1_000;
@@ -67,8 +101,12 @@ function joined(parts: Buffer[]): Buffer | undefined {
 export class NativeForwarder {
   readonly #b: ForwarderBinding;
   /** The live forwards by the thread's id (a LiveTable: no Map churned per connection, see src/core/live-table.ts). */
-  readonly #live = new LiveTable<NativeTcpForward>();
+  readonly #live = new LiveTable<NativeLive>();
   readonly #fields: number;
+  readonly #eventFields: number;
+  /** The sinks of the listeners the thread accepts on, by handle (one per capture listener). */
+  readonly #sinks = new Map<number, NativeAcceptSink>();
+  readonly #acceptPort: NativeAcceptPort;
   #timer: NodeJS.Timeout | undefined;
   readonly #port: NativeForwardPort;
 
@@ -76,12 +114,38 @@ export class NativeForwarder {
   constructor(binding: ForwarderBinding) {
     this.#b = binding;
     this.#fields = binding.FORWARDER_ENDED_FIELDS;
-    const rc = binding.forwarderInit(this.#onEnded);
+    this.#eventFields = binding.FORWARDER_EVENT_FIELDS;
+    const rc = binding.forwarderInit(this.#onReport);
     if (rc < 0) throw systemError(rc, 'forwarderInit');
     this.#port = {
       abort: (id) => { binding.forwarderAbort(id); },
       read: (id, out) => binding.forwarderBytes(id, out) === 0,
     };
+    this.#acceptPort = {
+      ...this.#port,
+      connect: (id, r) => binding.forwarderConnect(id, r.address, r.port, r.localAddress, r.connectTimeoutMs, r.idleTimeoutMs,
+        r.detectTimeoutMs, r.notifyConnected),
+      release: (id) => {
+        const fd = binding.forwarderRelease(id);
+        if (fd >= 0) this.#live.delete(id);
+        return fd;
+      },
+      watchDone: (id) => { binding.forwarderWatchDone(id); },
+    };
+  }
+
+  /** Accept on the listening socket `fd` (a dup of it) from now on: the handle for unlisten(). Throws a SystemError. */
+  listen(fd: number, sink: NativeAcceptSink): number {
+    const handle = this.#b.forwarderListen(fd);
+    if (handle < 0) throw systemError(handle, 'forwarderListen');
+    this.#sinks.set(handle, sink);
+    return handle;
+  }
+
+  /** Stop accepting on a listener (its dup is closed by the thread); connections already accepted go on. */
+  unlisten(handle: number): void {
+    if (!this.#sinks.delete(handle)) return;
+    this.#b.forwarderUnlisten(handle);
   }
 
   /** Connections handed over and not yet ended. */
@@ -116,12 +180,16 @@ export class NativeForwarder {
       onEnd: opts.onEnd,
       onClosed: closers.length === 0 ? undefined : () => { for (const c of closers) c(false); },
     });
-    this.#live.set(id, forward);
+    this.#track(id, forward);
+    return forward;
+  }
+
+  #track(id: number, entry: NativeLive): void {
+    this.#live.set(id, entry);
     if (this.#timer === undefined) {
       this.#timer = setInterval(this.#sweep, NATIVE_SWEEP_MS);
       this.#timer.unref();
     }
-    return forward;
   }
 
   /** Reset every live connection (each reports its end as usual). */
@@ -136,7 +204,45 @@ export class NativeForwarder {
     }
   };
 
-  readonly #onEnded = (ended: Float64Array): void => {
+  /** The events of a report: an accepted connection goes to its listener's sink, any other event to its connection. */
+  #onEvents(events: Float64Array, extras: readonly (string | Buffer)[]): void {
+    const n = this.#eventFields;
+    let x = 0;
+    for (let i = 0; i + n - 1 < events.length; i += n) {
+      const kind = events[i] ?? 0;
+      const id = events[i + 1] ?? 0;
+      const a = events[i + 2] ?? 0;
+      if (kind === EV_ACCEPTED) {
+        const dst = extras[x++] as string;
+        const peer = extras[x++] as string;
+        const status = events[i + 3] ?? 0;
+        const conn = new NativeAccepted(id, this.#acceptPort);
+        const sink = this.#sinks.get(a);
+        this.#track(id, conn);
+        if (sink === undefined) {
+          // Its listener was closed in the meantime: the connection is refused as a closed port would.
+          conn.abort();
+          continue;
+        }
+        sink.accepted(conn, {
+          status,
+          originalDst: status === 0 ? { address: dst, port: events[i + 4] ?? 0, family: dst.includes(':') ? 6 : 4 } : undefined,
+          peerAddress: peer === '' ? undefined : peer,
+          peerPort: peer === '' ? undefined : events[i + 5] ?? 0,
+        });
+        continue;
+      }
+      if (kind === EV_LISTEN_ERROR) {
+        this.#sinks.get(a)?.listenerError(systemError(-(events[i + 3] ?? 0), 'accept'));
+        continue;
+      }
+      const extra = kind === EV_CLIENT_DATA || kind === EV_SERVER_DATA ? extras[x++] as Buffer : undefined;
+      this.#live.get(id)?.event?.(kind, a, extra);
+    }
+  }
+
+  readonly #onReport = (ended: Float64Array, events: Float64Array, extras: readonly (string | Buffer)[]): void => {
+    if (events.length > 0) this.#onEvents(events, extras);
     const n = this.#fields;
     for (let i = 0; i + n - 1 < ended.length; i += n) {
       const id = ended[i] ?? 0;

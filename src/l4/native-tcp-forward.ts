@@ -20,7 +20,10 @@ export const NativeEnd = { clean: 0, downstreamError: 1, upstreamError: 2, idle:
 export interface NativeForwardPort {
   /** Reset both sides. */
   abort(id: number): void;
-  /** Live counters into out: [down->up, up->down, downstream flags, upstream flags]; false once not live. */
+  /**
+   * Live counters into out: [down->up, up->down, downstream flags, upstream flags, and with a fifth slot the thread's
+   * state of the connection (0 forwarding, 1 accepted, 2 connecting)]; false once not live.
+   */
   read(id: number, out: Float64Array): boolean;
 }
 
@@ -46,7 +49,9 @@ function stateOf(flags: number, ended: boolean): SideState {
 }
 
 /** One scratch array for reads of the live counters (the JS thread is single). */
-const SCRATCH = new Float64Array(4);
+const SCRATCH = new Float64Array(5);
+/** The thread's state of a connection that is forwarded (native/src/tcp_forwarder.cc ConnState). */
+const FORWARDING = 0;
 
 export class NativeTcpForward implements OpaqueForward {
   readonly #id: number;
@@ -61,6 +66,7 @@ export class NativeTcpForward implements OpaqueForward {
   #countedOut = 0;
   #downFlags = 0;
   #upFlags = 0;
+  #state = FORWARDING;
   #ended = false;
   #idleTimedOut = false;
   #errorCode: RemoraErrorCode | undefined;
@@ -83,6 +89,7 @@ export class NativeTcpForward implements OpaqueForward {
     this.#out = SCRATCH[1] ?? this.#out;
     this.#downFlags = SCRATCH[2] ?? 0;
     this.#upFlags = SCRATCH[3] ?? 0;
+    this.#state = SCRATCH[4] ?? FORWARDING;
   }
 
   get bytesDownstreamToUpstream(): number {
@@ -95,8 +102,11 @@ export class NativeTcpForward implements OpaqueForward {
     return this.#out;
   }
 
-  /** Handed over only once connected. */
-  get upstreamConnected(): boolean { return true; }
+  /** Whether the upstream is connected: always for a hand-over; for a native accept, once the thread connected it. */
+  get upstreamConnected(): boolean {
+    this.#refresh();
+    return this.#state === FORWARDING;
+  }
   get idleTimedOut(): boolean { return this.#idleTimedOut; }
   get errorCode(): RemoraErrorCode | undefined { return this.#errorCode; }
   get error(): Error | undefined { return this.#error; }

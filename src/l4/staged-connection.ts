@@ -17,7 +17,7 @@ import type { ListenerCounters } from '../core/stats.js';
 import type { Destination, AcceptRoute } from './accept-route.js';
 import type { MtlsMode } from '../config/mtls-settings.js';
 import { MESH_ALPN } from '../upstream/transport/mesh-identity.js';
-import type { ConnectionContext, ConnectionDone, ConnectionOutcome, ConnectionStage } from './connection-context.js';
+import type { ConnectionContext, ConnectionDone, ConnectionOutcome, ConnectionStage, SocketConnectionContext } from './connection-context.js';
 import type { ConnectionTracker, TrackedConnection } from './connection-pipeline.js';
 import type { TerminationResult } from './mesh-termination.js';
 import { DetectStage, type DetectResult } from './detect/detect-stage.js';
@@ -105,7 +105,7 @@ export class StagedConnection {
   /** The outcome of the connection inside mesh mTLS. */
   #inner: ConnectionOutcome | undefined;
 
-  constructor(deps: StagedDeps, conn: ConnectionContext, route: AcceptRoute, done: ConnectionDone, tracker: ConnectionTracker) {
+  constructor(deps: StagedDeps, conn: SocketConnectionContext, route: AcceptRoute, done: ConnectionDone, tracker: ConnectionTracker) {
     this.#deps = deps;
     this.#conn = conn;
     this.#down = conn.socket;

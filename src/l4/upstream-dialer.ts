@@ -24,18 +24,69 @@ export interface DialSpec {
 
 export type DialFailureCode = ConnectFailureCode | 'REMORA_ERR_NO_HEALTHY_ENDPOINT';
 
+/** One attempt's endpoint: its load counter taken (release it when the attempt fails or its connection closes). */
+export interface DialChoice {
+  readonly target: ConnectTarget & { readonly key?: string };
+  /** "10.0.0.1:80" (IPv6 in brackets). */
+  readonly endpoint: string;
+  readonly release: Release | undefined;
+}
+
+/**
+ * The endpoints of one connection's attempts (the policy above, without sockets: UpstreamDial connects in Node, the
+ * native accept in the forwarding thread, src/l4/native-connection.ts). next() picks with the newest picker,
+ * excluding the endpoints that failed; once every endpoint was tried, any healthy one.
+ */
+export class DialChoices {
+  readonly #spec: DialSpec;
+  #pickCtx: { sourceAddress?: string | undefined; exclude?: ReadonlySet<string> } | undefined;
+  #tried: Set<string> | undefined;
+
+  constructor(spec: DialSpec) {
+    this.#spec = spec;
+  }
+
+  /** The next endpoint, or why there is none. */
+  next(): DialChoice | { readonly none: string } {
+    const spec = this.#spec;
+    if (spec.target !== undefined) return { target: spec.target, endpoint: formatEndpoint(spec.target), release: undefined };
+    const cluster = spec.cluster;
+    let r = cluster.pick(this.#pickCtx ??= { sourceAddress: spec.sourceAddress });
+    if (r.kind === 'none' && r.reason === 'all-excluded') {
+      // Every endpoint was tried: any healthy one again.
+      r = cluster.pick({ sourceAddress: spec.sourceAddress });
+    }
+    if (r.kind === 'none') return { none: r.reason };
+    return { target: r.endpoint, endpoint: r.endpoint.key, release: cluster.acquire(r.endpoint.key) };
+  }
+
+  /** The attempt on `endpoint` failed to connect: not picked again while others remain. */
+  failed(endpoint: string): void {
+    if (this.#spec.target !== undefined) return;
+    (this.#tried ??= new Set()).add(endpoint);
+    (this.#pickCtx ??= { sourceAddress: this.#spec.sourceAddress }).exclude = this.#tried;
+  }
+}
+
+function formatEndpoint(t: ConnectTarget): string {
+  return t.address.includes(':') ? `[${t.address}]:${t.port}` : `${t.address}:${t.port}`;
+}
+
+/** The error of a dial that found no endpoint on its first attempt. */
+export function noEndpointError(reason: string): RemoraError {
+  return new RemoraError('REMORA_ERR_NO_HEALTHY_ENDPOINT', `no endpoint to connect to (${reason})`, { details: { reason } });
+}
+
 export type DialState = 'connecting' | 'connected' | 'failed' | 'cancelled';
 
 export class UpstreamDial implements ConnectHandler {
   readonly #spec: DialSpec;
   readonly #onDone: (dial: UpstreamDial) => void;
-  /** What the balancer's pick reads (made at the first pick: an original-destination dial never picks). */
-  #pickCtx: { sourceAddress?: string | undefined; exclude?: ReadonlySet<string> } | undefined;
+  readonly #choices: DialChoices;
   #state: DialState = 'connecting';
   #socket: Socket | undefined;
   #endpoint: string | undefined;
   #attempts = 0;
-  #tried: Set<string> | undefined;
   #release: Release | undefined;
   #failureCode: DialFailureCode | undefined;
   #error: Error | undefined;
@@ -44,6 +95,7 @@ export class UpstreamDial implements ConnectHandler {
   constructor(spec: DialSpec, onDone: (dial: UpstreamDial) => void) {
     this.#spec = spec;
     this.#onDone = onDone;
+    this.#choices = new DialChoices(spec);
   }
 
   get state(): DialState { return this.#state; }
@@ -80,34 +132,22 @@ export class UpstreamDial implements ConnectHandler {
   }
 
   #attempt(): void {
-    const spec = this.#spec;
-    const cluster = spec.cluster;
-    let target: ConnectTarget & { key?: string };
-    if (spec.target !== undefined) {
-      target = spec.target;
-    } else {
-      let r = cluster.pick(this.#pickCtx ??= { sourceAddress: spec.sourceAddress });
-      if (r.kind === 'none' && r.reason === 'all-excluded') {
-        // Every endpoint was tried: any healthy one again.
-        r = cluster.pick({ sourceAddress: spec.sourceAddress });
+    const choice = this.#choices.next();
+    if ('none' in choice) {
+      if (this.#attempts === 0) {
+        const err = noEndpointError(choice.none);
+        queueMicrotask(() => { this.#fail('REMORA_ERR_NO_HEALTHY_ENDPOINT', err); });
+      } else {
+        this.#fail(this.#failureCode ?? 'REMORA_ERR_UPSTREAM_CONNECT', this.#error ?? new Error('connect failed'));
       }
-      if (r.kind === 'none') {
-        if (this.#attempts === 0) {
-          const err = new RemoraError('REMORA_ERR_NO_HEALTHY_ENDPOINT', `no endpoint to connect to (${r.reason})`,
-            { details: { reason: r.reason } });
-          queueMicrotask(() => { this.#fail('REMORA_ERR_NO_HEALTHY_ENDPOINT', err); });
-        } else {
-          this.#fail(this.#failureCode ?? 'REMORA_ERR_UPSTREAM_CONNECT', this.#error ?? new Error('connect failed'));
-        }
-        return;
-      }
-      target = r.endpoint;
-      this.#release = cluster.acquire(r.endpoint.key);
+      return;
     }
-    this.#endpoint = target.key ?? (target.address.includes(':') ? `[${target.address}]:${target.port}` : `${target.address}:${target.port}`);
+    const target = choice.target;
+    this.#release = choice.release;
+    this.#endpoint = choice.endpoint;
     this.#attempts++;
     try {
-      this.#socket = cluster.connect(target, this);
+      this.#socket = this.#spec.cluster.connect(target, this);
     } catch (err) {
       // Invalid arguments (a bug): fail this dial, never the proxy.
       this.#release?.();
@@ -142,11 +182,7 @@ export class UpstreamDial implements ConnectHandler {
     this.#tlsCode = failure.tlsCode;
     this.#failureCode = failure.code;
     this.#error = failure.error;
-    const key = this.#endpoint;
-    if (this.#spec.target === undefined && key !== undefined) {
-      (this.#tried ??= new Set()).add(key);
-      (this.#pickCtx ??= { sourceAddress: this.#spec.sourceAddress }).exclude = this.#tried;
-    }
+    if (this.#endpoint !== undefined) this.#choices.failed(this.#endpoint);
     if (this.#attempts < this.#spec.attempts) this.#attempt();
     else this.#fail(failure.code, failure.error);
   }

@@ -68,16 +68,20 @@ export class ProbeResponder {
 
   /** As RedirectProber.claim(): true when the connection is a probe (answered here, never forwarded or counted). */
   claim(direction: Direction, socket: Socket, origDst: OriginalDst): boolean {
+    if (!this.wants(direction, origDst)) return false;
+    answerProbe(socket, direction, canonicalIp(origDst.address) ?? origDst.address, origDst.port, this.#check, this.#claimed);
+    return true;
+  }
+
+  /** Whether claim() would take a connection to this original destination. */
+  wants(direction: Direction, origDst: OriginalDst): boolean {
     if (this.#stopped) return false;
     const s = this.#settings();
     if (s.intervalMs <= 0) return false;
     const a = canonicalIp(origDst.address) ?? origDst.address;
-    const mine = direction === 'inbound'
+    return direction === 'inbound'
       ? origDst.port === LOOPBACK_PROBE_PORT && (a === '127.0.0.6' || a === '::6')
       : s.target !== undefined && origDst.port === s.target.port && a === (canonicalIp(s.target.host) ?? s.target.host);
-    if (!mine) return false;
-    answerProbe(socket, direction, a, origDst.port, this.#check, this.#claimed);
-    return true;
   }
 
   stop(): void {

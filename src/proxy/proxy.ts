@@ -17,6 +17,7 @@
 // (src/proxy/runtime.ts), which src/proxy/runtime-manager.ts replaces as a whole.
 import { installProcessSignals } from './process-signals.js';
 import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { AdminServer, type ProxyState } from '../admin/admin-server.js';
 import type { DrainJson, ProxyStatsJson } from '../admin/stats-json.js';
@@ -40,6 +41,7 @@ import {
 } from '../l4/detect/http-destinations.js';
 import { connectionStatsFilter } from '../l4/filters/connection-stats.js';
 import type { HttpHandoff } from '../l4/http-handoff.js';
+import { processForwarder } from '../l4/native-forwarder.js';
 import { INBOUND_SOURCE_V6 } from '../upstream/cluster.js';
 import type { DnsResolverLike } from '../upstream/dns-discovery.js';
 import { identityPaths } from '../config/identity-files.js';
@@ -437,6 +439,14 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
     rejected: (socket, code, reason, err) => { handler.rejected(socket, code, reason, err); },
     listenerError: (err) => { handler.listenerError(err); },
   });
+  const connectionHandlers: Record<Direction, ConnectionHandler> = {
+    outbound: new ConnectionHandler({
+      direction: 'outbound', counters: stats.listener('outbound'), stats, log, nextId, runtime: () => runtimes.current.listeners.outbound,
+    }),
+    inbound: new ConnectionHandler({
+      direction: 'inbound', counters: stats.listener('inbound'), stats, log, nextId, runtime: () => runtimes.current.listeners.inbound,
+    }),
+  };
   const listeners = DIRECTIONS.map((direction) => new CaptureListener({
     name: direction,
     host: options.listenAddress,
@@ -444,10 +454,7 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
     readOriginalDst,
     selfPorts,
     log,
-    handlers: withProbes(direction, new ConnectionHandler({
-      direction, counters: stats.listener(direction), stats, log, nextId,
-      runtime: () => runtimes.current.listeners[direction],
-    })),
+    handlers: withProbes(direction, connectionHandlers[direction]),
   }));
   const listenerOf = (direction: Direction): CaptureListener => {
     const l = listeners.find((x) => x.name === direction);
@@ -485,6 +492,42 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
     inboundIpv6: inboundBound?.family === 'IPv6' && !inboundBound.ipv4Fallback,
     onRound: updateReadiness,
   });
+
+  // The native accept (tcp_forwarder = native): the forwarding thread accepts on a listener whose connections are
+  // mostly forwarded as bytes (no HTTP engine; inbound, no mesh identity either: every mesh connection needs a socket).
+  // A connection that needs a socket, or a check of the capture stage, comes back to the listener as one.
+  const forwarder = options.tcpForwarder === 'native' ? processForwarder() : null;
+  for (const l of listeners) {
+    const direction = l.name as Direction;
+    if (forwarder === null || handoffs[direction] !== undefined || (direction === 'inbound' && options.identityDir !== '')) continue;
+    const handler = connectionHandlers[direction];
+    const counters = stats.listener(direction);
+    const native = l.handAcceptTo((fd) => {
+      const handle = forwarder.listen(fd, {
+        accepted(conn, a) {
+          counters.nativeAccepts++;
+          const dst = a.originalDst;
+          if (a.status !== 0 || dst === undefined || l.isSelfPort(dst.port) || prober?.wants(direction, dst) === true
+            || responder?.wants(direction, dst) === true) {
+            let socket: Socket;
+            try {
+              socket = conn.toSocket();
+            } catch (err) {
+              conn.abort();
+              handler.listenerError(err as Error);
+              return;
+            }
+            l.adopt(socket);
+            return;
+          }
+          handler.acceptedNative(conn, { originalDst: dst, peerAddress: a.peerAddress, peerPort: a.peerPort });
+        },
+        listenerError: (err) => { handler.listenerError(err); },
+      });
+      return () => { forwarder.unlisten(handle); };
+    });
+    if (native) log.debug({ listener: direction }, 'the native forwarder accepts on this listener');
+  }
 
   for (const l of listeners) {
     const c = stats.listener(l.name);

@@ -170,14 +170,18 @@ export class RedirectProber {
    * forwarded, never counted as traffic) and return true. Hot path: one Set lookup for every other connection.
    */
   claim(direction: Direction, socket: Socket, origDst: OriginalDst): boolean {
+    if (!this.wants(direction, origDst)) return false;
+    this.#answer(direction, socket, canonicalIp(origDst.address) ?? origDst.address, origDst.port);
+    return true;
+  }
+
+  /** Whether claim() would take a connection to this original destination (the native accept asks before a socket exists). */
+  wants(direction: Direction, origDst: OriginalDst): boolean {
     if (!this.#ports.has(origDst.port)) return false;
     const a = canonicalIp(origDst.address) ?? origDst.address;
-    const mine = direction === 'inbound'
+    return direction === 'inbound'
       ? origDst.port === LOOPBACK_PROBE_PORT && (a === '127.0.0.6' || a === '::6')
       : this.#target !== undefined && origDst.port === this.#target.port && a === (canonicalIp(this.#target.host) ?? this.#target.host);
-    if (!mine) return false;
-    this.#answer(direction, socket, a, origDst.port);
-    return true;
   }
 
   #answer(direction: Direction, socket: Socket, address: string, port: number): void {

@@ -56,6 +56,18 @@ export interface ClusterSpec {
   readonly inboundSource: boolean;
 }
 
+/** The parameters of a plain TCP connect to one endpoint (Cluster.plainConnect). */
+export interface PlainConnect {
+  readonly address: string;
+  readonly port: number;
+  /** The connect timeout; 0 = none. */
+  readonly timeoutMs: number;
+  /** Bind this source address first (inbound delivery). */
+  readonly localAddress: string | undefined;
+  /** A member endpoint: report the connect's result with onConnectResult(healthKey, ok). */
+  readonly healthKey: string | undefined;
+}
+
 export interface ClusterDeps {
   readonly log: Logger;
   readonly clock?: Clock;
@@ -418,6 +430,25 @@ export class Cluster implements ClusterView, ConnectObserver {
       observer: member ? this : undefined,
       endpointKey: member ? key : undefined,
     });
+  }
+
+  /**
+   * What connect() would do for `endpoint` over plain TCP, for a connect made outside Node (the native accept,
+   * src/l4/native-connection.ts): the address and port, the connect timeout, the source address, and the key under
+   * which its result feeds the cluster's health (onConnectResult), for a member endpoint. Undefined when the
+   * cluster has a transport beyond TCP (TLS origination, mesh mTLS): only connect() can open those.
+   */
+  plainConnect(endpoint: ConnectTarget & { readonly key?: string }): PlainConnect | undefined {
+    if (this.#tls !== undefined) return undefined;
+    const key = endpoint.key ?? endpointKey(endpoint);
+    const member = !this.originalDst && this.#members.has(key);
+    return {
+      address: endpoint.address,
+      port: endpoint.port,
+      timeoutMs: this.#connectTimeoutMs,
+      localAddress: this.spec.inboundSource ? (isIPv4(endpoint.address) ? INBOUND_SOURCE_V4 : INBOUND_SOURCE_V6) : undefined,
+      healthKey: member ? key : undefined,
+    };
   }
 
   /** @internal ConnectObserver: a connect to a member finished. */

@@ -54,6 +54,7 @@ function withWatch(conn: ConnectionContext, watch: ConnectionWatch): ConnectionC
     id: conn.id,
     direction: conn.direction,
     socket: conn.socket,
+    native: conn.native,
     originalDst: conn.originalDst,
     peerAddress: conn.peerAddress,
     peerPort: conn.peerPort,

@@ -151,6 +151,8 @@ struct Conn {
   size_t watched = 0;           // client bytes reported so far
   std::atomic<bool> released{false};
   std::atomic<bool> watchDone{false};
+  // Its fds are its own (accepted or connected here, not dup()s of Node's): close() alone takes them out of the epoll.
+  bool ownFds = false;
   bool connectAsked = false;  // JS thread only: forwarderConnect was called (it can no longer be released)
   Conn() {
     bytes[0] = 0;
@@ -389,11 +391,14 @@ class Forwarder {
     if (fl >= 0 && (fl & O_NONBLOCK) == 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
   }
 
+  // Queue a command for the thread and wake it, unless a wake-up is already on its way (the thread clears the flag
+  // before it takes the commands, so a command queued after that wakes it again): one write for a batch of commands.
   void Push(Command cmd) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       commands_.push_back(std::move(cmd));
     }
+    if (wakePending_.exchange(true, std::memory_order_acq_rel)) return;
     uint64_t one = 1;
     ssize_t r = write(evfd_, &one, sizeof(one));
     (void)r;
@@ -433,6 +438,7 @@ class Forwarder {
         }
         OnEvent(s, events[i].events);
       }
+      wakePending_.store(false, std::memory_order_release);
       {
         std::lock_guard<std::mutex> lock(mu_);
         cmds.swap(commands_);
@@ -598,6 +604,7 @@ class Forwarder {
       c->side[i].index = i;
     }
     c->side[0].fd = fd;
+    c->ownFds = true;
     c->state = ACCEPTED;
     c->acceptedAt = NowMs();
     conns_.emplace(c->id, c);
@@ -837,7 +844,16 @@ class Forwarder {
         s->readEof = true;
         c->flags[s->index].fetch_or(1, std::memory_order_relaxed);
         o->wantShut = true;
-        if (o->pending.size() <= o->pendingOff) Shut(o);
+        if (o->pending.size() <= o->pendingOff) {
+          // The last FIN of the connection (the other side's came and was passed on): close() below sends it.
+          if (o->readEof && s->shutWr && c->ownFds) {
+            o->shutWr = true;
+            c->flags[o->index].fetch_or(2, std::memory_order_relaxed);
+            MaybeClose(c);
+            return;
+          }
+          Shut(o);
+        }
         if (c->done) return;
         Update(s);
         if (!c->done) Update(o);
@@ -921,7 +937,7 @@ class Forwarder {
       Side* s = &c->side[i];
       if (s->fd < 0) continue;
       if (i == 0 ? resetDown : resetUp) Reset(s->fd);
-      if (s->registered) {
+      if (s->registered && !c->ownFds) {
         epoll_event dummy{};
         epoll_ctl(epfd_, EPOLL_CTL_DEL, s->fd, &dummy);
         s->registered = false;
@@ -1080,6 +1096,8 @@ class Forwarder {
   int evfd_ = -1;
   std::thread thread_;
   std::atomic<bool> stop_{false};
+  // A write to evfd_ is pending (Push); cleared by the thread before it takes the commands.
+  std::atomic<bool> wakePending_{false};
   // Set by the thread when bytes moved, cleared by Deltas().
   std::atomic<bool> moved_{true};
   bool stopped_ = false;

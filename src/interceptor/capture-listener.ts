@@ -7,6 +7,7 @@
 // "::" listens dual-stack (IPv4 clients arrive as ::ffff:a.b.c.d); without IPv6 in the kernel it falls back to 0.0.0.0.
 // With the native accept (handAcceptTo), the forwarding thread accepts on the bound socket instead of Node: the
 // thread's connections come back here (adopt) only when they need a socket and a check of this stage.
+import cluster from 'node:cluster';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { networkInterfaces, constants as osConstants } from 'node:os';
 import { canonicalIp, unmapIpv4 } from '../core/addr.js';
@@ -66,6 +67,22 @@ function localAddressSet(): Set<string> {
     for (const a of list ?? []) out.add(canonicalIp(a.address) ?? a.address);
   }
   return out;
+}
+
+/**
+ * Node stops accepting on a listener another accept loop took over: its handle is closed. In a cluster worker, not
+ * through server.close(): that tells the primary, which closes the shared socket once no worker holds it, and a
+ * worker started later (or restarted) would then get a new socket that cannot bind the port the other workers'
+ * threads keep. The handle's own close (the one the cluster wraps) closes this process's copy only.
+ */
+function stopNodeAccepting(server: Server): void {
+  const handle = (server as unknown as { readonly _handle?: object | null })._handle;
+  const ownClose: unknown = handle === null || handle === undefined ? undefined : (Object.getPrototypeOf(handle) as { close?: unknown } | null)?.close;
+  if (cluster.isWorker && typeof ownClose === 'function') {
+    (ownClose as (this: object) => void).call(handle as object);
+    return;
+  }
+  server.close();
 }
 
 export class CaptureListener {
@@ -142,7 +159,7 @@ export class CaptureListener {
       return false;
     }
     this.#stopExternal = stop;
-    server.close();
+    stopNodeAccepting(server);
     return true;
   }
 

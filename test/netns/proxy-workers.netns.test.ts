@@ -464,3 +464,76 @@ describe('workers = 2 with the control plane', { ...opts, timeout: 240_000 }, ()
     assert.ok(logRecords(proxy).some((l) => l.event === 'worker.exited' && l['signal'] === 'SIGKILL'));
   });
 });
+
+// The native accept with workers: every worker's forwarding thread accepts on the socket the cluster shares
+// (EPOLLEXCLUSIVE: the kernel wakes one), so each connection is accepted once, by one worker's thread.
+describe('workers = 2 with the native accept (http_engine = off)', opts, () => {
+  let mesh: Mesh;
+  let client: Pod;
+  let server: Pod;
+  let proxy: RunningProxy;
+  const tmp = tempDir('remora-workers-native-');
+  const file = join(tmp.dir, 'client.ini');
+  let vip = '';
+
+  before(async () => {
+    if (opts.skip !== undefined) return;
+    mesh = await Mesh.create({ ipv6: false });
+    client = await mesh.addPod('client');
+    server = await mesh.addPod('server');
+    vip = `${mesh.prefix4}.200`;
+    await startL7Tool(server, ['http-tag', '::', '8080', 'web']);
+    writeFileSync(file, ['[proxy]', 'workers = 2', 'http_engine = off', '[service web]', `addresses = ${vip}:80`,
+      'protocol = opaque', `endpoints = ${server.ip4}:8080`].join('\n') + '\n');
+    await initOk(client);
+    proxy = await startProxy(client, ['--config', file]);
+  });
+  after(async () => {
+    await proxy?.stop('SIGKILL');
+    await mesh?.destroy();
+    tmp.remove();
+  });
+
+  test('both workers\' threads accept; every connection is accepted once and served; a killed worker\'s share goes to the other', opts, async () => {
+    const stats = async (): Promise<WorkerStats> => (await proxy.stats()) as WorkerStats;
+    const forwarder = (s: WorkerStats): { native: number; accepts: number } | undefined =>
+      (s.listeners['outbound'] as unknown as { forwarder?: { native: number; accepts: number } } | undefined)?.forwarder;
+    let sent = 0;
+    let s = await stats();
+    for (let round = 0; round < 20; round++) {
+      const r = await load(client, `http://${vip}/`, 20, 20);
+      sent += 20;
+      assert.deepEqual(r.statuses, { 200: 20 }, 'every request answered by the server');
+      s = await waitFor('the burst closed', async () => {
+        const x = await stats();
+        return x.listeners['outbound']?.connections.accepted === sent && x.connections.active === 0 ? x : undefined;
+      }, { timeoutMs: 10_000, intervalMs: 50 });
+      if (s.workers.every((w) => (w.listeners['outbound']?.accepted ?? 0) > 0)) break;
+    }
+    const perWorker = s.workers.map((w) => w.listeners['outbound']?.accepted ?? 0);
+    assert.ok(perWorker.every((n) => n > 0), `both workers accepted connections: ${perWorker.join(', ')}`);
+    assert.deepEqual(forwarder(s), { native: sent, nodeFallbacks: 0, accepts: sent }, 'each connection accepted and forwarded by a thread, once');
+
+    const victim = s.workers[0] as WorkerLine;
+    process.kill(victim.pid, 'SIGKILL');
+    await waitFor('the killed worker to be gone', async () => (alive(victim.pid) ? undefined : true), { timeoutMs: 10_000, intervalMs: 20 });
+    const r = await load(client, `http://${vip}/`, 10, 10);
+    assert.deepEqual(r.statuses, { 200: 10 }, 'served by the surviving worker (or the restarted one)');
+    assert.deepEqual(r.errors, {});
+    // The restarted worker gets the shared socket from the primary (still open: the other worker holds it) and its
+    // thread accepts on it too.
+    await waitFor('the worker restarted', async () => {
+      const x = await stats();
+      const w = x.workers.find((y) => y.worker === victim.worker);
+      return x.workers.length === 2 && w !== undefined && w.pid !== victim.pid ? true : undefined;
+    }, { timeoutMs: 15_000, intervalMs: 100 });
+    let restartedAccepted = 0;
+    for (let round = 0; round < 20 && restartedAccepted === 0; round++) {
+      const b = await load(client, `http://${vip}/`, 20, 20);
+      assert.deepEqual(b.statuses, { 200: 20 });
+      const x = await stats();
+      restartedAccepted = x.workers.find((w) => w.worker === victim.worker)?.listeners['outbound']?.accepted ?? 0;
+    }
+    assert.ok(restartedAccepted > 0, 'the restarted worker accepted connections');
+  });
+});

@@ -3,8 +3,10 @@
 // each connection with its addresses (no NAT entry here: the original destination's status is -ENOENT), and then
 // connects it where it is told and forwards, reports a failed connect (and connects again), reports detection's
 // first bytes each way until told to stop, gives the connection to Node as a socket, or resets it. Checked on
-// structured fields only (events, bytes, error codes, /proc/self/fd); every wait is a bounded poll.
+// structured fields only (events, bytes, error codes, /proc/self/fd); every wait is a bounded poll. Running out of
+// fds (prlimit on this process) makes the listener rest and report EMFILE, and the backlog is accepted afterwards.
 import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
 import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -321,4 +323,43 @@ test('500 accepted, connected and forwarded connections leave no fd behind', asy
   await waitFor(() => fds() <= baseline, 'the fds to come back to the baseline', 10_000);
   assert.equal(counters.downstreamToUpstream, 4 * 501);
   assert.equal(counters.upstreamToDownstream, 4 * 501);
+});
+
+test('accept() out of fds: the listener error is reported (EMFILE), the thread rests instead of spinning, and accepts again once fds are free', async (t) => {
+  const l = await nativeListener(t);
+  const pid = String(process.pid);
+  const [soft, hard] = execFileSync('prlimit', ['--pid', pid, '--nofile', '--raw', '--noheadings', '--output', 'SOFT,HARD']).toString().trim().split(/\s+/);
+  assert.match(`${soft}:${hard}`, /^(\d+|unlimited):(\d+|unlimited)$/);
+  // Everything that needs an fd is started first: this process will be out of them.
+  // The restorer raises the limit again when told on its stdin (no new fd needed here to do it).
+  const restorer = spawn('sh', ['-c', `read x; prlimit --pid ${pid} --nofile=${soft}:${hard}`], { stdio: ['pipe', 'ignore', 'ignore'] });
+  const restored = once(restorer, 'exit');
+  // The clients live in another process: 6 connections once told, held until stdin closes.
+  const clients = spawn(process.execPath, ['-e', `
+    const net = require('node:net');
+    process.stdin.once('data', () => { for (let i = 0; i < 6; i++) net.connect(${l.port}, '127.0.0.1').on('error', () => {}); });
+    process.stdin.on('end', () => process.exit(0));
+  `], { stdio: ['pipe', 'ignore', 'ignore'] });
+  t.after(() => {
+    restorer.kill();
+    clients.kill();
+    execFileSync('prlimit', ['--pid', pid, `--nofile=${soft}:${hard}`]);
+  });
+  await new Promise((resolve) => setTimeout(resolve, 200)); // the children are up (their fds are theirs)
+  const open = readdirSync('/proc/self/fd').length;
+  // Room for about two accepted connections.
+  execFileSync('prlimit', ['--pid', pid, `--nofile=${open + 2}:${hard}`]);
+  clients.stdin?.write('go\n');
+  await waitFor(() => l.errors.length > 0, 'the listener error', 10_000);
+  assert.equal((l.errors[0] as NodeJS.ErrnoException).code, 'EMFILE');
+  assert.ok(l.accepted.length < 6, `not every connection was accepted while out of fds (${l.accepted.length})`);
+  // While it rests, the thread does not retry in a loop: one error per rest period (100 ms), not a spin.
+  const errorsBefore = l.errors.length;
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.ok(l.errors.length - errorsBefore <= 5, `one error per rest, not a spin: ${l.errors.length - errorsBefore} in 300 ms`);
+  restorer.stdin?.write('x\n');
+  await restored;
+  await waitFor(() => l.accepted.length === 6, 'the waiting connections accepted from the backlog', 10_000);
+  for (const a of l.accepted) a.conn.abort();
+  clients.stdin?.end();
 });

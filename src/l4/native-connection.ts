@@ -81,6 +81,13 @@ export class NativeConnection implements TrackedConnection, NativeAcceptedOwner 
     }
     this.#deps.counters.nativeForwards++;
     this.#attempt();
+    // The thread forwards as soon as it is connected, without telling (unless health needs it): the observation of
+    // a forwarded connection (live TCP metrics) starts with the connect. One that fails to connect is closed with its
+    // flags, as one that failed before forwarding.
+    const forward = this.#forward;
+    if (!this.#over && forward !== undefined && this.#attempts > 0) {
+      this.#conn.watch?.forwarding(this.#conn, this.#dest.cluster.spec.service === undefined ? undefined : this.#dest.cluster.name, this.#endpoint, forward);
+    }
   }
 
   #attempt(): void {

@@ -10,6 +10,15 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Mesh, netnsTestOptions, type Pod } from './harness.js';
 import { runTool, startTool, statsWhere } from './proxy-helpers.js';
+
+/** The sum of every series of a metric in an exposition. */
+function total(text: string, metric: string): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${metric}{`) || line.startsWith(`${metric} `)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
 import { remoraInit, startProxy, type RunningProxy } from './remora-process.js';
 
 const opts = netnsTestOptions();
@@ -66,6 +75,12 @@ for (const { forwarder, engine } of VARIANTS) describe(`half-close and reset thr
     // accepted them.
     const accepts = forwarder === 'native' && engine === 'off' ? 3 : 0;
     assert.deepEqual(forwarderStats(s), forwarder === 'native' ? { native: 3, nodeFallbacks: 0, accepts } : { native: 0, nodeFallbacks: 0, accepts: 0 });
+    // The TCP metrics saw the three connections open and close, and their bytes each way.
+    const prom = (await proxy.admin('/stats/prometheus')).body;
+    assert.equal(total(prom, 'istio_tcp_connections_opened_total'), 3);
+    assert.equal(total(prom, 'istio_tcp_connections_closed_total'), 3);
+    assert.equal(total(prom, 'istio_tcp_sent_bytes_total'), s.bytes.upstreamToDownstream, 'sent: to the client (Istio\'s sense)');
+    assert.equal(total(prom, 'istio_tcp_received_bytes_total'), s.bytes.downstreamToUpstream);
   });
 
   test('a server that closes first is seen as closed; the client can still send until it ends', opts, async () => {

@@ -10,7 +10,7 @@ import { defaultTrafficPolicy } from '../../../src/config/traffic-policy-config.
 import { silentLogger } from '../../../src/core/log.js';
 import { ListenerCounters } from '../../../src/core/stats.js';
 import type { Declared, Destination } from '../../../src/l4/accept-route.js';
-import type { ConnectionContext, ConnectionOutcome, ListenerRuntime } from '../../../src/l4/connection-context.js';
+import type { ConnectionContext, ConnectionOutcome, ForwardingWatcher, ListenerRuntime } from '../../../src/l4/connection-context.js';
 import { ConnectionTracker } from '../../../src/l4/connection-pipeline.js';
 import { NativeAccepted, NativeDetectEvent, type NativeAcceptPort, type NativeConnectRequest } from '../../../src/l4/native-accepted.js';
 import { NativeConnection } from '../../../src/l4/native-connection.js';
@@ -66,7 +66,7 @@ function passthrough(): Cluster {
     { log: silentLogger(), clock: time, timers: time, random: seededRandom(1) });
 }
 
-function setup(o: { cluster?: Cluster; declared?: Declared; authorize?: boolean; detectTimeoutMs?: number } = {}): Setup {
+function setup(o: { cluster?: Cluster; declared?: Declared; authorize?: boolean; detectTimeoutMs?: number; watch?: ForwardingWatcher } = {}): Setup {
   const thread = new FakeThread();
   const native = new NativeAccepted(7, thread);
   const cluster = o.cluster ?? service();
@@ -81,6 +81,7 @@ function setup(o: { cluster?: Cluster; declared?: Declared; authorize?: boolean;
   const ctx: ConnectionContext = {
     id: 1, direction: 'outbound', socket: undefined, native, originalDst: { family: 4, address: '10.96.0.1', port: 80 },
     peerAddress: '10.1.0.5', peerPort: 40_000, startedAt: Date.now(), runtime, peerIdentity: undefined, peerCertificateHash: undefined,
+    watch: o.watch,
   };
   const outcomes: ConnectionOutcome[] = [];
   const sniffs: string[] = [];
@@ -239,4 +240,20 @@ test('the drain aborts a connection in any phase; /debug/connections shows conne
   assert.equal(s.conn.describe(Date.now()), undefined);
   end(s, END_ABORTED);
   assert.equal(s.outcomes.length, 1, 'done runs once');
+});
+
+test('the observer hears that forwarding began (live TCP metrics) with the service and the endpoint, once; not for a denied connection', () => {
+  const heard: { service: string | undefined; endpoint: string | undefined; bytes: number }[] = [];
+  const watch: ForwardingWatcher = {
+    forwarding: (_conn, service, endpoint, bytes) => { heard.push({ service, endpoint, bytes: bytes.bytesDownstreamToUpstream }); },
+  };
+  const s = setup({ watch });
+  s.conn.start();
+  const r = s.thread.connects[0] as NativeConnectRequest;
+  assert.deepEqual(heard, [{ service: 'web', endpoint: `${r.address}:8080`, bytes: 0 }]);
+  s.native.event(3, ECONNREFUSED, undefined);
+  assert.equal(heard.length, 1, 'a retry is the same connection');
+  const d = setup({ watch, authorize: false });
+  d.conn.start();
+  assert.equal(heard.length, 1);
 });

@@ -24,6 +24,8 @@ export interface NativeAcceptedOwner {
   detect(event: NativeDetectEvent, bytes: Buffer | undefined): void;
   /** The connection is over (the forward's final counters and how it ended). */
   ended(forward: NativeTcpForward): void;
+  /** One of the calls above threw (a bug): the owner fails the connection with it. */
+  broken(err: Error): void;
 }
 
 export interface NativeConnectRequest {
@@ -99,9 +101,13 @@ export class NativeAccepted {
   event(kind: number, a: number, extra: Buffer | undefined): void {
     const owner = this.#owner;
     if (owner === undefined) return;
-    if (kind === 2) owner.connected();
-    else if (kind === 3) owner.connectFailed(a);
-    else if (kind >= NativeDetectEvent.clientData && kind <= NativeDetectEvent.timeout) owner.detect(kind as NativeDetectEvent, extra);
+    try {
+      if (kind === 2) owner.connected();
+      else if (kind === 3) owner.connectFailed(a);
+      else if (kind >= NativeDetectEvent.clientData && kind <= NativeDetectEvent.timeout) owner.detect(kind as NativeDetectEvent, extra);
+    } catch (err) {
+      owner.broken(err as Error);
+    }
   }
 
   /** @internal The forwarder's sweep. */

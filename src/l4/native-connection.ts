@@ -181,6 +181,12 @@ export class NativeConnection implements TrackedConnection, NativeAcceptedOwner 
     this.#native.watchDone();
   }
 
+  /** @internal NativeAcceptedOwner: a bug in one of the handlers above; the connection ends with it. */
+  broken(err: Error): void {
+    if (this.#over) return;
+    this.#fail('REMORA_ERR_INTERNAL', err);
+  }
+
   /** Reset the client (and the upstream, if any) with `code`; the thread then reports the end. */
   #fail(code: RemoraErrorCode, err: Error): void {
     this.#code = code;

@@ -224,12 +224,18 @@ export class NativeForwarder {
           conn.abort();
           continue;
         }
-        sink.accepted(conn, {
-          status,
-          originalDst: status === 0 ? { address: dst, port: events[i + 4] ?? 0, family: dst.includes(':') ? 6 : 4 } : undefined,
-          peerAddress: peer === '' ? undefined : peer,
-          peerPort: peer === '' ? undefined : events[i + 5] ?? 0,
-        });
+        try {
+          sink.accepted(conn, {
+            status,
+            originalDst: status === 0 ? { address: dst, port: events[i + 4] ?? 0, family: dst.includes(':') ? 6 : 4 } : undefined,
+            peerAddress: peer === '' ? undefined : peer,
+            peerPort: peer === '' ? undefined : events[i + 5] ?? 0,
+          });
+        } catch (err) {
+          // Last line of defence (the sink guards its own stages): this connection is reset, the batch goes on.
+          conn.abort();
+          sink.listenerError(err as Error);
+        }
         continue;
       }
       if (kind === EV_LISTEN_ERROR) {

@@ -81,6 +81,7 @@ class Recorder implements NativeAcceptedOwner {
     this.events.push('ended');
     this.forward = forward;
   }
+  broken(err: Error): void { this.events.push(`broken:${err.message}`); }
 }
 
 function request(port: number, extra: Partial<NativeConnectRequest> = {}): NativeConnectRequest {
@@ -301,7 +302,7 @@ test('500 accepted, connected and forwarded connections leave no fd behind', asy
   const pump = setInterval(() => {
     for (; handled < l.accepted.length; handled++) {
       const a = l.accepted[handled] as Accepted;
-      a.conn.own({ connected: () => undefined, connectFailed: () => undefined, detect: () => undefined, ended: () => { ended++; } }, counters);
+      a.conn.own({ connected: () => undefined, connectFailed: () => undefined, detect: () => undefined, ended: () => { ended++; }, broken: () => undefined }, counters);
       assert.equal(a.conn.connect(request(originPort, { notifyConnected: false })), 0);
     }
   }, 1);

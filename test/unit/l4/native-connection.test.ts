@@ -257,3 +257,15 @@ test('the observer hears that forwarding began (live TCP metrics) with the servi
   d.conn.start();
   assert.equal(heard.length, 1);
 });
+
+test('a handler that throws (a bug) ends that connection with REMORA_ERR_INTERNAL and the error, nothing else', () => {
+  const s = setup();
+  s.conn.start();
+  Object.defineProperty(s.cluster, 'onConnectResult', { value: () => { throw new Error('boom'); } });
+  s.native.event(2, 0, undefined);
+  assert.deepEqual(s.thread.aborts, [7]);
+  end(s, END_ABORTED);
+  assert.equal(s.outcomes[0]?.code, 'REMORA_ERR_INTERNAL');
+  assert.equal(s.outcomes[0]?.error?.message, 'boom');
+  assert.equal(activeOf(s.cluster), 0, 'its load released');
+});

@@ -1215,13 +1215,16 @@ bool ConnArgs(napi_env env, napi_callback_info info, size_t want, napi_value* ar
   return true;
 }
 
-napi_value ForwarderAbort(napi_env env, napi_callback_info info) {
+// A call that names one connection (or listener) and returns a value or -errno: forwarderAbort, forwarderUnlisten,
+// forwarderRelease, forwarderWatchDone.
+template <int (Forwarder::*Method)(uint32_t)>
+napi_value ById(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   Forwarder* f;
   uint32_t id;
   int rc;
   if (!ConnArgs(env, info, 1, argv, &f, &id, &rc)) return Num(env, rc);
-  return Num(env, f->Abort(id));
+  return Num(env, (f->*Method)(id));
 }
 
 napi_value ForwarderBytes(napi_env env, napi_callback_info info) {
@@ -1272,15 +1275,6 @@ napi_value ForwarderListen(napi_env env, napi_callback_info info) {
   if (argc < 1 || !ArgInt(env, argv[0], &fd)) return Num(env, -EINVAL);
   if (fd < 0 || fd > INT32_MAX) return Num(env, -EBADF);
   return Num(env, f->Listen(static_cast<int>(fd)));
-}
-
-napi_value ForwarderUnlisten(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  Forwarder* f;
-  uint32_t id;
-  int rc;
-  if (!ConnArgs(env, info, 1, argv, &f, &id, &rc)) return Num(env, rc);
-  return Num(env, f->Unlisten(id));
 }
 
 // An IP address string (and a port) as a sockaddr: false when it is not one.
@@ -1338,24 +1332,6 @@ napi_value ForwarderConnect(napi_env env, napi_callback_info info) {
   return Num(env, f->Connect(id, std::move(p)));
 }
 
-napi_value ForwarderRelease(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  Forwarder* f;
-  uint32_t id;
-  int rc;
-  if (!ConnArgs(env, info, 1, argv, &f, &id, &rc)) return Num(env, rc);
-  return Num(env, f->Release(id));
-}
-
-napi_value ForwarderWatchDone(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  Forwarder* f;
-  uint32_t id;
-  int rc;
-  if (!ConnArgs(env, info, 1, argv, &f, &id, &rc)) return Num(env, rc);
-  return Num(env, f->WatchDone(id));
-}
-
 }  // namespace
 
 // Called from original_dst.cc's module init.
@@ -1364,10 +1340,10 @@ void RegisterTcpForwarder(napi_env env, napi_value exports) {
     const char* name;
     napi_callback cb;
   } fns[] = {
-      {"forwarderInit", ForwarderInit}, {"forwarderAdd", ForwarderAdd},       {"forwarderAbort", ForwarderAbort},
+      {"forwarderInit", ForwarderInit}, {"forwarderAdd", ForwarderAdd},       {"forwarderAbort", ById<&Forwarder::Abort>},
       {"forwarderBytes", ForwarderBytes}, {"forwarderDeltas", ForwarderDeltas}, {"forwarderLive", ForwarderLive},
-      {"forwarderListen", ForwarderListen}, {"forwarderUnlisten", ForwarderUnlisten}, {"forwarderConnect", ForwarderConnect},
-      {"forwarderRelease", ForwarderRelease}, {"forwarderWatchDone", ForwarderWatchDone},
+      {"forwarderListen", ForwarderListen}, {"forwarderUnlisten", ById<&Forwarder::Unlisten>}, {"forwarderConnect", ForwarderConnect},
+      {"forwarderRelease", ById<&Forwarder::Release>}, {"forwarderWatchDone", ById<&Forwarder::WatchDone>},
   };
   for (const auto& fn : fns) {
     napi_value v;

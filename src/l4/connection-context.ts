@@ -119,6 +119,29 @@ export type ConnectionDone = (outcome: ConnectionOutcome) => void;
 export type ConnectionStage = (conn: ConnectionContext, done: ConnectionDone) => void;
 export type ConnectionFilter = (next: ConnectionStage) => ConnectionStage;
 
+/**
+ * A context with another socket (a native accept's connection taken into Node) or watch: spelled out field by field,
+ * as `{ ...conn, watch }` made V8 build a hidden class (and its descriptor array, ~360 bytes kept for the
+ * connection's life) for every connection.
+ */
+export function derivedContext(conn: ConnectionContext, socket: Socket | undefined, native: NativeAccepted | undefined,
+  watch: ForwardingWatcher | undefined): ConnectionContext {
+  return {
+    id: conn.id,
+    direction: conn.direction,
+    socket,
+    native,
+    originalDst: conn.originalDst,
+    peerAddress: conn.peerAddress,
+    peerPort: conn.peerPort,
+    startedAt: conn.startedAt,
+    runtime: conn.runtime,
+    peerIdentity: conn.peerIdentity,
+    peerCertificateHash: conn.peerCertificateHash,
+    watch,
+  };
+}
+
 /** filters[0] runs first. */
 export function composeConnectionFilters(filters: readonly ConnectionFilter[], terminal: ConnectionStage): ConnectionStage {
   let stage = terminal;

@@ -15,7 +15,7 @@ import type { Socket } from 'node:net';
 import type { Declared, Destination } from './accept-route.js';
 import { contextFields, shownProtocol, sideState, type LiveConnection } from './live-connection.js';
 import {
-  emptyOutcome, type ConnectionContext, type ConnectionDone, type ConnectionStage, type SocketConnectionContext,
+  derivedContext, emptyOutcome, type ConnectionContext, type ConnectionDone, type ConnectionStage, type SocketConnectionContext,
 } from './connection-context.js';
 import { NativeConnection } from './native-connection.js';
 import { sniffLabel, StagedConnection, type StagedDeps } from './staged-connection.js';
@@ -89,24 +89,6 @@ function meshApplies(conn: ConnectionContext): boolean {
 
 const DECLARED = { opaque: 'declared:opaque', tls: 'declared:tls', http: 'declared:http', http2: 'declared:http2', detect: 'detect' } as const;
 
-/** The context of a native accept's connection once Node holds it as a socket (spelled out: see withWatch). */
-function withSocket(conn: ConnectionContext, socket: Socket): SocketConnectionContext {
-  return {
-    id: conn.id,
-    direction: conn.direction,
-    socket,
-    native: undefined,
-    originalDst: conn.originalDst,
-    peerAddress: conn.peerAddress,
-    peerPort: conn.peerPort,
-    startedAt: conn.startedAt,
-    runtime: conn.runtime,
-    peerIdentity: conn.peerIdentity,
-    peerCertificateHash: conn.peerCertificateHash,
-    watch: conn.watch,
-  };
-}
-
 export class ConnectionPipeline {
   readonly #deps: StagedDeps;
   readonly #tracker: ConnectionTracker;
@@ -131,7 +113,7 @@ export class ConnectionPipeline {
       }
       // It needs a socket: a refusal, a name to route by, the HTTP engine, mesh mTLS, TLS origination.
       try {
-        conn = withSocket(accepted, native.toSocket());
+        conn = derivedContext(accepted, native.toSocket(), undefined, accepted.watch) as SocketConnectionContext;
       } catch (err) {
         native.abort();
         done({ ...emptyOutcome('REMORA_ERR_INTERNAL', err as Error), peerIdentity: accepted.peerIdentity });

@@ -7,7 +7,7 @@ import { formatHostPort } from '../../core/addr.js';
 import { isSystemError, type RemoraErrorCode } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { ListenerCounters, Stats } from '../../core/stats.js';
-import type { ConnectionContext, ConnectionFilter, ConnectionOutcome, ForwardingWatcher } from '../connection-context.js';
+import { derivedContext, type ConnectionContext, type ConnectionFilter, type ConnectionOutcome, type ForwardingWatcher } from '../connection-context.js';
 
 /** The log message of a failed connection, by code. */
 export const CONNECTION_FAILURE_MESSAGES: Readonly<Partial<Record<RemoraErrorCode, string>>> = {
@@ -45,27 +45,6 @@ export interface ConnectionObserver {
   open(conn: ConnectionContext): ConnectionWatch | undefined;
 }
 
-/**
- * The context with its watch, spelled out field by field: `{ ...conn, watch }` made V8 build a hidden class (and its
- * descriptor array, ~360 bytes kept for the connection's life) for every connection.
- */
-function withWatch(conn: ConnectionContext, watch: ConnectionWatch): ConnectionContext {
-  return {
-    id: conn.id,
-    direction: conn.direction,
-    socket: conn.socket,
-    native: conn.native,
-    originalDst: conn.originalDst,
-    peerAddress: conn.peerAddress,
-    peerPort: conn.peerPort,
-    startedAt: conn.startedAt,
-    runtime: conn.runtime,
-    peerIdentity: conn.peerIdentity,
-    peerCertificateHash: conn.peerCertificateHash,
-    watch,
-  };
-}
-
 export function connectionStatsFilter(deps: {
   readonly counters: ListenerCounters; readonly stats: Stats; readonly log: Logger; readonly observe?: ConnectionObserver | undefined;
 }): ConnectionFilter {
@@ -75,7 +54,7 @@ export function connectionStatsFilter(deps: {
     counters.active++;
     if (log.isLevelEnabled('debug')) log.debug({ event: 'connection.accepted', ...connectionFields(conn) }, 'connection accepted');
     const watch = observe?.open(conn);
-    next(watch === undefined ? conn : withWatch(conn, watch), (r: ConnectionOutcome) => {
+    next(watch === undefined ? conn : derivedContext(conn, conn.socket, conn.native, watch), (r: ConnectionOutcome) => {
       counters.active--;
       counters.closed++;
       const code = r.code;

@@ -253,14 +253,7 @@ class Forwarder {
     }
     SetNonBlocking(d);
     SetNonBlocking(u);
-    auto c = std::make_shared<Conn>();
-    c->id = NextId();
-    for (int i = 0; i < 2; i++) {
-      c->side[i].conn = c.get();
-      c->side[i].index = i;
-    }
-    c->side[0].fd = d;
-    c->side[1].fd = u;
+    auto c = NewConn(d, u);
     c->idleMs = idleMs;
     if (toUpLen > 0) c->side[1].pending.assign(toUp, toUp + toUpLen);
     if (toDownLen > 0) c->side[0].pending.assign(toDown, toDown + toDownLen);
@@ -597,13 +590,7 @@ class Forwarder {
     bool v4 = false;
     int status = remora::PeerText(peer, peerText, &peerPort, &v4);
     if (status == 0) status = remora::ReadOriginalDst(fd, v4, dstText, &dstPort);
-    auto c = std::make_shared<Conn>();
-    c->id = NextId();
-    for (int i = 0; i < 2; i++) {
-      c->side[i].conn = c.get();
-      c->side[i].index = i;
-    }
-    c->side[0].fd = fd;
+    auto c = NewConn(fd, -1);
     c->ownFds = true;
     c->state = ACCEPTED;
     c->acceptedAt = NowMs();
@@ -737,6 +724,19 @@ class Forwarder {
   void Queue(Event ev) {
     std::lock_guard<std::mutex> lock(mu_);
     events_.push_back(std::move(ev));
+  }
+
+  // A connection with a new id and its two sides (-1: not open yet).
+  std::shared_ptr<Conn> NewConn(int fdDown, int fdUp) {
+    auto c = std::make_shared<Conn>();
+    c->id = NextId();
+    for (int i = 0; i < 2; i++) {
+      c->side[i].conn = c.get();
+      c->side[i].index = i;
+    }
+    c->side[0].fd = fdDown;
+    c->side[1].fd = fdUp;
+    return c;
   }
 
   uint32_t NextId() {

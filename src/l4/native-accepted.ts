@@ -7,6 +7,7 @@
 //   * or takes it into Node (toSocket(): a net.Socket on its fd), for every stage that needs more than bytes
 //     (detection that can change the route, the HTTP engine, mesh mTLS, TLS origination, probes, refusals).
 import { Socket } from 'node:net';
+import { constants as osConstants } from 'node:os';
 import { systemError } from '../core/errors.js';
 import type { ListenerCounters } from '../core/stats.js';
 import { NativeTcpForward, type NativeForwardPort } from './native-tcp-forward.js';
@@ -67,7 +68,7 @@ export class NativeAccepted {
 
   /** Take the connection into Node: a net.Socket on its fd. Throws a SystemError when the thread no longer has it. */
   toSocket(): Socket {
-    if (this.#released || this.#owner !== undefined) throw systemError(-9 /* EBADF */, 'forwarderRelease');
+    if (this.#released || this.#owner !== undefined) throw systemError(-osConstants.errno.EBADF, 'forwarderRelease');
     const fd = this.#port.release(this.#id);
     if (fd < 0) throw systemError(fd, 'forwarderRelease');
     this.#released = true;

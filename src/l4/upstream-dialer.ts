@@ -8,6 +8,7 @@
 // counter is released when it closes, or with a failure code; it calls `onDone` once (never synchronously from
 // start()).
 import type { Socket } from 'node:net';
+import { formatHostPort } from '../core/addr.js';
 import { RemoraError } from '../core/errors.js';
 import type { Cluster, Release } from '../upstream/cluster.js';
 import type { ConnectFailure, ConnectFailureCode, ConnectHandler, ConnectTarget } from '../upstream/transport/connect.js';
@@ -49,7 +50,7 @@ export class DialChoices {
   /** The next endpoint, or why there is none. */
   next(): DialChoice | { readonly none: string } {
     const spec = this.#spec;
-    if (spec.target !== undefined) return { target: spec.target, endpoint: formatEndpoint(spec.target), release: undefined };
+    if (spec.target !== undefined) return { target: spec.target, endpoint: formatHostPort(spec.target.address, spec.target.port), release: undefined };
     const cluster = spec.cluster;
     let r = cluster.pick(this.#pickCtx ??= { sourceAddress: spec.sourceAddress });
     if (r.kind === 'none' && r.reason === 'all-excluded') {
@@ -66,10 +67,6 @@ export class DialChoices {
     (this.#tried ??= new Set()).add(endpoint);
     (this.#pickCtx ??= { sourceAddress: this.#spec.sourceAddress }).exclude = this.#tried;
   }
-}
-
-function formatEndpoint(t: ConnectTarget): string {
-  return t.address.includes(':') ? `[${t.address}]:${t.port}` : `${t.address}:${t.port}`;
 }
 
 /** The error of a dial that found no endpoint on its first attempt. */

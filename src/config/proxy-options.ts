@@ -45,6 +45,10 @@ const collectorUrl: v.ValueParser<string> = (text) => {
 export const TCP_FORWARDERS = ['native', 'node'] as const;
 export type TcpForwarderKind = (typeof TCP_FORWARDERS)[number];
 
+/** http2_codec: remora (src/l7/h2/: our own framing, HPACK and flow control) or node (node:http2). */
+export const HTTP2_CODECS = ['remora', 'node'] as const;
+export type Http2CodecKind = (typeof HTTP2_CODECS)[number];
+
 /**
  * The most worker processes `workers` may ask for. A fixed bound, not one relative to the CPUs: the same config must
  * validate the same on every machine (the control plane validates the state it pushes with this validator), and
@@ -157,6 +161,11 @@ export const proxyOptionSpecs = {
     key: 'tcp_forwarder', flag: 'tcp-forwarder', env: 'REMORA_TCP_FORWARDER', valueName: 'KIND',
     help: 'who moves the bytes of opaque TCP once both sides are connected: native (a forwarding thread in the native addon; TLS and mesh mTLS forwards stay in Node) or node (Node streams); native with http_engine = off also accepts in that thread (docs/proxy.md#the-native-accept)',
     defaultValue: 'native' as TcpForwarderKind, defaultText: 'native', parse: v.oneOf(TCP_FORWARDERS),
+  }),
+  http2Codec: spec({
+    key: 'http2_codec', flag: 'http2-codec', env: 'REMORA_HTTP2_CODEC', valueName: 'KIND',
+    help: 'the HTTP engine\'s HTTP/2 on both sides (h2c and gRPC clients, HTTP/2 upstreams): remora (its own framing, HPACK and flow control) or node (node:http2)',
+    defaultValue: 'remora' as Http2CodecKind, defaultText: 'remora', parse: v.oneOf(HTTP2_CODECS),
   }),
   drainTimeout: spec({
     key: 'drain_timeout', flag: 'drain-timeout', env: 'REMORA_DRAIN_TIMEOUT', valueName: 'DURATION',

@@ -8,7 +8,7 @@ import { findSection, qualify, type IniDocument } from './ini-file.js';
 import { proxyOptionSpecs } from './proxy-options.js';
 
 /** [proxy] keys that a reload cannot change (listeners and identity are bound at start). */
-export const RESTART_ONLY_KEYS = ['outbound_port', 'inbound_port', 'listen_address', 'uid', 'gid', 'admin_address', 'http_engine', 'tcp_forwarder', 'readiness_probe_uid', 'metrics_address',
+export const RESTART_ONLY_KEYS = ['outbound_port', 'inbound_port', 'listen_address', 'uid', 'gid', 'admin_address', 'http_engine', 'tcp_forwarder', 'http2_codec', 'readiness_probe_uid', 'metrics_address',
   'control', 'control_token', 'control_ca_file', 'spiffe_id', 'workers'] as const;
 export type RestartOnlyKey = (typeof RESTART_ONLY_KEYS)[number];
 
@@ -22,6 +22,7 @@ const REASONS: Readonly<Record<RestartOnlyKey, string>> = {
   admin_address: 'the admin listener is bound at start',
   http_engine: 'the connection handlers are chosen at start',
   tcp_forwarder: 'the connection handlers are chosen at start',
+  http2_codec: 'the connection handlers are chosen at start',
   readiness_probe_uid: 'the probe helper is started with it before the proxy drops root',
   metrics_address: 'the metrics listener is bound at start',
   control: 'the control plane subscription is made at start',

@@ -302,7 +302,10 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
         return runtimes[d];
       },
       inboundDelivery: () => current().snapshot.proxy.inboundDelivery,
-      engine: options.idleTimeout > 0 ? { downstreamIdleTimeoutMs: options.idleTimeout, tunnelIdleTimeoutMs: options.idleTimeout } : {},
+      engine: {
+        http2Codec: options.http2Codec,
+        ...(options.idleTimeout > 0 ? { downstreamIdleTimeoutMs: options.idleTimeout, tunnelIdleTimeoutMs: options.idleTimeout } : {}),
+      },
     })
     : undefined;
   const handoffs: Record<Direction, HttpHandoff | undefined> = {

@@ -30,6 +30,8 @@ export interface HttpEngineOptions {
   /** HTTP/2 (both sides): most header fields in one block. */
   readonly h2MaxHeaderListPairs: number;
   readonly pools: UpstreamPoolOptions;
+  /** HTTP/2 on both sides: remora's own codec (src/l7/h2/) or node:http2. */
+  readonly http2Codec: 'remora' | 'node';
 }
 
 export const DEFAULT_ENGINE_OPTIONS: HttpEngineOptions = Object.freeze({
@@ -43,6 +45,7 @@ export const DEFAULT_ENGINE_OPTIONS: HttpEngineOptions = Object.freeze({
   h2MaxSessionMemoryMb: 32,
   h2MaxHeaderListPairs: 2000,
   pools: DEFAULT_POOL_OPTIONS,
+  http2Codec: 'remora',
 });
 
 /** Shared state of the engines (one per HttpEngine). */

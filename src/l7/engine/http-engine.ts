@@ -18,6 +18,7 @@ import type { HttpConnectionContext } from '../request-types.js';
 import { DEFAULT_ENGINE_OPTIONS, type EngineCore, type HttpEngineOptions, type L7Stats } from './engine-core.js';
 import { Http1Engine } from './http1-engine.js';
 import { Http2Engine } from './http2-engine.js';
+import { H2Engine } from './h2-engine.js';
 
 export { DEFAULT_ENGINE_OPTIONS, type HttpEngineOptions, type L7Stats } from './engine-core.js';
 
@@ -71,12 +72,12 @@ export function createHttpEngine(deps: HttpEngineDeps, options: Partial<HttpEngi
   const core: EngineCore = {
     log: deps.log,
     options: opts,
-    pools: new UpstreamPools(opts.pools, stats),
+    pools: new UpstreamPools(opts.pools, stats, opts.http2Codec),
     stats,
     runtime: deps.runtime,
   };
   const h1 = new Http1Engine(core);
-  const h2 = new Http2Engine(core);
+  const h2 = opts.http2Codec === 'remora' ? new H2Engine(core) : new Http2Engine(core);
   return {
     handleConnection(socket, initialBytes, ctx) {
       try {

@@ -25,6 +25,7 @@ import { resetStream } from '../http/http2-reset.js';
 import { connectUpstream, poolFailure } from './pool-common.js';
 import type {
   AttemptControl,
+  MultiplexPool,
   PoolAdmission,
   PoolStatsSink,
   UpstreamConnector,
@@ -216,12 +217,12 @@ function leftQueue(a: StreamAttempt): void {
   }
 }
 
-export class Http2Pool {
+export class Http2Pool implements MultiplexPool {
   readonly target: UpstreamTarget;
   readonly #connector: UpstreamConnector;
   readonly #options: Http2PoolOptions;
   readonly #stats: PoolStatsSink;
-  readonly #onEmpty: (pool: Http2Pool) => void;
+  readonly #onEmpty: (pool: MultiplexPool) => void;
   readonly #entries = new Set<Entry>();
   #connecting = 0;
   readonly #queue: StreamAttempt[] = [];
@@ -234,7 +235,7 @@ export class Http2Pool {
     connector: UpstreamConnector,
     options: Http2PoolOptions,
     stats: PoolStatsSink,
-    onEmpty: (pool: Http2Pool) => void,
+    onEmpty: (pool: MultiplexPool) => void,
   ) {
     this.target = target;
     this.#connector = connector;

@@ -133,3 +133,16 @@ export interface AttemptControl {
 export interface PoolStatsSink {
   increment(name: string, by?: number): void;
 }
+
+/** An HTTP/2 pool of one endpoint (http2-pool.ts on node:http2, h2-pool.ts on remora's codec). */
+export interface MultiplexPool {
+  readonly target: UpstreamTarget;
+  /** Connections open or opening. */
+  readonly sessions: number;
+  /** Requests waiting for a stream. */
+  readonly pending: number;
+  dispatch(request: UpstreamRequest, handler: UpstreamHandler, admit?: PoolAdmission): AttemptControl;
+  /** GOAWAY every connection (streams in flight finish); refuse new requests. */
+  close(): void;
+  destroy(): void;
+}

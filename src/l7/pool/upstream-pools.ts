@@ -13,8 +13,10 @@ import type { ClusterView } from '../../upstream/cluster.js';
 import { isHandshakeFailure } from '../../upstream/transport/connect.js';
 import { Http1Pool, type Http1PoolOptions } from './http1-pool.js';
 import { Http2Pool, type Http2PoolOptions } from './http2-pool.js';
+import { H2Pool } from './h2-pool.js';
 import type {
   AttemptControl,
+  MultiplexPool,
   PoolAdmission,
   PoolStatsSink,
   UpstreamConnector,
@@ -73,7 +75,7 @@ interface ClusterPools {
   readonly connector: UpstreamConnector;
   readonly unsubscribe: () => void;
   readonly h1: Map<string, Http1Pool>;
-  readonly h2: Map<string, Http2Pool>;
+  readonly h2: Map<string, MultiplexPool>;
 }
 
 export class UpstreamPools {
@@ -82,10 +84,13 @@ export class UpstreamPools {
   /** By cluster id. */
   readonly #clusters = new Map<string, ClusterPools>();
   #closed = false;
+  /** HTTP/2 pools on remora's codec (h2-pool.ts) or on node:http2 (http2-pool.ts). */
+  readonly #codec: 'remora' | 'node';
 
-  constructor(options: UpstreamPoolOptions, stats: PoolStatsSink) {
+  constructor(options: UpstreamPoolOptions, stats: PoolStatsSink, codec: 'remora' | 'node' = 'remora') {
     this.#options = options;
     this.#stats = stats;
+    this.#codec = codec;
   }
 
   #clusterPools(cluster: ClusterView): ClusterPools {
@@ -93,7 +98,7 @@ export class UpstreamPools {
     if (c === undefined) {
       const id = cluster.id;
       const h1 = new Map<string, Http1Pool>();
-      const h2 = new Map<string, Http2Pool>();
+      const h2 = new Map<string, MultiplexPool>();
       const unsubscribe = cluster.subscribe({
         onEndpointsRemoved: (removed) => {
           for (const ep of removed) drainEndpoint(h1, h2, ep);
@@ -130,9 +135,12 @@ export class UpstreamPools {
       let pool = pools.get(epKey);
       if (pool === undefined) {
         const target: UpstreamTarget = { address: endpoint.address, port: endpoint.port, protocol, cluster: cluster.name };
-        pool = new Http2Pool(target, c.connector, this.#options.http2, this.#stats, (p) => {
+        const onEmpty = (p: MultiplexPool): void => {
           if (pools.get(epKey) === p) pools.delete(epKey);
-        });
+        };
+        pool = this.#codec === 'remora'
+          ? new H2Pool(target, c.connector, this.#options.http2, this.#stats, onEmpty)
+          : new Http2Pool(target, c.connector, this.#options.http2, this.#stats, onEmpty);
         if (this.#closed) pool.close();
         pools.set(epKey, pool);
       }
@@ -157,8 +165,8 @@ export class UpstreamPools {
     return out;
   }
 
-  #allH2(): Http2Pool[] {
-    const out: Http2Pool[] = [];
+  #allH2(): MultiplexPool[] {
+    const out: MultiplexPool[] = [];
     for (const c of this.#clusters.values()) out.push(...c.h2.values());
     return out;
   }
@@ -198,7 +206,7 @@ export class UpstreamPools {
 }
 
 /** Close an endpoint's pools gracefully and forget them (new requests to it get new pools). */
-function drainEndpoint(h1: Map<string, Http1Pool>, h2: Map<string, Http2Pool>, key: string): void {
+function drainEndpoint(h1: Map<string, Http1Pool>, h2: Map<string, MultiplexPool>, key: string): void {
   const p1 = h1.get(key);
   if (p1 !== undefined) {
     h1.delete(key);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { listen, startProxy, waitFor, type ProxyUnderTest } from './harness.js';
+import { HTTP2_CODECS, listen, startProxy, waitFor, type ProxyUnderTest } from './harness.js';
 
 const PROTO = `
 syntax = "proto3";
@@ -50,7 +50,7 @@ function unary(client: EchoClient, req: Partial<EchoRequest>, md = new grpc.Meta
   });
 }
 
-describe('gRPC through the engine', () => {
+for (const codec of HTTP2_CODECS) describe(`gRPC through the engine (http2_codec = ${codec})`, () => {
   let dir: string;
   let server: grpc.Server;
   let proxy: ProxyUnderTest;
@@ -112,7 +112,7 @@ describe('gRPC through the engine', () => {
     const port = await new Promise<number>((resolve, reject) => {
       server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
     });
-    proxy = await startProxy({ address: '127.0.0.1', port });
+    proxy = await startProxy({ address: '127.0.0.1', port }, {}, { http2Codec: codec });
     Ctor = Echo as unknown as new (address: string, creds: grpc.ChannelCredentials) => EchoClient;
     client = new Ctor(`127.0.0.1:${proxy.port}`, grpc.credentials.createInsecure());
   });
@@ -174,7 +174,7 @@ describe('gRPC through the engine', () => {
     const dead = net.createServer();
     const port = await listen(dead);
     dead.close();
-    const p = await startProxy({ address: '127.0.0.1', port });
+    const p = await startProxy({ address: '127.0.0.1', port }, {}, { http2Codec: codec });
     const c = new Ctor(`127.0.0.1:${p.port}`, grpc.credentials.createInsecure());
     try {
       const r = await unary(c, { text: 'x' });

@@ -124,6 +124,9 @@ export function testRuntime(p: TestPolicies, passthrough: ClusterView = passthro
   };
 }
 
+/** Both HTTP/2 stacks of the engine (`http2_codec`): the HTTP/2 suites run against each. */
+export const HTTP2_CODECS = ['remora', 'node'] as const;
+
 export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
 export interface Counters {

@@ -7,7 +7,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { listen, readUntil, startProxy, waitFor, type ProxyUnderTest } from './harness.js';
+import { HTTP2_CODECS, listen, readUntil, startProxy, waitFor, type ProxyUnderTest } from './harness.js';
 
 function connect(port: number): Promise<net.Socket> {
   const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
@@ -110,7 +110,7 @@ describe('HTTP/1.1 drain', () => {
   });
 });
 
-describe('HTTP/2 drain', () => {
+for (const codec of HTTP2_CODECS) describe(`HTTP/2 drain (http2_codec = ${codec})`, () => {
   let backend: http2.Http2Server;
   let port: number;
 
@@ -144,7 +144,7 @@ describe('HTTP/2 drain', () => {
   }
 
   test('a session open when the drain begins gets GOAWAY and finishes its stream; a new session is served, then told to go', async () => {
-    const proxy = await startProxy({ address: '127.0.0.1', port });
+    const proxy = await startProxy({ address: '127.0.0.1', port }, {}, { http2Codec: codec });
     try {
       const a = http2.connect(`http://127.0.0.1:${proxy.port}`);
       a.on('error', () => {});

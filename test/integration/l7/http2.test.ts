@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import type { RouteDecision } from '../../../src/l7/request-types.js';
 import { resetStream } from '../../../src/l7/http/http2-reset.js';
 import type { ClusterView } from '../../../src/upstream/cluster.js';
-import { fakeCluster, listen, PASSTHROUGH_DECISION, run, startProxy, waitFor, type ProxyUnderTest } from './harness.js';
+import { HTTP2_CODECS, fakeCluster, listen, PASSTHROUGH_DECISION, run, startProxy, waitFor, type ProxyUnderTest } from './harness.js';
 
 const { NGHTTP2_REFUSED_STREAM, NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
 
@@ -36,7 +36,7 @@ function h2Request(
   });
 }
 
-describe('HTTP/2 passthrough to an h2c backend', () => {
+for (const codec of HTTP2_CODECS) describe(`HTTP/2 passthrough to an h2c backend (http2_codec = ${codec})`, () => {
   let backend: http2.Http2Server;
   let proxy: ProxyUnderTest;
   let port = 0;
@@ -137,7 +137,7 @@ describe('HTTP/2 passthrough to an h2c backend', () => {
       backendSessions.push(session);
     });
     port = await listen(backend as unknown as import('node:net').Server);
-    proxy = await startProxy({ address: '127.0.0.1', port });
+    proxy = await startProxy({ address: '127.0.0.1', port }, {}, { http2Codec: codec });
   });
 
   after(async () => {
@@ -300,7 +300,7 @@ describe('HTTP/2 passthrough to an h2c backend', () => {
   });
 
   test('shutdown sends GOAWAY; the stream in flight completes', async () => {
-    const p2 = await startProxy({ address: '127.0.0.1', port });
+    const p2 = await startProxy({ address: '127.0.0.1', port }, {}, { http2Codec: codec });
     const client = http2.connect(`http://127.0.0.1:${p2.port}`);
     client.on('error', () => {});
     const goaway = once(client, 'goaway');
@@ -320,7 +320,7 @@ describe('HTTP/2 passthrough to an h2c backend', () => {
   });
 });
 
-describe('HTTP/2 <-> HTTP/1.1 translation through a routed service', () => {
+for (const codec of HTTP2_CODECS) describe(`HTTP/2 <-> HTTP/1.1 translation through a routed service (http2_codec = ${codec})`, () => {
   let h1backend: http.Server;
   let h2backend: http2.Http2Server;
   let proxyToH1: ProxyUnderTest;
@@ -367,8 +367,8 @@ describe('HTTP/2 <-> HTTP/1.1 translation through a routed service', () => {
       });
     });
     const p2 = await listen(h2backend as unknown as import('node:net').Server);
-    proxyToH1 = await startProxy({ address: '127.0.0.1', port: 1 }, routedTo(p1, 'http1'));
-    proxyToH2 = await startProxy({ address: '127.0.0.1', port: 1 }, routedTo(p2, 'http2'));
+    proxyToH1 = await startProxy({ address: '127.0.0.1', port: 1 }, routedTo(p1, 'http1'), { http2Codec: codec });
+    proxyToH2 = await startProxy({ address: '127.0.0.1', port: 1 }, routedTo(p2, 'http2'), { http2Codec: codec });
   });
 
   after(async () => {

@@ -20,7 +20,7 @@ function settings(text: string): { values: ProxySettings; doc: IniDocument } {
 test('the restart-only keys are [proxy] keys', () => {
   const keys = Object.values(proxyOptionSpecs).map((s) => s.key);
   for (const k of RESTART_ONLY_KEYS) assert.ok(keys.includes(k), k);
-  assert.deepEqual([...RESTART_ONLY_KEYS], ['outbound_port', 'inbound_port', 'listen_address', 'uid', 'gid', 'admin_address', 'http_engine', 'tcp_forwarder', 'readiness_probe_uid', 'metrics_address',
+  assert.deepEqual([...RESTART_ONLY_KEYS], ['outbound_port', 'inbound_port', 'listen_address', 'uid', 'gid', 'admin_address', 'http_engine', 'tcp_forwarder', 'http2_codec', 'readiness_probe_uid', 'metrics_address',
     'control', 'control_token', 'control_ca_file', 'spiffe_id', 'workers']);
 });
 

@@ -67,11 +67,11 @@ export class H2Downstream implements H2ConnectionOwner {
     this.#conn.start(initialBytes);
   }
 
-  /** GOAWAY: no new streams; closes after those in flight. */
-  goaway(): void {
+  /** GOAWAY (the drain, or idle): no new streams; closes after those in flight. */
+  goaway(why: 'drain' | 'idle' = 'drain'): void {
     if (this.#goaway) return;
     this.#goaway = true;
-    this.#core.stats.increment('http2.drain_goaway');
+    this.#core.stats.increment(why === 'drain' ? 'http2.drain_goaway' : 'http2.idle_goaway');
     this.#conn.goaway();
   }
 

@@ -92,7 +92,7 @@ export class H2Engine implements H2DownstreamOwner {
     const now = Date.now();
     const idle = this.core.options.downstreamIdleTimeoutMs;
     for (const c of this.#conns.items()) {
-      if (c.idleSince > 0 && now - c.idleSince >= idle) c.goaway();
+      if (c.idleSince > 0 && now - c.idleSince >= idle) c.goaway('idle');
     }
   };
 }

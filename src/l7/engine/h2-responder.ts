@@ -154,6 +154,7 @@ export class H2Responder implements DownstreamResponder, H2StreamHandler, BodySo
       upstream.destroy();
       return;
     }
+    s.tunnel = true;
     s.sendHeaders([':status', String(statusCode)], toH2Headers(headers), false);
     this.#tunnel = upstream;
     let ended = false;

@@ -263,7 +263,7 @@ export class H2Connection {
   localEnded(s: H2Stream): void {
     if (s.remoteEnded) {
       this.#close(s);
-    } else if (this.#server && s.headSent) {
+    } else if (this.#server && s.headSent && !s.tunnel) {
       // The response is complete before the request (RFC 9113 §8.1): the client may stop sending.
       this.#queue(u32Frame(RST_STREAM, s.id, NO_ERROR));
       this.#close(s);

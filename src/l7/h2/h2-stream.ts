@@ -59,6 +59,11 @@ export class H2Stream {
   headReceived: boolean;
   /** The head went out (HEADERS sent, not 1xx). */
   headSent = false;
+  /**
+   * A CONNECT tunnel: each side ends on its own (a TCP half-close), so the server side does not reset the client's
+   * side once its own has ended, as it does for a response complete before its request.
+   */
+  tunnel = false;
   /** Data waiting for window, in order. */
   #queue: Buffer[] = [];
   #queued = 0;

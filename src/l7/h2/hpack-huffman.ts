@@ -48,8 +48,11 @@ const SYMBOL_COUNT = 3 << 24;
 const ACCEPT = 1 << 26;
 const FAIL = 1 << 27;
 
-/** [state << 8 | byte] -> entry. */
-const DECODE_TABLE = buildByteTable(buildTree());
+/**
+ * [state << 8 | byte] -> entry: 256 KiB, built at the first Huffman-coded string (about 7 ms), so that a proxy that
+ * never sees HTTP/2 does not carry it.
+ */
+let decodeTable: Uint32Array | undefined;
 
 /**
  * The code tree: internal node n has children tree[2n] (bit 0) and tree[2n + 1] (bit 1); a child >= 0 is an internal
@@ -157,7 +160,7 @@ export function huffmanDecode(buf: Buffer, start: number, end: number): string {
   const max = Math.floor(((end - start) * 8) / 5);
   if (scratch.length < max) scratch = Buffer.allocUnsafeSlow(Math.max(max, scratch.length * 2)) as Latin1Buffer;
   const out = scratch;
-  const table = DECODE_TABLE;
+  const table = (decodeTable ??= buildByteTable(buildTree()));
   let o = 0;
   let entry = ACCEPT;
   for (let i = start; i < end; i++) {

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import {
-  fakeCluster, listen, PASSTHROUGH_DECISION, rawExchange, readUntil, startProxy, waitFor, type ProxyUnderTest,
+  fakeCluster, listen, PASSTHROUGH_DECISION, rawExchange, readUntil, startProxy, waitFor, type ProxyUnderTest, HTTP2_CODECS,
 } from './harness.js';
 
 describe('WebSocket through the engine', () => {
@@ -162,7 +162,7 @@ describe('CONNECT through the engine', () => {
     s.destroy();
   });
 
-  test('HTTP/2 CONNECT is carried as an HTTP/1.1 CONNECT upstream and bridged to the stream', async () => {
+  for (const codec of HTTP2_CODECS) test(`HTTP/2 CONNECT is carried as an HTTP/1.1 CONNECT upstream and bridged to the stream, with half-close (http2_codec = ${codec})`, async () => {
     // h2 prior knowledge to the proxy, whose original destination speaks HTTP/1.1: a routed service would do the
     // same; passthrough keeps the downstream protocol, so route through a cluster pinned to http1.
     const port = (backend.address() as net.AddressInfo).port;
@@ -170,7 +170,7 @@ describe('CONNECT through the engine', () => {
     const p2 = await startProxy({ address: '127.0.0.1', port }, {
       route: () => ({ ...PASSTHROUGH_DECISION, backend: { service: 'proxy', weight: 1 } }),
       cluster: () => pinned,
-    });
+    }, { http2Codec: codec });
     try {
       const client = http2.connect(`http://127.0.0.1:${p2.port}`);
       client.on('error', () => {});
@@ -188,7 +188,14 @@ describe('CONNECT through the engine', () => {
       });
       assert.equal(got, 'over-h2');
       assert.equal(p2.stats.get('http.tunnels'), 1);
-      req.close();
+      // Half-close: END_STREAM reaches the far end as a FIN, and its answer after it comes back before the stream ends.
+      const sawEnd = echoSawEnd;
+      const tail: string[] = [];
+      req.on('data', (d: Buffer) => tail.push(d.toString()));
+      req.end();
+      await once(req, 'end');
+      assert.ok(tail.join('').endsWith('<echo-bye>'), tail.join(''));
+      assert.equal(echoSawEnd, sawEnd + 1);
       client.close();
     } finally {
       await p2.close();

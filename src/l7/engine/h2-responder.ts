@@ -18,7 +18,8 @@ import type { DownstreamResponder, LocalReply } from '../request-types.js';
 import type { RequestBody, BodySource } from '../http/request-body.js';
 import { toH2Headers } from '../http/headers.js';
 import type { H2Stream, H2StreamHandler } from '../h2/h2-stream.js';
-import { CANCEL, INTERNAL_ERROR } from '../h2/frame.js';
+import { CANCEL, INTERNAL_ERROR, PROTOCOL_ERROR } from '../h2/frame.js';
+import { checkTrailerFields } from '../h2/h2-fields.js';
 import { lowerCaseNames } from '../h2/lower-case-names.js';
 
 export class H2Responder implements DownstreamResponder, H2StreamHandler, BodySource {
@@ -64,6 +65,13 @@ export class H2Responder implements DownstreamResponder, H2StreamHandler, BodySo
     const t = this.#tunnel;
     if (t !== undefined) {
       t.end();
+      return;
+    }
+    if (trailers.length > 0 && typeof checkTrailerFields(trailers) === 'string') {
+      // Malformed trailers (RFC 9113 §8.1.1; a CR/LF in a value would end up in an HTTP/1.1 upstream's chunked
+      // trailer section): the stream is reset and the body never completes.
+      this.#stream.reset(PROTOCOL_ERROR);
+      this.onReset(PROTOCOL_ERROR);
       return;
     }
     this.#trailers = trailers;

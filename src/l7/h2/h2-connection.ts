@@ -72,6 +72,14 @@ const CLOSE_LINGER_MS = 1_000;
 
 function noop(): void {}
 
+/** An HPACK dynamic table size update to 0 (RFC 7541 §6.3: 001 followed by the size as a 5-bit-prefix integer). */
+const TABLE_SIZE_ZERO = Buffer.from([0x20]);
+
+/** Stream error codes that mean the client broke the protocol (they count towards the rapid-reset limit). */
+function peersFault(code: number): boolean {
+  return code === PROTOCOL_ERROR || code === FLOW_CONTROL_ERROR || code === STREAM_CLOSED || code === FRAME_SIZE_ERROR || code === REFUSED_STREAM;
+}
+
 /** A header block arriving in HEADERS + CONTINUATION frames. */
 interface PartialBlock {
   readonly id: number;
@@ -124,6 +132,9 @@ export class H2Connection {
   #socketFull = false;
   readonly #blocked = new Set<H2Stream>();
   readonly #drainWaiters = new Set<H2Stream>();
+
+  /** The dynamic table size update (to 0) went out with our first header block. */
+  #tableSizeSent = false;
 
   // lifecycle
   #goawaySent = false;
@@ -210,7 +221,14 @@ export class H2Connection {
   // ---- called by streams ----
 
   sendHeaderBlock(s: H2Stream, pseudo: readonly string[], fields: readonly string[], endStream: boolean): void {
-    const block = this.#encoder.encodeWith(pseudo, fields);
+    let block = this.#encoder.encodeWith(pseudo, fields);
+    if (!this.#tableSizeSent) {
+      // Our encoder never indexes: its first block says so with a dynamic table size update to 0 (RFC 7541 §4.2,
+      // §6.3), which also satisfies a peer that lowered SETTINGS_HEADER_TABLE_SIZE below the default 4,096 (nghttp2
+      // refuses the first block without an update then).
+      this.#tableSizeSent = true;
+      block = Buffer.concat([TABLE_SIZE_ZERO, block]);
+    }
     this.#queue(headerFrames(block, s.id, endStream, this.#peerMaxFrameSize));
   }
 
@@ -256,8 +274,28 @@ export class H2Connection {
   }
 
   resetStream(s: H2Stream, code: number): void {
-    if (!this.#dead) this.#queue(u32Frame(RST_STREAM, s.id, code));
+    this.#sendReset(s.id, code);
     this.#close(s);
+  }
+
+  /**
+   * RST_STREAM: counted as a control frame (a client that provokes resets and does not read them is bounded), and,
+   * server side, a reset for the client's fault counts towards the rapid-reset limit as the client's own resets do
+   * (else one malformed stream per reset would keep a client under it).
+   */
+  #sendReset(id: number, code: number): void {
+    if (this.#dead) return;
+    if (this.#server && peersFault(code) && this.#tooManyResets()) return;
+    this.#control(u32Frame(RST_STREAM, id, code));
+  }
+
+  /** One more stream reset for the client's doing: true when that ended the connection (rapid reset). */
+  #tooManyResets(): boolean {
+    if (++this.#peerResets > RAPID_RESET_FLOOR && this.#peerResets * 2 > this.#peerOpened) {
+      this.#connectionError(ENHANCE_YOUR_CALM, 'the client resets, or makes us reset, most of the streams it opens (rapid reset)');
+      return true;
+    }
+    return false;
   }
 
   localEnded(s: H2Stream): void {
@@ -265,7 +303,7 @@ export class H2Connection {
       this.#close(s);
     } else if (this.#server && s.headSent && !s.tunnel) {
       // The response is complete before the request (RFC 9113 §8.1): the client may stop sending.
-      this.#queue(u32Frame(RST_STREAM, s.id, NO_ERROR));
+      this.#sendReset(s.id, NO_ERROR);
       this.#close(s);
     }
   }
@@ -601,11 +639,11 @@ export class H2Connection {
     this.#lastPeerId = id;
     if (this.#goawaySent) return; // above our GOAWAY's last stream: never processed (the client may retry it)
     if ((flags & 0x100) !== 0) {
-      this.#queue(u32Frame(RST_STREAM, id, PROTOCOL_ERROR));
+      this.#sendReset(id, PROTOCOL_ERROR);
       return;
     }
     if (this.#activePeer >= this.#opts.maxConcurrentStreams) {
-      this.#queue(u32Frame(RST_STREAM, id, REFUSED_STREAM));
+      this.#sendReset(id, REFUSED_STREAM);
       return;
     }
     const stream = new H2Stream(this, id, this.#peerInitialWindow, this.#opts.streamWindow, true);
@@ -628,10 +666,7 @@ export class H2Connection {
     const s = this.#streams.get(id);
     if (s === undefined) return;
     const code = buf.readUInt32BE(start);
-    if (this.#server && ++this.#peerResets > RAPID_RESET_FLOOR && this.#peerResets * 2 > this.#peerOpened) {
-      this.#connectionError(ENHANCE_YOUR_CALM, 'the client resets most of the streams it opens (rapid reset)');
-      return;
-    }
+    if (this.#server && this.#tooManyResets()) return;
     this.#close(s);
     s.peerReset(code, false);
   }
@@ -797,7 +832,7 @@ export class H2Connection {
     if (end - start !== 5) {
       const s = this.#streams.get(id);
       if (s !== undefined) this.#streamError(s, FRAME_SIZE_ERROR);
-      else this.#queue(u32Frame(RST_STREAM, id, FRAME_SIZE_ERROR));
+      else this.#sendReset(id, FRAME_SIZE_ERROR);
     }
     // Priorities are not used (RFC 9113 §5.3.2 deprecates the scheme).
   }

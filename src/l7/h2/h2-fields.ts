@@ -125,6 +125,9 @@ export function parseRequestFields(fields: readonly string[]): H2RequestHead | s
     if ((seen & PATH) === 0) return 'missing :path';
     if (path.length === 0) return 'empty :path';
     if (!isPath(path)) return 'invalid :path';
+    // RFC 9113 §8.3.1: an absolute path ("/..."), or "*" for a server-wide OPTIONS; never an absolute URI, which an
+    // HTTP/1.1 upstream would read as a target (host and all) that the route filter never saw.
+    if (path.charCodeAt(0) !== 47 /* / */ && !(path === '*' && method === 'OPTIONS')) return ':path not an absolute path';
   }
   return {
     method,

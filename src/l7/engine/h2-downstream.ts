@@ -98,16 +98,22 @@ export class H2Downstream implements H2ConnectionOwner {
     if (typeof head === 'string') {
       this.#core.stats.increment('http2.malformed_requests');
       this.#log.debug({ reason: head, stream: stream.id }, 'malformed HTTP/2 request: stream reset');
-      stream.reset(PROTOCOL_ERROR);
+      stream.reset(PROTOCOL_ERROR, true);
       return;
     }
     if (endStream && head.contentLength > 0) {
       // A declared body that never comes (RFC 9113 §8.1.1): malformed.
       this.#core.stats.increment('http2.malformed_requests');
-      stream.reset(PROTOCOL_ERROR);
+      stream.reset(PROTOCOL_ERROR, true);
       return;
     }
-    const isConnect = head.method === 'CONNECT' && head.protocol === '';
+    if (head.protocol !== '') {
+      // Extended CONNECT (RFC 8441) needs SETTINGS_ENABLE_CONNECT_PROTOCOL, which this engine does not send.
+      this.#core.stats.increment('http2.malformed_requests');
+      stream.reset(PROTOCOL_ERROR, true);
+      return;
+    }
+    const isConnect = head.method === 'CONNECT';
     let body: RequestBody | undefined;
     if (!endStream && !isConnect) {
       const cl = head.contentLength;

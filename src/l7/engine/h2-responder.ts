@@ -70,7 +70,7 @@ export class H2Responder implements DownstreamResponder, H2StreamHandler, BodySo
     if (trailers.length > 0 && typeof checkTrailerFields(trailers) === 'string') {
       // Malformed trailers (RFC 9113 §8.1.1; a CR/LF in a value would end up in an HTTP/1.1 upstream's chunked
       // trailer section): the stream is reset and the body never completes.
-      this.#stream.reset(PROTOCOL_ERROR);
+      this.#stream.reset(PROTOCOL_ERROR, true);
       this.onReset(PROTOCOL_ERROR);
       return;
     }

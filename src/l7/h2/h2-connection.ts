@@ -75,10 +75,6 @@ function noop(): void {}
 /** An HPACK dynamic table size update to 0 (RFC 7541 §6.3: 001 followed by the size as a 5-bit-prefix integer). */
 const TABLE_SIZE_ZERO = Buffer.from([0x20]);
 
-/** Stream error codes that mean the client broke the protocol (they count towards the rapid-reset limit). */
-function peersFault(code: number): boolean {
-  return code === PROTOCOL_ERROR || code === FLOW_CONTROL_ERROR || code === STREAM_CLOSED || code === FRAME_SIZE_ERROR || code === REFUSED_STREAM;
-}
 
 /** A header block arriving in HEADERS + CONTINUATION frames. */
 interface PartialBlock {
@@ -273,8 +269,8 @@ export class H2Connection {
     this.#drainWaiters.add(s);
   }
 
-  resetStream(s: H2Stream, code: number): void {
-    this.#sendReset(s.id, code);
+  resetStream(s: H2Stream, code: number, clientFault: boolean): void {
+    this.#sendReset(s.id, code, clientFault);
     this.#close(s);
   }
 
@@ -283,9 +279,9 @@ export class H2Connection {
    * server side, a reset for the client's fault counts towards the rapid-reset limit as the client's own resets do
    * (else one malformed stream per reset would keep a client under it).
    */
-  #sendReset(id: number, code: number): void {
+  #sendReset(id: number, code: number, clientFault: boolean): void {
     if (this.#dead) return;
-    if (this.#server && peersFault(code) && this.#tooManyResets()) return;
+    if (this.#server && clientFault && this.#tooManyResets()) return;
     this.#control(u32Frame(RST_STREAM, id, code));
   }
 
@@ -303,7 +299,7 @@ export class H2Connection {
       this.#close(s);
     } else if (this.#server && s.headSent && !s.tunnel) {
       // The response is complete before the request (RFC 9113 §8.1): the client may stop sending.
-      this.#sendReset(s.id, NO_ERROR);
+      this.#sendReset(s.id, NO_ERROR, false);
       this.#close(s);
     }
   }
@@ -639,11 +635,11 @@ export class H2Connection {
     this.#lastPeerId = id;
     if (this.#goawaySent) return; // above our GOAWAY's last stream: never processed (the client may retry it)
     if ((flags & 0x100) !== 0) {
-      this.#sendReset(id, PROTOCOL_ERROR);
+      this.#sendReset(id, PROTOCOL_ERROR, true);
       return;
     }
     if (this.#activePeer >= this.#opts.maxConcurrentStreams) {
-      this.#sendReset(id, REFUSED_STREAM);
+      this.#sendReset(id, REFUSED_STREAM, true);
       return;
     }
     const stream = new H2Stream(this, id, this.#peerInitialWindow, this.#opts.streamWindow, true);
@@ -771,6 +767,14 @@ export class H2Connection {
     const last = buf.readUInt32BE(start) & MAX_STREAM_ID;
     const code = buf.readUInt32BE(start + 4);
     this.goawayReceived = true;
+    if (code !== NO_ERROR) {
+      // The peer gave up on the connection (RFC 9113 §6.8: an error GOAWAY precedes closing it): whatever is still open
+      // on it fails now instead of waiting for a close the peer may never send.
+      this.#closeCode = code;
+      this.#owner.onGoaway(last, code);
+      this.#finish();
+      return;
+    }
     if (!this.#server) {
       // Streams we opened above its last stream id were never processed: refused, safe to send again.
       for (const s of [...this.#streams.values()]) {
@@ -830,9 +834,11 @@ export class H2Connection {
       return;
     }
     if (end - start !== 5) {
+      // A stream error (RFC 9113 §6.3), but RST_STREAM may not be sent on an idle stream (§6.4): there, as nghttp2
+      // does, a connection error; on a closed stream, nothing.
       const s = this.#streams.get(id);
       if (s !== undefined) this.#streamError(s, FRAME_SIZE_ERROR);
-      else this.#sendReset(id, FRAME_SIZE_ERROR);
+      else if (this.#idle(id)) this.#connectionError(FRAME_SIZE_ERROR, 'PRIORITY of the wrong length');
     }
     // Priorities are not used (RFC 9113 §5.3.2 deprecates the scheme).
   }
@@ -840,7 +846,7 @@ export class H2Connection {
   /** A stream error: RST_STREAM with `code`; the stream's handler hears onReset. */
   #streamError(s: H2Stream, code: number): void {
     const h = s.handler;
-    s.reset(code);
+    s.reset(code, true);
     h.onReset(code, false);
   }
 

@@ -153,11 +153,14 @@ export class H2Stream {
     this.#conn.localEnded(this);
   }
 
-  /** Send RST_STREAM and close; the handler hears nothing more. */
-  reset(code: number): void {
+  /**
+   * Send RST_STREAM and close; the handler hears nothing more. `clientFault`: the peer broke the protocol on this
+   * stream (a malformed message): server side, it counts towards the rapid-reset limit as the peer's own resets do.
+   */
+  reset(code: number, clientFault = false): void {
     if (this.closed) return;
     this.handler = NOOP_HANDLER;
-    this.#conn.resetStream(this, code);
+    this.#conn.resetStream(this, code, clientFault);
   }
 
   /** The connection: send what the windows now allow. Returns true when the queue is empty. */
@@ -292,7 +295,7 @@ export class H2Stream {
   #fail(code: number): void {
     if (this.closed) return;
     const h = this.handler;
-    this.reset(code);
+    this.reset(code, true);
     h.onReset(code, false);
   }
 

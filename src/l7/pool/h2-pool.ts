@@ -1,33 +1,23 @@
 // The HTTP/2 connection pool of one upstream endpoint on remora's own codec (src/l7/h2/h2-connection.ts, client
-// side); `http2_codec = node` uses http2-pool.ts, the same policy on node:http2.
-//
-// Requests are multiplexed on as few connections as possible: a request goes to the first connection that is not
-// going away and has a free stream slot (the peer's SETTINGS_MAX_CONCURRENT_STREAMS, 100 until it is known); a new
-// connection is opened only when none has room, up to `maxSessions`; beyond that requests wait in a FIFO queue of at
-// most `maxPending`. A connection that receives GOAWAY takes no new stream and closes after its last stream; one
-// without streams for `idleTimeoutMs` is closed (one timer per pool, armed for the earliest such deadline). The
-// service's circuit breaker is asked as in the other pools: 'pending' before a request is queued, 'connection' before
-// a connection is opened.
+// side); `http2_codec = node` uses http2-pool.ts instead. The policy (which connection takes a request, when one opens
+// or retires, the queue and the breaker) is StreamPool's (stream-pool.ts); this file opens the streams.
 //
 // Flow control: a response the exchange cannot pass on pauses its stream, which then stops acknowledging DATA, so the
 // upstream is held by the stream window (1 MiB; 8 MiB per connection). A stream the server refused (RST_STREAM
-// REFUSED_STREAM, or above its GOAWAY's last stream id) is reported with `refused: true`: never processed, safe to
-// send again whatever its method.
+// REFUSED_STREAM before any response byte, or above its GOAWAY's last stream id) is reported with `refused: true`:
+// never processed, safe to send again whatever its method.
 import type { Socket } from 'node:net';
-import { EarliestDeadlineTimer } from '../../core/earliest-deadline-timer.js';
-import { monotonicMs } from '../../core/monotonic-clock.js';
 import type { BodySink } from '../http/request-body.js';
 import { H2Connection, type H2ConnectionOwner } from '../h2/h2-connection.js';
 import type { H2Stream, H2StreamHandler } from '../h2/h2-stream.js';
 import { checkTrailerFields, parseResponseFields } from '../h2/h2-fields.js';
 import { CANCEL, PROTOCOL_ERROR, REFUSED_STREAM } from '../h2/frame.js';
 import { lowerCaseNames } from '../h2/lower-case-names.js';
-import { connectUpstream, poolFailure } from './pool-common.js';
-import type { Http2PoolOptions } from './http2-pool.js';
+import { poolFailure } from './pool-common.js';
 import type {
-  AttemptControl, MultiplexPool, PoolAdmission, PoolStatsSink, UpstreamConnector, UpstreamFailure, UpstreamHandler,
-  UpstreamRequest, UpstreamTarget,
+  AttemptControl, PoolAdmission, UpstreamFailure, UpstreamHandler, UpstreamRequest,
 } from './pool-types.js';
+import { StreamPool, type PoolEntry, type QueuedAttempt } from './stream-pool.js';
 
 const DEFAULT_MAX_STREAMS = 100;
 /** Receive windows of the pool's connections (see http2-pool.ts for the reasoning): per stream, per connection. */
@@ -38,19 +28,20 @@ const MAX_HEADER_LIST = 64 * 1024;
 
 const EMPTY: readonly string[] = [];
 
-class Entry implements H2ConnectionOwner {
+class Entry implements H2ConnectionOwner, PoolEntry {
   readonly #pool: H2Pool;
   readonly conn: H2Connection;
+  readonly #slot: () => void;
+  /** The codec can send as soon as the socket is connected (the preface and SETTINGS go first). */
+  ready = true;
   draining = false;
   active = 0;
-  /** Streams ever opened: > 0 means a request on this connection rides a reused connection. */
   opened = 0;
   idleDeadline = Infinity;
-  readonly slot: () => void;
 
   constructor(pool: H2Pool, socket: Socket, slot: () => void) {
     this.#pool = pool;
-    this.slot = slot;
+    this.#slot = slot;
     this.conn = new H2Connection(socket, this, {
       role: 'client',
       maxConcurrentStreams: 0,
@@ -73,21 +64,25 @@ class Entry implements H2ConnectionOwner {
     this.conn.destroy();
   }
 
+  closeGracefully(): void {
+    this.conn.goaway();
+  }
+
   onStream(stream: H2Stream): void {
     stream.reset(PROTOCOL_ERROR);
   }
 
   onStreamClosed(): void {
     this.active--;
-    this.#pool.afterStream(this);
+    this.#pool.streamEnded(this);
   }
 
   onSettings(): void {
-    this.#pool.drainQueue();
+    this.#pool.settingsChanged();
   }
 
   onGoaway(): void {
-    this.#pool.goaway(this);
+    this.#pool.goawayOn(this);
   }
 
   onError(): void {
@@ -95,11 +90,11 @@ class Entry implements H2ConnectionOwner {
   }
 
   onClose(): void {
-    this.#pool.connectionClosed(this);
+    this.#pool.closedOn(this, this.#slot);
   }
 }
 
-class H2Attempt implements AttemptControl, BodySink, H2StreamHandler {
+class H2Attempt implements AttemptControl, BodySink, H2StreamHandler, QueuedAttempt {
   readonly #pool: H2Pool;
   readonly request: UpstreamRequest;
   handler: UpstreamHandler | undefined;
@@ -225,164 +220,18 @@ class H2Attempt implements AttemptControl, BodySink, H2StreamHandler {
   }
 }
 
-function noSlot(): void {}
-
-function leftQueue(a: H2Attempt): void {
-  const r = a.releasePending;
-  if (r !== undefined) {
-    a.releasePending = undefined;
-    r();
-  }
-}
-
-export class H2Pool implements MultiplexPool {
-  readonly target: UpstreamTarget;
-  readonly #connector: UpstreamConnector;
-  readonly #options: Http2PoolOptions;
-  readonly #stats: PoolStatsSink;
-  readonly #onEmpty: (pool: MultiplexPool) => void;
-  readonly #entries: Entry[] = [];
-  #connecting = 0;
-  readonly #queue: H2Attempt[] = [];
-  #closed = false;
-  readonly #retire = new EarliestDeadlineTimer(() => { this.#retireDue(); });
-
-  constructor(target: UpstreamTarget, connector: UpstreamConnector, options: Http2PoolOptions, stats: PoolStatsSink, onEmpty: (pool: MultiplexPool) => void) {
-    this.target = target;
-    this.#connector = connector;
-    this.#options = options;
-    this.#stats = stats;
-    this.#onEmpty = onEmpty;
+export class H2Pool extends StreamPool<Entry, H2Attempt> {
+  protected newAttempt(request: UpstreamRequest, handler: UpstreamHandler, admit: PoolAdmission | undefined): H2Attempt {
+    return new H2Attempt(this, request, handler, admit);
   }
 
-  get sessions(): number {
-    return this.#entries.length + this.#connecting;
+  protected attach(socket: Socket, slot: () => void): Entry {
+    const e = new Entry(this, socket, slot);
+    e.conn.start(Buffer.alloc(0));
+    return e;
   }
 
-  get pending(): number {
-    return this.#queue.length;
-  }
-
-  dispatch(request: UpstreamRequest, handler: UpstreamHandler, admit?: PoolAdmission): AttemptControl {
-    const a = new H2Attempt(this, request, handler, admit);
-    if (this.#closed) {
-      handler.onError(poolFailure('connect-failure', new Error('pool closed')));
-      return a;
-    }
-    const e = this.#pickEntry();
-    if (e !== undefined) {
-      this.#start(a, e);
-      return a;
-    }
-    if (this.#queue.length >= this.#options.maxPending) {
-      this.#stats.increment('pool.http2.overflow');
-      handler.onError(poolFailure('overflow', new Error('upstream pool queue is full')));
-      return a;
-    }
-    if (admit !== undefined) {
-      const release = admit.admit('pending');
-      if (release === undefined) {
-        this.#stats.increment('pool.http2.circuit_open');
-        handler.onError(poolFailure('overflow', new Error('circuit breaker open (pending requests)')));
-        this.#checkEmpty();
-        return a;
-      }
-      a.releasePending = release;
-    }
-    this.#queue.push(a);
-    if (this.#connecting === 0 && this.sessions < this.#options.maxSessions) this.#open();
-    return a;
-  }
-
-  /** @internal a queued attempt was aborted */
-  cancel(a: H2Attempt): void {
-    const i = this.#queue.indexOf(a);
-    if (i >= 0) {
-      this.#queue.splice(i, 1);
-      leftQueue(a);
-    }
-    this.#checkEmpty();
-  }
-
-  close(): void {
-    this.#closed = true;
-    this.#retire.disarm();
-    this.#failQueue(poolFailure('connect-failure', new Error('pool closed')));
-    for (const e of [...this.#entries]) {
-      e.draining = true;
-      if (e.active === 0) e.retire();
-      else e.conn.goaway();
-    }
-    this.#checkEmpty();
-  }
-
-  destroy(): void {
-    this.close();
-    for (const e of [...this.#entries]) e.retire();
-  }
-
-  #pickEntry(): Entry | undefined {
-    for (const e of this.#entries) if (e.hasRoom) return e;
-    return undefined;
-  }
-
-  #failQueue(f: UpstreamFailure): void {
-    for (const a of this.#queue.splice(0)) {
-      leftQueue(a);
-      a.fail(f);
-    }
-  }
-
-  #open(): void {
-    const head = this.#queue[0];
-    const slot = head?.admit === undefined ? noSlot : head.admit.admit('connection');
-    if (slot === undefined) {
-      if (this.#entries.length === 0 && this.#connecting === 0) {
-        this.#stats.increment('pool.http2.circuit_open');
-        this.#failQueue(poolFailure('overflow', new Error('circuit breaker open (upstream connections)')));
-        this.#checkEmpty();
-      }
-      return;
-    }
-    this.#connecting++;
-    this.#stats.increment('pool.http2.connect');
-    connectUpstream(this.#connector, this.target, (err, socket) => {
-      this.#connecting--;
-      if (err !== undefined || socket === undefined) {
-        slot();
-        this.#stats.increment('pool.http2.connect_failure');
-        this.#failQueue(poolFailure('connect-failure', err ?? new Error('connect failed')));
-        this.#checkEmpty();
-        return;
-      }
-      if (this.#closed) {
-        slot();
-        socket.destroy();
-        this.#checkEmpty();
-        return;
-      }
-      // HTTP/2 has no half-close: a FIN from the server closes the connection.
-      socket.allowHalfOpen = false;
-      const e = new Entry(this, socket, slot);
-      this.#entries.push(e);
-      e.conn.start(Buffer.alloc(0));
-      this.drainQueue();
-    });
-  }
-
-  /** @internal requests waiting go to connections with room; a new connection is opened when none has. */
-  drainQueue(): void {
-    while (this.#queue.length > 0) {
-      const e = this.#pickEntry();
-      if (e === undefined) break;
-      const a = this.#queue.shift() as H2Attempt;
-      leftQueue(a);
-      this.#start(a, e);
-    }
-    if (this.#queue.length > 0 && this.#connecting === 0 && this.sessions < this.#options.maxSessions && !this.#closed) this.#open();
-  }
-
-  #start(a: H2Attempt, e: Entry): void {
+  protected start(a: H2Attempt, e: Entry): void {
     const req = a.request;
     const pseudo = req.method === 'CONNECT'
       ? [':method', req.method, ':authority', req.authority]
@@ -405,66 +254,27 @@ export class H2Pool implements MultiplexPool {
   }
 
   /** @internal a stream of `e` closed */
-  afterStream(e: Entry): void {
-    if (e.active > 0) {
-      this.drainQueue();
-      return;
-    }
-    if (e.draining || this.#closed) {
-      e.retire();
-      return;
-    }
-    if (this.#queue.length > 0) {
-      this.drainQueue();
-      return;
-    }
-    const now = monotonicMs();
-    e.idleDeadline = now + this.#options.idleTimeoutMs;
-    this.#retire.arm(e.idleDeadline, now);
+  streamEnded(e: Entry): void {
+    this.afterStream(e);
   }
 
-  /** @internal the server sent GOAWAY on `e` */
-  goaway(e: Entry): void {
-    e.draining = true;
-    this.#stats.increment('pool.http2.goaway');
-    if (e.active === 0) e.retire();
-    if (this.#queue.length > 0 && this.#connecting === 0 && !this.#closed) this.#open();
+  /** @internal the peer's SETTINGS may have raised its concurrency limit */
+  settingsChanged(): void {
+    this.drainQueue();
   }
 
   /** @internal */
+  goawayOn(e: Entry): void {
+    this.entryGoaway(e);
+  }
+
+  /** @internal */
+  closedOn(e: Entry, slot: () => void): void {
+    this.entryClosed(e, slot);
+  }
+
+  /** @internal a connection error detected on one of the pool's connections */
   protocolError(): void {
-    this.#stats.increment('pool.http2.protocol_error');
-  }
-
-  /** @internal the connection of `e` closed */
-  connectionClosed(e: Entry): void {
-    e.slot();
-    const i = this.#entries.indexOf(e);
-    if (i >= 0) this.#entries.splice(i, 1);
-    if (this.#queue.length > 0 && !this.#closed && this.#connecting === 0) this.#open();
-    this.#checkEmpty();
-  }
-
-  #retireDue(): void {
-    const now = monotonicMs();
-    let next = Infinity;
-    for (const e of [...this.#entries]) {
-      if (e.active > 0 || e.draining) continue;
-      if (e.idleDeadline <= now) {
-        this.#stats.increment('pool.http2.idle_retired');
-        e.draining = true;
-        e.retire();
-      } else if (e.idleDeadline < next) {
-        next = e.idleDeadline;
-      }
-    }
-    if (next !== Infinity && !this.#closed) this.#retire.arm(next, now);
-  }
-
-  #checkEmpty(): void {
-    if (this.#entries.length === 0 && this.#connecting === 0 && this.#queue.length === 0) {
-      this.#retire.disarm();
-      this.#onEmpty(this);
-    }
+    this.stats.increment('pool.http2.protocol_error');
   }
 }

@@ -1,28 +1,20 @@
-// The HTTP/2 session pool of one upstream endpoint.
-//
-// Requests are multiplexed on as few sessions as possible: a request goes to the first ready session that is not
-// draining and has a free stream slot (the peer's SETTINGS_MAX_CONCURRENT_STREAMS, 100 until it is known); a new
-// session is opened only when none has room, up to `maxSessions`; beyond that requests wait in a FIFO queue of at most
-// `maxPending`. A session that receives GOAWAY takes no new stream and closes when its last stream ends; a session
-// without streams for `idleTimeoutMs` is closed (one timer per pool, armed for the earliest such deadline).
-// The service's circuit breaker (the request's PoolAdmission) is asked too: 'pending' before a request is queued
-// (held until it leaves the queue), 'connection' before a session is opened (held until it closes). A request the
-// breaker refuses, or that waits in a pool with no session and no session allowed, fails with kind 'overflow'.
+// The HTTP/2 session pool of one upstream endpoint on node:http2 (`http2_codec = node`; remora's codec is h2-pool.ts).
+// The policy (which session takes a request, when one opens or retires, the queue and the breaker) is StreamPool's
+// (stream-pool.ts); this file opens the streams on node:http2's sessions.
 //
 // Flow control is nghttp2's: a paused stream stops acknowledging DATA, so the upstream is held by its window.
 // A stream the server refused (RST_STREAM REFUSED_STREAM, or above GOAWAY's last stream id) is reported with
 // `refused: true`: it was not processed and can be sent again whatever its method.
 import type * as http2 from 'node:http2';
-import { EarliestDeadlineTimer } from '../../core/earliest-deadline-timer.js';
 import { nodeHttp2 } from '../../core/lazy-builtins.js';
-import { monotonicMs } from '../../core/monotonic-clock.js';
 import {
   HTTP2_HEADER_STATUS, NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM,
 } from '../http/http2-codes.js';
 import type { Socket } from 'node:net';
 import type { BodySink } from '../http/request-body.js';
 import { resetStream } from '../http/http2-reset.js';
-import { connectUpstream, poolFailure } from './pool-common.js';
+import { poolFailure } from './pool-common.js';
+import { StreamPool, type PoolEntry, type QueuedAttempt, type StreamPoolOptions } from './stream-pool.js';
 import type {
   AttemptControl,
   MultiplexPool,
@@ -35,11 +27,7 @@ import type {
   UpstreamTarget,
 } from './pool-types.js';
 
-export interface Http2PoolOptions {
-  readonly maxSessions: number;
-  readonly maxPending: number;
-  /** Close a session that has carried no stream for this long. */
-  readonly idleTimeoutMs: number;
+export interface Http2PoolOptions extends StreamPoolOptions {
   /** Node's maxSessionMemory (MB) for upstream sessions. */
   readonly maxSessionMemoryMb: number;
   readonly maxHeaderListPairs: number;
@@ -101,7 +89,7 @@ export function flattenIncoming(h: http2.IncomingHttpHeaders): string[] {
   return out;
 }
 
-class Entry {
+class Entry implements PoolEntry {
   readonly session: http2.ClientHttp2Session;
   readonly socket: Socket;
   ready = false;
@@ -134,9 +122,13 @@ class Entry {
   get hasRoom(): boolean {
     return this.ready && !this.draining && !this.session.destroyed && !this.session.closed && this.active < this.maxStreams;
   }
+
+  closeGracefully(): void {
+    if (!this.session.closed) this.session.close();
+  }
 }
 
-class StreamAttempt implements AttemptControl, BodySink {
+class StreamAttempt implements AttemptControl, BodySink, QueuedAttempt {
   readonly pool: Http2Pool;
   readonly request: UpstreamRequest;
   handler: UpstreamHandler | undefined;
@@ -206,163 +198,20 @@ class StreamAttempt implements AttemptControl, BodySink {
   }
 }
 
-function noSlot(): void {}
-const NO_SLOT: () => void = noSlot;
-
-function leftQueue(a: StreamAttempt): void {
-  const r = a.releasePending;
-  if (r !== undefined) {
-    a.releasePending = undefined;
-    r();
-  }
-}
-
-export class Http2Pool implements MultiplexPool {
-  readonly target: UpstreamTarget;
-  readonly #connector: UpstreamConnector;
+export class Http2Pool extends StreamPool<Entry, StreamAttempt> {
   readonly #options: Http2PoolOptions;
-  readonly #stats: PoolStatsSink;
-  readonly #onEmpty: (pool: MultiplexPool) => void;
-  readonly #entries = new Set<Entry>();
-  #connecting = 0;
-  readonly #queue: StreamAttempt[] = [];
-  #closed = false;
-  /** Armed for the earliest idle deadline of the sessions: closes those without streams since then. */
-  readonly #retire = new EarliestDeadlineTimer(() => { this.#retireDue(); });
 
-  constructor(
-    target: UpstreamTarget,
-    connector: UpstreamConnector,
-    options: Http2PoolOptions,
-    stats: PoolStatsSink,
-    onEmpty: (pool: MultiplexPool) => void,
-  ) {
-    this.target = target;
-    this.#connector = connector;
+  constructor(target: UpstreamTarget, connector: UpstreamConnector, options: Http2PoolOptions, stats: PoolStatsSink, onEmpty: (pool: MultiplexPool) => void) {
+    super(target, connector, options, stats, onEmpty);
     this.#options = options;
-    this.#stats = stats;
-    this.#onEmpty = onEmpty;
   }
 
-  get sessions(): number {
-    return this.#entries.size + this.#connecting;
+  protected newAttempt(request: UpstreamRequest, handler: UpstreamHandler, admit: PoolAdmission | undefined): StreamAttempt {
+    return new StreamAttempt(this, request, handler, admit);
   }
 
-  get pending(): number {
-    return this.#queue.length;
-  }
-
-  dispatch(request: UpstreamRequest, handler: UpstreamHandler, admit?: PoolAdmission): AttemptControl {
-    const a = new StreamAttempt(this, request, handler, admit);
-    if (this.#closed) {
-      handler.onError(poolFailure('connect-failure', new Error('pool closed')));
-      return a;
-    }
-    const e = this.#pickEntry();
-    if (e !== undefined) {
-      this.#start(a, e);
-      return a;
-    }
-    if (this.#queue.length >= this.#options.maxPending) {
-      this.#stats.increment('pool.http2.overflow');
-      handler.onError(poolFailure('overflow', new Error('upstream pool queue is full')));
-      return a;
-    }
-    if (admit !== undefined) {
-      const release = admit.admit('pending');
-      if (release === undefined) {
-        this.#stats.increment('pool.http2.circuit_open');
-        handler.onError(poolFailure('overflow', new Error('circuit breaker open (pending requests)')));
-        this.#checkEmpty();
-        return a;
-      }
-      a.releasePending = release;
-    }
-    this.#queue.push(a);
-    if (this.#connecting === 0 && this.sessions < this.#options.maxSessions) this.#open();
-    return a;
-  }
-
-  /** @internal */
-  cancel(a: StreamAttempt): void {
-    const i = this.#queue.indexOf(a);
-    if (i >= 0) {
-      this.#queue.splice(i, 1);
-      leftQueue(a);
-    }
-    this.#checkEmpty();
-  }
-
-  /** GOAWAY every session (streams in flight finish); refuse new requests. */
-  close(): void {
-    this.#closed = true;
-    this.#retire.disarm();
-    this.#failQueue(poolFailure('connect-failure', new Error('pool closed')));
-    for (const e of this.#entries) {
-      e.draining = true;
-      if (e.active === 0) e.retire();
-      else if (!e.session.closed) e.session.close();
-    }
-    this.#checkEmpty();
-  }
-
-  destroy(): void {
-    this.close();
-    for (const e of [...this.#entries]) e.retire();
-  }
-
-  #pickEntry(): Entry | undefined {
-    for (const e of this.#entries) if (e.hasRoom) return e;
-    return undefined;
-  }
-
-  #failQueue(f: UpstreamFailure): void {
-    for (const a of this.#queue.splice(0)) {
-      leftQueue(a);
-      a.fail(f);
-    }
-  }
-
-  /** Open a session for the queue, under the breaker of the oldest queued request. */
-  #open(): void {
-    const head = this.#queue[0];
-    const slot = head?.admit === undefined ? NO_SLOT : head.admit.admit('connection');
-    if (slot === undefined) {
-      // The breaker refused a session: the queue waits for a session of this pool, or fails when there is none.
-      if (this.#entries.size === 0 && this.#connecting === 0) {
-        this.#stats.increment('pool.http2.circuit_open');
-        this.#failQueue(poolFailure('overflow', new Error('circuit breaker open (upstream connections)')));
-        this.#checkEmpty();
-      }
-      return;
-    }
-    this.#connecting++;
-    this.#stats.increment('pool.http2.connect');
-    connectUpstream(this.#connector, this.target, (err, socket) => {
-      if (err !== undefined || socket === undefined) {
-        slot();
-        this.#connecting--;
-        this.#stats.increment('pool.http2.connect_failure');
-        // Everything waiting for this endpoint fails: the next request will try again.
-        this.#failQueue(poolFailure('connect-failure', err ?? new Error('connect failed')));
-        this.#checkEmpty();
-        return;
-      }
-      if (this.#closed) {
-        slot();
-        this.#connecting--;
-        socket.destroy();
-        this.#checkEmpty();
-        return;
-      }
-      this.#attach(socket, slot);
-    });
-  }
-
-  #attach(socket: Socket, slot: () => void): void {
+  protected attach(socket: Socket, slot: () => void): Entry {
     const authority = this.target.address.includes(':') ? `[${this.target.address}]:${this.target.port}` : `${this.target.address}:${this.target.port}`;
-    // HTTP/2 has no half-close: a FIN from the server must close the connection (and the session with it).
-    socket.allowHalfOpen = false;
     const session = nodeHttp2().connect(`http://${authority}`, {
       createConnection: () => socket,
       maxSessionMemory: this.#options.maxSessionMemoryMb,
@@ -370,51 +219,22 @@ export class Http2Pool implements MultiplexPool {
       settings: { enablePush: false, initialWindowSize: H2_STREAM_WINDOW },
     });
     const e = new Entry(session, socket);
-    this.#entries.add(e);
     session.on('error', noop);
     session.once('connect', () => {
-      this.#connecting--;
-      e.ready = true;
       try {
         session.setLocalWindowSize(H2_CONNECTION_WINDOW);
       } catch {
         // destroyed meanwhile: its 'close' cleans up
       }
-      this.#drainQueue();
+      this.entryReady(e);
     });
-    session.on('remoteSettings', () => this.#drainQueue());
-    session.on('goaway', () => {
-      e.draining = true;
-      this.#stats.increment('pool.http2.goaway');
-      if (e.active === 0) e.retire();
-      // Requests still waiting need another session.
-      if (this.#queue.length > 0 && this.#connecting === 0 && !this.#closed) this.#open();
-    });
-    session.once('close', () => {
-      slot();
-      if (!e.ready) this.#connecting--;
-      this.#entries.delete(e);
-      if (!e.ready) {
-        this.#failQueue(poolFailure('connect-failure', new Error('upstream session closed during setup')));
-      } else if (this.#queue.length > 0 && !this.#closed && this.#connecting === 0) {
-        this.#open();
-      }
-      this.#checkEmpty();
-    });
+    session.on('remoteSettings', () => this.drainQueue());
+    session.on('goaway', () => this.entryGoaway(e));
+    session.once('close', () => this.entryClosed(e, slot));
+    return e;
   }
 
-  #drainQueue(): void {
-    while (this.#queue.length > 0) {
-      const e = this.#pickEntry();
-      if (e === undefined) break;
-      const a = this.#queue.shift() as StreamAttempt;
-      leftQueue(a);
-      this.#start(a, e);
-    }
-    if (this.#queue.length > 0 && this.#connecting === 0 && this.sessions < this.#options.maxSessions && !this.#closed) this.#open();
-  }
-
-  #start(a: StreamAttempt, e: Entry): void {
+  protected start(a: StreamAttempt, e: Entry): void {
     const req = a.request;
     // One literal per shape (no `delete` for CONNECT, which would turn the object into a slow dictionary).
     const headers: http2.OutgoingHttpHeaders = req.method === 'CONNECT'
@@ -489,7 +309,7 @@ export class Http2Pool implements MultiplexPool {
           }),
         );
       }
-      this.#afterStream(e);
+      this.afterStream(e);
     });
     if (!hasBody) return;
     // Only a request with a body writes (drain) and ends with trailers (wantTrailers).
@@ -499,49 +319,5 @@ export class Http2Pool implements MultiplexPool {
     });
     stream.on('drain', () => req.body?.resume());
     req.body?.start(a);
-  }
-
-  #afterStream(e: Entry): void {
-    if (e.active > 0) {
-      this.#drainQueue();
-      return;
-    }
-    if (e.draining || this.#closed) {
-      // Node's session.close() leaves a session that got GOAWAY open after its last stream: destroy it (nothing is
-      // in flight any more).
-      e.retire();
-      return;
-    }
-    if (this.#queue.length > 0) {
-      this.#drainQueue();
-      return;
-    }
-    const now = monotonicMs();
-    e.idleDeadline = now + this.#options.idleTimeoutMs;
-    this.#retire.arm(e.idleDeadline, now);
-  }
-
-  /** Close the sessions without streams whose idle deadline passed; arm for the earliest one left. */
-  #retireDue(): void {
-    const now = monotonicMs();
-    let next = Infinity;
-    for (const e of this.#entries) {
-      if (e.active > 0 || e.draining) continue;
-      if (e.idleDeadline <= now) {
-        this.#stats.increment('pool.http2.idle_retired');
-        e.draining = true;
-        e.retire();
-      } else if (e.idleDeadline < next) {
-        next = e.idleDeadline;
-      }
-    }
-    if (next !== Infinity && !this.#closed) this.#retire.arm(next, now);
-  }
-
-  #checkEmpty(): void {
-    if (this.#entries.size === 0 && this.#connecting === 0 && this.#queue.length === 0) {
-      this.#retire.disarm();
-      this.#onEmpty(this);
-    }
   }
 }

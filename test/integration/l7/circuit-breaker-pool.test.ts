@@ -13,7 +13,7 @@ import { localReply } from '../../../src/l7/local-reply.js';
 import type { RouteDecision } from '../../../src/l7/request-types.js';
 import { createRetryDecider } from '../../../src/l7/router/retry-policy.js';
 import type { ClusterView } from '../../../src/upstream/cluster.js';
-import { fakeCluster, listen, PASSTHROUGH_DECISION, startProxy, waitFor } from './harness.js';
+import { fakeCluster, listen, PASSTHROUGH_DECISION, startProxy, waitFor, HTTP2_CODECS } from './harness.js';
 
 const CIRCUIT_OPEN_BODY = localReply('circuit-open').body;
 
@@ -188,7 +188,7 @@ describe('per-service connection and pending limits', () => {
     }
   });
 
-  test('HTTP/2 upstream, max_connections = 1, max_pending_requests = 1: streams share the session, 1 waits, 1 refused', async () => {
+  for (const codec of HTTP2_CODECS) test(`HTTP/2 upstream, max_connections = 1, max_pending_requests = 1: streams share the session, 1 waits, 1 refused (http2_codec = ${codec})`, async () => {
     const heldH2: http2.Http2ServerResponse[] = [];
     let holdH2 = true;
     let sessions = 0;
@@ -213,7 +213,7 @@ describe('per-service connection and pending limits', () => {
     const p = await startProxy({ address: '127.0.0.1', port: 1 }, {
       route: () => decision,
       cluster: () => svc2,
-    });
+    }, { http2Codec: codec });
     try {
       // Warm up: the first request waits (pending) while the session connects.
       holdH2 = false;

@@ -42,8 +42,7 @@ export class H2Downstream implements H2ConnectionOwner {
   readonly #log: Logger;
   readonly #conn: H2Connection;
   readonly #entry: LiveEntry<H2Downstream>;
-  /** Without streams since (ms), for the idle timeout; 0 while streams are open. */
-  idleSince: number;
+  #idleSince: number;
   #goaway = false;
 
   constructor(socket: Socket, owner: H2DownstreamOwner, ctx: HttpConnectionContext) {
@@ -59,8 +58,13 @@ export class H2Downstream implements H2ConnectionOwner {
       connectionWindow: DOWNSTREAM_CONNECTION_WINDOW,
       maxHeaderListSize: o.maxHeaderBytes,
     });
-    this.idleSince = Date.now();
+    this.#idleSince = Date.now();
     this.#entry = owner.opened(this);
+  }
+
+  /** Without streams since (ms), for the idle timeout; 0 while streams are open. */
+  get idleSince(): number {
+    return this.#idleSince;
   }
 
   start(initialBytes: Buffer): void {
@@ -86,7 +90,7 @@ export class H2Downstream implements H2ConnectionOwner {
   // ---- H2ConnectionOwner ----
 
   onStream(stream: H2Stream, fields: string[], endStream: boolean, tooLarge: boolean): void {
-    this.idleSince = 0;
+    this.#idleSince = 0;
     const res = new H2Responder(stream);
     stream.handler = res;
     if (tooLarge) {
@@ -152,7 +156,7 @@ export class H2Downstream implements H2ConnectionOwner {
   }
 
   onStreamClosed(): void {
-    if (this.#conn.streamCount === 0) this.idleSince = Date.now();
+    if (this.#conn.streamCount === 0) this.#idleSince = Date.now();
   }
 
   onSettings(): void {}

@@ -97,8 +97,7 @@ export class H2Connection {
   // peer settings
   #peerInitialWindow = DEFAULT_WINDOW;
   #peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
-  /** SETTINGS_MAX_CONCURRENT_STREAMS of the peer (Infinity until it says). */
-  peerMaxStreams = Infinity;
+  #peerMaxStreams = Infinity;
   #gotSettings = false;
 
   // windows
@@ -134,8 +133,8 @@ export class H2Connection {
 
   // lifecycle
   #goawaySent = false;
-  /** The peer's GOAWAY: its last stream id (client side: streams above it were refused). */
-  goawayReceived = false;
+  /** The peer sent GOAWAY. */
+  #goawayReceived = false;
   #dead = false;
   #closeCode = INTERNAL_ERROR;
 
@@ -171,6 +170,11 @@ export class H2Connection {
     this.socket.resume();
   }
 
+  /** SETTINGS_MAX_CONCURRENT_STREAMS of the peer (Infinity until it says). */
+  get peerMaxStreams(): number {
+    return this.#peerMaxStreams;
+  }
+
   get streamCount(): number {
     return this.#streams.size;
   }
@@ -181,7 +185,7 @@ export class H2Connection {
 
   /** Going away: a GOAWAY was sent or received, or the connection failed. */
   get closing(): boolean {
-    return this.#dead || this.#goawaySent || this.goawayReceived || this.socket.destroyed;
+    return this.#dead || this.#goawaySent || this.#goawayReceived || this.socket.destroyed;
   }
 
   /** The output is full: stream writes say false until it drains. */
@@ -334,7 +338,7 @@ export class H2Connection {
     this.#drainWaiters.delete(s);
     if ((s.id & 1) === (this.#server ? 1 : 0)) this.#activePeer--;
     this.#owner.onStreamClosed(s);
-    if (this.#streams.size === 0 && (this.#goawaySent || (this.goawayReceived && !this.#server))) this.#finish();
+    if (this.#streams.size === 0 && (this.#goawaySent || (this.#goawayReceived && !this.#server))) this.#finish();
   }
 
   // ---- output ----
@@ -693,7 +697,7 @@ export class H2Connection {
           }
           break;
         case SETTINGS_MAX_CONCURRENT_STREAMS:
-          this.peerMaxStreams = value;
+          this.#peerMaxStreams = value;
           break;
         case SETTINGS_INITIAL_WINDOW_SIZE: {
           if (value > MAX_WINDOW) {
@@ -766,7 +770,7 @@ export class H2Connection {
     }
     const last = buf.readUInt32BE(start) & MAX_STREAM_ID;
     const code = buf.readUInt32BE(start + 4);
-    this.goawayReceived = true;
+    this.#goawayReceived = true;
     if (code !== NO_ERROR) {
       // The peer gave up on the connection (RFC 9113 §6.8: an error GOAWAY precedes closing it): whatever is still open
       // on it fails now instead of waiting for a close the peer may never send.

@@ -299,6 +299,27 @@ for (const codec of HTTP2_CODECS) describe(`HTTP/2 passthrough to an h2c backend
     client.close();
   });
 
+  test('a session without streams for the idle timeout gets GOAWAY and closes', async () => {
+    const p2 = await startProxy({ address: '127.0.0.1', port }, {}, { http2Codec: codec, downstreamIdleTimeoutMs: 300 });
+    try {
+      const client = http2.connect(`http://127.0.0.1:${p2.port}`);
+      client.on('error', () => {});
+      let goaway = false;
+      client.on('goaway', () => {
+        goaway = true;
+      });
+      const r = await h2Request(client, { ':path': '/idle' });
+      assert.equal(r.headers[':status'], 200);
+      assert.equal(goaway, false);
+      await waitFor(() => goaway, 'GOAWAY once the session has been idle for 300 ms');
+      await waitFor(() => p2.engine.activeConnections === 0, 'the idle session to close');
+      if (codec === 'remora') assert.equal(p2.stats.get('http2.idle_goaway'), 1);
+      client.close();
+    } finally {
+      await p2.close();
+    }
+  });
+
   test('shutdown sends GOAWAY; the stream in flight completes', async () => {
     const p2 = await startProxy({ address: '127.0.0.1', port }, {}, { http2Codec: codec });
     const client = http2.connect(`http://127.0.0.1:${p2.port}`);

@@ -29,6 +29,7 @@ import {
 import { HpackDecoder, HpackEncoder } from '../../../src/l7/h2/hpack.js';
 import type { RouteDecision } from '../../../src/l7/request-types.js';
 import { fakeCluster, listen, PASSTHROUGH_DECISION, rawExchange, startProxy, waitFor, type ProxyUnderTest } from './harness.js';
+import { seededRandom } from '../../unit/helpers/seeded-random.js';
 
 const WAIT_MS = 5_000;
 const MAX_ID = 0x7fffffff;
@@ -1681,16 +1682,9 @@ describe('output floods against a client that does not read', () => {
 // ---------------------------------------------------------------------------------------------------------------
 // 10. A seeded fuzz loop: random sequences of valid, mutated and random frames.
 
-/** mulberry32: a small seeded PRNG, so that a failing connection can be replayed from its seed. */
+/** The unit tests' seeded PRNG (mulberry32), so that a failing connection can be replayed from its seed. */
 function prng(seed: number): { next(): number; int(n: number): number; bytes(n: number): Buffer } {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   const int = (n: number): number => Math.floor(next() * n);
   return {
     next,

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HpackError, huffmanDecode } from '../../../../src/l7/h2/hpack-huffman.js';
+import { seededRandom } from '../../helpers/seeded-random.js';
 
 const CODES: readonly (readonly [number, number])[] = [
   [0x1ff8, 13], [0x7fffd8, 23], [0xfffffe2, 28], [0xfffffe3, 28],
@@ -106,17 +107,7 @@ function latin1(bytes: readonly number[]): string {
   return Buffer.from(bytes).toString('latin1');
 }
 
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom;
 
 // The Huffman-coded strings of RFC 7541 Appendix C.4 and C.6.
 const RFC_STRINGS: readonly (readonly [string, string])[] = [

@@ -8,6 +8,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { HpackDecoder, HpackEncoder, HpackError } from '../../../../src/l7/h2/hpack.js';
+import { seededRandom } from '../../helpers/seeded-random.js';
 
 /** A hex dump as printed in the RFC (spaces and line breaks allowed) to bytes. */
 function hex(dump: string): Buffer {
@@ -60,17 +61,7 @@ function integer(value: number, n: number, flags: number): number[] {
   return bytes;
 }
 
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom;
 
 // ---------------------------------------------------------------------------------------------------------------
 // RFC 7541 Appendix C

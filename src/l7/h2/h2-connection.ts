@@ -19,7 +19,7 @@
 import type { Socket } from 'node:net';
 import { DirectReads } from '../../core/direct-reads.js';
 import {
-  CLIENT_PREFACE, CONTINUATION, DATA, DEFAULT_MAX_FRAME_SIZE, DEFAULT_WINDOW, ENHANCE_YOUR_CALM, FLAG_ACK,
+  CANCEL, CLIENT_PREFACE, CONTINUATION, DATA, DEFAULT_MAX_FRAME_SIZE, DEFAULT_WINDOW, ENHANCE_YOUR_CALM, FLAG_ACK,
   FLAG_END_HEADERS, FLAG_END_STREAM, FLAG_PADDED, FLAG_PRIORITY, FLOW_CONTROL_ERROR, FRAME_HEADER_BYTES,
   FRAME_SIZE_ERROR, GOAWAY, HEADERS, INTERNAL_ERROR, MAX_FRAME_SIZE_LIMIT, MAX_STREAM_ID, MAX_WINDOW, NO_ERROR, PING,
   PRIORITY, PROTOCOL_ERROR, PUSH_PROMISE, REFUSED_STREAM, RST_STREAM, SETTINGS, SETTINGS_ENABLE_PUSH,
@@ -214,7 +214,7 @@ export class H2Connection {
 
   /** Tear down now: every open stream hears onReset(CANCEL). */
   destroy(): void {
-    this.#closeCode = 8; // CANCEL
+    this.#closeCode = CANCEL;
     this.socket.destroy();
   }
 
@@ -315,12 +315,7 @@ export class H2Connection {
   /** `n` bytes of DATA were delivered to the stream's handler: acknowledge them, half a window at a time. */
   consumed(s: H2Stream, n: number): void {
     if (this.#dead) return;
-    this.#connUnacked += n;
-    if (this.#connUnacked >= this.#opts.connectionWindow >>> 1) {
-      this.#queue(u32Frame(WINDOW_UPDATE, 0, this.#connUnacked));
-      this.#recvWindow += this.#connUnacked;
-      this.#connUnacked = 0;
-    }
+    this.#ackConnection(n);
     if (s.remoteEnded || s.closed) return;
     s.unacked += n;
     if (s.unacked >= this.#opts.streamWindow >>> 1) {

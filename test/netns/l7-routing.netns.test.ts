@@ -117,6 +117,13 @@ describe('L7 routing through remora', opts, () => {
     const s = await proxy.stats();
     assert.ok(((s['sniff'] as Record<string, number>)['http2'] ?? 0) >= 3, 'h2 prior knowledge detected');
     assert.equal((await httpStats(proxy)).services['web-h1']?.upstreamProtocol, 'http1');
+
+    // remora's HTTP/2 codec (the default http2_codec) through the real rules: a 60 KiB header crosses both hops as
+    // HEADERS + CONTINUATION frames. (Above the 64 KiB limit curl's nghttp2 refuses to send it at all: the proxy's
+    // SETTINGS_MAX_HEADER_LIST_SIZE; the 431 the engine gives a client that sends one anyway is in h2-codec-wire.)
+    const big = await curlFull(client, url(1, '/big'), ['--http2-prior-knowledge', '-H', `x-big: ${'a'.repeat(60 * 1024)}`]);
+    assert.equal(big.status, 200, big.stderr);
+    assert.match(big.body, /^h2-s[123]\n$/);
   });
 
   test('routes: path prefix and method, header regex and query, a catch-all; request and response header changes', opts, async () => {

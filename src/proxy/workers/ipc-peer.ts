@@ -3,12 +3,25 @@
 //   {t:'req', id, kind, body}          -> {t:'res', id, ok:true, value} | {t:'res', id, ok:false, error}
 //   {t:'note', kind, body}
 // Nothing here knows what the kinds mean: src/proxy/workers/primary.ts and worker.ts register them.
+//
+// The other end can vanish at any moment (a worker SIGKILLed or OOM-killed, the primary killed). Node reports that in
+// three ways, none of which may take this process down or leave a request waiting: the channel's 'disconnect' event
+// (closes the peer: every waiting request fails now and later ones are not sent), and for a message sent before that
+// event was handled, the send's error: ERR_IPC_CHANNEL_CLOSED once the channel is marked closed, EPIPE while the
+// write still raced the other end's death. Without a callback Node emits those errors as an 'error' event on the
+// ChildProcess, which node:cluster re-emits on the Worker, where an 'error' nobody listens to is thrown: the primary
+// crashed when an admin scrape or a report went to a worker in the window between its death and its 'exit' (and so
+// never logged worker.exited nor restarted it). So every send passes a callback, and an error fails that one request.
 import { RemoraError } from '../../core/errors.js';
 
-/** The channel: a cluster Worker in the primary, the process itself in a worker. */
+/**
+ * The channel: a cluster Worker in the primary, the process itself in a worker. `send` always gets a callback: Node
+ * then reports a failed send to it instead of emitting 'error' (see the top of this file).
+ */
 export interface IpcChannel {
-  send(message: unknown): void;
+  send(message: unknown, callback: (err: Error | null) => void): boolean;
   on(event: 'message', listener: (message: unknown) => void): void;
+  on(event: 'disconnect', listener: () => void): void;
 }
 
 type Handler = (body: unknown) => unknown;
@@ -31,9 +44,13 @@ export class IpcPeer {
   #seq = 0;
   #closed = false;
 
-  constructor(channel: IpcChannel) {
+  /** `other`: who is at the other end, for the errors ('worker 2', 'the primary'). */
+  constructor(channel: IpcChannel, other: string) {
     this.#channel = channel;
     channel.on('message', (m) => { this.#onMessage(m); });
+    // The channel is gone for good (the other end died or disconnected): nothing sent from now on can be answered.
+    // In the primary this comes before, or after, the worker's 'exit': either way its requests fail now.
+    channel.on('disconnect', () => { this.close(`${other} closed the channel`); });
   }
 
   /** Answer requests of `kind` (the handler may return a promise; a throw is answered as an error). */
@@ -61,16 +78,18 @@ export class IpcPeer {
       }, timeoutMs);
       timer.unref();
       this.#pending.set(id, { resolve, reject, timer });
-      if (!this.#send({ t: 'req', id, kind, body })) {
+      const failed = (why: string): void => {
+        if (!this.#pending.delete(id)) return;
         clearTimeout(timer);
-        this.#pending.delete(id);
-        reject(new RemoraError('REMORA_ERR_INTERNAL', `the ${kind} request could not be sent (the worker is gone)`));
-      }
+        reject(new RemoraError('REMORA_ERR_INTERNAL', `the ${kind} request could not be sent (${why})`));
+      };
+      this.#send({ t: 'req', id, kind, body }, failed);
     });
   }
 
-  /** The other end is gone: every request waiting fails now. */
+  /** The other end is gone: every request waiting fails now, and later ones at once (nothing more is sent). */
   close(reason: string): void {
+    if (this.#closed) return;
     this.#closed = true;
     for (const [id, p] of this.#pending) {
       clearTimeout(p.timer);
@@ -79,13 +98,19 @@ export class IpcPeer {
     }
   }
 
-  #send(message: unknown): boolean {
-    if (this.#closed) return false;
+  /**
+   * Send, never throwing nor letting Node emit 'error': `failed` hears why a message did not go out, at once (the
+   * peer is closed, or the message cannot be serialized) or later (the channel closed or broke under the write).
+   */
+  #send(message: unknown, failed: (why: string) => void = () => undefined): void {
+    if (this.#closed) {
+      failed('the channel is closed');
+      return;
+    }
     try {
-      this.#channel.send(message);
-      return true;
-    } catch {
-      return false;
+      this.#channel.send(message, (err) => { if (err !== null && err !== undefined) failed(err.message); });
+    } catch (err) {
+      failed(err instanceof Error ? err.message : String(err));
     }
   }
 

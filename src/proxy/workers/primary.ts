@@ -371,7 +371,14 @@ export async function startPrimary(ctx: PrimaryContext): Promise<PrimaryProxy> {
 
   const fork = (slot: Slot): Promise<{ inboundIpv6: boolean }> => new Promise((resolve, reject) => {
     const worker = cluster.fork({ REMORA_WORKER: String(slot.id) });
-    const peer = new IpcPeer(worker as unknown as IpcChannel);
+    const peer = new IpcPeer(worker as unknown as IpcChannel, `worker ${slot.id}`);
+    // node:cluster re-emits the worker process's 'error' on the Worker, and an 'error' without a listener is thrown:
+    // the primary would crash because one worker misbehaved. The IPC peer's sends report their errors to a callback
+    // (src/proxy/workers/ipc-peer.ts), so what is left here is rare (a kill() that failed): logged; the worker's
+    // 'exit' below still does the restart.
+    worker.on('error', (err: Error) => {
+      log.warn({ event: 'worker.error', worker: slot.id, pid: worker.process.pid, err: err.message, code: 'REMORA_ERR_WORKER' }, `worker ${slot.id}: ${err.message}`);
+    });
     slot.worker = worker;
     slot.peer = peer;
     slot.ready = false;

@@ -80,7 +80,7 @@ function waitForInit(peer: IpcPeer): Promise<WorkerInit> {
 
 /** The worker's main: runs until its proxy has stopped. */
 export async function runWorker(): Promise<void> {
-  const peer = new IpcPeer(process as unknown as IpcChannel);
+  const peer = new IpcPeer(process as unknown as IpcChannel, 'the primary');
   const init = await waitForInit(peer);
   const log = createLogger({ level: init.definitions.proxy.logLevel as LogLevel, name: 'remora-proxy' }).child({ worker: init.worker });
   const probes = new ProbeMirror();
@@ -145,9 +145,8 @@ export async function runWorker(): Promise<void> {
     void running.shutdown(String(reason));
   });
   process.on('SIGTERM', () => { void stop('received SIGTERM'); });
-  // The primary is gone (killed): drain and exit, as on SIGTERM.
+  // The primary is gone (killed): drain and exit, as on SIGTERM (the peer has closed itself: nothing waits on it).
   process.on('disconnect', () => {
-    peer.close('the primary is gone');
     void stop('the primary process exited');
   });
   const inbound = (running.stats().listeners['inbound']?.address ?? '').startsWith('[');

@@ -138,13 +138,24 @@ test('the stats report: the sums plus one line per worker', () => {
   assert.deepEqual(conns.connections.map((c) => [c.id, c.worker]), [[1, 1], [1, 2]], 'ids are per worker: each connection names its worker');
 });
 
+/**
+ * A channel with Node's semantics: a send after the channel closed (`gone`) fails asynchronously, to the send's
+ * callback (without one, Node would emit 'error'); `broken` fails sends that way while the channel is still open
+ * (an EPIPE: the other end died and the 'disconnect' is not handled yet).
+ */
 class FakeChannel extends EventEmitter implements IpcChannel {
   other: FakeChannel | undefined;
   gone = false;
-  send(message: unknown): void {
-    if (this.gone) throw new Error('channel closed');
+  broken = false;
+  send(message: unknown, callback: (err: Error | null) => void): boolean {
+    if (this.gone || this.broken) {
+      const err = new Error(this.gone ? 'Channel closed' : 'write EPIPE');
+      process.nextTick(() => { callback(err); });
+      return false;
+    }
     const copy = structuredClone(message);
-    setImmediate(() => { this.other?.emit('message', copy); });
+    setImmediate(() => { this.other?.emit('message', copy); callback(null); });
+    return true;
   }
 }
 
@@ -153,8 +164,8 @@ test('IPC peer: requests get their answer (or the handler\'s error), notes arriv
   const b = new FakeChannel();
   a.other = b;
   b.other = a;
-  const primary = new IpcPeer(a);
-  const worker = new IpcPeer(b);
+  const primary = new IpcPeer(a, 'worker 1');
+  const worker = new IpcPeer(b, 'the primary');
   worker.handle('double', (n) => Number(n) * 2);
   worker.handle('later', async (n) => { await new Promise((r) => setImmediate(r)); return `got ${String(n)}`; });
   worker.handle('boom', () => { throw new Error('no'); });
@@ -174,7 +185,35 @@ test('IPC peer: requests get their answer (or the handler\'s error), notes arriv
   // A request that cannot be sent fails at once.
   const c = new FakeChannel();
   c.gone = true;
-  await assert.rejects(new IpcPeer(c).request('double', 1, 1000), /could not be sent/);
+  await assert.rejects(new IpcPeer(c, 'worker 3').request('double', 1, 1000), /could not be sent \(Channel closed\)/);
+});
+
+test('IPC peer: the other end dies (a worker SIGKILLed): what waits and what is sent fail at once, nothing is thrown or emitted', async () => {
+  const a = new FakeChannel();
+  const b = new FakeChannel();
+  a.other = b;
+  b.other = a;
+  const errors: unknown[] = [];
+  a.on('error', (err) => { errors.push(err); });
+  const primary = new IpcPeer(a, 'worker 2');
+  new IpcPeer(b, 'the primary').handle('double', (n) => Number(n) * 2);
+  assert.equal(await primary.request('double', 2, 1000), 4);
+  // The worker is killed: nothing answers any more, and writes fail (EPIPE) before the channel says it closed.
+  b.other = undefined;
+  a.other = undefined;
+  const waiting = primary.request('double', 1, 60_000);
+  a.broken = true;
+  await assert.rejects(primary.request('double', 1, 60_000), /could not be sent \(write EPIPE\)/, 'a failed write fails its request, not after the timeout');
+  primary.note('probes', {});
+  // Then Node handles the 'disconnect' (possibly before the worker's 'exit'): the request still waiting fails now,
+  // and later ones are not sent at all (Node would answer them with ERR_IPC_CHANNEL_CLOSED).
+  a.emit('disconnect');
+  await assert.rejects(waiting, /worker 2 closed the channel/);
+  await assert.rejects(primary.request('collect', 'stats', 60_000), /closed/);
+  primary.note('probes', {});
+  primary.close('worker 2 exited');
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(errors, [], 'no error event');
 });
 
 test('a snapshot\'s definitions survive the structured clone of the IPC channel (same hash)', () => {

@@ -18,13 +18,32 @@
 // every read is pushed into the socket's own Readable as Node would have done: 'data', pipe() and backpressure work
 // as on any socket. pause() / resume() stop and restart the reads at the handle in both modes (Node's handling of
 // `onread`).
+//
+// While a sink is attached, only its owner starts and stops the handle's reads. Node's Socket.read() starts them
+// whenever the handle is not reading, and the stream calls read() on its own: a read through the stream before the
+// hand-over (detection's) leaves a `maybeReadMore` tick that would restart a socket its new owner has just paused,
+// and the owner, believing it paused, would then take every byte the client sends. So the attached socket's read()
+// is the Readable's own (which still delivers 'end') and its _read() does nothing; detach() gives Node's back.
 import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
 
 /** Where libuv reads every direct-read socket's bytes; copied out before the callback returns. */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 /** Gets each read (a copy); returning false pauses the socket (it resumes with socket.resume()). */
 export type ReadSink = (chunk: Buffer) => boolean;
+
+/** What an attached socket has for read() and _read() (own properties over net.Socket's). */
+interface ReadOverrides {
+  read: (n?: number) => unknown;
+  _read: (n: number) => void;
+}
+
+const readableRead = Readable.prototype.read;
+
+function readNothing(): void {
+  // The owner resumes the handle itself (socket.resume()); the stream must not.
+}
 
 /** The socket fields Node's read callback uses for `onread` (lib/net.js, lib/internal/stream_base_commons.js). */
 interface UserBufferSlots {
@@ -83,13 +102,20 @@ export class DirectReads {
   attach(sink: ReadSink): void {
     this.#sink = sink;
     const s = this.#socket;
-    if (s.readableLength === 0) return;
-    for (let chunk: unknown = s.read(); chunk !== null; chunk = s.read()) sink(chunk as Buffer);
+    if (s.readableLength !== 0) {
+      for (let chunk: unknown = s.read(); chunk !== null; chunk = s.read()) sink(chunk as Buffer);
+    }
+    const own = s as unknown as ReadOverrides;
+    own.read = readableRead;
+    own._read = readNothing;
   }
 
   /** Back to the socket's stream ('data' events, pipe()). */
   detach(): void {
     this.#sink = undefined;
+    const own = this.#socket as unknown as Partial<ReadOverrides>;
+    delete own.read;
+    delete own._read;
   }
 
   /** Node's read callback (`kBufferCb`): `n` bytes are in `buf`, which is READ_BUFFER. */

@@ -125,7 +125,9 @@ export class Http1Connection {
     socket.on('close', this.#onClose);
     socket.on('drain', this.#onDrain);
     socket.setNoDelay?.(true);
-    if (socket.isPaused()) socket.resume();
+    // Reads start here, whatever the stream's state: once direct reads are attached only pause() / resume() start and
+    // stop them (src/core/direct-reads.ts), not the read(0) Node makes after 'connect'.
+    socket.resume();
   }
 
   /** The connection carried at least one complete exchange before. */

@@ -156,6 +156,8 @@ export interface ProxyUnderTest {
   downstreamBytesRead(): number;
   /** Every open downstream connection is paused (the engine stopped reading it); false when there is none. */
   downstreamPaused(): boolean;
+  /** Some open downstream connection's handle is reading from the kernel (libuv's reads are on). */
+  downstreamReading(): boolean;
   close(): Promise<void>;
 }
 
@@ -207,6 +209,7 @@ export async function startProxy(
     stats,
     downstreamBytesRead: () => [...sockets].reduce((n, s) => n + s.bytesRead, 0),
     downstreamPaused: () => sockets.size > 0 && [...sockets].every((s) => s.isPaused()),
+    downstreamReading: () => [...sockets].some((s) => (s as unknown as { _handle?: { reading?: boolean } | null })._handle?.reading === true),
     async close() {
       server.close();
       await engine.shutdown(1_000);

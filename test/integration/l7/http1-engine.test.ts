@@ -2,7 +2,8 @@
 // answered before its body was read leaves the connection usable, refusals wait for the earlier pipelined answers,
 // HTTP/1.0 framing, the headers timeout (408) and the idle timeout of the engine's sweep, and no framing invented for
 // bodyless answers. Its connections read without node:stream (direct reads): every one is counted so, and a body the
-// backend does not take stops the reads from the client until it does.
+// backend does not take stops the reads from the client until it does, and a connection that must stay paused from
+// its first bytes on (more pipelined requests than the engine takes at once) is not read at the socket meanwhile.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
@@ -193,5 +194,30 @@ describe('HTTP/1.1 engine timers (one sweep per engine)', () => {
       backend.closeAllConnections();
       backend.close();
     }
+  });
+});
+
+describe('HTTP/1.1 raw-socket engine: reads stopped at the hand-over', () => {
+  test('32 pipelined requests in the first bytes: the socket stops reading until answers go out', async (t) => {
+    const held: http.ServerResponse[] = [];
+    const backend = http.createServer((req, res) => { req.resume(); held.push(res); });
+    const port = await listen(backend);
+    const proxy = await startProxy({ address: '127.0.0.1', port }, { cluster: () => passthroughCluster() });
+    t.after(async () => { await proxy.close(); backend.closeAllConnections(); backend.close(); });
+    const s = await connect(proxy.port);
+    t.after(() => s.destroy());
+    let got = '';
+    s.setEncoding('latin1').on('data', (d: string) => { got += d; });
+    s.write('GET /p HTTP/1.1\r\nHost: h\r\n\r\n'.repeat(40));
+    await waitFor(() => held.length === 32, 'the backend to hold the first 32 requests');
+    // Let every tick the first read scheduled run before looking at the handle.
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(proxy.downstreamReading(), false, 'the socket is not read while 32 requests wait for answers');
+    for (let i = 0; i < 100 && held.length < 40; i++) {
+      for (const res of held.splice(0)) res.end('ok');
+      await waitFor(() => held.length > 0 || (got.match(/HTTP\/1\.1 200/g) ?? []).length === 40, 'more requests or every answer');
+    }
+    for (const res of held.splice(0)) res.end('ok');
+    await waitFor(() => (got.match(/HTTP\/1\.1 200/g) ?? []).length === 40, 'all 40 answers');
   });
 });

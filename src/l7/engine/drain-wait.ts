@@ -1,5 +1,5 @@
 // What the HTTP/1.1 and HTTP/2 engines share for their drain: waiting until their last downstream connection is gone,
-// bounded by a grace period.
+// bounded by a grace period, and the shutdown that does it.
 
 /** Waiters resolved when a set of connections becomes empty. */
 export class EmptyWaiters {
@@ -30,4 +30,19 @@ export async function emptyWithin(empty: Promise<void>, graceMs: number): Promis
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([empty, new Promise<void>((resolve) => { timer = setTimeout(resolve, graceMs); })]);
   clearTimeout(timer);
+}
+
+/** The part of an engine its shutdown drives. */
+export interface DrainableEngine {
+  /** Close what is idle now, the rest as it becomes idle (HTTP/2: GOAWAY to every connection). */
+  closeIdle(): void;
+  whenEmpty(): Promise<void>;
+  destroyAll(): void;
+}
+
+/** Shut an engine down: close what is idle, wait up to `graceMs` for the rest, then destroy what is left. */
+export async function shutdownEngine(engine: DrainableEngine, graceMs: number): Promise<void> {
+  engine.closeIdle();
+  await emptyWithin(engine.whenEmpty(), graceMs);
+  engine.destroyAll();
 }

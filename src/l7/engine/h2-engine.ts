@@ -5,7 +5,7 @@
 import type { Socket } from 'node:net';
 import { LiveSet, type LiveEntry } from '../../core/live-set.js';
 import type { HttpConnectionContext } from '../request-types.js';
-import { EmptyWaiters, emptyWithin } from './drain-wait.js';
+import { EmptyWaiters, shutdownEngine } from './drain-wait.js';
 import type { EngineCore } from './engine-core.js';
 import { H2Downstream, type H2DownstreamOwner } from './h2-downstream.js';
 
@@ -69,10 +69,8 @@ export class H2Engine implements H2DownstreamOwner {
     for (const c of this.#conns.items()) c.destroy();
   }
 
-  async shutdown(graceMs: number): Promise<void> {
-    this.drain();
-    await emptyWithin(this.whenEmpty(), graceMs);
-    this.destroyAll();
+  shutdown(graceMs: number): Promise<void> {
+    return shutdownEngine(this, graceMs);
   }
 
   opened(conn: H2Downstream): LiveEntry<H2Downstream> {

@@ -9,7 +9,7 @@
 // the headers timeout (408) and the idle timeout of all its connections (no timer per connection or request).
 import type { Socket } from 'node:net';
 import type { HttpConnectionContext } from '../request-types.js';
-import { EmptyWaiters, emptyWithin } from './drain-wait.js';
+import { EmptyWaiters, shutdownEngine } from './drain-wait.js';
 import type { EngineCore } from './engine-core.js';
 import { LiveSet, type LiveEntry } from '../../core/live-set.js';
 import { Http1Downstream, type DownstreamOwner } from './http1-downstream.js';
@@ -96,10 +96,8 @@ export class Http1Engine implements DownstreamOwner {
     for (const c of this.#conns.items()) c.destroy();
   }
 
-  async shutdown(graceMs: number): Promise<void> {
-    this.closeIdle();
-    await emptyWithin(this.whenEmpty(), graceMs);
-    this.destroyAll();
+  shutdown(graceMs: number): Promise<void> {
+    return shutdownEngine(this, graceMs);
   }
 
   becameIdle(conn: Http1Downstream): void {

@@ -28,7 +28,7 @@ import { RequestBody } from '../http/request-body.js';
 import { toH2Headers } from '../http/headers.js';
 import { flattenIncoming, headersObject, withoutPseudo } from '../pool/http2-pool.js';
 import { resetStream } from '../http/http2-reset.js';
-import { EmptyWaiters, emptyWithin } from './drain-wait.js';
+import { EmptyWaiters, shutdownEngine } from './drain-wait.js';
 import { nodeHttp2 } from '../../core/lazy-builtins.js';
 import { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } from '../http/http2-codes.js';
 
@@ -246,10 +246,8 @@ export class Http2Engine {
     for (const s of this.#sessions.keys()) s.destroy();
   }
 
-  async shutdown(graceMs: number): Promise<void> {
-    this.drain();
-    await emptyWithin(this.whenEmpty(), graceMs);
-    this.destroyAll();
+  shutdown(graceMs: number): Promise<void> {
+    return shutdownEngine(this, graceMs);
   }
 
   #goaway(session: http2.ServerHttp2Session): void {

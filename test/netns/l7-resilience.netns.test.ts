@@ -3,8 +3,11 @@
 // detection stops traffic to a failing pod, brings it back once it recovers, and ejects it again for longer at its
 // first failure on probation; circuit breaker limits (requests in flight; connections and pending requests per
 // service) answer 503 circuit-open at once; a retry the retry budget refuses after a connect failure ends with
-// 503 retry-budget-exhausted.
+// 503 retry-budget-exhausted; a client pipelining far past the 32 requests remora takes at once is not read further
+// (its bytes wait in the kernels' buffers, not in the proxy).
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Mesh, netnsTestOptions, waitFor, type Pod } from './harness.js';
 import { tempDir, writeConfig } from './l4-helpers.js';
@@ -20,6 +23,7 @@ describe('L7 resilience through remora', opts, () => {
   let pods: Pod[] = [];
   let proxy: RunningProxy;
   let outlierApp: L7Tool;
+  let holdApp: L7Tool;
   const tmp = tempDir('remora-l7-resilience-');
   let vip: (n: number) => string = () => '';
   const url = (n: number, path = '/'): string => `http://${vip(n)}${path}`;
@@ -39,6 +43,7 @@ describe('L7 resilience through remora', opts, () => {
     await startL7Tool(f3, ['http-tag', '::', '8090', 'f3']);
     await startL7Tool(f1, ['http-tag', '::', '8070', 'always', 'fail']);
     await startL7Tool(f2, ['http-tag', '::', '8071', 'slow']);
+    holdApp = await startL7Tool(f3, ['http-tag', '::', '8060', 'hold']);
     const eps = (port: number): string => `endpoints = ${pods.map((p) => `${p.ip4}:${port}`).join(', ')}`;
     const config = writeConfig(tmp.dir, 'client.ini', [
       '[service flaky]', `addresses = ${vip(0)}:80`, eps(8080),
@@ -58,6 +63,7 @@ describe('L7 resilience through remora', opts, () => {
       // Nothing listens on f3:8099 (connection refused); the budget (0 %, at least 0) refuses every retry.
       '[service budget]', `addresses = ${vip(5)}:80`, `endpoints = ${f3.ip4}:8099`, 'eject_after_failures = 0',
       '[traffic-policy budget]', 'retry_budget_percent = 0', 'retry_budget_min_concurrency = 0',
+      '[service hold]', `addresses = ${vip(6)}:80`, `endpoints = ${f3.ip4}:8060`,
       '[route budget-retry]', 'service = budget', 'retries = 2', 'retry_on = connect-failure', 'retry_backoff_base = 5ms',
     ]);
     await initOk(client);
@@ -164,5 +170,27 @@ describe('L7 resilience through remora', opts, () => {
     assert.ok(b.overflow.pending >= 1, JSON.stringify(b));
     assert.ok(b.active.connection <= 2, `never more than 2 upstream connections: ${JSON.stringify(b)}`);
     assert.equal(b.active.pending, 0);
+  });
+
+  test('a client pipelining far past the 32 requests remora takes at once is not read further: its bytes wait in the kernel', opts, async () => {
+    // One write: 40 requests the server holds, then 16 MiB more of requests. remora proxies 32, stops reading the
+    // connection until answers go out, and the rest stays in the kernels' buffers and the client's (none is answered).
+    const hold = 'GET /hold HTTP/1.1\r\nHost: h\r\n\r\n';
+    const more = 'GET /more HTTP/1.1\r\nHost: h\r\n\r\n';
+    const file = join(tmp.dir, 'flood.txt');
+    writeFileSync(file, hold.repeat(40) + more.repeat(Math.ceil((16 * 1024 * 1024) / more.length)));
+    const flood = await startL7Tool(client, ['flood', vip(6), '80', file, '8000'], 'writing');
+    try {
+      await waitFor('unread bytes queued at remora\'s side of the connection (Recv-Q of the capture port\'s socket)', async () => {
+        const out = await client.execOk(['ss', '-tnH', 'state', 'established', '( sport = :15001 )']);
+        return out.split('\n').some((l) => Number(l.trim().split(/\s+/)[0]) >= 64 * 1024) ? true : undefined;
+      }, { timeoutMs: 15_000, intervalMs: 100 });
+      const r = await flood.json<{ drained: boolean; unsent: number }>(20_000);
+      assert.equal(r.drained, false, 'remora did not take the whole flood');
+      assert.ok(r.unsent > 4 * 1024 * 1024, `most of the 16 MiB never left the client: ${r.unsent} bytes unsent`);
+    } finally {
+      flood.child.kill();
+      holdApp.child.kill('SIGUSR2'); // answer the held requests
+    }
   });
 });

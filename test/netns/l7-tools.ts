@@ -398,6 +398,24 @@ switch (tool) {
     s.write(payload);
     break;
   }
+  // flood HOST PORT FILE WINDOW_MS: writes FILE's bytes on one connection in one write and never reads; prints
+  // "writing" once the write is queued, then, when every byte has reached the kernel or after WINDOW_MS, whichever
+  // comes first, {"drained": bool, "unsent": bytes still in user space}, and exits. Against a peer that stops
+  // reading, a payload larger than both kernels' buffers never drains.
+  case 'flood': {
+    const payload = readFileSync(arg(2, 'FILE'));
+    const windowMs = Number(arg(3, 'WINDOW_MS'));
+    const s = connect({ host: arg(0, 'HOST'), port: Number(arg(1, 'PORT')) });
+    s.on('error', () => undefined);
+    s.once('connect', () => {
+      const report = (): void => { result({ drained: s.writableLength === 0, unsent: s.writableLength }); s.destroy(); process.exit(0); };
+      const t = setTimeout(report, windowMs);
+      if (s.write(payload)) { clearTimeout(t); report(); return; }
+      process.stdout.write('writing\n');
+      s.once('drain', () => { clearTimeout(t); report(); });
+    });
+    break;
+  }
   // drain-probe URL h1|h2: on one connection (HTTP/1.1 keep-alive, or one HTTP/2 session), sends GET URL (which
   // answers late), prints "sent", and reports the response, whether the server asked to close (Connection: close /
   // GOAWAY), and whether the connection closed afterwards.

@@ -177,6 +177,36 @@ describe('workers = 2', opts, () => {
     assert.equal(logRecords(proxy).filter((l) => l.event === 'worker.restarted').length, 1);
   });
 
+  test('a worker that does not answer during a reload (SIGSTOP): the other commits it, the silent one is restarted with it', opts, async () => {
+    const before = await stats();
+    const victim = before.workers[0] as WorkerLine;
+    const version = before.config.version + 1;
+    process.kill(victim.pid, 'SIGSTOP');
+    try {
+      writeFileSync(file, `${config('4s')}\n`);
+      proxy.child.kill('SIGHUP');
+      // The primary waits its answer timeout (10 s) for the stopped worker, then commits on the other and restarts it.
+      const failed = await waitFor('worker.prepare-failed', async () => {
+        const found = logRecords(proxy).filter((l) => l.event === 'worker.prepare-failed');
+        return found.length > 0 ? found : undefined;
+      }, { timeoutMs: 25_000, intervalMs: 100 });
+      assert.equal(failed[0]?.['worker'], victim.worker);
+      assert.equal(failed[0]?.['version'], version);
+      const after = await waitFor(`version ${version} in both workers, the silent one a new process`, async () => {
+        const x = await stats();
+        const w = x.workers.find((y) => y.worker === victim.worker);
+        return x.workers.length === 2 && w !== undefined && w.pid !== victim.pid && x.workers.every((y) => y.configVersion === version) ? x : undefined;
+      }, { timeoutMs: 20_000, intervalMs: 200 });
+      assert.equal(after.config.version, version);
+      assert.equal(after.config.reloads.rejected, before.config.reloads.rejected, 'a worker without an answer is not a rejected config');
+      assert.equal(alive(victim.pid), false, 'the stopped worker was killed');
+      const r = await burst(10);
+      assert.deepEqual(r.statuses, { 200: 10 });
+    } finally {
+      if (alive(victim.pid)) process.kill(victim.pid, 'SIGKILL');
+    }
+  });
+
   test('SIGTERM drains both workers: requests in flight are answered, then every process exits 0', opts, async () => {
     const s = await stats();
     const pids = s.workers.map((w) => w.pid);

@@ -42,6 +42,7 @@ import { RedirectProber } from '../redirect-prober.js';
 import type { ReloadOutcome } from '../runtime-manager.js';
 import { IpcPeer, type IpcChannel } from './ipc-peer.js';
 import { mergeReadiness, type WorkerPart } from './merge.js';
+import { prepareDecision, type PrepareAnswer } from './prepare-decision.js';
 import { MAX_RESTARTS, RESTART_WINDOW_MS, restartDecision } from './restart-policy.js';
 import { EXPOSITION_CARRY, GOLDEN_CARRY, RestartCarry, STATUS_CARRY } from './restart-carry.js';
 import { mergeReport, type Collector, type ReportName, type ReportValue, type StatsWithWorkers } from './report-sources.js';
@@ -231,26 +232,37 @@ export async function startPrimary(ctx: PrimaryContext): Promise<PrimaryProxy> {
     }
     return outcome;
   };
-  /** Every live worker builds it; all commit, or all drop it. */
+  /**
+   * Every live worker builds it; all commit, or all drop it. A worker that refuses it (its build failed) drops it
+   * everywhere. A worker that does not answer at all (no reply within ANSWER_TIMEOUT_MS, or its channel closed) says
+   * nothing about the config: when the others built it, they commit it and that worker is restarted, which starts
+   * with the config in force (the new one), as after a failed commit. Only when no worker answered is it dropped.
+   */
   const applyEverywhere = async (definitions: SnapshotDefinitions, src: SnapshotSource, trigger: string): Promise<{ ok: true; version: number } | { ok: false; errors: string[] }> => {
     const version = held.version + 1;
     const targets = live();
     const body: PrepareRequest = { definitions, version, source: src, trigger };
-    const prepared = await Promise.all(targets.map(async (s) => {
+    const prepared = await Promise.all(targets.map(async (s): Promise<PrepareAnswer<Slot>> => {
       try {
         const r = await (s.peer as IpcPeer).request('prepare', body, ANSWER_TIMEOUT_MS) as { ok: boolean; error?: string };
-        return r.ok ? undefined : `worker ${s.id}: ${r.error ?? 'refused'}`;
+        return r.ok ? { slot: s, kind: 'built' } : { slot: s, kind: 'refused', error: `worker ${s.id}: ${r.error ?? 'refused'}` };
       } catch (err) {
-        return `worker ${s.id}: ${err instanceof Error ? err.message : String(err)}`;
+        return { slot: s, kind: 'silent', error: `worker ${s.id}: ${err instanceof Error ? err.message : String(err)}` };
       }
     }));
-    const errors = prepared.filter((e): e is string => e !== undefined);
-    if (errors.length > 0) {
+    const decision = prepareDecision(prepared);
+    if (!decision.commit) {
       for (const s of targets) s.peer?.note('abort');
-      return { ok: false, errors };
+      return { ok: false, errors: decision.errors };
     }
     held = { definitions, version, hash: hashDefinitions(definitions), source: src, loadedAt: Date.now() };
-    const committed = await Promise.all(targets.map(async (s) => {
+    for (const a of decision.silent) {
+      log.error({ event: 'worker.prepare-failed', worker: a.slot.id, version, err: a.error, code: 'REMORA_ERR_WORKER' },
+        'a worker did not answer while the others built the new config; restarting it (it starts with the new config)');
+      a.slot.peer?.note('abort');
+      a.slot.worker?.process.kill('SIGKILL');
+    }
+    const committed = await Promise.all(decision.built.map(async (s) => {
       try {
         return await (s.peer as IpcPeer).request('commit', trigger, ANSWER_TIMEOUT_MS) as { identity: string };
       } catch (err) {

@@ -12,6 +12,7 @@ import { proxyOptionSpecs } from '../../../src/config/proxy-options.js';
 import type { GoldenEdgeSample } from '../../../src/telemetry/golden-samples.js';
 import { IpcPeer, type IpcChannel } from '../../../src/proxy/workers/ipc-peer.js';
 import { mergeExpositions, mergeGolden, mergeJson, mergeReadiness } from '../../../src/proxy/workers/merge.js';
+import { prepareDecision } from '../../../src/proxy/workers/prepare-decision.js';
 import { mergeReport, type StatsWithWorkers } from '../../../src/proxy/workers/report-sources.js';
 
 /** One endpoint of a worker's /stats services.web (weight 1). */
@@ -305,4 +306,16 @@ test('worker restarts: a delay doubling with the recent restarts, and no restart
   const old = [now - RESTART_WINDOW_MS - 5, now - RESTART_WINDOW_MS - 4, now - RESTART_WINDOW_MS - 3, now - RESTART_WINDOW_MS - 2, now - RESTART_WINDOW_MS - 1];
   assert.deepEqual(restartDecision(old, now), { restart: true, delayMs: 100 });
   assert.deepEqual(restartDecision([...old, now - 10], now), { restart: true, delayMs: 200 });
+});
+
+test('prepareDecision: a refusal drops the config everywhere; a worker without an answer is restarted, the others commit', () => {
+  const built = (slot: number) => ({ slot, kind: 'built' as const });
+  const refused = (slot: number) => ({ slot, kind: 'refused' as const, error: `worker ${slot}: bad` });
+  const silent = (slot: number) => ({ slot, kind: 'silent' as const, error: `worker ${slot}: no answer` });
+  assert.deepEqual(prepareDecision([built(1), built(2)]), { commit: true, built: [1, 2], silent: [] });
+  assert.deepEqual(prepareDecision([built(1), silent(2)]), { commit: true, built: [1], silent: [silent(2)] });
+  assert.deepEqual(prepareDecision([built(1), refused(2)]), { commit: false, errors: ['worker 2: bad'] });
+  assert.deepEqual(prepareDecision([refused(1), silent(2)]), { commit: false, errors: ['worker 1: bad', 'worker 2: no answer'] });
+  assert.deepEqual(prepareDecision([silent(1), silent(2)]), { commit: false, errors: ['worker 1: no answer', 'worker 2: no answer'] });
+  assert.deepEqual(prepareDecision<number>([]), { commit: true, built: [], silent: [] });
 });

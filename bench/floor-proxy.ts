@@ -17,9 +17,14 @@
 //         bench's nginx sends Content-Length);
 //       * h2c (the connection preface): node:http2 on both sides, one upstream session per downstream session, each
 //         stream's headers and body passed on (the least node:http2 allows).
+//   - with `--handles` (quick-l7 `--floor-handles`, HTTP/1.1 only): the same HTTP/1.1 forwarding without any
+//     net.Socket: its own listening TCP handle, the accepted and the upstream TCP handles read through `onread` and
+//     written with a `WriteWrap` each (bench/socket-lab.ts measured what that saves on a bare responder). Node's
+//     internal handle classes (`process.binding('tcp_wrap' / 'stream_wrap')`): a measurement of what a socket-less
+//     transport would give a proxy, not a pattern for product code.
 // The admin address answers 200 to everything (quick-l4 / quick-l7 wait for /ready).
 //
-// Usage: node dist/bench/floor-proxy.js proxy --config FILE --outbound-port P --admin-address HOST:PORT
+// Usage: node dist/bench/floor-proxy.js proxy --config FILE --outbound-port P --admin-address HOST:PORT [--handles]
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import {
@@ -249,7 +254,282 @@ function h2Floor(down: Socket, host: string, port: number, first: Buffer): void 
   }
 }
 
-function args(argv: readonly string[]): { config: string; port: number; admin: string } {
+// === the HTTP/1.1 floor on TCP handles (--handles) ===
+
+interface TcpHandle {
+  onread: (buf: ArrayBuffer | undefined) => void;
+  readonly fd: number;
+  readStart(): number;
+  readStop(): number;
+  setNoDelay(on: boolean): number;
+  writeBuffer(req: object, data: Buffer): number;
+  writeLatin1String(req: object, data: string): number;
+  shutdown(req: object): number;
+  close(cb?: () => void): void;
+  connect(req: object, address: string, port: number): number;
+  connect6(req: object, address: string, port: number): number;
+}
+interface TcpServerHandle {
+  onconnection: (err: number, h: TcpHandle | undefined) => void;
+  bind6(address: string, port: number, flags: number): number;
+  listen(backlog: number): number;
+}
+interface HandleBindings {
+  readonly TCP: new (type: number) => TcpHandle & TcpServerHandle;
+  readonly TCPConnectWrap: new () => { oncomplete?: (status: number) => void; address?: string; port?: number };
+  readonly WriteWrap: new () => { handle?: TcpHandle; oncomplete?: (status: number) => void; async?: boolean; buffer?: Buffer | string };
+  readonly ShutdownWrap: new () => { handle?: TcpHandle; oncomplete?: () => void };
+  readonly state: { readonly [k: number]: number };
+  readonly kReadBytesOrError: number;
+  readonly kArrayBufferOffset: number;
+  readonly kLastWriteWasAsync: number;
+  readonly SOCKET: number;
+  readonly SERVER: number;
+}
+
+function handleBindings(): HandleBindings {
+  const binding = (process as unknown as { binding(name: string): Record<string, unknown> }).binding;
+  const tcp = binding('tcp_wrap');
+  const stream = binding('stream_wrap');
+  const constants = tcp['constants'] as { SOCKET: number; SERVER: number };
+  return {
+    TCP: tcp['TCP'] as HandleBindings['TCP'], TCPConnectWrap: tcp['TCPConnectWrap'] as HandleBindings['TCPConnectWrap'],
+    WriteWrap: stream['WriteWrap'] as HandleBindings['WriteWrap'], ShutdownWrap: stream['ShutdownWrap'] as HandleBindings['ShutdownWrap'],
+    state: stream['streamBaseState'] as HandleBindings['state'], kReadBytesOrError: stream['kReadBytesOrError'] as number,
+    kArrayBufferOffset: stream['kArrayBufferOffset'] as number, kLastWriteWasAsync: stream['kLastWriteWasAsync'] as number,
+    SOCKET: constants.SOCKET, SERVER: constants.SERVER,
+  };
+}
+
+/** One TCP handle: reads to `onBytes` (EOF and errors to `onEnd`), writes that keep their buffer until written. */
+class HandleConn {
+  readonly #b: HandleBindings;
+  readonly #h: TcpHandle;
+  #closed = false;
+  onBytes: (d: Buffer) => void = () => undefined;
+  onEnd: () => void = () => undefined;
+
+  constructor(b: HandleBindings, h: TcpHandle) {
+    this.#b = b;
+    this.#h = h;
+    h.onread = (ab) => {
+      const n = b.state[b.kReadBytesOrError] ?? -1;
+      if (n < 0 || ab === undefined) {
+        this.onEnd();
+        return;
+      }
+      if (n > 0) this.onBytes(Buffer.from(ab, b.state[b.kArrayBufferOffset] ?? 0, n));
+    };
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  start(): void {
+    this.#h.setNoDelay(true);
+    this.#h.readStart();
+  }
+
+  write(data: Buffer | string): void {
+    if (this.#closed) return;
+    const req = new this.#b.WriteWrap();
+    req.handle = this.#h;
+    req.async = false;
+    req.buffer = data; // kept until the write completes (libuv reads an asynchronous write's bytes later), as Node does
+    req.oncomplete = (status) => { if (status < 0) this.close(); };
+    const err = typeof data === 'string' ? this.#h.writeLatin1String(req, data) : this.#h.writeBuffer(req, data);
+    if (err !== 0) this.close();
+  }
+
+  /** Send FIN after what is written, then close. */
+  end(): void {
+    if (this.#closed) return;
+    const req = new this.#b.ShutdownWrap();
+    req.handle = this.#h;
+    req.oncomplete = () => { this.close(); };
+    if (this.#h.shutdown(req) !== 0) this.close();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#h.readStop();
+    this.#h.close();
+    this.onEnd();
+  }
+}
+
+const idleHandles = new Map<string, HandleUpstream[]>();
+
+class HandleUpstream {
+  readonly conn: HandleConn;
+  readonly key: string;
+  owner: Http1HandleFloor | undefined;
+
+  constructor(b: HandleBindings, key: string, host: string, port: number, ready: () => void) {
+    this.key = key;
+    const h = new b.TCP(b.SOCKET);
+    this.conn = new HandleConn(b, h);
+    this.conn.onBytes = (d) => { this.owner?.onResponseBytes(d); };
+    this.conn.onEnd = () => {
+      const list = idleHandles.get(key);
+      const i = list?.indexOf(this) ?? -1;
+      if (list !== undefined && i >= 0) list.splice(i, 1);
+      this.conn.close();
+      this.owner?.fail();
+    };
+    const req = new b.TCPConnectWrap();
+    req.address = host;
+    req.port = port;
+    req.oncomplete = (status) => {
+      if (status < 0) {
+        this.conn.close();
+        return;
+      }
+      this.conn.start();
+      ready();
+    };
+    const err = host.includes(':') ? h.connect6(req, host, port) : h.connect(req, host, port);
+    if (err !== 0) queueMicrotask(() => { this.conn.close(); });
+  }
+
+  release(): void {
+    this.owner = undefined;
+    let list = idleHandles.get(this.key);
+    if (list === undefined) idleHandles.set(this.key, list = []);
+    list.push(this);
+  }
+}
+
+/** Http1Floor's forwarding on TCP handles: one request at a time over a pooled upstream handle. */
+class Http1HandleFloor {
+  readonly #b: HandleBindings;
+  readonly #down: HandleConn;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #key: string;
+  #pending: Buffer = Buffer.alloc(0);
+  #up: HandleUpstream | undefined;
+  #closeAfter = false;
+  #bodyLeft: number | undefined;
+  #respHead: Buffer = Buffer.alloc(0);
+
+  constructor(b: HandleBindings, down: HandleConn, host: string, port: number) {
+    this.#b = b;
+    this.#down = down;
+    this.#host = host;
+    this.#port = port;
+    this.#key = `${host}:${port}`;
+    down.onBytes = (d) => {
+      this.#pending = this.#pending.length === 0 ? d : Buffer.concat([this.#pending, d]);
+      this.#next();
+    };
+    down.onEnd = () => { if (!down.closed) (this.#up === undefined ? down.close() : this.fail()); };
+  }
+
+  #next(): void {
+    if (this.#up !== undefined) return;
+    const end = this.#pending.indexOf(HEAD_END);
+    if (end < 0) return;
+    let head = this.#pending.toString('latin1', 0, end + 4);
+    const bodyLength = Number(headerValue(head, 'content-length:') ?? 0);
+    const total = end + 4 + bodyLength;
+    if (this.#pending.length < total) return;
+    const body = this.#pending.subarray(end + 4, total);
+    this.#pending = this.#pending.subarray(total);
+    this.#closeAfter = headerValue(head, 'connection:')?.toLowerCase() === 'close';
+    if (this.#closeAfter) head = withoutLine(head, 'connection:');
+    const send = (up: HandleUpstream): void => {
+      up.conn.write(body.length === 0 ? head : Buffer.concat([Buffer.from(head, 'latin1'), body]));
+    };
+    const pooled = idleHandles.get(this.#key)?.pop();
+    this.#bodyLeft = undefined;
+    this.#respHead = Buffer.alloc(0);
+    if (pooled !== undefined) {
+      pooled.owner = this;
+      this.#up = pooled;
+      send(pooled);
+      return;
+    }
+    const fresh: HandleUpstream = new HandleUpstream(this.#b, this.#key, this.#host, this.#port, () => { send(fresh); });
+    fresh.owner = this;
+    this.#up = fresh;
+  }
+
+  onResponseBytes(d: Buffer): void {
+    let chunk = d;
+    if (this.#bodyLeft === undefined) {
+      const buf = this.#respHead.length === 0 ? d : Buffer.concat([this.#respHead, d]);
+      const end = buf.indexOf(HEAD_END);
+      if (end < 0) {
+        this.#respHead = buf;
+        return;
+      }
+      const head = buf.toString('latin1', 0, end + 4);
+      const cl = headerValue(head, 'content-length:');
+      if (cl === undefined) {
+        this.fail();
+        return;
+      }
+      this.#bodyLeft = Number(cl) + end + 4;
+      chunk = buf;
+      if (this.#closeAfter) {
+        const rest = buf.subarray(end + 2);
+        const withoutConnection = withoutLine(head, 'connection:');
+        chunk = Buffer.concat([Buffer.from(withoutConnection.slice(0, -2), 'latin1'), CONNECTION_CLOSE, rest]);
+        this.#bodyLeft += chunk.length - buf.length;
+      }
+    }
+    this.#bodyLeft -= chunk.length;
+    this.#down.write(chunk);
+    if (this.#bodyLeft > 0) return;
+    const up = this.#up;
+    this.#up = undefined;
+    up?.release();
+    if (this.#closeAfter) this.#down.end();
+    else this.#next();
+  }
+
+  fail(): void {
+    const up = this.#up;
+    this.#up = undefined;
+    if (up !== undefined) {
+      up.owner = undefined;
+      up.conn.close();
+    }
+    this.#down.close();
+  }
+}
+
+/** Listen on [::]:port with a TCP handle of our own; every accepted handle becomes an Http1HandleFloor. */
+function listenWithHandles(port: number, readOriginalDst: (fd: number) => { originalDst: { address: string; port: number } } | null): void {
+  const b = handleBindings();
+  const server = new b.TCP(b.SERVER);
+  if (server.bind6('::', port, 0) !== 0 || server.listen(1024) !== 0) throw new Error(`floor-proxy --handles: cannot listen on ${port}`);
+  server.onconnection = (err, h) => {
+    if (err !== 0 || h === undefined) return;
+    const conn = new HandleConn(b, h);
+    let dst: { address: string; port: number } | undefined;
+    try {
+      dst = readOriginalDst(h.fd)?.originalDst;
+    } catch {
+      dst = undefined;
+    }
+    if (dst === undefined) {
+      conn.close();
+      return;
+    }
+    new Http1HandleFloor(b, conn, unmapped(dst.address), dst.port);
+    conn.start();
+  };
+}
+
+function unmapped(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+function args(argv: readonly string[]): { config: string; port: number; admin: string; handles: boolean } {
   const value = (name: string): string => {
     const i = argv.indexOf(name);
     const v = i < 0 ? undefined : argv[i + 1];
@@ -263,7 +543,7 @@ function args(argv: readonly string[]): { config: string; port: number; admin: s
   if (!admin.includes(':') || !Number.isInteger(adminPort) || adminPort < 1 || adminPort > 65535) {
     throw new Error(`floor-proxy: --admin-address: expected HOST:PORT, got ${admin}`);
   }
-  return { config: value('--config'), port, admin };
+  return { config: value('--config'), port, admin, handles: argv.includes('--handles') };
 }
 
 /**
@@ -307,13 +587,19 @@ function main(): void {
   process.on('SIGTERM', () => { process.exit(0); });
   const colon = a.admin.lastIndexOf(':');
   const admin = createHttpServer((_req, res) => { res.end('ok\n'); });
-  server.listen({ host: '::', port: a.port, ipv6Only: false, backlog: 1024 }, () => {
+  const adminThenDrop = (): void => {
     admin.listen(Number(a.admin.slice(colon + 1)), a.admin.slice(0, colon), () => {
       process.setgid?.(1337);
       process.setuid?.(1337);
-      process.stderr.write(`floor-proxy (${l4 ? 'l4' : 'l7'}) listening on ${a.port}\n`);
+      process.stderr.write(`floor-proxy (${l4 ? 'l4' : a.handles ? 'l7 on TCP handles' : 'l7'}) listening on ${a.port}\n`);
     });
-  });
+  };
+  if (a.handles && !l4) {
+    listenWithHandles(a.port, readOriginalDst);
+    adminThenDrop();
+    return;
+  }
+  server.listen({ host: '::', port: a.port, ipv6Only: false, backlog: 1024 }, adminThenDrop);
 }
 
 if (process.argv[1]?.endsWith('floor-proxy.js') === true) main();

@@ -16,6 +16,8 @@
 //          traffic before the next load: e.g. h2c,pause15,lat).
 //   --floor: the floor of a Node.js HTTP proxy (bench/floor-proxy.ts: per request the least JS can do on node:net, and
 //          node:http2 both ways for h2c; no remora code) as one more subject, "node-floor".
+//   --floor-handles: the same floor on TCP handles, without a net.Socket (floor-proxy --handles; HTTP/1.1 loads only),
+//          "node-floor-handles".
 //   --l4 DIR: also remora from DIR with http_engine = off ("remora-l4"): its L4 path, the floor of a Node.js proxy.
 //   --strace S: after the rounds, for each proxy subject, `strace -f -c` on the proxy during S seconds of each of
 //          ka / close (wrk) and h2c (h2load): socket syscalls per proxied request (strace slows the proxy; the counts per request are
@@ -78,7 +80,7 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       variant: { type: 'string', multiple: true }, rounds: { type: 'string' }, duration: { type: 'string' },
-      loads: { type: 'string' }, haproxy: { type: 'boolean' }, direct: { type: 'boolean' }, floor: { type: 'boolean' },
+      loads: { type: 'string' }, haproxy: { type: 'boolean' }, direct: { type: 'boolean' }, floor: { type: 'boolean' }, 'floor-handles': { type: 'boolean' },
       strace: { type: 'string' }, 'cpu-prof': { type: 'string' }, l4: { type: 'string' },
       'remora-args': { type: 'string', multiple: true }, route: { type: 'boolean' }, 'keep-logs': { type: 'string' },
       'subject-node-flags': { type: 'string' },
@@ -132,6 +134,10 @@ async function main(): Promise<number> {
     subjects.push({ name: 'node-floor', kind: 'remora', root: REPO_ROOT, script: join(REPO_ROOT, 'dist/bench/floor-proxy.js'), nodeArgs: subjectFlags,
       outboundPort: 15281, adminPort: 15280, results: {}, syscalls: {} });
   }
+  if (values['floor-handles'] === true) {
+    subjects.push({ name: 'node-floor-handles', kind: 'remora', root: REPO_ROOT, script: join(REPO_ROOT, 'dist/bench/floor-proxy.js'), nodeArgs: subjectFlags,
+      outboundPort: 15271, adminPort: 15270, results: {}, syscalls: {} });
+  }
   if (values.haproxy === true) {
     subjects.push({ name: 'haproxy-http', kind: 'haproxy', root: '', nodeArgs: [], outboundPort: HAPROXY_HTTP_OUTBOUND_PORT, adminPort: 0, results: {}, syscalls: {} });
   }
@@ -139,6 +145,7 @@ async function main(): Promise<number> {
     subjects.push({ name: 'direct', kind: 'direct', root: '', nodeArgs: [], outboundPort: 0, adminPort: 0, results: {}, syscalls: {} });
   }
   const remoraArgs = new Map<string, string>();
+  if (values['floor-handles'] === true) remoraArgs.set('node-floor-handles', '--handles');
   for (const a of values['remora-args'] ?? []) {
     const eq = a.indexOf('=');
     if (eq <= 0) { log(`--remora-args ${a}: expected NAME="ARGS"`); return 2; }

@@ -75,63 +75,117 @@ export function withoutLine(head: string, name: string): string {
   return at < 0 ? head : head.slice(0, at) + head.slice(head.indexOf('\r\n', at + 2));
 }
 
-/** An idle upstream HTTP/1.1 connection, per original destination. */
-const idle = new Map<string, Upstream[]>();
+/** What the HTTP/1.1 floor needs of a connection, on either transport (net.Socket, or a TCP handle). */
+interface FloorConn {
+  /** Queued until connected (an upstream being dialed). */
+  write(data: Buffer | string): void;
+  /** FIN after what is written (then closed). */
+  end(): void;
+  destroy(): void;
+}
 
-/** One pooled upstream connection; `owner` is the downstream connection whose response it is reading. */
-class Upstream {
-  readonly socket: Socket;
-  readonly key: string;
+/** One pooled upstream HTTP/1.1 connection; `owner` is the downstream connection whose response it is reading. */
+interface PooledUpstream {
+  readonly conn: FloorConn;
+  owner: Http1Floor | undefined;
+  release(): void;
+}
+
+/** The idle upstream connections of one transport, per original destination. */
+class UpstreamPool<U extends PooledUpstream> {
+  readonly #idle = new Map<string, U[]>();
+
+  take(key: string): U | undefined {
+    return this.#idle.get(key)?.pop();
+  }
+
+  put(key: string, up: U): void {
+    let list = this.#idle.get(key);
+    if (list === undefined) this.#idle.set(key, list = []);
+    list.push(up);
+  }
+
+  forget(key: string, up: U): void {
+    const list = this.#idle.get(key);
+    const i = list?.indexOf(up) ?? -1;
+    if (list !== undefined && i >= 0) list.splice(i, 1);
+  }
+}
+
+/** A pooled upstream connection for `key` (host:port), taken from the transport's pool or dialed. */
+type UpstreamSource = (key: string, host: string, port: number) => PooledUpstream;
+
+const socketPool = new UpstreamPool<SocketUpstream>();
+
+/** An upstream connection on a net.Socket (Node queues writes until it is connected). */
+class SocketUpstream implements PooledUpstream {
+  readonly conn: FloorConn;
+  readonly #key: string;
   owner: Http1Floor | undefined;
 
   constructor(key: string, host: string, port: number) {
-    this.key = key;
-    this.socket = tcpTo(host, port);
-    this.socket.on('data', (d: Buffer) => { this.owner?.onResponseBytes(d); });
-    this.socket.on('error', () => { this.owner?.fail(); });
-    this.socket.on('close', () => {
-      const list = idle.get(key);
-      const i = list?.indexOf(this) ?? -1;
-      if (list !== undefined && i >= 0) list.splice(i, 1);
+    this.#key = key;
+    const socket = tcpTo(host, port);
+    this.conn = socketConn(socket);
+    socket.on('data', (d: Buffer) => { this.owner?.onResponseBytes(d); });
+    socket.on('error', () => { this.owner?.fail(); });
+    socket.on('close', () => {
+      socketPool.forget(key, this);
       this.owner?.fail();
     });
   }
 
   release(): void {
     this.owner = undefined;
-    let list = idle.get(this.key);
-    if (list === undefined) idle.set(this.key, list = []);
-    list.push(this);
+    socketPool.put(this.#key, this);
   }
 }
 
-/** One downstream HTTP/1.1 connection: one request at a time over a pooled upstream connection. */
+function socketConn(socket: Socket): FloorConn {
+  return {
+    write: (data) => { if (typeof data === 'string') socket.write(data, 'latin1'); else socket.write(data); },
+    end: () => { socket.end(); },
+    destroy: () => { socket.destroy(); },
+  };
+}
+
+const socketUpstream: UpstreamSource = (key, host, port) => socketPool.take(key) ?? new SocketUpstream(key, host, port);
+
+/**
+ * One downstream HTTP/1.1 connection: one request at a time over a pooled upstream connection. The transport feeds
+ * it (onRequestBytes, onDownstreamEnd, onResponseBytes, fail); it writes through FloorConn only.
+ */
 class Http1Floor {
-  readonly #down: Socket;
+  readonly #down: FloorConn;
   readonly #host: string;
   readonly #port: number;
   readonly #key: string;
+  readonly #upstream: UpstreamSource;
   #pending: Buffer = Buffer.alloc(0);
-  #up: Upstream | undefined;
+  #up: PooledUpstream | undefined;
   #closeAfter = false;
+  /** The client sent FIN: end after the response in flight. */
+  #eof = false;
   /** Response parsing: undefined = in the head; otherwise the body bytes still to come. */
   #bodyLeft: number | undefined;
   #respHead: Buffer = Buffer.alloc(0);
 
-  constructor(down: Socket, host: string, port: number, first: Buffer) {
+  constructor(down: FloorConn, host: string, port: number, upstream: UpstreamSource) {
     this.#down = down;
     this.#host = host;
     this.#port = port;
     this.#key = `${host}:${port}`;
-    down.on('data', (d: Buffer) => { this.#onRequestBytes(d); });
-    down.on('error', () => { this.fail(); });
-    down.on('end', () => { if (this.#up === undefined) down.end(); });
-    this.#onRequestBytes(first);
+    this.#upstream = upstream;
   }
 
-  #onRequestBytes(d: Buffer): void {
+  onRequestBytes(d: Buffer): void {
     this.#pending = this.#pending.length === 0 ? d : Buffer.concat([this.#pending, d]);
     this.#next();
+  }
+
+  onDownstreamEnd(): void {
+    this.#eof = true;
+    if (this.#up === undefined) this.#down.end();
   }
 
   /** Start the next request when the previous one is done and a whole head is here. */
@@ -147,12 +201,12 @@ class Http1Floor {
     this.#pending = this.#pending.subarray(total);
     this.#closeAfter = headerValue(head, 'connection:')?.toLowerCase() === 'close';
     if (this.#closeAfter) head = withoutLine(head, 'connection:');
-    const up = idle.get(this.#key)?.pop() ?? new Upstream(this.#key, this.#host, this.#port);
+    const up = this.#upstream(this.#key, this.#host, this.#port);
     up.owner = this;
     this.#up = up;
     this.#bodyLeft = undefined;
     this.#respHead = Buffer.alloc(0);
-    up.socket.write(body.length === 0 ? head : Buffer.concat([Buffer.from(head, 'latin1'), body]), 'latin1');
+    up.conn.write(body.length === 0 ? head : Buffer.concat([Buffer.from(head, 'latin1'), body]));
   }
 
   onResponseBytes(d: Buffer): void {
@@ -186,7 +240,7 @@ class Http1Floor {
     const up = this.#up;
     this.#up = undefined;
     up?.release();
-    if (this.#closeAfter) this.#down.end();
+    if (this.#closeAfter || this.#eof) this.#down.end();
     else this.#next();
   }
 
@@ -195,7 +249,7 @@ class Http1Floor {
     this.#up = undefined;
     if (up !== undefined) {
       up.owner = undefined;
-      up.socket.destroy();
+      up.conn.destroy();
     }
     this.#down.destroy();
   }
@@ -301,215 +355,110 @@ function handleBindings(): HandleBindings {
   };
 }
 
-/** One TCP handle: reads to `onBytes` (EOF and errors to `onEnd`), writes that keep their buffer until written. */
-class HandleConn {
+/** One TCP handle as a FloorConn: reads to `onBytes` (EOF or a read error to `onEnd`); writes queued until connected. */
+class HandleConn implements FloorConn {
   readonly #b: HandleBindings;
   readonly #h: TcpHandle;
   #closed = false;
+  /** Writes made before the connect completed (an upstream being dialed); undefined once connected. */
+  #queued: (Buffer | string)[] | undefined;
   onBytes: (d: Buffer) => void = () => undefined;
   onEnd: () => void = () => undefined;
 
-  constructor(b: HandleBindings, h: TcpHandle) {
+  constructor(b: HandleBindings, h: TcpHandle, connected: boolean) {
     this.#b = b;
     this.#h = h;
+    this.#queued = connected ? undefined : [];
     h.onread = (ab) => {
       const n = b.state[b.kReadBytesOrError] ?? -1;
-      if (n < 0 || ab === undefined) {
-        this.onEnd();
-        return;
-      }
-      if (n > 0) this.onBytes(Buffer.from(ab, b.state[b.kArrayBufferOffset] ?? 0, n));
+      if (n < 0 || ab === undefined) this.onEnd();
+      else if (n > 0) this.onBytes(Buffer.from(ab, b.state[b.kArrayBufferOffset] ?? 0, n));
     };
   }
 
-  get closed(): boolean {
-    return this.#closed;
-  }
-
+  /** Nagle off, reads on, and what was queued goes out. */
   start(): void {
     this.#h.setNoDelay(true);
     this.#h.readStart();
+    const queued = this.#queued ?? [];
+    this.#queued = undefined;
+    for (const d of queued) this.write(d);
   }
 
   write(data: Buffer | string): void {
     if (this.#closed) return;
+    if (this.#queued !== undefined) {
+      this.#queued.push(data);
+      return;
+    }
     const req = new this.#b.WriteWrap();
     req.handle = this.#h;
     req.async = false;
     req.buffer = data; // kept until the write completes (libuv reads an asynchronous write's bytes later), as Node does
-    req.oncomplete = (status) => { if (status < 0) this.close(); };
+    req.oncomplete = (status) => { if (status < 0) this.destroy(); };
     const err = typeof data === 'string' ? this.#h.writeLatin1String(req, data) : this.#h.writeBuffer(req, data);
-    if (err !== 0) this.close();
+    if (err !== 0) this.destroy();
   }
 
-  /** Send FIN after what is written, then close. */
   end(): void {
     if (this.#closed) return;
     const req = new this.#b.ShutdownWrap();
     req.handle = this.#h;
-    req.oncomplete = () => { this.close(); };
-    if (this.#h.shutdown(req) !== 0) this.close();
+    req.oncomplete = () => { this.destroy(); };
+    if (this.#h.shutdown(req) !== 0) this.destroy();
   }
 
-  close(): void {
+  destroy(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#h.readStop();
     this.#h.close();
-    this.onEnd();
   }
 }
 
-const idleHandles = new Map<string, HandleUpstream[]>();
+const handlePool = new UpstreamPool<HandleUpstream>();
 
-class HandleUpstream {
+/** An upstream connection on a TCP handle, connected with a TCPConnectWrap. */
+class HandleUpstream implements PooledUpstream {
   readonly conn: HandleConn;
-  readonly key: string;
-  owner: Http1HandleFloor | undefined;
+  readonly #key: string;
+  owner: Http1Floor | undefined;
 
-  constructor(b: HandleBindings, key: string, host: string, port: number, ready: () => void) {
-    this.key = key;
+  constructor(b: HandleBindings, key: string, host: string, port: number) {
+    this.#key = key;
     const h = new b.TCP(b.SOCKET);
-    this.conn = new HandleConn(b, h);
-    this.conn.onBytes = (d) => { this.owner?.onResponseBytes(d); };
-    this.conn.onEnd = () => {
-      const list = idleHandles.get(key);
-      const i = list?.indexOf(this) ?? -1;
-      if (list !== undefined && i >= 0) list.splice(i, 1);
-      this.conn.close();
+    const conn = new HandleConn(b, h, false);
+    this.conn = conn;
+    const lost = (): void => {
+      handlePool.forget(key, this);
+      conn.destroy();
       this.owner?.fail();
     };
+    conn.onBytes = (d) => { this.owner?.onResponseBytes(d); };
+    conn.onEnd = lost;
     const req = new b.TCPConnectWrap();
     req.address = host;
     req.port = port;
-    req.oncomplete = (status) => {
-      if (status < 0) {
-        this.conn.close();
-        return;
-      }
-      this.conn.start();
-      ready();
-    };
+    req.oncomplete = (status) => { if (status < 0) lost(); else conn.start(); };
     const err = host.includes(':') ? h.connect6(req, host, port) : h.connect(req, host, port);
-    if (err !== 0) queueMicrotask(() => { this.conn.close(); });
+    if (err !== 0) queueMicrotask(lost);
   }
 
   release(): void {
     this.owner = undefined;
-    let list = idleHandles.get(this.key);
-    if (list === undefined) idleHandles.set(this.key, list = []);
-    list.push(this);
+    handlePool.put(this.#key, this);
   }
 }
 
-/** Http1Floor's forwarding on TCP handles: one request at a time over a pooled upstream handle. */
-class Http1HandleFloor {
-  readonly #b: HandleBindings;
-  readonly #down: HandleConn;
-  readonly #host: string;
-  readonly #port: number;
-  readonly #key: string;
-  #pending: Buffer = Buffer.alloc(0);
-  #up: HandleUpstream | undefined;
-  #closeAfter = false;
-  #bodyLeft: number | undefined;
-  #respHead: Buffer = Buffer.alloc(0);
-
-  constructor(b: HandleBindings, down: HandleConn, host: string, port: number) {
-    this.#b = b;
-    this.#down = down;
-    this.#host = host;
-    this.#port = port;
-    this.#key = `${host}:${port}`;
-    down.onBytes = (d) => {
-      this.#pending = this.#pending.length === 0 ? d : Buffer.concat([this.#pending, d]);
-      this.#next();
-    };
-    down.onEnd = () => { if (!down.closed) (this.#up === undefined ? down.close() : this.fail()); };
-  }
-
-  #next(): void {
-    if (this.#up !== undefined) return;
-    const end = this.#pending.indexOf(HEAD_END);
-    if (end < 0) return;
-    let head = this.#pending.toString('latin1', 0, end + 4);
-    const bodyLength = Number(headerValue(head, 'content-length:') ?? 0);
-    const total = end + 4 + bodyLength;
-    if (this.#pending.length < total) return;
-    const body = this.#pending.subarray(end + 4, total);
-    this.#pending = this.#pending.subarray(total);
-    this.#closeAfter = headerValue(head, 'connection:')?.toLowerCase() === 'close';
-    if (this.#closeAfter) head = withoutLine(head, 'connection:');
-    const send = (up: HandleUpstream): void => {
-      up.conn.write(body.length === 0 ? head : Buffer.concat([Buffer.from(head, 'latin1'), body]));
-    };
-    const pooled = idleHandles.get(this.#key)?.pop();
-    this.#bodyLeft = undefined;
-    this.#respHead = Buffer.alloc(0);
-    if (pooled !== undefined) {
-      pooled.owner = this;
-      this.#up = pooled;
-      send(pooled);
-      return;
-    }
-    const fresh: HandleUpstream = new HandleUpstream(this.#b, this.#key, this.#host, this.#port, () => { send(fresh); });
-    fresh.owner = this;
-    this.#up = fresh;
-  }
-
-  onResponseBytes(d: Buffer): void {
-    let chunk = d;
-    if (this.#bodyLeft === undefined) {
-      const buf = this.#respHead.length === 0 ? d : Buffer.concat([this.#respHead, d]);
-      const end = buf.indexOf(HEAD_END);
-      if (end < 0) {
-        this.#respHead = buf;
-        return;
-      }
-      const head = buf.toString('latin1', 0, end + 4);
-      const cl = headerValue(head, 'content-length:');
-      if (cl === undefined) {
-        this.fail();
-        return;
-      }
-      this.#bodyLeft = Number(cl) + end + 4;
-      chunk = buf;
-      if (this.#closeAfter) {
-        const rest = buf.subarray(end + 2);
-        const withoutConnection = withoutLine(head, 'connection:');
-        chunk = Buffer.concat([Buffer.from(withoutConnection.slice(0, -2), 'latin1'), CONNECTION_CLOSE, rest]);
-        this.#bodyLeft += chunk.length - buf.length;
-      }
-    }
-    this.#bodyLeft -= chunk.length;
-    this.#down.write(chunk);
-    if (this.#bodyLeft > 0) return;
-    const up = this.#up;
-    this.#up = undefined;
-    up?.release();
-    if (this.#closeAfter) this.#down.end();
-    else this.#next();
-  }
-
-  fail(): void {
-    const up = this.#up;
-    this.#up = undefined;
-    if (up !== undefined) {
-      up.owner = undefined;
-      up.conn.close();
-    }
-    this.#down.close();
-  }
-}
-
-/** Listen on [::]:port with a TCP handle of our own; every accepted handle becomes an Http1HandleFloor. */
+/** Listen on [::]:port with a TCP handle of our own; every accepted handle is forwarded by an Http1Floor. */
 function listenWithHandles(port: number, readOriginalDst: (fd: number) => { originalDst: { address: string; port: number } } | null): void {
   const b = handleBindings();
+  const upstream: UpstreamSource = (key, host, p) => handlePool.take(key) ?? new HandleUpstream(b, key, host, p);
   const server = new b.TCP(b.SERVER);
   if (server.bind6('::', port, 0) !== 0 || server.listen(1024) !== 0) throw new Error(`floor-proxy --handles: cannot listen on ${port}`);
   server.onconnection = (err, h) => {
     if (err !== 0 || h === undefined) return;
-    const conn = new HandleConn(b, h);
+    const down = new HandleConn(b, h, true);
     let dst: { address: string; port: number } | undefined;
     try {
       dst = readOriginalDst(h.fd)?.originalDst;
@@ -517,11 +466,13 @@ function listenWithHandles(port: number, readOriginalDst: (fd: number) => { orig
       dst = undefined;
     }
     if (dst === undefined) {
-      conn.close();
+      down.destroy();
       return;
     }
-    new Http1HandleFloor(b, conn, unmapped(dst.address), dst.port);
-    conn.start();
+    const floor = new Http1Floor(down, unmapped(dst.address), dst.port, upstream);
+    down.onBytes = (d) => { floor.onRequestBytes(d); };
+    down.onEnd = () => { floor.onDownstreamEnd(); };
+    down.start();
   };
 }
 
@@ -580,7 +531,13 @@ function main(): void {
     down.on('error', () => { down.destroy(); });
     down.once('data', (first: Buffer) => {
       if (first.length >= H2_PREFACE.length && first.subarray(0, H2_PREFACE.length).equals(H2_PREFACE)) h2Floor(down, dst.address, dst.port, first);
-      else new Http1Floor(down, dst.address, dst.port, first);
+      else {
+        const floor = new Http1Floor(socketConn(down), dst.address, dst.port, socketUpstream);
+        down.on('data', (d: Buffer) => { floor.onRequestBytes(d); });
+        down.on('error', () => { floor.fail(); });
+        down.on('end', () => { floor.onDownstreamEnd(); });
+        floor.onRequestBytes(first);
+      }
     });
   });
   // A normal exit on SIGTERM, so that `node --cpu-prof` (quick-l7 --cpu-prof) writes the profile.

@@ -310,7 +310,7 @@ function h2Floor(down: Socket, host: string, port: number, first: Buffer): void 
 
 // === the HTTP/1.1 floor on TCP handles (--handles) ===
 
-interface TcpHandle {
+export interface TcpHandle {
   onread: (buf: ArrayBuffer | undefined) => void;
   readonly fd: number;
   readStart(): number;
@@ -323,12 +323,14 @@ interface TcpHandle {
   connect(req: object, address: string, port: number): number;
   connect6(req: object, address: string, port: number): number;
 }
-interface TcpServerHandle {
+export interface TcpServerHandle {
   onconnection: (err: number, h: TcpHandle | undefined) => void;
+  bind(address: string, port: number): number;
   bind6(address: string, port: number, flags: number): number;
   listen(backlog: number): number;
+  getsockname(out: { port?: number }): number;
 }
-interface HandleBindings {
+export interface HandleBindings {
   readonly TCP: new (type: number) => TcpHandle & TcpServerHandle;
   readonly TCPConnectWrap: new () => { oncomplete?: (status: number) => void; address?: string; port?: number };
   readonly WriteWrap: new () => { handle?: TcpHandle; oncomplete?: (status: number) => void; async?: boolean; buffer?: Buffer | string };
@@ -341,15 +343,24 @@ interface HandleBindings {
   readonly SERVER: number;
 }
 
-function handleBindings(): HandleBindings {
-  const binding = (process as unknown as { binding(name: string): Record<string, unknown> }).binding;
-  const tcp = binding('tcp_wrap');
-  const stream = binding('stream_wrap');
-  const constants = tcp['constants'] as { SOCKET: number; SERVER: number };
+/**
+ * Node's internal TCP and stream handle classes (`process.binding('tcp_wrap' / 'stream_wrap')`), for the bench's
+ * socket-less subjects (this file's --handles, bench/socket-lab.ts). Throws, saying so, on a Node without them.
+ */
+export function handleBindings(): HandleBindings {
+  const binding = (process as unknown as { binding?: (name: string) => Record<string, unknown> }).binding;
+  const tcp = binding?.('tcp_wrap');
+  const stream = binding?.('stream_wrap');
+  const constants = tcp?.['constants'] as { SOCKET?: number; SERVER?: number } | undefined;
+  const state = stream?.['streamBaseState'];
+  if (tcp === undefined || stream === undefined || typeof tcp['TCP'] !== 'function' || typeof stream['WriteWrap'] !== 'function'
+    || constants?.SOCKET === undefined || constants.SERVER === undefined || state === undefined) {
+    throw new Error(`Node ${process.version} does not expose the TCP handle classes (process.binding('tcp_wrap' / 'stream_wrap')) the socket-less bench subjects use`);
+  }
   return {
     TCP: tcp['TCP'] as HandleBindings['TCP'], TCPConnectWrap: tcp['TCPConnectWrap'] as HandleBindings['TCPConnectWrap'],
     WriteWrap: stream['WriteWrap'] as HandleBindings['WriteWrap'], ShutdownWrap: stream['ShutdownWrap'] as HandleBindings['ShutdownWrap'],
-    state: stream['streamBaseState'] as HandleBindings['state'], kReadBytesOrError: stream['kReadBytesOrError'] as number,
+    state: state as HandleBindings['state'], kReadBytesOrError: stream['kReadBytesOrError'] as number,
     kArrayBufferOffset: stream['kArrayBufferOffset'] as number, kLastWriteWasAsync: stream['kLastWriteWasAsync'] as number,
     SOCKET: constants.SOCKET, SERVER: constants.SERVER,
   };

@@ -57,8 +57,9 @@ interface Subject {
   readonly l4?: boolean;
   /** remora variants: the tree holding bin/remora. */
   readonly root: string;
-  /** The script run instead of ROOT/bin/remora (the Node.js floor: bench/floor-proxy.ts). */
+  /** The script run instead of ROOT/bin/remora (the Node.js floor: bench/floor-proxy.ts), and its own arguments. */
   readonly script?: string;
+  readonly scriptArgs?: readonly string[];
   readonly outboundPort: number;
   readonly adminPort: number;
   readonly nodeArgs: readonly string[];
@@ -135,8 +136,8 @@ async function main(): Promise<number> {
       outboundPort: 15281, adminPort: 15280, results: {}, syscalls: {} });
   }
   if (values['floor-handles'] === true) {
-    subjects.push({ name: 'node-floor-handles', kind: 'remora', root: REPO_ROOT, script: join(REPO_ROOT, 'dist/bench/floor-proxy.js'), nodeArgs: subjectFlags,
-      outboundPort: 15271, adminPort: 15270, results: {}, syscalls: {} });
+    subjects.push({ name: 'node-floor-handles', kind: 'remora', root: REPO_ROOT, script: join(REPO_ROOT, 'dist/bench/floor-proxy.js'), scriptArgs: ['--handles'],
+      nodeArgs: subjectFlags, outboundPort: 15271, adminPort: 15270, results: {}, syscalls: {} });
   }
   if (values.haproxy === true) {
     subjects.push({ name: 'haproxy-http', kind: 'haproxy', root: '', nodeArgs: [], outboundPort: HAPROXY_HTTP_OUTBOUND_PORT, adminPort: 0, results: {}, syscalls: {} });
@@ -145,7 +146,6 @@ async function main(): Promise<number> {
     subjects.push({ name: 'direct', kind: 'direct', root: '', nodeArgs: [], outboundPort: 0, adminPort: 0, results: {}, syscalls: {} });
   }
   const remoraArgs = new Map<string, string>();
-  if (values['floor-handles'] === true) remoraArgs.set('node-floor-handles', '--handles');
   for (const a of values['remora-args'] ?? []) {
     const eq = a.indexOf('=');
     if (eq <= 0) { log(`--remora-args ${a}: expected NAME="ARGS"`); return 2; }
@@ -190,7 +190,7 @@ async function main(): Promise<number> {
       const child: ChildProcess = client.spawn(['sh', '-c', 'exec "$@" >>"$LOG" 2>&1', 'sh', process.execPath, ...v.nodeArgs, ...prof,
         v.script ?? join(v.root, 'bin/remora'), 'proxy', '--config', config, '--log-level', 'info',
         '--outbound-port', String(v.outboundPort), '--inbound-port', String(v.outboundPort + 5),
-        '--admin-address', `127.0.0.1:${v.adminPort}`,
+        '--admin-address', `127.0.0.1:${v.adminPort}`, ...(v.scriptArgs ?? []),
         // The rules point at one subject at a time, so the others' redirect probes fail and /ready would rightly say
         // 503 (as in bench/modes.ts): the probes are off unless the variant's args set them.
         ...((remoraArgs.get(v.name) ?? '').includes('--readiness-probe-interval') ? [] : ['--readiness-probe-interval', 'off']),

@@ -4,7 +4,8 @@
 //   socket: `net.createServer()`: a `net.Socket` per connection, reads as 'data', `end()` / `write()`;
 //   handle: the listening handle's own `onconnection`: the accepted TCP handle read through `onread`, written with
 //           one `WriteWrap`, shut down with one `ShutdownWrap`, closed: libuv and Node's C++ without the stream layer
-//           (the handle classes from `process.binding('tcp_wrap' / 'stream_wrap')`; a lab only, not product code).
+//           (the handle classes from `process.binding('tcp_wrap' / 'stream_wrap')`, bench/floor-proxy.ts handleBindings;
+//           a lab only, not product code).
 // Per round, every subject in alternating order; CPU per request (user and system, from /proc) and wrk's rps.
 // docs/performance-notes.md "Issue 15, fifteenth part" has the numbers and what they mean for the L7 rows.
 //
@@ -13,6 +14,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { handleBindings } from './floor-proxy.js';
 import { cpuSplit, loadAverage, median, runTool } from './proc.js';
 
 const RESPONSE_KA = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
@@ -44,54 +46,30 @@ function serveWithSockets(port: number, ready: (port: number) => void): void {
   server.listen(port, '127.0.0.1', () => { ready((server.address() as { port: number }).port); });
 }
 
-interface StreamState { readonly [k: number]: number }
-interface RawHandle {
-  onread: (buf: ArrayBuffer | undefined) => void;
-  readStart(): number;
-  readStop(): number;
-  setNoDelay(on: boolean): number;
-  writeBuffer(req: object, data: Buffer): number;
-  shutdown(req: object): number;
-  close(cb?: () => void): void;
-}
-interface StreamWrapBinding {
-  readonly WriteWrap: new () => { handle?: RawHandle; oncomplete?: () => void; async?: boolean };
-  readonly ShutdownWrap: new () => { handle?: RawHandle; oncomplete?: () => void };
-  readonly kReadBytesOrError: number;
-  readonly kArrayBufferOffset: number;
-  readonly streamBaseState: StreamState;
-}
-interface TcpWrapBinding {
-  readonly TCP: new (type: number) => { bind(a: string, p: number): number; listen(backlog: number): number; getsockname(out: { port?: number }): number; onconnection: (err: number, h: RawHandle | undefined) => void };
-  readonly constants: { readonly SERVER: number };
-}
-
 function serveWithHandles(port: number, ready: (port: number) => void): void {
-  const binding = (process as unknown as { binding(name: string): unknown }).binding;
-  const tcp = binding('tcp_wrap') as TcpWrapBinding;
-  const stream = binding('stream_wrap') as StreamWrapBinding;
-  const server = new tcp.TCP(tcp.constants.SERVER);
+  const b = handleBindings();
+  const server = new b.TCP(b.SERVER);
   if (server.bind('127.0.0.1', port) !== 0 || server.listen(511) !== 0) throw new Error('handle lab: cannot listen');
   const noop = (): void => {};
   server.onconnection = (err, h) => {
     if (err !== 0 || h === undefined) return;
     h.setNoDelay(true);
     h.onread = (buf) => {
-      const n = stream.streamBaseState[stream.kReadBytesOrError] ?? -1;
+      const n = b.state[b.kReadBytesOrError] ?? -1;
       if (n < 0 || buf === undefined) { h.readStop(); h.close(); return; }
-      const chunk = Buffer.from(buf, stream.streamBaseState[stream.kArrayBufferOffset] ?? 0, n);
+      const chunk = Buffer.from(buf, b.state[b.kArrayBufferOffset] ?? 0, n);
       const heads = headsIn(chunk);
       if (heads === 0) return;
       const close = wantsClose(chunk);
       for (let i = 0; i < heads; i++) {
-        const w = new stream.WriteWrap();
+        const w = new b.WriteWrap();
         w.handle = h;
         w.oncomplete = noop;
         w.async = false;
         h.writeBuffer(w, close ? RESPONSE_CLOSE : RESPONSE_KA);
       }
       if (close) {
-        const s = new stream.ShutdownWrap();
+        const s = new b.ShutdownWrap();
         s.handle = h;
         s.oncomplete = () => { h.readStop(); h.close(); };
         h.shutdown(s);

@@ -256,19 +256,19 @@ export async function startPrimary(ctx: PrimaryContext): Promise<PrimaryProxy> {
       return { ok: false, errors: decision.errors };
     }
     held = { definitions, version, hash: hashDefinitions(definitions), source: src, loadedAt: Date.now() };
+    // A worker whose runtime is unknown now is restarted: it starts with the config in force, the new one.
+    const restart = (s: Slot, event: string, err: string, message: string): void => {
+      log.error({ event, worker: s.id, version, err, code: 'REMORA_ERR_WORKER' }, message);
+      s.worker?.process.kill('SIGKILL');
+    };
     for (const a of decision.silent) {
-      log.error({ event: 'worker.prepare-failed', worker: a.slot.id, version, err: a.error, code: 'REMORA_ERR_WORKER' },
-        'a worker did not answer while the others built the new config; restarting it (it starts with the new config)');
-      a.slot.peer?.note('abort');
-      a.slot.worker?.process.kill('SIGKILL');
+      restart(a.slot, 'worker.prepare-failed', a.error, 'a worker did not answer while the others built the new config; restarting it with the new config');
     }
     const committed = await Promise.all(decision.built.map(async (s) => {
       try {
         return await (s.peer as IpcPeer).request('commit', trigger, ANSWER_TIMEOUT_MS) as { identity: string };
       } catch (err) {
-        // Its runtime is unknown now: restart it (it starts with the config in force).
-        log.error({ event: 'worker.commit-failed', worker: s.id, err: err instanceof Error ? err.message : String(err), code: 'REMORA_ERR_WORKER' }, 'a worker did not commit; restarting it');
-        s.worker?.process.kill('SIGKILL');
+        restart(s, 'worker.commit-failed', err instanceof Error ? err.message : String(err), 'a worker did not commit; restarting it');
         return undefined;
       }
     }));

@@ -6,13 +6,17 @@
 //   - getsockopt failed otherwise                                                          -> REMORA_ERR_ORIGINAL_DST
 // "::" listens dual-stack (IPv4 clients arrive as ::ffff:a.b.c.d); without IPv6 in the kernel it falls back to 0.0.0.0.
 // With the native accept (handAcceptTo), the forwarding thread accepts on the bound socket instead of Node: the
-// thread's connections come back here (adopt) only when they need a socket and a check of this stage.
+// thread's connections come back here (adopt) only when they need a socket and a check of this stage. With
+// acceptHandles() (a listener with an HTTP engine), Node accepts but makes no net.Socket: each connection is handed on
+// as its TCP handle (src/core/tcp-handle.ts) after the same checks, and becomes a socket only where a later stage
+// needs one.
 import cluster from 'node:cluster';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { networkInterfaces, constants as osConstants } from 'node:os';
 import { canonicalIp, unmapIpv4 } from '../core/addr.js';
 import { isSystemError, RemoraError, systemError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import { TcpHandle } from '../core/tcp-handle.js';
 import type { AcceptedAddresses, OriginalDstReader } from './original-dst.js';
 import { socketFd } from './socket-fd.js';
 
@@ -24,6 +28,11 @@ export interface CaptureHandlers {
    * 'error' listener (it destroys the socket); the handler adds its own before returning.
    */
   accepted(socket: Socket, addresses: AcceptedAddresses): void;
+  /**
+   * A redirected connection accepted as a TCP handle (acceptHandles()), checked as accepted() ones are. The handler
+   * owns it: it serves it or makes it a socket (handle.toSocket()).
+   */
+  acceptedHandle?(handle: TcpHandle, addresses: AcceptedAddresses): void;
   /** A connection that cannot be forwarded; it is reset right after this returns. */
   rejected(socket: Socket, code: CaptureRejectCode, reason: string, err?: Error): void;
   /** The listening socket reported an error after it was bound (e.g. accept() failing with EMFILE). */
@@ -163,6 +172,17 @@ export class CaptureListener {
     return true;
   }
 
+  /**
+   * Take connections as TCP handles (handlers.acceptedHandle) instead of net.Sockets from now on. False, with nothing
+   * changed, when the handler has no acceptedHandle, the listener is not Node's (handAcceptTo), or this Node release
+   * lacks what TcpHandle uses.
+   */
+  acceptHandles(): boolean {
+    const server = this.#server;
+    if (server === undefined || this.#stopExternal !== undefined || this.#opts.handlers.acceptedHandle === undefined) return false;
+    return TcpHandle.interceptAccepts(server, this.#onHandle);
+  }
+
   /** Could this original destination port be remora's own (the loop guard of adopt() then applies)? */
   isSelfPort(port: number): boolean {
     return this.#selfPorts.has(port);
@@ -212,7 +232,7 @@ export class CaptureListener {
       return;
     }
     const origDst = addresses.originalDst;
-    if (this.#selfPorts.has(origDst.port) && this.#isLocal(origDst.address, socket)) {
+    if (this.#selfPorts.has(origDst.port) && this.#isLocal(origDst.address, () => socket.localAddress)) {
       this.#reject(socket, 'REMORA_ERR_NOT_REDIRECTED', 'the original destination is remora itself (loop guard)');
       return;
     }
@@ -225,10 +245,48 @@ export class CaptureListener {
     }
   };
 
-  #isLocal(address: string, socket: Socket): boolean {
+  /** The same checks for a connection accepted as a TCP handle; a rejected one becomes a socket to be reset. */
+  readonly #onHandle = (handle: TcpHandle): void => {
+    let addresses: AcceptedAddresses | null;
+    try {
+      addresses = this.#opts.readOriginalDst(handle.fd);
+    } catch (err) {
+      this.#rejectHandle(handle, 'REMORA_ERR_ORIGINAL_DST', 'the original destination cannot be read', err as Error);
+      return;
+    }
+    if (addresses === null) {
+      this.#rejectHandle(handle, 'REMORA_ERR_NOT_REDIRECTED', 'no NAT entry: the connection was not redirected to this listener');
+      return;
+    }
+    const origDst = addresses.originalDst;
+    if (this.#selfPorts.has(origDst.port) && this.#isLocal(origDst.address, () => handle.localAddress())) {
+      this.#rejectHandle(handle, 'REMORA_ERR_NOT_REDIRECTED', 'the original destination is remora itself (loop guard)');
+      return;
+    }
+    try {
+      this.#opts.handlers.acceptedHandle?.(handle, addresses);
+    } catch (err) {
+      this.#opts.handlers.listenerError(err as Error);
+      handle.reset();
+    }
+  };
+
+  #rejectHandle(handle: TcpHandle, code: CaptureRejectCode, reason: string, err?: Error): void {
+    let socket: Socket;
+    try {
+      socket = handle.toSocket();
+    } catch {
+      handle.reset();
+      return;
+    }
+    socket.on('error', destroyOnError);
+    this.#reject(socket, code, reason, err);
+  }
+
+  #isLocal(address: string, localAddress: () => string | undefined): boolean {
     const a = canonicalIp(address) ?? address;
     if (a.startsWith('127.') || this.#localAddresses.has(a)) return true;
-    const local = socket.localAddress;
+    const local = localAddress();
     return local !== undefined && (canonicalIp(unmapIpv4(local)) ?? local) === a;
   }
 

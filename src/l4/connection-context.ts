@@ -13,6 +13,7 @@ import type { OriginalDst } from '../core/addr.js';
 import type { RemoraErrorCode } from '../core/errors.js';
 import type { MtlsMode } from '../config/mtls-settings.js';
 import type { MeshStats } from '../core/mesh-stats.js';
+import type { TcpHandle } from '../core/tcp-handle.js';
 import type { AcceptRouter, Direction } from './accept-route.js';
 import type { HttpHandoff } from './http-handoff.js';
 import type { MeshTerminator } from './mesh-termination.js';
@@ -55,13 +56,21 @@ export interface ConnectionContext {
   /** Unique per process (shared by the listeners). */
   readonly id: number;
   readonly direction: Direction;
-  /** The client's socket; undefined while the forwarding thread holds the connection (native accept: `native`). */
+  /**
+   * The client's socket; undefined while the forwarding thread holds the connection (native accept: `native`) or
+   * while it is still the accepted TCP handle (`handle`).
+   */
   readonly socket: Socket | undefined;
   /**
    * Native accept: the connection as the forwarding thread holds it (src/l4/native-accepted.ts); the terminal stage
    * forwards it there, or takes it into a socket (a context with `socket` and no `native`). Undefined for a socket.
    */
   readonly native: NativeAccepted | undefined;
+  /**
+   * The accepted TCP handle, no net.Socket yet (a capture listener with an HTTP engine: src/core/tcp-handle.ts); the
+   * terminal stage serves it as HTTP/1.1 on the handle or makes it a socket. Undefined otherwise.
+   */
+  readonly handle?: TcpHandle | undefined;
   readonly originalDst: OriginalDst;
   /** The client's address (IPv4 unmapped), when known. */
   readonly peerAddress: string | undefined;
@@ -78,7 +87,7 @@ export interface ConnectionContext {
   readonly watch?: ForwardingWatcher | undefined;
 }
 
-/** A connection Node holds a socket for (every stage but the native accept's). */
+/** A connection Node holds a socket for (every stage but the native accept's and the handle's). */
 export type SocketConnectionContext = ConnectionContext & { readonly socket: Socket };
 
 /** The byte counts of a forward, read while it runs (src/l4/tcp-forward.ts TcpForward). */
@@ -120,17 +129,19 @@ export type ConnectionStage = (conn: ConnectionContext, done: ConnectionDone) =>
 export type ConnectionFilter = (next: ConnectionStage) => ConnectionStage;
 
 /**
- * A context with another socket (a native accept's connection taken into Node) or watch: spelled out field by field,
+ * A context with another socket (a native accept's connection or a TCP handle taken into Node) or watch: spelled out
+ * field by field,
  * as `{ ...conn, watch }` made V8 build a hidden class (and its descriptor array, ~360 bytes kept for the
  * connection's life) for every connection.
  */
 export function derivedContext(conn: ConnectionContext, socket: Socket | undefined, native: NativeAccepted | undefined,
-  watch: ForwardingWatcher | undefined): ConnectionContext {
+  handle: TcpHandle | undefined, watch: ForwardingWatcher | undefined): ConnectionContext {
   return {
     id: conn.id,
     direction: conn.direction,
     socket,
     native,
+    handle,
     originalDst: conn.originalDst,
     peerAddress: conn.peerAddress,
     peerPort: conn.peerPort,

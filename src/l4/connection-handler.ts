@@ -15,6 +15,7 @@ import type { Direction } from './accept-route.js';
 import { type ConnectionContext, type ConnectionOutcome, type ListenerRuntime } from './connection-context.js';
 import { connectionFields } from './filters/connection-stats.js';
 import type { NativeAccepted } from './native-accepted.js';
+import type { TcpHandle } from '../core/tcp-handle.js';
 
 export interface ConnectionHandlerOptions {
   readonly direction: Direction;
@@ -46,22 +47,28 @@ export class ConnectionHandler implements CaptureHandlers {
       peerAddress = peer === undefined ? undefined : unmapIpv4(peer);
       peerPort = downstream.remotePort;
     }
-    this.#run(downstream, undefined, addresses.originalDst, peerAddress, peerPort);
+    this.#run(downstream, undefined, undefined, addresses.originalDst, peerAddress, peerPort);
+  }
+
+  /** A connection accepted as a TCP handle (no socket yet), already checked by the capture stage. */
+  acceptedHandle(handle: TcpHandle, addresses: AcceptedAddresses): void {
+    this.#run(undefined, undefined, handle, addresses.originalDst, addresses.peerAddress, addresses.peerPort);
   }
 
   /** A connection the forwarding thread accepted (native accept), already checked by the capture stage. */
   acceptedNative(conn: NativeAccepted, addresses: AcceptedAddresses): void {
-    this.#run(undefined, conn, addresses.originalDst, addresses.peerAddress, addresses.peerPort);
+    this.#run(undefined, conn, undefined, addresses.originalDst, addresses.peerAddress, addresses.peerPort);
   }
 
-  #run(socket: Socket | undefined, native: NativeAccepted | undefined, originalDst: AcceptedAddresses['originalDst'],
-    peerAddress: string | undefined, peerPort: number | undefined): void {
+  #run(socket: Socket | undefined, native: NativeAccepted | undefined, handle: TcpHandle | undefined,
+    originalDst: AcceptedAddresses['originalDst'], peerAddress: string | undefined, peerPort: number | undefined): void {
     const o = this.#o;
     const conn: ConnectionContext = {
       id: o.nextId(),
       direction: o.direction,
       socket,
       native,
+      handle,
       originalDst,
       peerAddress,
       peerPort,
@@ -78,7 +85,8 @@ export class ConnectionHandler implements CaptureHandlers {
       o.stats.countError('REMORA_ERR_INTERNAL', isSystemError(err) ? err.code : undefined);
       o.log.error({ ...connectionFields(conn), err }, 'cannot set up forwarding; connection reset');
       if (socket !== undefined) resetSocket(socket);
-      else native?.abort();
+      else if (native !== undefined) native.abort();
+      else handle?.reset();
     }
   }
 

@@ -2,7 +2,9 @@
 // hand-off to the HTTP engine. It runs after the connection filters (src/l4/connection-context.ts), with the runtime
 // the connection took at accept. A connection of the native accept (no socket: the forwarding thread holds it) stays
 // in the thread when its bytes cannot change its route or handler (src/l4/native-connection.ts: pick, connect,
-// forward and detection's label there); any other becomes a socket here and takes one of the two paths:
+// forward and detection's label there). A connection accepted as a TCP handle (a listener with an HTTP engine: no
+// socket yet) that is most likely HTTP/1.1 for the engine stays a handle (src/l4/handle-connection.ts: served on the
+// handle, or made a socket if its bytes say otherwise). Any other becomes a socket here and takes one of two paths:
 //   * plain: an original-destination cluster (passthrough, inbound delivery) whose protocol needs no detection
 //     (declared opaque/tls, or HTTP while no HTTP engine is installed): connect and forward at once (the upstream is
 //     wired while it connects; Node queues the client's bytes);
@@ -12,11 +14,14 @@ import { RemoraError, type RemoraErrorCode } from '../core/errors.js';
 import { LiveSet, type LiveEntry } from '../core/live-set.js';
 import { resetSocket } from '../core/reset-socket.js';
 import type { Socket } from 'node:net';
-import type { Declared, Destination } from './accept-route.js';
+import type { TcpHandle } from '../core/tcp-handle.js';
+import type { AcceptRoute, Declared, Destination } from './accept-route.js';
+import { destinationKey } from './detect/http-destinations.js';
 import { contextFields, shownProtocol, sideState, type LiveConnection } from './live-connection.js';
 import {
   derivedContext, emptyOutcome, type ConnectionContext, type ConnectionDone, type ConnectionStage, type SocketConnectionContext,
 } from './connection-context.js';
+import { HandleConnection } from './handle-connection.js';
 import { NativeConnection } from './native-connection.js';
 import { sniffLabel, StagedConnection, type StagedDeps } from './staged-connection.js';
 import { TcpForward } from './tcp-forward.js';
@@ -113,9 +118,23 @@ export class ConnectionPipeline {
       }
       // It needs a socket: a refusal, a name to route by, the HTTP engine, mesh mTLS, TLS origination.
       try {
-        conn = derivedContext(accepted, native.toSocket(), undefined, accepted.watch) as SocketConnectionContext;
+        conn = derivedContext(accepted, native.toSocket(), undefined, undefined, accepted.watch) as SocketConnectionContext;
       } catch (err) {
         native.abort();
+        done({ ...emptyOutcome('REMORA_ERR_INTERNAL', err as Error), peerIdentity: accepted.peerIdentity });
+        return;
+      }
+    } else if (accepted.handle !== undefined) {
+      const handle = accepted.handle;
+      if (this.#onHandle(accepted, handle, route)) {
+        new HandleConnection(this.#deps, accepted, handle, route, done, this.#tracker).start();
+        return;
+      }
+      // It needs a socket (not likely HTTP/1.1 for the engine): the staged path, as a socket Node accepted.
+      try {
+        conn = derivedContext(accepted, handle.toSocket(), undefined, undefined, accepted.watch) as SocketConnectionContext;
+      } catch (err) {
+        handle.reset();
         done({ ...emptyOutcome('REMORA_ERR_INTERNAL', err as Error), peerIdentity: accepted.peerIdentity });
         return;
       }
@@ -133,6 +152,20 @@ export class ConnectionPipeline {
     }
     new StagedConnection(this.#deps, conn, route, done, this.#tracker).start();
   };
+
+  /**
+   * Serve this accepted TCP handle on the handle (HandleConnection): HTTP/1.1 for the engine, declared, or most likely
+   * (a detected port whose destination's last connections were HTTP), on a cluster, with no name to route by and no
+   * mesh mTLS. Everything else becomes a socket.
+   */
+  #onHandle(conn: ConnectionContext, handle: TcpHandle, route: AcceptRoute): boolean {
+    const http = conn.runtime.http;
+    if (http?.handleHttp1Handle === undefined || route.destination.kind !== 'cluster' || route.needName || meshApplies(conn)) return false;
+    if (route.declared === 'http') return true;
+    const memory = this.#deps.httpDestinations;
+    return route.declared === 'detect' && memory !== undefined && !handle.destroyed
+      && memory.isHttp(destinationKey(conn.originalDst.address, conn.originalDst.port));
+  }
 
   #plain(conn: SocketConnectionContext, dest: Extract<Destination, { kind: 'cluster' }>, declared: Declared, done: ConnectionDone): void {
     const authorize = conn.runtime.authorize;

@@ -2,6 +2,7 @@
 // given, with the bytes detection already read, to whatever the listener runtime names (src/proxy/runtime.ts wires
 // the L7 engine in; tests may install their own).
 import type { Socket } from 'node:net';
+import type { TcpHandle } from '../core/tcp-handle.js';
 import type { ConnectionContext } from './connection-context.js';
 
 export interface HttpHandoffContext {
@@ -18,4 +19,10 @@ export interface HttpHandoff {
    * with nothing buffered still emits 'end'). Must never throw and must eventually close the socket.
    */
   handleConnection(socket: Socket, initialBytes: Buffer, ctx: HttpHandoffContext): void;
+  /**
+   * An HTTP/1.x connection still on its accepted TCP handle (no net.Socket: src/core/tcp-handle.ts), not reading,
+   * whose first bytes `initialBytes` were read. `closed` is called once, when the connection is over, with its bytes
+   * each way. Must never throw. Absent: such connections are made sockets and go through handleConnection().
+   */
+  handleHttp1Handle?(handle: TcpHandle, initialBytes: Buffer, ctx: HttpHandoffContext, closed: (bytesIn: number, bytesOut: number) => void): void;
 }

@@ -3,13 +3,13 @@
 // engine reads the current runtime's HTTP part at every request head. Inbound connections are handed over with the
 // local app's delivery address as their original destination (the inbound cluster connects there from 127.0.0.6 /
 // ::6).
-import type { Socket } from 'node:net';
 import { CounterMap } from '../core/stats.js';
 import type { Logger } from '../core/log.js';
 import { inboundTarget, type Direction, type InboundDelivery } from '../l4/accept-route.js';
 import type { HttpHandoff, HttpHandoffContext } from '../l4/http-handoff.js';
 import { createHttpEngine, type HttpEngine, type HttpEngineOptions } from '../l7/engine/http-engine.js';
 import type { HttpRuntime } from '../l7/http-runtime.js';
+import type { HttpConnectionContext } from '../l7/request-types.js';
 import type { HttpStatsJson } from '../admin/stats-json.js';
 
 export interface HttpLayerOptions {
@@ -34,23 +34,37 @@ export class HttpLayer {
       log: o.log, stats: this.#counters[direction], runtime: () => o.runtime(direction),
     }, o.engine);
     this.#engines = { outbound: make('outbound'), inbound: make('inbound') };
-    this.handoffs = {
-      outbound: { handleConnection: (socket, bytes, ctx) => { this.#handle('outbound', socket, bytes, ctx); } },
-      inbound: { handleConnection: (socket, bytes, ctx) => { this.#handle('inbound', socket, bytes, ctx); } },
-    };
+    const handoff = (direction: Direction): HttpHandoff => ({
+      handleConnection: (socket, bytes, ctx) => {
+        if (this.#refused(direction)) socket.destroy();
+        else this.#engines[direction].handleConnection(socket, bytes, this.#context(direction, ctx));
+      },
+      handleHttp1Handle: (handle, bytes, ctx, closed) => {
+        if (this.#refused(direction)) {
+          handle.listen({ data() {}, end() {}, close: () => { closed(0, 0); } });
+          handle.destroy();
+        } else {
+          this.#engines[direction].handleHttp1Handle(handle, bytes, this.#context(direction, ctx), closed);
+        }
+      },
+    });
+    this.handoffs = { outbound: handoff('outbound'), inbound: handoff('inbound') };
   }
 
-  #handle(direction: Direction, socket: Socket, initialBytes: Buffer, ctx: HttpHandoffContext): void {
-    if (this.#shutdown !== undefined) {
-      // Stopped (the drain deadline passed): a connection detected just now is not served. During the drain itself
-      // connections are served (the engine answers with Connection: close / GOAWAY).
-      this.#counters[direction].increment('http.connections_refused_draining');
-      socket.destroy();
-      return;
-    }
+  /**
+   * Stopped (the drain deadline passed): a connection detected just now is not served. During the drain itself
+   * connections are served (the engine answers with Connection: close / GOAWAY).
+   */
+  #refused(direction: Direction): boolean {
+    if (this.#shutdown === undefined) return false;
+    this.#counters[direction].increment('http.connections_refused_draining');
+    return true;
+  }
+
+  #context(direction: Direction, ctx: HttpHandoffContext): HttpConnectionContext {
     const c = ctx.connection;
     const originalDst = direction === 'inbound' ? inboundTarget(c.originalDst, this.#o.inboundDelivery()) : c.originalDst;
-    this.#engines[direction].handleConnection(socket, initialBytes, {
+    return {
       protocol: ctx.protocol,
       originalDst: { address: originalDst.address, port: originalDst.port },
       sourceAddress: c.peerAddress ?? '',
@@ -60,7 +74,7 @@ export class HttpLayer {
       peerCertificateHash: c.peerCertificateHash,
       // Every L7 log line of the connection names it (conn), as its L4 lines do.
       log: this.#o.log.child({ conn: c.id }),
-    });
+    };
   }
 
   /**

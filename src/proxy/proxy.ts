@@ -31,7 +31,7 @@ import type { Logger } from '../core/log.js';
 import { MeshStats } from '../core/mesh-stats.js';
 import { Stats } from '../core/stats.js';
 import { CaptureListener, type CaptureHandlers } from '../interceptor/capture-listener.js';
-import { createOriginalDstReader, type OriginalDstReader } from '../interceptor/original-dst.js';
+import { createOriginalDstReader, type AcceptedAddresses, type OriginalDstReader } from '../interceptor/original-dst.js';
 import { hasForwarder, loadNativeAddon } from '../core/native-addon.js';
 import type { Direction } from '../l4/accept-route.js';
 import { ConnectionHandler } from '../l4/connection-handler.js';
@@ -433,15 +433,29 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
 
   const selfPorts = [options.outboundPort, options.inboundPort];
   // A probe connection (the prober's own destinations) is answered by the prober, before anything is counted.
-  const withProbes = (direction: Direction, handler: ConnectionHandler): CaptureHandlers => ({
-    accepted(socket, addresses) {
+  const withProbes = (direction: Direction, handler: ConnectionHandler): CaptureHandlers => {
+    const accepted = (socket: Socket, addresses: AcceptedAddresses): void => {
       const origDst = addresses.originalDst;
       if (prober?.claim(direction, socket, origDst) === true || responder?.claim(direction, socket, origDst) === true) return;
       handler.accepted(socket, addresses);
-    },
-    rejected: (socket, code, reason, err) => { handler.rejected(socket, code, reason, err); },
-    listenerError: (err) => { handler.listenerError(err); },
-  });
+    };
+    return {
+      accepted,
+      acceptedHandle(handle, addresses) {
+        const origDst = addresses.originalDst;
+        if (prober?.wants(direction, origDst) !== true && responder?.wants(direction, origDst) !== true) {
+          handler.acceptedHandle(handle, addresses);
+          return;
+        }
+        // A probe is answered on a socket (rare: the prober's own connections), with the accept's safety listener.
+        const socket = handle.toSocket();
+        socket.on('error', () => { socket.destroy(); });
+        accepted(socket, addresses);
+      },
+      rejected: (socket, code, reason, err) => { handler.rejected(socket, code, reason, err); },
+      listenerError: (err) => { handler.listenerError(err); },
+    };
+  };
   const connectionHandlers: Record<Direction, ConnectionHandler> = {
     outbound: new ConnectionHandler({
       direction: 'outbound', counters: stats.listener('outbound'), stats, log, nextId, runtime: () => runtimes.current.listeners.outbound,
@@ -530,6 +544,15 @@ export async function startProxy(ctx: ProxyContext): Promise<Proxy> {
       return () => { forwarder.unlisten(handle); };
     });
     if (native) log.debug({ listener: direction }, 'the native forwarder accepts on this listener');
+  }
+
+  // A listener with an HTTP engine accepts TCP handles rather than net.Sockets (src/core/tcp-handle.ts): HTTP/1.1 is
+  // served on the handle, and a connection becomes a socket only where a stage needs one. Not with inbound mesh mTLS
+  // (every such connection needs a socket for the handshake), nor on a Node release without the handle bindings.
+  for (const l of listeners) {
+    const direction = l.name as Direction;
+    if (handoffs[direction]?.handleHttp1Handle === undefined || (direction === 'inbound' && options.identityDir !== '')) continue;
+    if (l.acceptHandles()) log.debug({ listener: direction }, 'HTTP/1.1 is served on the accepted TCP handles of this listener');
   }
 
   for (const l of listeners) {

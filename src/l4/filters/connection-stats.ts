@@ -54,7 +54,7 @@ export function connectionStatsFilter(deps: {
     counters.active++;
     if (log.isLevelEnabled('debug')) log.debug({ event: 'connection.accepted', ...connectionFields(conn) }, 'connection accepted');
     const watch = observe?.open(conn);
-    next(watch === undefined ? conn : derivedContext(conn, conn.socket, conn.native, watch), (r: ConnectionOutcome) => {
+    next(watch === undefined ? conn : derivedContext(conn, conn.socket, conn.native, conn.handle, watch), (r: ConnectionOutcome) => {
       counters.active--;
       counters.closed++;
       const code = r.code;

@@ -3,6 +3,7 @@
 //
 //   const engine = createHttpEngine({ log, stats, runtime: () => current.http.outbound }, options);
 //   engine.handleConnection(socket, initialBytes, { protocol: 'http1', originalDst, sourceAddress, service });
+//   engine.handleHttp1Handle(tcpHandle, initialBytes, ctx, (bytesIn, bytesOut) => ...);   // no net.Socket
 //   ...
 //   await engine.shutdown(5_000);
 //
@@ -11,11 +12,14 @@
 // docs/l7-engines.md.
 import type { Socket } from 'node:net';
 import type { Logger } from '../../core/log.js';
+import type { TcpHandle } from '../../core/tcp-handle.js';
 import type { HttpRuntime } from '../http-runtime.js';
 import { fastAsyncResourceBind } from '../pool/async-bind-fix.js';
 import { UpstreamPools } from '../pool/upstream-pools.js';
 import type { HttpConnectionContext } from '../request-types.js';
+import { SocketTransport } from './downstream-transport.js';
 import { DEFAULT_ENGINE_OPTIONS, type EngineCore, type HttpEngineOptions, type L7Stats } from './engine-core.js';
+import { HandleTransport, type TransportClosed } from './handle-transport.js';
 import { Http1Engine } from './http1-engine.js';
 import { Http2Engine } from './http2-engine.js';
 import { H2Engine } from './h2-engine.js';
@@ -37,6 +41,12 @@ export interface HttpEngine {
    * answers; false for HTTP/2, which has no half-close).
    */
   handleConnection(socket: Socket, initialBytes: Buffer, ctx: HttpConnectionContext): void;
+  /**
+   * Take over an HTTP/1.x connection on its accepted TCP handle (src/core/tcp-handle.ts: no net.Socket; not reading)
+   * whose first bytes are `initialBytes`. `closed` hears, once, when the connection is over and its bytes each way.
+   * Never throws.
+   */
+  handleHttp1Handle(handle: TcpHandle, initialBytes: Buffer, ctx: HttpConnectionContext, closed: TransportClosed): void;
   /**
    * Begin a drain: connections are still taken and every request read is answered, but each HTTP/1.1 response carries
    * `Connection: close` (and ends its connection) and each HTTP/2 session gets GOAWAY (a session opened during the
@@ -84,11 +94,20 @@ export function createHttpEngine(deps: HttpEngineDeps, options: Partial<HttpEngi
         // HTTP/1.1: a half-closed client still gets its answers. HTTP/2 has no half-close: a FIN ends the session.
         socket.allowHalfOpen = ctx.protocol === 'http1';
         if (ctx.protocol === 'http2') h2.handle(socket, initialBytes, ctx);
-        else h1.handle(socket, initialBytes, ctx);
+        else h1.handle(new SocketTransport(socket), initialBytes, ctx);
       } catch (err) {
         stats.increment('http.connection_errors');
         (ctx.log ?? deps.log).warn({ err }, 'http connection setup failed');
         socket.destroy();
+      }
+    },
+    handleHttp1Handle(handle, initialBytes, ctx, closed) {
+      try {
+        h1.handle(new HandleTransport(handle, closed), initialBytes, ctx);
+      } catch (err) {
+        stats.increment('http.connection_errors');
+        (ctx.log ?? deps.log).warn({ err }, 'http connection setup failed');
+        handle.destroy();
       }
     },
     drain() {

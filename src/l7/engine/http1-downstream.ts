@@ -1,20 +1,19 @@
-// One downstream HTTP/1.1 connection on the raw socket: bytes are parsed by RequestParser (src/l7/http/
+// One downstream HTTP/1.1 connection on its transport (a net.Socket or the accepted TCP handle itself:
+// downstream-transport.ts): bytes are parsed by RequestParser (src/l7/http/
 // http1-request-parser.ts), each request head becomes a RequestContext run through the runtime's request chain with
 // an Http1Responder, and responses go out in request order (pipelining: requests are read and proxied ahead, at
 // most MAX_PIPELINED at a time; later responses wait in their responders).
 //
-// Reading stops (the socket is paused) while a request body's consumer is full (RequestBody pauses its source), while
+// Reading stops (the transport is paused) while a request body's consumer is full (RequestBody pauses its source), while
 // MAX_PIPELINED requests wait for their answers, and for good once the connection is ending (a request or response
-// said close, a parse error, the client's FIN). Upgrade / CONNECT requests leave HTTP: the socket goes to a
-// RawResponder (http1-tunnel.ts) once every earlier response is out.
+// said close, a parse error, the client's FIN). Upgrade / CONNECT requests leave HTTP: the connection becomes a
+// socket (toSocket()) and goes to a RawResponder (http1-tunnel.ts) once every earlier response is out.
 //
 // Failures: a malformed head is answered in its turn with the local reply of its kind (400 bad-request /
 // request-smuggling, 431) and the connection closes; a framing error inside a body aborts that request's exchange
 // (its upstream connection is destroyed, never reused) and is answered 400 request-smuggling when no response has
 // started; a head not complete within the headers timeout gets 408 (the engine's sweep calls checkTimers()).
-import type { Socket } from 'node:net';
 import type { Logger } from '../../core/log.js';
-import { DirectReads } from '../../core/direct-reads.js';
 import type { LiveEntry } from '../../core/live-set.js';
 import { runRequestChain } from '../http-runtime.js';
 import { headerValue, listTokens, removeHeader, stripHopByHop } from '../http/headers.js';
@@ -24,6 +23,7 @@ import { RequestBody, type BodySource } from '../http/request-body.js';
 import { localReply } from '../local-reply.js';
 import { RequestContext } from '../request-context.js';
 import type { DownstreamRequest, HttpConnectionContext, LocalReplyReason } from '../request-types.js';
+import type { DownstreamTransport } from './downstream-transport.js';
 import type { EngineCore } from './engine-core.js';
 import { Http1Responder, type ResponderOwner } from './http1-responder.js';
 import { RawResponder } from './http1-tunnel.js';
@@ -46,7 +46,7 @@ export interface DownstreamOwner {
   becameIdle(conn: Http1Downstream): void;
   /** A new connection (from its constructor): the owner keeps it among its live ones until closed(). */
   opened(conn: Http1Downstream): LiveEntry<Http1Downstream>;
-  /** The connection's socket closed: the entry opened() returned. */
+  /** The connection closed: the entry opened() returned. */
   closed(entry: LiveEntry<Http1Downstream>): void;
 }
 
@@ -71,13 +71,13 @@ class BodyFeed implements BodySource {
 }
 
 export class Http1Downstream implements ResponderOwner {
-  readonly socket: Socket;
+  readonly transport: DownstreamTransport;
   readonly #owner: DownstreamOwner;
   readonly #entry: LiveEntry<Http1Downstream>;
   readonly #ctx: HttpConnectionContext;
   readonly #log: Logger;
   readonly #parser: RequestParser;
-  /** Responses in request order; [0] writes to the socket. */
+  /** Responses in request order; [0] writes to the transport. */
   readonly #queue: Http1Responder[] = [];
   #body: RequestBody | undefined;
   #feed: BodyFeed | undefined;
@@ -105,32 +105,18 @@ export class Http1Downstream implements ResponderOwner {
   #pumping = false;
   /** A request was refused (parse error, timeout): its answer is the last thing sent. */
   #refused = false;
-  /** The socket's reads come to #onRead without its stream (plain TCP); undefined: through 'data' events. */
-  readonly #reads: DirectReads | undefined;
+  /** A refused connection's deadline for reading its answer. */
+  #linger: NodeJS.Timeout | undefined;
 
-  constructor(socket: Socket, owner: DownstreamOwner, ctx: HttpConnectionContext) {
-    this.socket = socket;
+  constructor(transport: DownstreamTransport, owner: DownstreamOwner, ctx: HttpConnectionContext) {
+    this.transport = transport;
     this.#owner = owner;
     this.#ctx = ctx;
     this.#log = ctx.log ?? owner.core.log;
     this.#parser = new RequestParser({ maxHeadBytes: owner.core.options.maxHeaderBytes });
     this.#idleSince = Date.now();
-    socket.on('error', noop);
-    this.#reads = DirectReads.adopt(socket);
-    if (this.#reads === undefined) {
-      socket.on('data', this.#onData);
-    } else {
-      this.#reads.attach(this.#onRead);
-    }
-    socket.on('end', this.#onEnd);
-    socket.on('close', this.#onClose);
-    socket.setNoDelay(true);
+    transport.listen({ data: this.#onData, end: this.#onEnd, close: this.#onClose });
     this.#entry = owner.opened(this);
-  }
-
-  /** Reads arrive without node:stream (src/core/direct-reads.ts); false for a TLS socket. */
-  get directReads(): boolean {
-    return this.#reads !== undefined;
   }
 
   get closing(): boolean {
@@ -143,9 +129,9 @@ export class Http1Downstream implements ResponderOwner {
     this.#pump();
     // Detection may have left the handle reading: a connection that is to stay paused stops reading at the handle.
     // (Node's stream pause() did not stop it; with direct reads pause() does.) Usually the pump has resumed it.
-    if (this.#socketPaused && this.#reads !== undefined && !this.#gone) this.socket.pause();
+    if (this.#socketPaused && this.transport.directReads && !this.#gone) this.transport.pause();
     // The client's FIN may have been read before the hand-over ('end' already emitted): handle it as if it came now.
-    if (this.socket.readableEnded && !this.#eof && !this.#gone) this.#onEnd();
+    if (this.transport.readableEnded && !this.#eof && !this.#gone) this.#onEnd();
   }
 
   /**
@@ -157,11 +143,11 @@ export class Http1Downstream implements ResponderOwner {
   }
 
   destroy(): void {
-    this.socket.destroy();
+    this.transport.destroy();
   }
 
   onSocketDrain(cb: () => void): void {
-    this.socket.once('drain', cb);
+    this.transport.onceDrain(cb);
   }
 
   /** The current body's consumer is full (true) or wants more (false). */
@@ -180,7 +166,7 @@ export class Http1Downstream implements ResponderOwner {
     }
     if (idleTimeoutMs > 0 && this.#queue.length === 0 && this.#parser.idle && this.#pendingTunnel === undefined
       && now - this.#idleSince >= idleTimeoutMs) {
-      this.socket.destroy();
+      this.transport.destroy();
     }
   }
 
@@ -239,12 +225,6 @@ export class Http1Downstream implements ResponderOwner {
     if (this.#halted) return; // a closing connection: later bytes are not read as requests
     this.#parser.push(chunk);
     this.#pump();
-  };
-
-  /** A direct read: the engine pauses the socket itself, so the sink always takes the chunk. */
-  readonly #onRead = (chunk: Buffer): boolean => {
-    this.#onData(chunk);
-    return true;
   };
 
   #pump(): void {
@@ -309,14 +289,14 @@ export class Http1Downstream implements ResponderOwner {
   #pause(): void {
     if (!this.#socketPaused) {
       this.#socketPaused = true;
-      this.socket.pause();
+      this.transport.pause();
     }
   }
 
   #resume(): void {
     if (this.#socketPaused && !this.#gone) {
       this.#socketPaused = false;
-      this.socket.resume();
+      this.transport.resume();
     }
   }
 
@@ -379,13 +359,15 @@ export class Http1Downstream implements ResponderOwner {
 
   #startTunnel(head: ParsedRequestHead): void {
     const core = this.#owner.core;
-    const socket = this.socket;
     this.#raw = true;
     const held = this.#parser.rest();
-    socket.off('data', this.#onData);
-    this.#reads?.detach(); // the tunnel reads the socket's stream
-    socket.off('end', this.#onEnd);
     this.#pause();
+    // The tunnel pipes a socket: the connection is one from now on (the handle's becomes one here), and its close is
+    // this connection's.
+    const socket = this.transport.toSocket();
+    socket.pause();
+    socket.on('error', noop);
+    socket.once('close', this.#onClose);
     const opts = core.options;
     const responder = new RawResponder(socket, held, {
       idleTimeoutMs: opts.tunnelIdleTimeoutMs,
@@ -429,7 +411,7 @@ export class Http1Downstream implements ResponderOwner {
     if (inBody !== undefined && !inBody.ended) {
       // The head is already being proxied: abort that exchange (its upstream connection is destroyed).
       if (inBody.headersSent) {
-        this.socket.destroy();
+        this.transport.destroy();
         return;
       }
       inBody.aborted();
@@ -460,15 +442,14 @@ export class Http1Downstream implements ResponderOwner {
     const q = this.#queue;
     for (const r of q) r.aborted(); // requests after a closing response are not answered
     q.length = 0;
-    const s = this.socket;
-    if (s.destroyed) return;
+    const t = this.transport;
+    if (t.destroyed) return;
     // Reading has stopped, so the client's FIN may never be seen: destroy once our FIN is out.
-    s.end(() => s.destroy());
-    if (this.#refused) {
-      // A client that does not read the refusal must not keep the socket.
-      const t = setTimeout(() => s.destroy(), REFUSAL_LINGER_MS);
-      t.unref();
-      s.once('close', () => clearTimeout(t));
+    t.end(() => t.destroy());
+    if (this.#refused && this.#linger === undefined) {
+      // A client that does not read the refusal must not keep the connection.
+      this.#linger = setTimeout(() => t.destroy(), REFUSAL_LINGER_MS);
+      this.#linger.unref();
     }
   }
 
@@ -476,7 +457,7 @@ export class Http1Downstream implements ResponderOwner {
     this.#eof = true;
     if (this.#raw) return;
     if (this.#halted) {
-      if (this.#queue.length === 0 && !this.socket.destroyed) this.socket.end();
+      if (this.#queue.length === 0 && !this.transport.destroyed) this.transport.end();
       return;
     }
     if (this.#parser.midMessage) {
@@ -488,7 +469,10 @@ export class Http1Downstream implements ResponderOwner {
   };
 
   readonly #onClose = (): void => {
+    if (this.#gone) return;
     this.#gone = true;
+    if (this.#linger !== undefined) clearTimeout(this.#linger);
+    this.#linger = undefined;
     const q = this.#queue.splice(0);
     for (const r of q) if (!r.ended) r.aborted();
     if (this.#feed !== undefined) this.#feed.live = false;

@@ -1,14 +1,15 @@
-// HTTP/1.x downstream engine on the raw socket: no http.Server, no IncomingMessage / ServerResponse. Each handed-over
-// connection is an Http1Downstream (http1-downstream.ts): request heads are parsed by the strict RequestParser
+// HTTP/1.x downstream engine on the raw connection: no http.Server, no IncomingMessage / ServerResponse. Each
+// handed-over connection, a net.Socket or the accepted TCP handle itself (downstream-transport.ts), is an
+// Http1Downstream (http1-downstream.ts): request heads are parsed by the strict RequestParser
 // (src/l7/http/http1-request-parser.ts: 64 KiB heads, raw header arrays keeping case and order, every smuggling
 // defence), each request becomes a RequestContext run through the runtime's request chain (src/l7/http-runtime.ts)
-// with an Http1Responder writing straight to the socket (http1-responder.ts); Upgrade and CONNECT requests use a
-// RawResponder on the socket (http1-tunnel.ts).
+// with an Http1Responder writing straight to the transport (http1-responder.ts); Upgrade and CONNECT requests use a
+// RawResponder on the connection made a socket (http1-tunnel.ts).
 //
 // The engine holds the connections, the drain (drain / closeIdle / whenEmpty / destroyAll) and one sweep timer for
 // the headers timeout (408) and the idle timeout of all its connections (no timer per connection or request).
-import type { Socket } from 'node:net';
 import type { HttpConnectionContext } from '../request-types.js';
+import type { DownstreamTransport } from './downstream-transport.js';
 import { EmptyWaiters, shutdownEngine } from './drain-wait.js';
 import type { EngineCore } from './engine-core.js';
 import { LiveSet, type LiveEntry } from '../../core/live-set.js';
@@ -52,14 +53,15 @@ export class Http1Engine implements DownstreamOwner {
     return this.#closingIdle;
   }
 
-  handle(socket: Socket, initialBytes: Buffer, ctx: HttpConnectionContext): void {
-    const conn = new Http1Downstream(socket, this, ctx);
+  handle(transport: DownstreamTransport, initialBytes: Buffer, ctx: HttpConnectionContext): void {
+    const conn = new Http1Downstream(transport, this, ctx);
     this.core.stats.increment('http1.connections');
-    if (conn.directReads) this.core.stats.increment('http1.direct_reads');
+    if (transport.directReads) this.core.stats.increment('http1.direct_reads');
+    if (transport.kind === 'handle') this.core.stats.increment('http1.tcp_handles');
     // Draining, a connection is still served (its request gets Connection: close): its bytes were read by detection,
     // and a well-behaved client that was told to reconnect must not find the door shut. Only the deadline refuses.
     if (this.#stopped) {
-      socket.destroy();
+      transport.destroy();
       return;
     }
     if (this.#sweep === undefined && this.#sweepMs > 0) {
@@ -120,7 +122,7 @@ export class Http1Engine implements DownstreamOwner {
 
   #closeIfIdle(conn: Http1Downstream): void {
     // destroy(), not end(): a late request then meets a reset the client can retry, never a silent half-close.
-    if (!conn.socket.destroyed && conn.idle) {
+    if (!conn.transport.destroyed && conn.idle) {
       this.core.stats.increment('http1.drain_idle_closed');
       conn.destroy();
     }

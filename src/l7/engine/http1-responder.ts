@@ -1,5 +1,6 @@
-// The answer to one HTTP/1.1 request, written straight to the downstream socket (no ServerResponse). Responses of a
-// connection go out in request order: only the responder at the head of the connection's queue writes to the socket;
+// The answer to one HTTP/1.1 request, written straight to the downstream connection's transport (a socket or the
+// TCP handle: downstream-transport.ts; no ServerResponse). Responses of a connection go out in request order: only
+// the responder at the head of the connection's queue writes;
 // the others keep what they are given (bounded: write() says "full" past 64 KiB) until their turn.
 //
 // The head (status line and fields) is serialized once, byte by byte into the buffer that is written
@@ -10,6 +11,7 @@
 // `Connection: keep-alive` to an HTTP/1.0 client that asked for it, `Transfer-Encoding: chunked` when chunking.
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import type { DownstreamTransport } from './downstream-transport.js';
 import { fieldsSize, latin1Into, writeHead } from '../http/head-bytes.js';
 import { nameIs } from '../http/headers.js';
 import { renderLocalReply } from '../local-reply.js';
@@ -18,14 +20,14 @@ import type { RequestContext } from '../request-context.js';
 
 /** What a responder needs from its connection (src/l7/engine/http1-downstream.ts). */
 export interface ResponderOwner {
-  readonly socket: Socket;
+  readonly transport: DownstreamTransport;
   /** The engine is draining: every response closes its connection. */
   readonly closing: boolean;
   /** The response of `r` is complete (its last byte was handed to the socket or buffered). */
   responseDone(r: Http1Responder): void;
   /** Tear the connection down (a response cut short). */
   destroy(): void;
-  /** Call `cb` once when the socket drains. */
+  /** Call `cb` once when the transport drains. */
   onSocketDrain(cb: () => void): void;
 }
 
@@ -131,18 +133,14 @@ export class Http1Responder implements DownstreamResponder {
     this.#out = undefined;
     this.#outBytes = 0;
     if (out !== undefined) {
-      const s = this.#owner.socket;
-      if (out.length > 1) s.cork();
-      for (const piece of out) {
-        if (typeof piece === 'string') s.write(piece, 'latin1');
-        else s.write(piece);
-      }
-      if (out.length > 1) s.uncork();
+      const t = this.#owner.transport;
+      if (out.length > 1) t.writev(out);
+      else t.write(out[0] as Buffer | string);
     }
     const cb = this.#drainCb;
     if (cb !== undefined) {
       this.#drainCb = undefined;
-      if (this.#owner.socket.writableNeedDrain) this.#owner.onSocketDrain(cb);
+      if (this.#owner.transport.writableNeedDrain) this.#owner.onSocketDrain(cb);
       else process.nextTick(cb);
     }
   }
@@ -305,9 +303,9 @@ export class Http1Responder implements DownstreamResponder {
 
   #emit(piece: Buffer | string): boolean {
     if (this.#active) {
-      const s = this.#owner.socket;
-      if (s.destroyed) return true;
-      return typeof piece === 'string' ? s.write(piece, 'latin1') : s.write(piece);
+      const t = this.#owner.transport;
+      if (t.destroyed) return true;
+      return t.write(piece);
     }
     (this.#out ??= []).push(piece);
     this.#outBytes += piece.length;
@@ -321,14 +319,8 @@ export class Http1Responder implements DownstreamResponder {
       this.#emit(b);
       return c === undefined ? this.#outBytes < MAX_QUEUED_BYTES : this.#emit(c);
     }
-    const s = this.#owner.socket;
-    if (s.destroyed) return true;
-    s.cork();
-    if (typeof a === 'string') s.write(a, 'latin1');
-    else s.write(a);
-    let ok = s.write(b);
-    if (c !== undefined) ok = s.write(c, 'latin1');
-    s.uncork();
-    return ok;
+    const t = this.#owner.transport;
+    if (t.destroyed) return true;
+    return t.writev(c === undefined ? [a, b] : [a, b, c]);
   }
 }

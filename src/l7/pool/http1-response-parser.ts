@@ -50,6 +50,15 @@ export interface ResponseParserEvents {
   onComplete(trailers: string[]): void;
 }
 
+const STATUS_PREFIX = Buffer.from('HTTP/1.', 'latin1');
+
+/** Could data[i, n) be the beginning of a status line ("HTTP/1.")? */
+function startsLikeStatusLine(data: Buffer, i: number, n: number): boolean {
+  const m = Math.min(n - i, STATUS_PREFIX.length);
+  for (let k = 0; k < m; k++) if (data[i + k] !== STATUS_PREFIX[k]) return false;
+  return true;
+}
+
 /** A malformed response (the shared HTTP/1 syntax error). */
 export { Http1SyntaxError as ParseError };
 
@@ -148,6 +157,9 @@ export class ResponseParser {
           const end = data.indexOf(CRLFCRLF, i);
           if (end < 0) {
             if (n - i > this.#maxHead) throw new ParseError('response head too large');
+            // An upstream that does not speak HTTP/1.x is known from its first bytes: fail now, not at the route's
+            // timeout while waiting for a head that never ends.
+            if (!startsLikeStatusLine(data, i, n)) throw new ParseError('the response does not begin with HTTP/1.');
             this.#pending = data.subarray(i);
             return buf.length;
           }

@@ -172,3 +172,14 @@ test('decimalValue: 1 to 15 ASCII digits from an offset, anything else -1', () =
   for (const bad of ['', '1000000000000000', '-1', '1 ', '1,1', '+1', '0x10', '\u0661']) assert.equal(decimalValue(bad), -1, JSON.stringify(bad));
   assert.equal(decimalValue('timeout=', 8), -1);
 });
+
+test('an upstream that does not speak HTTP/1.x fails on its first bytes, not when a head would end', () => {
+  // Byte by byte: every prefix of a real status line waits for more; the first byte that cannot begin one fails.
+  for (const step of [0, 1, 3]) {
+    assert.doesNotThrow(() => parse('HTTP/1.1 200 OK\r\nContent-Le', 'GET', step));
+    assert.doesNotThrow(() => parse('HTT', 'GET', step));
+    assert.throws(() => parse('srv GET / HTTP/1.1\n', 'GET', step), ParseError);
+    assert.throws(() => parse('220 remora-test ESMTP ready\r\n', 'GET', step), ParseError);
+    assert.throws(() => parse('HTTP/2 200\r\n', 'GET', step), ParseError);
+  }
+});

@@ -1,0 +1,166 @@
+// TcpHandle (src/core/tcp-handle.ts) on loopback: a net.Server's accepts are taken as TCP handles (no net.Socket);
+// reads, writes in order, the client's FIN as 'end' without a close, our FIN after the queued writes, the close
+// reported once, write() "full" and onceDrain(), reset(), a read error, and toSocket(): a socket on the same handle
+// that gets the bytes put back, the client's FIN read before it, and counts that include the handle's. The handle
+// bindings must be there on every Node release we support: supported() fails loudly here if they disappear.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
+import { test, type TestContext } from 'node:test';
+import { TcpHandle, type TcpHandleEvents } from '../../../src/core/tcp-handle.js';
+
+/** A loopback listener whose accepts arrive as TcpHandles, and a client connected to it. */
+async function accepted(t: TestContext): Promise<{ handle: TcpHandle; client: Socket }> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const handles: TcpHandle[] = [];
+  assert.equal(TcpHandle.interceptAccepts(server, (h) => { handles.push(h); }), true);
+  const client = createConnection({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, allowHalfOpen: true });
+  client.on('error', () => undefined);
+  t.after(() => { client.destroy(); for (const h of handles) h.destroy(); server.close(); });
+  await once(client, 'connect');
+  await until(() => handles.length === 1, 'the accept');
+  return { handle: handles[0] as TcpHandle, client };
+}
+
+/** Wait until `cond()`, polling each turn of the event loop (bounded in turns and time). */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  for (let i = 0; i < 100_000 && !cond() && Date.now() < deadline; i++) await new Promise((r) => setTimeout(r, i < 100 ? 0 : 5));
+  assert.ok(cond(), `timed out waiting for ${what}`);
+}
+
+interface Heard {
+  data: Buffer[];
+  ends: number;
+  closes: (Error | undefined)[];
+}
+
+function listen(handle: TcpHandle): Heard {
+  const heard: Heard = { data: [], ends: 0, closes: [] };
+  const events: TcpHandleEvents = {
+    data: (c) => { heard.data.push(c); },
+    end: () => { heard.ends++; },
+    close: (err) => { heard.closes.push(err); },
+  };
+  handle.listen(events);
+  return heard;
+}
+
+/** Everything the client receives, and whether its side saw the FIN. */
+function collect(client: Socket): { text: () => string; ended: () => boolean } {
+  const got: Buffer[] = [];
+  let ended = false;
+  client.on('data', (d: Buffer) => { got.push(d); });
+  client.on('end', () => { ended = true; });
+  return { text: () => Buffer.concat(got).toString('latin1'), ended: () => ended };
+}
+
+test('the bindings TcpHandle uses are there on this Node release', () => {
+  assert.equal(TcpHandle.supported(), true, `Node ${process.version} lacks the TCP handle bindings: the HTTP listeners fall back to net.Socket`);
+});
+
+test('reads, writes in order, the client FIN as end without a close, our FIN after the writes, one close', async (t) => {
+  const { handle, client } = await accepted(t);
+  const heard = listen(handle);
+  const rx = collect(client);
+  handle.resume();
+  client.write('hello ');
+  client.end('world');
+  await until(() => heard.ends === 1, 'the client FIN');
+  assert.equal(Buffer.concat(heard.data).toString(), 'hello world');
+  assert.equal(handle.readableEnded, true);
+  assert.deepEqual(heard.closes, [], 'a FIN alone does not close (half-open)');
+  assert.equal(handle.write('one,'), true);
+  assert.equal(handle.writev([Buffer.from('two,'), Buffer.from('three')]), true);
+  handle.end();
+  await until(() => heard.closes.length === 1, 'the close');
+  await until(() => rx.ended(), 'our FIN at the client');
+  assert.equal(rx.text(), 'one,two,three');
+  assert.deepEqual(heard.closes, [undefined]);
+  assert.equal(handle.bytesRead, 11);
+  assert.equal(handle.bytesWritten, 13);
+  assert.equal(handle.destroyed, true);
+  handle.destroy();
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(heard.closes.length, 1, 'reported once');
+});
+
+test('write() says full from 16 KiB queued, and onceDrain() hears when it is written', async (t) => {
+  const { handle, client } = await accepted(t);
+  listen(handle);
+  client.pause();
+  const big = Buffer.alloc(8 * 1024 * 1024, 0x61);
+  assert.equal(handle.write(big), false, 'the kernel cannot take 8 MiB at once');
+  assert.equal(handle.writableNeedDrain, true);
+  let drained = 0;
+  handle.onceDrain(() => { drained++; });
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(drained, 0, 'not drained while the client does not read');
+  let received = 0;
+  client.on('data', (d: Buffer) => { received += d.length; });
+  client.resume();
+  await until(() => drained === 1, 'the drain');
+  assert.equal(handle.writableNeedDrain, false);
+  await until(() => received === big.length, 'every byte at the client');
+});
+
+test('end(then): then runs once our FIN is out; a second end() only adds its then', async (t) => {
+  const { handle, client } = await accepted(t);
+  const heard = listen(handle);
+  const rx = collect(client);
+  const order: string[] = [];
+  handle.write('bye');
+  handle.end(() => { order.push('first'); });
+  handle.end(() => { order.push('second'); handle.destroy(); });
+  assert.equal(handle.write('dropped'), true, 'a write after end() is dropped');
+  await until(() => heard.closes.length === 1, 'the close');
+  assert.deepEqual(order, ['first', 'second']);
+  await until(() => rx.ended(), 'our FIN at the client');
+  assert.equal(rx.text(), 'bye');
+});
+
+test('reset() sends a RST; a client reset is a close with its error', async (t) => {
+  const a = await accepted(t);
+  const heardA = listen(a.handle);
+  const errA = once(a.client, 'error');
+  a.handle.reset();
+  const [err] = await errA as [NodeJS.ErrnoException];
+  assert.equal(err.code, 'ECONNRESET');
+  await until(() => heardA.closes.length === 1, 'the close after reset');
+
+  const b = await accepted(t);
+  const heardB = listen(b.handle);
+  b.handle.resume();
+  b.client.resetAndDestroy();
+  await until(() => heardB.closes.length === 1, 'the close after the client reset');
+  assert.equal((heardB.closes[0] as NodeJS.ErrnoException | undefined)?.code, 'ECONNRESET');
+  assert.equal(b.handle.destroyed, true);
+});
+
+test('toSocket(): the same connection as a socket, bytes put back, the FIN read before it, counts of both', async (t) => {
+  const { handle, client } = await accepted(t);
+  const heard = listen(handle);
+  const rx = collect(client);
+  handle.resume();
+  handle.write('from-handle;');
+  client.end('early');
+  await until(() => heard.ends === 1, 'the client FIN');
+  const socket = handle.toSocket();
+  t.after(() => { socket.destroy(); });
+  socket.unshift(Buffer.concat(heard.data));
+  let text = '';
+  socket.setEncoding('latin1').on('data', (d: string) => { text += d; });
+  await once(socket, 'end');
+  assert.equal(text, 'early', 'the bytes put back, then the FIN the handle had read');
+  socket.end('from-socket');
+  await once(socket, 'close');
+  await until(() => rx.ended(), 'the FIN at the client');
+  assert.equal(rx.text(), 'from-handle;from-socket');
+  assert.deepEqual(heard.closes, [], 'the handle reports nothing once it is a socket');
+  assert.equal(handle.destroyed, true);
+  assert.equal(handle.bytesRead, 5);
+  assert.equal(handle.bytesWritten, 'from-handle;from-socket'.length);
+  assert.throws(() => handle.toSocket(), /EBADF/);
+});

@@ -155,7 +155,7 @@ export class ConnectionPipeline {
 
   /**
    * Serve this accepted TCP handle on the handle (HandleConnection): HTTP/1.1 for the engine, declared, or most likely
-   * (a detected port whose destination's last connections were HTTP), on a cluster, with no name to route by and no
+   * (a detected port whose destination's last connection was HTTP/1.x), on a cluster, with no name to route by and no
    * mesh mTLS. Everything else becomes a socket.
    */
   #onHandle(conn: ConnectionContext, handle: TcpHandle, route: AcceptRoute): boolean {
@@ -164,7 +164,7 @@ export class ConnectionPipeline {
     if (route.declared === 'http') return true;
     const memory = this.#deps.httpDestinations;
     return route.declared === 'detect' && memory !== undefined && !handle.destroyed
-      && memory.isHttp(destinationKey(conn.originalDst.address, conn.originalDst.port));
+      && memory.lastHttp(destinationKey(conn.originalDst.address, conn.originalDst.port)) === 'http1';
   }
 
   #plain(conn: SocketConnectionContext, dest: Extract<Destination, { kind: 'cluster' }>, declared: Declared, done: ConnectionDone): void {

@@ -1,6 +1,6 @@
 // One connection through the terminal stage (src/l4/connection-pipeline.ts) while it is still the accepted TCP handle
 // (src/core/tcp-handle.ts: no net.Socket). It comes here only when it is most likely HTTP/1.1 for the HTTP engine: a
-// port declared `http`, or a detected port whose destination's last connections were HTTP (HttpDestinationMemory),
+// port declared `http`, or a detected port whose destination's last connection was HTTP/1.x (HttpDestinationMemory),
 // on a cluster, with no name to route by and no mesh mTLS. Then:
 //   declared http  -> the HTTP engine at once (HttpHandoff.handleHttp1Handle), on the handle;
 //   detect         -> the client's first bytes, read from the handle, go to the sniffer:
@@ -110,6 +110,13 @@ export class HandleConnection implements TrackedConnection {
 
   readonly #onTimeout = (): void => {
     this.#timer = undefined;
+    // A busy event loop runs its timers before it polls: the client's bytes may be waiting in this very turn. Decide
+    // after the poll (setImmediate), so that only a client that really said nothing leaves the handle.
+    setImmediate(this.#onSilent);
+  };
+
+  readonly #onSilent = (): void => {
+    if (this.#phase !== 'detect') return;
     // Nothing decided in the staged path's pre-dial wait: from here on the staged path decides (and pre-dials now).
     this.#deps.httpDestinations?.forget(this.#destKey());
     this.#toStaged();
@@ -135,7 +142,7 @@ export class HandleConnection implements TrackedConnection {
     this.#clearTimer();
     this.#protocol = sniffLabel(d);
     this.#deps.countSniff(this.#protocol);
-    this.#deps.httpDestinations?.recordHttp(this.#destKey());
+    this.#deps.httpDestinations?.recordHttp(this.#destKey(), 'http1');
     const held = this.#held;
     this.#held = [];
     this.#handOff(held.length === 1 ? (held[0] as Buffer) : Buffer.concat(held));

@@ -364,7 +364,7 @@ export class StagedConnection {
       this.#deps.countSniff(this.#protocol);
       const memory = this.#deps.httpDestinations;
       if ((d.kind === 'http1' || d.kind === 'http2') && this.#conn.runtime.http !== undefined) {
-        memory?.recordHttp(this.#destKey());
+        memory?.recordHttp(this.#destKey(), d.kind);
         this.#handOffHttp(d.kind, result.head);
         return;
       }

@@ -55,14 +55,15 @@ export class HandleConnection implements TrackedConnection {
 
   start(): void {
     this.#tracked = this.#tracker.add(this);
+    const h = this.#handle;
+    // Until the engine listens (in the hand-off), this object hears the handle: a close is never missed.
+    h.listen({ data: this.#onData, end: this.#onEnd, close: this.#onDetectClose });
     if (this.#route.declared === 'http') {
       this.#protocol = 'declared:http';
       this.#deps.countSniff(this.#protocol);
       this.#handOff(EMPTY);
       return;
     }
-    const h = this.#handle;
-    h.listen({ data: this.#onData, end: this.#onEnd, close: this.#onDetectClose });
     this.#timer = setTimeout(this.#onTimeout, HTTP_DESTINATION_PREDIAL_DELAY_MS);
     h.resume();
   }

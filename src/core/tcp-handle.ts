@@ -171,6 +171,11 @@ export class TcpHandle {
     return this.#successor !== undefined ? this.#successor.destroyed : this.#closed;
   }
 
+  /** Reads are on (resume() without a pause(), EOF or close since). */
+  get reading(): boolean {
+    return this.#reading;
+  }
+
   /** The client's FIN was read. */
   get readableEnded(): boolean {
     return this.#ended;

@@ -2,6 +2,10 @@
 // sniffer (it reads the first bytes, pauses the socket and hands it over with those bytes), with a fixed original
 // destination (the passthrough path). Everything listens on 127.0.0.1, port 0.
 //
+// With L7_DOWNSTREAM=handle in the environment (the suites under on-handles/ set it), the listener takes its accepts
+// as TCP handles, as a capture listener with the HTTP engine does (src/core/tcp-handle.ts): HTTP/1.x is handed to the
+// engine on the handle (HandleTransport), h2c as a socket made of the handle.
+//
 // The engine runs the real request chain (request-id, stats, header edits, the router) with a stand-in route filter
 // built from the test's policies: `route` decides, `cluster` resolves the backend to a ClusterView (fakeCluster()
 // below, or a real Cluster), and without `route` every request goes to the real passthrough cluster.
@@ -12,6 +16,7 @@ import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import type { WeightedBackend } from '../../../src/config/route-spec.js';
 import { defaultTrafficPolicy } from '../../../src/config/traffic-policy-config.js';
+import { TcpHandle } from '../../../src/core/tcp-handle.js';
 import { createHttpEngine, type HttpEngine, type HttpEngineOptions } from '../../../src/l7/engine/http-engine.js';
 import { headerEditsFilter } from '../../../src/l7/filters/header-edits.js';
 import { requestIdFilter } from '../../../src/l7/filters/request-id.js';
@@ -203,17 +208,54 @@ export async function startProxy(
     socket.resume();
   });
   const port = await listen(server);
+  const handles = new Set<TcpHandle>();
+  if (process.env['L7_DOWNSTREAM'] === 'handle') {
+    if (!TcpHandle.interceptAccepts(server, (h) => { sniffHandle(h); })) throw new Error('L7_DOWNSTREAM=handle: TcpHandle is not supported');
+  }
+  function sniffHandle(h: TcpHandle): void {
+    handles.add(h);
+    let seen = Buffer.alloc(0);
+    const gone = (): void => { handles.delete(h); };
+    const http1 = (): void => {
+      h.pause();
+      engine.handleHttp1Handle(h, seen, { protocol: 'http1', originalDst, sourceAddress: '127.0.0.1' }, gone);
+    };
+    h.listen({
+      data: (d) => {
+        seen = Buffer.concat([seen, d]);
+        const n = Math.min(seen.length, H2_PREFACE.length);
+        const h2Prefix = seen.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+        if (h2Prefix && seen.length < H2_PREFACE.length) return; // wait for the rest of the preface
+        if (!h2Prefix) {
+          http1();
+          return;
+        }
+        gone();
+        const socket = h.toSocket();
+        socket.pause();
+        sockets.add(socket);
+        socket.once('close', () => sockets.delete(socket));
+        socket.on('error', () => {});
+        engine.handleConnection(socket, seen, { protocol: 'http2', originalDst, sourceAddress: socket.remoteAddress ?? '' });
+      },
+      end: http1,
+      close: gone,
+    });
+    h.resume();
+  }
   return {
     port,
     engine,
     stats,
-    downstreamBytesRead: () => [...sockets].reduce((n, s) => n + s.bytesRead, 0),
-    downstreamPaused: () => sockets.size > 0 && [...sockets].every((s) => s.isPaused()),
-    downstreamReading: () => [...sockets].some((s) => (s as unknown as { _handle?: { reading?: boolean } | null })._handle?.reading === true),
+    downstreamBytesRead: () => [...sockets].reduce((n, s) => n + s.bytesRead, 0) + [...handles].reduce((n, h) => n + h.bytesRead, 0),
+    downstreamPaused: () => sockets.size + handles.size > 0 && [...sockets].every((s) => s.isPaused()) && [...handles].every((h) => !h.reading),
+    downstreamReading: () => [...sockets].some((s) => (s as unknown as { _handle?: { reading?: boolean } | null })._handle?.reading === true)
+      || [...handles].some((h) => h.reading),
     async close() {
       server.close();
       await engine.shutdown(1_000);
       for (const s of sockets) s.destroy();
+      for (const h of handles) h.destroy();
     },
   };
 }

@@ -115,10 +115,12 @@ describe('HTTP/1.1 raw-socket engine', () => {
     s.destroy();
   });
 
-  test('every connection handed over reads directly (no node:stream Readable on the way)', () => {
+  test('every connection handed over reads directly (no node:stream Readable on the way); on handles, with no socket', () => {
     const conns = proxy.stats.get('http1.connections');
     assert.ok(conns > 0);
     assert.equal(proxy.stats.get('http1.direct_reads'), conns);
+    // The suite runs twice: on sockets, and with L7_DOWNSTREAM=handle (on-handles/) on the accepted TCP handles.
+    assert.equal(proxy.stats.get('http1.tcp_handles'), process.env['L7_DOWNSTREAM'] === 'handle' ? conns : 0);
   });
 });
 

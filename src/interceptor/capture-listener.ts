@@ -65,6 +65,11 @@ export interface BoundAddress {
 const NO_IPV6_CODES: ReadonlySet<string> = new Set(['EAFNOSUPPORT', 'EPROTONOSUPPORT', 'EADDRNOTAVAIL']);
 const EBADF = -osConstants.errno.EBADF;
 
+/** The outcome of the capture checks. */
+type Checked =
+  | { readonly rejected: undefined; readonly addresses: AcceptedAddresses }
+  | { readonly rejected: CaptureRejectCode; readonly reason: string; readonly err?: Error };
+
 /** The first 'error' listener of every accepted socket: never let an error go unhandled, never keep the socket. */
 function destroyOnError(this: Socket): void {
   this.destroy();
@@ -218,26 +223,13 @@ export class CaptureListener {
   // === hot path: one call per accepted connection ===
   readonly #onConnection = (socket: Socket): void => {
     socket.on('error', destroyOnError);
-    let addresses: AcceptedAddresses | null;
-    try {
-      const fd = socketFd(socket);
-      if (fd === undefined) throw systemError(EBADF, 'getsockopt');
-      addresses = this.#opts.readOriginalDst(fd);
-    } catch (err) {
-      this.#reject(socket, 'REMORA_ERR_ORIGINAL_DST', 'the original destination cannot be read', err as Error);
-      return;
-    }
-    if (addresses === null) {
-      this.#reject(socket, 'REMORA_ERR_NOT_REDIRECTED', 'no NAT entry: the connection was not redirected to this listener');
-      return;
-    }
-    const origDst = addresses.originalDst;
-    if (this.#selfPorts.has(origDst.port) && this.#isLocal(origDst.address, () => socket.localAddress)) {
-      this.#reject(socket, 'REMORA_ERR_NOT_REDIRECTED', 'the original destination is remora itself (loop guard)');
+    const checked = this.#check(socketFd(socket), () => socket.localAddress);
+    if (checked.rejected !== undefined) {
+      this.#reject(socket, checked.rejected, checked.reason, checked.err);
       return;
     }
     try {
-      this.#opts.handlers.accepted(socket, addresses);
+      this.#opts.handlers.accepted(socket, checked.addresses);
     } catch (err) {
       // Last line of defence: a bad connection must never take the listener (or the process) down.
       this.#opts.handlers.listenerError(err as Error);
@@ -245,31 +237,39 @@ export class CaptureListener {
     }
   };
 
-  /** The same checks for a connection accepted as a TCP handle; a rejected one becomes a socket to be reset. */
+  /** The same for a connection accepted as a TCP handle; a rejected one becomes a socket to be reset. */
   readonly #onHandle = (handle: TcpHandle): void => {
-    let addresses: AcceptedAddresses | null;
-    try {
-      addresses = this.#opts.readOriginalDst(handle.fd);
-    } catch (err) {
-      this.#rejectHandle(handle, 'REMORA_ERR_ORIGINAL_DST', 'the original destination cannot be read', err as Error);
-      return;
-    }
-    if (addresses === null) {
-      this.#rejectHandle(handle, 'REMORA_ERR_NOT_REDIRECTED', 'no NAT entry: the connection was not redirected to this listener');
-      return;
-    }
-    const origDst = addresses.originalDst;
-    if (this.#selfPorts.has(origDst.port) && this.#isLocal(origDst.address, () => handle.localAddress())) {
-      this.#rejectHandle(handle, 'REMORA_ERR_NOT_REDIRECTED', 'the original destination is remora itself (loop guard)');
+    const checked = this.#check(handle.fd, () => handle.localAddress());
+    if (checked.rejected !== undefined) {
+      this.#rejectHandle(handle, checked.rejected, checked.reason, checked.err);
       return;
     }
     try {
-      this.#opts.handlers.acceptedHandle?.(handle, addresses);
+      this.#opts.handlers.acceptedHandle?.(handle, checked.addresses);
     } catch (err) {
       this.#opts.handlers.listenerError(err as Error);
       handle.reset();
     }
   };
+
+  /** The capture checks of one accepted connection: its addresses, or why it is refused. */
+  #check(fd: number | undefined, localAddress: () => string | undefined): Checked {
+    let addresses: AcceptedAddresses | null;
+    try {
+      if (fd === undefined) throw systemError(EBADF, 'getsockopt');
+      addresses = this.#opts.readOriginalDst(fd);
+    } catch (err) {
+      return { rejected: 'REMORA_ERR_ORIGINAL_DST', reason: 'the original destination cannot be read', err: err as Error };
+    }
+    if (addresses === null) {
+      return { rejected: 'REMORA_ERR_NOT_REDIRECTED', reason: 'no NAT entry: the connection was not redirected to this listener' };
+    }
+    const origDst = addresses.originalDst;
+    if (this.#selfPorts.has(origDst.port) && this.#isLocal(origDst.address, localAddress)) {
+      return { rejected: 'REMORA_ERR_NOT_REDIRECTED', reason: 'the original destination is remora itself (loop guard)' };
+    }
+    return { rejected: undefined, addresses };
+  }
 
   #rejectHandle(handle: TcpHandle, code: CaptureRejectCode, reason: string, err?: Error): void {
     let socket: Socket;

@@ -13,7 +13,7 @@ import type { OriginalDst } from '../core/addr.js';
 import type { RemoraErrorCode } from '../core/errors.js';
 import type { MtlsMode } from '../config/mtls-settings.js';
 import type { MeshStats } from '../core/mesh-stats.js';
-import type { TcpHandle } from '../core/tcp-handle.js';
+import { TcpHandle } from '../core/tcp-handle.js';
 import type { AcceptRouter, Direction } from './accept-route.js';
 import type { HttpHandoff } from './http-handoff.js';
 import type { MeshTerminator } from './mesh-termination.js';
@@ -151,6 +151,24 @@ export function derivedContext(conn: ConnectionContext, socket: Socket | undefin
     peerCertificateHash: conn.peerCertificateHash,
     watch,
   };
+}
+
+/**
+ * The context of a connection taken into a socket, from the forwarding thread or from its TCP handle, with `held`
+ * (bytes already read from it) put back first. Undefined, with the connection reset and done, when that fails.
+ */
+export function takenIntoSocket(conn: ConnectionContext, from: NativeAccepted | TcpHandle, held: Buffer | undefined,
+  done: ConnectionDone): SocketConnectionContext | undefined {
+  try {
+    const socket = from.toSocket();
+    if (held !== undefined && held.length > 0) socket.unshift(held);
+    return derivedContext(conn, socket, undefined, undefined, conn.watch) as SocketConnectionContext;
+  } catch (err) {
+    if (from instanceof TcpHandle) from.reset();
+    else from.abort();
+    done({ ...emptyOutcome('REMORA_ERR_INTERNAL', err as Error), peerIdentity: conn.peerIdentity });
+    return undefined;
+  }
 }
 
 /** filters[0] runs first. */

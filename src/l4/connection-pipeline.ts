@@ -19,7 +19,7 @@ import type { AcceptRoute, Declared, Destination } from './accept-route.js';
 import { destinationKey } from './detect/http-destinations.js';
 import { contextFields, shownProtocol, sideState, type LiveConnection } from './live-connection.js';
 import {
-  derivedContext, emptyOutcome, type ConnectionContext, type ConnectionDone, type ConnectionStage, type SocketConnectionContext,
+  emptyOutcome, takenIntoSocket, type ConnectionContext, type ConnectionDone, type ConnectionStage, type SocketConnectionContext,
 } from './connection-context.js';
 import { HandleConnection } from './handle-connection.js';
 import { NativeConnection } from './native-connection.js';
@@ -117,13 +117,9 @@ export class ConnectionPipeline {
         return;
       }
       // It needs a socket: a refusal, a name to route by, the HTTP engine, mesh mTLS, TLS origination.
-      try {
-        conn = derivedContext(accepted, native.toSocket(), undefined, undefined, accepted.watch) as SocketConnectionContext;
-      } catch (err) {
-        native.abort();
-        done({ ...emptyOutcome('REMORA_ERR_INTERNAL', err as Error), peerIdentity: accepted.peerIdentity });
-        return;
-      }
+      const taken = takenIntoSocket(accepted, native, undefined, done);
+      if (taken === undefined) return;
+      conn = taken;
     } else if (accepted.handle !== undefined) {
       const handle = accepted.handle;
       if (this.#onHandle(accepted, handle, route)) {
@@ -131,13 +127,9 @@ export class ConnectionPipeline {
         return;
       }
       // It needs a socket (not likely HTTP/1.1 for the engine): the staged path, as a socket Node accepted.
-      try {
-        conn = derivedContext(accepted, handle.toSocket(), undefined, undefined, accepted.watch) as SocketConnectionContext;
-      } catch (err) {
-        handle.reset();
-        done({ ...emptyOutcome('REMORA_ERR_INTERNAL', err as Error), peerIdentity: accepted.peerIdentity });
-        return;
-      }
+      const taken = takenIntoSocket(accepted, handle, undefined, done);
+      if (taken === undefined) return;
+      conn = taken;
     } else if (accepted.socket !== undefined) {
       conn = accepted as SocketConnectionContext;
     } else {

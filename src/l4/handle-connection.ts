@@ -17,7 +17,7 @@ import { RemoraError, type RemoraErrorCode } from '../core/errors.js';
 import type { LiveEntry } from '../core/live-set.js';
 import type { TcpHandle } from '../core/tcp-handle.js';
 import type { AcceptRoute } from './accept-route.js';
-import { derivedContext, emptyOutcome, type ConnectionContext, type ConnectionDone, type SocketConnectionContext } from './connection-context.js';
+import { takenIntoSocket, type ConnectionContext, type ConnectionDone } from './connection-context.js';
 import type { ConnectionTracker, TrackedConnection } from './connection-pipeline.js';
 import { destinationKey } from './detect/http-destinations.js';
 import { createSniffer, type SniffDecision, type Sniffer } from './detect/protocol-sniffer.js';
@@ -157,16 +157,8 @@ export class HandleConnection implements TrackedConnection {
     this.#held = [];
     this.#untrack();
     this.#phase = 'ended';
-    let conn: SocketConnectionContext;
-    try {
-      const socket = h.toSocket();
-      if (held.length > 0) socket.unshift(held.length === 1 ? (held[0] as Buffer) : Buffer.concat(held));
-      conn = derivedContext(this.#conn, socket, undefined, undefined, this.#conn.watch) as SocketConnectionContext;
-    } catch (err) {
-      h.reset();
-      this.#done({ ...emptyOutcome('REMORA_ERR_INTERNAL', err as Error), peerIdentity: this.#conn.peerIdentity });
-      return;
-    }
+    const conn = takenIntoSocket(this.#conn, h, held.length === 1 ? held[0] : Buffer.concat(held), this.#done);
+    if (conn === undefined) return;
     new StagedConnection(this.#deps, conn, this.#route, this.#done, this.#tracker).start();
   }
 

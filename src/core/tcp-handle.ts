@@ -38,12 +38,9 @@ interface RawHandle {
 
 interface WriteReq {
   handle: RawHandle | undefined;
-  oncomplete: ((this: WriteReq, status: number) => void) | undefined;
+  oncomplete: ((status: number) => void) | undefined;
   async: boolean;
   buffer: Uint8Array | string | readonly Uint8Array[] | undefined;
-  /** An asynchronous write's connection and size (for its completion). */
-  owner?: TcpHandle | undefined;
-  bytes?: number;
 }
 
 interface ShutdownReq {
@@ -247,6 +244,15 @@ export class TcpHandle {
     const req = new b.WriteWrap();
     req.handle = this.#h;
     req.async = false;
+    req.buffer = data; // kept until an asynchronous write completes (libuv reads its bytes later), as Node does
+    req.oncomplete = (status: number): void => {
+      this.#pendingBytes -= n;
+      if (status < 0) {
+        this.destroy(systemError(status, 'write'));
+        return;
+      }
+      if (this.#pendingBytes === 0) this.#drained();
+    };
     const err = typeof data === 'string' ? this.#h.writeLatin1String(req, data)
       : data instanceof Uint8Array ? this.#h.writeBuffer(req, data) : this.#h.writev(req, data, true);
     if (err !== 0) {
@@ -254,31 +260,9 @@ export class TcpHandle {
       return true;
     }
     this.#bytesWritten += n;
-    if (b.state[b.kLastWriteWasAsync] !== 0) {
-      // libuv keeps the rest for later: the request completes from the event loop, never before this returns, so its
-      // callback and what it must keep alive are set now (a write the kernel took at once needs neither).
-      req.async = true;
-      req.buffer = data; // kept until the write completes (libuv reads its bytes later), as Node does
-      req.owner = this;
-      req.bytes = n;
-      req.oncomplete = TcpHandle.#afterWrite;
-      this.#pendingBytes += n;
-    }
+    if (b.state[b.kLastWriteWasAsync] !== 0) this.#pendingBytes += n;
     return this.#pendingBytes < HIGH_WATER_MARK;
   }
-
-  /** An asynchronous write completed (`this` is its request). */
-  static #afterWrite = function afterWrite(this: WriteReq, status: number): void {
-    const owner = this.owner;
-    if (owner === undefined) return;
-    this.owner = undefined;
-    owner.#pendingBytes -= this.bytes ?? 0;
-    if (status < 0) {
-      owner.destroy(systemError(status, 'write'));
-      return;
-    }
-    if (owner.#pendingBytes === 0) owner.#drained();
-  };
 
   /** Call `cb` once when what is queued is written (at once, in the next tick, when nothing is). */
   onceDrain(cb: () => void): void {

@@ -237,16 +237,21 @@ export class CaptureListener {
     }
   };
 
-  /** The same for a connection accepted as a TCP handle; a rejected one becomes a socket to be reset. */
+  /**
+   * The same for a connection accepted as a TCP handle; a rejected one becomes a socket to be reset. Called from
+   * libuv's accept callback with no 'connection' event around it: anything thrown is caught here (the connection is
+   * reset, the listener keeps accepting).
+   */
   readonly #onHandle = (handle: TcpHandle): void => {
-    const checked = this.#check(handle.fd, () => handle.localAddress());
-    if (checked.rejected !== undefined) {
-      this.#rejectHandle(handle, checked.rejected, checked.reason, checked.err);
-      return;
-    }
     try {
+      const checked = this.#check(handle.fd, () => handle.localAddress());
+      if (checked.rejected !== undefined) {
+        this.#rejectHandle(handle, checked.rejected, checked.reason, checked.err);
+        return;
+      }
       this.#opts.handlers.acceptedHandle?.(handle, checked.addresses);
     } catch (err) {
+      // Last line of defence: a bad connection must never take the listener (or the process) down.
       this.#opts.handlers.listenerError(err as Error);
       handle.reset();
     }

@@ -84,7 +84,7 @@ export class Http1Downstream implements ResponderOwner {
   /** The responder of the request whose body is being read. */
   #bodyResponder: Http1Responder | undefined;
   #bodyHeld = false;
-  #socketPaused = true;
+  #readsPaused = true;
   /** No more requests are parsed (closing, failed, tunnel). */
   #halted = false;
   /** The client sent FIN. */
@@ -129,7 +129,7 @@ export class Http1Downstream implements ResponderOwner {
     this.#pump();
     // Detection may have left the handle reading: a connection that is to stay paused stops reading at the handle.
     // (Node's stream pause() did not stop it; with direct reads pause() does.) Usually the pump has resumed it.
-    if (this.#socketPaused && this.transport.directReads && !this.#gone) this.transport.pause();
+    if (this.#readsPaused && this.transport.directReads && !this.#gone) this.transport.pause();
     // The client's FIN may have been read before the hand-over ('end' already emitted): handle it as if it came now.
     if (this.transport.readableEnded && !this.#eof && !this.#gone) this.#onEnd();
   }
@@ -146,7 +146,7 @@ export class Http1Downstream implements ResponderOwner {
     this.transport.destroy();
   }
 
-  onSocketDrain(cb: () => void): void {
+  onTransportDrain(cb: () => void): void {
     this.transport.onceDrain(cb);
   }
 
@@ -287,15 +287,15 @@ export class Http1Downstream implements ResponderOwner {
   }
 
   #pause(): void {
-    if (!this.#socketPaused) {
-      this.#socketPaused = true;
+    if (!this.#readsPaused) {
+      this.#readsPaused = true;
       this.transport.pause();
     }
   }
 
   #resume(): void {
-    if (this.#socketPaused && !this.#gone) {
-      this.#socketPaused = false;
+    if (this.#readsPaused && !this.#gone) {
+      this.#readsPaused = false;
       this.transport.resume();
     }
   }

@@ -23,12 +23,12 @@ export interface ResponderOwner {
   readonly transport: DownstreamTransport;
   /** The engine is draining: every response closes its connection. */
   readonly closing: boolean;
-  /** The response of `r` is complete (its last byte was handed to the socket or buffered). */
+  /** The response of `r` is complete (its last byte was handed to the transport or buffered). */
   responseDone(r: Http1Responder): void;
   /** Tear the connection down (a response cut short). */
   destroy(): void;
   /** Call `cb` once when the transport drains. */
-  onSocketDrain(cb: () => void): void;
+  onTransportDrain(cb: () => void): void;
 }
 
 const enum Framing {
@@ -140,7 +140,7 @@ export class Http1Responder implements DownstreamResponder {
     const cb = this.#drainCb;
     if (cb !== undefined) {
       this.#drainCb = undefined;
-      if (this.#owner.transport.writableNeedDrain) this.#owner.onSocketDrain(cb);
+      if (this.#owner.transport.writableNeedDrain) this.#owner.onTransportDrain(cb);
       else process.nextTick(cb);
     }
   }
@@ -241,7 +241,7 @@ export class Http1Responder implements DownstreamResponder {
   }
 
   onDrain(cb: () => void): void {
-    if (this.#active) this.#owner.onSocketDrain(cb);
+    if (this.#active) this.#owner.onTransportDrain(cb);
     else this.#drainCb = cb;
   }
 

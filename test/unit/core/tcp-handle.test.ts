@@ -83,7 +83,9 @@ test('reads, writes in order, the client FIN as end without a close, our FIN aft
   assert.equal(handle.bytesWritten, 13);
   assert.equal(handle.destroyed, true);
   handle.destroy();
-  await new Promise((r) => setTimeout(r, 10));
+  // A handle's close callback runs in the close phase of the loop's next iteration: after two check phases
+  // (setImmediate), a second report would have come.
+  for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
   assert.equal(heard.closes.length, 1, 'reported once');
 });
 
@@ -96,10 +98,12 @@ test('write() says full from 16 KiB queued, and onceDrain() hears when it is wri
   assert.equal(handle.writableNeedDrain, true);
   let drained = 0;
   handle.onceDrain(() => { drained++; });
-  await new Promise((r) => setTimeout(r, 20));
+  // The paused client's stream fills to its high-water mark and stops reading: bytes have moved, most wait in libuv.
+  await until(() => client.readableLength >= client.readableHighWaterMark, "the paused client's buffer full");
   assert.equal(drained, 0, 'not drained while the client does not read');
+  assert.ok(handle.writableLength > 0, 'bytes still queued in user space');
   let received = 0;
-  client.on('data', (d: Buffer) => { received += d.length; });
+  client.on('data', (d: Buffer) => { received += d.length; }); // the buffered bytes come as 'data' too
   client.resume();
   await until(() => drained === 1, 'the drain');
   assert.equal(handle.writableNeedDrain, false);

@@ -202,8 +202,8 @@ export class TcpHandle {
     return this.#pendingBytes >= HIGH_WATER_MARK;
   }
 
-  /** The local address (the loop guard's last resort), or undefined. */
-  localAddress(): string | undefined {
+  /** The local address (the loop guard's last resort), or undefined; read from the kernel, as net.Socket's. */
+  get localAddress(): string | undefined {
     const out: { address?: string } = {};
     return this.#h.getsockname(out) === 0 ? out.address : undefined;
   }

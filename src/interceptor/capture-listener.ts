@@ -65,6 +65,11 @@ export interface BoundAddress {
 const NO_IPV6_CODES: ReadonlySet<string> = new Set(['EAFNOSUPPORT', 'EPROTONOSUPPORT', 'EADDRNOTAVAIL']);
 const EBADF = -osConstants.errno.EBADF;
 
+/** A socket or a TCP handle, for its local address (read only when the loop guard needs it). */
+interface LocalEnd {
+  readonly localAddress?: string | undefined;
+}
+
 /** The outcome of the capture checks. */
 type Checked =
   | { readonly rejected: undefined; readonly addresses: AcceptedAddresses }
@@ -223,7 +228,7 @@ export class CaptureListener {
   // === hot path: one call per accepted connection ===
   readonly #onConnection = (socket: Socket): void => {
     socket.on('error', destroyOnError);
-    const checked = this.#check(socketFd(socket), () => socket.localAddress);
+    const checked = this.#check(socketFd(socket), socket);
     if (checked.rejected !== undefined) {
       this.#reject(socket, checked.rejected, checked.reason, checked.err);
       return;
@@ -244,7 +249,7 @@ export class CaptureListener {
    */
   readonly #onHandle = (handle: TcpHandle): void => {
     try {
-      const checked = this.#check(handle.fd, () => handle.localAddress());
+      const checked = this.#check(handle.fd, handle);
       if (checked.rejected !== undefined) {
         this.#rejectHandle(handle, checked.rejected, checked.reason, checked.err);
         return;
@@ -258,7 +263,7 @@ export class CaptureListener {
   };
 
   /** The capture checks of one accepted connection: its addresses, or why it is refused. */
-  #check(fd: number | undefined, localAddress: () => string | undefined): Checked {
+  #check(fd: number | undefined, conn: LocalEnd): Checked {
     let addresses: AcceptedAddresses | null;
     try {
       if (fd === undefined) throw systemError(EBADF, 'getsockopt');
@@ -270,7 +275,7 @@ export class CaptureListener {
       return { rejected: 'REMORA_ERR_NOT_REDIRECTED', reason: 'no NAT entry: the connection was not redirected to this listener' };
     }
     const origDst = addresses.originalDst;
-    if (this.#selfPorts.has(origDst.port) && this.#isLocal(origDst.address, localAddress)) {
+    if (this.#selfPorts.has(origDst.port) && this.#isLocal(origDst.address, conn)) {
       return { rejected: 'REMORA_ERR_NOT_REDIRECTED', reason: 'the original destination is remora itself (loop guard)' };
     }
     return { rejected: undefined, addresses };
@@ -288,10 +293,10 @@ export class CaptureListener {
     this.#reject(socket, code, reason, err);
   }
 
-  #isLocal(address: string, localAddress: () => string | undefined): boolean {
+  #isLocal(address: string, conn: LocalEnd): boolean {
     const a = canonicalIp(address) ?? address;
     if (a.startsWith('127.') || this.#localAddresses.has(a)) return true;
-    const local = localAddress();
+    const local = conn.localAddress;
     return local !== undefined && (canonicalIp(unmapIpv4(local)) ?? local) === a;
   }
 

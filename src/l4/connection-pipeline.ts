@@ -122,8 +122,9 @@ export class ConnectionPipeline {
       conn = taken;
     } else if (accepted.handle !== undefined) {
       const handle = accepted.handle;
-      if (this.#onHandle(accepted, handle, route)) {
-        new HandleConnection(this.#deps, accepted, handle, route, done, this.#tracker).start();
+      const key = this.#onHandle(accepted, handle, route);
+      if (key !== undefined) {
+        new HandleConnection(this.#deps, accepted, handle, route, key, done, this.#tracker).start();
         return;
       }
       // It needs a socket (not likely HTTP/1.1 for the engine): the staged path, as a socket Node accepted.
@@ -148,15 +149,15 @@ export class ConnectionPipeline {
   /**
    * Serve this accepted TCP handle on the handle (HandleConnection): HTTP/1.1 for the engine, declared, or most likely
    * (a detected port whose destination's last connection was HTTP/1.x), on a cluster, with no name to route by and no
-   * mesh mTLS. Everything else becomes a socket.
+   * mesh mTLS. Returns the destination's key in HttpDestinationMemory then; undefined: it becomes a socket.
    */
-  #onHandle(conn: ConnectionContext, handle: TcpHandle, route: AcceptRoute): boolean {
+  #onHandle(conn: ConnectionContext, handle: TcpHandle, route: AcceptRoute): string | undefined {
     const http = conn.runtime.http;
-    if (http?.handleHttp1Handle === undefined || route.destination.kind !== 'cluster' || route.needName || meshApplies(conn)) return false;
-    if (route.declared === 'http') return true;
-    const memory = this.#deps.httpDestinations;
-    return route.declared === 'detect' && memory !== undefined && !handle.destroyed
-      && memory.lastHttp(destinationKey(conn.originalDst.address, conn.originalDst.port)) === 'http1';
+    if (http?.handleHttp1Handle === undefined || route.destination.kind !== 'cluster' || route.needName || meshApplies(conn)) return undefined;
+    if (handle.destroyed || (route.declared !== 'http' && route.declared !== 'detect')) return undefined;
+    const key = destinationKey(conn.originalDst.address, conn.originalDst.port);
+    if (route.declared === 'http') return key;
+    return this.#deps.httpDestinations?.lastHttp(key) === 'http1' ? key : undefined;
   }
 
   #plain(conn: SocketConnectionContext, dest: Extract<Destination, { kind: 'cluster' }>, declared: Declared, done: ConnectionDone): void {

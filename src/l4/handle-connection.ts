@@ -19,7 +19,6 @@ import type { TcpHandle } from '../core/tcp-handle.js';
 import type { AcceptRoute } from './accept-route.js';
 import { takenIntoSocket, type ConnectionContext, type ConnectionDone } from './connection-context.js';
 import type { ConnectionTracker, TrackedConnection } from './connection-pipeline.js';
-import { destinationKey } from './detect/http-destinations.js';
 import { createSniffer, type SniffDecision, type Sniffer } from './detect/protocol-sniffer.js';
 import { contextFields, shownProtocol, type LiveConnection } from './live-connection.js';
 import { HTTP_DESTINATION_PREDIAL_DELAY_MS, sniffLabel, StagedConnection, type StagedDeps } from './staged-connection.js';
@@ -33,6 +32,8 @@ export class HandleConnection implements TrackedConnection {
   readonly #conn: ConnectionContext;
   readonly #handle: TcpHandle;
   readonly #route: AcceptRoute;
+  /** The original destination's key in HttpDestinationMemory. */
+  readonly #key: string;
   readonly #done: ConnectionDone;
   readonly #tracker: ConnectionTracker;
   #tracked: LiveEntry<TrackedConnection> | undefined;
@@ -44,11 +45,13 @@ export class HandleConnection implements TrackedConnection {
   #code: RemoraErrorCode | undefined;
   #error: Error | undefined;
 
-  constructor(deps: StagedDeps, conn: ConnectionContext, handle: TcpHandle, route: AcceptRoute, done: ConnectionDone, tracker: ConnectionTracker) {
+  constructor(deps: StagedDeps, conn: ConnectionContext, handle: TcpHandle, route: AcceptRoute, key: string, done: ConnectionDone,
+    tracker: ConnectionTracker) {
     this.#deps = deps;
     this.#conn = conn;
     this.#handle = handle;
     this.#route = route;
+    this.#key = key;
     this.#done = done;
     this.#tracker = tracker;
   }
@@ -119,7 +122,7 @@ export class HandleConnection implements TrackedConnection {
   readonly #onSilent = (): void => {
     if (this.#phase !== 'detect') return;
     // Nothing decided in the staged path's pre-dial wait: from here on the staged path decides (and pre-dials now).
-    this.#deps.httpDestinations?.forget(this.#destKey());
+    this.#deps.httpDestinations?.forget(this.#key);
     this.#toStaged();
   };
 
@@ -143,7 +146,7 @@ export class HandleConnection implements TrackedConnection {
     this.#clearTimer();
     this.#protocol = sniffLabel(d);
     this.#deps.countSniff(this.#protocol);
-    this.#deps.httpDestinations?.recordHttp(this.#destKey(), 'http1');
+    this.#deps.httpDestinations?.recordHttp(this.#key, 'http1');
     const held = this.#held;
     this.#held = [];
     this.#handOff(held.length === 1 ? (held[0] as Buffer) : Buffer.concat(held));
@@ -217,9 +220,5 @@ export class HandleConnection implements TrackedConnection {
   #clearTimer(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-  }
-
-  #destKey(): string {
-    return destinationKey(this.#conn.originalDst.address, this.#conn.originalDst.port);
   }
 }

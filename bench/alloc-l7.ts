@@ -9,7 +9,10 @@
 // Printed: bytes per request in all, then by the nearest frame of remora's own code (src/) on the allocation's stack
 // ("(no remora frame)": Node's stream reads, timers, microtasks), largest first.
 //
-// Usage: node dist/bench/alloc-l7.js [--h2c | --close] [--duration S] [--connections C] [--interval BYTES] [--top N]
+// With --sites, each row is the nearest remora frame and the allocating frame itself (the innermost: a builtin, Node's
+// own code, or the remora function when it allocates directly).
+//
+// Usage: node dist/bench/alloc-l7.js [--h2c | --close] [--sites] [--duration S] [--connections C] [--interval BYTES] [--top N]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Session } from 'node:inspector';
 import { resolve } from 'node:path';
@@ -37,14 +40,25 @@ function remoraFrame(frame: SamplingNode['callFrame']): string | undefined {
   return `${frame.functionName || '(anonymous)'} (${frame.url.slice(i + 6)}:${frame.lineNumber + 1})`;
 }
 
-/** Sum selfSize by the nearest remora frame at or above each node. */
-function attribute(node: SamplingNode, nearest: string | undefined, out: Map<string, number>): void {
+/** "function (url:line)" of any frame (Node's own and V8's builtins included). */
+function anyFrame(frame: SamplingNode['callFrame']): string {
+  const i = frame.url.indexOf('/dist/src/');
+  const url = i >= 0 ? frame.url.slice(i + 6) : frame.url;
+  return `${frame.functionName || '(anonymous)'}${url === '' ? '' : ` (${url}:${frame.lineNumber + 1})`}`;
+}
+
+/**
+ * Sum selfSize by the nearest remora frame at or above each node; with `sites`, by that frame and the allocating frame
+ * itself (the innermost one: a builtin such as a string slice or an array push, or Node's own code).
+ */
+function attribute(node: SamplingNode, nearest: string | undefined, out: Map<string, number>, sites: boolean): void {
   const here = remoraFrame(node.callFrame) ?? nearest;
   if (node.selfSize > 0) {
-    const key = here ?? '(no remora frame)';
+    let key = here ?? '(no remora frame)';
+    if (sites) key = `${key} ← ${anyFrame(node.callFrame)}`;
     out.set(key, (out.get(key) ?? 0) + node.selfSize);
   }
-  for (const c of node.children) attribute(c, here, out);
+  for (const c of node.children) attribute(c, here, out, sites);
 }
 
 function positive(name: string, raw: string | undefined, dflt: number): number {
@@ -57,7 +71,7 @@ function positive(name: string, raw: string | undefined, dflt: number): number {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     duration: { type: 'string' }, connections: { type: 'string' }, interval: { type: 'string' }, top: { type: 'string' },
-    h2c: { type: 'boolean' }, close: { type: 'boolean' },
+    h2c: { type: 'boolean' }, close: { type: 'boolean' }, sites: { type: 'boolean' },
   } });
   const h2c = values.h2c === true;
   const close = values.close === true;
@@ -91,12 +105,12 @@ async function main(): Promise<void> {
     const requests = Number((h2c ? /(\d+) succeeded/ : /(\d+) requests in/).exec(out)?.[1] ?? 0);
     if (requests === 0) throw new Error(`the load completed no request:\n${out}`);
     const bySite = new Map<string, number>();
-    attribute(profile.head, undefined, bySite);
+    attribute(profile.head, undefined, bySite, values.sites === true);
     let total = 0;
     for (const v of bySite.values()) total += v;
     process.stdout.write(`\n${h2c ? 'h2c, h2load -c4 -m4' : `HTTP/1.1 ${close ? 'one connection per request' : 'keep-alive'}, wrk -t1 -c${connections}`} for ${duration} s: ${requests} requests, `
       + `sampling interval ${interval} B\n\n**${(total / requests).toFixed(0)} B allocated per request**\n\n`
-      + '| B/request | share | nearest remora frame |\n|---:|---:|---|\n');
+      + `| B/request | share | nearest remora frame${values.sites === true ? ' ← allocating frame' : ''} |\n|---:|---:|---|\n`);
     const rows = [...bySite].sort((a, b) => b[1] - a[1]).slice(0, top);
     for (const [site, bytes] of rows) {
       process.stdout.write(`| ${(bytes / requests).toFixed(0)} | ${((100 * bytes) / total).toFixed(1)} % | ${site} |\n`);

@@ -126,6 +126,12 @@ export interface DownstreamResponder {
   start(statusCode: number, statusText: string, headers: string[], close: boolean, bodyless: boolean): boolean;
   /** Returns false when the downstream is full: call onDrain. */
   write(chunk: Buffer): boolean;
+  /**
+   * Send now what start() kept back to go out with what follows (HTTP/1.1: the head, held for the first body chunk or
+   * the end, so that a small response is one write). Call it when nothing more of the response is coming right away:
+   * after the upstream read that delivered the head, or at the next tick.
+   */
+  flush(): void;
   /** Call `cb` once when the downstream can take more. */
   onDrain(cb: () => void): void;
   end(trailers: readonly string[]): void;

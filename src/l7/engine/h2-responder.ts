@@ -124,6 +124,9 @@ export class H2Responder implements DownstreamResponder, H2StreamHandler, BodySo
     return this.#stream.write(chunk);
   }
 
+  /** The head went out at start(): nothing is held back. */
+  flush(): void {}
+
   onDrain(cb: () => void): void {
     this.#drain = cb;
   }

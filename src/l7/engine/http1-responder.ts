@@ -4,8 +4,9 @@
 // the others keep what they are given (bounded: write() says "full" past 64 KiB) until their turn.
 //
 // The head (status line and fields) is serialized once, byte by byte into the buffer that is written
-// (src/l7/http/head-bytes.ts), and sent with the first body chunk when that chunk comes in the same tick (one write),
-// else on its own at the next tick, so that slow responses still reach the client at once. Framing toward the client: none for HEAD / 1xx / 204 / 304; the upstream's Content-Length when it
+// (src/l7/http/head-bytes.ts), and sent with the first body chunk or the end when they come before flush() (one
+// write), else on its own at flush(): the router calls it once the upstream read that brought the head is processed,
+// so that slow responses still reach the client at once. Framing toward the client: none for HEAD / 1xx / 204 / 304; the upstream's Content-Length when it
 // gave one; chunked (with trailers) for an HTTP/1.1 client otherwise; close-delimited for an HTTP/1.0 client.
 // The hop's own fields are the only ones added: `Connection: close` when the connection ends after this response,
 // `Connection: keep-alive` to an HTTP/1.0 client that asked for it, `Transfer-Encoding: chunked` when chunking.
@@ -65,10 +66,6 @@ function statusLine(code: number, reason: string): string {
     if (code >= 100 && code <= 999) STATUS_LINES.set(code, line);
   }
   return line;
-}
-
-function flushHead(r: Http1Responder): void {
-  r.flushHead();
 }
 
 export class Http1Responder implements DownstreamResponder {
@@ -189,12 +186,11 @@ export class Http1Responder implements DownstreamResponder {
     this.#headFields = headers;
     this.#headTail = tail;
     this.#headBytes = size + tail.length;
-    process.nextTick(flushHead, this);
     return true;
   }
 
-  /** Send the head now if no body chunk took it along. */
-  flushHead(): void {
+  /** Send the head now if no body chunk or end took it along. */
+  flush(): void {
     if (this.#headBytes === 0) return;
     this.#emit(this.#takeHead(0));
   }

@@ -121,6 +121,9 @@ export class RawResponder implements DownstreamResponder {
     return this.#socket.write(chunk);
   }
 
+  /** The head went out at start(): nothing is held back. */
+  flush(): void {}
+
   onDrain(cb: () => void): void {
     this.#socket.once('drain', cb);
   }

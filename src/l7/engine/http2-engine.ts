@@ -108,6 +108,9 @@ class Http2Responder implements DownstreamResponder {
     return s.write(chunk);
   }
 
+  /** node:http2 sends the head itself: nothing is held back. */
+  flush(): void {}
+
   onDrain(cb: () => void): void {
     this.#stream.once('drain', cb);
   }

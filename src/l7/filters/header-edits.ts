@@ -31,6 +31,7 @@ class EditedResponder implements DownstreamResponder {
     return this.#res.start(statusCode, statusText, edited, close, bodyless);
   }
   write(chunk: Buffer): boolean { return this.#res.write(chunk); }
+  flush(): void { this.#res.flush(); }
   onDrain(cb: () => void): void { this.#res.onDrain(cb); }
   end(trailers: readonly string[]): void { this.#res.end(trailers); }
   localReply(...args: Parameters<DownstreamResponder['localReply']>): void { this.#res.localReply(...args); }

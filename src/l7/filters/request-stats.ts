@@ -36,6 +36,7 @@ class CountingResponder implements DownstreamResponder {
     return ok;
   }
   write(chunk: Buffer): boolean { return this.#res.write(chunk); }
+  flush(): void { this.#res.flush(); }
   onDrain(cb: () => void): void { this.#res.onDrain(cb); }
   end(trailers: readonly string[]): void { this.#res.end(trailers); }
   localReply(reply: LocalReply, grpc: boolean): void {
@@ -128,6 +129,8 @@ class ObservingResponder implements DownstreamResponder, RequestObservation, Abo
     this.responseBytes += chunk.length;
     return this.#res.write(chunk);
   }
+
+  flush(): void { this.#res.flush(); }
 
   onDrain(cb: () => void): void { this.#res.onDrain(cb); }
 

@@ -173,7 +173,7 @@ class H2Attempt implements AttemptControl, BodySink, H2StreamHandler, QueuedAtte
       return;
     }
     this.responseStarted = true;
-    h.onResponse({ statusCode: head.status, statusText: '', headers: head.headers, close: false, bodyless: endStream, hopByHop: false });
+    h.onResponse({ statusCode: head.status, statusText: '', headers: head.headers, close: false, bodyless: endStream, hopByHop: false, readEnds: false });
     if (endStream) this.#complete([]);
   }
 

@@ -226,6 +226,8 @@ export class Http1Connection {
       return;
     }
     this.#inData = false;
+    // The response's handler hears that this read is processed (it is undefined once the response is complete).
+    ex.handler?.onReadEnd();
     if (this.current !== ex) return; // aborted from a callback
     const tunnelHead = this.#tunnelHead;
     if (tunnelHead !== undefined) {
@@ -377,5 +379,6 @@ function toResponse(head: ResponseHead): UpstreamResponse {
     close: !head.keepAlive,
     bodyless: head.framing === 'none',
     hopByHop: head.hopByHop,
+    readEnds: true,
   };
 }

@@ -274,6 +274,7 @@ export class Http2Pool extends StreamPool<Entry, StreamAttempt> {
         close: false,
         bodyless: (flags & NGHTTP2_FLAG_END_STREAM) !== 0,
         hopByHop: false,
+        readEnds: false,
       });
     });
     stream.on('data', (chunk: Buffer) => {

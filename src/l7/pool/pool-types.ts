@@ -71,6 +71,11 @@ export interface UpstreamResponse {
   readonly bodyless: boolean;
   /** HTTP/1.1: some field is hop-by-hop, so the headers must be filtered before they go on (false for HTTP/2). */
   readonly hopByHop: boolean;
+  /**
+   * The pool calls the handler's onReadEnd() after each read that delivered part of this response and did not end it
+   * (the HTTP/1.1 pool): what the handler holds back to write together can wait for it. False: no such call comes.
+   */
+  readonly readEnds: boolean;
 }
 
 export type UpstreamFailureKind =
@@ -110,6 +115,8 @@ export interface UpstreamHandler {
   onData(chunk: Buffer): boolean;
   /** The response is complete; trailers is a flat array (possibly empty). */
   onEnd(trailers: string[]): void;
+  /** Everything of one read is delivered and the response is not complete (only when the response says readEnds). */
+  onReadEnd(): void;
   /**
    * HTTP/1.1: 101 to an Upgrade, or 2xx to CONNECT. The socket now belongs to the handler (paused, with the pool's
    * listeners removed); `rest` holds bytes that arrived after the response head.

@@ -59,8 +59,13 @@ class Attempt implements UpstreamHandler {
   onResponse(res: UpstreamResponse): void { this.#exchange.attemptResponse(this, res); }
   onData(chunk: Buffer): boolean { return this.#exchange.attemptData(this, chunk); }
   onEnd(trailers: string[]): void { this.#exchange.attemptEnd(this, trailers); }
+  onReadEnd(): void { this.#exchange.attemptReadEnd(this); }
   onTunnel(res: UpstreamResponse, socket: Socket, rest: Buffer): void { this.#exchange.attemptTunnel(this, res, socket, rest); }
   onError(f: UpstreamFailure): void { this.#exchange.attemptError(this, f); }
+}
+
+function flushResponse(res: DownstreamResponder): void {
+  res.flush();
 }
 
 /** The router as the terminal HttpHandler: one Exchange per request. */
@@ -306,7 +311,16 @@ export class Exchange {
       a.over = true;
       a.control?.abort();
       this.#reply('upstream-reset', new Error('response header not valid downstream'));
+      return;
     }
+    // The head may be held for the body: it goes out at the end of the upstream's read, or at the next tick when the
+    // pool does not say when its reads end.
+    if (!res.readEnds) process.nextTick(flushResponse, this.#res);
+  }
+
+  /** @internal the upstream read that carried part of the response is processed: send what the responder holds. */
+  attemptReadEnd(a: Attempt): void {
+    if (this.#current === a && this.#committed && !this.#done) this.#res.flush();
   }
 
   /** @internal */

@@ -8,10 +8,11 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { localReply } from '../../../src/l7/local-reply.js';
-import { PASSTHROUGH_DECISION, listen, passthroughCluster, rawExchange, readUntil, startProxy, waitFor, type ProxyUnderTest } from './harness.js';
+import { HTTP2_CODECS, PASSTHROUGH_DECISION, fakeCluster, listen, passthroughCluster, rawExchange, readUntil, startProxy, waitFor, type ProxyUnderTest } from './harness.js';
 
 function connect(port: number): Promise<net.Socket> {
   const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
@@ -222,4 +223,41 @@ describe('HTTP/1.1 raw-socket engine: reads stopped at the hand-over', () => {
     for (const res of held.splice(0)) res.end('ok');
     await waitFor(() => (got.match(/HTTP\/1\.1 200/g) ?? []).length === 40, 'all 40 answers');
   });
+});
+
+describe('HTTP/1.1 raw-socket engine: a response head that arrives before its body', () => {
+  // The engine holds a response head back to send it with the first body chunk (one write). When the body is not in
+  // the read that brought the head, the head must still reach the client at once: here the backend sends the body only
+  // after the client has received the head, so a head held until the body would never arrive (the test times out).
+  const cases = [{ upstream: 'http1' as const, codec: 'remora' as const }, ...HTTP2_CODECS.map((codec) => ({ upstream: 'http2' as const, codec }))];
+  for (const { upstream, codec } of cases) {
+    test(`${upstream} upstream${upstream === 'http2' ? ` (http2_codec = ${codec})` : ''}: the head reaches the client before the body is sent`, async (t) => {
+      let sendBody: (() => void) | undefined;
+      const handler = (_req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse): void => {
+        res.writeHead(200, { 'content-length': '5', 'x-head': 'first' });
+        // Node's servers send a head on its own only with flushHeaders() (or a write).
+        if ('flushHeaders' in res) res.flushHeaders();
+        sendBody = () => { res.end('later'); };
+      };
+      const backend = upstream === 'http1' ? http.createServer(handler) : http2.createServer(handler);
+      const port = await listen(backend);
+      const cluster = fakeCluster({ name: `late-body-${upstream}`, protocol: upstream, pick: () => ({ address: '127.0.0.1', port }) });
+      const proxy = await startProxy({ address: '127.0.0.1', port }, { route: () => PASSTHROUGH_DECISION, cluster: () => cluster }, { http2Codec: codec });
+      t.after(async () => {
+        await proxy.close();
+        if (backend instanceof http.Server) backend.closeAllConnections();
+        backend.close();
+      });
+      const s = await connect(proxy.port);
+      t.after(() => s.destroy());
+      s.write('GET /late HTTP/1.1\r\nHost: h\r\n\r\n');
+      const head = await readUntil(s, (all) => all.includes('\r\n\r\n'));
+      assert.match(head, /^HTTP\/1\.1 200 OK\r\n[\s\S]*x-head: first\r\n/);
+      assert.ok(!head.includes('later'), 'the body was not sent yet');
+      assert.ok(sendBody !== undefined, 'the backend holds the response');
+      sendBody();
+      const rest = await readUntil(s, (all) => all.includes('later'));
+      assert.equal(rest.endsWith('later'), true);
+    });
+  }
 });

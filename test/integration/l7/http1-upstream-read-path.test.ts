@@ -72,6 +72,7 @@ function exchange(pool: Http1Pool, req: UpstreamRequest, slow = false): Promise<
     control = pool.dispatch(req, {
       onInformational: () => {},
       onResponse: (r) => { out.response = r; },
+      onReadEnd: () => {},
       onData: (chunk) => {
         out.chunks.push(chunk);
         if (!slow) return true;
@@ -235,6 +236,7 @@ describe('HTTP/1.1 pool read path', () => {
         onInformational: () => {},
         onResponse: () => reject(new Error('no response expected')),
         onData: () => true,
+        onReadEnd: () => {},
         onEnd: () => reject(new Error('no end expected')),
         onError: (f) => reject(f.error),
         onTunnel: (res, socket, rest) => {

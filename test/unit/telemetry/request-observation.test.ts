@@ -20,7 +20,7 @@ function context(grpc = false, protocol: 'http/1.1' | 'h2' = 'http/1.1'): Reques
 }
 
 const sink: DownstreamResponder = {
-  headersSent: false, informational: () => undefined, start: () => true, write: () => true, onDrain: () => undefined,
+  headersSent: false, informational: () => undefined, start: () => true, write: () => true, flush: () => undefined, onDrain: () => undefined,
   end: () => undefined, localReply: () => undefined, reset: () => undefined, tunnel: () => undefined,
 };
 

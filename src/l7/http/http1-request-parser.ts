@@ -29,6 +29,7 @@ import {
   parseFieldLines,
   TOKEN,
 } from './http1-syntax.js';
+import { methodString } from './field-strings.js';
 import { isHopByHopName, nameIs } from './headers.js';
 
 export const enum RequestEvent {
@@ -287,7 +288,7 @@ export function parseHead(text: string): ParsedRequestHead {
   const minorChar = text.charCodeAt(sp2 + 8);
   if (minorChar !== 48 && minorChar !== 49) throw new Http1SyntaxError('unsupported HTTP version');
   const versionMinor = minorChar === 49 ? 1 : 0;
-  const method = text.slice(0, sp1);
+  const method = methodString(text, 0, sp1);
   const target = text.slice(sp1 + 1, sp2);
 
   const headers: string[] = [];

@@ -6,6 +6,7 @@
 // Every syntax error is an Http1SyntaxError whose `smuggling` flag tells a framing error (chunked framing, the
 // transfer coding or the length: the connection's message boundaries can no longer be trusted) from a plain
 // malformed message.
+import { fieldName, fieldNameIsKept, fieldNameSlot, fieldValue } from './field-strings.js';
 
 export class Http1SyntaxError extends Error {
   /** A framing error (chunked body, lengths): possible request smuggling. */
@@ -77,7 +78,8 @@ export const MAX_CHUNK_LINE = 4096;
 
 /**
  * Parse the field lines of `text` (a head or trailer section without its final empty line, CRLF-separated) from
- * offset `from` into the flat array `out` ([name, value, ...], names as received). Throws Http1SyntaxError on obs-fold,
+ * offset `from` into the flat array `out` ([name, value, ...], names as received; the strings of names and
+ * values seen before are kept ones: src/l7/http/field-strings.ts). Throws Http1SyntaxError on obs-fold,
  * a line without a name, an invalid name (whitespace before the colon included) or value (CTL: a bare CR or LF too).
  */
 export function parseFieldLines(text: string, from: number, out: string[]): void {
@@ -90,9 +92,12 @@ export function parseFieldLines(text: string, from: number, out: string[]): void
     if (c0 === 0x20 || c0 === 0x09) throw new Http1SyntaxError('obs-fold in header');
     const colon = text.indexOf(':', at);
     if (colon <= at || colon > eol) throw new Http1SyntaxError('header line without a name');
-    for (let i = at; i < colon; i++) {
-      const c = text.charCodeAt(i);
-      if (TOKEN[c] !== 1) throw new Http1SyntaxError('invalid header name');
+    const slot = fieldNameSlot(text, at, colon);
+    if (!fieldNameIsKept(slot, text, at, colon)) {
+      for (let i = at; i < colon; i++) {
+        const c = text.charCodeAt(i);
+        if (TOKEN[c] !== 1) throw new Http1SyntaxError('invalid header name');
+      }
     }
     // value: OWS field-value OWS
     let a = colon + 1;
@@ -103,7 +108,7 @@ export function parseFieldLines(text: string, from: number, out: string[]): void
       const c = text.charCodeAt(i);
       if ((c < 0x20 && c !== 0x09) || c === 0x7f) throw new Http1SyntaxError('invalid header value');
     }
-    out.push(text.slice(at, colon), text.slice(a, b));
+    out.push(fieldName(slot, text, at, colon), fieldValue(slot, text, a, b));
     at = eol + 2;
   }
 }

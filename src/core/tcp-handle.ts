@@ -38,9 +38,12 @@ interface RawHandle {
 
 interface WriteReq {
   handle: RawHandle | undefined;
-  oncomplete: ((status: number) => void) | undefined;
+  oncomplete: ((this: WriteReq, status: number) => void) | undefined;
   async: boolean;
   buffer: Uint8Array | string | readonly Uint8Array[] | undefined;
+  /** The TcpHandle whose write this is, and its size (read by the completion of a write libuv kept). */
+  owner: TcpHandle | undefined;
+  bytes: number;
 }
 
 interface ShutdownReq {
@@ -105,6 +108,13 @@ export interface TcpHandleEvents {
 
 /** net.Socket's default writable high-water mark on Node 20: write() says "full" from this many bytes queued. */
 const HIGH_WATER_MARK = 16 * 1024;
+
+/**
+ * A WriteWrap that no write holds: the next write's request. libuv binds a request only when it keeps the write (the
+ * kernel did not take it all at once); a write the kernel takes leaves it untouched, so the same object serves every
+ * such write, and a new one is made only after a write libuv kept.
+ */
+let spareWrite: WriteReq | undefined;
 
 function ignoreEvent(): void {}
 const NO_EVENTS: TcpHandleEvents = { data: ignoreEvent, end: ignoreEvent, close: ignoreEvent };
@@ -241,28 +251,46 @@ export class TcpHandle {
   #write(data: Uint8Array | string | readonly Uint8Array[], n: number): boolean {
     if (this.#closed || this.#ending) return true;
     const b = this.#b;
-    const req = new b.WriteWrap();
+    const req = spareWrite ?? new b.WriteWrap();
+    spareWrite = undefined;
     req.handle = this.#h;
     req.async = false;
     req.buffer = data; // kept until an asynchronous write completes (libuv reads its bytes later), as Node does
-    req.oncomplete = (status: number): void => {
-      this.#pendingBytes -= n;
-      if (status < 0) {
-        this.destroy(systemError(status, 'write'));
-        return;
-      }
-      if (this.#pendingBytes === 0) this.#drained();
-    };
+    req.owner = this;
+    req.bytes = n;
+    req.oncomplete = TcpHandle.#writeDone;
     const err = typeof data === 'string' ? this.#h.writeLatin1String(req, data)
       : data instanceof Uint8Array ? this.#h.writeBuffer(req, data) : this.#h.writev(req, data, true);
     if (err !== 0) {
+      // Not reused: a failed write may have bound the request before it failed.
       this.destroy(systemError(err, 'write'));
       return true;
     }
     this.#bytesWritten += n;
-    if (b.state[b.kLastWriteWasAsync] !== 0) this.#pendingBytes += n;
+    if (b.state[b.kLastWriteWasAsync] !== 0) {
+      this.#pendingBytes += n; // libuv holds `req` until the write completes
+    } else {
+      req.handle = undefined;
+      req.buffer = undefined;
+      req.owner = undefined;
+      spareWrite = req;
+    }
     return this.#pendingBytes < HIGH_WATER_MARK;
   }
+
+  /** The completion of a write libuv kept (`this` is its request). */
+  static readonly #writeDone = function writeDone(this: WriteReq, status: number): void {
+    const h = this.owner;
+    this.owner = undefined;
+    this.buffer = undefined;
+    if (h === undefined) return;
+    h.#pendingBytes -= this.bytes;
+    if (status < 0) {
+      h.destroy(systemError(status, 'write'));
+      return;
+    }
+    if (h.#pendingBytes === 0) h.#drained();
+  };
 
   /** Call `cb` once when what is queued is written (at once, in the next tick, when nothing is). */
   onceDrain(cb: () => void): void {

@@ -269,6 +269,9 @@ export class RequestParser {
   }
 }
 
+/** Fields the proxy may add to a request (x-request-id, a trace context): the headers array has room for them. */
+const ADDED_FIELDS_ROOM = 2;
+
 /** Parse a complete head (without its final CRLFCRLF). */
 export function parseHead(text: string): ParsedRequestHead {
   // request-line = method SP request-target SP HTTP-version
@@ -291,8 +294,7 @@ export function parseHead(text: string): ParsedRequestHead {
   const method = methodString(text, 0, sp1);
   const target = text.slice(sp1 + 1, sp2);
 
-  const headers: string[] = [];
-  if (eol < text.length) parseFieldLines(text, eol + 2, headers);
+  const headers = eol < text.length ? parseFieldLines(text, eol + 2, ADDED_FIELDS_ROOM) : [];
 
   let host: string | undefined;
   let hosts = 0;

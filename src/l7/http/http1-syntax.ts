@@ -78,13 +78,22 @@ export const MAX_CHUNK_LINE = 4096;
 
 /**
  * Parse the field lines of `text` (a head or trailer section without its final empty line, CRLF-separated) from
- * offset `from` into the flat array `out` ([name, value, ...], names as received; the strings of names and
- * values seen before are kept ones: src/l7/http/field-strings.ts). Throws Http1SyntaxError on obs-fold,
- * a line without a name, an invalid name (whitespace before the colon included) or value (CTL: a bare CR or LF too).
+ * offset `from` into a new flat array ([name, value, ...], names as received; the strings of names and values seen
+ * before are kept ones: src/l7/http/field-strings.ts), made once at its size with room for `room` more fields (the
+ * ones the proxy adds, such as x-request-id, go in without growing it). Throws Http1SyntaxError on obs-fold, a line
+ * without a name, an invalid name (whitespace before the colon included) or value (CTL: a bare CR or LF too).
  */
-export function parseFieldLines(text: string, from: number, out: string[]): void {
-  let at = from;
+export function parseFieldLines(text: string, from: number, room = 0): string[] {
   const n = text.length;
+  let lines = 0;
+  for (let at = from; at < n; lines++) {
+    const eol = text.indexOf('\r\n', at);
+    at = eol < 0 ? n : eol + 2;
+  }
+  const out = new Array<string>(2 * (lines + room));
+  out.length = 2 * lines; // the room stays as capacity
+  let k = 0;
+  let at = from;
   while (at < n) {
     let eol = text.indexOf('\r\n', at);
     if (eol < 0) eol = n;
@@ -108,9 +117,11 @@ export function parseFieldLines(text: string, from: number, out: string[]): void
       const c = text.charCodeAt(i);
       if ((c < 0x20 && c !== 0x09) || c === 0x7f) throw new Http1SyntaxError('invalid header value');
     }
-    out.push(fieldName(slot, text, at, colon), fieldValue(slot, text, a, b));
+    out[k++] = fieldName(slot, text, at, colon);
+    out[k++] = fieldValue(slot, text, a, b);
     at = eol + 2;
   }
+  return out;
 }
 
 /** Parse a chunk-size line (without its CRLF): 1-13 hex digits, optionally `;` extensions. Throws (smuggling). */
@@ -297,9 +308,9 @@ export class ChunkedDecoder {
             return i;
           }
           if (end - i > this.#maxTrailerBytes) throw new Http1SyntaxError('trailer section too large', true);
-          const trailers: string[] = [];
+          let trailers: string[];
           try {
-            parseFieldLines(data.toString('latin1', i, end), 0, trailers);
+            trailers = parseFieldLines(data.toString('latin1', i, end), 0);
           } catch (err) {
             throw new Http1SyntaxError((err as Error).message, true);
           }

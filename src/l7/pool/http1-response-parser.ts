@@ -10,6 +10,7 @@
 // Rejected (ParseError): bad status line, bare LF / CR, obs-fold, invalid field names or values, conflicting or
 // malformed Content-Length, Transfer-Encoding on HTTP/1.0, bad chunk sizes or chunk framing, oversized heads.
 
+import { STATUS_CODES } from 'node:http';
 import {
   ChunkedDecoder,
   ChunkedStatus,
@@ -275,11 +276,16 @@ export class ResponseParser {
     let statusText = '';
     if (lineEnd > 12) {
       if (text.charCodeAt(12) !== 0x20) throw new ParseError('bad status line');
-      statusText = text.slice(13, lineEnd);
-      if (!isFieldValue(statusText)) throw new ParseError('bad reason phrase');
+      // The standard reason phrase is the kept string (no copy); any other is checked.
+      const known = STATUS_CODES[statusCode];
+      if (known !== undefined && known.length === lineEnd - 13 && text.startsWith(known, 13)) {
+        statusText = known;
+      } else {
+        statusText = text.slice(13, lineEnd);
+        if (!isFieldValue(statusText)) throw new ParseError('bad reason phrase');
+      }
     }
-    const headers: string[] = [];
-    if (eol >= 0) parseFieldLines(text, eol + 2, headers);
+    const headers = eol >= 0 ? parseFieldLines(text, eol + 2) : [];
 
     let contentLength = -1;
     let te: string | undefined;

@@ -3,7 +3,8 @@
 // (TcpHandle.interceptAccepts): the HTTP/1.1 engine reads and writes the handle directly (src/l7/engine/
 // handle-transport.ts), and every connection that needs more than that (detection other than HTTP/1.1, TLS, HTTP/2,
 // opaque forwarding, tunnels, refusals) becomes a net.Socket on the same handle at that moment (toSocket()), as
-// Node's own accept would have made it.
+// Node's own accept would have made it. TcpHandle.writeThrough() writes the same way on an existing net.Socket (the
+// HTTP/1.1 pool's upstream connections: a request head without the socket's Writable).
 //
 // This is the one file that uses Node's internal stream handle classes: the listening handle's `onconnection`, the
 // accepted handle's `onread` / `readStart` / `readStop` / `writeBuffer` / `writeLatin1String` / `shutdown` / `close`
@@ -41,8 +42,8 @@ interface WriteReq {
   oncomplete: ((this: WriteReq, status: number) => void) | undefined;
   async: boolean;
   buffer: Uint8Array | string | readonly Uint8Array[] | undefined;
-  /** The TcpHandle whose write this is, and its size (read by the completion of a write libuv kept). */
-  owner: TcpHandle | undefined;
+  /** The TcpHandle (or net.Socket) whose write this is, and its size (read by the completion of a write libuv kept). */
+  owner: TcpHandle | Socket | undefined;
   bytes: number;
 }
 
@@ -116,6 +117,14 @@ const HIGH_WATER_MARK = 16 * 1024;
  */
 let spareWrite: WriteReq | undefined;
 
+/** The completion of a socket's write (TcpHandle.writeThrough) that libuv kept: a failure destroys the socket. */
+function socketWriteDone(this: WriteReq, status: number): void {
+  const socket = this.owner;
+  this.owner = undefined;
+  this.buffer = undefined;
+  if (status < 0 && socket instanceof Socket) socket.destroy(systemError(status, 'write'));
+}
+
 function ignoreEvent(): void {}
 const NO_EVENTS: TcpHandleEvents = { data: ignoreEvent, end: ignoreEvent, close: ignoreEvent };
 
@@ -142,6 +151,46 @@ export class TcpHandle {
       }
       accept(new TcpHandle(b, client));
     };
+    return true;
+  }
+
+  /**
+   * Write `data` (a string is latin1) on a connected plain TCP net.Socket straight through its handle, as a TcpHandle
+   * writes: without the socket's Writable (its write request, state and callbacks). Only when the stream holds no
+   * byte, so that the order of the bytes is kept (libuv queues the writes of a handle in order; the stream's later
+   * writes and its end() come after this one). False, with nothing written, when that is not the case or not possible
+   * (TLS, connecting, corked, ended, another Node release): write through the socket then. A write libuv keeps
+   * completes on its own; if it fails, the socket is destroyed with the error, as its stream would do. What is written
+   * here is not in the socket's bytesWritten.
+   */
+  static writeThrough(socket: Socket, data: string | Uint8Array): boolean {
+    const b = probe();
+    const h = (socket as unknown as { readonly _handle?: Partial<RawHandle> | null })._handle;
+    if (b === null || h === null || h === undefined || typeof h.writeLatin1String !== 'function'
+      || (socket as { encrypted?: unknown }).encrypted === true || socket.connecting || socket.destroyed
+      || !socket.writable || socket.writableLength !== 0 || socket.writableCorked !== 0) {
+      return false;
+    }
+    const raw = h as RawHandle;
+    const req = spareWrite ?? new b.WriteWrap();
+    spareWrite = undefined;
+    req.handle = raw;
+    req.async = false;
+    req.buffer = data;
+    req.owner = socket;
+    req.bytes = data.length;
+    req.oncomplete = socketWriteDone;
+    const err = typeof data === 'string' ? raw.writeLatin1String(req, data) : raw.writeBuffer(req, data);
+    if (err !== 0) {
+      socket.destroy(systemError(err, 'write'));
+      return true;
+    }
+    if (b.state[b.kLastWriteWasAsync] === 0) {
+      req.handle = undefined;
+      req.buffer = undefined;
+      req.owner = undefined;
+      spareWrite = req;
+    }
     return true;
   }
 
@@ -283,7 +332,7 @@ export class TcpHandle {
     const h = this.owner;
     this.owner = undefined;
     this.buffer = undefined;
-    if (h === undefined) return;
+    if (!(h instanceof TcpHandle)) return;
     h.#pendingBytes -= this.bytes;
     if (status < 0) {
       h.destroy(systemError(status, 'write'));

@@ -8,6 +8,7 @@
 // it, or it is out of sync).
 import type { Socket } from 'node:net';
 import { DirectReads } from '../../core/direct-reads.js';
+import { TcpHandle } from '../../core/tcp-handle.js';
 import type { BodySink } from '../http/request-body.js';
 import { lastChunk, chunkHeader, requestHead } from './http1-serialize.js';
 import { ParseError, ResponseParser, type ResponseHead } from './http1-response-parser.js';
@@ -151,7 +152,9 @@ export class Http1Connection {
     let headers = request.headers;
     if (ex.chunked) headers = [...headers, 'Transfer-Encoding', 'chunked'];
     ex.requestSent = true;
-    this.socket.write(requestHead(request.method, request.target, headers));
+    // Straight through the handle when the socket's stream holds nothing (src/core/tcp-handle.ts), else the stream.
+    const head = requestHead(request.method, request.target, headers);
+    if (!TcpHandle.writeThrough(this.socket, head)) this.socket.write(head);
     if (request.body === undefined) {
       ex.requestDone = true;
     } else {

@@ -1,8 +1,10 @@
 // TcpHandle (src/core/tcp-handle.ts) on loopback: a net.Server's accepts are taken as TCP handles (no net.Socket);
 // reads, writes in order, the client's FIN as 'end' without a close, our FIN after the queued writes, the close
 // reported once, write() "full" and onceDrain(), reset(), a read error, and toSocket(): a socket on the same handle
-// that gets the bytes put back, the client's FIN read before it, and counts that include the handle's. The handle
-// bindings must be there on every Node release we support: supported() fails loudly here if they disappear.
+// that gets the bytes put back, the client's FIN read before it, and counts that include the handle's. writeThrough():
+// a connected net.Socket's writes through its handle, in order with its stream's and before its end(), declined while
+// the stream cannot take them so, and a failed one destroying the socket. The handle bindings must be there on every
+// Node release we support: supported() fails loudly here if they disappear.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
@@ -167,4 +169,73 @@ test('toSocket(): the same connection as a socket, bytes put back, the FIN read 
   assert.equal(handle.bytesRead, 5);
   assert.equal(handle.bytesWritten, 'from-handle;from-socket'.length);
   assert.throws(() => handle.toSocket(), /EBADF/);
+});
+
+/** A plain net.Server and a connected net.Socket client to it; `server` gets what the client sends. */
+async function socketPair(t: TestContext): Promise<{ client: Socket; peer: Socket }> {
+  const server = createServer({ allowHalfOpen: true });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const peers: Socket[] = [];
+  server.on('connection', (s: Socket) => { s.on('error', () => undefined); peers.push(s); });
+  const client = createConnection({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, allowHalfOpen: true });
+  client.on('error', () => undefined);
+  t.after(() => { client.destroy(); for (const p of peers) p.destroy(); server.close(); });
+  assert.equal(TcpHandle.writeThrough(client, 'x'), false, 'not while connecting');
+  await once(client, 'connect');
+  await until(() => peers.length === 1, 'the accept');
+  return { client, peer: peers[0] as Socket };
+}
+
+test("writeThrough(): a socket's writes through its handle keep their order with the stream's, end() after them", async (t) => {
+  const { client, peer } = await socketPair(t);
+  const seen = collect(peer);
+  assert.equal(TcpHandle.writeThrough(client, 'one,'), true);
+  assert.equal(TcpHandle.writeThrough(client, Buffer.from('two,')), true);
+  client.write('three,');
+  // The stream may still hold 'three,' (its write completes in a later tick): then writeThrough declines.
+  const direct = TcpHandle.writeThrough(client, 'four,');
+  if (!direct) client.write('four,');
+  // 8 MiB to a peer that is not reading: libuv keeps most of it; the stream's write and end() queue behind it.
+  peer.pause();
+  await until(() => client.writableLength === 0, 'the stream empty');
+  const big = Buffer.alloc(8 * 1024 * 1024, 0x62);
+  assert.equal(TcpHandle.writeThrough(client, big), true);
+  client.write('five');
+  client.end();
+  peer.resume();
+  await until(() => seen.ended(), "the client's FIN at the peer");
+  const text = seen.text();
+  assert.equal(text.length, 4 + 4 + 6 + 5 + big.length + 4);
+  assert.equal(text.slice(0, 19), 'one,two,three,four,');
+  assert.equal(text.slice(19, 19 + big.length), 'b'.repeat(big.length));
+  assert.equal(text.slice(19 + big.length), 'five');
+});
+
+test('writeThrough(): declined when the stream holds bytes, is corked or ended; a failed write destroys the socket', async (t) => {
+  const { client, peer } = await socketPair(t);
+  peer.pause();
+  // Fill the stream: once the kernel and libuv hold enough, the stream keeps the rest.
+  const chunk = Buffer.alloc(1024 * 1024, 0x63);
+  for (let i = 0; i < 64 && client.writableLength === 0; i++) client.write(chunk);
+  assert.ok(client.writableLength > 0, 'bytes wait in the stream');
+  assert.equal(TcpHandle.writeThrough(client, 'x'), false, 'not with bytes in the stream');
+  const second = await socketPair(t);
+  second.client.cork();
+  assert.equal(TcpHandle.writeThrough(second.client, 'x'), false, 'not while corked');
+  second.client.uncork();
+  second.client.end();
+  assert.equal(TcpHandle.writeThrough(second.client, 'x'), false, 'not after end()');
+  // A peer that resets: a write through the handle fails, and the socket is destroyed with the error.
+  // The client does not read, so only a write can hear of the reset.
+  const third = await socketPair(t);
+  third.client.pause();
+  third.peer.resetAndDestroy();
+  await until(() => {
+    if (!third.client.destroyed) TcpHandle.writeThrough(third.client, 'after the reset');
+    return third.client.destroyed;
+  }, 'the socket destroyed by a failed write');
+  const err = third.client.errored as NodeJS.ErrnoException | null;
+  assert.ok(err instanceof Error, 'destroyed with an error');
+  assert.equal(err.syscall, 'write');
 });

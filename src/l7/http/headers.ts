@@ -77,6 +77,8 @@ export function listTokens(value: string): string[] {
 export function stripHopByHop(raw: readonly string[], keepUpgrade: boolean, info?: HopByHopInfo): string[] {
   // First pass: names listed by Connection. Most messages have no Connection header: skip the Set then.
   let listed: Set<string> | undefined;
+  /** `Connection: close` alone (the other common value): a field named close goes, without a token list. */
+  let closeListed = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     if (nameIs(name, 'connection')) {
@@ -84,6 +86,11 @@ export function stripHopByHop(raw: readonly string[], keepUpgrade: boolean, info
       if (nameIs(value, 'keep-alive')) {
         // The common value, and a name that is removed anyway: no token list.
         if (info !== undefined) info.keepAlive = true;
+        continue;
+      }
+      if (nameIs(value, 'close')) {
+        if (info !== undefined) info.close = true;
+        closeListed = true;
         continue;
       }
       for (const token of listTokens(value)) {
@@ -116,6 +123,7 @@ export function stripHopByHop(raw: readonly string[], keepUpgrade: boolean, info
       continue;
     }
     if (listed !== undefined && listed.has(name.toLowerCase())) continue;
+    if (closeListed && name.length === 5 && nameIs(name, 'close')) continue;
     out.push(name, value);
   }
   return out;

@@ -38,6 +38,18 @@ test('hop-by-hop fields and the fields Connection lists are removed; case and or
   assert.equal(info.upgrade, 'websocket');
 });
 
+test('Connection: close alone (its own fast path) removes as the token list does: a field named close too', () => {
+  for (const value of ['close', 'CLOSE', 'Close']) {
+    const info = newHopByHopInfo();
+    const fields = ['Host', 'a', 'Connection', value, 'Close', 'x', 'X-Keep', 'yes', 'Closed', 'y'];
+    assert.deepEqual(stripHopByHop(fields, false, info), ['Host', 'a', 'X-Keep', 'yes', 'Closed', 'y']);
+    assert.equal(info.close, true);
+    // The same list through the token path (a second token) gives the same fields.
+    assert.deepEqual(stripHopByHop(['Host', 'a', 'Connection', `${value}, x-none`, 'Close', 'x', 'X-Keep', 'yes', 'Closed', 'y'], false),
+      ['Host', 'a', 'X-Keep', 'yes', 'Closed', 'y']);
+  }
+});
+
 test('TE without trailers is dropped', () => {
   assert.deepEqual(stripHopByHop(['TE', 'gzip', 'A', 'b'], false), ['A', 'b']);
 });

@@ -41,6 +41,12 @@ const MESH = { group: 'mesh', modes: MESH_MODES, peer: MESH_GROUP.peer, subject:
  * docs/performance-notes.md, "Issue 15, ninth part"); the cell is the median of the rounds, in alternating order.
  */
 const TAIL = { rounds: 3 } as const;
+/**
+ * Three rounds for the L7 throughput rows too: one run of each put remora-l7 at anywhere from 0.56× to 0.88× of
+ * HAProxy for one build, HAProxy's own keep-alive rps moving from 19,883 to 34,219 between runs
+ * (docs/performance-notes.md, sixteenth and seventeenth parts); the median of alternating rounds is steadier.
+ */
+const L7_THROUGHPUT = { rounds: 3 } as const;
 const h2cLoad = (ctx: RunContext): H2Load => ({ url: `http://${ctx.server.ip4}:${ctx.server.h2cPort}/`, connections: 16, streams: 4, threads: 2 });
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -84,6 +90,7 @@ export const SCENARIOS: readonly Scenario[] = [
     id: 'l7-http1-keepalive',
     title: 'L7: HTTP/1.1 keep-alive, max rps (remora: HTTP engine, passthrough route)',
     metric: 'rps',
+    ...L7_THROUGHPUT,
     ...L7,
     describe: (ctx) => wrkArgs(keepAlive(ctx), ctx.durationS).join(' '),
     run: (ctx) => runWrk(ctx.client, keepAlive(ctx), ctx.durationS, ctx.warmupS),
@@ -92,6 +99,7 @@ export const SCENARIOS: readonly Scenario[] = [
     id: 'l7-http1-conn-per-request',
     title: 'L7: HTTP/1.1 one connection per request (downstream), max rps; upstream connections are pooled',
     metric: 'rps',
+    ...L7_THROUGHPUT,
     ...L7,
     describe: (ctx) => quote(wrkArgs(connClose(ctx), ctx.durationS)),
     run: (ctx) => runWrk(ctx.client, connClose(ctx), ctx.durationS, ctx.warmupS),
@@ -100,6 +108,7 @@ export const SCENARIOS: readonly Scenario[] = [
     id: 'l7-h2c',
     title: 'L7: h2c (HTTP/2 prior knowledge), 16 connections × 4 streams, max rps',
     metric: 'rps',
+    ...L7_THROUGHPUT,
     ...L7,
     describe: (ctx) => h2loadMaxArgs(h2cLoad(ctx), ctx.durationS, ctx.warmupS, '<log>').join(' '),
     run: (ctx) => runH2loadMax(ctx.client, h2cLoad(ctx), ctx.durationS, ctx.warmupS, ctx.tmpDir),

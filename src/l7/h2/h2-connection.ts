@@ -371,14 +371,14 @@ export class H2Connection {
     if (!ok) {
       if (!this.#socketFull) {
         this.#socketFull = true;
-        sock.once('drain', this.#onTransportDrain);
+        sock.once('drain', this.#onSocketDrain);
       }
     } else if (this.#drainWaiters.size > 0) {
       this.#notifyDrain();
     }
   };
 
-  readonly #onTransportDrain = (): void => {
+  readonly #onSocketDrain = (): void => {
     this.#socketFull = false;
     this.#controlWhileCongested = 0;
     this.#notifyDrain();

@@ -117,6 +117,31 @@ const HIGH_WATER_MARK = 16 * 1024;
  */
 let spareWrite: WriteReq | undefined;
 
+/**
+ * One write on `raw` with the spare request (made when there is none): 0 or a negative errno. When the kernel took it
+ * all (b.state says libuv did not keep it), the request is the spare again; a kept or failed one is not reused.
+ */
+function writeRequest(b: Bindings, raw: RawHandle, data: Uint8Array | string | readonly Uint8Array[], owner: TcpHandle | Socket,
+  bytes: number, done: (this: WriteReq, status: number) => void): number {
+  const req = spareWrite ?? new b.WriteWrap();
+  spareWrite = undefined;
+  req.handle = raw;
+  req.async = false;
+  req.buffer = data; // kept until an asynchronous write completes (libuv reads its bytes later), as Node does
+  req.owner = owner;
+  req.bytes = bytes;
+  req.oncomplete = done;
+  const err = typeof data === 'string' ? raw.writeLatin1String(req, data)
+    : data instanceof Uint8Array ? raw.writeBuffer(req, data) : raw.writev(req, data, true);
+  if (err === 0 && b.state[b.kLastWriteWasAsync] === 0) {
+    req.handle = undefined;
+    req.buffer = undefined;
+    req.owner = undefined;
+    spareWrite = req;
+  }
+  return err;
+}
+
 /** The completion of a socket's write (TcpHandle.writeThrough) that libuv kept: a failure destroys the socket. */
 function socketWriteDone(this: WriteReq, status: number): void {
   const socket = this.owner;
@@ -171,26 +196,8 @@ export class TcpHandle {
       || !socket.writable || socket.writableLength !== 0 || socket.writableCorked !== 0) {
       return false;
     }
-    const raw = h as RawHandle;
-    const req = spareWrite ?? new b.WriteWrap();
-    spareWrite = undefined;
-    req.handle = raw;
-    req.async = false;
-    req.buffer = data;
-    req.owner = socket;
-    req.bytes = data.length;
-    req.oncomplete = socketWriteDone;
-    const err = typeof data === 'string' ? raw.writeLatin1String(req, data) : raw.writeBuffer(req, data);
-    if (err !== 0) {
-      socket.destroy(systemError(err, 'write'));
-      return true;
-    }
-    if (b.state[b.kLastWriteWasAsync] === 0) {
-      req.handle = undefined;
-      req.buffer = undefined;
-      req.owner = undefined;
-      spareWrite = req;
-    }
+    const err = writeRequest(b, h as RawHandle, data, socket, data.length, socketWriteDone);
+    if (err !== 0) socket.destroy(systemError(err, 'write'));
     return true;
   }
 
@@ -300,30 +307,13 @@ export class TcpHandle {
   #write(data: Uint8Array | string | readonly Uint8Array[], n: number): boolean {
     if (this.#closed || this.#ending) return true;
     const b = this.#b;
-    const req = spareWrite ?? new b.WriteWrap();
-    spareWrite = undefined;
-    req.handle = this.#h;
-    req.async = false;
-    req.buffer = data; // kept until an asynchronous write completes (libuv reads its bytes later), as Node does
-    req.owner = this;
-    req.bytes = n;
-    req.oncomplete = TcpHandle.#writeDone;
-    const err = typeof data === 'string' ? this.#h.writeLatin1String(req, data)
-      : data instanceof Uint8Array ? this.#h.writeBuffer(req, data) : this.#h.writev(req, data, true);
+    const err = writeRequest(b, this.#h, data, this, n, TcpHandle.#writeDone);
     if (err !== 0) {
-      // Not reused: a failed write may have bound the request before it failed.
       this.destroy(systemError(err, 'write'));
       return true;
     }
     this.#bytesWritten += n;
-    if (b.state[b.kLastWriteWasAsync] !== 0) {
-      this.#pendingBytes += n; // libuv holds `req` until the write completes
-    } else {
-      req.handle = undefined;
-      req.buffer = undefined;
-      req.owner = undefined;
-      spareWrite = req;
-    }
+    if (b.state[b.kLastWriteWasAsync] !== 0) this.#pendingBytes += n; // libuv holds the request until the write completes
     return this.#pendingBytes < HIGH_WATER_MARK;
   }
 

@@ -54,8 +54,8 @@ export function methodString(text: string, from: number, to: number): string {
 }
 
 /**
- * The slot of the name text[from, to) (an argument for fieldName and fieldValue), or -1 for a name too long to keep.
- * The name may or may not be the one kept there: fieldNameIsKept() tells.
+ * The slot of the name text[from, to) (an argument for keptName, keepName and fieldValue), or -1 for a name too long
+ * to keep. The name may or may not be the one kept there: keptName() tells.
  */
 export function fieldNameSlot(text: string, from: number, to: number): number {
   if (to - from > MAX_KEPT_NAME) return -1;
@@ -64,28 +64,26 @@ export function fieldNameSlot(text: string, from: number, to: number): number {
   return (h >>> 0) & (NAME_SLOTS - 1);
 }
 
-/** text[from, to) is the name kept in `slot`: a name seen before (and checked then). */
-export function fieldNameIsKept(slot: number, text: string, from: number, to: number): boolean {
-  if (slot < 0) return false;
+/** The name kept in `slot` when it is text[from, to) (a name seen before, and checked then), else undefined. */
+export function keptName(slot: number, text: string, from: number, to: number): string | undefined {
+  if (slot < 0) return undefined;
   const kept = names[slot];
-  return kept !== undefined && kept.length === to - from && text.startsWith(kept, from);
+  return kept !== undefined && kept.length === to - from && text.startsWith(kept, from) ? kept : undefined;
 }
 
 /**
- * text.slice(from, to) for a field name in `slot`: the kept string when it is the one kept, else the name, kept there
- * from now on in place of the one before (call it for a name already checked: only valid names are kept).
+ * text.slice(from, to) for a field name that keptName() did not have, kept in `slot` from now on in place of the one
+ * before (call it for a name already checked: only valid names are kept).
  */
-export function fieldName(slot: number, text: string, from: number, to: number): string {
+export function keepName(slot: number, text: string, from: number, to: number): string {
   if (slot < 0) return text.slice(from, to);
-  const kept = names[slot];
-  if (kept !== undefined && kept.length === to - from && text.startsWith(kept, from)) return kept;
   const own = ownCopy(text, from, to);
   names[slot] = own;
   lastValues[slot] = undefined;
   return own;
 }
 
-/** text.slice(from, to) for the value of a field whose name is in `slot` (after fieldName() for it). */
+/** text.slice(from, to) for the value of a field whose name is in `slot` (kept there, or just now by keepName()). */
 export function fieldValue(slot: number, text: string, from: number, to: number): string {
   if (slot < 0) return text.slice(from, to);
   const len = to - from;

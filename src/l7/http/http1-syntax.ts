@@ -6,7 +6,7 @@
 // Every syntax error is an Http1SyntaxError whose `smuggling` flag tells a framing error (chunked framing, the
 // transfer coding or the length: the connection's message boundaries can no longer be trusted) from a plain
 // malformed message.
-import { fieldName, fieldNameIsKept, fieldNameSlot, fieldValue } from './field-strings.js';
+import { fieldNameSlot, fieldValue, keepName, keptName } from './field-strings.js';
 
 export class Http1SyntaxError extends Error {
   /** A framing error (chunked body, lengths): possible request smuggling. */
@@ -102,7 +102,8 @@ export function parseFieldLines(text: string, from: number, room = 0): string[] 
     const colon = text.indexOf(':', at);
     if (colon <= at || colon > eol) throw new Http1SyntaxError('header line without a name');
     const slot = fieldNameSlot(text, at, colon);
-    if (!fieldNameIsKept(slot, text, at, colon)) {
+    let name = keptName(slot, text, at, colon);
+    if (name === undefined) {
       for (let i = at; i < colon; i++) {
         const c = text.charCodeAt(i);
         if (TOKEN[c] !== 1) throw new Http1SyntaxError('invalid header name');
@@ -117,7 +118,7 @@ export function parseFieldLines(text: string, from: number, room = 0): string[] 
       const c = text.charCodeAt(i);
       if ((c < 0x20 && c !== 0x09) || c === 0x7f) throw new Http1SyntaxError('invalid header value');
     }
-    out[k++] = fieldName(slot, text, at, colon);
+    out[k++] = name ?? keepName(slot, text, at, colon);
     out[k++] = fieldValue(slot, text, a, b);
     at = eol + 2;
   }

@@ -2,7 +2,8 @@
 // redirected TCP connection.
 //
 // originalDst(fd) -> { family: 4 | 6, address: string, port: number } on success, or a negative errno;
-// acceptedAddresses(fd) (below) returns the client's address with it, for the accept path.
+// acceptedAddresses(fd) (below) returns the client's address with it, for the accept path; tcpNoDelay(fd) -> 1 or 0
+// (TCP_NODELAY) or a negative errno, for the tests of what an accepted connection inherits from its listener.
 // The getsockopt level is chosen from the accepted socket's own family (getsockname): an IPv4 socket, or an IPv6
 // socket whose local address is IPv4-mapped (an IPv4 client accepted on a dual-stack "::" listener), uses
 // SOL_IP/SO_ORIGINAL_DST; a native IPv6 socket uses SOL_IPV6/IP6T_SO_ORIGINAL_DST. No strings describe errors: the
@@ -11,6 +12,8 @@
 
 #include <cerrno>
 #include <cstring>
+
+#include <netinet/tcp.h>
 
 #include "socket_addresses.h"
 
@@ -104,9 +107,21 @@ Napi::Value AcceptedAddresses(const Napi::CallbackInfo& info) {
   return out;
 }
 
+Napi::Value TcpNoDelay(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int fd = FdArgument(info, "tcpNoDelay(fd): fd must be a number");
+  if (env.IsExceptionPending()) return env.Undefined();
+  if (fd < 0) return Napi::Number::New(env, -EBADF);
+  int on = 0;
+  socklen_t len = sizeof(on);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) != 0) return Napi::Number::New(env, -errno);
+  return Napi::Number::New(env, on != 0 ? 1 : 0);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("originalDst", Napi::Function::New(env, OriginalDst, "originalDst"));
   exports.Set("acceptedAddresses", Napi::Function::New(env, AcceptedAddresses, "acceptedAddresses"));
+  exports.Set("tcpNoDelay", Napi::Function::New(env, TcpNoDelay, "tcpNoDelay"));
   RegisterTcpForwarder(env, exports);
   RegisterMemoryRelease(env, exports);
   return exports;

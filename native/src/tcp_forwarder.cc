@@ -168,6 +168,9 @@ struct Listener : Polled {
   int fd = -1;
   bool registered = false;
   int64_t restUntil = 0;  // resting after accept() ran out of resources
+  // TCP_NODELAY is set on the listening socket: Linux copies it into every connection accept() returns, so the
+  // accepted ones need no setsockopt of their own.
+  bool inheritsNoDelay = false;
 };
 
 struct ConnectParams {
@@ -320,6 +323,8 @@ class Forwarder {
     SetNonBlocking(d);
     auto l = std::make_shared<Listener>();
     l->fd = d;
+    int one = 1;
+    l->inheritsNoDelay = setsockopt(d, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0;
     l->handle = nextListener_.fetch_add(1);
     Command cmd{Command::LISTEN, nullptr, l->handle, l, nullptr};
     Push(std::move(cmd));
@@ -581,8 +586,10 @@ class Forwarder {
 
   // A new connection: its addresses are read now and the connection waits for JavaScript's answer.
   void Accepted(Listener* l, int fd, const sockaddr_storage& peer) {
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (!l->inheritsNoDelay) {
+      int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
     remora::AddressText peerText = {0};
     remora::AddressText dstText = {0};
     uint16_t peerPort = 0;

@@ -19,6 +19,8 @@ export interface OriginalDstBinding {
    * when it is already gone). Absent from an addon built before it: then originalDst, and node:net for the client.
    */
   acceptedAddresses?(fd: number): readonly [number, string, number, string, number] | number;
+  /** TCP_NODELAY of a socket: 1 or 0, or -errno (the tests' view of what a connection inherits from its listener). */
+  tcpNoDelay?(fd: number): number;
 }
 
 /**

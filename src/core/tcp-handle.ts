@@ -169,12 +169,16 @@ export class TcpHandle {
     const listening = (server as unknown as { readonly _handle?: { onconnection?: unknown } | null })._handle;
     if (b === null || listening === null || listening === undefined || typeof listening.onconnection !== 'function') return false;
     const nodeOnConnection = listening.onconnection as (this: unknown, err: number, client: RawHandle | undefined) => void;
+    // Nagle off once, on the listening socket: Linux copies TCP_NODELAY into every connection accept() returns, which
+    // saves a setsockopt per connection. Where it cannot be set there, each accepted handle sets it.
+    const setNoDelay = (listening as { setNoDelay?: unknown }).setNoDelay;
+    const inherited = typeof setNoDelay === 'function' && (setNoDelay as (on: boolean) => number).call(listening, true) === 0;
     listening.onconnection = function onconnection(this: unknown, err: number, client: RawHandle | undefined): void {
       if (err !== 0 || client === undefined) {
         nodeOnConnection.call(this, err, client);
         return;
       }
-      accept(new TcpHandle(b, client));
+      accept(new TcpHandle(b, client, inherited));
     };
     return true;
   }
@@ -221,11 +225,11 @@ export class TcpHandle {
   #bytesRead = 0;
   #bytesWritten = 0;
 
-  private constructor(b: Bindings, h: RawHandle) {
+  private constructor(b: Bindings, h: RawHandle, noDelayInherited: boolean) {
     this.#b = b;
     this.#h = h;
     h.onread = this.#onRead;
-    h.setNoDelay(true);
+    if (!noDelayInherited) h.setNoDelay(true);
   }
 
   /** The file descriptor (for SO_ORIGINAL_DST). */

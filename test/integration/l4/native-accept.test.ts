@@ -12,6 +12,8 @@ import { readdirSync } from 'node:fs';
 import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { constants } from 'node:os';
 import { test as nodeTest, type TestContext } from 'node:test';
+import { loadNativeAddon } from '../../../src/core/native-addon.js';
+import { socketFd } from '../../../src/core/socket-fd.js';
 import { ListenerCounters } from '../../../src/core/stats.js';
 import { NativeDetectEvent, type NativeAccepted, type NativeAcceptedOwner, type NativeConnectRequest } from '../../../src/l4/native-accepted.js';
 import { processForwarder, type NativeAcceptedAddresses, type NativeForwarder } from '../../../src/l4/native-forwarder.js';
@@ -41,7 +43,7 @@ interface Accepted {
 }
 
 /** A listening socket the thread accepts on (Node's server closed: the thread's duplicate keeps the port). */
-async function nativeListener(t: TestContext): Promise<{ port: number; accepted: Accepted[]; errors: Error[]; stop: () => void }> {
+async function nativeListener(t: TestContext): Promise<{ port: number; accepted: Accepted[]; errors: Error[]; stop: () => void; noDelay: number | undefined }> {
   const f = forwarder();
   const server = createServer(() => { assert.fail('Node must not accept once the thread does'); });
   server.listen(0, '127.0.0.1');
@@ -54,6 +56,7 @@ async function nativeListener(t: TestContext): Promise<{ port: number; accepted:
     accepted: (conn, addresses) => { accepted.push({ conn, addresses }); },
     listenerError: (err) => { errors.push(err); },
   });
+  const noDelay = loadNativeAddon().tcpNoDelay?.(fd); // the listening socket's TCP_NODELAY, set by listen()
   server.close();
   let stopped = false;
   const stop = (): void => {
@@ -62,7 +65,7 @@ async function nativeListener(t: TestContext): Promise<{ port: number; accepted:
     f.unlisten(handle);
   };
   t.after(stop);
-  return { port, accepted, errors, stop };
+  return { port, accepted, errors, stop, noDelay };
 }
 
 /** Records what the thread says of one connection. */
@@ -260,6 +263,9 @@ test('toSocket gives the connection to Node: bytes flow through the socket, the 
   assert.equal(f.size, before - 1, 'no longer live in the thread');
   assert.equal(s.remotePort, c.localPort);
   assert.throws(() => a.conn.toSocket(), /EBADF/);
+  // Nagle is off on the listening socket (set once by listen()), and the accepted connection inherited it.
+  assert.equal(l.noDelay, 1);
+  assert.equal(loadNativeAddon().tcpNoDelay?.(socketFd(s) ?? -1), 1);
   s.on('data', (d: Buffer) => { s.end(`echo:${d.toString('latin1')}`); });
   const got = collect(c);
   c.write('via node');

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { test, type TestContext } from 'node:test';
+import { loadNativeAddon } from '../../../src/core/native-addon.js';
 import { TcpHandle, type TcpHandleEvents } from '../../../src/core/tcp-handle.js';
 
 /** A loopback listener whose accepts arrive as TcpHandles, and a client connected to it. */
@@ -61,6 +62,24 @@ function collect(client: Socket): { text: () => string; ended: () => boolean } {
 
 test('the bindings TcpHandle uses are there on this Node release', () => {
   assert.equal(TcpHandle.supported(), true, `Node ${process.version} lacks the TCP handle bindings: the HTTP listeners fall back to net.Socket`);
+});
+
+test('Nagle is off on the listening socket, once, and every accepted handle inherits it', async (t) => {
+  const noDelay = loadNativeAddon().tcpNoDelay;
+  assert.ok(noDelay !== undefined, 'the addon has tcpNoDelay()');
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const listeningFd = (server as unknown as { _handle: { fd: number } })._handle.fd;
+  assert.equal(noDelay(listeningFd), 0, 'a listening socket starts with Nagle on');
+  const handles: TcpHandle[] = [];
+  assert.equal(TcpHandle.interceptAccepts(server, (h) => { handles.push(h); }), true);
+  assert.equal(noDelay(listeningFd), 1, 'interceptAccepts() sets TCP_NODELAY on the listening socket');
+  const clients = [0, 1].map(() => createConnection({ host: '127.0.0.1', port: (server.address() as AddressInfo).port }));
+  t.after(() => { for (const c of clients) c.destroy(); for (const h of handles) h.destroy(); server.close(); });
+  for (const c of clients) c.on('error', () => undefined);
+  await until(() => handles.length === 2, 'the accepts');
+  assert.deepEqual(handles.map((h) => noDelay(h.fd)), [1, 1]);
 });
 
 test('reads, writes in order, the client FIN as end without a close, our FIN after the writes, one close', async (t) => {

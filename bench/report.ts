@@ -270,11 +270,12 @@ scenarios) and the rules are switched by \`remora init\` before each load, so ba
 does not land on one mode only. One hop (the client's sidecar only), no TLS, except the mesh rows (two hops, with
 and without mTLS). Load generators, proxy and server share
 the same ${m.nproc} CPUs: compare ratios within one run, not absolute numbers across machines. Each row is one run of
-each mode, except the tail-latency rows (\`server-first-ttfb\`, \`latency-1k\`, \`l7-latency-1k\`), the L7 throughput
-rows (\`l7-http1-keepalive\`, \`l7-http1-conn-per-request\`, \`l7-h2c\`) and the mesh rows: each of their cells is the
+each mode, except the tail-latency rows (\`server-first-ttfb\`, \`latency-1k\`, \`l7-latency-1k\`), the throughput
+rows with a target (\`http1-keepalive\`, \`http1-conn-per-request\`, \`l7-http1-keepalive\`, \`l7-http1-conn-per-request\`,
+\`l7-h2c\`, \`l4-service-keepalive\`, \`l4-service-conn-per-request\`) and the mesh rows: each of their cells is the
 median of 3 rounds (every mode back to back per round, the order alternating), since one run's p99 moves several-fold
 between runs, HAProxy's included, and one run of an L7 throughput row put remora at anywhere from 0.56× to 0.88× of
-HAProxy for the same build. Expect 5–15 % run-to-run spread on ratios, more when the machine is busy.
+HAProxy for the same build. \`tcp-bulk\` is one run. Expect 5–15 % run-to-run spread on ratios, more when the machine is busy.
 
 Loads:
 

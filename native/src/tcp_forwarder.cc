@@ -13,7 +13,8 @@
 //                                   connections (Float64Array, ENDED_FIELDS numbers each: id, bytes down->up, bytes
 //                                   up->down, end kind, errno) and events (Float64Array, EVENT_FIELDS numbers each:
 //                                   kind, id, a, b, c, d; `extras` holds their strings and bytes in order): see Event.
-//   forwarderListen(fd) -> handle   dup()s a listening socket and accepts on it from now on (-errno on failure).
+//   forwarderListen(fd) -> handle   dup()s a listening socket and accepts on it from now on (-errno on failure); sets
+//                                   TCP_NODELAY on it once, which every accepted connection inherits.
 //   forwarderUnlisten(handle) -> 0 or -ENOENT      stops accepting (the dup is closed).
 //   forwarderConnect(id, address, port, bindAddress, connectTimeoutMs, idleTimeoutMs, detectTimeoutMs, notify)
 //                                   -> 0 or -errno   connects an accepted connection (again, after CONNECT_FAILED) and

@@ -53,8 +53,8 @@ Flags:
   --modes a,b         run only these modes (default: all; the ratios need direct and haproxy-l4)
   --scenarios x,y     run only these scenarios (default: all); only the mesh group:
                       --scenarios mesh-keepalive,mesh-conn-per-request,mesh-latency-1k
-  --rounds N          rounds of every scenario (default: the scenario's own, 1 except the mesh rows' 3); a cell is
-                      the median of its rounds
+  --rounds N          rounds of every scenario (default: the scenario's own: 3 for the throughput rows with a target,
+                      the tail-latency rows and the mesh rows, 1 for tcp-bulk); a cell is the median of its rounds
   --remora-args "..." extra flags for \`remora proxy\` (split on spaces)
   --out FILE          write the report here (default docs/benchmarks.md, written only by full runs)
   --no-write          only print the tables

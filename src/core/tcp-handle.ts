@@ -6,7 +6,8 @@
 // Node's own accept would have made it. TcpHandle.writeThrough() writes the same way on an existing net.Socket (the
 // HTTP/1.1 pool's upstream connections: a request head without the socket's Writable).
 //
-// This is the one file that uses Node's internal stream handle classes: the listening handle's `onconnection`, the
+// This is the one file that uses Node's internal stream handle classes: the listening handle's `onconnection` (and its
+// `setNoDelay`, set once there: accepted connections inherit TCP_NODELAY on Linux), the
 // accepted handle's `onread` / `readStart` / `readStop` / `writeBuffer` / `writeLatin1String` / `shutdown` / `close`
 // / `reset`, and the request classes `WriteWrap` / `ShutdownWrap` with `streamBaseState` (from
 // `process.binding('stream_wrap')`, on Node's allow-list for it). They are probed once; when any is missing (another

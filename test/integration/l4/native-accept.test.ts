@@ -2,7 +2,8 @@
 // src/l4/native-accepted.ts) on loopback, without iptables: the thread accepts on a Node server's socket, reports
 // each connection with its addresses (no NAT entry here: the original destination's status is -ENOENT), and then
 // connects it where it is told and forwards, reports a failed connect (and connects again), reports detection's
-// first bytes each way until told to stop, gives the connection to Node as a socket, or resets it. Checked on
+// first bytes each way until told to stop, gives the connection to Node as a socket (with the TCP_NODELAY it inherited
+// from the listening socket, where listen() set it once), or resets it. Checked on
 // structured fields only (events, bytes, error codes, /proc/self/fd); every wait is a bounded poll. Running out of
 // fds (prlimit on this process) makes the listener rest and report EMFILE, and the backlog is accepted afterwards.
 import assert from 'node:assert/strict';

@@ -1,4 +1,5 @@
-// TcpHandle (src/core/tcp-handle.ts) on loopback: a net.Server's accepts are taken as TCP handles (no net.Socket);
+// TcpHandle (src/core/tcp-handle.ts) on loopback: a net.Server's accepts are taken as TCP handles (no net.Socket),
+// with TCP_NODELAY set once on the listening socket and inherited by each accepted one (read with the addon);
 // reads, writes in order, the client's FIN as 'end' without a close, our FIN after the queued writes, the close
 // reported once, write() "full" and onceDrain(), reset(), a read error, and toSocket(): a socket on the same handle
 // that gets the bytes put back, the client's FIN read before it, and counts that include the handle's. writeThrough():

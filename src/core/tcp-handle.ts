@@ -108,6 +108,29 @@ export interface TcpHandleEvents {
   close(err: Error | undefined): void;
 }
 
+const EBADF = -9;
+
+/**
+ * The handle of a TcpHandle that became a socket: the socket owns the real one, and this object must not keep it (nor,
+ * through the handle's owner, the socket) for as long as something holds the TcpHandle (an accept-time connection
+ * context lives as long as its connection). Every method fails as on a closed descriptor; none is called once the
+ * TcpHandle is closed.
+ */
+const DETACHED: RawHandle = {
+  onread: () => undefined,
+  fd: -1,
+  readStart: () => EBADF,
+  readStop: () => EBADF,
+  setNoDelay: () => EBADF,
+  writeBuffer: () => EBADF,
+  writeLatin1String: () => EBADF,
+  writev: () => EBADF,
+  shutdown: () => EBADF,
+  close: () => undefined,
+  reset: () => EBADF,
+  getsockname: () => EBADF,
+};
+
 /** net.Socket's default writable high-water mark on Node 20: write() says "full" from this many bytes queued. */
 const HIGH_WATER_MARK = 16 * 1024;
 
@@ -207,7 +230,8 @@ export class TcpHandle {
   }
 
   readonly #b: Bindings;
-  readonly #h: RawHandle;
+  /** The accepted handle; DETACHED once a socket owns it. */
+  #h: RawHandle;
   #events: TcpHandleEvents = NO_EVENTS;
   #reading = false;
   #ended = false;
@@ -218,7 +242,10 @@ export class TcpHandle {
   /** Our FIN is out (end() completed). */
   #finished = false;
   #afterEnd: (() => void)[] | undefined;
-  /** toSocket() made a socket of the handle: it owns it now (destroy, reset and the counts go to it). */
+  /**
+   * toSocket() made a socket of the handle: it owns it now (destroy, reset and the counts go to it). Dropped when the
+   * socket closes (its counts copied first).
+   */
   #successor: Socket | undefined;
   #error: Error | undefined;
   #pendingBytes = 0;
@@ -233,7 +260,7 @@ export class TcpHandle {
     if (!noDelayInherited) h.setNoDelay(true);
   }
 
-  /** The file descriptor (for SO_ORIGINAL_DST). */
+  /** The file descriptor (for SO_ORIGINAL_DST); -1 once the handle is a socket's. */
   get fd(): number {
     return this.#h.fd;
   }
@@ -418,15 +445,23 @@ export class TcpHandle {
    * this object is not in the socket (the caller puts it back). Throws when the handle is already closed.
    */
   toSocket(): Socket {
-    if (this.#closed) throw systemError(-9 /* EBADF */, 'accept');
+    if (this.#closed) throw systemError(EBADF, 'accept');
     this.#closed = true;
     this.#events = NO_EVENTS;
     this.#drainWaiters = undefined;
-    this.#h.readStop(); // the socket sets its own onread (a function is required there) and reads again
-    const socket = new Socket({ handle: this.#h, allowHalfOpen: true, readable: true, writable: true } as ConstructorParameters<typeof Socket>[0]);
+    const h = this.#h;
+    this.#h = DETACHED;
+    h.readStop(); // the socket sets its own onread (a function is required there) and reads again
+    const socket = new Socket({ handle: h, allowHalfOpen: true, readable: true, writable: true } as ConstructorParameters<typeof Socket>[0]);
     // The client's FIN was read here already: libuv reports it again to the socket's first read (uv_read_start
     // clears the stream's EOF flag), so the socket ends as it would have.
     this.#successor = socket;
+    // A closed socket is not kept: the counts it ended with stay here.
+    socket.once('close', () => {
+      this.#bytesRead = socket.bytesRead;
+      this.#bytesWritten = socket.bytesWritten;
+      this.#successor = undefined;
+    });
     return socket;
   }
 

@@ -9,8 +9,8 @@
 //      socket's readable buffer (read() while paused); these go first, to the other side;
 //   3. the addon dup()s both fds and the thread owns the dups from now on;
 //   4. both sockets are destroyed (uv_close removes the fd from libuv's epoll with EPOLL_CTL_DEL before close(), so
-//      the shared file description never fires there). Their 'close' listeners (the endpoint's load release) are
-//      kept and run when the native forward ends.
+//      the shared file description never fires there). The upstream's 'close' listeners (the endpoint's load
+//      release) are kept and run when the native forward ends; the downstream's hear its socket close.
 // When any check fails it returns the reason and nothing was changed: the caller forwards in Node (TcpForward) and
 // counts it. A sweep (once a second, unref'd, while connections are live) moves the listener byte counters.
 //
@@ -170,8 +170,9 @@ export class NativeForwarder {
       if (backUp !== undefined) up.unshift(backUp);
       return 'addon';
     }
-    const closers = [...down.listeners('close'), ...up.listeners('close')] as ((hadError: boolean) => void)[];
-    down.removeAllListeners('close');
+    // The upstream's 'close' listeners (its endpoint's load release) must hear the end of the connection, not of this
+    // socket; the downstream's hear its socket close now (the bookkeeping of the TCP handle it was accepted as).
+    const closers = up.listeners('close') as ((hadError: boolean) => void)[];
     up.removeAllListeners('close');
     down.destroy();
     up.destroy();

@@ -30,7 +30,7 @@ export interface NativeForwardPort {
 export interface NativeTcpForwardOptions {
   readonly counters: ListenerCounters;
   readonly onEnd: (forward: NativeTcpForward) => void;
-  /** What the handed-over sockets' 'close' listeners were (the endpoint's load release): run at the end. */
+  /** What the handed-over upstream socket's 'close' listeners were (the endpoint's load release): run at the end. */
   readonly onClosed?: (() => void) | undefined;
 }
 

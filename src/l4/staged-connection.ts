@@ -5,10 +5,11 @@
 // listener runtime has one. The plain case (an original-destination cluster whose protocol needs no detection) does
 // not come here: the pipeline (connection-pipeline.ts) wires it straight to TcpForward.
 //
-// Every connection ends exactly once (`done`, after it leaves the tracker): after TcpForward's end, after the HTTP
-// engine's socket closes, or after the downstream socket closes before forwarding began (a failure, a refusal, a
-// client that left). Until forwarding begins, this object owns both sockets' 'error'/'close' listeners; a failure
-// before forwarding resets the client (as a failed connect would look without the mesh).
+// Every connection ends exactly once (`done`, after it leaves the tracker): after the forward's end (reported by the
+// ForwardedConnection this object hands over to when forwarding begins), after the HTTP engine's socket closes, or
+// after the downstream socket closes before forwarding began (a failure, a refusal, a client that left). Until
+// forwarding begins, this object owns both sockets' 'error'/'close' listeners; a failure before forwarding resets the
+// client (as a failed connect would look without the mesh).
 import { resetSocket } from '../core/reset-socket.js';
 import type { LiveEntry } from '../core/live-set.js';
 import type { Socket } from 'node:net';
@@ -17,15 +18,15 @@ import type { ListenerCounters } from '../core/stats.js';
 import type { Destination, AcceptRoute } from './accept-route.js';
 import type { MtlsMode } from '../config/mtls-settings.js';
 import { MESH_ALPN } from '../upstream/transport/mesh-identity.js';
-import type { ConnectionContext, ConnectionDone, ConnectionOutcome, ConnectionStage, SocketConnectionContext } from './connection-context.js';
+import { derivedContext, type ConnectionContext, type ConnectionDone, type ConnectionOutcome, type ConnectionStage, type SocketConnectionContext } from './connection-context.js';
 import type { ConnectionTracker, TrackedConnection } from './connection-pipeline.js';
 import type { TerminationResult } from './mesh-termination.js';
 import { DetectStage, type DetectResult } from './detect/detect-stage.js';
 import { destinationKey, type HttpDestinationMemory } from './detect/http-destinations.js';
-import type { SniffDecision, SnifferOptions } from './detect/protocol-sniffer.js';
+import type { OpaqueReason, SniffDecision, SnifferOptions } from './detect/protocol-sniffer.js';
 import { contextFields, shownProtocol, sideState, type LiveConnection } from './live-connection.js';
+import { ForwardedConnection } from './forwarded-connection.js';
 import { processForwarder } from './native-forwarder.js';
-import type { NativeTcpForward } from './native-tcp-forward.js';
 import { TcpForward, type OpaqueForward } from './tcp-forward.js';
 import { UpstreamDial } from './upstream-dialer.js';
 
@@ -51,12 +52,21 @@ export interface StagedDeps {
   readonly tcpForwarder?: 'native' | 'node' | undefined;
 }
 
+/** The label of each opaque reason, made once (a label is kept by every connection it names). */
+const OPAQUE_LABELS: Readonly<Record<OpaqueReason, string>> = {
+  unrecognized: 'opaque:unrecognized', 'tls-malformed': 'opaque:tls-malformed', 'too-large': 'opaque:too-large', eof: 'opaque:eof',
+  timeout: 'opaque:timeout', 'server-first': 'opaque:server-first', 'internal-error': 'opaque:internal-error',
+};
+
 export function sniffLabel(d: SniffDecision): string {
-  return d.kind === 'opaque' ? `opaque:${d.reason}` : d.kind;
+  return d.kind === 'opaque' ? OPAQUE_LABELS[d.reason] : d.kind;
 }
 
-/** 'mesh': the mTLS handshake is running; 'inner': the plaintext inside it is a connection of its own. */
-type Phase = 'pre' | 'forward' | 'http' | 'mesh' | 'inner' | 'ended';
+/**
+ * 'mesh': the mTLS handshake is running; 'inner': the plaintext inside it is a connection of its own; 'ended': over,
+ * or forwarded as opaque TCP (a ForwardedConnection carries it on).
+ */
+type Phase = 'pre' | 'http' | 'mesh' | 'inner' | 'ended';
 
 /**
  * After the pre-dialed upstream failed, how long a connection that only the HTTP engine could still serve waits for
@@ -90,7 +100,6 @@ export class StagedConnection {
   /** The connected upstream of #dial, while this object listens on it (before forwarding). */
   #up: Socket | undefined;
   #upLost: Error | undefined;
-  #forward: OpaqueForward | undefined;
   #protocol: string | undefined;
   #service: string | undefined;
   #code: RemoraErrorCode | undefined;
@@ -193,10 +202,6 @@ export class StagedConnection {
 
   /** Reset both sides now (drain deadline). */
   abort(code: RemoraErrorCode): void {
-    if (this.#phase === 'forward') {
-      this.#forward?.abort(code);
-      return;
-    }
     if (this.#phase === 'http') {
       this.#record(code, new RemoraError(code, 'the connection was aborted'));
       this.#down.destroy();
@@ -460,44 +465,57 @@ export class StagedConnection {
     return false;
   }
 
+  /**
+   * Forward as opaque TCP: in the native forwarding thread when it takes both sockets, else with TcpForward. A
+   * ForwardedConnection carries the connection from here (tracked in this object's place, told of the end), and this
+   * object, its dial and its listeners are left to be collected.
+   */
   #startForward(up: Socket, result: DetectResult): void {
     if (!this.#authorized()) return;
-    this.#phase = 'forward';
+    this.#phase = 'ended';
     this.#stage = undefined;
     this.#up = undefined;
     up.off('error', this.#onUpError);
     up.off('close', this.#onUpClose);
-    this.#down.off('error', this.#onDownError);
-    this.#down.off('close', this.#onDownClose);
+    const down = this.#down;
+    down.off('error', this.#onDownError);
+    down.off('close', this.#onDownClose);
     const deps = this.#deps;
-    const rt = this.#conn.runtime;
-    let forward: OpaqueForward | undefined;
+    const conn = this.#conn;
+    const rt = conn.runtime;
+    const dial = this.#lastDial;
+    const facts = { protocol: this.#protocol, service: this.#service, endpoint: dial?.endpoint, attempts: dial?.attempts ?? 0 };
     if (deps.tcpForwarder === 'native') {
-      const native = processForwarder()?.handOver(this.#down, up, {
-        idleTimeoutMs: rt.idleTimeoutMs, counters: deps.counters, onEnd: this.#onForwardEnd, head: result.head,
+      // The thread owns both connections now and the sockets are closed: the connection's context drops its socket.
+      const forwarded = new ForwardedConnection(derivedContext(conn, undefined, undefined, undefined, conn.watch), facts, this.#done, this.#tracker);
+      const native = processForwarder()?.handOver(down, up, {
+        idleTimeoutMs: rt.idleTimeoutMs, counters: deps.counters, onEnd: forwarded.end, head: result.head,
       }) ?? 'addon';
-      if (typeof native === 'string') deps.counters.nativeFallbacks++;
-      else {
+      if (typeof native !== 'string') {
         deps.counters.nativeForwards++;
-        forward = native;
-        this.#lastDial?.forgetSocket();
+        dial?.forgetSocket();
+        this.#forwarding(forwarded, native);
+        return;
       }
+      deps.counters.nativeFallbacks++;
     }
-    this.#forward = forward ?? new TcpForward(this.#down, up, {
+    const forwarded = new ForwardedConnection(conn, facts, this.#done, this.#tracker);
+    this.#forwarding(forwarded, new TcpForward(down, up, {
       idleTimeoutMs: rt.idleTimeoutMs,
       counters: deps.counters,
-      onEnd: this.#onForwardEnd,
+      onEnd: forwarded.end,
       head: result.head,
       downstreamEnded: result.clientEnded,
       upstreamConnected: true,
-    });
-    this.#conn.watch?.forwarding(this.#conn, this.#service, this.#lastDial?.endpoint, this.#forward);
+    }));
   }
 
-  readonly #onForwardEnd = (f: TcpForward | NativeTcpForward): void => {
-    if (f.errorCode !== undefined && f.error !== undefined) this.#record(f.errorCode, f.error);
-    this.#finish();
-  };
+  /** The forward runs: the ForwardedConnection is tracked in this object's place, and the watcher hears of it. */
+  #forwarding(forwarded: ForwardedConnection, forward: OpaqueForward): void {
+    forwarded.start(forward);
+    this.#untrack();
+    this.#conn.watch?.forwarding(this.#conn, this.#service, this.#lastDial?.endpoint, forward);
+  }
 
   #handOffHttp(protocol: 'http1' | 'http2', head: Buffer): void {
     const handler = this.#conn.runtime.http;
@@ -578,13 +596,12 @@ export class StagedConnection {
       this.#done({ ...inner, protocol: inner.protocol === undefined ? 'mtls' : `mtls/${inner.protocol}` });
       return;
     }
-    const f = this.#forward;
     const http = this.#phase === 'http';
     this.#phase = 'ended';
     const dial = this.#lastDial;
     // An HTTP connection's bytes are the client socket's (read from it, written to it), counted once at its close.
-    const bytesIn = f?.bytesDownstreamToUpstream ?? (http ? this.#down.bytesRead : 0);
-    const bytesOut = f?.bytesUpstreamToDownstream ?? (http ? this.#down.bytesWritten : 0);
+    const bytesIn = http ? this.#down.bytesRead : 0;
+    const bytesOut = http ? this.#down.bytesWritten : 0;
     if (http) {
       this.#deps.counters.downstreamToUpstream += bytesIn;
       this.#deps.counters.upstreamToDownstream += bytesOut;
@@ -595,7 +612,7 @@ export class StagedConnection {
       error: this.#error,
       bytesIn,
       bytesOut,
-      idleTimeout: f?.idleTimedOut ?? false,
+      idleTimeout: false,
       protocol: this.#protocol,
       service: this.#service,
       endpoint: dial?.endpoint,
@@ -613,19 +630,18 @@ export class StagedConnection {
   describe(now: number): LiveConnection | undefined {
     const phase = this.#phase;
     if (phase === 'ended' || phase === 'inner') return undefined;
-    const f = this.#forward;
     const down = this.#down;
     const http = phase === 'http';
     return {
       ...contextFields(this.#conn, now),
-      phase: phase === 'forward' ? 'forward' : http ? 'http' : phase === 'mesh' ? 'mtls-handshake' : this.#detected === undefined && this.#stage !== undefined && this.#route.declared === 'detect' ? 'detect' : 'connect',
+      phase: http ? 'http' : phase === 'mesh' ? 'mtls-handshake' : this.#detected === undefined && this.#stage !== undefined && this.#route.declared === 'detect' ? 'detect' : 'connect',
       protocol: shownProtocol(this.#conn, this.#protocol),
       service: this.#service ?? (http && this.#route.destination.kind === 'cluster' && this.#route.destination.cluster.spec.service !== undefined ? this.#route.destination.cluster.name : undefined),
       endpoint: http ? undefined : this.#lastDial?.endpoint,
-      bytesIn: f?.bytesDownstreamToUpstream ?? (http ? down.bytesRead : 0),
-      bytesOut: f?.bytesUpstreamToDownstream ?? (http ? down.bytesWritten : 0),
-      downstreamState: f?.downstreamState ?? sideState(down),
-      upstreamState: http ? undefined : f?.upstreamState ?? sideState(this.#up),
+      bytesIn: http ? down.bytesRead : 0,
+      bytesOut: http ? down.bytesWritten : 0,
+      downstreamState: sideState(down),
+      upstreamState: http ? undefined : sideState(this.#up),
     };
   }
 

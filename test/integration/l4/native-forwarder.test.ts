@@ -42,8 +42,10 @@ interface Pair {
   readonly forward: NativeTcpForward;
   readonly ended: Promise<NativeTcpForward>;
   readonly counters: ListenerCounters;
-  /** How many 'close' listeners of the handed-over sockets ran (the endpoint's load release in the proxy). */
+  /** How many 'close' listeners of the handed-over upstream socket ran (the endpoint's load release in the proxy). */
   readonly closed: () => number;
+  /** How many 'close' listeners of the handed-over downstream socket ran (they hear the socket, not the connection). */
+  readonly downClosed: () => number;
 }
 
 interface PairOptions {
@@ -69,10 +71,12 @@ async function pair(t: TestContext, o: PairOptions = {}): Promise<Pair> {
   const originPort = await listen(t, origin);
   let forward: NativeTcpForward | undefined;
   let closedCount = 0;
+  let downClosedCount = 0;
   let resolveEnded: (f: NativeTcpForward) => void = () => undefined;
   const ended = new Promise<NativeTcpForward>((r) => { resolveEnded = r; });
   const proxy = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (down) => {
     down.on('error', () => undefined);
+    down.once('close', () => { downClosedCount++; });
     const up = createConnection({ host: '127.0.0.1', port: originPort, allowHalfOpen: true });
     up.on('error', () => undefined);
     up.once('close', () => { closedCount++; });
@@ -91,7 +95,8 @@ async function pair(t: TestContext, o: PairOptions = {}): Promise<Pair> {
   if (o.clientFirst !== undefined) client.write(o.clientFirst);
   t.after(() => { client.destroy(); serverSide?.destroy(); });
   await waitFor(() => forward !== undefined && serverSide !== undefined, 'the hand-over and the origin connection', 10_000);
-  return { client, server: serverSide as Socket, forward: forward as NativeTcpForward, ended, counters, closed: () => closedCount };
+  return { client, server: serverSide as Socket, forward: forward as NativeTcpForward, ended, counters, closed: () => closedCount,
+    downClosed: () => downClosedCount };
 }
 
 /** Everything a socket sends until its FIN, and whether it ended cleanly. */
@@ -128,6 +133,8 @@ test('8 MiB each way arrive intact after the head; byte getters and listener cou
   const payload = randomBytes(8 * 1024 * 1024);
   const head = Buffer.from('HEAD:');
   const p = await pair(t, { head, origin: (s) => { s.pipe(s); } });
+  await waitFor(() => p.downClosed() === 1, 'the downstream socket\'s close listener, at the hand-over', 5_000);
+  assert.equal(p.closed(), 0, 'the upstream socket\'s close listener waits for the end of the connection');
   const got = collect(p.client);
   p.client.end(payload);
   const r = await got;

@@ -10,6 +10,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { test, type TestContext } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { loadNativeAddon } from '../../../src/core/native-addon.js';
 import { TcpHandle, type TcpHandleEvents } from '../../../src/core/tcp-handle.js';
 
@@ -189,6 +191,27 @@ test('toSocket(): the same connection as a socket, bytes put back, the FIN read 
   assert.equal(handle.bytesRead, 5);
   assert.equal(handle.bytesWritten, 'from-handle;from-socket'.length);
   assert.throws(() => handle.toSocket(), /EBADF/);
+});
+
+test('toSocket(): once the socket closed, the handle keeps neither it nor the TCP handle (an accept-time context may hold it for hours)', async (t) => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const { handle } = await accepted(t);
+  assert.notEqual(handle.fd, -1);
+  const refs = ((): { socket: WeakRef<Socket> } => {
+    const socket = handle.toSocket();
+    socket.destroy();
+    return { socket: new WeakRef(socket) };
+  })();
+  assert.equal(handle.fd, -1, 'the TCP handle is the socket\'s from toSocket() on');
+  await until(() => handle.destroyed, 'the socket\'s close');
+  // A WeakRef's target stays alive until the job that made it ends: collect in later turns (bounded).
+  for (let i = 0; i < 20 && refs.socket.deref() !== undefined; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    gc();
+  }
+  assert.equal(refs.socket.deref(), undefined, 'the closed socket was collected while the handle is still held');
+  assert.equal(handle.destroyed, true);
 });
 
 /** A plain net.Server and a connected net.Socket client to it; `server` gets what the client sends. */

@@ -441,8 +441,9 @@ export class TcpHandle {
 
   /**
    * A net.Socket on this handle (as Node's accept makes one: half-open allowed, reading), which owns it from now on:
-   * this object reports nothing more, and its destroy(), reset() and counts go to the socket. What was read through
-   * this object is not in the socket (the caller puts it back). Throws when the handle is already closed.
+   * this object reports nothing more, and its destroy(), reset() and counts go to the socket (the counts stay here once
+   * the socket closed; neither the socket nor Node's handle is kept). What was read through this object is not in the
+   * socket (the caller puts it back). Throws when the handle is already closed.
    */
   toSocket(): Socket {
     if (this.#closed) throw systemError(EBADF, 'accept');

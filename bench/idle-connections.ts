@@ -1,11 +1,14 @@
 // Per-connection memory of a proxy: hold N idle connections through it and read its RSS before, while held, and
 // after they are closed. The connections go to the bench's server-first banner server (bench/server-pod.ts), so each
 // one has passed detection (the greeting arrived) and is in the forwarding phase: what an idle, established
-// connection costs, downstream and upstream socket together.
+// connection costs, downstream and upstream socket together. With `http`, they go to an HTTP server instead and each
+// sends one GET and keeps the connection once the response began: an idle HTTP/1.1 keep-alive connection (through
+// an HTTP engine, the downstream connection and whatever its upstream pool keeps).
 //
-// Two parts: the holder (run inside the client pod: `node dist/bench/idle-connections.js hold HOST PORT N`; connects
-// N sockets, at most 256 connecting at a time, prints one JSON line {"held":N,"errors":E} once every greeting has
-// arrived, then keeps them until it is killed), and measureIdleConnections(), which the quick tools call.
+// Two parts: the holder (run inside the client pod: `node dist/bench/idle-connections.js hold HOST PORT N [http]`;
+// connects N sockets, at most 256 connecting at a time, prints one JSON line {"held":N,"errors":E} once every
+// greeting (or response) has arrived, then keeps them until it is killed), and measureIdleConnections(), which the
+// quick tools call.
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -35,7 +38,7 @@ export const SETTLE_MS = 20_000;
 
 const CONNECTING_AT_ONCE = 256;
 
-function hold(host: string, port: number, n: number): void {
+function hold(host: string, port: number, n: number, http: boolean): void {
   const sockets: Socket[] = [];
   let started = 0;
   let greeted = 0;
@@ -59,6 +62,7 @@ function hold(host: string, port: number, n: number): void {
       started++;
       connecting++;
       const s = connect({ host, port });
+      if (http) s.write(`GET / HTTP/1.1\r\nHost: ${host}:${port}\r\n\r\n`);
       let done = false;
       s.once('data', () => { if (!done) { done = true; greeted++; s.pause(); settle(); } });
       s.on('error', () => { if (!done) { done = true; errors++; settle(); } });
@@ -78,8 +82,9 @@ interface Holder {
   stop(): Promise<void>;
 }
 
-async function startHolder(client: Pod, repoRoot: string, host: string, port: number, n: number): Promise<Holder> {
-  const child: ChildProcess = client.spawn([process.execPath, join(repoRoot, 'dist/bench/idle-connections.js'), 'hold', host, String(port), String(n)]);
+async function startHolder(client: Pod, repoRoot: string, host: string, port: number, n: number, http: boolean): Promise<Holder> {
+  const child: ChildProcess = client.spawn([process.execPath, join(repoRoot, 'dist/bench/idle-connections.js'), 'hold', host, String(port), String(n),
+    ...(http ? ['http'] : [])]);
   child.stderr?.resume();
   const line = await new Promise<string>((resolve, reject) => {
     let out = '';
@@ -106,15 +111,17 @@ async function startHolder(client: Pod, repoRoot: string, host: string, port: nu
 /**
  * Hold `n` idle connections from `client` to host:port (through the proxy whose rules are in force), in two halves,
  * and measure the proxy process `pid`'s RSS: before, with the first half held, with all held (each 1 s after the last
- * greeting), the lowest in the SETTLE_MS that follow (still held), and 2 s after the holders exit.
+ * greeting), the lowest in the SETTLE_MS that follow (still held), and 2 s after the holders exit. `http`: each
+ * connection sends one GET first and is held once the response began (host:port is an HTTP server).
  */
-export async function measureIdleConnections(client: Pod, repoRoot: string, pid: number, host: string, port: number, n: number): Promise<IdleConnectionsResult> {
+export async function measureIdleConnections(client: Pod, repoRoot: string, pid: number, host: string, port: number, n: number,
+  http = false): Promise<IdleConnectionsResult> {
   const rssBeforeMb = rssMb(pid) ?? 0;
   const half = Math.floor(n / 2);
-  const a = await startHolder(client, repoRoot, host, port, half);
+  const a = await startHolder(client, repoRoot, host, port, half, http);
   await pause(1000);
   const rssHalfMb = rssMb(pid) ?? 0;
-  const b = await startHolder(client, repoRoot, host, port, n - half);
+  const b = await startHolder(client, repoRoot, host, port, n - half, http);
   await pause(1000);
   const rssHeldMb = rssMb(pid) ?? 0;
   let rssSettledMb = rssHeldMb;
@@ -136,5 +143,5 @@ export async function measureIdleConnections(client: Pod, repoRoot: string, pid:
 }
 
 if (process.argv[2] === 'hold') {
-  hold(process.argv[3] ?? '127.0.0.1', Number(process.argv[4]), Number(process.argv[5] ?? 5000));
+  hold(process.argv[3] ?? '127.0.0.1', Number(process.argv[4]), Number(process.argv[5] ?? 5000), process.argv[6] === 'http');
 }

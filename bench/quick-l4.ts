@@ -11,7 +11,9 @@
 //   loads: ka (wrk -t2 -c64 keep-alive), close (the same with Connection: close), lat (h2load --h1, 8 conns, 1,000 rps: p99),
 //          svc (close, to the multi-endpoint service's VIP: a pick per connection), ttfb (the server-first banner: one
 //          connection after the other, connect() to greeting p50/p99), idle (hold --idle N idle connections through the
-//          proxy: RSS per connection, bench/idle-connections.ts), bulk (iperf3, one stream to the server pod: Gbit/s and
+//          proxy: RSS per connection, bench/idle-connections.ts), idle-http (the same with idle HTTP/1.1 keep-alive
+//          connections to the server pod's nginx, each after one request: with --http-engine on, what the HTTP engine
+//          keeps per idle client connection and in its upstream pool), bulk (iperf3, one stream to the server pod: Gbit/s and
 //          proxy CPU seconds per GB moved, the bench's tcp-bulk).
 //   --haproxy: HAProxy in mode tcp (the bench's haproxy-l4 configuration) as one more subject.
 //   --floor: the floor of a Node.js forwarder (bench/floor-proxy.ts: two net.Sockets per connection, no remora code)
@@ -165,10 +167,12 @@ async function main(): Promise<number> {
         for (const l of loads) {
           const pid = v.pid ?? 0;
           const load = loadAverage();
-          if (l === 'idle') {
-            const r = await measureIdleConnections(client, REPO_ROOT, pid, serverPod.ip4, BANNER_PORT, idleN);
+          if (l === 'idle' || l === 'idle-http') {
+            const r = l === 'idle'
+              ? await measureIdleConnections(client, REPO_ROOT, pid, serverPod.ip4, BANNER_PORT, idleN)
+              : await measureIdleConnections(client, REPO_ROOT, pid, serverPod.ip4, HTTP_PORT, idleN, true);
             (v.results[l] ??= []).push({ rps: 0, p50Ms: 0, p99Ms: 0, cores: 0, load, kbPerConn: r.kbPerConnection, kbMarginal: r.kbMarginal });
-            log(`round ${round + 1} ${v.name} idle: ${r.held} held (${r.errors} errors), RSS ${r.rssBeforeMb.toFixed(1)} -> ${r.rssHalfMb.toFixed(1)} (half) -> ${r.rssHeldMb.toFixed(1)} -> ${r.rssSettledMb.toFixed(1)} (settled) -> ${r.rssAfterMb.toFixed(1)} MB (closed), `
+            log(`round ${round + 1} ${v.name} ${l}: ${r.held} held (${r.errors} errors), RSS ${r.rssBeforeMb.toFixed(1)} -> ${r.rssHalfMb.toFixed(1)} (half) -> ${r.rssHeldMb.toFixed(1)} -> ${r.rssSettledMb.toFixed(1)} (settled) -> ${r.rssAfterMb.toFixed(1)} MB (closed), `
               + `${r.kbPerConnection.toFixed(2)} KB per connection, ${r.kbMarginal.toFixed(2)} KB per connection of the second half, ${r.kbSettled.toFixed(2)} KB per connection settled, load ${load}`);
             continue;
           }
@@ -220,7 +224,7 @@ async function main(): Promise<number> {
       }
     }
     const header = (l: string): string => (l === 'lat' ? 'lat (1k rps) p99 ms median (runs)' : l === 'ttfb' ? 'ttfb p50 / p99 ms median (p99 runs)'
-      : l === 'bulk' ? 'bulk Gbit/s median (runs); proxy CPU per GB' : l === 'idle' ? `idle: KB per connection (${idleN}) median (runs); KB per connection of the second half` : `${l} rps median (runs)`);
+      : l === 'bulk' ? 'bulk Gbit/s median (runs); proxy CPU per GB' : l === 'idle' || l === 'idle-http' ? `${l}: KB per connection (${idleN}) median (runs); KB per connection of the second half` : `${l} rps median (runs)`);
     process.stdout.write(`\n| variant | ${loads.map(header).join(' | ')} | RSS idle MB | RSS after MB |\n`);
     process.stdout.write(`|---|${loads.map(() => '---:').join('|')}|---:|---:|\n`);
     for (const v of variants) {
@@ -235,7 +239,7 @@ async function main(): Promise<number> {
           return `${median(rs.map((x) => x.rps)).toFixed(2)} Gbit/s (${rs.map((x) => x.rps.toFixed(2)).join(' / ')}); `
             + `${median(rs.map((x) => (x.rps > 0 ? x.cores / (x.rps / 8) : 0))).toFixed(3)} s CPU/GB`;
         }
-        if (l === 'idle') {
+        if (l === 'idle' || l === 'idle-http') {
           return `${median(rs.map((x) => x.kbPerConn ?? 0)).toFixed(2)} (${rs.map((x) => (x.kbPerConn ?? 0).toFixed(2)).join(' / ')}); `
             + `second half ${median(rs.map((x) => x.kbMarginal ?? 0)).toFixed(2)} (${rs.map((x) => (x.kbMarginal ?? 0).toFixed(2)).join(' / ')})`;
         }
@@ -251,7 +255,7 @@ async function main(): Promise<number> {
       process.stdout.write(`\npaired, round by round, against ${first.name} (ttfb: connections per second; bulk: Gbit/s and CPU per Gbit):\n`);
       for (const v of others) {
         for (const l of loads) {
-          if (l === 'lat' || l === 'idle') continue;
+          if (l === 'lat' || l === 'idle' || l === 'idle-http') continue;
           const p = pairedRatios(first.results[l] ?? [], v.results[l] ?? []);
           if (p !== undefined) process.stdout.write(`- ${v.name} ${l}: ${formatPairedRatios(p)}\n`);
         }

@@ -137,6 +137,7 @@ export class HandleConnection implements TrackedConnection {
   };
 
   #decided(d: SniffDecision): void {
+    this.#sniffer = undefined; // decided: neither it nor the head it parsed stays with the connection
     if (d.kind !== 'http1') {
       // Not HTTP/1.x: the staged path detects it again from the same bytes and takes it wherever it goes (its own
       // counters and memory updates included).

@@ -99,9 +99,12 @@ export class RequestParser {
   #checked = 0;
   #remaining = 0;
   #emptyLines = 0;
-  /** After Event.Head. */
+  /**
+   * After Event.Head, until Event.End (then undefined: an idle keep-alive connection keeps no request of its own, nor
+   * a view of a read buffer).
+   */
   head: ParsedRequestHead | undefined;
-  /** After Event.Body. */
+  /** After Event.Body, until Event.End. */
   chunk: Buffer | undefined;
   /** After Event.End. */
   trailers: string[] = [];
@@ -217,6 +220,7 @@ export class RequestParser {
         if (this.#remaining === 0) {
           this.#state = State.Head;
           this.trailers = [];
+          this.#ended();
           return RequestEvent.End;
         }
         if (data === undefined) return RequestEvent.NeedMore;
@@ -243,6 +247,7 @@ export class RequestParser {
             this.trailers = dec.trailers;
             this.#state = State.Head;
             this.#advance(i);
+            this.#ended();
             return RequestEvent.End;
           }
           if (dec.status === ChunkedStatus.NeedMore || i >= data.length) {
@@ -256,6 +261,12 @@ export class RequestParser {
       case State.Dead:
         throw new Http1SyntaxError('the connection failed to parse before');
     }
+  }
+
+  /** The request is complete: its head and last body piece are not kept. */
+  #ended(): void {
+    this.head = undefined;
+    this.chunk = undefined;
   }
 
   #advance(i: number): void {

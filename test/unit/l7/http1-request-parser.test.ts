@@ -178,3 +178,26 @@ test('state: idle / inHead / inBody follow the bytes', () => {
   assert.throws(() => p.next(), Http1SyntaxError);
   assert.throws(() => p.next(), Http1SyntaxError);
 });
+
+test('a complete request leaves nothing of itself in the parser: head and chunk are undefined after End (keep-alive idle)', () => {
+  const p = new RequestParser({ maxHeadBytes: 1024 });
+  // Read through functions: an assertion on the field would narrow its type for the lines after it.
+  const head = (): string | undefined => p.head?.target;
+  const chunk = (): string | undefined => p.chunk?.toString();
+  p.push(Buffer.from('POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc'));
+  assert.equal(p.next(), RequestEvent.Head);
+  assert.equal(head(), '/a');
+  assert.equal(p.next(), RequestEvent.Body);
+  assert.equal(chunk(), 'abc');
+  assert.equal(p.next(), RequestEvent.End);
+  assert.equal(head(), undefined);
+  assert.equal(chunk(), undefined);
+  p.push(Buffer.from('POST /b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nxy\r\n0\r\n\r\n'));
+  assert.equal(p.next(), RequestEvent.Head);
+  assert.equal(head(), '/b');
+  assert.equal(p.next(), RequestEvent.Body);
+  assert.equal(p.next(), RequestEvent.End);
+  assert.equal(head(), undefined, 'chunked too');
+  assert.equal(chunk(), undefined);
+  assert.equal(p.next(), RequestEvent.NeedMore);
+});

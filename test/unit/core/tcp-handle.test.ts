@@ -205,9 +205,9 @@ test('toSocket(): once the socket closed, the handle keeps neither it nor the TC
   })();
   assert.equal(handle.fd, -1, 'the TCP handle is the socket\'s from toSocket() on');
   await until(() => handle.destroyed, 'the socket\'s close');
-  // A WeakRef's target stays alive until the job that made it ends: collect in later turns (bounded).
+  // A WeakRef's target stays alive until the job that made it ends: collect in later turns of the loop (bounded).
   for (let i = 0; i < 20 && refs.socket.deref() !== undefined; i++) {
-    await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setImmediate(r));
     gc();
   }
   assert.equal(refs.socket.deref(), undefined, 'the closed socket was collected while the handle is still held');
